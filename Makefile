@@ -1,0 +1,40 @@
+# The front door. Each target is one line that calls the package or a tool.
+# Everything runs inside .venv, made from the pinned requirements on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# dvc.yaml runs `python`; putting the venv first makes that the pinned interpreter.
+export PATH := $(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+export PYTHONPATH := $(CURDIR)/src
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt && touch $@
+
+install: $(STAMP) ## Create .venv with the pinned requirements
+
+run: $(STAMP) ## Pull what the remote has, compute the rest, print the metrics
+	dvc repro --pull && dvc metrics show
+
+test: $(STAMP) lint ## Lint, then the whole test suite
+	python -m pytest
+
+lint: $(STAMP) ## ruff lint and format check
+	ruff check . && ruff format --check .
+
+format: $(STAMP) ## Apply ruff's fixes and formatting
+	ruff check --fix . && ruff format .
+
+bench: $(STAMP) ## Time the pipeline: dvc repro vs in-process, default size and 1M rows
+	python -m churn.bench
+
+clean: ## Remove the virtualenv and caches (not data: that is DVC's)
+	rm -rf $(VENV) .pytest_cache .ruff_cache

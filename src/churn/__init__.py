@@ -1,0 +1,1 @@
+"""Customer-churn prediction as a reproducible DVC pipeline."""

@@ -1,0 +1,177 @@
+"""Stage ``evaluate``: score the model on the test split against a trivial baseline.
+
+Writes, through dvclive, ``metrics.json`` and plot data (ROC, precision-recall,
+confusion matrix, calibration, permutation importance) into ``paths.reports``,
+plus per-row test predictions to ``paths.predictions``.
+"""
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from dvclive import Live
+from sklearn import metrics
+from sklearn.dummy import DummyClassifier
+from sklearn.inspection import permutation_importance
+from sklearn.pipeline import Pipeline
+
+from churn import cli, io
+from churn.contract import Schema, read_schema
+from churn.params import EvaluateParams, load_params
+
+log = logging.getLogger(__name__)
+
+# Metric name -> True when higher is better; the report and release read this too.
+HIGHER_IS_BETTER = {
+    "roc_auc": True,
+    "average_precision": True,
+    "log_loss": False,
+    "brier": False,
+    "precision": True,
+    "recall": True,
+    "f1": True,
+    "accuracy": True,
+}
+
+
+def score(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
+    """Ranking, probability and thresholded metrics for one set of probabilities."""
+    predicted = (proba >= threshold).astype(int)
+    return {
+        "roc_auc": float(metrics.roc_auc_score(y_true, proba)),
+        "average_precision": float(metrics.average_precision_score(y_true, proba)),
+        "log_loss": float(metrics.log_loss(y_true, proba, labels=[0, 1])),
+        "brier": float(metrics.brier_score_loss(y_true, proba)),
+        "precision": float(metrics.precision_score(y_true, predicted, zero_division=0)),
+        "recall": float(metrics.recall_score(y_true, predicted, zero_division=0)),
+        "f1": float(metrics.f1_score(y_true, predicted, zero_division=0)),
+        "accuracy": float(metrics.accuracy_score(y_true, predicted)),
+    }
+
+
+def baseline_proba(y_train: np.ndarray, n_rows: int) -> np.ndarray:
+    """The prior baseline: every customer gets the training churn rate."""
+    dummy = DummyClassifier(strategy="prior").fit(np.zeros((len(y_train), 1)), y_train)
+    return dummy.predict_proba(np.zeros((n_rows, 1)))[:, 1]
+
+
+def importances(
+    model: Pipeline, features: pd.DataFrame, y_true: np.ndarray, params: EvaluateParams
+) -> list[dict[str, float | str]]:
+    """Top permutation importances (drop in ROC AUC) of the raw input columns, seeded."""
+    result = permutation_importance(
+        model,
+        features,
+        y_true,
+        scoring="roc_auc",
+        n_repeats=params.importance_repeats,
+        max_samples=min(params.importance_max_rows, len(features)),
+        random_state=params.seed,
+        n_jobs=1,
+    )
+    ranked = sorted(
+        zip(features.columns, result.importances_mean, strict=True),
+        key=lambda item: (-item[1], item[0]),
+    )
+    return [
+        {"feature": str(name), "importance": float(value)}
+        for name, value in ranked[: params.importance_top]
+    ]
+
+
+def predictions_frame(ids: pd.Index, y_true: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
+    """Per-row test predictions in test-split order: id, true label, probability."""
+    return pd.DataFrame({"id": ids.to_numpy(), "label": y_true, "probability": proba})
+
+
+def log_reports(
+    live: Live,
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    baseline: np.ndarray,
+    top: list[dict[str, float | str]],
+    params: EvaluateParams,
+) -> dict[str, dict[str, float] | float]:
+    """Log metrics and plot data to ``live``; returns the metrics logged."""
+    model_metrics = score(y_true, proba, params.threshold)
+    for name, value in model_metrics.items():
+        live.log_metric(name, value, plot=False)
+    for name, value in score(y_true, baseline, params.threshold).items():
+        live.log_metric(f"baseline/{name}", value, plot=False)
+    live.log_sklearn_plot("roc", y_true, proba, name="roc", title="ROC (test)")
+    live.log_sklearn_plot(
+        "precision_recall", y_true, proba, name="precision_recall", title="Precision-recall (test)"
+    )
+    live.log_sklearn_plot(
+        "confusion_matrix",
+        y_true,
+        (proba >= params.threshold).astype(int),
+        name="confusion_matrix",
+        title=f"Confusion matrix at threshold {params.threshold}",
+    )
+    live.log_sklearn_plot(
+        "calibration",
+        y_true,
+        proba,
+        name="calibration",
+        title="Calibration (test)",
+        n_bins=params.calibration_bins,
+    )
+    live.log_plot(
+        "importance",
+        top,
+        x="importance",
+        y="feature",
+        template="bar_horizontal_sorted",
+        title="Permutation importance (ROC AUC drop, test)",
+    )
+    return model_metrics
+
+
+def write_reports(
+    reports_dir: str | Path,
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    baseline: np.ndarray,
+    top: list[dict[str, float | str]],
+    params: EvaluateParams,
+) -> dict:
+    """Write dvclive output into a temp dir, then move it into ``reports_dir``."""
+    reports = Path(reports_dir)
+    reports.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".live-", dir=reports) as tmp:
+        with Live(dir=tmp, save_dvc_exp=False, dvcyaml=False, report=None) as live:
+            logged = log_reports(live, y_true, proba, baseline, top, params)
+        with io.atomic_path(reports / "metrics.json") as target:
+            Path(tmp, "metrics.json").replace(target)
+        io.replace_dir(Path(tmp, "plots"), reports / "plots")
+    return logged
+
+
+def main() -> None:
+    """Evaluate ``paths.model`` on ``paths.test``."""
+    params = load_params()
+    schema: Schema = read_schema(params.paths.schema_)
+    model: Pipeline = io.read_pickle(params.paths.model)
+    test = io.read_parquet(params.paths.test)
+    y_train = io.read_parquet(params.paths.train, [schema.target])[schema.target].to_numpy()
+    y_true = test[schema.target].to_numpy()
+    features = test[schema.features]
+    proba = model.predict_proba(features)[:, 1]
+    top = importances(model, features, y_true, params.evaluate)
+    logged = write_reports(
+        params.paths.reports,
+        y_true,
+        proba,
+        baseline_proba(y_train, len(test)),
+        top,
+        params.evaluate,
+    )
+    io.write_csv(params.paths.predictions, predictions_frame(test.index, y_true, proba))
+    log.info("test ROC AUC %.4f, average precision %.4f", logged["roc_auc"], logged["average_precision"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main))

