@@ -21,7 +21,7 @@ from churn import cli, io
 from churn.contract import Schema, read_schema
 from churn.params import EvaluateParams, load_params
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("churn.evaluate")
 
 # Metric name -> True when higher is better; the report and release read this too.
 HIGHER_IS_BETTER = {

@@ -12,7 +12,7 @@ from churn import cli, io
 from churn.contract import Schema, read_schema
 from churn.params import FeaturizeParams, load_params
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("churn.featurize")
 
 MISSING_CATEGORY = "missing"
 

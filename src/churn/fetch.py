@@ -13,7 +13,7 @@ from churn import cli, io
 from churn.errors import ChurnError
 from churn.params import SourceParams, load_params
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("churn.fetch")
 
 
 def load_dataset(source: SourceParams) -> pd.DataFrame:

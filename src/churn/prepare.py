@@ -17,7 +17,7 @@ from churn.contract import Schema, resolve_schema, write_schema
 from churn.errors import ChurnError
 from churn.params import PrepareParams, load_params
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("churn.prepare")
 
 
 def read_raw(path: str | Path) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from churn import cli, io
 from churn.contract import Schema, read_schema
 from churn.params import TrainParams, load_params
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("churn.train")
 
 
 def build_classifier(params: TrainParams) -> ClassifierMixin:
