@@ -170,7 +170,9 @@ def main() -> None:
         params.evaluate,
     )
     io.write_csv(params.paths.predictions, predictions_frame(test.index, y_true, proba))
-    log.info("test ROC AUC %.4f, average precision %.4f", logged["roc_auc"], logged["average_precision"])
+    log.info(
+        "test ROC AUC %.4f, average precision %.4f", logged["roc_auc"], logged["average_precision"]
+    )
 
 
 if __name__ == "__main__":

@@ -60,7 +60,11 @@ def main() -> None:
     schema = read_schema(params.paths.schema_)
     featurizer = fit_featurizer(io.read_parquet(params.paths.train), schema, params.featurize)
     io.write_pickle(params.paths.featurizer, featurizer)
-    log.info("featurizer: %d inputs -> %d features", len(schema.features), len(featurizer.get_feature_names_out()))
+    log.info(
+        "featurizer: %d inputs -> %d features",
+        len(schema.features),
+        len(featurizer.get_feature_names_out()),
+    )
 
 
 if __name__ == "__main__":

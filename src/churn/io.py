@@ -37,7 +37,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """Write UTF-8 text with ``\\n`` line endings, atomically."""
+    """Write UTF-8 text with Unix line endings, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8", newline="\n")
 

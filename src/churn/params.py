@@ -7,8 +7,8 @@ here, before any stage does work, with the dotted key in the message.
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from ruamel.yaml import YAML, YAMLError
 
 from churn.errors import ChurnError
 
@@ -149,8 +149,10 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     if not p.is_file():
         raise ChurnError(f"{p}: file not found")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
+        # YAML 1.2, as DVC reads and rewrites the file (`dvc exp run -S` drops quotes:
+        # a YAML 1.1 reader would then see a bare Yes as a boolean).
+        raw = YAML(typ="safe", pure=True).load(p.read_text(encoding="utf-8"))
+    except YAMLError as err:
         raise ChurnError(f"{p}: not valid YAML ({' '.join(str(err).split())})") from None
     return parse_params(raw, str(p))
 

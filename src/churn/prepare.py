@@ -37,7 +37,9 @@ def read_raw(path: str | Path) -> pd.DataFrame:
 def encode_target(values: pd.Series, positive_label: str | int, source: str) -> pd.Series:
     """Map the target to 0/1 ints; exactly two labels, the positive one among them."""
     if values.isna().any():
-        raise ChurnError(f"{source}: column {values.name!r} has {values.isna().sum()} missing values")
+        raise ChurnError(
+            f"{source}: column {values.name!r} has {values.isna().sum()} missing values"
+        )
     labels = sorted(values.astype(str).unique())
     positive = str(positive_label)
     if len(labels) != 2 or positive not in labels:
@@ -59,7 +61,9 @@ def clean(frame: pd.DataFrame, schema: Schema, source: str) -> pd.DataFrame:
     for col in schema.categorical:
         # One string dtype for every categorical column, whatever the CSV reader guessed.
         out[col] = frame[col].astype("string").str.strip().to_numpy()
-    out[schema.target] = encode_target(frame[schema.target], schema.positive_label, source).to_numpy()
+    out[schema.target] = encode_target(
+        frame[schema.target], schema.positive_label, source
+    ).to_numpy()
     return out
 
 

@@ -1,0 +1,82 @@
+"""Real DVC repositories: copies of this repo's tracked files, git-committed, in temp dirs."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+OUTPUT_DIRS = ("data", "models", "reports")
+
+
+def dvc_env(**extra: str) -> dict[str, str]:
+    """Environment for dvc/git: this venv first on PATH, a git identity, no telemetry."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="Test",
+        GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="Test",
+        GIT_COMMITTER_EMAIL="test@example.com",
+    )
+    env.update(extra)
+    return env
+
+
+def sh(repo: Path, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    """Run a command in ``repo``; on failure show its output."""
+    result = subprocess.run(
+        list(args), cwd=repo, env=dvc_env(**env), capture_output=True, text=True, check=False
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def copy_repo(dest: Path) -> Path:
+    """Copy the tracked files (as in the working tree) into a new, committed git repo."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    for rel in filter(None, tracked):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    sh(dest, "git", "init", "-q", "-b", "main")
+    sh(dest, "git", "add", "-A")
+    sh(dest, "git", "commit", "-q", "-m", "copy of the churn repository")
+    # Keep pushes inside this test's temp dir whatever the default remote says.
+    sh(dest, "dvc", "remote", "modify", "--local", "local", "url", str(dest.parent / "storage"))
+    return dest
+
+
+def output_hashes(repo: Path) -> dict[str, str]:
+    """md5 of every pipeline output file under data/, models/, reports/."""
+    hashes = {}
+    for top in OUTPUT_DIRS:
+        for path in sorted((repo / top).rglob("*")):
+            if path.is_file() and path.name != ".gitignore":
+                hashes[str(path.relative_to(repo))] = hashlib.md5(path.read_bytes()).hexdigest()  # noqa: S324
+    return hashes
+
+
+def read_metrics(repo: Path) -> dict:
+    """The workspace metrics.json."""
+    return json.loads((repo / "reports/metrics.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory) -> Path:
+    """A fresh copy of the repo after one `dvc repro` (shared; tests restore what they change)."""
+    repo = copy_repo(tmp_path_factory.mktemp("first") / "repo")
+    sh(repo, "dvc", "repro")
+    return repo

@@ -1,0 +1,88 @@
+"""End to end: experiments with `dvc exp run -S`, and a user's own dataset, in real repos."""
+
+import json
+
+import pytest
+import yaml
+
+from synthetic import CUSTOM_DATA, make_custom_dataset
+
+from .conftest import copy_repo, read_metrics, sh
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = copy_repo(tmp_path_factory.mktemp("exp") / "repo")
+    sh(repo, "dvc", "repro")
+    return repo
+
+
+def test_exp_run_changes_metrics_and_leaves_the_commit_alone(repo):
+    head = sh(repo, "git", "rev-parse", "HEAD").stdout
+    committed_lock = sh(repo, "git", "show", "HEAD:dvc.lock").stdout
+    before = read_metrics(repo)
+
+    out = sh(
+        repo, "dvc", "exp", "run", "-n", "weak-c", "-S", "train.logistic_regression.C=0.001"
+    ).stdout
+    # Only the stages that read train.* rerun.
+    assert "Running stage 'train'" in out
+    assert "Running stage 'evaluate'" in out
+    assert "Running stage 'prepare'" not in out
+    assert "Running stage 'featurize'" not in out
+
+    after = read_metrics(repo)
+    assert after["roc_auc"] != before["roc_auc"]
+    assert after["baseline"] == before["baseline"]
+
+    diff = json.loads(sh(repo, "dvc", "metrics", "diff", "HEAD", "--json").stdout)
+    change = diff["reports/metrics.json"]["roc_auc"]
+    assert change == {
+        "old": before["roc_auc"],
+        "new": after["roc_auc"],
+        "diff": pytest.approx(after["roc_auc"] - before["roc_auc"]),
+    }
+
+    shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
+    exps = {
+        exp["name"]: exp
+        for entry in shown
+        for exp in [entry, *(e for run in entry.get("experiments") or [] for e in run["revs"])]
+    }
+    weak = exps["weak-c"]["data"]
+    assert weak["params"]["params.yaml"]["data"]["train"]["logistic_regression"]["C"] == 0.001
+    assert weak["metrics"]["reports/metrics.json"]["data"]["roc_auc"] == after["roc_auc"]
+
+    assert sh(repo, "git", "rev-parse", "HEAD").stdout == head
+    assert sh(repo, "git", "show", "HEAD:dvc.lock").stdout == committed_lock
+
+
+def test_typo_in_a_param_is_refused_by_name(repo):
+    # DVC itself refuses `-S` on an unknown key; `+key` (or a hand edit) adds it,
+    # and then the stage refuses it before doing any work.
+    result = sh(repo, "dvc", "exp", "run", "-S", "+train.logistic_regression.c=0.5", check=False)
+    assert result.returncode != 0
+    assert (
+        "params.yaml: train.logistic_regression.c: unknown key (allowed: C, max_iter)"
+        in result.stderr
+    )
+    sh(repo, "git", "checkout", "--", "params.yaml")
+
+
+def test_own_dataset_runs_with_a_params_change_only(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    make_custom_dataset().to_csv(repo / "data/raw/accounts.csv", index=False)
+    sh(repo, "dvc", "add", "data/raw/accounts.csv")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["paths"]["raw"] = "data/raw/accounts.csv"
+    params["data"] = dict(CUSTOM_DATA)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(repo, "dvc", "repro")
+    metrics = read_metrics(repo)
+    assert metrics["roc_auc"] > 0.7
+    schema = json.loads((repo / "data/prepared/schema.json").read_text())
+    assert schema["numeric"] == ["usage_minutes", "support_calls"]
+    assert schema["categorical"] == ["plan", "region"]
+    assert "Data and pipelines are up to date." in sh(repo, "dvc", "status").stdout

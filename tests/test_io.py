@@ -1,0 +1,67 @@
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from churn import io
+from churn.errors import ChurnError
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+
+    def interrupted_write() -> None:
+        with io.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError):
+        interrupted_write()
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_atomic_write_replaces_on_success(tmp_path):
+    target = tmp_path / "sub" / "out.json"
+    io.write_json(target, {"b": 1, "a": [1.5, 2]})
+    assert target.read_text() == '{\n  "a": [\n    1.5,\n    2\n  ],\n  "b": 1\n}\n'
+    assert oct(target.stat().st_mode & 0o777) == "0o644"
+
+
+def test_parquet_bytes_are_stable_and_carry_no_pandas_version(tmp_path):
+    frame = pd.DataFrame(
+        {"x": [1.0, None], "c": pd.array(["a", None], dtype="string")},
+        index=pd.Index([10, 11], name="id"),
+    )
+    io.write_parquet(tmp_path / "a.parquet", frame)
+    io.write_parquet(tmp_path / "b.parquet", frame.copy())
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    meta = json.loads(pq.read_schema(tmp_path / "a.parquet").metadata[b"pandas"])
+    assert "pandas_version" not in meta
+    back = io.read_parquet(tmp_path / "a.parquet")
+    pd.testing.assert_frame_equal(back, frame)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ChurnError, match=r"missing\.parquet: file not found"):
+        io.read_parquet(tmp_path / "missing.parquet")
+
+
+def test_broken_json_is_named(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text("{nope")
+    with pytest.raises(ChurnError, match=r"bad\.json: not valid JSON"):
+        io.read_json(path)
+
+
+def test_replace_dir_swaps_contents(tmp_path):
+    old, new = tmp_path / "plots", tmp_path / "new"
+    old.mkdir()
+    (old / "stale.json").write_text("1")
+    new.mkdir()
+    (new / "fresh.json").write_text("2")
+    io.replace_dir(new, old)
+    assert [p.name for p in old.iterdir()] == ["fresh.json"]
+    assert not new.exists()

@@ -1,0 +1,86 @@
+import pytest
+
+from churn.errors import ChurnError
+from churn.params import load_params, parse_params
+from conftest import REPO
+
+
+def test_repository_params_are_valid(params):
+    assert params.train.model == "logistic_regression"
+    assert params.prepare.test_size == 0.2
+    assert params.paths.schema_ == "data/prepared/schema.json"
+    assert params.data.positive_label == "Yes"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda p: p["train"].update(n_estimtors=5),
+            "params.yaml: train.n_estimtors: unknown key (allowed: class_weight, "
+            "hist_gradient_boosting, logistic_regression, model, random_forest, seed)",
+        ),
+        (
+            lambda p: p["prepare"].update(test_size=1.5),
+            "params.yaml: prepare.test_size: Input should be less than 1 (got 1.5)",
+        ),
+        (
+            lambda p: p["train"].update(model="xgboost"),
+            "params.yaml: train.model: Input should be 'logistic_regression', 'random_forest' "
+            "or 'hist_gradient_boosting' (got 'xgboost')",
+        ),
+        (lambda p: p["prepare"].pop("seed"), "params.yaml: prepare.seed: missing key"),
+        (
+            lambda p: p["prepare"].update(seed="42"),
+            "params.yaml: prepare.seed: Input should be a valid integer (got '42')",
+        ),
+        (
+            lambda p: p["train"]["random_forest"].update(n_estimators=0),
+            "params.yaml: train.random_forest.n_estimators: Input should be greater than or "
+            "equal to 1 (got 0)",
+        ),
+        (lambda p: p.pop("evaluate"), "params.yaml: evaluate: missing key"),
+        (
+            lambda p: p.update(extra={}),
+            "params.yaml: extra: unknown key (allowed: data, evaluate, featurize, paths, "
+            "prepare, source, train)",
+        ),
+    ],
+)
+def test_bad_params_name_the_key(params_dict, edit, message):
+    edit(params_dict)
+    with pytest.raises(ChurnError) as err:
+        parse_params(params_dict)
+    assert str(err.value) == message
+    assert "\n" not in str(err.value)
+
+
+def test_missing_params_file_is_named(tmp_path):
+    with pytest.raises(ChurnError, match=r"nope\.yaml: file not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_params_file_must_be_a_mapping(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(ChurnError, match="expected a mapping of sections, got list"):
+        load_params(path)
+
+
+def test_broken_yaml_is_one_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("train: [unclosed\n")
+    with pytest.raises(ChurnError) as err:
+        load_params(path)
+    assert str(err.value).startswith(f"{path}: not valid YAML")
+    assert "\n" not in str(err.value)
+
+
+def test_params_are_read_as_yaml_1_2_like_dvc_writes_them(tmp_path, params_raw):
+    # `dvc exp run -S` rewrites params.yaml and drops the quotes around "Yes".
+    text = (
+        (REPO / "params.yaml").read_text().replace('positive_label: "Yes"', "positive_label: Yes")
+    )
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    assert load_params(path).data.positive_label == "Yes"

@@ -1,0 +1,126 @@
+"""Integration: the stage ``main()`` functions chained in a temp dir, in one process."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from churn import cli, evaluate, featurize, io, prepare, train
+from conftest import REPO
+from synthetic import CUSTOM_DATA
+
+STAGES = (prepare.main, featurize.main, train.main, evaluate.main)
+
+
+def setup_workdir(workdir: Path, params: dict, raw: pd.DataFrame) -> None:
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    raw_path = workdir / params["paths"]["raw"]
+    raw_path.parent.mkdir(parents=True, exist_ok=True)
+    raw.to_csv(raw_path, index=False)
+
+
+def run_all(workdir: Path, monkeypatch) -> dict:
+    monkeypatch.chdir(workdir)
+    for main in STAGES:
+        assert cli.run(main) == 0, main.__module__
+    return json.loads(Path("reports/metrics.json").read_text())
+
+
+def test_full_telco_meets_the_quality_floor(tmp_path, monkeypatch, params_dict, telco):
+    setup_workdir(tmp_path, params_dict, telco)
+    metrics = run_all(tmp_path, monkeypatch)
+    assert metrics["roc_auc"] >= 0.80
+    assert metrics["roc_auc"] - metrics["baseline"]["roc_auc"] > 0.25
+    assert metrics["average_precision"] > metrics["baseline"]["average_precision"] + 0.25
+    assert metrics["log_loss"] < metrics["baseline"]["log_loss"]
+    assert metrics["brier"] < metrics["baseline"]["brier"]
+
+    preds = pd.read_csv(tmp_path / "reports/predictions.csv")
+    test = io.read_parquet(tmp_path / "data/prepared/test.parquet")
+    assert len(preds) == 1409
+    assert preds["id"].tolist() == test.index.tolist()
+    assert preds["label"].tolist() == test["churn"].tolist()
+    model = io.read_pickle(tmp_path / "models/model.pkl")
+    features = test.drop(columns="churn")
+    np.testing.assert_array_equal(
+        preds["probability"].to_numpy(), model.predict_proba(features)[:, 1]
+    )
+
+    importance = json.loads((tmp_path / "reports/plots/custom/importance.json").read_text())
+    assert len(importance) == 10
+    assert [row["importance"] for row in importance] == sorted(
+        (row["importance"] for row in importance), reverse=True
+    )
+    assert {row["feature"] for row in importance} <= set(features.columns)
+
+
+@pytest.mark.parametrize("model", ["random_forest", "hist_gradient_boosting"])
+def test_other_models_chain_on_a_sample(tmp_path, monkeypatch, params_dict, telco, model):
+    params_dict["train"]["model"] = model
+    params_dict["evaluate"]["importance_repeats"] = 1
+    setup_workdir(tmp_path, params_dict, telco.sample(2000, random_state=0))
+    metrics = run_all(tmp_path, monkeypatch)
+    assert metrics["roc_auc"] > 0.78
+    assert metrics["baseline"]["roc_auc"] == 0.5
+
+
+def test_own_dataset_needs_only_params(tmp_path, monkeypatch, params_dict, custom_dataset):
+    params_dict["paths"]["raw"] = "data/raw/accounts.csv"
+    params_dict["data"] = dict(CUSTOM_DATA)
+    setup_workdir(tmp_path, params_dict, custom_dataset)
+    metrics = run_all(tmp_path, monkeypatch)
+    assert metrics["roc_auc"] > 0.7
+    schema = json.loads((tmp_path / "data/prepared/schema.json").read_text())
+    assert schema == {
+        "target": "status",
+        "positive_label": "left",
+        "id": "account",
+        "categorical": ["plan", "region"],
+        "numeric": ["usage_minutes", "support_calls"],
+    }
+    preds = pd.read_csv(tmp_path / "reports/predictions.csv")
+    assert len(preds) == 120
+    assert preds["id"].str.match(r"A\d{5}$").all()
+    assert (
+        preds["label"].sum()
+        == (custom_dataset.set_index("account").loc[preds["id"], "status"] == "left").sum()
+    )
+
+
+def run_stage(stage: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run(
+        [sys.executable, "-m", f"churn.{stage}"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_missing_raw_file_fails_in_one_line_before_any_work(tmp_path, params_dict):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params_dict))
+    result = run_stage("prepare", tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: data/raw/wa_churn.csv: file not found "
+        "(run the stage that makes it, or `dvc pull`)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_bad_param_fails_in_one_line(tmp_path, params_dict, telco):
+    params_dict["train"]["n_estimtors"] = 5
+    setup_workdir(tmp_path, params_dict, telco.head(50))
+    result = run_stage("prepare", tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: params.yaml: train.n_estimtors: unknown key (allowed: ")
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "data/prepared").exists()

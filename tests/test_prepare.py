@@ -1,0 +1,110 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from churn.contract import resolve_schema
+from churn.errors import ChurnError
+from churn.params import DataParams, PrepareParams
+from churn.prepare import clean, encode_target, read_raw, split
+from synthetic import CUSTOM_DATA
+
+
+@pytest.fixture(scope="module")
+def telco_clean(params, telco):
+    schema = resolve_schema(params.data, telco, "raw.csv")
+    return schema, clean(telco, schema, "raw.csv")
+
+
+def test_blank_total_charges_become_missing(tmp_path, telco):
+    path = tmp_path / "raw.csv"
+    telco.to_csv(path, index=False)
+    frame = read_raw(path)
+    assert frame["total_charges"].isna().sum() == 11
+    assert frame.shape == (7043, 21)
+
+
+def test_whitespace_cells_are_missing(tmp_path):
+    path = tmp_path / "raw.csv"
+    path.write_text("id,x,y\n1, ,Yes\n2,3.5,No\n")
+    assert read_raw(path)["x"].isna().tolist() == [True, False]
+
+
+def test_clean_types_target_and_index(telco_clean):
+    schema, frame = telco_clean
+    assert frame.index.name == "rownames"
+    assert frame.index.is_unique
+    assert "rownames" not in frame.columns
+    assert frame["churn"].dtype == np.int64
+    assert frame["churn"].sum() == 1869
+    assert frame["female"].dtype == np.int64
+    assert set(frame["female"].unique()) == {0, 1}
+    assert frame["total_charges"].dtype == np.float64
+    assert isinstance(frame["contract"].dtype, pd.StringDtype)
+    assert list(frame.columns) == [*schema.features, "churn"]
+
+
+def test_encode_target_rejects_a_third_label():
+    with pytest.raises(
+        ChurnError,
+        match=r"target 'churn' must have two labels including 'Yes' \(found: Maybe, No, Yes\)",
+    ):
+        encode_target(pd.Series(["Yes", "No", "Maybe"], name="churn"), "Yes", "raw.csv")
+
+
+def test_encode_target_with_numeric_labels():
+    assert encode_target(pd.Series([1, 0, 1], name="y"), 1, "raw.csv").tolist() == [1, 0, 1]
+
+
+def test_missing_target_values_are_counted():
+    with pytest.raises(ChurnError, match="column 'churn' has 1 missing values"):
+        encode_target(pd.Series(["Yes", None, "No"], name="churn"), "Yes", "raw.csv")
+
+
+def test_duplicate_ids_are_rejected(custom_dataset):
+    custom_dataset.loc[3, "account"] = custom_dataset.loc[2, "account"]
+    schema = resolve_schema(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
+    with pytest.raises(
+        ChurnError,
+        match="id column 'account' must be unique and present \\(0 missing, 1 duplicated\\)",
+    ):
+        clean(custom_dataset, schema, "custom.csv")
+
+
+def test_text_in_numeric_column_names_it(custom_dataset):
+    custom_dataset["support_calls"] = custom_dataset["support_calls"].astype(str)
+    custom_dataset.loc[5, "support_calls"] = "many"
+    data = DataParams(**{**CUSTOM_DATA, "numeric": ["usage_minutes", "support_calls"]})
+    schema = resolve_schema(data, custom_dataset, "custom.csv")
+    with pytest.raises(ChurnError, match=r"custom\.csv: numeric column 'support_calls'"):
+        clean(custom_dataset, schema, "custom.csv")
+
+
+def test_split_is_stratified_sized_and_seeded(telco_clean):
+    _, frame = telco_clean
+    train, test = split(frame, "churn", PrepareParams(test_size=0.2, seed=42))
+    assert (len(train), len(test)) == (5634, 1409)
+    assert train.index.intersection(test.index).empty
+    assert abs(train["churn"].mean() - test["churn"].mean()) < 0.002
+    again, _ = split(frame, "churn", PrepareParams(test_size=0.2, seed=42))
+    assert train.index.equals(again.index)
+    other, _ = split(frame, "churn", PrepareParams(test_size=0.2, seed=1))
+    assert not train.index.equals(other.index)
+
+
+def test_split_needs_two_rows_per_class():
+    frame = pd.DataFrame({"x": [1, 2, 3], "y": [0, 0, 1]})
+    with pytest.raises(ChurnError, match="each class needs at least 2 rows"):
+        split(frame, "y", PrepareParams(test_size=0.3, seed=0))
+
+
+def test_empty_and_missing_files_are_named(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ChurnError, match=r"empty\.csv: file is empty"):
+        read_raw(empty)
+    header = tmp_path / "header.csv"
+    header.write_text("a,b,c\n")
+    with pytest.raises(ChurnError, match=r"header\.csv: no data rows"):
+        read_raw(header)
+    with pytest.raises(ChurnError, match=r"absent\.csv: file not found"):
+        read_raw(tmp_path / "absent.csv")

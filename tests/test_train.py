@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
+
+from churn.contract import resolve_schema
+from churn.featurize import fit_featurizer
+from churn.params import DataParams, FeaturizeParams, TrainParams
+from churn.prepare import clean
+from churn.train import build_classifier, fit_model
+from synthetic import CUSTOM_DATA, make_custom_dataset
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    raw = make_custom_dataset(1200, seed=3)
+    schema = resolve_schema(DataParams(**CUSTOM_DATA), raw, "custom.csv")
+    frame = clean(raw, schema, "custom.csv")
+    featurizer = fit_featurizer(frame, schema, FeaturizeParams(numeric_impute="median", scale=True))
+    return schema, frame, featurizer
+
+
+def train_params(params, **changes) -> TrainParams:
+    return params.train.model_copy(update=changes)
+
+
+@pytest.mark.parametrize(
+    ("model", "cls"),
+    [
+        ("logistic_regression", LogisticRegression),
+        ("random_forest", RandomForestClassifier),
+        ("hist_gradient_boosting", HistGradientBoostingClassifier),
+    ],
+)
+def test_each_model_is_built_from_its_params(params, model, cls):
+    clf = build_classifier(train_params(params, model=model, seed=11, class_weight="balanced"))
+    assert isinstance(clf, cls)
+    assert clf.get_params()["random_state"] == 11
+    assert clf.get_params()["class_weight"] == "balanced"
+
+
+def test_hyperparameters_reach_the_estimator(params):
+    rf = params.train.random_forest.model_copy(update={"n_estimators": 17, "max_depth": 3})
+    clf = build_classifier(train_params(params, model="random_forest", random_forest=rf))
+    assert (clf.n_estimators, clf.max_depth, clf.min_samples_leaf) == (17, 3, 5)
+
+
+@pytest.mark.parametrize(
+    "model", ["logistic_regression", "random_forest", "hist_gradient_boosting"]
+)
+def test_pipeline_learns_from_raw_frames(params, prepared, model):
+    schema, frame, featurizer = prepared
+    pipe = fit_model(featurizer, frame, schema, train_params(params, model=model))
+    assert isinstance(pipe, Pipeline)
+    assert pipe.named_steps["features"] is featurizer
+    proba = pipe.predict_proba(frame[schema.features])[:, 1]
+    assert roc_auc_score(frame[schema.target], proba) > 0.75
+    if model == "random_forest":
+        assert pipe.named_steps["classifier"].n_jobs is None
+
+
+@pytest.mark.parametrize(
+    "model", ["random_forest", "hist_gradient_boosting", "logistic_regression"]
+)
+def test_result_does_not_depend_on_thread_count(params, prepared, model):
+    schema, frame, featurizer = prepared
+    runs = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads):
+            pipe = fit_model(featurizer, frame, schema, train_params(params, model=model))
+            runs.append(pipe.predict_proba(frame[schema.features])[:, 1])
+    np.testing.assert_array_equal(runs[0], runs[1])
