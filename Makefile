@@ -22,7 +22,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP) ## Create .venv with the pinned requirements
 
 run: $(STAMP) ## Pull what the remote has, compute the rest, print the metrics
-	dvc repro --pull && dvc metrics show
+	dvc repro --pull && python -m churn.summary
 
 test: $(STAMP) lint ## Lint, then the whole test suite
 	python -m pytest

@@ -76,3 +76,15 @@ def test_write_reports_makes_metrics_and_plots(tmp_path, params):
     assert importance == top
     confusion = json.loads((reports / "plots/sklearn/confusion_matrix.json").read_text())
     assert len(confusion) == len(Y)
+
+
+def test_summary_table_lists_model_and_baseline():
+    from churn.summary import metrics_table
+
+    metrics = {**score(Y, P, 0.5), "baseline": score(Y, baseline_proba(Y, len(Y)), 0.5)}
+    lines = metrics_table(metrics).splitlines()
+    assert lines[0].split() == ["metric", "model", "baseline", "better"]
+    assert lines[1].split() == ["roc_auc", f"{13 / 15:.4f}", "0.5000", "higher"]
+    assert lines[3].split()[0] == "log_loss"
+    assert lines[3].split()[-1] == "lower"
+    assert len(lines) == 1 + len(HIGHER_IS_BETTER)

@@ -24,6 +24,6 @@ def run(main: Callable[[], None]) -> int:
         with threadpool_limits(limits=1, user_api="blas"):
             main()
     except ChurnError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)  # noqa: T201 (the one-line message is the interface)
         return 1
     return 0
