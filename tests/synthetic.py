@@ -36,6 +36,5 @@ CUSTOM_DATA = {
     "target": "status",
     "positive_label": "left",
     "id": "account",
-    "categorical": "infer",
-    "numeric": "infer",
+    "features": "infer",
 }

@@ -83,7 +83,11 @@ def test_target_status(value: float | None, limit: float, status: str) -> None:
 def test_check_targets_reads_nested_results() -> None:
     results = {
         "default": {"ratio": 3.5, "noop_seconds": 0.8},
-        "large": {"ratio": 1.1, "dvc_repro": {"max_rss_bytes": 5e9}},
+        "large": {
+            "ratio": 1.1,
+            "dvc_repro": {"max_rss_bytes": 5e9},
+            "floor": {"validation_share": 0.2},
+        },
     }
     status = {t["key"]: t["status"] for t in bench.check_targets(results)}
     assert status == {
@@ -91,6 +95,7 @@ def test_check_targets_reads_nested_results() -> None:
         "large.ratio": "met",
         "large.dvc_repro.max_rss_bytes": "NOT MET",
         "default.noop_seconds": "met",
+        "large.floor.validation_share": "met",
     }
 
 
@@ -160,5 +165,5 @@ def test_format_report_lists_every_target() -> None:
     results["targets"] = bench.check_targets(results)
     text = bench.format_report(results)
     assert "7,043 rows" in text
-    assert text.count("skipped") == 2
+    assert text.count("skipped") == 3  # the three large-size targets
     assert "NOT MET" in text

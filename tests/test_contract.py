@@ -1,17 +1,32 @@
+import re
+
+import numpy as np
 import pandas as pd
 import pytest
 
-from churn.contract import ROW_ID, read_schema, resolve_schema, write_schema
+from churn.contract import (
+    ROW_ID,
+    markdown_table,
+    read_contract,
+    resolve_contract,
+    validate,
+    write_contract,
+)
 from churn.errors import ChurnError
-from churn.params import DataParams
+from churn.params import DataParams, parse_params
+from conftest import REPO
 from synthetic import CUSTOM_DATA
 
 
-def test_telco_roles_are_inferred_from_dtypes(params, telco):
-    schema = resolve_schema(params.data, telco, "raw.csv")
-    assert schema.target == "churn"
-    assert schema.id == "rownames"
-    assert schema.numeric == (
+@pytest.fixture(scope="module")
+def telco_contract(params, telco):
+    return resolve_contract(params.data, telco, "raw.csv")
+
+
+def test_telco_contract_is_declared_in_params(telco_contract):
+    c = telco_contract
+    assert (c.target, c.id, c.id_in_data, c.labels) == ("churn", "rownames", True, ("No", "Yes"))
+    assert c.numeric == (
         "female",
         "senior_citizen",
         "partner",
@@ -22,58 +37,153 @@ def test_telco_roles_are_inferred_from_dtypes(params, telco):
         "monthly_charges",
         "total_charges",
     )
-    assert "contract" in schema.categorical
-    assert len(schema.categorical) == 10
-    assert "churn" not in schema.features
-    assert "rownames" not in schema.features
+    assert len(c.categorical) == 10
+    assert c.columns["tenure"].min == 0
+    assert c.columns["total_charges"].nullable is True
+    assert c.columns["contract"].categories == ("Month-to-month", "One year", "Two year")
+    assert c.features == [*c.numeric, *c.categorical]
 
 
-def test_explicit_lists_and_inferred_rest(telco):
-    data = DataParams(
-        target="churn",
-        positive_label="Yes",
-        id=None,
-        categorical=["senior_citizen", "contract"],
-        numeric="infer",
+def test_inferred_features_follow_dtypes(custom_dataset):
+    c = resolve_contract(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
+    assert c.numeric == ("usage_minutes", "support_calls")
+    assert c.categorical == ("plan", "region")
+    assert all(col.nullable for col in c.columns.values())
+
+
+def test_no_id_numbers_the_rows(custom_dataset):
+    c = resolve_contract(DataParams(**{**CUSTOM_DATA, "id": None}), custom_dataset, "x.csv")
+    assert (c.id, c.id_in_data) == (ROW_ID, False)
+    assert "account" in c.categorical  # just another column now
+
+
+def test_missing_columns_are_named_with_the_file(params, telco):
+    with pytest.raises(ChurnError) as err:
+        resolve_contract(params.data, telco.drop(columns=["churn", "tenure"]), "raw.csv")
+    assert str(err.value).startswith(
+        "raw.csv: missing column(s) 'churn', 'tenure' (found: rownames,"
     )
-    schema = resolve_schema(
-        data, telco[["rownames", "senior_citizen", "contract", "tenure", "churn"]], "x"
+
+
+def test_unexpected_column_is_refused_when_features_are_declared(params, telco):
+    with pytest.raises(ChurnError, match=r"raw\.csv: unexpected column\(s\) 'promo_code': add"):
+        resolve_contract(params.data, telco.assign(promo_code="X"), "raw.csv")
+
+
+def test_unexpected_column_is_a_feature_when_inferred(custom_dataset):
+    c = resolve_contract(DataParams(**CUSTOM_DATA), custom_dataset.assign(score=1.5), "x.csv")
+    assert c.numeric[-1] == "score"
+
+
+def test_contract_round_trips_through_json_in_order(tmp_path, telco_contract):
+    write_contract(tmp_path / "contract.json", telco_contract)
+    back = read_contract(tmp_path / "contract.json")
+    assert back == telco_contract
+    assert list(back.columns) == list(telco_contract.columns)
+
+
+def test_real_data_passes_without_warnings(telco_contract, telco):
+    assert validate(telco, telco_contract, "raw.csv") == []
+
+
+def failing(frame, contract) -> list[str]:
+    with pytest.raises(ChurnError) as err:
+        validate(frame, contract, "raw.csv")
+    return str(err.value).splitlines()
+
+
+def test_each_failed_check_is_a_line_with_count_rows_and_values(telco_contract, telco):
+    bad = telco.head(20).copy()
+    bad.loc[3, "tenure"] = -1
+    bad.loc[8, "tenure"] = -5
+    bad.loc[4, "monthly_charges"] = np.nan
+    bad.loc[6, "rownames"] = bad.loc[5, "rownames"]
+    bad.loc[9, "churn"] = "Maybe"
+    lines = failing(bad, telco_contract)
+    assert lines[0] == "raw.csv: 4 data contract check(s) failed"
+    assert "  tenure: >= 0: 2 bad row(s) (row 4: -1, row 9: -5)" in lines
+    assert "  monthly_charges: not null: 1 bad row(s) (row 5: nan)" in lines
+    assert "  rownames: unique: 2 bad row(s) (row 6: 6, row 7: 6)" in lines
+    assert "  churn: one of ['No', 'Yes']: 1 bad row(s) (row 10: 'Maybe')" in lines
+
+
+def test_text_in_a_numeric_column(telco_contract, telco):
+    bad = telco.head(10).astype({"tenure": object})
+    bad.loc[2, "tenure"] = "twelve"
+    assert (
+        failing(bad, telco_contract)[1] == "  tenure: is a number: 1 bad row(s) (row 3: 'twelve')"
     )
-    assert schema.categorical == ("senior_citizen", "contract")
-    # With no id configured, rownames is just another (numeric) column.
-    assert schema.numeric == ("rownames", "tenure")
-    assert schema.id == ROW_ID
 
 
-def test_missing_declared_column_names_file_and_column(custom_dataset):
-    data = DataParams(**{**CUSTOM_DATA, "numeric": ["usage_minutes", "tenure"]})
+def test_examples_stop_at_five(telco_contract, telco):
+    bad = telco.head(30).copy()
+    bad.loc[:9, "tenure"] = -1
+    line = failing(bad, telco_contract)[1]
+    assert line.startswith("  tenure: >= 0: 10 bad row(s) (row 1: -1")
+    assert line.count("row ") == 5
+
+
+def test_single_class_target_cannot_train(telco_contract, telco):
+    lines = failing(telco[telco["churn"] == "No"].head(50), telco_contract)
+    assert lines[1] == "  churn: two classes needed to train and evaluate, found only ['No']"
+
+
+def test_unknown_category_warns_and_counts(telco_contract, telco, caplog):
+    frame = telco.head(40).copy()
+    frame.loc[[1, 7, 30], "payment_method"] = "Crypto"
+    warnings = validate(frame, telco_contract, "raw.csv")
+    assert warnings == [
+        "payment_method: one of the 4 known categories: 3 bad row(s) "
+        "(row 2: 'Crypto', row 8: 'Crypto', row 31: 'Crypto')"
+    ]
+    assert "raw.csv: payment_method: one of the 4 known categories: 3 bad row(s)" in caplog.text
+
+
+def test_readme_data_table_is_generated_from_the_contract(params):
+    readme = (REPO / "README.md").read_text()
+    match = re.search(r"<!-- contract:start -->\n(.*?)\n<!-- contract:end -->", readme, re.S)
+    assert match, "README lacks the generated data table"
+    assert match.group(1) == markdown_table(params.data)
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"type": "numeric", "categories": ["a"]}, "categories apply to categorical columns only"),
+        ({"type": "categorical", "min": 0}, "min/max apply to numeric columns only"),
+        ({"type": "numeric", "min": 5, "max": 1}, "min 5.0 is greater than max 1.0"),
+        ({"type": "text"}, "Input should be 'numeric' or 'categorical'"),
+    ],
+)
+def test_bad_feature_rules_name_the_feature(params_dict, rule, message):
+    params_dict["data"]["features"]["tenure"] = rule
     with pytest.raises(
-        ChurnError, match=r"^custom\.csv: column 'tenure' not found \(columns: account,"
+        ChurnError,
+        match=re.escape("params.yaml: data.features.tenure") + ".*" + re.escape(message),
     ):
-        resolve_schema(data, custom_dataset, "custom.csv")
+        parse_params(params_dict)
 
 
-def test_missing_target_is_named(custom_dataset):
-    data = DataParams(**{**CUSTOM_DATA, "target": "churned"})
-    with pytest.raises(ChurnError, match="column 'churned' not found"):
-        resolve_schema(data, custom_dataset, "custom.csv")
+def test_unknown_rule_key_lists_the_allowed_ones(params_dict):
+    params_dict["data"]["features"]["tenure"]["maximum"] = 3
+    with pytest.raises(ChurnError) as err:
+        parse_params(params_dict)
+    assert str(err.value) == (
+        "params.yaml: data.features.tenure.maximum: unknown key "
+        "(allowed: categories, max, min, nullable, type)"
+    )
 
 
-def test_column_in_both_roles_is_rejected(custom_dataset):
-    data = DataParams(**{**CUSTOM_DATA, "categorical": ["plan"], "numeric": ["plan"]})
-    with pytest.raises(ChurnError, match=r"\['plan'\] are both categorical and numeric"):
-        resolve_schema(data, custom_dataset, "custom.csv")
-
-
-def test_schema_round_trips_through_json(tmp_path, custom_dataset):
-    schema = resolve_schema(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
-    write_schema(tmp_path / "schema.json", schema)
-    assert read_schema(tmp_path / "schema.json") == schema
-    assert schema.numeric == ("usage_minutes", "support_calls")
-    assert schema.categorical == ("plan", "region")
+def test_labels_must_include_the_positive_label(params_dict):
+    params_dict["data"]["labels"] = ["No", "Maybe"]
+    with pytest.raises(ChurnError) as err:
+        parse_params(params_dict)
+    assert str(err.value) == (
+        "params.yaml: data: labels must be two values including positive_label 'Yes'"
+    )
 
 
 def test_target_only_table_has_no_features():
-    data = DataParams(target="y", positive_label=1, id=None, categorical="infer", numeric="infer")
+    data = DataParams(target="y", positive_label=1, id=None, features="infer")
     with pytest.raises(ChurnError, match="no feature columns"):
-        resolve_schema(data, pd.DataFrame({"y": [0, 1]}), "t.csv")
+        resolve_contract(data, pd.DataFrame({"y": [0, 1]}), "t.csv")

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn.contract import resolve_schema
+from churn.contract import resolve_contract
 from churn.featurize import MISSING_CATEGORY, fit_featurizer
 from churn.params import DataParams, FeaturizeParams
 from synthetic import CUSTOM_DATA
@@ -10,10 +10,12 @@ from synthetic import CUSTOM_DATA
 
 @pytest.fixture
 def fitted(custom_dataset):
-    schema = resolve_schema(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
+    contract = resolve_contract(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
     frame = custom_dataset.astype({"plan": "string", "region": "string"})
-    featurizer = fit_featurizer(frame, schema, FeaturizeParams(numeric_impute="median", scale=True))
-    return schema, frame, featurizer
+    featurizer = fit_featurizer(
+        frame, contract, FeaturizeParams(numeric_impute="median", scale=True)
+    )
+    return contract, frame, featurizer
 
 
 def test_output_columns_are_scaled_numbers_then_one_hot(fitted):
@@ -70,9 +72,9 @@ def test_plain_object_columns_from_a_request_work_too(fitted):
 
 
 def test_no_scaling_keeps_raw_numbers(custom_dataset):
-    schema = resolve_schema(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
+    contract = resolve_contract(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
     featurizer = fit_featurizer(
-        custom_dataset, schema, FeaturizeParams(numeric_impute="mean", scale=False)
+        custom_dataset, contract, FeaturizeParams(numeric_impute="mean", scale=False)
     )
     out = featurizer.transform(custom_dataset.iloc[:5])
     np.testing.assert_array_equal(out[:, 1], custom_dataset["support_calls"].iloc[:5].to_numpy())

@@ -8,7 +8,7 @@ from conftest import REPO
 def test_repository_params_are_valid(params):
     assert params.train.model == "logistic_regression"
     assert params.prepare.test_size == 0.2
-    assert params.paths.schema_ == "data/prepared/schema.json"
+    assert params.paths.contract == "data/prepared/contract.json"
     assert params.data.positive_label == "Yes"
 
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from churn import cli, evaluate, featurize, io, prepare, train
+from churn.contract import read_contract
 from conftest import REPO
 from synthetic import CUSTOM_DATA
 
@@ -76,14 +77,10 @@ def test_own_dataset_needs_only_params(tmp_path, monkeypatch, params_dict, custo
     setup_workdir(tmp_path, params_dict, custom_dataset)
     metrics = run_all(tmp_path, monkeypatch)
     assert metrics["roc_auc"] > 0.7
-    schema = json.loads((tmp_path / "data/prepared/schema.json").read_text())
-    assert schema == {
-        "target": "status",
-        "positive_label": "left",
-        "id": "account",
-        "categorical": ["plan", "region"],
-        "numeric": ["usage_minutes", "support_calls"],
-    }
+    contract = read_contract(tmp_path / "data/prepared/contract.json")
+    assert (contract.target, contract.positive_label, contract.id) == ("status", "left", "account")
+    assert contract.numeric == ("usage_minutes", "support_calls")
+    assert contract.categorical == ("plan", "region")
     preds = pd.read_csv(tmp_path / "reports/predictions.csv")
     assert len(preds) == 120
     assert preds["id"].str.match(r"A\d{5}$").all()

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn.contract import resolve_schema
+from churn.contract import resolve_contract
 from churn.errors import ChurnError
 from churn.params import DataParams, PrepareParams
 from churn.prepare import clean, encode_target, read_raw, split
@@ -11,8 +11,8 @@ from synthetic import CUSTOM_DATA
 
 @pytest.fixture(scope="module")
 def telco_clean(params, telco):
-    schema = resolve_schema(params.data, telco, "raw.csv")
-    return schema, clean(telco, schema, "raw.csv")
+    contract = resolve_contract(params.data, telco, "raw.csv")
+    return contract, clean(telco, contract, "raw.csv")
 
 
 def test_blank_total_charges_become_missing(tmp_path, telco):
@@ -30,7 +30,7 @@ def test_whitespace_cells_are_missing(tmp_path):
 
 
 def test_clean_types_target_and_index(telco_clean):
-    schema, frame = telco_clean
+    contract, frame = telco_clean
     assert frame.index.name == "rownames"
     assert frame.index.is_unique
     assert "rownames" not in frame.columns
@@ -40,7 +40,7 @@ def test_clean_types_target_and_index(telco_clean):
     assert set(frame["female"].unique()) == {0, 1}
     assert frame["total_charges"].dtype == np.float64
     assert isinstance(frame["contract"].dtype, pd.StringDtype)
-    assert list(frame.columns) == [*schema.features, "churn"]
+    assert list(frame.columns) == [*contract.features, "churn"]
 
 
 def test_encode_target_rejects_a_third_label():
@@ -62,21 +62,27 @@ def test_missing_target_values_are_counted():
 
 def test_duplicate_ids_are_rejected(custom_dataset):
     custom_dataset.loc[3, "account"] = custom_dataset.loc[2, "account"]
-    schema = resolve_schema(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
+    contract = resolve_contract(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
     with pytest.raises(
         ChurnError,
         match="id column 'account' must be unique and present \\(0 missing, 1 duplicated\\)",
     ):
-        clean(custom_dataset, schema, "custom.csv")
+        clean(custom_dataset, contract, "custom.csv")
 
 
 def test_text_in_numeric_column_names_it(custom_dataset):
     custom_dataset["support_calls"] = custom_dataset["support_calls"].astype(str)
     custom_dataset.loc[5, "support_calls"] = "many"
-    data = DataParams(**{**CUSTOM_DATA, "numeric": ["usage_minutes", "support_calls"]})
-    schema = resolve_schema(data, custom_dataset, "custom.csv")
+    features = {
+        "plan": {"type": "categorical"},
+        "usage_minutes": {"type": "numeric", "nullable": True},
+        "region": {"type": "categorical", "nullable": True},
+        "support_calls": {"type": "numeric"},
+    }
+    data = DataParams.model_validate({**CUSTOM_DATA, "features": features})
+    contract = resolve_contract(data, custom_dataset, "custom.csv")
     with pytest.raises(ChurnError, match=r"custom\.csv: numeric column 'support_calls'"):
-        clean(custom_dataset, schema, "custom.csv")
+        clean(custom_dataset, contract, "custom.csv")
 
 
 def test_split_is_stratified_sized_and_seeded(telco_clean):
@@ -104,7 +110,7 @@ def test_empty_and_missing_files_are_named(tmp_path):
         read_raw(empty)
     header = tmp_path / "header.csv"
     header.write_text("a,b,c\n")
-    with pytest.raises(ChurnError, match=r"header\.csv: no data rows"):
+    with pytest.raises(ChurnError, match=r"header\.csv: header only, no data rows"):
         read_raw(header)
     with pytest.raises(ChurnError, match=r"absent\.csv: file not found"):
         read_raw(tmp_path / "absent.csv")

@@ -6,7 +6,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from churn.contract import resolve_schema
+from churn.contract import resolve_contract
 from churn.featurize import fit_featurizer
 from churn.params import DataParams, FeaturizeParams, TrainParams
 from churn.prepare import clean
@@ -17,10 +17,12 @@ from synthetic import CUSTOM_DATA, make_custom_dataset
 @pytest.fixture(scope="module")
 def prepared():
     raw = make_custom_dataset(1200, seed=3)
-    schema = resolve_schema(DataParams(**CUSTOM_DATA), raw, "custom.csv")
-    frame = clean(raw, schema, "custom.csv")
-    featurizer = fit_featurizer(frame, schema, FeaturizeParams(numeric_impute="median", scale=True))
-    return schema, frame, featurizer
+    contract = resolve_contract(DataParams(**CUSTOM_DATA), raw, "custom.csv")
+    frame = clean(raw, contract, "custom.csv")
+    featurizer = fit_featurizer(
+        frame, contract, FeaturizeParams(numeric_impute="median", scale=True)
+    )
+    return contract, frame, featurizer
 
 
 def train_params(params, **changes) -> TrainParams:
@@ -52,12 +54,12 @@ def test_hyperparameters_reach_the_estimator(params):
     "model", ["logistic_regression", "random_forest", "hist_gradient_boosting"]
 )
 def test_pipeline_learns_from_raw_frames(params, prepared, model):
-    schema, frame, featurizer = prepared
-    pipe = fit_model(featurizer, frame, schema, train_params(params, model=model))
+    contract, frame, featurizer = prepared
+    pipe = fit_model(featurizer, frame, contract, train_params(params, model=model))
     assert isinstance(pipe, Pipeline)
     assert pipe.named_steps["features"] is featurizer
-    proba = pipe.predict_proba(frame[schema.features])[:, 1]
-    assert roc_auc_score(frame[schema.target], proba) > 0.75
+    proba = pipe.predict_proba(frame[contract.features])[:, 1]
+    assert roc_auc_score(frame[contract.target], proba) > 0.75
     if model == "random_forest":
         assert pipe.named_steps["classifier"].n_jobs is None
 
@@ -66,10 +68,10 @@ def test_pipeline_learns_from_raw_frames(params, prepared, model):
     "model", ["random_forest", "hist_gradient_boosting", "logistic_regression"]
 )
 def test_result_does_not_depend_on_thread_count(params, prepared, model):
-    schema, frame, featurizer = prepared
+    contract, frame, featurizer = prepared
     runs = []
     for threads in (1, 2):
         with threadpool_limits(limits=threads):
-            pipe = fit_model(featurizer, frame, schema, train_params(params, model=model))
-            runs.append(pipe.predict_proba(frame[schema.features])[:, 1])
+            pipe = fit_model(featurizer, frame, contract, train_params(params, model=model))
+            runs.append(pipe.predict_proba(frame[contract.features])[:, 1])
     np.testing.assert_array_equal(runs[0], runs[1])

@@ -74,6 +74,7 @@ TARGETS = (
     Target("large.ratio", "repro/floor ratio, large size", 1.2, "x"),
     Target("large.dvc_repro.max_rss_bytes", "peak RSS of dvc repro, large size", 4 * GB, "B"),
     Target("default.noop_seconds", "no-op dvc repro (median)", 1.2, "s"),
+    Target("large.floor.validation_share", "validation share of prepare, large", 0.25, "%"),
 )
 
 
@@ -147,13 +148,15 @@ def ratio(numerator: float, denominator: float) -> float:
 
 
 def fmt_value(value: float | None, unit: str) -> str:
-    """Format seconds (``s``), bytes (``B``, as MB or GB) or a ratio (``x``) for the table."""
+    """Format seconds (``s``), bytes (``B``, as MB or GB), a ratio (``x``) or a share (``%``)."""
     if value is None:
         return "-"
     if unit == "B":
         return f"{value / GB:.2f} GB" if value >= GB else f"{value / MB:.0f} MB"
     if unit == "x":
         return f"{value:.2f}x"
+    if unit == "%":
+        return f"{value * 100:.0f} %"
     return f"{value:.2f} s"
 
 
@@ -274,19 +277,41 @@ def floor_worker(report: Path) -> None:
     start = time.perf_counter()
     modules = [importlib.import_module(f"churn.{name}") for name in STAGES]
     import_seconds = time.perf_counter() - start
+    # contract.py imports pandera lazily (only prepare needs it); time it on its own.
+    start = time.perf_counter()
+    importlib.import_module("pandera.pandas")
+    pandera_import_seconds = time.perf_counter() - start
     stages: dict[str, float] = {}
     for name, module in zip(STAGES, modules, strict=True):
         begin = time.perf_counter()
         with threadpool_limits(limits=1, user_api="blas"):  # as churn.cli.run does
             module.main()
         stages[name] = time.perf_counter() - begin
+    validation = time_validation()
     result = {
         "seconds": sum(stages.values()),
         "stages": stages,
+        "validation_seconds": validation,
+        # What validating costs prepare, relative to prepare without it.
+        "validation_share": ratio(validation, stages["prepare"] - validation),
         "import_seconds": import_seconds,
+        "pandera_import_seconds": pandera_import_seconds,
         "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
     report.write_text(json.dumps(result, sort_keys=True), encoding="utf-8")
+
+
+def time_validation() -> float:
+    """Seconds the data-contract check takes on the copy's raw file (pandera already imported)."""
+    from churn.contract import resolve_contract, validate
+    from churn.params import load_params
+    from churn.prepare import read_raw
+
+    params = load_params()
+    raw = read_raw(params.paths.raw)
+    start = time.perf_counter()
+    validate(raw, resolve_contract(params.data, raw, params.paths.raw), params.paths.raw)
+    return time.perf_counter() - start
 
 
 # --------------------------------------------------------------------------- data
@@ -394,6 +419,9 @@ def size_rows(size: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
     cells += [(f"  {name}", fmt_value(floor["stages"][name], "s")) for name in STAGES]
     cells += [
+        ("    of prepare: contract validation", fmt_value(floor.get("validation_seconds"), "s")),
+        ("    validation / rest of prepare", fmt_value(floor.get("validation_share"), "%")),
+        ("    pandera import (excluded)", fmt_value(floor.get("pandera_import_seconds"), "s")),
         ("  (stage imports, excluded)", fmt_value(floor["import_seconds"], "s")),
         ("ratio repro / floor", fmt_value(size["ratio"], "x")),
         ("peak RSS, dvc repro", fmt_value(repro["max_rss_bytes"], "B")),

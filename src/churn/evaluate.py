@@ -18,7 +18,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
 from churn import cli, io
-from churn.contract import Schema, read_schema
+from churn.contract import Contract, read_contract
 from churn.params import EvaluateParams, load_params
 
 log = logging.getLogger("churn.evaluate")
@@ -153,12 +153,12 @@ def write_reports(
 def main() -> None:
     """Evaluate ``paths.model`` on ``paths.test``."""
     params = load_params()
-    schema: Schema = read_schema(params.paths.schema_)
+    contract: Contract = read_contract(params.paths.contract)
     model: Pipeline = io.read_pickle(params.paths.model)
     test = io.read_parquet(params.paths.test)
-    y_train = io.read_parquet(params.paths.train, [schema.target])[schema.target].to_numpy()
-    y_true = test[schema.target].to_numpy()
-    features = test[schema.features]
+    y_train = io.read_parquet(params.paths.train, [contract.target])[contract.target].to_numpy()
+    y_true = test[contract.target].to_numpy()
+    features = test[contract.features]
     proba = model.predict_proba(features)[:, 1]
     top = importances(model, features, y_true, params.evaluate)
     logged = write_reports(

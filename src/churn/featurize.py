@@ -9,7 +9,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from churn import cli, io
-from churn.contract import Schema, read_schema
+from churn.contract import Contract, read_contract
 from churn.params import FeaturizeParams, load_params
 
 log = logging.getLogger("churn.featurize")
@@ -17,7 +17,7 @@ log = logging.getLogger("churn.featurize")
 MISSING_CATEGORY = "missing"
 
 
-def build_featurizer(schema: Schema, params: FeaturizeParams) -> ColumnTransformer:
+def build_featurizer(contract: Contract, params: FeaturizeParams) -> ColumnTransformer:
     """Impute and scale numbers; one-hot categories, ignoring ones unseen in training."""
     numeric_steps = [("impute", SimpleImputer(strategy=params.numeric_impute))]
     if params.scale:
@@ -39,8 +39,8 @@ def build_featurizer(schema: Schema, params: FeaturizeParams) -> ColumnTransform
     )
     return ColumnTransformer(
         [
-            ("numeric", Pipeline(numeric_steps), list(schema.numeric)),
-            ("categorical", categorical, list(schema.categorical)),
+            ("numeric", Pipeline(numeric_steps), list(contract.numeric)),
+            ("categorical", categorical, list(contract.categorical)),
         ],
         remainder="drop",
         verbose_feature_names_out=False,
@@ -48,21 +48,21 @@ def build_featurizer(schema: Schema, params: FeaturizeParams) -> ColumnTransform
 
 
 def fit_featurizer(
-    train: pd.DataFrame, schema: Schema, params: FeaturizeParams
+    train: pd.DataFrame, contract: Contract, params: FeaturizeParams
 ) -> ColumnTransformer:
     """Fit the transformer on the training features."""
-    return build_featurizer(schema, params).fit(train[schema.features])
+    return build_featurizer(contract, params).fit(train[contract.features])
 
 
 def main() -> None:
     """Fit on ``paths.train`` and save to ``paths.featurizer``."""
     params = load_params()
-    schema = read_schema(params.paths.schema_)
-    featurizer = fit_featurizer(io.read_parquet(params.paths.train), schema, params.featurize)
+    contract = read_contract(params.paths.contract)
+    featurizer = fit_featurizer(io.read_parquet(params.paths.train), contract, params.featurize)
     io.write_pickle(params.paths.featurizer, featurizer)
     log.info(
         "featurizer: %d inputs -> %d features",
-        len(schema.features),
+        len(contract.features),
         len(featurizer.get_feature_names_out()),
     )
 

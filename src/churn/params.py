@@ -5,9 +5,9 @@ here, before any stage does work, with the dotted key in the message.
 """
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from ruamel.yaml import YAML, YAMLError
 
 from churn.errors import ChurnError
@@ -31,7 +31,7 @@ class PathsParams(Section):
     raw: str
     train: str
     test: str
-    schema_: str = Field(alias="schema")
+    contract: str
     featurizer: str
     model: str
     reports: str
@@ -46,14 +46,45 @@ class SourceParams(Section):
     out: str
 
 
+class FeatureRule(Section):
+    """The contract of one feature column: its type and what values it may take."""
+
+    type: Literal["numeric", "categorical"]
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _rules_fit_the_type(self) -> "FeatureRule":
+        if self.type == "categorical" and (self.min is not None or self.max is not None):
+            raise ValueError("min/max apply to numeric columns only")
+        if self.type == "numeric" and self.categories is not None:
+            raise ValueError("categories apply to categorical columns only")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}")
+        return self
+
+
 class DataParams(Section):
-    """How to read the raw table: target, id and the roles of the other columns."""
+    """The raw table's contract: target, id and every feature, or ``infer`` for the features."""
 
     target: str
     positive_label: str | int
+    labels: list[str | int] | None = None
     id: str | None
-    categorical: list[str] | Literal["infer"]
-    numeric: list[str] | Literal["infer"]
+    features: dict[str, FeatureRule] | Literal["infer"]
+
+    @model_validator(mode="after")
+    def _labels_are_two_including_the_positive(self) -> "DataParams":
+        if self.labels is not None and (
+            len(set(map(str, self.labels))) != 2
+            or str(self.positive_label) not in map(str, self.labels)
+        ):
+            raise ValueError(
+                f"labels must be two values including positive_label {self.positive_label!r}"
+            )
+        return self
 
 
 class PrepareParams(Section):
@@ -166,6 +197,8 @@ def describe(err: ValidationError) -> str:
         return f"{key}: missing key"
     if kind == "extra_forbidden":
         return f"{key}: unknown key (allowed: {', '.join(_allowed_keys(first['loc']))})"
+    if kind == "value_error":
+        return f"{key}: {first['msg'].removeprefix('Value error, ')}"
     given = first.get("input")
     return f"{key}: {first['msg']} (got {given!r})"
 
@@ -179,8 +212,21 @@ def _allowed_keys(loc: tuple) -> list[str]:
     model: type[BaseModel] = Params
     for part in loc[:-1]:
         field = model.model_fields.get(str(part))
-        annotation = field.annotation if field else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        if field is None:
+            continue  # a union tag or a mapping key (a feature name): same model goes on
+        nested = _model_in(field.annotation)
+        if nested is None:
             break
-        model = annotation
+        model = nested
     return sorted(f.alias or name for name, f in model.model_fields.items())
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    """The model class inside an annotation such as ``dict[str, M] | Literal[...]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

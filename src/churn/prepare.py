@@ -1,11 +1,13 @@
-"""Stage ``prepare``: type and clean the raw table, then split it train/test.
+"""Stage ``prepare``: validate the raw table against the contract, type it, split it.
 
-Blank numbers become missing values, categorical columns become strings, the
-target becomes 0/1 (1 = the positive label) and the id column becomes the
+The raw file is checked before anything is transformed (see ``contract.py``).
+Then blank numbers become missing values, categorical columns become strings,
+the target becomes 0/1 (1 = the positive label) and the id column becomes the
 index, so it is carried along for the per-row predictions without ever being
 a feature. Outputs are Parquet so the dtypes survive.
 """
 
+import csv
 import logging
 from pathlib import Path
 
@@ -13,25 +15,80 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from churn import cli, io
-from churn.contract import Schema, resolve_schema, write_schema
+from churn.contract import Contract, resolve_contract, validate, write_contract
 from churn.errors import ChurnError
 from churn.params import PrepareParams, load_params
 
 log = logging.getLogger("churn.prepare")
 
+MAX_SPLIT_DRIFT = 0.02  # a split's positive rate may differ from the whole by 2 points
+TAIL_BYTES = 65536  # enough of the file's end to hold its last line
+
 
 def read_raw(path: str | Path) -> pd.DataFrame:
-    """Read the raw CSV; whitespace-only cells count as missing."""
+    """Read the raw CSV (UTF-8, comma-separated); whitespace-only cells count as missing.
+
+    File-level problems (empty, header only, not UTF-8, another delimiter, a cut
+    last line, a header repeated mid-file) stop here with a message naming the file.
+    """
     p = io.require_file(path)
     try:
-        frame = pd.read_csv(p, na_values=[" "], keep_default_na=True)
+        frame = pd.read_csv(p, na_values=[" "], keep_default_na=True, encoding="utf-8")
     except pd.errors.EmptyDataError:
         raise ChurnError(f"{p}: file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError as err:
+        raise ChurnError(
+            f"{p}: not UTF-8 (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+            "re-save the file as UTF-8"
+        ) from None
+    except pd.errors.ParserError as err:
         raise ChurnError(f"{p}: cannot parse as CSV ({' '.join(str(err).split())})") from None
+    _check_delimiter(frame, p)
     if frame.empty:
-        raise ChurnError(f"{p}: no data rows")
+        raise ChurnError(f"{p}: header only, no data rows")
+    _check_last_line(p, len(frame.columns))
+    _check_repeated_header(frame, p)
     return frame
+
+
+def _check_delimiter(frame: pd.DataFrame, path: Path) -> None:
+    if len(frame.columns) != 1:
+        return
+    header = str(frame.columns[0])
+    for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+        if delimiter in header:
+            raise ChurnError(f"{path}: columns are separated by {name}; expected commas")
+
+
+def _check_last_line(path: Path, n_columns: int) -> None:
+    """A file cut mid-write ends without a newline in a row that is short of fields."""
+    with path.open("rb") as fh:
+        fh.seek(max(0, path.stat().st_size - TAIL_BYTES))
+        tail = fh.read()
+    if tail.endswith(b"\n"):
+        return
+    last_line = tail.rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")
+    fields = next(csv.reader([last_line]), [])
+    if len(fields) < n_columns:
+        raise ChurnError(
+            f"{path}: last line has {len(fields)} of {n_columns} fields and no line end: "
+            "the file looks truncated"
+        )
+
+
+def _check_repeated_header(frame: pd.DataFrame, path: Path) -> None:
+    # A repeated header turns every column into text, so probing one text column
+    # finds candidates cheaply; the whole row is compared only for those.
+    text_columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if not text_columns:
+        return
+    probe = text_columns[0]
+    candidates = frame.index[frame[probe].astype("string") == str(probe)]
+    header = [str(c) for c in frame.columns]
+    rows = [i for i in candidates if frame.loc[i].astype(str).tolist() == header]
+    if rows:
+        listed = ", ".join(str(i + 1) for i in rows[:5])
+        raise ChurnError(f"{path}: the header is repeated as data row(s) {listed}")
 
 
 def encode_target(values: pd.Series, positive_label: str | int, source: str) -> pd.Series:
@@ -50,34 +107,34 @@ def encode_target(values: pd.Series, positive_label: str | int, source: str) -> 
     return (values.astype(str) == positive).astype("int64")
 
 
-def clean(frame: pd.DataFrame, schema: Schema, source: str) -> pd.DataFrame:
-    """Typed features and 0/1 target, indexed by the id, in schema order."""
-    out = pd.DataFrame(index=_index(frame, schema, source))
-    for col in schema.numeric:
+def clean(frame: pd.DataFrame, contract: Contract, source: str) -> pd.DataFrame:
+    """Typed features and 0/1 target, indexed by the id, in contract order."""
+    out = pd.DataFrame(index=_index(frame, contract, source))
+    for col in contract.numeric:
         try:
             out[col] = pd.to_numeric(frame[col]).to_numpy()
         except (ValueError, TypeError) as err:
             raise ChurnError(f"{source}: numeric column {col!r}: {err}") from None
-    for col in schema.categorical:
+    for col in contract.categorical:
         # One string dtype for every categorical column, whatever the CSV reader guessed.
         out[col] = frame[col].astype("string").str.strip().to_numpy()
-    out[schema.target] = encode_target(
-        frame[schema.target], schema.positive_label, source
+    out[contract.target] = encode_target(
+        frame[contract.target], contract.positive_label, source
     ).to_numpy()
     return out
 
 
-def _index(frame: pd.DataFrame, schema: Schema, source: str) -> pd.Index:
-    if schema.id not in frame.columns:
-        return pd.RangeIndex(len(frame), name=schema.id)
-    ids = frame[schema.id]
+def _index(frame: pd.DataFrame, contract: Contract, source: str) -> pd.Index:
+    if not contract.id_in_data:
+        return pd.RangeIndex(len(frame), name=contract.id)
+    ids = frame[contract.id]
     duplicated = ids[ids.duplicated()]
     if ids.isna().any() or not duplicated.empty:
         raise ChurnError(
-            f"{source}: id column {schema.id!r} must be unique and present "
+            f"{source}: id column {contract.id!r} must be unique and present "
             f"({ids.isna().sum()} missing, {len(duplicated)} duplicated)"
         )
-    return pd.Index(ids.to_numpy(), name=schema.id)
+    return pd.Index(ids.to_numpy(), name=contract.id)
 
 
 def split(
@@ -93,23 +150,45 @@ def split(
     return train, test
 
 
+def check_split(whole: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, target: str) -> None:
+    """No id on both sides; each side's positive rate within 2 points of the whole's.
+
+    A tiny split cannot get closer than one row's worth (1/rows), so that is the
+    floor of the tolerance.
+    """
+    shared = train.index.intersection(test.index)
+    if len(shared):
+        raise ChurnError(f"split: {len(shared)} id(s) in both train and test (e.g. {shared[0]!r})")
+    rate = whole[target].mean()
+    for name, part in (("train", train), ("test", test)):
+        drift = abs(part[target].mean() - rate)
+        if drift > max(MAX_SPLIT_DRIFT, 1 / len(part)):
+            raise ChurnError(
+                f"split: {name} positive rate {part[target].mean():.3f} is {drift * 100:.1f} "
+                f"points from the whole's {rate:.3f} (limit {MAX_SPLIT_DRIFT * 100:.0f})"
+            )
+
+
 def main() -> None:
-    """Read the raw CSV, write the train/test Parquet files and the schema."""
+    """Validate the raw CSV, write the train/test Parquet files and the contract."""
     params = load_params()
     raw_path = params.paths.raw
     raw = read_raw(raw_path)
-    schema = resolve_schema(params.data, raw, raw_path)
-    train, test = split(clean(raw, schema, raw_path), schema.target, params.prepare)
+    contract = resolve_contract(params.data, raw, raw_path)
+    validate(raw, contract, raw_path)
+    frame = clean(raw, contract, raw_path)
+    train, test = split(frame, contract.target, params.prepare)
+    check_split(frame, train, test, contract.target)
     io.write_parquet(params.paths.train, train)
     io.write_parquet(params.paths.test, test)
-    write_schema(params.paths.schema_, schema)
+    write_contract(params.paths.contract, contract)
     log.info(
         "train %d rows, test %d rows, positive rate %.3f; %d numeric + %d categorical features",
         len(train),
         len(test),
-        train[schema.target].mean(),
-        len(schema.numeric),
-        len(schema.categorical),
+        train[contract.target].mean(),
+        len(contract.numeric),
+        len(contract.categorical),
     )
 
 

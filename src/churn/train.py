@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from churn import cli, io
-from churn.contract import Schema, read_schema
+from churn.contract import Contract, read_contract
 from churn.params import TrainParams, load_params
 
 log = logging.getLogger("churn.train")
@@ -52,11 +52,13 @@ def build_classifier(params: TrainParams) -> ClassifierMixin:
 
 
 def fit_model(
-    featurizer: ColumnTransformer, train: pd.DataFrame, schema: Schema, params: TrainParams
+    featurizer: ColumnTransformer, train: pd.DataFrame, contract: Contract, params: TrainParams
 ) -> Pipeline:
     """Fit the classifier on features from the already-fitted featurizer."""
     classifier = build_classifier(params)
-    classifier.fit(featurizer.transform(train[schema.features]), train[schema.target].to_numpy())
+    classifier.fit(
+        featurizer.transform(train[contract.features]), train[contract.target].to_numpy()
+    )
     if "n_jobs" in classifier.get_params():
         # Trees are fitted in parallel deterministically, but parallel predict_proba
         # sums tree outputs in thread order; one job keeps predictions bit-stable.
@@ -67,9 +69,9 @@ def fit_model(
 def main() -> None:
     """Fit and save ``paths.model``."""
     params = load_params()
-    schema = read_schema(params.paths.schema_)
+    contract = read_contract(params.paths.contract)
     featurizer = io.read_pickle(params.paths.featurizer)
-    model = fit_model(featurizer, io.read_parquet(params.paths.train), schema, params.train)
+    model = fit_model(featurizer, io.read_parquet(params.paths.train), contract, params.train)
     io.write_pickle(params.paths.model, model)
     log.info("trained %s", params.train.model)
 

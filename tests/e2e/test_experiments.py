@@ -82,7 +82,11 @@ def test_own_dataset_runs_with_a_params_change_only(tmp_path):
     sh(repo, "dvc", "repro")
     metrics = read_metrics(repo)
     assert metrics["roc_auc"] > 0.7
-    schema = json.loads((repo / "data/prepared/schema.json").read_text())
-    assert schema["numeric"] == ["usage_minutes", "support_calls"]
-    assert schema["categorical"] == ["plan", "region"]
+    contract = json.loads((repo / "data/prepared/contract.json").read_text())
+    assert [(c["name"], c["type"]) for c in contract["columns"]] == [
+        ("plan", "categorical"),
+        ("usage_minutes", "numeric"),
+        ("region", "categorical"),
+        ("support_calls", "numeric"),
+    ]
     assert "Data and pipelines are up to date." in sh(repo, "dvc", "status").stdout

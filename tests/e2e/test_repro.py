@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_two_copies_give_identical_outputs(reproduced, tmp_path):
     sh(other, "dvc", "repro", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     first, second = output_hashes(reproduced), output_hashes(other)
     assert sorted(first) == [
-        "data/prepared/schema.json",
+        "data/prepared/contract.json",
         "data/prepared/test.parquet",
         "data/prepared/train.parquet",
         "data/raw/wa_churn.csv",
@@ -76,3 +77,22 @@ def test_metrics_and_plots_are_declared(reproduced):
     roc = plots["data"]["reports/plots/sklearn/roc.json"][0]["content"]["data"]["values"]
     assert roc[-1]["fpr"] == 1.0
     assert roc[-1]["tpr"] == 1.0
+
+
+def test_bad_raw_file_under_dvc_repro_keeps_prepared_outputs(reproduced):
+    before = output_hashes(reproduced)
+    bad = Path(__file__).parents[1] / "data" / "bad" / "negative_tenure.csv"
+    shutil.copyfile(bad, reproduced / "data/raw/incoming.csv")
+    params = reproduced / "params.yaml"
+    params.write_text(
+        params.read_text().replace("raw: data/raw/wa_churn.csv", "raw: data/raw/incoming.csv")
+    )
+    result = sh(reproduced, "dvc", "repro", check=False)
+    assert result.returncode != 0
+    assert "  tenure: >= 0: 2 bad row(s) (row 4: -1, row 12: -12)" in result.stderr
+    after = output_hashes(reproduced)
+    assert after.pop("data/raw/incoming.csv")
+    assert after == before
+    sh(reproduced, "git", "checkout", "--", "params.yaml")
+    (reproduced / "data/raw/incoming.csv").unlink()
+    assert "Data and pipelines are up to date." in sh(reproduced, "dvc", "status").stdout

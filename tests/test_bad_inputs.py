@@ -1,0 +1,174 @@
+"""The bad-input corpus (tests/data/bad/).
+
+prepare refuses each file with a precise message and a non-zero exit, and
+leaves the previous outputs byte-identical.
+"""
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from churn import cli, prepare
+from conftest import REPO
+
+BAD = Path(__file__).parent / "data" / "bad"
+RAW = "data/raw/wa_churn.csv"
+OUTPUTS = (
+    "data/prepared/train.parquet",
+    "data/prepared/test.parquet",
+    "data/prepared/contract.json",
+)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory, params_raw, telco) -> Path:
+    """A work dir whose outputs come from one good prepare run."""
+    root = tmp_path_factory.mktemp("template")
+    (root / "params.yaml").write_text(yaml.safe_dump(params_raw, sort_keys=False))
+    (root / "data/raw").mkdir(parents=True)
+    telco.to_csv(root / RAW, index=False)
+    cwd = Path.cwd()
+    os.chdir(root)
+    try:
+        assert cli.run(prepare.main) == 0
+    finally:
+        os.chdir(cwd)
+    return root
+
+
+def hashes(root: Path) -> dict[str, str]:
+    return {rel: hashlib.md5((root / rel).read_bytes()).hexdigest() for rel in OUTPUTS}  # noqa: S324
+
+
+@pytest.fixture
+def workdir(template, tmp_path, monkeypatch) -> Path:
+    work = tmp_path / "work"
+    shutil.copytree(template, work)
+    monkeypatch.chdir(work)
+    return work
+
+
+def run_prepare_on(work: Path, bad_file: str, capsys) -> tuple[int, str]:
+    shutil.copyfile(BAD / bad_file, work / RAW)
+    status = cli.run(prepare.main)
+    return status, capsys.readouterr().err
+
+
+CASES = {
+    "empty.csv": [f"error: {RAW}: file is empty"],
+    "header_only.csv": [f"error: {RAW}: header only, no data rows"],
+    "missing_target.csv": [f"error: {RAW}: missing column(s) 'churn' (found: rownames, female,"],
+    "missing_feature.csv": [f"error: {RAW}: missing column(s) 'tenure' (found: rownames, churn,"],
+    "extra_column.csv": [
+        f"error: {RAW}: unexpected column(s) 'promo_code': add them to data.features in "
+        "params.yaml or remove them from the file"
+    ],
+    "semicolons.csv": [f"error: {RAW}: columns are separated by semicolons; expected commas"],
+    "latin1.csv": [f"error: {RAW}: not UTF-8 (byte 0xe8 at offset "],
+    "third_label.csv": [
+        f"error: {RAW}: 1 data contract check(s) failed",
+        "  churn: one of ['No', 'Yes']: 1 bad row(s) (row 5: 'Maybe')",
+    ],
+    "one_class.csv": [
+        f"error: {RAW}: 1 data contract check(s) failed",
+        "  churn: two classes needed to train and evaluate, found only ['No']",
+    ],
+    "text_in_numeric.csv": [
+        f"error: {RAW}: 1 data contract check(s) failed",
+        "  tenure: is a number: 1 bad row(s) (row 7: 'about a year')",
+    ],
+    "negative_tenure.csv": [
+        f"error: {RAW}: 1 data contract check(s) failed",
+        "  tenure: >= 0: 2 bad row(s) (row 4: -1, row 12: -12)",
+    ],
+    "missing_target_values.csv": [
+        f"error: {RAW}: 1 data contract check(s) failed",
+        "  churn: not null: 2 bad row(s) (row 8: nan, row 9: nan)",
+    ],
+    "duplicate_ids.csv": [
+        f"error: {RAW}: 1 data contract check(s) failed",
+        "  rownames: unique: 2 bad row(s) (row 10: 10, row 11: 10)",
+    ],
+    "repeated_header.csv": [f"error: {RAW}: the header is repeated as data row(s) 16"],
+    "truncated.csv": [
+        f"error: {RAW}: last line has 9 of 21 fields and no line end: the file looks truncated"
+    ],
+}
+
+
+@pytest.mark.parametrize("bad_file", sorted(CASES))
+def test_bad_file_is_refused_and_outputs_survive(workdir, bad_file, capsys):
+    before = hashes(workdir)
+    status, err = run_prepare_on(workdir, bad_file, capsys)
+    assert status == 1
+    lines = err.splitlines()
+    expected = CASES[bad_file]
+    assert len(lines) == len(expected), err
+    for line, start in zip(lines, expected, strict=True):
+        assert line.startswith(start), err
+    assert hashes(workdir) == before
+    assert sorted(p.name for p in (workdir / "data/prepared").iterdir()) == [
+        "contract.json",
+        "test.parquet",
+        "train.parquet",
+    ]
+
+
+def test_every_corpus_file_has_a_test():
+    assert sorted(p.name for p in BAD.iterdir()) == sorted([*CASES, "quoted_newlines.csv"])
+
+
+def test_quoted_newlines_and_commas_are_valid(workdir, capsys, caplog):
+    status, err = run_prepare_on(workdir, "quoted_newlines.csv", capsys)
+    assert (status, err) == (0, "")
+    train = pd.read_parquet(workdir / "data/prepared/train.parquet")
+    test = pd.read_parquet(workdir / "data/prepared/test.parquet")
+    both = pd.concat([train, test])
+    assert len(both) == 30
+    assert both.loc[6, "payment_method"] == "Mailed check, then\nelectronic"
+    # An unknown category is a warning with a count, not an error.
+    assert "payment_method: one of the 4 known categories: 1 bad row(s) (row 6:" in caplog.text
+
+
+def test_split_drift_fails_loudly():
+    whole = pd.DataFrame({"y": [0] * 80 + [1] * 20})
+    train, test = whole.iloc[:70], whole.iloc[70:]
+    with pytest.raises(Exception, match=r"split: train positive rate 0\.000 is 20\.0 points"):
+        prepare.check_split(whole, train, test, "y")
+
+
+def test_split_with_shared_ids_fails_loudly():
+    whole = pd.DataFrame({"y": [0, 1, 0, 1]}, index=[1, 2, 3, 4])
+    with pytest.raises(Exception, match=r"split: 1 id\(s\) in both train and test"):
+        prepare.check_split(whole, whole.iloc[:3], whole.iloc[2:], "y")
+
+
+KILL_ON_RENAME = """
+import os, signal, sys
+sys.path.insert(0, {src!r})
+os.chdir({work!r})
+real_replace = os.replace
+def replace(src, dst):
+    # Die like a killed process: after the temp file is written, before the rename.
+    os.kill(os.getpid(), signal.SIGKILL)
+os.replace = replace
+from churn import cli, prepare
+cli.run(prepare.main)
+"""
+
+
+def test_killed_mid_write_leaves_old_outputs(workdir, telco):
+    before = hashes(workdir)
+    telco.head(200).to_csv(workdir / RAW, index=False)  # valid input, different outputs
+    script = KILL_ON_RENAME.format(src=str(REPO / "src"), work=str(workdir))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, check=False)
+    assert result.returncode == -signal.SIGKILL
+    assert hashes(workdir) == before
