@@ -97,6 +97,10 @@ CASES = {
         f"error: {RAW}: 1 data contract check(s) failed",
         "  rownames: unique: 2 bad row(s) (row 10: 10, row 11: 10)",
     ],
+    "short_rows.csv": [
+        f"error: {RAW}: 2 line(s) have fewer than the header's 21 fields "
+        "(line 6: 19 fields, line 10: 19 fields)"
+    ],
     "repeated_header.csv": [f"error: {RAW}: the header is repeated as data row(s) 16"],
     "truncated.csv": [
         f"error: {RAW}: last line has 9 of 21 fields and no line end: the file looks truncated"
@@ -136,6 +140,21 @@ def test_quoted_newlines_and_commas_are_valid(workdir, capsys, caplog):
     assert both.loc[6, "payment_method"] == "Mailed check, then\nelectronic"
     # An unknown category is a warning with a count, not an error.
     assert "payment_method: one of the 4 known categories: 1 bad row(s) (row 6:" in caplog.text
+
+
+def test_short_rows_in_a_quoted_file_are_found_too(tmp_path):
+    path = tmp_path / "quoted.csv"
+    path.write_text('a,b,c\n"1","x, y\nz",3\n"4","5"\n6,7,8\n')
+    with pytest.raises(
+        Exception, match=r"1 line\(s\) have fewer than the header's 3 fields \(line 4: 2"
+    ):
+        prepare.read_raw(path)
+
+
+def test_blank_lines_are_not_short_rows(tmp_path):
+    path = tmp_path / "blank.csv"
+    path.write_text("a,b,c\r\n1,2,3\r\n\r\n4,5,6\r\n")
+    assert prepare.read_raw(path).shape == (2, 3)
 
 
 def test_split_drift_fails_loudly():

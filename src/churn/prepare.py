@@ -11,6 +11,7 @@ import csv
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -23,32 +24,45 @@ log = logging.getLogger("churn.prepare")
 
 MAX_SPLIT_DRIFT = 0.02  # a split's positive rate may differ from the whole by 2 points
 TAIL_BYTES = 65536  # enough of the file's end to hold its last line
+EXAMPLES = 5  # offending lines shown in a message
 
 
 def read_raw(path: str | Path) -> pd.DataFrame:
-    """Read the raw CSV (UTF-8, comma-separated); whitespace-only cells count as missing.
+    """Read the raw CSV (UTF-8, comma-separated) and run the file-level checks.
 
-    File-level problems (empty, header only, not UTF-8, another delimiter, a cut
-    last line, a header repeated mid-file) stop here with a message naming the file.
+    Whitespace-only cells count as missing. File-level problems (empty, header
+    only, not UTF-8, another delimiter, short or cut lines, a header repeated
+    mid-file) stop here with a message naming the file.
     """
     p = io.require_file(path)
+    frame = parse_csv(p)
+    check_file(frame, p)
+    return frame
+
+
+def parse_csv(path: Path) -> pd.DataFrame:
+    """Parse with pandas; its errors become one line naming the file."""
     try:
-        frame = pd.read_csv(p, na_values=[" "], keep_default_na=True, encoding="utf-8")
+        return pd.read_csv(path, na_values=[" "], keep_default_na=True, encoding="utf-8")
     except pd.errors.EmptyDataError:
-        raise ChurnError(f"{p}: file is empty") from None
+        raise ChurnError(f"{path}: file is empty") from None
     except UnicodeDecodeError as err:
         raise ChurnError(
-            f"{p}: not UTF-8 (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+            f"{path}: not UTF-8 (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
             "re-save the file as UTF-8"
         ) from None
     except pd.errors.ParserError as err:
-        raise ChurnError(f"{p}: cannot parse as CSV ({' '.join(str(err).split())})") from None
-    _check_delimiter(frame, p)
+        raise ChurnError(f"{path}: cannot parse as CSV ({' '.join(str(err).split())})") from None
+
+
+def check_file(frame: pd.DataFrame, path: Path) -> None:
+    """The checks pandas does not make: delimiter, no rows, short or cut lines, repeated header."""
+    _check_delimiter(frame, path)
     if frame.empty:
-        raise ChurnError(f"{p}: header only, no data rows")
-    _check_last_line(p, len(frame.columns))
-    _check_repeated_header(frame, p)
-    return frame
+        raise ChurnError(f"{path}: header only, no data rows")
+    _check_last_line(path, len(frame.columns))
+    _check_row_widths(path, len(frame), len(frame.columns))
+    _check_repeated_header(frame, path)
 
 
 def _check_delimiter(frame: pd.DataFrame, path: Path) -> None:
@@ -74,6 +88,51 @@ def _check_last_line(path: Path, n_columns: int) -> None:
             f"{path}: last line has {len(fields)} of {n_columns} fields and no line end: "
             "the file looks truncated"
         )
+
+
+def _check_row_widths(path: Path, n_rows: int, n_columns: int) -> None:
+    """Refuse lines with fewer fields than the header: pandas would pad them with NaN.
+
+    pandas already refuses lines with too many fields, so in an unquoted file the
+    total comma count tells at once whether any line is short; only then is each
+    line counted, to name them. A file with quotes, where commas and newlines may
+    sit inside fields, is walked with the csv module instead.
+    """
+    data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+    if np.count_nonzero(data == ord('"')):
+        examples, count = _short_rows_quoted(path, n_columns)
+    elif np.count_nonzero(data == ord(",")) == (n_columns - 1) * (n_rows + 1):
+        return
+    else:
+        examples, count = _short_rows_unquoted(data, n_columns)
+    if count:
+        listed = ", ".join(f"line {line}: {n} fields" for line, n in examples)
+        raise ChurnError(
+            f"{path}: {count} line(s) have fewer than the header's {n_columns} fields ({listed})"
+        )
+
+
+def _short_rows_unquoted(data: np.ndarray, n_columns: int) -> tuple[list[tuple[int, int]], int]:
+    ends = np.flatnonzero(data == ord("\n"))
+    if len(ends) == 0 or ends[-1] != len(data) - 1:
+        ends = np.append(ends, len(data))
+    fields = np.diff(np.searchsorted(np.flatnonzero(data == ord(",")), ends), prepend=0) + 1
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    blank = (ends - starts) <= 1  # pandas skips empty lines (maybe a lone \r)
+    bad = np.flatnonzero((fields < n_columns) & ~blank)
+    return [(int(i) + 1, int(fields[i])) for i in bad[:EXAMPLES]], len(bad)
+
+
+def _short_rows_quoted(path: Path, n_columns: int) -> tuple[list[tuple[int, int]], int]:
+    examples, count = [], 0
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        for row in reader:
+            if row and len(row) < n_columns:
+                count += 1
+                if len(examples) < EXAMPLES:
+                    examples.append((reader.line_num, len(row)))
+    return examples, count
 
 
 def _check_repeated_header(frame: pd.DataFrame, path: Path) -> None:
