@@ -11,7 +11,9 @@ export DVC_NO_ANALYTICS := 1
 export PYTHONPATH := $(CURDIR)/src
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench clean
+BASE ?= main
+
+.PHONY: help install run test lint format bench report example-comment clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +37,12 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 
 bench: $(STAMP) ## Time the pipeline: dvc repro vs in-process, default size and 1M rows
 	python -m churn.bench
+
+report: $(STAMP) ## PR report vs BASE (default main) into report.md: metrics, params, verdict, plots
+	python -m churn.report --base $(BASE) --out report.md
+
+example-comment: $(STAMP) ## Regenerate docs/example-pr-comment.md from a real branch-vs-main run
+	python -m churn.example
 
 clean: ## Remove the virtualenv and caches (not data: that is DVC's)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -143,12 +143,6 @@ def test_parse_args_defaults_and_validation() -> None:
         bench.parse_args(["--rows", "-5"])
 
 
-def test_bench_env_puts_this_interpreter_first() -> None:
-    env = bench.bench_env({"PATH": "/usr/bin"})
-    assert env["PATH"].endswith("/usr/bin")
-    assert env["DVC_NO_ANALYTICS"] == "1"
-
-
 def test_format_report_lists_every_target() -> None:
     floor = {"seconds": 2.0, "stages": dict.fromkeys(bench.STAGES, 0.5), "import_seconds": 1.0}
     size = {

@@ -4,13 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn.evaluate import (
-    HIGHER_IS_BETTER,
-    baseline_proba,
-    predictions_frame,
-    score,
-    write_reports,
-)
+from churn.evaluate import baseline_proba, predictions_frame, write_reports
+from churn.stats import HIGHER_IS_BETTER, score
 
 Y = np.array([0, 0, 1, 1, 0, 1, 0, 0])
 P = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.6, 0.05])

@@ -35,9 +35,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from churn.errors import ChurnError
+from churn.sandbox import REPO_ROOT, copy_repo, init_repo, tool_env
+
 log = logging.getLogger("churn.bench")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("prepare", "featurize", "train", "evaluate")
 FORCE_CMD = ("dvc", "repro", "-f", "--downstream", "prepare")
 NOOP_CMD = ("dvc", "repro")
@@ -47,8 +49,8 @@ GB = 1e9  # decimal units: a target of 4 GB means 4e9 bytes
 MB = 1e6
 
 
-class BenchError(Exception):
-    """A measured or set-up command failed; the message says which and where its log is."""
+class BenchError(ChurnError):
+    """A measured command failed; the message says which and where its log is."""
 
 
 @dataclass(frozen=True)
@@ -167,16 +169,6 @@ def size_label(rows: int) -> str:
     return f"{rows:,} rows"
 
 
-def bench_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for every command: this interpreter's bin dir first, no analytics."""
-    env = dict(os.environ if base is None else base)
-    bin_dir = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", "")])
-    env["DVC_NO_ANALYTICS"] = "1"
-    env["PYTHONPATH"] = str(REPO_ROOT / "src")
-    return env
-
-
 def machine_info() -> dict[str, Any]:
     """Platform, CPU count, Python version and total memory of this machine."""
     try:
@@ -219,41 +211,6 @@ def run_timed(cmd: Sequence[str], cwd: Path, env: Mapping[str, str], log_file: P
             f"`{' '.join(cmd)}` exited {proc.returncode} (log: {log_file})\n" + "\n".join(tail)
         )
     return Run(seconds=seconds, max_rss_bytes=usage.ru_maxrss * 1024)  # Linux: KiB
-
-
-def quiet(cmd: Sequence[str], cwd: Path, env: Mapping[str, str]) -> None:
-    """Run a set-up command, failing with its output if it fails."""
-    done = subprocess.run(cmd, cwd=cwd, env=dict(env), capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise BenchError(f"`{' '.join(cmd)}` exited {done.returncode}: {done.stderr.strip()}")
-
-
-def copy_repo(src: Path, dst: Path) -> Path:
-    """Copy the files git tracks in ``src`` (as they are in the working tree) to ``dst``."""
-    listed = subprocess.run(
-        ["git", "-C", str(src), "ls-files", "-z"], capture_output=True, check=True
-    ).stdout.decode()
-    for rel in filter(None, listed.split("\0")):
-        source = src / rel
-        if source.is_file():
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dst / rel, follow_symlinks=False)
-    return dst
-
-
-def init_repo(repo: Path, scratch: Path, env: Mapping[str, str]) -> None:
-    """Make ``repo`` a one-commit git repo; its DVC remote and site cache live in ``scratch``."""
-    for cmd in (
-        ["git", "init", "-q"],
-        ["git", "config", "user.email", "bench@example.invalid"],
-        ["git", "config", "user.name", "churn bench"],
-        ["git", "config", "commit.gpgsign", "false"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-q", "-m", "bench snapshot"],
-        ["dvc", "remote", "modify", "--local", "local", "url", str(scratch / "storage")],
-        ["dvc", "config", "--local", "core.site_cache_dir", str(scratch / "site-cache")],
-    ):
-        quiet(cmd, repo, env)
 
 
 def floor_in_subprocess(repo: Path, env: Mapping[str, str], log_file: Path) -> dict[str, Any]:
@@ -390,7 +347,7 @@ def measure_size(repo: Path, env: Mapping[str, str], logs: Path, rows: int) -> d
 
 def run_benchmark(scratch: Path, rows: int, seed: int) -> dict[str, Any]:
     """Copy the repository into ``scratch`` and measure the default and the large size."""
-    env = bench_env()
+    env = tool_env()
     repo = copy_repo(REPO_ROOT, scratch / "repo")
     init_repo(repo, scratch, env)
     log.info("warm-up: dvc repro in %s", repo)
@@ -495,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         results = run_benchmark(scratch, args.rows, args.seed)
-    except BenchError as err:
+    except ChurnError as err:
         print(f"error: {err}", file=sys.stderr)  # noqa: T201 (the one-line message is the interface)
         return 1
     finally:

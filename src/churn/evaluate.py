@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from dvclive import Live
-from sklearn import metrics
 from sklearn.dummy import DummyClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
@@ -20,35 +19,9 @@ from sklearn.pipeline import Pipeline
 from churn import cli, io
 from churn.contract import Contract, read_contract
 from churn.params import EvaluateParams, load_params
+from churn.stats import score
 
 log = logging.getLogger("churn.evaluate")
-
-# Metric name -> True when higher is better; the report and release read this too.
-HIGHER_IS_BETTER = {
-    "roc_auc": True,
-    "average_precision": True,
-    "log_loss": False,
-    "brier": False,
-    "precision": True,
-    "recall": True,
-    "f1": True,
-    "accuracy": True,
-}
-
-
-def score(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
-    """Ranking, probability and thresholded metrics for one set of probabilities."""
-    predicted = (proba >= threshold).astype(int)
-    return {
-        "roc_auc": float(metrics.roc_auc_score(y_true, proba)),
-        "average_precision": float(metrics.average_precision_score(y_true, proba)),
-        "log_loss": float(metrics.log_loss(y_true, proba, labels=[0, 1])),
-        "brier": float(metrics.brier_score_loss(y_true, proba)),
-        "precision": float(metrics.precision_score(y_true, predicted, zero_division=0)),
-        "recall": float(metrics.recall_score(y_true, predicted, zero_division=0)),
-        "f1": float(metrics.f1_score(y_true, predicted, zero_division=0)),
-        "accuracy": float(metrics.accuracy_score(y_true, predicted)),
-    }
 
 
 def baseline_proba(y_train: np.ndarray, n_rows: int) -> np.ndarray:

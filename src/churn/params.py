@@ -152,6 +152,14 @@ class EvaluateParams(Section):
     seed: Seed
 
 
+class ReportParams(Section):
+    """The pull-request report's bootstrap."""
+
+    resamples: Annotated[int, Field(ge=100, le=100_000)]
+    seed: Seed
+    confidence: Probability
+
+
 class Params(Section):
     """All of ``params.yaml``."""
 
@@ -162,6 +170,7 @@ class Params(Section):
     featurize: FeaturizeParams
     train: TrainParams
     evaluate: EvaluateParams
+    report: ReportParams
 
 
 def parse_params(raw: object, origin: str = PARAMS_FILE) -> Params:

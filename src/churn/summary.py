@@ -3,8 +3,8 @@
 import logging
 
 from churn import cli, io
-from churn.evaluate import HIGHER_IS_BETTER
 from churn.params import load_params
+from churn.stats import HIGHER_IS_BETTER
 
 log = logging.getLogger("churn.summary")
 

@@ -1,0 +1,108 @@
+"""End to end: `make report`'s module in real git repos with real DVC runs."""
+
+import re
+
+import pytest
+
+from .conftest import copy_repo, sh
+
+pytestmark = pytest.mark.e2e
+
+
+def report(repo, *extra: str) -> str:
+    sh(
+        repo,
+        "python",
+        "-m",
+        "churn.report",
+        "--base",
+        "main",
+        "--out",
+        "report.md",
+        *extra,
+        PYTHONPATH="src",
+    )
+    return (repo / "report.md").read_text()
+
+
+def branch_with(repo, name: str, *sets: str) -> None:
+    sh(repo, "git", "checkout", "-q", "-b", name, "main")
+    for assignment in sets:
+        key, value = assignment.split("=")
+        text = (repo / "params.yaml").read_text()
+        leaf = key.rsplit(".", 1)[-1]
+        text, n = re.subn(rf"(\n\s+{leaf}: )[^\s#]+", rf"\g<1>{value}", text, count=1)
+        assert n == 1, key
+        (repo / "params.yaml").write_text(text)
+    sh(repo, "dvc", "repro")
+    sh(repo, "git", "commit", "-q", "-am", f"try {' '.join(sets)}")
+
+
+@pytest.fixture(scope="module")
+def main_repo(tmp_path_factory):
+    repo = copy_repo(tmp_path_factory.mktemp("report") / "repo")
+    sh(repo, "dvc", "repro")
+    return repo
+
+
+def test_changed_param_shows_numbers_params_and_verdict(main_repo):
+    repo = main_repo
+    branch_with(repo, "weaker", "train.logistic_regression.C=0.001")
+    text = report(repo)
+    sh(repo, "git", "checkout", "-q", "main")
+    sh(repo, "dvc", "checkout", "-q")
+    assert text.startswith("## Model report\n")
+    assert "| `train.logistic_regression.C` | `1.0` | `0.001` |" in text
+    assert re.search(r"\| roc_auc \| 0\.8418 \| 0\.8327 \| -0\.0091 \| -1\.09 % \| 🔴 ↓ \|", text)
+    assert "| recall | 0.5588 | 0.2995 |" in text
+    row = re.search(r"\| roc_auc \| (-0\.\d+) \| \[(-?0\.\d+), (-?0\.\d+)\] \| (.+?) \|", text)
+    diff, low, high, verdict = float(row[1]), float(row[2]), float(row[3]), row[4]
+    assert low < diff < high
+    assert verdict == ("❌ worse" if high < 0 else "⚪ no significant change")
+    assert "Paired bootstrap, 1000 resamples" in text
+    assert text.count("```mermaid") == 3
+    assert "stale" not in text
+
+
+def test_identical_model_is_no_significant_change(main_repo):
+    repo = main_repo
+    branch_with(repo, "more-importance", "evaluate.importance_repeats=2")
+    text = report(repo)
+    sh(repo, "git", "checkout", "-q", "main")
+    sh(repo, "dvc", "checkout", "-q")
+    assert "| `evaluate.importance_repeats` | `5` | `2` |" in text
+    for metric in ("roc_auc", "average_precision", "log_loss", "brier"):
+        assert f"| {metric} | +0.0000 | [+0.0000, +0.0000] | ⚪ no significant change |" in text
+
+
+def test_same_commit_says_no_changes(main_repo):
+    assert "**No changes**: params and every pipeline output are identical to main." in report(
+        main_repo
+    )
+
+
+def test_stale_lock_is_called_out(main_repo):
+    repo = main_repo
+    sh(repo, "git", "checkout", "-q", "-b", "forgot-repro", "main")
+    text = (repo / "params.yaml").read_text().replace("    C: 1.0", "    C: 0.5")
+    (repo / "params.yaml").write_text(text)
+    sh(repo, "git", "commit", "-q", "-am", "change C but do not reproduce")
+    sh(repo, "dvc", "repro")  # what CI does
+    out = report(repo)
+    sh(repo, "git", "checkout", "-q", "-f", "main")
+    sh(repo, "dvc", "checkout", "-q")
+    assert "The committed `dvc.lock` is stale" in out
+    assert "| `train.logistic_regression.C` | `1.0` | `0.5` |" in out
+
+
+def test_main_without_metrics_has_no_baseline(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    # main as it was before the pipeline ever ran: no dvc.lock at all.
+    sh(repo, "git", "rm", "-q", "dvc.lock")
+    sh(repo, "git", "commit", "-q", "-m", "no results yet")
+    sh(repo, "git", "checkout", "-q", "-b", "first-pr")
+    sh(repo, "dvc", "repro")
+    text = report(repo)
+    assert "**No baseline on main**" in text
+    assert re.search(r"\| roc_auc \| 0\.84\d\d \|", text)
+    assert text.count("```mermaid") == 3

@@ -1,0 +1,127 @@
+import numpy as np
+import pandas as pd
+
+from churn.params import ReportParams
+from churn.report import (
+    Side,
+    build_report,
+    data_section,
+    flatten,
+    mermaid_charts,
+    metrics_table,
+    params_diff,
+    png_charts,
+    same_rows,
+)
+from churn.stats import score
+
+RNG = np.random.default_rng(5)
+Y = (RNG.random(400) < 0.3).astype(int)
+BASE_P = np.clip(0.3 + 0.3 * Y + RNG.normal(0, 0.2, 400), 0.01, 0.99)
+HEAD_P = np.clip(0.2 + 0.6 * Y + RNG.normal(0, 0.15, 400), 0.01, 0.99)
+PARAMS = ReportParams(resamples=200, seed=1, confidence=0.95)
+
+
+def predictions(proba, ids=None):
+    return pd.DataFrame(
+        {"id": ids if ids is not None else np.arange(400), "label": Y, "probability": proba}
+    )
+
+
+def side(label, proba, params=None, lock=None, ids=None):
+    return Side(
+        label,
+        params=params or {"train": {"C": 1.0}, "paths": {"raw": "data/raw/x.csv"}},
+        lock=lock or {"stages": {"evaluate": {"outs": [{"path": "p.csv", "md5": str(proba[0])}]}}},
+        metrics=score(Y, proba, 0.5),
+        predictions=predictions(proba, ids),
+    )
+
+
+def test_flatten_and_params_diff():
+    base = {"train": {"model": "lr", "C": 1.0, "old": 1}, "seed": 1}
+    head = {"train": {"model": "rf", "C": 1.0, "new": None}, "seed": 1}
+    assert flatten(base) == {"train.model": "lr", "train.C": 1.0, "train.old": 1, "seed": 1}
+    assert params_diff(base, head) == [
+        ("train.model", "lr", "rf"),
+        ("train.new", None, None),
+        ("train.old", 1, None),
+    ]
+
+
+def test_metrics_table_arrows_follow_direction():
+    base = {
+        **dict.fromkeys(
+            ["roc_auc", "average_precision", "precision", "recall", "f1", "accuracy"], 0.5
+        ),
+        "log_loss": 0.5,
+        "brier": 0.2,
+    }
+    head = {**base, "roc_auc": 0.6, "log_loss": 0.4, "brier": 0.25}
+    table = metrics_table(base, head, "main")
+    assert "| roc_auc | 0.5000 | 0.6000 | +0.1000 | +20.00 % | 🟢 ↑ |" in table
+    assert "| log_loss | 0.5000 | 0.4000 | -0.1000 | -20.00 % | 🟢 ↓ |" in table
+    assert "| brier | 0.2000 | 0.2500 | +0.0500 | +25.00 % | 🔴 ↑ |" in table
+    assert "| recall | 0.5000 | 0.5000 | +0.0000 | +0.00 % | = |" in table
+
+
+def test_same_rows_ignores_order_but_not_ids():
+    a = predictions(BASE_P)
+    assert same_rows(a, a.iloc[::-1])
+    assert not same_rows(a, predictions(BASE_P, ids=np.arange(1, 401)))
+
+
+def test_better_head_gets_a_better_verdict():
+    text = build_report(side("main", BASE_P), side("this branch", HEAD_P), PARAMS, 0.5)
+    assert "**Verdict against main:** roc_auc better, average_precision better" in text
+    assert "| roc_auc | +0." in text
+    assert "✅ better" in text
+    assert "_Paired bootstrap, 200 resamples" in text
+
+
+def test_different_rows_fall_back_to_unpaired():
+    head = side("this branch", HEAD_P, ids=np.arange(1000, 1400))
+    text = build_report(side("main", BASE_P), head, PARAMS, 0.5)
+    assert "The test rows differ between main and this branch (400 vs 400 rows)" in text
+    assert "_Unpaired bootstrap" in text
+
+
+def test_raw_data_change_is_reported_with_hashes_and_rows():
+    lock = {"stages": {"prepare": {"deps": [{"path": "data/raw/x.csv", "md5": "aaa"}]}}}
+    new_lock = {"stages": {"prepare": {"deps": [{"path": "data/raw/x.csv", "md5": "bbb"}]}}}
+    base, head = side("main", BASE_P, lock=lock), side("this branch", HEAD_P, lock=new_lock)
+    base.raw_rows, head.raw_rows = 7043, 8000
+    assert data_section(base, head) == (
+        "### Data\n\nThe raw data changed: `data/raw/x.csv` (md5 `aaa`) → `data/raw/x.csv` "
+        "(md5 `bbb`), rows 7,043 → 8,000."
+    )
+    assert data_section(base, base) == ""
+
+
+def test_mermaid_has_one_line_per_side_and_eleven_points():
+    text = mermaid_charts(predictions(BASE_P), predictions(HEAD_P), "main")
+    assert text.startswith("_first line: main · second line: this branch_")
+    lines = [line for line in text.splitlines() if line.strip().startswith("line [")]
+    assert len(lines) == 6
+    roc_base = [float(v) for v in lines[0].split("[")[1].rstrip("]").split(",")]
+    assert len(roc_base) == 11
+    assert roc_base[-1] == 1.0
+    assert roc_base == sorted(roc_base)
+
+
+def test_png_charts_are_opt_in_files(tmp_path):
+    links = png_charts(predictions(BASE_P), predictions(HEAD_P), "main", tmp_path / "img")
+    assert links.count("![") == 3
+    for name in ("roc", "pr", "calibration"):
+        data = (tmp_path / "img" / f"{name}.png").read_bytes()
+        assert data.startswith(b"\x89PNG")
+        assert b"matplotlib" not in data  # no version stamp
+
+
+def test_no_baseline_and_no_metrics():
+    empty = Side("main", note="no baseline on main: it has no evaluated pipeline in dvc.lock")
+    text = build_report(empty, side("this branch", HEAD_P), PARAMS, 0.5)
+    assert "**No baseline on main** (no baseline on main:" in text
+    assert "| roc_auc |" in text
+    nothing = build_report(empty, Side("this branch"), PARAMS, 0.5)
+    assert "This branch has no metrics" in nothing

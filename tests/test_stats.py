@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from churn.stats import (
+    HEADLINE,
+    METRICS,
+    Comparison,
+    metric_ci,
+    paired_bootstrap,
+    unpaired_bootstrap,
+)
+
+
+def synthetic(n: int = 1500, seed: int = 3):
+    """Labels and two calibrated models: the weak one sees the signal through more noise."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    signal = y + rng.normal(0, 1.0, n)
+    noisy = signal + rng.normal(0, 1.2, n)
+    prior = np.log(0.3 / 0.7)
+
+    def posterior(s, variance):
+        return 1 / (1 + np.exp(-((s - 0.5) / variance + prior)))
+
+    return y, posterior(noisy, 2.44), posterior(signal, 1.0)
+
+
+def test_clearly_better_head_is_better_with_a_ci_excluding_zero():
+    y, weak, strong = synthetic()
+    result = {c.metric: c for c in paired_bootstrap(y, weak, strong, resamples=300, seed=1)}
+    assert set(result) == set(HEADLINE)
+    auc = result["roc_auc"]
+    assert auc.base == pytest.approx(roc_auc_score(y, weak))
+    assert auc.head == pytest.approx(roc_auc_score(y, strong))
+    assert auc.low > 0
+    assert auc.verdict == "better"
+    assert result["log_loss"].high < 0  # lower is better
+    assert result["log_loss"].verdict == "better"
+    assert all(c.paired for c in result.values())
+
+
+def test_swapped_models_are_worse():
+    y, weak, strong = synthetic()
+    result = {c.metric: c.verdict for c in paired_bootstrap(y, strong, weak, resamples=200)}
+    assert result == dict.fromkeys(HEADLINE, "worse")
+
+
+def test_identical_models_are_no_significant_change():
+    y, weak, _ = synthetic()
+    for c in paired_bootstrap(y, weak, weak.copy(), resamples=100):
+        assert (c.low, c.high, c.verdict) == (0.0, 0.0, "no significant change")
+
+
+def test_bootstrap_is_seeded():
+    y, weak, strong = synthetic()
+    first = paired_bootstrap(y, weak, strong, ("roc_auc",), resamples=100, seed=7)
+    again = paired_bootstrap(y, weak, strong, ("roc_auc",), resamples=100, seed=7)
+    other = paired_bootstrap(y, weak, strong, ("roc_auc",), resamples=100, seed=8)
+    assert first == again
+    assert first != other
+
+
+def test_pairing_narrows_the_interval():
+    y, weak, _ = synthetic()
+    rng = np.random.default_rng(0)
+    nudged = np.clip(weak + rng.normal(0, 0.01, len(weak)), 0.001, 0.999)
+    paired = paired_bootstrap(y, weak, nudged, ("roc_auc",), resamples=300)[0]
+    unpaired = unpaired_bootstrap((y, weak), (y, nudged), ("roc_auc",), resamples=300)[0]
+    assert not unpaired.paired
+    assert (paired.high - paired.low) * 3 < unpaired.high - unpaired.low
+
+
+def test_verdict_reads_the_metric_direction():
+    assert Comparison("brier", 0.2, 0.1, -0.12, -0.08, True).verdict == "better"
+    assert Comparison("roc_auc", 0.8, 0.7, -0.12, -0.08, True).verdict == "worse"
+    assert Comparison("roc_auc", 0.8, 0.81, -0.01, 0.03, True).verdict == "no significant change"
+
+
+def test_metric_ci_brackets_the_estimate():
+    y, _, strong = synthetic()
+    low, high = metric_ci(y, strong, "roc_auc", resamples=200)
+    assert low < roc_auc_score(y, strong) < high
+    assert high - low < 0.06
+
+
+def test_every_metric_has_a_direction():
+    assert {name: m.higher_is_better for name, m in METRICS.items()} == {
+        "roc_auc": True,
+        "average_precision": True,
+        "log_loss": False,
+        "brier": False,
+        "precision": True,
+        "recall": True,
+        "f1": True,
+        "accuracy": True,
+    }
