@@ -12,8 +12,9 @@ export PYTHONPATH := $(CURDIR)/src
 
 .DEFAULT_GOAL := help
 BASE ?= main
+REPORT_ARGS ?=
 
-.PHONY: help install run test lint format bench report example-comment clean
+.PHONY: help install run test lint format bench report example-comment remote-check clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,10 +40,13 @@ bench: $(STAMP) ## Time the pipeline: dvc repro vs in-process, default size and 
 	python -m churn.bench
 
 report: $(STAMP) ## PR report vs BASE (default main) into report.md: metrics, params, verdict, plots
-	python -m churn.report --base $(BASE) --out report.md
+	python -m churn.report --base $(BASE) --out report.md $(REPORT_ARGS)
 
 example-comment: $(STAMP) ## Regenerate docs/example-pr-comment.md from a real branch-vs-main run
 	python -m churn.example
+
+remote-check: $(STAMP) ## Check that a DVC remote has credentials (REMOTE=s3; default: the default remote)
+	python -m churn.remote check $(REMOTE)
 
 clean: ## Remove the virtualenv and caches (not data: that is DVC's)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,239 @@
+"""Check that a DVC remote can be used before pushing or pulling: ``python -m churn.remote check``.
+
+For an S3 remote, credentials must come from somewhere boto can find them: the
+environment (``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, …), the
+remote's own DVC config (usually ``.dvc/config.local``, which is never committed) or the
+default profile of the AWS shared files (``~/.aws/credentials``). Without any, ``dvc push``
+fails deep inside botocore; this check fails first, in one line naming what to set. Other
+remote types (a local directory, …) need no credentials and pass silently.
+
+The decision is made by pure functions of the remote's config and the environment
+(:func:`credentials_problem`, :func:`credential_source`); :func:`main` only gathers them.
+"""
+
+import argparse
+import configparser
+import logging
+import os
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from churn import cli
+from churn.errors import ChurnError
+
+log = logging.getLogger("churn.remote")
+
+ENV_PAIR = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+CONFIG_PAIR = ("access_key_id", "secret_access_key")
+# Remote config keys that name where boto finds the credentials itself.
+CONFIG_POINTERS = ("profile", "credentialpath")
+# Environment variables (all of a group set) that give boto credentials on their own:
+# a named profile, a web identity (e.g. GitHub OIDC), a container role.
+ENV_SOURCES = (
+    ("AWS_PROFILE",),
+    ("AWS_DEFAULT_PROFILE",),
+    ("AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"),
+    ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",),
+    ("AWS_CONTAINER_CREDENTIALS_FULL_URI",),
+)
+# Keys of a profile in ~/.aws/config that make boto find credentials for it.
+PROFILE_CREDENTIAL_KEYS = frozenset(
+    {"aws_access_key_id", "credential_process", "role_arn", "sso_session", "sso_start_url"}
+)
+
+
+def is_s3(remote: Mapping[str, Any]) -> bool:
+    """Whether a remote's config (a ``[remote "<name>"]`` section) points at S3."""
+    return urlparse(str(remote.get("url", ""))).scheme == "s3"
+
+
+def _all_set(values: Mapping[str, Any], keys: Sequence[str]) -> bool:
+    return all(values.get(key) for key in keys)
+
+
+def _half_set(values: Mapping[str, Any], pair: Sequence[str]) -> tuple[str, str] | None:
+    """``(the one set, the one missing)`` when exactly one key of ``pair`` has a value."""
+    first, second = pair
+    if bool(values.get(first)) == bool(values.get(second)):
+        return None
+    return (first, second) if values.get(first) else (second, first)
+
+
+def credential_source(
+    remote: Mapping[str, Any], env: Mapping[str, str], shared_profiles: Collection[str] = ()
+) -> str | None:
+    """Where boto would get credentials for an S3 remote, in words, or None if nowhere.
+
+    Args:
+        remote: The remote's merged DVC config (all levels, ``config.local`` included).
+        env: The process environment.
+        shared_profiles: Profiles that hold credentials in the AWS shared credentials and
+            config files (see :func:`shared_profiles`).
+
+    Returns:
+        A short description of the first source found, or None.
+    """
+    if _all_set(remote, CONFIG_PAIR):
+        return "the remote's DVC config (access_key_id, secret_access_key)"
+    for key in CONFIG_POINTERS:
+        if remote.get(key):
+            return f"the remote's DVC config ({key})"
+    if remote.get("allow_anonymous_login"):
+        return "anonymous access (allow_anonymous_login)"
+    for group in (ENV_PAIR, *ENV_SOURCES):
+        if _all_set(env, group):
+            return f"the environment ({', '.join(group)})"
+    if "default" in shared_profiles:
+        return "the default profile of the AWS shared credentials/config files"
+    return None
+
+
+def credentials_problem(
+    name: str,
+    remote: Mapping[str, Any],
+    env: Mapping[str, str],
+    shared_profiles: Collection[str] = (),
+) -> str | None:
+    """What keeps an S3 remote from authenticating, as one line, or None if nothing does.
+
+    Args:
+        name: The remote's name, quoted in the message.
+        remote: The remote's merged DVC config (all levels, ``config.local`` included).
+        env: The process environment.
+        shared_profiles: Profiles that hold credentials in the AWS shared files.
+
+    Returns:
+        None for a remote that is not S3 or has credentials; otherwise a message naming
+        what to set.
+    """
+    if not is_s3(remote):
+        return None
+    half = _half_set(remote, CONFIG_PAIR)
+    if half:
+        return (
+            f"DVC remote '{name}' has incomplete credentials: {half[0]} is set in its DVC "
+            f"config but {half[1]} is not; run dvc remote modify --local {name} {half[1]} ..."
+        )
+    if credential_source(remote, env, shared_profiles):
+        return None
+    half = _half_set(env, ENV_PAIR)
+    if half:
+        return (
+            f"DVC remote '{name}' has incomplete credentials: {half[0]} is set in the "
+            f"environment but {half[1]} is not"
+        )
+    return (
+        f"DVC remote '{name}' has no credentials: set AWS_ACCESS_KEY_ID and "
+        f"AWS_SECRET_ACCESS_KEY in the environment, or run dvc remote modify --local {name} "
+        "access_key_id ... / secret_access_key ..."
+    )
+
+
+def _sections(path: Path) -> dict[str, set[str]]:
+    """Section name -> its keys, for an INI file; empty if missing or unreadable."""
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError) as err:
+        log.debug("ignoring %s: %s", path, err)
+        return {}
+    return {section: set(parser[section]) for section in parser.sections()}
+
+
+def shared_profiles(env: Mapping[str, str], home: Path) -> set[str]:
+    """Profiles that hold credentials in the AWS shared credentials and config files.
+
+    Args:
+        env: The environment (``AWS_SHARED_CREDENTIALS_FILE`` and ``AWS_CONFIG_FILE``
+            move the files, as they do for boto).
+        home: The home directory holding ``.aws/``.
+
+    Returns:
+        Profile names (``default``, …) with credentials or a way to get them.
+    """
+    credentials = env.get("AWS_SHARED_CREDENTIALS_FILE") or home / ".aws" / "credentials"
+    config = env.get("AWS_CONFIG_FILE") or home / ".aws" / "config"
+    profiles = {
+        section
+        for section, keys in _sections(Path(credentials).expanduser()).items()
+        if "aws_access_key_id" in keys
+    }
+    profiles |= {
+        section.removeprefix("profile ")
+        for section, keys in _sections(Path(config).expanduser()).items()
+        if keys & PROFILE_CREDENTIAL_KEYS
+    }
+    return profiles
+
+
+def _dvc_config() -> Mapping[str, Any]:
+    """The merged DVC config (system, global, repo, local) of the repository around the cwd.
+
+    The same levels ``Repo().config`` merges, read without opening git or writing ``.dvc/tmp``.
+    """
+    from dvc.config import Config, ConfigError
+    from dvc.exceptions import NotDvcRepoError
+    from dvc.repo import Repo
+
+    try:
+        return Config(dvc_dir=Repo.find_dvc_dir())
+    except NotDvcRepoError as err:
+        raise ChurnError(f"{Path.cwd()}: not inside a DVC repository") from err
+    except ConfigError as err:
+        raise ChurnError(f"DVC {err}") from err
+
+
+def check_remote(
+    name: str | None,
+    config: Mapping[str, Any],
+    env: Mapping[str, str],
+    home: Path | None = None,
+) -> None:
+    """Raise :class:`ChurnError` if remote ``name`` (None: the default) cannot authenticate.
+
+    Args:
+        name: The remote to check, or None for the default remote.
+        config: The merged DVC config (``Repo().config``).
+        env: The process environment.
+        home: The home directory holding ``.aws/`` (default: the user's).
+
+    Raises:
+        ChurnError: No such remote, no default remote, or an S3 remote without credentials.
+    """
+    name = name or config.get("core", {}).get("remote")
+    remotes = config.get("remote", {})
+    if not name:
+        raise ChurnError(
+            "no default DVC remote: name one (python -m churn.remote check s3) "
+            "or set one with dvc remote default --local <name>"
+        )
+    if name not in remotes:
+        known = ", ".join(sorted(remotes)) or "none"
+        raise ChurnError(f"no DVC remote named '{name}' (configured: {known})")
+    remote = remotes[name]
+    profiles = shared_profiles(env, Path.home() if home is None else home)
+    problem = credentials_problem(name, remote, env, profiles)
+    if problem:
+        raise ChurnError(problem)
+    if is_s3(remote):
+        log.info(
+            "DVC remote '%s': credentials from %s", name, credential_source(remote, env, profiles)
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m churn.remote check [REMOTE]``: exit 1 with one line if it has no credentials."""
+    parser = argparse.ArgumentParser(
+        prog="python -m churn.remote", description="Check a DVC remote before pushing or pulling."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="check that a DVC remote has credentials")
+    check.add_argument("remote", nargs="?", help="remote name (default: the default remote)")
+    args = parser.parse_args(argv)
+    check_remote(args.remote, _dvc_config(), os.environ)
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli.run(main))

@@ -1,0 +1,125 @@
+"""End to end: the `s3` remote against a local S3 server (moto): push, empty, pull, identical."""
+
+import os
+import shutil
+import sys
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from .conftest import REPO, copy_repo, output_hashes, sh
+
+pytestmark = pytest.mark.e2e
+
+BUCKET = "churn-test"
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    """URL of a moto S3 server on a free port of 127.0.0.1, stopped after the module."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3(endpoint):
+    """A boto3 client of the moto server (dummy keys passed explicitly, not via os.environ)."""
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 (moto accepts any)
+    )
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+@pytest.fixture(scope="module")
+def no_aws(tmp_path_factory):
+    """Subprocess env with no AWS set-up of ours: no AWS_* variables, no ~/.aws files.
+
+    The variables are removed from this process for the module (sh() copies os.environ);
+    blanking them would not do (botocore refuses an empty AWS_CA_BUNDLE, for one).
+    """
+    nowhere = tmp_path_factory.mktemp("no-aws")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [name for name in os.environ if name.startswith("AWS_")]:
+            patch.delenv(name)
+        yield {
+            "AWS_CONFIG_FILE": str(nowhere / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(nowhere / "credentials"),
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        }
+
+
+@pytest.fixture(scope="module")
+def with_keys(no_aws) -> dict[str, str]:
+    """``no_aws`` plus dummy keys: what a developer or CI sets for the real bucket."""
+    return {
+        **no_aws,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, s3, endpoint):
+    """A fresh copy whose `s3` remote points at the moto bucket (in .dvc/config.local)."""
+    repo = copy_repo(tmp_path_factory.mktemp("s3") / "repo")
+    sh(repo, "dvc", "remote", "modify", "--local", "s3", "url", f"s3://{BUCKET}/churn")
+    sh(repo, "dvc", "remote", "modify", "--local", "s3", "endpointurl", endpoint)
+    return repo
+
+
+def check(repo, env, *remote):
+    """`python -m churn.remote check [REMOTE]` in ``repo``, with this checkout's code."""
+    args = (sys.executable, "-m", "churn.remote", "check", *remote)
+    return sh(repo, *args, check=False, PYTHONPATH=str(REPO / "src"), **env)
+
+
+def test_push_to_s3_empty_pull_restores_identical_files(repo, s3, with_keys):
+    sh(repo, "dvc", "repro")
+    before = output_hashes(repo)
+    assert "models/model.pkl" in before
+    sh(repo, "dvc", "push", "-r", "s3", **with_keys)
+    stored = s3.list_objects_v2(Bucket=BUCKET, Prefix="churn/")
+    assert stored["KeyCount"] > 0
+
+    shutil.rmtree(repo / ".dvc" / "cache")
+    for rel in before:
+        (repo / rel).unlink()
+    assert output_hashes(repo) == {}
+    sh(repo, "dvc", "pull", "-r", "s3", **with_keys)
+    assert output_hashes(repo) == before
+    assert "Data and pipelines are up to date." in sh(repo, "dvc", "status").stdout
+
+
+def test_check_without_credentials_fails_in_one_line(repo, no_aws):
+    result = check(repo, no_aws, "s3")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: DVC remote 's3' has no credentials: set AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY in the environment, or run dvc remote modify --local s3 "
+        "access_key_id ... / secret_access_key ...\n"
+    )
+
+
+def test_check_with_credentials_passes(repo, with_keys):
+    result = check(repo, with_keys, "s3")
+    assert result.returncode == 0, result.stderr
+    assert "credentials from the environment" in result.stderr
+
+
+def test_check_of_the_default_local_remote_passes_silently(repo, no_aws):
+    result = check(repo, no_aws)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")

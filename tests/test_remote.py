@@ -1,0 +1,185 @@
+import os
+import shutil
+
+import pytest
+
+from churn import cli, remote
+from churn.errors import ChurnError
+from churn.remote import check_remote, credential_source, credentials_problem, shared_profiles
+from conftest import REPO
+
+S3 = {"url": "s3://churn-dvc-storage/churn", "use_ssl": True, "allow_anonymous_login": False}
+LOCAL = {"url": "/srv/dvc-storage", "verify": False}
+KEYS = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
+MISSING = (
+    "DVC remote 's3' has no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in "
+    "the environment, or run dvc remote modify --local s3 access_key_id ... / "
+    "secret_access_key ..."
+)
+
+
+def test_s3_without_credentials_names_what_to_set():
+    assert credentials_problem("s3", S3, {"HOME": "/home/me", "PATH": "/usr/bin"}) == MISSING
+    assert credential_source(S3, {}) is None
+
+
+def test_message_names_the_remote():
+    problem = credentials_problem("team", S3, {})
+    assert problem.startswith("DVC remote 'team' has no credentials:")
+    assert "dvc remote modify --local team access_key_id" in problem
+
+
+def test_credentials_from_the_environment():
+    assert credentials_problem("s3", S3, KEYS) is None
+    assert credential_source(S3, KEYS) == (
+        "the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
+    )
+
+
+def test_credentials_from_config_local():
+    # What Repo().config gives after `dvc remote modify --local s3 access_key_id ...` etc.
+    merged = {**S3, "access_key_id": "AKIAEXAMPLE", "secret_access_key": "secret"}
+    assert credentials_problem("s3", merged, {}) is None
+    assert credential_source(merged, {}) == (
+        "the remote's DVC config (access_key_id, secret_access_key)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra_config", "env", "source"),
+    [
+        ({"profile": "team"}, {}, "the remote's DVC config (profile)"),
+        ({"credentialpath": "~/team.ini"}, {}, "the remote's DVC config (credentialpath)"),
+        ({"allow_anonymous_login": True}, {}, "anonymous access (allow_anonymous_login)"),
+        ({}, {"AWS_PROFILE": "team"}, "the environment (AWS_PROFILE)"),
+        (
+            {},
+            {"AWS_ROLE_ARN": "arn:aws:iam::1:role/ci", "AWS_WEB_IDENTITY_TOKEN_FILE": "/t"},
+            "the environment (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE)",
+        ),
+    ],
+)
+def test_other_credential_sources(extra_config, env, source):
+    assert credentials_problem("s3", {**S3, **extra_config}, env) is None
+    assert credential_source({**S3, **extra_config}, env) == source
+
+
+def test_default_profile_of_the_aws_files_counts():
+    assert credentials_problem("s3", S3, {}, shared_profiles={"default"}) is None
+    # Another profile is only used when something names it.
+    assert credentials_problem("s3", S3, {}, shared_profiles={"team"}) == MISSING
+
+
+def test_empty_values_do_not_count():
+    env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": ""}
+    assert credentials_problem("s3", {**S3, "access_key_id": ""}, env) == MISSING
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "problem"),
+    [
+        (
+            {"access_key_id": "AKIAEXAMPLE"},
+            KEYS,
+            "DVC remote 's3' has incomplete credentials: access_key_id is set in its DVC "
+            "config but secret_access_key is not; run dvc remote modify --local s3 "
+            "secret_access_key ...",
+        ),
+        (
+            {},
+            {"AWS_SECRET_ACCESS_KEY": "secret"},
+            "DVC remote 's3' has incomplete credentials: AWS_SECRET_ACCESS_KEY is set in the "
+            "environment but AWS_ACCESS_KEY_ID is not",
+        ),
+    ],
+)
+def test_half_a_key_pair_names_the_other_half(config, env, problem):
+    assert credentials_problem("s3", {**S3, **config}, env) == problem
+
+
+def test_complete_config_keys_win_over_half_set_environment():
+    merged = {**S3, "access_key_id": "AKIAEXAMPLE", "secret_access_key": "secret"}
+    assert credentials_problem("s3", merged, {"AWS_ACCESS_KEY_ID": "other"}) is None
+
+
+@pytest.mark.parametrize(
+    "config", [LOCAL, {"url": "../../churn-dvc-storage"}, {"url": "gs://bucket/churn"}]
+)
+def test_remotes_other_than_s3_need_nothing(config):
+    assert credentials_problem("local", config, {}) is None
+
+
+def test_shared_profiles_reads_both_aws_files(tmp_path):
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[default]\naws_access_key_id = A\naws_secret_access_key = B\n[empty]\nregion = x\n"
+    )
+    config = tmp_path / "config"
+    config.write_text("[profile sso]\nsso_session = corp\n[profile plain]\nregion = eu-west-1\n")
+    env = {"AWS_SHARED_CREDENTIALS_FILE": str(credentials), "AWS_CONFIG_FILE": str(config)}
+    assert shared_profiles(env, tmp_path / "nobody") == {"default", "sso"}
+
+
+def test_shared_profiles_default_location_missing_and_broken_files(tmp_path):
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "credentials").write_text("[default]\naws_access_key_id = A\n")
+    assert shared_profiles({}, tmp_path) == {"default"}
+    assert shared_profiles({"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no")}, tmp_path) == set()
+    broken = tmp_path / "broken"
+    broken.write_text("aws_access_key_id = no section header\n")
+    assert shared_profiles({"AWS_SHARED_CREDENTIALS_FILE": str(broken)}, tmp_path) == set()
+
+
+CONFIG = {"core": {"remote": "local"}, "remote": {"local": LOCAL, "s3": S3}}
+
+
+def test_check_remote_defaults_to_the_default_remote(tmp_path):
+    check_remote(None, CONFIG, {}, home=tmp_path)  # local: nothing to check
+    with pytest.raises(ChurnError, match=r"^DVC remote 's3' has no credentials"):
+        check_remote(None, {**CONFIG, "core": {"remote": "s3"}}, {}, home=tmp_path)
+    check_remote("s3", CONFIG, KEYS, home=tmp_path)
+
+
+def test_check_remote_refuses_unknown_or_missing_names(tmp_path):
+    with pytest.raises(ChurnError, match=r"^no DVC remote named 'S3' \(configured: local, s3\)$"):
+        check_remote("S3", CONFIG, KEYS, home=tmp_path)
+    with pytest.raises(ChurnError, match=r"^no default DVC remote: "):
+        check_remote(None, {"core": {}, "remote": {}}, KEYS, home=tmp_path)
+
+
+@pytest.fixture
+def dvc_dir(tmp_path, monkeypatch):
+    """A directory with this repository's .dvc/config, as the cwd, and no AWS set-up."""
+    (tmp_path / ".dvc").mkdir()
+    shutil.copyfile(REPO / ".dvc" / "config", tmp_path / ".dvc" / "config")
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "missing"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "missing"))
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")  # found from a subdirectory too
+    return tmp_path / ".dvc"
+
+
+def test_main_fails_in_one_line_without_credentials(dvc_dir, capsys):
+    assert cli.run(lambda: remote.main(["check", "s3"])) == 1
+    assert capsys.readouterr().err == f"error: {MISSING}\n"
+
+
+def test_main_reads_config_local(dvc_dir, capsys):
+    (dvc_dir / "config.local").write_text(
+        "['remote \"s3\"']\n    access_key_id = AKIAEXAMPLE\n    secret_access_key = secret\n"
+    )
+    assert cli.run(lambda: remote.main(["check", "s3"])) == 0
+
+
+def test_main_checks_the_default_remote_silently(dvc_dir, capsys):
+    assert cli.run(lambda: remote.main(["check"])) == 0
+    assert capsys.readouterr() == ("", "")
+
+
+def test_main_outside_a_dvc_repository(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.run(lambda: remote.main(["check"])) == 1
+    assert capsys.readouterr().err.endswith(": not inside a DVC repository\n")
