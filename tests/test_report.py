@@ -119,9 +119,28 @@ def test_png_charts_are_opt_in_files(tmp_path):
 
 
 def test_no_baseline_and_no_metrics():
-    empty = Side("main", note="no baseline on main: it has no evaluated pipeline in dvc.lock")
+    empty = Side("main", note="main has no evaluated pipeline in its dvc.lock")
     text = build_report(empty, side("this branch", HEAD_P), PARAMS, 0.5)
-    assert "**No baseline on main** (no baseline on main:" in text
+    assert "**No baseline on main** (main has no evaluated pipeline in its dvc.lock)" in text
     assert "| roc_auc |" in text
     nothing = build_report(empty, Side("this branch"), PARAMS, 0.5)
     assert "This branch has no metrics" in nothing
+
+
+def test_unreachable_base_says_so_plainly(monkeypatch, tmp_path):
+    from churn import report as rep
+
+    lock = "stages:\n  evaluate:\n    outs: []\n"
+    monkeypatch.setattr(
+        rep, "git", lambda root, *args: lock if args[-1].endswith("dvc.lock") else ""
+    )
+    monkeypatch.setattr(rep, "_read_through_dvc", lambda *a: None)
+    monkeypatch.setattr(rep, "_reproduce_in_worktree", lambda *a: None)
+    base = rep.load_base(tmp_path, "main")
+    assert base.metrics is None
+    assert base.note == (
+        "could not get main's outputs: not in the DVC cache or remote, and reproducing it in a "
+        "temporary worktree failed"
+    )
+    text = build_report(base, side("this branch", HEAD_P), PARAMS, 0.5)
+    assert "**Cannot compare with main** (could not get main's outputs" in text

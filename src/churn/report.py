@@ -89,8 +89,9 @@ def load_base(root: Path, rev: str) -> Side:
     """The base revision's results, fetched through DVC or reproduced in a worktree."""
     side = Side(rev, params=parse_yaml(git(root, "show", f"{rev}:params.yaml")))
     side.lock = parse_yaml(git(root, "show", f"{rev}:dvc.lock"))
-    if not side.lock or "evaluate" not in side.lock.get("stages", {}):
-        side.note = f"no baseline on {rev}: it has no evaluated pipeline in dvc.lock"
+    if "evaluate" not in side.lock.get("stages", {}):
+        side.note = f"{rev} has no evaluated pipeline in its dvc.lock"
+        side.lock = {}
         return side
     paths = _paths(side.params)
     wanted = [f"{paths.get('reports', 'reports')}/metrics.json", paths.get("predictions")]
@@ -400,7 +401,8 @@ def build_report(
             [*parts, "This branch has no metrics: `dvc repro` did not evaluate a model."]
         )
     if base.metrics is None:
-        parts += [f"**No baseline on {base.label}** ({base.note}). This branch's metrics:", ""]
+        lead = "Cannot compare with" if base.lock else "No baseline on"
+        parts += [f"**{lead} {base.label}** ({base.note}). This branch's metrics:", ""]
         parts += [metrics_table(None, head.metrics, base.label), ""]
         parts += ["### Plots", "", _charts(None, head, base.label, images)]
         return "\n".join(parts) + "\n"

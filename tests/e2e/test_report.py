@@ -1,6 +1,7 @@
 """End to end: `make report`'s module in real git repos with real DVC runs."""
 
 import re
+import shutil
 
 import pytest
 
@@ -106,3 +107,16 @@ def test_main_without_metrics_has_no_baseline(tmp_path):
     assert "**No baseline on main**" in text
     assert re.search(r"\| roc_auc \| 0\.84\d\d \|", text)
     assert text.count("```mermaid") == 3
+
+
+def test_base_outputs_missing_everywhere_are_reproduced_in_a_worktree(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    sh(repo, "dvc", "repro")
+    branch_with(repo, "weaker", "train.logistic_regression.C=0.001")
+    # main's outputs are neither in the cache nor on a remote any more.
+    shutil.rmtree(repo / ".dvc" / "cache")
+    sh(repo, "dvc", "repro")  # puts the branch's own outputs back in the cache
+    text = report(repo)
+    assert "| `train.logistic_regression.C` | `1.0` | `0.001` |" in text
+    assert re.search(r"\| roc_auc \| 0\.8418 \| 0\.8327 \|", text)
+    assert sh(repo, "git", "worktree", "list").stdout.count("\n") == 1  # cleaned up
