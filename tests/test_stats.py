@@ -95,3 +95,38 @@ def test_every_metric_has_a_direction():
         "f1": True,
         "accuracy": True,
     }
+
+
+def test_vectorized_scores_equal_sklearn_with_sample_weights():
+    from sklearn import metrics as skm
+
+    from churn.stats import _weights, weighted_scores
+
+    y, weak, _ = synthetic(n=300)
+    proba = np.round(weak, 2)  # ties, as real scores have
+    counts = next(_weights(y, 20, seed=4, block=20))
+    got = weighted_scores(counts, y, proba, 0.4, tuple(METRICS))
+    flagged = (proba >= 0.4).astype(int)
+    for i, w in enumerate(counts):
+        expected = {
+            "roc_auc": skm.roc_auc_score(y, proba, sample_weight=w),
+            "average_precision": skm.average_precision_score(y, proba, sample_weight=w),
+            "log_loss": skm.log_loss(y, proba, sample_weight=w),
+            "brier": skm.brier_score_loss(y, proba, sample_weight=w),
+            "precision": skm.precision_score(y, flagged, sample_weight=w, zero_division=0),
+            "recall": skm.recall_score(y, flagged, sample_weight=w, zero_division=0),
+            "f1": skm.f1_score(y, flagged, sample_weight=w, zero_division=0),
+            "accuracy": skm.accuracy_score(y, flagged, sample_weight=w),
+        }
+        for name, value in expected.items():
+            assert got[name][i] == pytest.approx(value, abs=1e-12), name
+
+
+def test_blocks_do_not_change_the_draws():
+    from churn.stats import _weights
+
+    y, _, _ = synthetic(n=50)
+    whole = np.vstack(list(_weights(y, 30, seed=2, block=30)))
+    pieces = np.vstack(list(_weights(y, 30, seed=2, block=7)))
+    np.testing.assert_array_equal(whole, pieces)
+    assert whole.sum(axis=1).tolist() == [50.0] * 30

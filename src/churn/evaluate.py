@@ -16,8 +16,9 @@ from sklearn.dummy import DummyClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
-from churn import cli, io
+from churn import card, cli, io
 from churn.contract import Contract, read_contract
+from churn.errors import ChurnError
 from churn.params import EvaluateParams, load_params
 from churn.stats import score
 
@@ -127,22 +128,20 @@ def main() -> None:
     """Evaluate ``paths.model`` on ``paths.test``."""
     params = load_params()
     contract: Contract = read_contract(params.paths.contract)
+    unknown = [s for s in params.evaluate.slices if s not in contract.features]
+    if unknown:  # fail before any work, not after the metrics are written
+        raise ChurnError(f"params.yaml: evaluate.slices: {unknown} are not feature columns")
     model: Pipeline = io.read_pickle(params.paths.model)
     test = io.read_parquet(params.paths.test)
-    y_train = io.read_parquet(params.paths.train, [contract.target])[contract.target].to_numpy()
+    y_train = io.read_parquet(params.paths.train, [contract.target])[contract.target]
     y_true = test[contract.target].to_numpy()
     features = test[contract.features]
     proba = model.predict_proba(features)[:, 1]
     top = importances(model, features, y_true, params.evaluate)
-    logged = write_reports(
-        params.paths.reports,
-        y_true,
-        proba,
-        baseline_proba(y_train, len(test)),
-        top,
-        params.evaluate,
-    )
+    baseline = baseline_proba(y_train.to_numpy(), len(test))
+    logged = write_reports(params.paths.reports, y_true, proba, baseline, top, params.evaluate)
     io.write_csv(params.paths.predictions, predictions_frame(test.index, y_true, proba))
+    io.write_text(params.paths.card, card.render(params, contract, y_train, test, proba, baseline))
     log.info(
         "test ROC AUC %.4f, average precision %.4f", logged["roc_auc"], logged["average_precision"]
     )

@@ -36,6 +36,7 @@ class PathsParams(Section):
     model: str
     reports: str
     predictions: str
+    card: str
 
 
 class SourceParams(Section):
@@ -149,6 +150,8 @@ class EvaluateParams(Section):
     importance_top: PositiveInt
     importance_max_rows: PositiveInt
     calibration_bins: Annotated[int, Field(ge=2, le=100)]
+    ci_resamples: Annotated[int, Field(ge=100, le=100_000)]
+    slices: list[str]
     seed: Seed
 
 

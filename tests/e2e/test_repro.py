@@ -38,6 +38,7 @@ def test_two_copies_give_identical_outputs(reproduced, tmp_path):
         "models/featurizer.pkl",
         "models/model.pkl",
         "reports/metrics.json",
+        "reports/model_card.md",
         "reports/plots/custom/importance.json",
         "reports/plots/sklearn/calibration.json",
         "reports/plots/sklearn/confusion_matrix.json",

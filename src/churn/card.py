@@ -1,0 +1,198 @@
+"""The model card: what this model is, how well it does, for whom, and where it should not be used.
+
+evaluate writes it on every run (``paths.reports``/model_card.md, tracked by DVC).
+Nothing in it changes between two runs of the same commit: no timestamps, no
+versions, no commit hash; a release adds its tag and commit when it publishes
+the card.
+"""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from churn.contract import Contract
+from churn.errors import ChurnError
+from churn.params import Params
+from churn.stats import METRICS, confidence_intervals, score
+
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+def file_md5(path: str | Path) -> str:
+    """md5 of a file's bytes, as DVC records it."""
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()  # noqa: S324 (DVC's hash)
+
+
+def _model_section(params: Params, contract: Contract) -> list[str]:
+    train = params.train
+    hyper = getattr(train, train.model).model_dump()
+    listed = ", ".join(f"{k}={v}" for k, v in hyper.items())
+    return [
+        "## Model",
+        "",
+        f"- Classifier: `{train.model}` ({listed}); class weight: "
+        f"{train.class_weight or 'none'}; seed {train.seed}.",
+        f"- Input: {len(contract.features)} raw columns ({len(contract.numeric)} numeric, "
+        f"{len(contract.categorical)} categorical, see `{params.paths.contract}`); output: the "
+        f"probability that the customer churns (`{contract.target}` = "
+        f"`{contract.positive_label}`).",
+        f"- One artifact: `{params.paths.model}`, a scikit-learn Pipeline of the fitted "
+        "feature transformer and the classifier.",
+        f"- Decision threshold: {params.evaluate.threshold}.",
+        "",
+    ]
+
+
+def _data_section(params: Params, y_train: pd.Series, y_test: np.ndarray) -> list[str]:
+    return [
+        "## Data",
+        "",
+        f"- Raw file: `{params.paths.raw}`; stratified split, test size "
+        f"{params.prepare.test_size}, seed {params.prepare.seed}.",
+        f"- Training split: {len(y_train):,} rows, {y_train.mean():.1%} churn; "
+        f"md5 `{file_md5(params.paths.train)}`.",
+        f"- Test split: {len(y_test):,} rows, {y_test.mean():.1%} churn.",
+        "",
+    ]
+
+
+def _metrics_section(
+    y: np.ndarray, proba: np.ndarray, baseline: np.ndarray, params: Params
+) -> list[str]:
+    ev = params.evaluate
+    values = score(y, proba, ev.threshold)
+    base = score(y, baseline, ev.threshold)
+    cis = confidence_intervals(y, proba, ev.threshold, resamples=ev.ci_resamples, seed=ev.seed)
+    lines = [
+        f"## Test metrics (95 % bootstrap intervals, {ev.ci_resamples} resamples)",
+        "",
+        "| metric | model | 95 % CI | prior baseline | better |",
+        "|---|---:|---|---:|---|",
+    ]
+    for name, metric in METRICS.items():
+        low, high = cis[name]
+        lines.append(
+            f"| {name} | {values[name]:.4f} | [{low:.4f}, {high:.4f}] | {base[name]:.4f} "
+            f"| {'higher' if metric.higher_is_better else 'lower'} |"
+        )
+    return [*lines, ""]
+
+
+def _threshold_section(y: np.ndarray, proba: np.ndarray, threshold: float) -> list[str]:
+    lines = [
+        "## The threshold and what it trades",
+        "",
+        "Lowering the threshold flags more customers: more churners caught (recall), more "
+        "retention effort spent on customers who would have stayed (lower precision).",
+        "",
+        "| threshold | flagged | precision | recall |",
+        "|---:|---:|---:|---:|",
+    ]
+    for t in sorted({*THRESHOLDS, threshold}):
+        m = score(y, proba, t)
+        mark = " (used)" if t == threshold else ""
+        lines.append(
+            f"| {t:.2f}{mark} | {(proba >= t).mean():.1%} | {m['precision']:.3f} | "
+            f"{m['recall']:.3f} |"
+        )
+    return [*lines, ""]
+
+
+def _calibration_section(y: np.ndarray, proba: np.ndarray) -> list[str]:
+    edges = np.linspace(0.0, 1.0, 11)
+    which = np.clip(np.digitize(proba, edges[1:-1]), 0, 9)
+    lines = [
+        "## Calibration",
+        "",
+        f"Brier score {np.mean((proba - y) ** 2):.4f}. Within each band of predicted "
+        "probability, the share that actually churned:",
+        "",
+        "| predicted | customers | mean predicted | observed churn |",
+        "|---|---:|---:|---:|",
+    ]
+    for b in range(10):
+        inside = which == b
+        if inside.any():
+            lines.append(
+                f"| {edges[b]:.1f} to {edges[b + 1]:.1f} | {inside.sum():,} | "
+                f"{proba[inside].mean():.3f} | {y[inside].mean():.3f} |"
+            )
+    return [*lines, ""]
+
+
+def _slice_section(
+    test: pd.DataFrame, y: np.ndarray, proba: np.ndarray, slices: list[str], threshold: float
+) -> list[str]:
+    lines = [
+        "## Performance by group",
+        "",
+        "Unequal numbers here mean the model serves some customers worse than others.",
+        "",
+        "| group | customers | churn rate | ROC AUC | precision | recall |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for column in slices:
+        if column not in test.columns:
+            raise ChurnError(f"params.yaml: evaluate.slices: {column!r} is not a feature column")
+        for value in sorted(test[column].dropna().unique(), key=str):
+            inside = (test[column] == value).to_numpy()
+            yy, pp = y[inside], proba[inside]
+            m = score(yy, pp, threshold) if len(np.unique(yy)) == 2 else None
+            auc = f"{m['roc_auc']:.3f}" if m else "—"
+            prec = f"{m['precision']:.3f}" if m else "—"
+            rec = f"{m['recall']:.3f}" if m else "—"
+            lines.append(
+                f"| {column} = {value} | {inside.sum():,} | {yy.mean():.1%} | {auc} | {prec} "
+                f"| {rec} |"
+            )
+    return [*lines, ""]
+
+
+def _use_section(params: Params) -> str:
+    return INTENDED_USE.format(
+        raw=params.paths.raw, slices=", ".join(f"`{s}`" for s in params.evaluate.slices)
+    )
+
+
+INTENDED_USE = """## Intended use
+
+Rank existing customers by their risk of leaving, so that a retention team can decide whom to
+contact first. The score is a probability; the threshold above turns it into a list.
+
+## Limitations
+
+- Trained on one snapshot of customers (`{raw}`); customers, products and prices elsewhere, or
+  later, differ. Watch for drift before trusting new scores.
+- Evaluated on one stratified test split; the intervals above show how much the numbers move.
+- Not for decisions about individual people without human review: pricing, credit, or anything
+  that denies a service. Group results above are associations in historical data, not causes.
+- The inputs may include demographic columns; the group table ({slices}) shows where the model
+  does worse. Check it before using the scores where unequal treatment matters.
+"""
+
+
+def render(
+    params: Params,
+    contract: Contract,
+    y_train: pd.Series,
+    test: pd.DataFrame,
+    proba: np.ndarray,
+    baseline: np.ndarray,
+) -> str:
+    """The whole card as markdown."""
+    y = test[contract.target].to_numpy()
+    ev = params.evaluate
+    parts = [
+        "# Model card: churn model",
+        "",
+        *_model_section(params, contract),
+        *_data_section(params, y_train, y),
+        *_metrics_section(y, proba, baseline, params),
+        *_threshold_section(y, proba, ev.threshold),
+        *_calibration_section(y, proba),
+        *_slice_section(test, y, proba, ev.slices, ev.threshold),
+        _use_section(params),
+    ]
+    return "\n".join(parts)

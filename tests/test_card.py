@@ -1,0 +1,65 @@
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churn import card
+from churn.contract import resolve_contract
+from churn.errors import ChurnError
+from churn.stats import score
+
+SECTIONS = [
+    "# Model card: churn model",
+    "## Model",
+    "## Data",
+    "## Test metrics (95 % bootstrap intervals, 1000 resamples)",
+    "## The threshold and what it trades",
+    "## Calibration",
+    "## Performance by group",
+    "## Intended use",
+    "## Limitations",
+]
+
+
+@pytest.fixture
+def inputs(params, telco, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    contract = resolve_contract(params.data, telco, "raw.csv")
+    test = telco.head(600).copy()
+    y = (test["churn"] == "Yes").astype(int).to_numpy()
+    rng = np.random.default_rng(0)
+    proba = np.clip(0.25 + 0.4 * y + rng.normal(0, 0.2, len(y)), 0.01, 0.99)
+    test["churn"] = y
+    train_path = tmp_path / params.paths.train
+    train_path.parent.mkdir(parents=True)
+    train_path.write_bytes(b"training bytes")
+    y_train = pd.Series([0, 1, 0, 0])
+    return contract, test, y, proba, y_train
+
+
+def test_card_has_every_section_with_real_numbers(params, inputs):
+    contract, test, y, proba, y_train = inputs
+    text = card.render(params, contract, y_train, test, proba, np.full(len(y), y.mean()))
+    positions = [text.index(title) for title in SECTIONS]
+    assert positions == sorted(positions)
+    expected_auc = score(y, proba, 0.5)["roc_auc"]
+    row = re.search(r"\| roc_auc \| (\S+) \| \[(\S+), (\S+)\] \| 0\.5000 \| higher \|", text)
+    assert float(row[1]) == pytest.approx(expected_auc, abs=5e-5)
+    assert float(row[2]) < expected_auc < float(row[3])
+    assert "md5 `" + card.file_md5(params.paths.train) + "`" in text
+    assert "- Training split: 4 rows, 25.0% churn" in text
+    assert "| 0.50 (used) |" in text
+    for value in ("Month-to-month", "One year", "Two year"):
+        assert f"| contract = {value} |" in text
+    assert "| senior_citizen = 0 |" in text
+    assert card.render(params, contract, y_train, test, proba, np.full(len(y), y.mean())) == text
+
+
+def test_unknown_slice_column_names_the_key(params, inputs):
+    contract, test, _, proba, y_train = inputs
+    bad = params.model_copy(
+        update={"evaluate": params.evaluate.model_copy(update={"slices": ["region"]})}
+    )
+    with pytest.raises(ChurnError, match=r"evaluate\.slices: 'region' is not a feature column"):
+        card.render(bad, contract, y_train, test, proba, proba)
