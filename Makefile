@@ -14,7 +14,7 @@ export PYTHONPATH := $(CURDIR)/src
 BASE ?= main
 REPORT_ARGS ?=
 
-.PHONY: help install run test lint format bench report example-comment remote-check clean
+.PHONY: help install run test lint format bench report example-comment remote-check release promote clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,6 +47,12 @@ example-comment: $(STAMP) ## Regenerate docs/example-pr-comment.md from a real b
 
 remote-check: $(STAMP) ## Check that a DVC remote has credentials (REMOTE=s3; default: the default remote)
 	python -m churn.remote check $(REMOTE)
+
+release: $(STAMP) ## Tag a model release VERSION=X.Y.Z, if clean, pushed and past the metric gate
+	python -m churn.release create $(VERSION)
+
+promote: $(STAMP) ## Assign a stage to a release: VERSION=X.Y.Z STAGE=prod
+	python -m churn.release promote $(VERSION) $(STAGE)
 
 clean: ## Remove the virtualenv and caches (not data: that is DVC's)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

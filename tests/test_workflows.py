@@ -71,7 +71,8 @@ def test_actions_are_pinned_to_a_major_version(name):
 def test_least_privilege_and_no_commits(name):
     workflow = load(name)
     assert "pull_request_target" not in triggers(workflow)
-    assert workflow["permissions"]["contents"] == "read"
+    # Only publishing a GitHub Release needs to write (release.yml).
+    assert workflow["permissions"]["contents"] == ("write" if name == "release.yml" else "read")
     for job in workflow["jobs"].values():
         assert "permissions" not in job  # no job widens the workflow's
     for script in runs(workflow):
@@ -138,3 +139,21 @@ def test_main_pushes_outputs_and_never_commits():
         "AWS_ACCESS_KEY_ID": "${{ secrets.AWS_ACCESS_KEY_ID }}",
         "AWS_SECRET_ACCESS_KEY": "${{ secrets.AWS_SECRET_ACCESS_KEY }}",
     }
+
+
+def test_release_publishes_checked_models_for_version_and_stage_tags():
+    workflow = load("release.yml")
+    assert triggers(workflow) == {"push": {"tags": ["*@v*", "*#*"]}}
+    assert workflow["permissions"] == {"contents": "write"}
+    scripts = "\n".join(runs(workflow))
+    order = [
+        "dvc pull",
+        "python -m churn.release verify",
+        "make test",
+        "python -m churn.release notes",
+        "gh release create",
+        "gh release edit",
+    ]
+    positions = [scripts.index(step) for step in order]
+    assert positions == sorted(positions)
+    assert 'gh release create "$TAG" models/model.pkl' in scripts

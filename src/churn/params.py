@@ -163,6 +163,13 @@ class ReportParams(Section):
     confidence: Probability
 
 
+class ReleaseParams(Section):
+    """The gate a model must pass to be released."""
+
+    metric: Literal["roc_auc", "average_precision"]
+    minimum: Probability
+
+
 class Params(Section):
     """All of ``params.yaml``."""
 
@@ -174,6 +181,7 @@ class Params(Section):
     train: TrainParams
     evaluate: EvaluateParams
     report: ReportParams
+    release: ReleaseParams
 
 
 def parse_params(raw: object, origin: str = PARAMS_FILE) -> Params:
