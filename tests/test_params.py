@@ -43,7 +43,7 @@ def test_repository_params_are_valid(params):
         (
             lambda p: p.update(extra={}),
             "params.yaml: extra: unknown key (allowed: data, evaluate, featurize, paths, "
-            "prepare, report, source, train)",
+            "prepare, release, report, source, train)",
         ),
     ],
 )

@@ -74,6 +74,7 @@ def test_other_models_chain_on_a_sample(tmp_path, monkeypatch, params_dict, telc
 def test_own_dataset_needs_only_params(tmp_path, monkeypatch, params_dict, custom_dataset):
     params_dict["paths"]["raw"] = "data/raw/accounts.csv"
     params_dict["data"] = dict(CUSTOM_DATA)
+    params_dict["evaluate"]["slices"] = ["plan"]  # the model card's groups are columns too
     setup_workdir(tmp_path, params_dict, custom_dataset)
     metrics = run_all(tmp_path, monkeypatch)
     assert metrics["roc_auc"] > 0.7

@@ -78,6 +78,7 @@ def test_own_dataset_runs_with_a_params_change_only(tmp_path):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["paths"]["raw"] = "data/raw/accounts.csv"
     params["data"] = dict(CUSTOM_DATA)
+    params["evaluate"]["slices"] = ["plan"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(repo, "dvc", "repro")
     metrics = read_metrics(repo)
