@@ -14,7 +14,7 @@ export PYTHONPATH := $(CURDIR)/src
 BASE ?= main
 REPORT_ARGS ?=
 
-.PHONY: help install run test lint format bench report example-comment remote-check release promote clean
+.PHONY: help install run test lint format bench bench-serve report example-comment remote-check release promote serve clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ release: $(STAMP) ## Tag a model release VERSION=X.Y.Z, if clean, pushed and pas
 
 promote: $(STAMP) ## Assign a stage to a release: VERSION=X.Y.Z STAGE=prod
 	python -m churn.release promote $(VERSION) $(STAGE)
+
+serve: $(STAMP) ## Serve models/model.pkl (or MODEL_REF=churn-model@vX.Y.Z) on 127.0.0.1:$${PORT:-8000}
+	python -m churn.serve
 
 clean: ## Remove the virtualenv and caches (not data: that is DVC's)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

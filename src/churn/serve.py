@@ -1,0 +1,377 @@
+"""``make serve``: the prediction service (FastAPI on uvicorn) for the pipeline's model.
+
+It serves exactly what evaluate scored: ``models/model.pkl`` (or a released
+version, ``MODEL_REF=churn-model@vX.Y.Z``), whose md5 must match the one
+``dvc.lock`` records before it is unpickled. The request schema is built from
+the resolved data contract, so the API checks the same types, ranges and
+categories as prepare. Settings come from the environment (see :class:`Settings`).
+"""
+
+import hashlib
+import logging
+import pickle
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from churn.contract import Column, Contract, read_contract
+from churn.errors import ChurnError
+from churn.params import load_params
+from churn.report import parse_yaml
+
+log = logging.getLogger("churn.serve")
+
+
+class Settings(BaseSettings):
+    """Environment variables of the service (documented in the README)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    model_ref: str | None = None  # e.g. churn-model@v1.0.0; default: the workspace model
+    max_batch: int = Field(1000, ge=1)
+    cors_origins: list[str] = []
+    params_file: str = "params.yaml"
+
+
+@dataclass
+class Loaded:
+    """The model and what the API says about it."""
+
+    model: Any
+    version: str
+    commit: str
+    md5: str
+    threshold: float
+    metrics: dict
+    contract: Contract
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def md5_of(data: bytes) -> str:
+    """md5 as DVC records it."""
+    return hashlib.md5(data).hexdigest()  # noqa: S324 (DVC's hash)
+
+
+def recorded_md5(lock_text: str, path: str) -> str | None:
+    """The md5 dvc.lock records for output ``path``."""
+    for stage in parse_yaml(lock_text).get("stages", {}).values():
+        for out in stage.get("outs", []):
+            if out.get("path") == path:
+                return out.get("md5")
+    return None
+
+
+def _git(*args: str) -> str:
+    result = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ChurnError(f"git {' '.join(args)}: {result.stderr.strip() or 'failed'}")
+    return result.stdout
+
+
+def read_model_bytes(settings: Settings, model_path: str) -> tuple[bytes, str, str, str]:
+    """(model bytes, md5 recorded for them, version, commit), for the workspace or a ref."""
+    if settings.model_ref:
+        import dvc.api
+
+        ref = settings.model_ref
+        lock = _git("show", f"{ref}:dvc.lock")
+        data = dvc.api.read(model_path, repo=".", rev=ref, mode="rb")
+        return (
+            data,
+            recorded_md5(lock, model_path) or "",
+            ref,
+            _git("rev-list", "-n", "1", ref).strip(),
+        )
+    lock_path = Path("dvc.lock")
+    if not lock_path.is_file():
+        raise ChurnError("dvc.lock: file not found; cannot check the model before loading it")
+    data = Path(model_path).read_bytes() if Path(model_path).is_file() else b""
+    if not data:
+        raise ChurnError(f"{model_path}: file not found (run dvc repro or dvc pull)")
+    try:
+        commit = _git("rev-parse", "HEAD").strip()
+    except ChurnError:
+        commit = "unknown"
+    return (
+        data,
+        recorded_md5(lock_path.read_text(encoding="utf-8"), model_path) or "",
+        "workspace",
+        commit,
+    )
+
+
+def load(settings: Settings) -> Loaded:
+    """Read, verify, then unpickle the model; raise a one-line error on any mismatch."""
+    params = load_params(settings.params_file)
+    data, expected, version, commit = read_model_bytes(settings, params.paths.model)
+    actual = md5_of(data)
+    if not expected:
+        raise ChurnError(
+            f"dvc.lock records no md5 for {params.paths.model}: refusing to unpickle it"
+        )
+    if actual != expected:
+        raise ChurnError(
+            f"{params.paths.model}: md5 {actual} does not match {expected} in dvc.lock "
+            f"({version}): refusing to unpickle it"
+        )
+    metrics_path = Path(params.paths.reports) / "metrics.json"
+    metrics = _read_json(metrics_path) if not settings.model_ref else {}
+    return Loaded(
+        model=pickle.loads(data),  # safe only because the hash matched the lock
+        version=version if settings.model_ref else f"workspace-{actual[:12]}",
+        commit=commit,
+        md5=actual,
+        threshold=params.evaluate.threshold,
+        metrics=metrics,
+        contract=read_contract(params.paths.contract),
+    )
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+# --------------------------------------------------------------------------- request schema
+
+
+def _field(column: Column) -> tuple[Any, Any]:
+    if column.type == "categorical":
+        kind: Any = Literal[tuple(column.categories)] if column.categories else str
+    else:
+        kind = Annotated[float, Field(ge=column.min, le=column.max, allow_inf_nan=False)]
+    if column.nullable:
+        return kind | None, None
+    return kind, ...
+
+
+def customer_model(contract: Contract) -> type[BaseModel]:
+    """A pydantic model of one customer, built from the contract: unknown fields refused."""
+    fields = {name: _field(col) for name, col in contract.columns.items()}
+    return create_model("Customer", __config__=ConfigDict(extra="forbid", strict=False), **fields)
+
+
+def example_customer(contract: Contract) -> dict[str, Any]:
+    """A valid customer for the docs: the first category, the lower bound (or 1)."""
+    out: dict[str, Any] = {}
+    for name, col in contract.columns.items():
+        if col.type == "categorical":
+            out[name] = col.categories[0] if col.categories else "unknown"
+        else:
+            out[name] = col.min if col.min is not None else 1.0
+    return out
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+class Metrics:
+    """Prometheus metrics on a registry of this app's own (tests build many apps)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "churn_requests_total", "HTTP requests", ["path", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "churn_request_seconds",
+            "Request latency",
+            ["path"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.predictions = Counter(
+            "churn_predictions_total", "Predictions by label", ["label"], registry=self.registry
+        )
+        self.errors = Counter(
+            "churn_errors_total", "Errors by kind", ["kind"], registry=self.registry
+        )
+
+
+# --------------------------------------------------------------------------- the app
+
+
+class Service:
+    """What the endpoints do; the app only routes to it."""
+
+    def __init__(self, settings: Settings, contract: Contract, loaded: Loaded | None) -> None:
+        self.settings = settings
+        self.contract = contract
+        self.loaded = loaded
+        self.customer = customer_model(contract)
+        self.metrics = Metrics()
+
+    def current(self) -> Loaded:
+        """The loaded model, or 503."""
+        if self.loaded is None:
+            raise HTTPException(503, "model not loaded")
+        return self.loaded
+
+    def model_info(self) -> dict[str, Any]:
+        """Version, commit, metrics, threshold and the input schema."""
+        current = self.current()
+        return {
+            "version": current.version,
+            "commit": current.commit,
+            "md5": current.md5,
+            "threshold": current.threshold,
+            "metrics": current.metrics,
+            "max_batch": self.settings.max_batch,
+            "input_schema": self.customer.model_json_schema(),
+        }
+
+    def predict(self, customers: list[BaseModel], request_id: str) -> dict[str, Any]:
+        """Probabilities and labels at the pipeline's threshold."""
+        current = self.current()
+        if len(customers) > self.settings.max_batch:
+            raise HTTPException(
+                413, f"batch of {len(customers)} exceeds MAX_BATCH={self.settings.max_batch}"
+            )
+        frame = pd.DataFrame.from_records(
+            [c.model_dump() for c in customers], columns=list(self.contract.columns)
+        )
+        proba = current.model.predict_proba(frame[self.contract.features])[:, 1]
+        flags = proba >= current.threshold
+        churned = int(flags.sum())
+        self.metrics.predictions.labels("churn").inc(churned)
+        self.metrics.predictions.labels("stay").inc(len(flags) - churned)
+        return {
+            "model_version": current.version,
+            "request_id": request_id,
+            "threshold": current.threshold,
+            "predictions": [
+                {"churn_probability": float(p), "churn": bool(f)}
+                for p, f in zip(proba, flags, strict=True)
+            ],
+        }
+
+
+async def _observe(request: Request, call_next):
+    metrics: Metrics = request.app.state.service.metrics
+    request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    start = time.perf_counter()
+    try:
+        response = await call_next(request)
+    except Exception:  # the last line of defence: no stack trace reaches the client
+        log.exception("request %s failed", request.state.request_id)
+        metrics.errors.labels("internal").inc()
+        response = JSONResponse(
+            {"detail": "internal error", "request_id": request.state.request_id}, status_code=500
+        )
+    route = request.scope.get("route")
+    path = route.path if route is not None else "unmatched"
+    metrics.requests.labels(path, str(response.status_code)).inc()
+    metrics.latency.labels(path).observe(time.perf_counter() - start)
+    response.headers["x-request-id"] = request.state.request_id
+    return response
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    request.app.state.service.metrics.errors.labels(f"http_{exc.status_code}").inc()
+    body = {"detail": exc.detail, "request_id": request.state.request_id}
+    return JSONResponse(body, status_code=exc.status_code)
+
+
+async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    request.app.state.service.metrics.errors.labels("validation").inc()
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"detail": detail, "request_id": request.state.request_id}, status_code=422)
+
+
+def request_model(service: Service) -> type[BaseModel]:
+    """``{"customers": [...]}`` with at least one customer, and a working docs example."""
+    example = {"customers": [example_customer(service.contract)]}
+    return create_model(
+        "PredictRequest",
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [example]}),
+        customers=(Annotated[list[service.customer], Field(min_length=1)], ...),
+    )
+
+
+def create_app(settings: Settings | None = None, loaded: Loaded | None = None) -> FastAPI:
+    """The FastAPI app; ``loaded`` skips loading (tests), otherwise the lifespan loads."""
+    settings = settings or Settings()
+    contract = (
+        loaded.contract
+        if loaded
+        else read_contract(load_params(settings.params_file).paths.contract)
+    )
+    service = Service(settings, contract, loaded)
+    body_model = request_model(service)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if service.loaded is None:
+            service.loaded = load(settings)  # a ChurnError here stops the server starting
+            log.info("loaded %s (md5 %s)", service.loaded.version, service.loaded.md5)
+        yield
+
+    app = FastAPI(title="churn", version="1", lifespan=lifespan)
+    app.state.service = service
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"])
+    app.middleware("http")(_observe)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid)
+
+    def predict(body: body_model, request: Request) -> dict[str, Any]:  # type: ignore[valid-type]
+        """Churn probability and label for each customer (at most MAX_BATCH)."""
+        return service.predict(body.customers, request.state.request_id)
+
+    app.add_api_route("/health", lambda: {"status": "ok"}, methods=["GET"], summary="Liveness")
+    app.add_api_route(
+        "/ready",
+        lambda: {"status": "ready", "model_version": service.current().version},
+        methods=["GET"],
+        summary="Readiness: 200 once the model is loaded, 503 before",
+    )
+    app.add_api_route("/v1/model", service.model_info, methods=["GET"])
+    app.add_api_route("/v1/predict", predict, methods=["POST"])
+    app.add_api_route(
+        "/metrics",
+        lambda: Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST),
+        methods=["GET"],
+        summary="Prometheus metrics",
+    )
+    return app
+
+
+def main() -> None:
+    """Load and check the model, then run uvicorn; a bad model is one line and exit 1."""
+    import uvicorn
+
+    settings = Settings()
+    app = create_app(settings, loaded=load(settings))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+if __name__ == "__main__":
+    from churn import cli
+
+    raise SystemExit(cli.run(main))

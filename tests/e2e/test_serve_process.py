@@ -1,0 +1,108 @@
+"""End to end: a real uvicorn process on 127.0.0.1 serving the reproduced pipeline's model."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from .conftest import dvc_env, sh
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(repo, **env: str):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "churn.serve"],
+        cwd=repo,
+        env=dvc_env(PYTHONPATH="src", HOST="127.0.0.1", PORT=str(port), **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            proc.kill()
+            pytest.fail(f"server did not become ready:\n{proc.communicate()[0]}")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_whole_test_split_over_http_equals_evaluate(reproduced):
+    test = pd.read_parquet(reproduced / "data/prepared/test.parquet").drop(columns="churn")
+    rows = json.loads(test.to_json(orient="records"))
+    expected = pd.read_csv(reproduced / "reports/predictions.csv")
+    got = []
+    with server(reproduced) as url, httpx.Client(base_url=url, timeout=30) as client:
+        for start in range(0, len(rows), 500):
+            response = client.post("/v1/predict", json={"customers": rows[start : start + 500]})
+            assert response.status_code == 200
+            got += [p["churn_probability"] for p in response.json()["predictions"]]
+        model = client.get("/v1/model").json()
+    assert len(got) == len(expected) == 1409
+    np.testing.assert_allclose(got, expected["probability"].to_numpy(), rtol=0, atol=1e-9)
+    assert (
+        model["metrics"]["roc_auc"]
+        == json.loads((reproduced / "reports/metrics.json").read_text())["roc_auc"]
+    )
+    assert model["commit"] == sh(reproduced, "git", "rev-parse", "HEAD").stdout.strip()
+
+
+def test_released_version_by_model_ref(reproduced):
+    sh(reproduced, "git", "tag", "-a", "churn-model@v0.1.0", "-m", "for the serving test")
+    try:
+        with server(reproduced, MODEL_REF="churn-model@v0.1.0") as url:
+            info = httpx.get(f"{url}/v1/model", timeout=10).json()
+        assert info["version"] == "churn-model@v0.1.0"
+        lock = sh(reproduced, "git", "show", "churn-model@v0.1.0:dvc.lock").stdout
+        assert f"md5: {info['md5']}" in lock
+    finally:
+        sh(reproduced, "git", "tag", "-d", "churn-model@v0.1.0")
+
+
+def test_unknown_ref_refuses_to_start(reproduced):
+    proc = subprocess.run(
+        [sys.executable, "-m", "churn.serve"],
+        cwd=reproduced,
+        env=dvc_env(
+            PYTHONPATH="src",
+            HOST="127.0.0.1",
+            PORT=str(free_port()),
+            MODEL_REF="churn-model@v9.9.9",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: git show churn-model@v9.9.9:dvc.lock: ")
+    assert proc.stderr.count("\n") == 1

@@ -1,0 +1,182 @@
+"""The prediction service in-process (TestClient): every status code, schema, loading safety."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from churn import cli, evaluate, featurize, io, prepare, train
+from churn.errors import ChurnError
+from churn.serve import Settings, create_app, customer_model, example_customer, load, md5_of
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, params_raw, telco) -> Path:
+    """A small trained pipeline plus a dvc.lock that records the model's md5."""
+    root = tmp_path_factory.mktemp("serve")
+    (root / "params.yaml").write_text(yaml.safe_dump(params_raw, sort_keys=False))
+    (root / "data/raw").mkdir(parents=True)
+    telco.sample(1500, random_state=1).to_csv(root / params_raw["paths"]["raw"], index=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        for main in (prepare.main, featurize.main, train.main, evaluate.main):
+            assert cli.run(main) == 0
+    model = params_raw["paths"]["model"]
+    lock = {
+        "stages": {"train": {"outs": [{"path": model, "md5": md5_of((root / model).read_bytes())}]}}
+    }
+    (root / "dvc.lock").write_text(yaml.safe_dump(lock))
+    return root
+
+
+@pytest.fixture
+def client(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    with TestClient(create_app(Settings(max_batch=50))) as c:
+        yield c
+
+
+@pytest.fixture
+def rows(workdir) -> list[dict]:
+    test = io.read_parquet(workdir / "data/prepared/test.parquet").drop(columns="churn")
+    return json.loads(test.to_json(orient="records"))
+
+
+def test_health_ready_and_model(client):
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["model_version"].startswith("workspace-")
+    info = client.get("/v1/model").json()
+    assert info["threshold"] == 0.5
+    assert info["max_batch"] == 50
+    assert info["metrics"]["roc_auc"] > 0.7
+    assert set(info["input_schema"]["properties"]) >= {"tenure", "contract", "total_charges"}
+    assert info["input_schema"]["additionalProperties"] is False
+
+
+def test_predictions_equal_the_pipeline_and_count_by_label(client, workdir, rows):
+    response = client.post("/v1/predict", json={"customers": rows[:40]})
+    assert response.status_code == 200
+    body = response.json()
+    expected = pd.read_csv(workdir / "reports/predictions.csv")["probability"].to_numpy()[:40]
+    got = np.array([p["churn_probability"] for p in body["predictions"]])
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    assert [p["churn"] for p in body["predictions"]] == (expected >= 0.5).tolist()
+    assert body["request_id"] == response.headers["x-request-id"]
+    metrics = client.get("/metrics").text
+    assert f'churn_predictions_total{{label="churn"}} {float((expected >= 0.5).sum())}' in metrics
+    assert 'churn_requests_total{path="/v1/predict",status="200"} 1.0' in metrics
+    assert 'churn_request_seconds_bucket{le="0.001",path="/v1/predict"}' in metrics
+
+
+@pytest.mark.parametrize(
+    ("change", "loc", "kind"),
+    [
+        ({"tenure": -3}, ["body", "customers", 0, "tenure"], "greater_than_equal"),
+        ({"contract": "Weekly"}, ["body", "customers", 0, "contract"], "literal_error"),
+        ({"monthly_charges": "lots"}, ["body", "customers", 0, "monthly_charges"], "float_parsing"),
+        ({"promo": 1}, ["body", "customers", 0, "promo"], "extra_forbidden"),
+        ({"tenure": None}, ["body", "customers", 0, "tenure"], "float_type"),
+    ],
+)
+def test_bad_fields_are_422_with_their_path(client, rows, change, loc, kind):
+    response = client.post("/v1/predict", json={"customers": [{**rows[0], **change}]})
+    assert response.status_code == 422
+    assert {"loc": loc, "type": kind} in [
+        {"loc": d["loc"], "type": d["type"]} for d in response.json()["detail"]
+    ]
+
+
+def test_missing_field_and_empty_batch_are_422(client, rows):
+    partial = {k: v for k, v in rows[0].items() if k != "tenure"}
+    missing = client.post("/v1/predict", json={"customers": [partial]}).json()["detail"]
+    assert missing[0]["loc"] == ["body", "customers", 0, "tenure"]
+    assert missing[0]["type"] == "missing"
+    assert client.post("/v1/predict", json={"customers": []}).status_code == 422
+    assert client.post("/v1/predict", content=b"{not json").status_code == 422
+
+
+def test_nullable_field_takes_null(client, rows):
+    response = client.post("/v1/predict", json={"customers": [{**rows[0], "total_charges": None}]})
+    assert response.status_code == 200
+
+
+def test_batch_over_the_limit_is_413(client, rows):
+    response = client.post("/v1/predict", json={"customers": rows[:51]})
+    assert response.status_code == 413
+    assert response.json()["detail"] == "batch of 51 exceeds MAX_BATCH=50"
+
+
+def test_not_loaded_is_503(workdir, monkeypatch, rows):
+    monkeypatch.chdir(workdir)
+    plain = TestClient(create_app(Settings()))  # no `with`: the lifespan never loads
+    assert plain.get("/health").status_code == 200
+    assert plain.get("/ready").status_code == 503
+    response = plain.post("/v1/predict", json={"customers": rows[:1]})
+    assert response.status_code == 503
+    assert response.json()["detail"] == "model not loaded"
+
+
+def test_unexpected_error_is_500_with_request_id_and_no_trace(workdir, monkeypatch, rows):
+    monkeypatch.chdir(workdir)
+    loaded = load(Settings())
+
+    class Broken:
+        def predict_proba(self, frame):
+            raise RuntimeError("secret internals")
+
+    loaded.model = Broken()
+    with TestClient(create_app(Settings(), loaded=loaded), raise_server_exceptions=False) as c:
+        response = c.post(
+            "/v1/predict", json={"customers": rows[:1]}, headers={"x-request-id": "abc"}
+        )
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error", "request_id": "abc"}
+    assert "secret" not in response.text
+
+
+def test_cors_is_off_unless_configured(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    origin = {"origin": "https://dashboard.example", "access-control-request-method": "POST"}
+    with TestClient(create_app(Settings())) as c:
+        assert "access-control-allow-origin" not in c.options("/v1/predict", headers=origin).headers
+    with TestClient(create_app(Settings(cors_origins=["https://dashboard.example"]))) as c:
+        allowed = c.options("/v1/predict", headers=origin).headers
+        assert allowed["access-control-allow-origin"] == "https://dashboard.example"
+
+
+def test_tampered_model_is_refused_before_unpickling(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    model = workdir / "models/model.pkl"
+    original = model.read_bytes()
+    model.write_bytes(original + b"\n")
+    try:
+        with pytest.raises(
+            ChurnError, match=r"models/model\.pkl: md5 \w+ does not match \w+ in dvc\.lock"
+        ):
+            load(Settings())
+        with pytest.raises(ChurnError), TestClient(create_app(Settings())):
+            pass  # the lifespan refuses: the server never starts
+    finally:
+        model.write_bytes(original)
+
+
+def test_docs_example_is_a_valid_request(client):
+    schema = client.get("/openapi.json").json()
+    body = schema["components"]["schemas"]["PredictRequest"]
+    example = body["examples"][0]
+    assert client.post("/v1/predict", json=example).status_code == 200
+    assert client.get("/docs").status_code == 200
+
+
+def test_customer_model_mirrors_the_contract(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    contract = load(Settings()).contract
+    customer = customer_model(contract)
+    assert list(customer.model_fields) == list(contract.columns)
+    assert customer(**example_customer(contract)).tenure == 0
