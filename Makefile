@@ -12,9 +12,10 @@ export PYTHONPATH := $(CURDIR)/src
 
 .DEFAULT_GOAL := help
 BASE ?= main
+OUT ?= monitoring
 REPORT_ARGS ?=
 
-.PHONY: help install run test lint format bench bench-serve report example-comment remote-check release promote serve clean
+.PHONY: help install run test lint format bench bench-serve report example-comment remote-check release promote serve monitor clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +57,9 @@ promote: $(STAMP) ## Assign a stage to a release: VERSION=X.Y.Z STAGE=prod
 
 serve: $(STAMP) ## Serve models/model.pkl (or MODEL_REF=churn-model@vX.Y.Z) on 127.0.0.1:$${PORT:-8000}
 	python -m churn.serve
+
+monitor: $(STAMP) ## Drift of a new batch vs training: INPUT=batch.csv (or .jsonl) [OUT=monitoring]
+	python -m churn.monitor --input $(INPUT) --out $(OUT)
 
 clean: ## Remove the virtualenv and caches (not data: that is DVC's)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -42,3 +42,28 @@ def telco(params: Params) -> pd.DataFrame:
 def custom_dataset() -> pd.DataFrame:
     """A generated second dataset with a different schema."""
     return make_custom_dataset()
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, params_raw, telco) -> Path:
+    """A work dir where the four stages ran in-process on the full data.
+
+    Plus a dvc.lock recording the model's md5 (what serving checks). Tests must
+    leave it as they found it.
+    """
+    from churn import cli, evaluate, featurize, prepare, train
+    from churn.serve import md5_of
+
+    root = tmp_path_factory.mktemp("trained")
+    (root / "params.yaml").write_text(yaml.safe_dump(params_raw, sort_keys=False))
+    raw = root / params_raw["paths"]["raw"]
+    raw.parent.mkdir(parents=True)
+    telco.to_csv(raw, index=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        for main in (prepare.main, featurize.main, train.main, evaluate.main):
+            assert cli.run(main) == 0
+    model = params_raw["paths"]["model"]
+    outs = [{"path": model, "md5": md5_of((root / model).read_bytes())}]
+    (root / "dvc.lock").write_text(yaml.safe_dump({"stages": {"train": {"outs": outs}}}))
+    return root

@@ -87,6 +87,7 @@ def test_check_targets_reads_nested_results() -> None:
             "ratio": 1.1,
             "dvc_repro": {"max_rss_bytes": 5e9},
             "floor": {"validation_share": 0.2},
+            "monitor_seconds": 40.0,
         },
     }
     status = {t["key"]: t["status"] for t in bench.check_targets(results)}
@@ -96,6 +97,7 @@ def test_check_targets_reads_nested_results() -> None:
         "large.dvc_repro.max_rss_bytes": "NOT MET",
         "default.noop_seconds": "met",
         "large.floor.validation_share": "met",
+        "large.monitor_seconds": "NOT MET",
     }
 
 
@@ -159,5 +161,5 @@ def test_format_report_lists_every_target() -> None:
     results["targets"] = bench.check_targets(results)
     text = bench.format_report(results)
     assert "7,043 rows" in text
-    assert text.count("skipped") == 3  # the three large-size targets
+    assert text.count("skipped") == 4  # the four large-size targets
     assert "NOT MET" in text

@@ -63,3 +63,19 @@ def test_unknown_slice_column_names_the_key(params, inputs):
     )
     with pytest.raises(ChurnError, match=r"evaluate\.slices: 'region' is not a feature column"):
         card.render(bad, contract, y_train, test, proba, proba)
+
+
+def test_intervals_on_a_large_test_set_use_a_seeded_subsample(params, inputs, telco):
+    contract, _, _, _, y_train = inputs
+    test = telco.head(1500).copy()
+    y = (test["churn"] == "Yes").astype(int).to_numpy()
+    test["churn"] = y
+    proba = np.clip(0.3 + 0.4 * y, 0.01, 0.99)
+    capped = params.model_copy(
+        update={"evaluate": params.evaluate.model_copy(update={"ci_max_rows": 1000})}
+    )
+    text = card.render(capped, contract, y_train, test, proba, proba)
+    assert (
+        "## Test metrics (95 % bootstrap intervals, 1000 resamples, on 1,000 of 1,500 rows)" in text
+    )
+    assert text == card.render(capped, contract, y_train, test, proba, proba)

@@ -42,8 +42,8 @@ def test_repository_params_are_valid(params):
         (lambda p: p.pop("evaluate"), "params.yaml: evaluate: missing key"),
         (
             lambda p: p.update(extra={}),
-            "params.yaml: extra: unknown key (allowed: data, evaluate, featurize, paths, "
-            "prepare, release, report, source, train)",
+            "params.yaml: extra: unknown key (allowed: data, evaluate, featurize, monitor, "
+            "paths, prepare, release, report, source, train)",
         ),
     ],
 )

@@ -6,31 +6,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 
-from churn import cli, evaluate, featurize, io, prepare, train
+from churn import io
 from churn.errors import ChurnError
-from churn.serve import Settings, create_app, customer_model, example_customer, load, md5_of
+from churn.serve import Settings, create_app, customer_model, example_customer, load
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory, params_raw, telco) -> Path:
-    """A small trained pipeline plus a dvc.lock that records the model's md5."""
-    root = tmp_path_factory.mktemp("serve")
-    (root / "params.yaml").write_text(yaml.safe_dump(params_raw, sort_keys=False))
-    (root / "data/raw").mkdir(parents=True)
-    telco.sample(1500, random_state=1).to_csv(root / params_raw["paths"]["raw"], index=False)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        for main in (prepare.main, featurize.main, train.main, evaluate.main):
-            assert cli.run(main) == 0
-    model = params_raw["paths"]["model"]
-    lock = {
-        "stages": {"train": {"outs": [{"path": model, "md5": md5_of((root / model).read_bytes())}]}}
-    }
-    (root / "dvc.lock").write_text(yaml.safe_dump(lock))
-    return root
+@pytest.fixture
+def workdir(trained) -> Path:
+    """The shared trained work dir (tests/conftest.py)."""
+    return trained
 
 
 @pytest.fixture

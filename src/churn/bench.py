@@ -77,6 +77,7 @@ TARGETS = (
     Target("large.dvc_repro.max_rss_bytes", "peak RSS of dvc repro, large size", 4 * GB, "B"),
     Target("default.noop_seconds", "no-op dvc repro (median)", 1.2, "s"),
     Target("large.floor.validation_share", "validation share of prepare, large", 0.25, "%"),
+    Target("large.monitor_seconds", "make monitor on the 1M-row batch", 30.0, "s"),
 )
 
 
@@ -316,6 +317,27 @@ def make_large_csv(repo: Path, rows: int, seed: int) -> Path:
 # --------------------------------------------------------------------------- measuring
 
 
+def measure_monitor(repo: Path, env: Mapping[str, str], batch: Path, logs: Path) -> float:
+    """Seconds `python -m churn.monitor` takes on ``batch`` (exit 0 or 1 both count)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "churn.monitor",
+        "--input",
+        str(batch),
+        "--out",
+        str(logs / "monitor"),
+    ]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=repo, env=dict(env), capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        raise BenchError(
+            f"`{' '.join(cmd)}` exited {done.returncode}: {done.stderr.strip()[-500:]}"
+        )
+    return seconds
+
+
 def measure_noop(repo: Path, env: Mapping[str, str], logs: Path) -> list[float]:
     """Time ``dvc repro`` with nothing to do, ``NOOP_RUNS`` times."""
     seconds = []
@@ -362,9 +384,11 @@ def run_benchmark(scratch: Path, rows: int, seed: int) -> dict[str, Any]:
     if rows > 0:
         log.info("writing a %s CSV (seed %d)", size_label(rows), seed)
         start = time.perf_counter()
-        make_large_csv(repo, rows, seed)
+        batch = make_large_csv(repo, rows, seed)
         results["csv_seconds"] = time.perf_counter() - start
         results["large"] = measure_size(repo, env, scratch / "logs" / "large", rows)
+        log.info("%s: make monitor on the same file", size_label(rows))
+        results["large"]["monitor_seconds"] = measure_monitor(repo, env, batch, scratch / "logs")
     results["targets"] = check_targets(results)
     return results
 
@@ -389,6 +413,7 @@ def size_rows(size: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("peak RSS, dvc repro", fmt_value(repro["max_rss_bytes"], "B")),
         ("peak RSS, floor", fmt_value(floor["max_rss_bytes"], "B")),
         (f"no-op dvc repro (median of {NOOP_RUNS})", fmt_value(size["noop_seconds"], "s")),
+        ("make monitor on this file", fmt_value(size.get("monitor_seconds"), "s")),
     ]
     return cells
 

@@ -187,16 +187,16 @@ def _numeric_checks(col: Column) -> list:
     return checks
 
 
-def _error_schema(contract: Contract):
+def _error_schema(contract: Contract, features_only: bool = False):
     import pandera.pandas as pa
 
-    columns = {
-        contract.target: pa.Column(
+    columns = {}
+    if not features_only:
+        columns[contract.target] = pa.Column(
             nullable=False,
             checks=[_label_check(contract)] if contract.labels else [],
         )
-    }
-    if contract.id_in_data:
+    if contract.id_in_data and not features_only:
         columns[contract.id] = pa.Column(nullable=False, unique=True)
     for name, col in contract.columns.items():
         checks = _numeric_checks(col) if col.type == "numeric" else []
@@ -287,6 +287,25 @@ def validate(frame: pd.DataFrame, contract: Contract, source: str) -> list[str]:
     for line in warnings:
         log.warning("%s: %s", source, line)
     return warnings
+
+
+def validate_features(frame: pd.DataFrame, contract: Contract, source: str) -> None:
+    """Check a batch to score or monitor: the features only (no target, no id needed).
+
+    Extra columns are allowed (a batch may carry the id or the label); unknown
+    categories are not errors here either (monitoring counts them).
+    """
+    missing = [c for c in contract.features if c not in frame.columns]
+    if missing:
+        raise ChurnError(
+            f"{source}: missing column(s) {', '.join(map(repr, missing))} "
+            f"(found: {', '.join(map(str, frame.columns))})"
+        )
+    problems = _failures(_error_schema(contract, features_only=True), frame)
+    if problems:
+        raise ChurnError(
+            f"{source}: {len(problems)} data contract check(s) failed\n  " + "\n  ".join(problems)
+        )
 
 
 # --------------------------------------------------------------------------- persistence, docs

@@ -151,6 +151,7 @@ class EvaluateParams(Section):
     importance_max_rows: PositiveInt
     calibration_bins: Annotated[int, Field(ge=2, le=100)]
     ci_resamples: Annotated[int, Field(ge=100, le=100_000)]
+    ci_max_rows: Annotated[int, Field(ge=1000)]
     slices: list[str]
     seed: Seed
 
@@ -170,6 +171,18 @@ class ReleaseParams(Section):
     minimum: Probability
 
 
+class MonitorParams(Section):
+    """Drift thresholds for `make monitor`."""
+
+    bins: Annotated[int, Field(ge=2, le=100)]
+    psi: Annotated[float, Field(gt=0.0)]
+    ks_statistic: Probability
+    alpha: Probability
+    unseen_share: Probability
+    missing_change: Probability
+    min_rows: PositiveInt
+
+
 class Params(Section):
     """All of ``params.yaml``."""
 
@@ -182,6 +195,7 @@ class Params(Section):
     evaluate: EvaluateParams
     report: ReportParams
     release: ReleaseParams
+    monitor: MonitorParams
 
 
 def parse_params(raw: object, origin: str = PARAMS_FILE) -> Params:

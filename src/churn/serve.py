@@ -10,7 +10,9 @@ categories as prepare. Settings come from the environment (see :class:`Settings`
 import hashlib
 import logging
 import pickle
+import random
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -54,6 +57,10 @@ class Settings(BaseSettings):
     max_batch: int = Field(1000, ge=1)
     cors_origins: list[str] = []
     params_file: str = "params.yaml"
+    # Off by default: append this share of scored customers (features and probability)
+    # as JSON lines to PREDICTION_LOG, which `make monitor INPUT=...` reads directly.
+    prediction_log: str | None = None
+    log_sample_rate: float = Field(0.0, ge=0.0, le=1.0)
 
 
 @dataclass
@@ -226,6 +233,8 @@ class Service:
         self.loaded = loaded
         self.customer = customer_model(contract)
         self.metrics = Metrics()
+        self.log_lock = threading.Lock()
+        self.sampler = random.Random()  # noqa: S311 (sampling for monitoring, not security)
 
     def current(self) -> Loaded:
         """The loaded model, or 503."""
@@ -258,6 +267,7 @@ class Service:
         )
         proba = current.model.predict_proba(frame[self.contract.features])[:, 1]
         flags = proba >= current.threshold
+        self.log_sample(frame, proba)
         churned = int(flags.sum())
         self.metrics.predictions.labels("churn").inc(churned)
         self.metrics.predictions.labels("stay").inc(len(flags) - churned)
@@ -270,6 +280,19 @@ class Service:
                 for p, f in zip(proba, flags, strict=True)
             ],
         }
+
+    def log_sample(self, frame: pd.DataFrame, proba: np.ndarray) -> None:
+        """Append the sampled rows to the prediction log (a no-op unless configured)."""
+        rate, path = self.settings.log_sample_rate, self.settings.prediction_log
+        if not path or rate <= 0:
+            return
+        keep = [i for i in range(len(frame)) if self.sampler.random() < rate]
+        if not keep:
+            return
+        sampled = frame.iloc[keep].assign(churn_probability=proba[keep])
+        lines = sampled.to_json(orient="records", lines=True)
+        with self.log_lock, Path(path).open("a", encoding="utf-8") as fh:
+            fh.write(lines if lines.endswith("\n") else lines + "\n")
 
 
 async def _observe(request: Request, call_next):
