@@ -18,7 +18,7 @@ REPORT_ARGS ?=
 .PHONY: help install run test lint format bench bench-serve report example-comment remote-check release promote serve monitor clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt && touch $@
@@ -54,6 +54,9 @@ release: $(STAMP) ## Tag a model release VERSION=X.Y.Z, if clean, pushed and pas
 
 promote: $(STAMP) ## Assign a stage to a release: VERSION=X.Y.Z STAGE=prod
 	python -m churn.release promote $(VERSION) $(STAGE)
+
+bench-serve: $(STAMP) ## Time the HTTP service vs in-process predict_proba (needs the model)
+	python -m churn.bench_serve
 
 serve: $(STAMP) ## Serve models/model.pkl (or MODEL_REF=churn-model@vX.Y.Z) on 127.0.0.1:$${PORT:-8000}
 	python -m churn.serve

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 
 from churn import io
 from churn.errors import ChurnError
@@ -163,6 +164,6 @@ def test_docs_example_is_a_valid_request(client):
 def test_customer_model_mirrors_the_contract(workdir, monkeypatch):
     monkeypatch.chdir(workdir)
     contract = load(Settings()).contract
-    customer = customer_model(contract)
-    assert list(customer.model_fields) == list(contract.columns)
-    assert customer(**example_customer(contract)).tenure == 0
+    adapter = TypeAdapter(customer_model(contract))
+    assert list(adapter.json_schema()["properties"]) == list(contract.columns)
+    assert adapter.validate_python(example_customer(contract))["tenure"] == 0

@@ -1,0 +1,570 @@
+"""Benchmark: what does serving over HTTP cost on top of ``model.predict_proba``?
+
+Run as ``python -m churn.bench_serve`` (``make bench-serve``) from a checkout whose
+model is in the workspace (``dvc repro`` or ``dvc pull`` first). It starts the real
+service, ``python -m churn.serve``, as a subprocess on a free loopback port (the
+repository root as its working directory, so it loads ``models/model.pkl`` after
+checking its md5 against ``dvc.lock``), waits for ``/ready``, then measures from this
+second process with one keep-alive :class:`httpx.Client`:
+
+* single-row ``POST /v1/predict`` latency (p50/p90/p99) over ``--requests`` requests,
+  after ``--warmup`` unmeasured ones;
+* rows per second for batches of 1, 100 and 1,000 rows, each over at most
+  ``--max-requests`` requests or ``--max-seconds`` seconds, whichever ends first;
+* the floor: ``model.predict_proba`` in this process on the same batches, the same
+  pickle loaded after the same md5 check, under the same bounds.
+
+Rows are the real test split (the contract's features, without the target), as
+the JSON a client would send; batches cycle through it. Request bodies are encoded
+before the clock starts and only the call itself is timed, so client-side JSON
+encoding is not counted; the response is read in full (status checked every time,
+the predictions of the first batch of each size compared with the floor's).
+The server is always stopped: terminated, then killed after 10 s.
+"""
+
+import argparse
+import json
+import logging
+import os
+import pickle
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from churn.errors import ChurnError
+from churn.sandbox import REPO_ROOT
+
+log = logging.getLogger("churn.bench_serve")
+
+BATCH_SIZES = (1, 100, 1000)
+DEFAULT_REQUESTS = 1000
+DEFAULT_WARMUP = 50
+DEFAULT_MAX_REQUESTS = 200
+DEFAULT_MAX_SECONDS = 20.0
+LATENCY_MAX_SECONDS = 120.0  # the latency loop's time bound, whatever --requests says
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 30.0
+PREDICT = "/v1/predict"
+AGREEMENT = 1e-9  # largest |HTTP - in-process| probability accepted
+
+
+class BenchError(ChurnError):
+    """The server did not start, or answered something other than predictions."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal: the value at ``key`` (dotted path) must be at least or at most ``limit``."""
+
+    key: str
+    label: str
+    limit: float
+    unit: str
+    at_least: bool
+
+
+TARGETS = (
+    Target("ratio.1000", "batch-1,000 HTTP throughput / bare", 0.5, "%", at_least=True),
+    Target("latency.p99_ms", "single-row p99 latency", 25.0, "ms", at_least=False),
+)
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile with linear interpolation between ranks (numpy's default).
+
+    Args:
+        values: The sample; need not be sorted.
+        q: Percentile in [0, 100].
+
+    Returns:
+        The interpolated value.
+
+    Raises:
+        ValueError: If ``values`` is empty or ``q`` is outside [0, 100].
+    """
+    if not values:
+        raise ValueError("percentile of an empty sample")
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be within [0, 100], got {q}")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def summarize(seconds: Sequence[float]) -> dict[str, float]:
+    """Count, mean, p50, p90, p99 and max of request times, the times in milliseconds."""
+    ms = [s * 1000 for s in seconds]
+    return {
+        "requests": len(ms),
+        "mean_ms": sum(ms) / len(ms),
+        "p50_ms": percentile(ms, 50),
+        "p90_ms": percentile(ms, 90),
+        "p99_ms": percentile(ms, 99),
+        "max_ms": max(ms),
+    }
+
+
+def throughput(batch: int, seconds: Sequence[float]) -> dict[str, float]:
+    """Rows per second of ``len(seconds)`` calls of ``batch`` rows each (timed calls only)."""
+    total = sum(seconds)
+    rows = batch * len(seconds)
+    return {
+        "batch": batch,
+        "requests": len(seconds),
+        "rows": rows,
+        "seconds": total,
+        "rows_per_second": rows / total if total > 0 else float("inf"),
+    }
+
+
+def batch_indices(total: int, size: int, index: int) -> list[int]:
+    """Row positions of the ``index``-th batch of ``size`` rows, cycling through ``total``.
+
+    Batch 0 is rows ``0..size-1``; each next batch starts where the last one ended and
+    wraps around to row 0, so every row is used equally often.
+
+    Raises:
+        ValueError: If ``total`` or ``size`` is not positive, or ``index`` is negative.
+    """
+    if total < 1 or size < 1 or index < 0:
+        raise ValueError(f"need total >= 1, size >= 1, index >= 0 (got {total}, {size}, {index})")
+    start = (index * size) % total
+    return [(start + offset) % total for offset in range(size)]
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, or infinity when the denominator is not positive."""
+    return numerator / denominator if denominator > 0 else float("inf")
+
+
+def dig(results: Mapping[str, Any], key: str) -> Any:
+    """Return ``results[a][b]...`` for ``key`` ``"a.b..."``, or None if any part is missing."""
+    node: Any = results
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def target_status(value: float | None, limit: float, at_least: bool) -> str:
+    """Classify a measurement against a limit: ``met``, ``NOT MET`` or ``skipped``."""
+    if value is None:
+        return "skipped"
+    met = value >= limit if at_least else value <= limit
+    return "met" if met else "NOT MET"
+
+
+def check_targets(
+    results: Mapping[str, Any], targets: Sequence[Target] = TARGETS
+) -> list[dict[str, Any]]:
+    """One dict per target: its fields, the measured value (None if absent) and status."""
+    checked = []
+    for target in targets:
+        value = dig(results, target.key)
+        status = target_status(value, target.limit, target.at_least)
+        checked.append({**asdict(target), "value": value, "status": status})
+    return checked
+
+
+def fmt_value(value: float | None, unit: str) -> str:
+    """Format milliseconds (``ms``), a share (``%``), rows per second (``rows/s``)."""
+    if value is None:
+        return "-"
+    if unit == "ms":
+        return f"{value:.2f} ms"
+    if unit == "%":
+        return f"{value * 100:.1f} %"
+    return f"{value:,.0f} {unit}".rstrip()
+
+
+def machine_info() -> dict[str, Any]:
+    """Platform, CPU count and Python version of this machine."""
+    return {
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago on ``host`` (bind to port 0, read, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- data and model
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The test split as the floor sees it (a frame) and as a client sends it (dicts)."""
+
+    frame: Any  # pandas DataFrame of the contract's features, in contract order
+    records: list[dict[str, Any]]
+    model: Any
+
+
+def load_workload(root: Path) -> Workload:
+    """Read the test split, the contract and the md5-checked model of the checkout at ``root``.
+
+    Raises:
+        ChurnError: If a file is missing or the model's md5 differs from ``dvc.lock``'s.
+    """
+    import pandas as pd
+
+    from churn.contract import read_contract
+    from churn.params import load_params
+    from churn.serve import md5_of, recorded_md5
+
+    params = load_params(root / "params.yaml")
+    contract = read_contract(root / params.paths.contract)
+    test_path = root / params.paths.test
+    if not test_path.is_file():
+        raise BenchError(f"{test_path}: file not found (run dvc repro or dvc pull)")
+    frame = pd.read_parquet(test_path)[contract.features].reset_index(drop=True)
+    records = json.loads(frame.to_json(orient="records"))
+    model_path = root / params.paths.model
+    data = model_path.read_bytes() if model_path.is_file() else b""
+    if not data:
+        raise BenchError(f"{model_path}: file not found (run dvc repro or dvc pull)")
+    lock = (root / "dvc.lock").read_text(encoding="utf-8")
+    expected, actual = recorded_md5(lock, params.paths.model), md5_of(data)
+    if actual != expected:
+        raise BenchError(f"{model_path}: md5 {actual} does not match {expected} in dvc.lock")
+    return Workload(frame=frame, records=records, model=pickle.loads(data))  # hash checked
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def server_env(port: int, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The service's environment: loopback, ``port``, the workspace model, this ``src``."""
+    env = dict(os.environ if base is None else base)
+    # The default configuration: the workspace model, no CORS, no prediction log.
+    for name in ("MODEL_REF", "CORS_ORIGINS", "PREDICTION_LOG", "LOG_SAMPLE_RATE"):
+        env.pop(name, None)
+    env.update(
+        HOST="127.0.0.1",
+        PORT=str(port),
+        MAX_BATCH=str(max(BATCH_SIZES)),
+        PYTHONPATH=str(REPO_ROOT / "src"),
+    )
+    return env
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    """The last ``lines`` lines of a log file."""
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def wait_ready(client: Any, proc: subprocess.Popen, log_file: Path, timeout: float) -> float:
+    """Poll ``/ready`` until it answers 200; return the seconds waited.
+
+    Raises:
+        BenchError: If the server exits first or is not ready within ``timeout`` seconds.
+    """
+    import httpx
+
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if proc.poll() is not None:
+            raise BenchError(f"the server exited {proc.returncode}:\n{tail(log_file)}")
+        try:
+            if client.get("/ready", timeout=2.0).status_code == 200:
+                return time.perf_counter() - start
+        except httpx.TransportError:
+            pass  # not listening yet
+        time.sleep(0.1)
+    raise BenchError(f"the server was not ready after {timeout:g} s:\n{tail(log_file)}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate the server; kill it if it has not exited after ``STOP_TIMEOUT`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        log.warning("server %d ignored SIGTERM for %.0f s; killing it", proc.pid, STOP_TIMEOUT)
+        proc.kill()
+        proc.wait(timeout=STOP_TIMEOUT)
+
+
+@contextmanager
+def running_server(log_file: Path, ready_timeout: float) -> Iterator[tuple[Any, float]]:
+    """Start ``python -m churn.serve``; yield a keep-alive client on it and the ready time."""
+    import httpx
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "churn.serve"]
+    with log_file.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, env=server_env(port), stdout=out, stderr=subprocess.STDOUT
+        )
+    log.info("started the server (pid %d) on 127.0.0.1:%d; log %s", proc.pid, port, log_file)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        # trust_env=False: no proxy from the environment between us and loopback.
+        with httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT, trust_env=False) as client:
+            ready = wait_ready(client, proc, log_file, ready_timeout)
+            log.info("ready after %.1f s", ready)
+            yield client, ready
+    finally:
+        stop(proc)
+        log.info("server stopped (exit %s)", proc.returncode)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def encoded_body(records: Sequence[dict[str, Any]], indices: Sequence[int]) -> bytes:
+    """The ``/v1/predict`` request body for the rows at ``indices``."""
+    return json.dumps({"customers": [records[i] for i in indices]}).encode()
+
+
+def post(client: Any, body: bytes) -> tuple[float, Any]:
+    """POST one encoded body; return the seconds the call took and the response.
+
+    Raises:
+        BenchError: If the answer is not 200.
+    """
+    start = time.perf_counter()
+    response = client.post(PREDICT, content=body, headers={"content-type": "application/json"})
+    seconds = time.perf_counter() - start
+    if response.status_code != 200:
+        raise BenchError(f"{PREDICT} answered {response.status_code}: {response.text[:300]}")
+    return seconds, response
+
+
+def bounded_loop(count: int, max_seconds: float, step: Callable[[int], float]) -> list[float]:
+    """Call ``step(i)`` for i = 0.. until ``count`` calls or ``max_seconds`` have passed.
+
+    Returns:
+        What each call returned (its own measured seconds); at least one call is made.
+    """
+    deadline = time.perf_counter() + max_seconds
+    times: list[float] = []
+    for i in range(count):
+        times.append(step(i))
+        if time.perf_counter() >= deadline:
+            log.info("time bound of %.0f s reached after %d of %d calls", max_seconds, i + 1, count)
+            break
+    return times
+
+
+def measure_latency(client: Any, work: Workload, requests: int, warmup: int) -> dict[str, float]:
+    """Single-row ``/v1/predict`` latency over ``requests`` calls after ``warmup`` calls."""
+    total = len(work.records)
+
+    def call(i: int) -> float:
+        return post(client, encoded_body(work.records, batch_indices(total, 1, i)))[0]
+
+    bounded_loop(warmup, LATENCY_MAX_SECONDS, call)
+    times = bounded_loop(requests, LATENCY_MAX_SECONDS, lambda i: call(warmup + i))
+    return {**summarize(times), "warmup": warmup}
+
+
+def measure_http(
+    client: Any, work: Workload, batch: int, count: int, max_seconds: float
+) -> tuple[dict[str, float], list[float]]:
+    """Rows/s of ``/v1/predict`` for ``batch`` rows a call; also the first call's answers."""
+    total = len(work.records)
+    first: list[float] = []
+
+    def call(i: int) -> float:
+        seconds, response = post(client, encoded_body(work.records, batch_indices(total, batch, i)))
+        if i == 0:
+            predictions = response.json()["predictions"]
+            if len(predictions) != batch:
+                raise BenchError(f"asked for {batch} predictions, got {len(predictions)}")
+            first.extend(p["churn_probability"] for p in predictions)
+        return seconds
+
+    return throughput(batch, bounded_loop(count, max_seconds, call)), first
+
+
+def measure_bare(
+    work: Workload, batch: int, count: int, max_seconds: float
+) -> tuple[dict[str, float], list[float]]:
+    """Rows/s of in-process ``predict_proba`` on the same batches; also the first batch's."""
+    total = len(work.frame)
+    first: list[float] = []
+
+    def call(i: int) -> float:
+        rows = work.frame.iloc[batch_indices(total, batch, i)]
+        start = time.perf_counter()
+        proba = work.model.predict_proba(rows)[:, 1]
+        seconds = time.perf_counter() - start
+        if i == 0:
+            first.extend(float(p) for p in proba)
+        return seconds
+
+    return throughput(batch, bounded_loop(count, max_seconds, call)), first
+
+
+def largest_difference(left: Sequence[float], right: Sequence[float]) -> float:
+    """The largest ``|left - right|`` over paired values (inf if the lengths differ)."""
+    if len(left) != len(right):
+        return float("inf")
+    return max((abs(a - b) for a, b in zip(left, right, strict=True)), default=0.0)
+
+
+def measure_batches(
+    client: Any, work: Workload, count: int, max_seconds: float
+) -> dict[str, dict[str, Any]]:
+    """HTTP and bare throughput, their ratio and agreement, for every batch size."""
+    out: dict[str, dict[str, Any]] = {"http": {}, "bare": {}, "ratio": {}, "agreement": {}}
+    for batch in BATCH_SIZES:
+        key = str(batch)
+        log.info("batch %d: HTTP, then in-process", batch)
+        out["http"][key], served = measure_http(client, work, batch, count, max_seconds)
+        out["bare"][key], floor = measure_bare(work, batch, count, max_seconds)
+        out["ratio"][key] = ratio(
+            out["http"][key]["rows_per_second"], out["bare"][key]["rows_per_second"]
+        )
+        out["agreement"][key] = largest_difference(served, floor)
+        if out["agreement"][key] > AGREEMENT:
+            raise BenchError(
+                f"batch {batch}: HTTP and in-process probabilities differ by "
+                f"{out['agreement'][key]:.3g}"
+            )
+    return out
+
+
+def run_benchmark(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
+    """Load the workload, start the server, measure everything, check the targets."""
+    work = load_workload(REPO_ROOT)
+    log.info("%d test rows loaded; starting python -m churn.serve", len(work.records))
+    results: dict[str, Any] = {"machine": machine_info(), "rows": len(work.records)}
+    with running_server(scratch / "serve.log", args.ready_timeout) as (client, ready):
+        results["server"] = {"ready_seconds": ready, **client.get("/ready").json()}
+        log.info("single-row latency: %d requests after %d warm-up", args.requests, args.warmup)
+        results["latency"] = measure_latency(client, work, args.requests, args.warmup)
+        results.update(measure_batches(client, work, args.max_requests, args.max_seconds))
+    results["bounds"] = {"max_requests": args.max_requests, "max_seconds": args.max_seconds}
+    results["targets"] = check_targets(results)
+    return results
+
+
+# --------------------------------------------------------------------------- report
+
+
+def batch_lines(results: Mapping[str, Any]) -> list[str]:
+    """The throughput table: one line per batch size."""
+    lines = [
+        f"  {'batch':>7}{'HTTP rows/s':>14}{'(requests)':>12}{'bare rows/s':>14}"
+        f"{'(calls)':>9}{'HTTP / bare':>13}"
+    ]
+    for batch in BATCH_SIZES:
+        key = str(batch)
+        http, bare = results["http"][key], results["bare"][key]
+        lines.append(
+            f"  {batch:>7,}{http['rows_per_second']:>14,.0f}{http['requests']:>12,}"
+            f"{bare['rows_per_second']:>14,.0f}{bare['requests']:>9,}"
+            f"{fmt_value(results['ratio'][key], '%'):>13}"
+        )
+    return lines
+
+
+def format_report(results: Mapping[str, Any]) -> str:
+    """The human-readable table printed at the end."""
+    machine, server, latency = results["machine"], results["server"], results["latency"]
+    bounds = results["bounds"]
+    lines = [
+        "churn serving benchmark",
+        f"machine: {machine['platform']}, {machine['cpu_count']} CPUs, Python {machine['python']}",
+        f"server: python -m churn.serve (uvicorn, 1 process) on loopback, model "
+        f"{server.get('model_version')}, ready after {server['ready_seconds']:.1f} s",
+        "client: this process, one keep-alive httpx.Client; bodies pre-encoded, calls timed",
+        f"rows: the {results['rows']:,}-row test split, batches cycling through it",
+        "",
+        f"single-row POST {PREDICT}: {latency['requests']:,} requests after "
+        f"{latency['warmup']} warm-up",
+        "  "
+        + "   ".join(
+            f"{name} {fmt_value(latency[f'{name}_ms'], 'ms')}"
+            for name in ("mean", "p50", "p90", "p99", "max")
+        ),
+        "",
+        f"throughput (each: at most {bounds['max_requests']} requests or "
+        f"{bounds['max_seconds']:.0f} s; bare = model.predict_proba in this process)",
+        *batch_lines(results),
+        "",
+        "targets",
+    ]
+    for t in results["targets"]:
+        goal = f"{'>=' if t['at_least'] else '<='} {fmt_value(t['limit'], t['unit'])}"
+        lines.append(
+            f"  {t['label']:38}{goal:>12}{fmt_value(t['value'], t['unit']):>12}  {t['status']}"
+        )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m churn.bench_serve",
+        description="Time the HTTP service against in-process predict_proba.",
+    )
+    parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="latency sample")
+    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="unmeasured requests")
+    parser.add_argument(
+        "--max-requests", type=int, default=DEFAULT_MAX_REQUESTS, help="per batch size"
+    )
+    parser.add_argument(
+        "--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, help="per batch size"
+    )
+    parser.add_argument(
+        "--ready-timeout", type=float, default=READY_TIMEOUT, help="seconds to wait for /ready"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here (sorted keys)")
+    args = parser.parse_args(argv)
+    if min(args.requests, args.max_requests) < 1 or args.warmup < 0:
+        parser.error("--requests and --max-requests must be >= 1, --warmup >= 0")
+    if min(args.max_seconds, args.ready_timeout) <= 0:
+        parser.error("--max-seconds and --ready-timeout must be > 0")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print the table; returns the exit status."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore"):  # one line per request, inside the timed calls
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="churn-bench-serve-") as scratch:
+        try:
+            results = run_benchmark(args, Path(scratch))
+        except ChurnError as err:
+            print(f"error: {err}", file=sys.stderr)  # noqa: T201 (the one-line message is the interface)
+            return 1
+    results["bench_seconds"] = time.perf_counter() - start
+    print(f"{format_report(results)}\n\nbenchmark took {results['bench_seconds']:.0f} s")  # noqa: T201 (the table is the output)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

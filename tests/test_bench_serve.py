@@ -1,0 +1,174 @@
+"""Unit tests of the serving benchmark's pure helpers; no server is started here."""
+
+import json
+import socket
+
+import numpy as np
+import pytest
+
+from churn import bench_serve as bs
+
+
+@pytest.mark.parametrize("q", [0, 1, 25, 50, 90, 99, 100])
+def test_percentile_matches_numpy_linear(q: float) -> None:
+    values = [float(v) for v in np.random.default_rng(0).exponential(5.0, size=1001)]
+    assert bs.percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    assert bs.percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.5  # unsorted input
+    assert bs.percentile([10.0, 20.0], 25) == 12.5
+    assert bs.percentile([7.0], 99) == 7.0
+
+
+@pytest.mark.parametrize("q", [-1, 100.5])
+def test_percentile_rejects_out_of_range(q: float) -> None:
+    with pytest.raises(ValueError, match="within"):
+        bs.percentile([1.0], q)
+
+
+def test_percentile_rejects_empty() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        bs.percentile([], 50)
+
+
+def test_summarize_reports_milliseconds() -> None:
+    seconds = [i / 1000 for i in range(1, 101)]  # 1..100 ms
+    out = bs.summarize(seconds)
+    assert out["requests"] == 100
+    assert out["mean_ms"] == pytest.approx(50.5)
+    assert out["p50_ms"] == pytest.approx(50.5)
+    assert out["p99_ms"] == pytest.approx(99.01)
+    assert out["max_ms"] == pytest.approx(100.0)
+
+
+def test_throughput_counts_rows_over_timed_seconds() -> None:
+    out = bs.throughput(100, [0.01, 0.02, 0.01, 0.01])
+    assert out == {
+        "batch": 100,
+        "requests": 4,
+        "rows": 400,
+        "seconds": pytest.approx(0.05),
+        "rows_per_second": pytest.approx(8000.0),
+    }
+    assert bs.throughput(1, [0.0])["rows_per_second"] == float("inf")
+
+
+def test_batches_cycle_through_every_row() -> None:
+    assert bs.batch_indices(5, 2, 0) == [0, 1]
+    assert bs.batch_indices(5, 2, 2) == [4, 0]  # wraps around
+    assert bs.batch_indices(5, 2, 3) == [1, 2]
+    assert bs.batch_indices(3, 7, 0) == [0, 1, 2, 0, 1, 2, 0]  # larger than the data
+    # 1,409 test rows in batches of 1,000: 1,409 batches use each row exactly 1,000 times.
+    counts = np.bincount(
+        [i for k in range(1409) for i in bs.batch_indices(1409, 1000, k)], minlength=1409
+    )
+    assert set(counts) == {1000}
+
+
+@pytest.mark.parametrize(("total", "size", "index"), [(0, 1, 0), (5, 0, 0), (5, 1, -1)])
+def test_batches_reject_nonsense(total: int, size: int, index: int) -> None:
+    with pytest.raises(ValueError, match="need"):
+        bs.batch_indices(total, size, index)
+
+
+def test_encoded_body_is_the_predict_request() -> None:
+    records = [{"tenure": 1.0}, {"tenure": 2.0}, {"tenure": None}]
+    body = json.loads(bs.encoded_body(records, [2, 0]))
+    assert body == {"customers": [{"tenure": None}, {"tenure": 1.0}]}
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "at_least", "status"),
+    [
+        (0.6, 0.5, True, "met"),
+        (0.5, 0.5, True, "met"),
+        (0.2749, 0.5, True, "NOT MET"),
+        (25.0, 25.0, False, "met"),
+        (25.01, 25.0, False, "NOT MET"),
+        (None, 25.0, False, "skipped"),
+    ],
+)
+def test_target_status(value: float | None, limit: float, at_least: bool, status: str) -> None:
+    assert bs.target_status(value, limit, at_least) == status
+
+
+def test_check_targets_reads_the_results_it_names() -> None:
+    results = {"ratio": {"1000": 0.62}, "latency": {"p99_ms": 31.0}}
+    checked = {t["key"]: t for t in bs.check_targets(results)}
+    assert checked["ratio.1000"]["status"] == "met"
+    assert checked["ratio.1000"]["value"] == 0.62
+    assert checked["latency.p99_ms"]["status"] == "NOT MET"
+    assert bs.check_targets({})[0]["status"] == "skipped"
+
+
+def test_ratio_and_agreement() -> None:
+    assert bs.ratio(1.0, 4.0) == 0.25
+    assert bs.ratio(1.0, 0.0) == float("inf")
+    assert bs.largest_difference([0.1, 0.5], [0.1, 0.25]) == 0.25
+    assert bs.largest_difference([0.1], [0.1, 0.2]) == float("inf")
+    assert bs.largest_difference([], []) == 0.0
+
+
+def test_bounded_loop_stops_at_count_or_time() -> None:
+    assert bs.bounded_loop(3, 60.0, lambda i: float(i)) == [0.0, 1.0, 2.0]
+    # A zero time bound still measures one call, then stops.
+    assert bs.bounded_loop(1000, 0.0, lambda i: 1.0) == [1.0]
+
+
+def test_fmt_value() -> None:
+    assert bs.fmt_value(15.984, "ms") == "15.98 ms"
+    assert bs.fmt_value(0.275, "%") == "27.5 %"
+    assert bs.fmt_value(36893.2, "rows/s") == "36,893 rows/s"
+    assert bs.fmt_value(None, "ms") == "-"
+
+
+def test_server_env_is_loopback_and_the_workspace_model() -> None:
+    given = {"MODEL_REF": "churn-model@v1.0.0", "HOST": "::", "PREDICTION_LOG": "p", "X": "1"}
+    env = bs.server_env(8123, given)
+    assert env["HOST"] == "127.0.0.1"
+    assert env["PORT"] == "8123"
+    assert env["MAX_BATCH"] == "1000"
+    assert "MODEL_REF" not in env
+    assert "PREDICTION_LOG" not in env
+    assert env["X"] == "1"
+
+
+def test_free_port_can_be_bound() -> None:
+    port = bs.free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", port))
+
+
+def test_format_report_shows_every_measurement_and_target() -> None:
+    per = {"rows_per_second": 1000.0, "requests": 200}
+    results = {
+        "machine": {"platform": "Linux-x", "cpu_count": 2, "python": "3.11.7"},
+        "server": {"ready_seconds": 1.2, "model_version": "workspace-abc"},
+        "rows": 1409,
+        "latency": {
+            "requests": 1000,
+            "warmup": 50,
+            **{f"{k}_ms": 1.0 for k in ("mean", "p50", "p90", "p99", "max")},
+        },
+        "http": {str(b): per for b in bs.BATCH_SIZES},
+        "bare": {str(b): {**per, "rows_per_second": 4000.0} for b in bs.BATCH_SIZES},
+        "ratio": {str(b): 0.25 for b in bs.BATCH_SIZES},
+        "bounds": {"max_requests": 200, "max_seconds": 20.0},
+    }
+    results["targets"] = bs.check_targets(results)
+    text = bs.format_report(results)
+    assert "2 CPUs" in text
+    assert "p99 1.00 ms" in text
+    assert text.count("25.0 %") == 4  # three batch sizes and the target line
+    assert "NOT MET" in text
+    assert "  met" in text
+
+
+def test_parse_args_rejects_unbounded_runs() -> None:
+    with pytest.raises(SystemExit):
+        bs.parse_args(["--max-seconds", "0"])
+    with pytest.raises(SystemExit):
+        bs.parse_args(["--requests", "0"])
+    args = bs.parse_args(["--json", "out.json"])
+    assert (args.requests, args.warmup, args.max_requests) == (1000, 50, 200)
