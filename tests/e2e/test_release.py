@@ -128,6 +128,15 @@ def test_floor_and_worse_than_previous_are_refused(repo):
     )
 
 
+def test_unreproduced_commit_is_refused(repo):
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("    C: 0.001", "    C: 0.0105"))
+    sh(repo, "git", "commit", "-q", "-am", "change a param, forget dvc repro")
+    assert refused(repo, "create", "1.2.0").startswith(
+        "error: dvc status is not clean (train): run dvc repro and commit"
+    )
+
+
 def test_release_notes_add_tag_and_commit_to_the_card(repo):
     notes = release(repo, "notes", "churn-model@v1.0.0", check=True).stdout
     commit = sh(repo, "git", "rev-list", "-n", "1", "churn-model@v1.0.0").stdout.strip()
