@@ -199,17 +199,8 @@ def paired_bootstrap(
     # The same seed gives both models the same draws.
     old = _resampled(y, base, names, threshold, resamples, seed)
     new = _resampled(y, head, names, threshold, resamples, seed)
-    point_old, point_new = score(y, base, threshold), score(y, head, threshold)
-    return [
-        Comparison(
-            name,
-            point_old[name],
-            point_new[name],
-            *_interval(new[name] - old[name], confidence),
-            True,
-        )
-        for name in names
-    ]
+    points = (score(y, base, threshold), score(y, head, threshold))
+    return _comparisons(names, points, old, new, confidence, paired=True)
 
 
 def unpaired_bootstrap(
@@ -230,14 +221,23 @@ def unpaired_bootstrap(
     (yb, pb), (yh, ph) = base, head
     old = _resampled(yb, pb, names, threshold, resamples, seed)
     new = _resampled(yh, ph, names, threshold, resamples, seed + 1)
-    point_old, point_new = score(yb, pb, threshold), score(yh, ph, threshold)
+    points = (score(yb, pb, threshold), score(yh, ph, threshold))
+    return _comparisons(names, points, old, new, confidence, paired=False)
+
+
+def _comparisons(
+    names: Sequence[str],
+    points: tuple[dict[str, float], dict[str, float]],
+    old: dict[str, np.ndarray],
+    new: dict[str, np.ndarray],
+    confidence: float,
+    paired: bool,
+) -> list[Comparison]:
+    """Head minus base per metric: point estimates and the interval of resampled differences."""
+    base, head = points
     return [
         Comparison(
-            name,
-            point_old[name],
-            point_new[name],
-            *_interval(new[name] - old[name], confidence),
-            False,
+            name, base[name], head[name], *_interval(new[name] - old[name], confidence), paired
         )
         for name in names
     ]
