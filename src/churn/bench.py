@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -63,12 +63,13 @@ class Run:
 
 @dataclass(frozen=True)
 class Target:
-    """A goal from the issue: the value at ``key`` (dotted path) must be at most ``limit``."""
+    """A goal: the value at ``key`` (dotted path) must be at most (or at least) ``limit``."""
 
     key: str
     label: str
     limit: float
     unit: str
+    at_least: bool = False
 
 
 TARGETS = (
@@ -117,11 +118,12 @@ def dig(results: Mapping[str, Any], key: str) -> Any:
     return node
 
 
-def target_status(value: float | None, limit: float) -> str:
-    """Classify a measurement against an upper limit: ``met``, ``NOT MET`` or ``skipped``."""
+def target_status(value: float | None, limit: float, at_least: bool = False) -> str:
+    """Classify a measurement against a limit: ``met``, ``NOT MET`` or ``skipped``."""
     if value is None:
         return "skipped"
-    return "met" if value <= limit else "NOT MET"
+    met = value >= limit if at_least else value <= limit
+    return "met" if met else "NOT MET"
 
 
 def check_targets(
@@ -140,7 +142,11 @@ def check_targets(
     for target in targets:
         value = dig(results, target.key)
         checked.append(
-            {**asdict(target), "value": value, "status": target_status(value, target.limit)}
+            {
+                **asdict(target),
+                "value": value,
+                "status": target_status(value, target.limit, target.at_least),
+            }
         )
     return checked
 
@@ -437,12 +443,17 @@ def format_report(results: Mapping[str, Any]) -> str:
     for i, label in enumerate(labels):
         lines.append(f"{label:38}" + "".join(f"{col[i]:>16}" for col in columns))
     lines += ["", "targets (from the issue)"]
-    for t in results["targets"]:
-        goal = f"<= {fmt_value(t['limit'], t['unit'])}"
-        lines.append(
-            f"  {t['label']:38}{goal:>12}{fmt_value(t['value'], t['unit']):>12}  {t['status']}"
-        )
+    lines += target_lines(results["targets"], fmt_value)
     return "\n".join(lines)
+
+
+def target_lines(targets: Sequence[Mapping[str, Any]], fmt: Callable[[Any, str], str]) -> list[str]:
+    """One line per checked target: label, goal, measured value, status."""
+    lines = []
+    for t in targets:
+        goal = f"{'>=' if t.get('at_least') else '<='} {fmt(t['limit'], t['unit'])}"
+        lines.append(f"  {t['label']:38}{goal:>12}{fmt(t['value'], t['unit']):>12}  {t['status']}")
+    return lines
 
 
 # --------------------------------------------------------------------------- entry point

@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import pickle
-import platform
 import socket
 import subprocess
 import sys
@@ -35,10 +34,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from churn import bench
+from churn.bench import Target, machine_info, ratio, target_lines
+from churn.bench import target_status as target_status  # re-exported: shared rule
 from churn.errors import ChurnError
 from churn.sandbox import REPO_ROOT
 
@@ -59,17 +61,6 @@ AGREEMENT = 1e-9  # largest |HTTP - in-process| probability accepted
 
 class BenchError(ChurnError):
     """The server did not start, or answered something other than predictions."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """A goal: the value at ``key`` (dotted path) must be at least or at most ``limit``."""
-
-    key: str
-    label: str
-    limit: float
-    unit: str
-    at_least: bool
 
 
 TARGETS = (
@@ -146,39 +137,11 @@ def batch_indices(total: int, size: int, index: int) -> list[int]:
     return [(start + offset) % total for offset in range(size)]
 
 
-def ratio(numerator: float, denominator: float) -> float:
-    """``numerator / denominator``, or infinity when the denominator is not positive."""
-    return numerator / denominator if denominator > 0 else float("inf")
-
-
-def dig(results: Mapping[str, Any], key: str) -> Any:
-    """Return ``results[a][b]...`` for ``key`` ``"a.b..."``, or None if any part is missing."""
-    node: Any = results
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def target_status(value: float | None, limit: float, at_least: bool) -> str:
-    """Classify a measurement against a limit: ``met``, ``NOT MET`` or ``skipped``."""
-    if value is None:
-        return "skipped"
-    met = value >= limit if at_least else value <= limit
-    return "met" if met else "NOT MET"
-
-
 def check_targets(
     results: Mapping[str, Any], targets: Sequence[Target] = TARGETS
 ) -> list[dict[str, Any]]:
-    """One dict per target: its fields, the measured value (None if absent) and status."""
-    checked = []
-    for target in targets:
-        value = dig(results, target.key)
-        status = target_status(value, target.limit, target.at_least)
-        checked.append({**asdict(target), "value": value, "status": status})
-    return checked
+    """The serving targets, checked by the pipeline benchmark's rules."""
+    return bench.check_targets(results, targets)
 
 
 def fmt_value(value: float | None, unit: str) -> str:
@@ -190,15 +153,6 @@ def fmt_value(value: float | None, unit: str) -> str:
     if unit == "%":
         return f"{value * 100:.1f} %"
     return f"{value:,.0f} {unit}".rstrip()
-
-
-def machine_info() -> dict[str, Any]:
-    """Platform, CPU count and Python version of this machine."""
-    return {
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-    }
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -509,11 +463,7 @@ def format_report(results: Mapping[str, Any]) -> str:
         "",
         "targets",
     ]
-    for t in results["targets"]:
-        goal = f"{'>=' if t['at_least'] else '<='} {fmt_value(t['limit'], t['unit'])}"
-        lines.append(
-            f"  {t['label']:38}{goal:>12}{fmt_value(t['value'], t['unit']):>12}  {t['status']}"
-        )
+    lines += target_lines(results["targets"], fmt_value)
     return "\n".join(lines)
 
 

@@ -3,12 +3,13 @@
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from churn import sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT_DIRS = ("data", "models", "reports")
@@ -42,20 +43,13 @@ def sh(repo: Path, *args: str, check: bool = True, **env: str) -> subprocess.Com
 
 
 def copy_repo(dest: Path) -> Path:
-    """Copy the tracked files (as in the working tree) into a new, committed git repo."""
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split("\0")
-    for rel in filter(None, tracked):
-        src = REPO / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    sh(dest, "git", "init", "-q", "-b", "main")
-    sh(dest, "git", "add", "-A")
-    sh(dest, "git", "commit", "-q", "-m", "copy of the churn repository")
-    # Keep pushes inside this test's temp dir whatever the default remote says.
-    sh(dest, "dvc", "remote", "modify", "--local", "local", "url", str(dest.parent / "storage"))
+    """Copy the tracked files (as in the working tree) into a new, committed git repo.
+
+    The same throw-away copy the benchmark and the example comment use; its DVC
+    remote and site cache stay beside it, inside this test's temp dir.
+    """
+    sandbox.copy_repo(REPO, dest)
+    sandbox.init_repo(dest, dest.parent, dvc_env())
     return dest
 
 

@@ -42,6 +42,12 @@ def branch_with(repo, name: str, *sets: str) -> None:
     sh(repo, "git", "commit", "-q", "-am", f"try {' '.join(sets)}")
 
 
+def back_to_main(repo) -> None:
+    """Leave the shared repo on main with main's outputs, for the next test."""
+    sh(repo, "git", "checkout", "-q", "-f", "main")
+    sh(repo, "dvc", "checkout", "-q")
+
+
 @pytest.fixture(scope="module")
 def main_repo(tmp_path_factory):
     repo = copy_repo(tmp_path_factory.mktemp("report") / "repo")
@@ -53,8 +59,7 @@ def test_changed_param_shows_numbers_params_and_verdict(main_repo):
     repo = main_repo
     branch_with(repo, "weaker", "train.logistic_regression.C=0.001")
     text = report(repo)
-    sh(repo, "git", "checkout", "-q", "main")
-    sh(repo, "dvc", "checkout", "-q")
+    back_to_main(repo)
     assert text.startswith("## Model report\n")
     assert "| `train.logistic_regression.C` | `1.0` | `0.001` |" in text
     assert re.search(r"\| roc_auc \| 0\.8418 \| 0\.8327 \| -0\.0091 \| -1\.09 % \| 🔴 ↓ \|", text)
@@ -72,8 +77,7 @@ def test_identical_model_is_no_significant_change(main_repo):
     repo = main_repo
     branch_with(repo, "more-importance", "evaluate.importance_repeats=10")
     text = report(repo)
-    sh(repo, "git", "checkout", "-q", "main")
-    sh(repo, "dvc", "checkout", "-q")
+    back_to_main(repo)
     assert "| `evaluate.importance_repeats` | `5` | `10` |" in text
     for metric in ("roc_auc", "average_precision", "log_loss", "brier"):
         assert f"| {metric} | +0.0000 | [+0.0000, +0.0000] | ⚪ no significant change |" in text
@@ -101,8 +105,7 @@ def test_stale_lock_is_called_out(main_repo):
     sh(repo, "git", "commit", "-q", "-am", "change C but do not reproduce")
     sh(repo, "dvc", "repro")  # what CI does
     out = report(repo)
-    sh(repo, "git", "checkout", "-q", "-f", "main")
-    sh(repo, "dvc", "checkout", "-q")
+    back_to_main(repo)
     assert "The committed `dvc.lock` is stale" in out
     assert "| `train.logistic_regression.C` | `1.0` | `0.25` |" in out
 
