@@ -13,6 +13,8 @@ from churn import io
 from churn.errors import ChurnError
 from churn.serve import Settings, create_app, customer_model, example_customer, load
 
+JSON = {"content-type": "application/json"}
+
 
 @pytest.fixture
 def workdir(trained) -> Path:
@@ -85,7 +87,50 @@ def test_missing_field_and_empty_batch_are_422(client, rows):
     assert missing[0]["loc"] == ["body", "customers", 0, "tenure"]
     assert missing[0]["type"] == "missing"
     assert client.post("/v1/predict", json={"customers": []}).status_code == 422
-    assert client.post("/v1/predict", content=b"{not json").status_code == 422
+    bad_json = client.post("/v1/predict", content=b"{not json", headers=JSON)
+    assert bad_json.status_code == 422
+    assert bad_json.json()["detail"][0]["loc"] == ["body"]
+    assert bad_json.json()["detail"][0]["type"] == "json_invalid"
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_json_is_415(client, rows, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    body = json.dumps({"customers": rows[:1]}).encode()
+    response = client.post("/v1/predict", content=body, headers=headers)
+    assert response.status_code == 415
+    assert response.json()["detail"] == "content-type must be application/json"
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/ld+json"])
+def test_json_media_types_are_read(client, rows, content_type):
+    body = json.dumps({"customers": rows[:1]}).encode()
+    response = client.post("/v1/predict", content=body, headers={"content-type": content_type})
+    assert response.status_code == 200
+
+
+def test_a_body_over_the_limit_is_413_before_it_is_read(workdir, monkeypatch, rows):
+    monkeypatch.chdir(workdir)
+    body = json.dumps({"customers": rows[:3]}).encode()
+    with TestClient(create_app(Settings(max_body_bytes=len(body) - 1))) as c:
+        response = c.post("/v1/predict", content=body, headers=JSON)
+        assert response.status_code == 413
+        assert response.json()["detail"] == f"request body exceeds MAX_BODY_BYTES={len(body) - 1}"
+        chunked = c.post("/v1/predict", content=iter([body[:100], body[100:]]), headers=JSON)
+        assert chunked.status_code == 413  # no content-length: counted as it arrives
+        assert c.post("/v1/predict", content=body[: len(body) - 1], headers=JSON).status_code == 422
+    assert Settings(max_batch=10).body_limit == 40960
+
+
+def test_lax_values_take_the_pydantic_path_and_score_the_same(client, rows):
+    """What the fast parser refuses but the schema allows ("12", true) is still served."""
+    exact = {**rows[0], "tenure": 12, "female": 1}
+    lax = {**rows[0], "tenure": "12", "female": True}
+    answers = [
+        client.post("/v1/predict", json={"customers": [row]}).json()["predictions"]
+        for row in (exact, lax)
+    ]
+    assert answers[0] == answers[1]
 
 
 def test_nullable_field_takes_null(client, rows):
@@ -127,6 +172,19 @@ def test_unexpected_error_is_500_with_request_id_and_no_trace(workdir, monkeypat
     assert "secret" not in response.text
 
 
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [("abc-123", True), ("trace.id:7_x", True), ("", False), ("a b", False), ("x" * 129, False)],
+)
+def test_request_id_is_the_callers_only_if_it_is_a_plain_token(client, sent, kept):
+    response = client.get("/health", headers={"x-request-id": sent})
+    echoed = response.headers["x-request-id"]
+    assert (echoed == sent) is kept
+    if not kept:
+        assert len(echoed) == 32
+        assert int(echoed, 16) >= 0  # a fresh uuid4 hex
+
+
 def test_cors_is_off_unless_configured(workdir, monkeypatch):
     monkeypatch.chdir(workdir)
     origin = {"origin": "https://dashboard.example", "access-control-request-method": "POST"}
@@ -159,6 +217,20 @@ def test_docs_example_is_a_valid_request(client):
     example = body["examples"][0]
     assert client.post("/v1/predict", json=example).status_code == 200
     assert client.get("/docs").status_code == 200
+
+
+def test_openapi_documents_the_body_the_route_reads_itself(client):
+    document = client.get("/openapi.json").json()
+    operation = document["paths"]["/v1/predict"]["post"]
+    content = operation["requestBody"]["content"]["application/json"]
+    assert content["schema"] == {"$ref": "#/components/schemas/PredictRequest"}
+    schemas = document["components"]["schemas"]
+    customers = schemas["PredictRequest"]["properties"]["customers"]
+    assert customers["items"] == {"$ref": "#/components/schemas/Customer"}
+    assert customers["minItems"] == 1
+    assert schemas["Customer"]["additionalProperties"] is False
+    assert schemas["Customer"]["properties"]["tenure"]["maximum"] == 120
+    assert {"200", "413", "415", "422", "503"} <= set(operation["responses"])
 
 
 def test_customer_model_mirrors_the_contract(workdir, monkeypatch):

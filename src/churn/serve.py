@@ -7,10 +7,12 @@ the resolved data contract, so the API checks the same types, ranges and
 categories as prepare. Settings come from the environment (see :class:`Settings`).
 """
 
+import gc
 import hashlib
 import logging
 import pickle
 import random
+import re
 import subprocess
 import threading
 import time
@@ -26,11 +28,15 @@ from typing import (
     NotRequired,  # pydantic needs these on 3.11
 )
 
+import msgspec
 import numpy as np
+import orjson
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -39,9 +45,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typing_extensions import TypedDict
 
 from churn.contract import Column, Contract, read_contract
@@ -61,12 +68,19 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     model_ref: str | None = None  # e.g. churn-model@v1.0.0; default: the workspace model
     max_batch: int = Field(1000, ge=1)
+    # Refused (413) before parsing; default: MAX_BATCH customers of 4 KiB each.
+    max_body_bytes: int | None = Field(None, ge=1)
     cors_origins: list[str] = []
     params_file: str = "params.yaml"
     # Off by default: append this share of scored customers (features and probability)
     # as JSON lines to PREDICTION_LOG, which `make monitor INPUT=...` reads directly.
     prediction_log: str | None = None
     log_sample_rate: float = Field(0.0, ge=0.0, le=1.0)
+
+    @property
+    def body_limit(self) -> int:
+        """The largest request body read, in bytes."""
+        return self.max_body_bytes or 4096 * self.max_batch
 
 
 @dataclass
@@ -197,6 +211,38 @@ def customer_model(contract: Contract) -> type:
     return customer
 
 
+def _fast_field(name: str, column: Column) -> tuple:
+    if column.type == "categorical":
+        kind: Any = Literal[tuple(column.categories)] if column.categories else str
+    else:
+        bounds = {"ge": column.min, "le": column.max}
+        meta = {key: value for key, value in bounds.items() if value is not None}
+        kind = Annotated[float, msgspec.Meta(**meta)] if meta else float
+    return (name, kind | None, None) if column.nullable else (name, kind)
+
+
+def fast_decoder(contract: Contract) -> msgspec.json.Decoder:
+    """A msgspec decoder for ``{"customers": [...]}``, built from the same contract.
+
+    It parses and checks a body in one pass, about four times faster than pydantic,
+    but only ever as a shortcut: it is stricter (no lax coercion such as ``"1.5"``
+    or ``true`` for a number), and whatever it refuses goes to the pydantic model,
+    which decides and words the 422. A test holds it to never accepting what
+    pydantic refuses, nor reading a value differently.
+    """
+    fields = [_fast_field(name, col) for name, col in contract.columns.items()]
+    # gc=False: a customer holds only floats, strings and None, so it cannot be in a
+    # cycle; untracked, a 1,000-row batch does not set off collections.
+    customer = msgspec.defstruct(
+        "Customer", fields, forbid_unknown_fields=True, kw_only=True, gc=False
+    )
+    customers = Annotated[list[customer], msgspec.Meta(min_length=1)]  # type: ignore[valid-type]
+    body = msgspec.defstruct(
+        "PredictRequest", [("customers", customers)], forbid_unknown_fields=True
+    )
+    return msgspec.json.Decoder(body)
+
+
 def example_customer(contract: Contract) -> dict[str, Any]:
     """A valid customer for the docs: the first category, the lower bound (or 1)."""
     out: dict[str, Any] = {}
@@ -261,6 +307,8 @@ class Service:
         self.contract = contract
         self.loaded = loaded
         self.customer = customer_model(contract)
+        self.request_model = request_model(contract, self.customer)
+        self.fast = fast_decoder(contract)
         self.metrics = Metrics()
         self.log_lock = threading.Lock()
         self.sampler = random.Random()  # noqa: S311 (sampling for monitoring, not security)
@@ -284,15 +332,37 @@ class Service:
             "input_schema": TypeAdapter(self.customer).json_schema(),
         }
 
-    def predict(self, customers: list[dict[str, Any]], request_id: str) -> dict[str, Any]:
+    def parse(self, body: bytes) -> list[Any]:
+        """The customers of a raw JSON body, or a 422 naming each bad field's path.
+
+        Both parsers read the bytes directly (no ``json.loads`` first). The fast one
+        answers for the usual, well-formed batch; the pydantic model, which the
+        OpenAPI document shows, decides everything else.
+        """
+        try:
+            return self.fast.decode(body).customers
+        except msgspec.MsgspecError:
+            pass
+        try:
+            return self.request_model.model_validate_json(body).customers
+        except ValidationError as err:
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in err.errors(include_url=False)]
+            raise RequestValidationError(errors) from None
+
+    def predict_body(self, body: bytes, request_id: str) -> bytes:
+        """The JSON answer to a raw ``/v1/predict`` body."""
+        self.current()  # 503 before any parsing
+        return orjson.dumps(self.predict(self.parse(body), request_id))
+
+    def predict(self, customers: list[Any], request_id: str) -> dict[str, Any]:
         """Probabilities and labels at the pipeline's threshold."""
         current = self.current()
         if len(customers) > self.settings.max_batch:
             raise HTTPException(
                 413, f"batch of {len(customers)} exceeds MAX_BATCH={self.settings.max_batch}"
             )
-        frame = pd.DataFrame.from_records(customers, columns=list(self.contract.columns))
-        proba = current.model.predict_proba(frame[self.contract.features])[:, 1]
+        frame = to_frame(customers, self.contract)
+        proba = current.model.predict_proba(frame)[:, 1]
         flags = proba >= current.threshold
         self.log_sample(frame, proba)
         churned = int(flags.sum())
@@ -303,8 +373,8 @@ class Service:
             "request_id": request_id,
             "threshold": current.threshold,
             "predictions": [
-                {"churn_probability": float(p), "churn": bool(f)}
-                for p, f in zip(proba, flags, strict=True)
+                {"churn_probability": p, "churn": f}
+                for p, f in zip(proba.tolist(), flags.tolist(), strict=True)
             ],
         }
 
@@ -322,30 +392,95 @@ class Service:
             fh.write(lines if lines.endswith("\n") else lines + "\n")
 
 
-async def _observe(request: Request, call_next):
-    metrics: Metrics = request.app.state.service.metrics
-    request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    start = time.perf_counter()
-    try:
-        response = await call_next(request)
-    except Exception:  # the last line of defence: no stack trace reaches the client
-        log.exception("request %s failed", request.state.request_id)
-        metrics.errors.labels("internal").inc()
-        response = JSONResponse(
-            {"detail": "internal error", "request_id": request.state.request_id}, status_code=500
-        )
-    route = request.scope.get("route")
-    path = route.path if route is not None else "unmatched"
-    metrics.requests.labels(path, str(response.status_code)).inc()
-    metrics.latency.labels(path).observe(time.perf_counter() - start)
-    response.headers["x-request-id"] = request.state.request_id
-    return response
+def to_frame(customers: list[Any], contract: Contract) -> pd.DataFrame:
+    """The validated customers (structs or dicts) as the model's input columns.
+
+    Two blocks in the contract's feature order: numbers as float (a missing
+    nullable one is NaN) and categories as Python strings in object columns, which
+    the encoder reads without converting. Going through one object array of rows
+    is about 1.5 ms per 1,000 rows faster than a frame of per-column string Series.
+    """
+    names = list(contract.columns)
+    if customers and isinstance(customers[0], dict):  # pydantic's: a missing nullable is absent
+        rows: Any = [tuple(row.get(name) for name in names) for row in customers]
+    else:  # msgspec structs: fields in contract order
+        rows = list(map(msgspec.structs.astuple, customers))
+    cells = np.array(rows, dtype=object).reshape(len(customers), len(names))
+    position = {name: i for i, name in enumerate(names)}
+    numeric, categorical = list(contract.numeric), list(contract.categorical)
+    numbers = cells[:, [position[name] for name in numeric]].astype(float)  # None -> NaN
+    categories = cells[:, [position[name] for name in categorical]]
+    return pd.concat(
+        [
+            pd.DataFrame(numbers, columns=numeric),
+            pd.DataFrame(categories, columns=categorical, dtype=object),
+        ],
+        axis=1,
+    )
+
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_of(header: str | None) -> str:
+    """The caller's ``x-request-id`` if it is a plain token, else a fresh one.
+
+    It is echoed in headers, JSON and logs, so anything longer or stranger is replaced.
+    """
+    if header and REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+class Observe:
+    """ASGI middleware: request id, Prometheus counts and latency, and the last-resort 500.
+
+    Plain ASGI rather than ``@app.middleware``, whose wrapper runs the app in a task
+    of its own and passes the response through a memory stream.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Time the request, tag it with its id, count it by route and status."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_of(Request(scope).headers.get("x-request-id"))
+        scope.setdefault("state", {})["request_id"] = request_id
+        start = time.perf_counter()
+        status = [0]  # the status sent; 0 until the response has started
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:  # the last line of defence: no stack trace reaches the client
+            log.exception("request %s failed", request_id)
+            self.metrics.errors.labels("internal").inc()
+            if status[0]:  # too late for another answer: let the server drop the connection
+                raise
+            body = {"detail": "internal error", "request_id": request_id}
+            await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
+        route = scope.get("route")
+        path = route.path if route is not None else "unmatched"
+        self.metrics.requests.labels(path, str(status[0])).inc()
+        self.metrics.latency.labels(path).observe(time.perf_counter() - start)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     request.app.state.service.metrics.errors.labels(f"http_{exc.status_code}").inc()
     body = {"detail": exc.detail, "request_id": request.state.request_id}
-    return JSONResponse(body, status_code=exc.status_code)
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -354,14 +489,91 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
     return JSONResponse({"detail": detail, "request_id": request.state.request_id}, status_code=422)
 
 
-def request_model(service: Service) -> type[BaseModel]:
+def request_model(contract: Contract, customer: type) -> type[BaseModel]:
     """``{"customers": [...]}`` with at least one customer, and a working docs example."""
-    example = {"customers": [example_customer(service.contract)]}
+    example = {"customers": [example_customer(contract)]}
     return create_model(
         "PredictRequest",
         __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [example]}),
-        customers=(Annotated[list[service.customer], Field(min_length=1)], ...),
+        customers=(Annotated[list[customer], Field(min_length=1)], ...),  # type: ignore[valid-type]
     )
+
+
+def is_json(content_type: str | None) -> bool:
+    """``application/json`` or ``application/*+json``, parameters ignored."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or 413 as soon as it is known to be over ``limit`` bytes."""
+    too_large = HTTPException(413, f"request body exceeds MAX_BODY_BYTES={limit}")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():  # a chunked body has no length to check first
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+ERRORS = {
+    413: "batch over MAX_BATCH, or body over MAX_BODY_BYTES",
+    415: "content-type is not JSON",
+    422: "a field's type, range or category, unknown or missing fields, bad JSON",
+    503: "model not loaded",
+}
+
+
+def _predict_route(app: FastAPI, service: Service) -> None:
+    """``POST /v1/predict``: reads the raw body and validates it in one pass.
+
+    FastAPI would json.loads the body, then validate the Python objects: twice the
+    work on a 1,000-customer batch. The schema is still the request model's, given
+    to the OpenAPI document by :func:`_openapi`, so the docs and fuzzers see it.
+    """
+    settings = service.settings
+
+    async def predict(request: Request) -> Response:
+        """Churn probability and label for each customer (at most MAX_BATCH)."""
+        if not is_json(request.headers.get("content-type")):
+            raise HTTPException(415, "content-type must be application/json")
+        body = await read_body(request, settings.body_limit)
+        # Off the event loop: parsing and scoring a batch is milliseconds of CPU.
+        answer = await run_in_threadpool(service.predict_body, body, request.state.request_id)
+        return Response(answer, media_type="application/json")
+
+    schema = {"$ref": "#/components/schemas/PredictRequest"}
+    app.add_api_route(
+        "/v1/predict",
+        predict,
+        methods=["POST"],
+        response_model=PredictResponse,
+        responses={code: {"description": text} for code, text in ERRORS.items()},
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
+        },
+    )
+
+
+def _openapi(app: FastAPI, body_model: type[BaseModel]) -> Any:
+    """FastAPI's OpenAPI document plus the request model the predict route reads itself."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            body = body_model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update({**body.pop("$defs", {}), "PredictRequest": body})
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    return openapi
 
 
 def create_app(settings: Settings | None = None, loaded: Loaded | None = None) -> FastAPI:
@@ -373,27 +585,24 @@ def create_app(settings: Settings | None = None, loaded: Loaded | None = None) -
         else read_contract(load_params(settings.params_file).paths.contract)
     )
     service = Service(settings, contract, loaded)
-    body_model = request_model(service)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if service.loaded is None:
             service.loaded = load(settings)  # a ChurnError here stops the server starting
             log.info("loaded %s (md5 %s)", service.loaded.version, service.loaded.md5)
+        # The model and the libraries live as long as the process: keep the cyclic
+        # collector from walking them again after every few thousand allocations.
+        gc.freeze()
         yield
 
     app = FastAPI(title="churn", version="1", lifespan=lifespan)
     app.state.service = service
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"])
-    app.middleware("http")(_observe)
+    app.add_middleware(Observe, metrics=service.metrics)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)
-
-    def predict(body: body_model, request: Request) -> JSONResponse:  # type: ignore[valid-type]
-        """Churn probability and label for each customer (at most MAX_BATCH)."""
-        # Built as plain JSON-ready data: FastAPI's generic encoder costs more than the model.
-        return JSONResponse(service.predict(body.customers, request.state.request_id))
 
     app.add_api_route("/health", lambda: {"status": "ok"}, methods=["GET"], summary="Liveness")
     app.add_api_route(
@@ -403,13 +612,14 @@ def create_app(settings: Settings | None = None, loaded: Loaded | None = None) -
         summary="Readiness: 200 once the model is loaded, 503 before",
     )
     app.add_api_route("/v1/model", service.model_info, methods=["GET"])
-    app.add_api_route("/v1/predict", predict, methods=["POST"], response_model=PredictResponse)
+    _predict_route(app, service)
     app.add_api_route(
         "/metrics",
         lambda: Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST),
         methods=["GET"],
         summary="Prometheus metrics",
     )
+    app.openapi = _openapi(app, service.request_model)  # type: ignore[method-assign]
     return app
 
 

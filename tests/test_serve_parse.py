@@ -1,0 +1,155 @@
+"""The service's two body parsers agree: the fast one never accepts what the schema refuses.
+
+``Service.parse`` tries a msgspec decoder first and falls back to the pydantic
+request model, which the OpenAPI document shows and which words every 422. That is
+only sound if whatever msgspec accepts, pydantic accepts too, with the same
+values. Hypothesis writes raw JSON text, token by token, to reach what
+``json.dumps`` never produces: duplicate keys, numbers that overflow a float,
+``NaN``, quoted numbers, booleans, missing and unknown fields.
+"""
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import msgspec
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from churn import io
+from churn.contract import Column, read_contract
+from churn.serve import Service, Settings, fast_decoder, to_frame
+
+ODD_TOKENS = ["true", "false", "null", '"1.5"', '"x"', "1e400", "-1e400", "NaN", "Infinity"]
+ODD_TOKENS += ["[]", "{}", "0.5e1", "1E-400", "-0", "12345678901234567890123"]
+
+
+@pytest.fixture(scope="module")
+def service(trained: Path) -> Service:
+    """A service on the trained work dir's contract (no model needed to parse)."""
+    contract = read_contract(trained / "data/prepared/contract.json")
+    return Service(Settings(), contract, loaded=None)
+
+
+def valid_tokens(column: Column) -> st.SearchStrategy[str]:
+    """What the contract allows for this column, as JSON text."""
+    if column.type == "categorical":
+        tokens = st.sampled_from(column.categories or ("x",)).map(json.dumps)
+    else:
+        low = column.min if column.min is not None else -1e6
+        high = column.max if column.max is not None else 1e6
+        tokens = st.floats(low, high).map(repr) | st.integers(int(low), int(high)).map(str)
+    return tokens | st.just("null") if column.nullable else tokens
+
+
+def odd_tokens(column: Column) -> st.SearchStrategy[str]:
+    """Out of range, of another type, lax ("12", true), overflowing, or not JSON at all."""
+    anything = st.floats(allow_nan=False, allow_infinity=False).map(repr)
+    text = st.text(max_size=5).map(json.dumps)
+    lax = st.integers(0, 1).map(lambda n: json.dumps(str(n))) | st.sampled_from(["true", "false"])
+    if column.type == "categorical":
+        lax = st.sampled_from(column.categories or ("x",)).map(lambda c: json.dumps(c.lower()))
+    return st.one_of(st.sampled_from(ODD_TOKENS), anything, text, lax)
+
+
+@st.composite
+def customer_text(draw, columns: dict[str, Column]) -> str:
+    """One customer object as JSON text: valid, or with a field or two made odd."""
+    pairs = [(name, draw(valid_tokens(column))) for name, column in columns.items()]
+    for _ in range(draw(st.sampled_from([0, 0, 1, 1, 2]))):
+        at = draw(st.integers(0, len(pairs) - 1))
+        name = pairs[at][0]
+        change = draw(st.sampled_from(["odd", "odd", "drop", "twice", "unknown"]))
+        if change == "odd":
+            pairs[at] = (name, draw(odd_tokens(columns[name])))
+        elif change == "drop":
+            pairs.pop(at)
+        elif change == "twice":  # duplicate keys: the last one counts, for both parsers
+            pairs.append((name, draw(valid_tokens(columns[name]) | odd_tokens(columns[name]))))
+        else:
+            pairs.append((draw(st.sampled_from(["promo", "Tenure", "id"])), "1"))
+    order = draw(st.permutations(range(len(pairs))))
+    return "{" + ",".join(f'"{pairs[i][0]}":{pairs[i][1]}' for i in order) + "}"
+
+
+@st.composite
+def body_text(draw, columns: dict[str, Column]) -> bytes:
+    customers = draw(st.lists(customer_text(columns), min_size=1, max_size=2))
+    if draw(st.integers(0, 19)) == 0:
+        customers = []  # at least one customer is required
+    extra = ',"x":1' if draw(st.integers(0, 19)) == 0 else ""
+    return ('{"customers":[' + ",".join(customers) + "]" + extra + "}").encode()
+
+
+def outcome(service: Service, body: bytes) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """(frame from the fast parser, frame from the pydantic model); None where refused."""
+    try:
+        fast = to_frame(service.fast.decode(body).customers, service.contract)
+    except msgspec.MsgspecError:
+        fast = None
+    try:
+        model = service.request_model.model_validate_json(body).customers
+        slow = to_frame(model, service.contract)
+    except ValidationError:
+        slow = None
+    return fast, slow
+
+
+def test_fast_parser_never_accepts_more_than_the_schema(service: Service) -> None:
+    seen: Counter[str] = Counter()
+
+    @settings(
+        max_examples=800,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(body=body_text(service.contract.columns))
+    def check(body: bytes) -> None:
+        fast, slow = outcome(service, body)
+        seen["fast" if fast is not None else "slow" if slow is not None else "refused"] += 1
+        if fast is not None:
+            assert slow is not None, body
+            pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+
+    check()
+    # Not vacuous: valid bodies take the fast path, lax ones the slow one, bad ones a 422.
+    assert seen["fast"] >= 150, seen
+    assert seen["slow"] >= 30, seen
+    assert seen["refused"] >= 150, seen
+
+
+def test_the_test_split_takes_the_fast_path_with_the_schemas_values(service, trained) -> None:
+    test = io.read_parquet(trained / "data/prepared/test.parquet")[service.contract.features]
+    test = test.reset_index(drop=True)
+    body = json.dumps({"customers": json.loads(test.to_json(orient="records"))}).encode()
+    fast, slow = outcome(service, body)
+    assert fast is not None
+    assert slow is not None
+    pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+    expected = test.astype(dict.fromkeys(service.contract.numeric, float))
+    expected = expected.astype(dict.fromkeys(service.contract.categorical, object))
+    pd.testing.assert_frame_equal(fast, expected, check_exact=True)
+
+
+def test_parse_answers_422_with_pydantic_paths(service: Service) -> None:
+    from fastapi.exceptions import RequestValidationError
+
+    with pytest.raises(RequestValidationError) as caught:
+        service.parse(b'{"customers":[{"tenure":-1}]}')
+    locs = {tuple(e["loc"]) for e in caught.value.errors()}
+    assert ("body", "customers", 0, "tenure") in locs
+    assert ("body", "customers", 0, "contract") in locs  # every error, not just the first
+
+
+def test_fast_decoder_mirrors_the_contract(service: Service) -> None:
+    decoder = fast_decoder(service.contract)
+    schema = msgspec.json.schema(decoder.type)
+    customer = schema["$defs"]["Customer"]
+    assert list(customer["properties"]) == list(service.contract.columns)
+    nullable = [name for name, col in service.contract.columns.items() if col.nullable]
+    assert sorted(customer["required"]) == sorted(set(service.contract.columns) - set(nullable))
