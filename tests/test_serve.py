@@ -230,7 +230,33 @@ def test_openapi_documents_the_body_the_route_reads_itself(client):
     assert customers["minItems"] == 1
     assert schemas["Customer"]["additionalProperties"] is False
     assert schemas["Customer"]["properties"]["tenure"]["maximum"] == 120
-    assert {"200", "413", "415", "422", "503"} <= set(operation["responses"])
+    assert {"200", "413", "415", "422", "500", "503"} <= set(operation["responses"])
+    error = operation["responses"]["422"]["content"]["application/json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/ErrorBody"}
+    assert set(schemas["ErrorBody"]["required"]) == {"detail", "request_id"}
+
+
+def test_bytes_that_are_not_utf8_get_a_422(client):
+    body = b'{"customers":[{"internet_service":"DS\xff"}]}'
+    response = client.post("/v1/predict", content=body, headers=JSON)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+    assert 'churn_errors_total{kind="internal"}' not in client.get("/metrics").text
+
+
+def test_a_declared_length_that_is_not_ascii_digits_is_not_a_crash():
+    import asyncio
+
+    from starlette.requests import Request
+
+    from churn.serve import read_body
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    headers = [(b"content-length", "\u00b2".encode("latin-1"))]  # superscript 2: isdigit() is True
+    request = Request({"type": "http", "headers": headers}, receive)
+    assert asyncio.run(read_body(request, limit=10)) == b"{}"
 
 
 def test_customer_model_mirrors_the_contract(workdir, monkeypatch):

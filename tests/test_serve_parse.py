@@ -15,16 +15,18 @@ from pathlib import Path
 import msgspec
 import pandas as pd
 import pytest
+from fastapi.exceptions import RequestValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from churn import io
-from churn.contract import Column, read_contract
+from churn.contract import Column, Contract, read_contract
 from churn.serve import Service, Settings, fast_decoder, to_frame
 
 ODD_TOKENS = ["true", "false", "null", '"1.5"', '"x"', "1e400", "-1e400", "NaN", "Infinity"]
 ODD_TOKENS += ["[]", "{}", "0.5e1", "1E-400", "-0", "12345678901234567890123"]
+# Bytes that are not UTF-8, written as surrogate escapes and encoded back to raw bytes.
+ODD_TOKENS += ['"N\udcffo"', '"\udcc0\udcaf"', '"\udced\udca0\udc80"']
 
 
 @pytest.fixture(scope="module")
@@ -81,21 +83,21 @@ def body_text(draw, columns: dict[str, Column]) -> bytes:
     if draw(st.integers(0, 19)) == 0:
         customers = []  # at least one customer is required
     extra = ',"x":1' if draw(st.integers(0, 19)) == 0 else ""
-    return ('{"customers":[' + ",".join(customers) + "]" + extra + "}").encode()
+    text = '{"customers":[' + ",".join(customers) + "]" + extra + "}"
+    return text.encode("utf-8", errors="surrogateescape")
 
 
 def outcome(service: Service, body: bytes) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """(frame from the fast parser, frame from the pydantic model); None where refused."""
+    fast = service.parse_fast(body)
     try:
-        fast = to_frame(service.fast.decode(body).customers, service.contract)
-    except msgspec.MsgspecError:
-        fast = None
-    try:
-        model = service.request_model.model_validate_json(body).customers
-        slow = to_frame(model, service.contract)
-    except ValidationError:
+        slow = service.parse_checked(body)
+    except RequestValidationError:
         slow = None
-    return fast, slow
+    return (
+        None if fast is None else to_frame(fast, service.contract),
+        None if slow is None else to_frame(slow, service.contract),
+    )
 
 
 def test_fast_parser_never_accepts_more_than_the_schema(service: Service) -> None:
@@ -137,8 +139,6 @@ def test_the_test_split_takes_the_fast_path_with_the_schemas_values(service, tra
 
 
 def test_parse_answers_422_with_pydantic_paths(service: Service) -> None:
-    from fastapi.exceptions import RequestValidationError
-
     with pytest.raises(RequestValidationError) as caught:
         service.parse(b'{"customers":[{"tenure":-1}]}')
     locs = {tuple(e["loc"]) for e in caught.value.errors()}
@@ -153,3 +153,28 @@ def test_fast_decoder_mirrors_the_contract(service: Service) -> None:
     assert list(customer["properties"]) == list(service.contract.columns)
     nullable = [name for name, col in service.contract.columns.items() if col.nullable]
     assert sorted(customer["required"]) == sorted(set(service.contract.columns) - set(nullable))
+
+
+@pytest.mark.parametrize("raw", [b"DS\xff", b"\xc0\xaf", b"\xed\xa0\x80"])
+def test_bytes_that_are_not_utf8_are_a_422_not_a_crash(service: Service, raw: bytes) -> None:
+    body = b'{"customers":[{"internet_service":"' + raw + b'"}]}'
+    assert service.parse_fast(body) is None
+    with pytest.raises(RequestValidationError) as caught:
+        service.parse(body)
+    assert caught.value.errors()[0]["type"] == "json_invalid"
+
+
+def test_column_names_need_not_be_identifiers() -> None:
+    columns = {
+        "total charges": Column("numeric", nullable=True, min=0.0),
+        "1st": Column("categorical", nullable=False, categories=("a", "b")),
+        "class": Column("numeric", nullable=False, min=0.0, max=1.0),
+    }
+    contract = Contract("y", "Yes", None, "id", False, columns)
+    service = Service(Settings(), contract, loaded=None)
+    body = b'{"customers":[{"1st":"b","class":1},{"total charges":2.5,"1st":"a","class":0}]}'
+    assert service.parse_fast(body) == [(None, "b", 1.0), (2.5, "a", 0.0)]
+    assert service.parse_checked(body) == service.parse_fast(body)
+    frame = to_frame(service.parse(body), contract)
+    assert list(frame.columns) == ["total charges", "class", "1st"]
+    assert service.parse_fast(b'{"customers":[{"1st":"b","class":1,"f0":1}]}') is None
