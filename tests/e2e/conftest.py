@@ -68,9 +68,14 @@ def read_metrics(repo: Path) -> dict:
     return json.loads((repo / "reports/metrics.json").read_text())
 
 
+def reproduced_copy(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A fresh copy of the repo in its own temp dir, after one `dvc repro`."""
+    repo = copy_repo(tmp_path_factory.mktemp(name) / "repo")
+    sh(repo, "dvc", "repro")
+    return repo
+
+
 @pytest.fixture(scope="session")
 def reproduced(tmp_path_factory) -> Path:
     """A fresh copy of the repo after one `dvc repro` (shared; tests restore what they change)."""
-    repo = copy_repo(tmp_path_factory.mktemp("first") / "repo")
-    sh(repo, "dvc", "repro")
-    return repo
+    return reproduced_copy(tmp_path_factory, "first")

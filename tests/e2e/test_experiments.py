@@ -7,16 +7,14 @@ import yaml
 
 from synthetic import CUSTOM_DATA, make_custom_dataset
 
-from .conftest import copy_repo, read_metrics, sh
+from .conftest import copy_repo, read_metrics, reproduced_copy, sh
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    repo = copy_repo(tmp_path_factory.mktemp("exp") / "repo")
-    sh(repo, "dvc", "repro")
-    return repo
+    return reproduced_copy(tmp_path_factory, "exp")
 
 
 def test_exp_run_changes_metrics_and_leaves_the_commit_alone(repo):

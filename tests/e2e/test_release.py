@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from .conftest import copy_repo, sh
+from .conftest import reproduced_copy, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -23,9 +23,7 @@ def refused(repo, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    repo = copy_repo(tmp_path_factory.mktemp("release") / "repo")
-    sh(repo, "dvc", "repro")
-    return repo
+    return reproduced_copy(tmp_path_factory, "release")
 
 
 def test_refused_until_pushed_then_tagged_with_metrics(repo):

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from .conftest import copy_repo, sh
+from .conftest import copy_repo, reproduced_copy, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -50,9 +50,7 @@ def back_to_main(repo) -> None:
 
 @pytest.fixture(scope="module")
 def main_repo(tmp_path_factory):
-    repo = copy_repo(tmp_path_factory.mktemp("report") / "repo")
-    sh(repo, "dvc", "repro")
-    return repo
+    return reproduced_copy(tmp_path_factory, "report")
 
 
 def test_changed_param_shows_numbers_params_and_verdict(main_repo):
