@@ -1,68 +1,72 @@
-# The front door. Each target is one line that calls the package or a tool.
-# Everything runs inside .venv, made from the pinned requirements on first use.
+# The front door. Each target is one line that calls the `churn` command or a tool.
+# Everything runs inside .venv, made from the pinned requirements on first use, with
+# this package installed into it (editable), so `churn` works in an activated shell too.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 # dvc.yaml runs `python`; putting the venv first makes that the pinned interpreter.
 export PATH := $(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
-export PYTHONPATH := $(CURDIR)/src
 
 .DEFAULT_GOAL := help
 BASE ?= main
 OUT ?= monitoring
 REPORT_ARGS ?=
+# Recipes read these from the environment ("$$VERSION"), never pasted into the shell
+# line, so a value such as `1.0.0; rm -rf x` stays one argument.
+export BASE OUT REPORT_ARGS VERSION STAGE INPUT REMOTE
 
 .PHONY: help install run test lint format bench bench-serve report example-comment remote-check release promote serve monitor clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt && touch $@
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV) && $(PIP) -r requirements-dev.txt && $(PIP) --no-deps --no-build-isolation -e . && touch $@
 
-install: $(STAMP) ## Create .venv with the pinned requirements
+install: $(STAMP) ## Create .venv with the pinned requirements and this package (editable)
 
 run: $(STAMP) ## Pull what the remote has, compute the rest, print the metrics
-	dvc repro --pull && python -m churn.summary
+	dvc repro --pull && churn summary
 
-test: $(STAMP) lint ## Lint, then the whole test suite
-	python -m pytest
+test: $(STAMP) lint ## Lint, then the whole test suite on 2 workers, with coverage (fails under 85 %)
+	python -m pytest -n 2 --dist loadfile --cov --cov-report=term
 
-lint: $(STAMP) ## ruff lint and format check
-	ruff check . && ruff format --check .
+lint: $(STAMP) ## ruff lint and format check, and the import-linter layer contracts
+	ruff check . && ruff format --check . && lint-imports
 
 format: $(STAMP) ## Apply ruff's fixes and formatting
 	ruff check --fix . && ruff format .
 
 bench: $(STAMP) ## Time the pipeline: dvc repro vs in-process, default size and 1M rows
-	python -m churn.bench
+	python -m benchmarks.bench
 
 report: $(STAMP) ## PR report vs BASE (default main) into report.md: metrics, params, verdict, plots
-	python -m churn.report --base $(BASE) --out report.md $(REPORT_ARGS)
+	churn report --base "$$BASE" --out report.md $$REPORT_ARGS
 
 example-comment: $(STAMP) ## Regenerate docs/example-pr-comment.md from a real branch-vs-main run
-	python -m churn.example
+	python -m tools.example
 
 remote-check: $(STAMP) ## Check that a DVC remote has credentials (REMOTE=s3; default: the default remote)
-	python -m churn.remote check $(REMOTE)
+	churn remote check $${REMOTE:+"$$REMOTE"}
 
 release: $(STAMP) ## Tag a model release VERSION=X.Y.Z, if clean, pushed and past the metric gate
-	python -m churn.release create $(VERSION)
+	churn release create "$$VERSION"
 
 promote: $(STAMP) ## Assign a stage to a release: VERSION=X.Y.Z STAGE=prod
-	python -m churn.release promote $(VERSION) $(STAGE)
+	churn release promote "$$VERSION" "$$STAGE"
 
 bench-serve: $(STAMP) ## Time the HTTP service vs in-process predict_proba (needs the model)
-	python -m churn.bench_serve
+	python -m benchmarks.bench_serve
 
-serve: $(STAMP) ## Serve models/model.pkl (or MODEL_REF=churn-model@vX.Y.Z) on 127.0.0.1:$${PORT:-8000}
-	python -m churn.serve
+serve: $(STAMP) ## Serve models/model.pkl (or MODEL_REF=churn-model@vX.Y.Z) on 127.0.0.1, PORT 8000
+	churn serve
 
 monitor: $(STAMP) ## Drift of a new batch vs training: INPUT=batch.csv (or .jsonl) [OUT=monitoring]
-	python -m churn.monitor --input $(INPUT) --out $(OUT)
+	churn monitor --input "$$INPUT" --out "$$OUT"
 
 clean: ## Remove the virtualenv and caches (not data: that is DVC's)
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .coverage .coverage.*

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from churn.fetch import load_dataset
-from churn.params import Params, load_params
+from churn.core.params import Params, load_params
+from churn.stages.fetch import load_dataset
 from synthetic import make_custom_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,8 +51,9 @@ def trained(tmp_path_factory, params_raw, telco) -> Path:
     Plus a dvc.lock recording the model's md5 (what serving checks). Tests must
     leave it as they found it.
     """
-    from churn import cli, evaluate, featurize, prepare, train
-    from churn.serve import md5_of
+    from churn.core import entry
+    from churn.core.integrity import md5_of
+    from churn.stages import evaluate, featurize, prepare, train
 
     root = tmp_path_factory.mktemp("trained")
     (root / "params.yaml").write_text(yaml.safe_dump(params_raw, sort_keys=False))
@@ -62,7 +63,7 @@ def trained(tmp_path_factory, params_raw, telco) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         for main in (prepare.main, featurize.main, train.main, evaluate.main):
-            assert cli.run(main) == 0
+            assert entry.run(main) == 0
     model = params_raw["paths"]["model"]
     outs = [{"path": model, "md5": md5_of((root / model).read_bytes())}]
     (root / "dvc.lock").write_text(yaml.safe_dump({"stages": {"train": {"outs": outs}}}))

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from churn import cli, prepare
+from churn.core import entry
+from churn.stages import prepare
 from conftest import REPO
 
 BAD = Path(__file__).parent / "data" / "bad"
@@ -38,7 +39,7 @@ def template(tmp_path_factory, params_raw, telco) -> Path:
     cwd = Path.cwd()
     os.chdir(root)
     try:
-        assert cli.run(prepare.main) == 0
+        assert entry.run(prepare.main) == 0
     finally:
         os.chdir(cwd)
     return root
@@ -58,7 +59,7 @@ def workdir(template, tmp_path, monkeypatch) -> Path:
 
 def run_prepare_on(work: Path, bad_file: str, capsys) -> tuple[int, str]:
     shutil.copyfile(BAD / bad_file, work / RAW)
-    status = cli.run(prepare.main)
+    status = entry.run(prepare.main)
     return status, capsys.readouterr().err
 
 
@@ -179,8 +180,9 @@ def replace(src, dst):
     # Die like a killed process: after the temp file is written, before the rename.
     os.kill(os.getpid(), signal.SIGKILL)
 os.replace = replace
-from churn import cli, prepare
-cli.run(prepare.main)
+from churn.core import entry
+from churn.stages import prepare
+entry.run(prepare.main)
 """
 
 

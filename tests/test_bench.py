@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from benchmarks import bench
 
-from churn import bench
-from churn.prepare import read_raw
+from churn.stages.prepare import read_raw
 
 RAW_CSV = (
     "rownames,churn,tenure,contract,total_charges\n"

@@ -5,8 +5,7 @@ import socket
 
 import numpy as np
 import pytest
-
-from churn import bench_serve as bs
+from benchmarks import bench_serve as bs
 
 
 @pytest.mark.parametrize("q", [0, 1, 25, 50, 90, 99, 100])
@@ -136,8 +135,10 @@ def test_server_env_is_loopback_and_the_workspace_model() -> None:
 
 def test_free_port_can_be_bound() -> None:
     port = bs.free_port()
+    assert 1024 <= port <= 65535  # an ephemeral port, not 0
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", port))
+        sock.bind(("127.0.0.1", port))  # raises if it were taken
+        assert sock.getsockname() == ("127.0.0.1", port)
 
 
 def test_format_report_shows_every_measurement_and_target() -> None:

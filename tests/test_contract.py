@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn.contract import (
+from churn.core.contract import (
     ROW_ID,
     markdown_table,
     read_contract,
@@ -12,8 +12,8 @@ from churn.contract import (
     validate,
     write_contract,
 )
-from churn.errors import ChurnError
-from churn.params import DataParams, parse_params
+from churn.core.errors import ChurnError
+from churn.core.params import DataParams, parse_params
 from conftest import REPO
 from synthetic import CUSTOM_DATA
 

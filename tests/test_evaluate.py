@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn.evaluate import baseline_proba, predictions_frame, write_reports
-from churn.stats import HIGHER_IS_BETTER, score
+from churn.core.stats import HIGHER_IS_BETTER, score
+from churn.stages.evaluate import baseline_proba, predictions_frame, write_reports
 
 Y = np.array([0, 0, 1, 1, 0, 1, 0, 0])
 P = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.6, 0.05])
@@ -74,7 +74,7 @@ def test_write_reports_makes_metrics_and_plots(tmp_path, params):
 
 
 def test_summary_table_lists_model_and_baseline():
-    from churn.summary import metrics_table
+    from churn.ops.summary import metrics_table
 
     metrics = {**score(Y, P, 0.5), "baseline": score(Y, baseline_proba(Y, len(Y)), 0.5)}
     lines = metrics_table(metrics).splitlines()

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn.contract import resolve_contract
-from churn.featurize import MISSING_CATEGORY, fit_featurizer
-from churn.params import DataParams, FeaturizeParams
+from churn.core.contract import resolve_contract
+from churn.core.params import DataParams, FeaturizeParams
+from churn.stages.featurize import MISSING_CATEGORY, fit_featurizer
 from synthetic import CUSTOM_DATA
 
 
@@ -66,9 +66,14 @@ def test_plain_object_columns_from_a_request_work_too(fitted):
     _, frame, featurizer = fitted
     rows = frame.iloc[:3].astype({"plan": object, "region": object})
     rows.loc[rows.index[0], "region"] = None
-    np.testing.assert_array_equal(
-        featurizer.transform(rows)[1:], featurizer.transform(frame.iloc[:3])[1:]
-    )
+    out = featurizer.transform(rows)
+    np.testing.assert_array_equal(out[1:], featurizer.transform(frame.iloc[:3])[1:])
+    # The None row: its region one-hot is the "missing" column alone, as for pandas' NA.
+    missing = frame.iloc[:1].astype({"region": "string"})
+    missing.loc[missing.index[0], "region"] = pd.NA
+    np.testing.assert_array_equal(out[:1], featurizer.transform(missing))
+    region = [n.startswith("region_") for n in featurizer.get_feature_names_out()]
+    assert out[0, region].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]  # region_missing
 
 
 def test_no_scaling_keeps_raw_numbers(custom_dataset):

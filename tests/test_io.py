@@ -4,8 +4,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from churn import io
-from churn.errors import ChurnError
+from churn.core import io
+from churn.core.errors import ChurnError
 
 
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):

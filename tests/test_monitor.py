@@ -1,6 +1,7 @@
 """Drift monitoring on batches made from the real data."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -9,9 +10,10 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from churn import io
-from churn.monitor import psi, shares
-from churn.serve import Settings, create_app
+from churn.core import io
+from churn.ops.monitor import psi, shares
+from churn.serving.app import create_app
+from churn.serving.settings import Settings
 from conftest import REPO
 
 
@@ -52,9 +54,10 @@ def batches(trained, telco, tmp_path):
 
 
 def monitor(trained, batch, out):
-    env = {"PYTHONPATH": str(REPO / "src"), "PATH": str(REPO / ".venv/bin")}
+    env = {k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")}  # counted too
+    env.update(PYTHONPATH=str(REPO / "src"), PATH=str(REPO / ".venv/bin"))
     result = subprocess.run(
-        [sys.executable, "-m", "churn.monitor", "--input", str(batch), "--out", str(out)],
+        [sys.executable, "-m", "churn", "monitor", "--input", str(batch), "--out", str(out)],
         cwd=trained,
         capture_output=True,
         text=True,
@@ -149,3 +152,28 @@ def test_logging_is_off_by_default(trained, batches, tmp_path, monkeypatch):
     with TestClient(create_app(Settings())) as client:
         assert client.post("/v1/predict", json={"customers": rows}).status_code == 200
     assert not list(trained.glob("*.jsonl"))
+
+
+class _Trap:
+    """Unpickling this creates a file: proof that a pickle ran code."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_model_dvc_lock_does_not_vouch_for_is_never_unpickled(trained, batches, tmp_path):
+    import pickle
+    import shutil
+
+    work = shutil.copytree(trained, tmp_path / "work")
+    trap = tmp_path / "code-ran"
+    (work / "models/model.pkl").write_bytes(pickle.dumps(_Trap(str(trap))))
+    result, report = monitor(work, batches["same"], tmp_path / "out")
+    assert result.returncode == 2
+    assert report is None
+    assert not trap.exists()
+    assert result.stderr.splitlines()[-1].startswith("error: models/model.pkl: md5 ")
+    assert result.stderr.splitlines()[-1].endswith("in dvc.lock: refusing to unpickle it")

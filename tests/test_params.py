@@ -1,7 +1,7 @@
 import pytest
 
-from churn.errors import ChurnError
-from churn.params import load_params, parse_params
+from churn.core.errors import ChurnError
+from churn.core.params import load_params, parse_params
 from conftest import REPO
 
 

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from churn import cli, evaluate, featurize, io, prepare, train
-from churn.contract import read_contract
+from churn.core import entry, io
+from churn.core.contract import read_contract
+from churn.stages import evaluate, featurize, prepare, train
 from conftest import REPO
 from synthetic import CUSTOM_DATA
 
@@ -29,7 +30,7 @@ def setup_workdir(workdir: Path, params: dict, raw: pd.DataFrame) -> None:
 def run_all(workdir: Path, monkeypatch) -> dict:
     monkeypatch.chdir(workdir)
     for main in STAGES:
-        assert cli.run(main) == 0, main.__module__
+        assert entry.run(main) == 0, main.__module__
     return json.loads(Path("reports/metrics.json").read_text())
 
 
@@ -94,7 +95,7 @@ def test_own_dataset_needs_only_params(tmp_path, monkeypatch, params_dict, custo
 def run_stage(stage: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     return subprocess.run(
-        [sys.executable, "-m", f"churn.{stage}"],
+        [sys.executable, "-m", f"churn.stages.{stage}"],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn.contract import resolve_contract
-from churn.errors import ChurnError
-from churn.params import DataParams, PrepareParams
-from churn.prepare import clean, encode_target, read_raw, split
+from churn.core.contract import resolve_contract
+from churn.core.errors import ChurnError
+from churn.core.params import DataParams, PrepareParams
+from churn.stages.prepare import clean, encode_target, read_raw, split
 from synthetic import CUSTOM_DATA
 
 

@@ -3,9 +3,9 @@ import shutil
 
 import pytest
 
-from churn import cli, remote
-from churn.errors import ChurnError
-from churn.remote import check_remote, credential_source, credentials_problem, shared_profiles
+from churn import cli
+from churn.core.errors import ChurnError
+from churn.ops.remote import check_remote, credential_source, credentials_problem, shared_profiles
 from conftest import REPO
 
 S3 = {"url": "s3://churn-dvc-storage/churn", "use_ssl": True, "allow_anonymous_login": False}
@@ -163,7 +163,7 @@ def dvc_dir(tmp_path, monkeypatch):
 
 
 def test_main_fails_in_one_line_without_credentials(dvc_dir, capsys):
-    assert cli.run(lambda: remote.main(["check", "s3"])) == 1
+    assert cli.main(["remote", "check", "s3"]) == 1
     assert capsys.readouterr().err == f"error: {MISSING}\n"
 
 
@@ -171,15 +171,15 @@ def test_main_reads_config_local(dvc_dir, capsys):
     (dvc_dir / "config.local").write_text(
         "['remote \"s3\"']\n    access_key_id = AKIAEXAMPLE\n    secret_access_key = secret\n"
     )
-    assert cli.run(lambda: remote.main(["check", "s3"])) == 0
+    assert cli.main(["remote", "check", "s3"]) == 0
 
 
 def test_main_checks_the_default_remote_silently(dvc_dir, capsys):
-    assert cli.run(lambda: remote.main(["check"])) == 0
+    assert cli.main(["remote", "check"]) == 0
     assert capsys.readouterr() == ("", "")
 
 
 def test_main_outside_a_dvc_repository(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert cli.run(lambda: remote.main(["check"])) == 1
+    assert cli.main(["remote", "check"]) == 1
     assert capsys.readouterr().err.endswith(": not inside a DVC repository\n")

@@ -1,9 +1,9 @@
 import numpy as np
 import pandas as pd
 
-from churn.params import ReportParams
-from churn.report import (
-    Side,
+from churn.core.params import ReportParams
+from churn.core.stats import score
+from churn.ops.report import (
     build_report,
     data_section,
     flatten,
@@ -11,9 +11,8 @@ from churn.report import (
     metrics_table,
     params_diff,
     png_charts,
-    same_rows,
 )
-from churn.stats import score
+from churn.ops.results import Side, same_rows
 
 RNG = np.random.default_rng(5)
 Y = (RNG.random(400) < 0.3).astype(int)
@@ -128,15 +127,15 @@ def test_no_baseline_and_no_metrics():
 
 
 def test_unreachable_base_says_so_plainly(monkeypatch, tmp_path):
-    from churn import report as rep
+    from churn.ops import results
 
     lock = "stages:\n  evaluate:\n    outs: []\n"
     monkeypatch.setattr(
-        rep, "git", lambda root, *args: lock if args[-1].endswith("dvc.lock") else ""
+        results, "git_or_none", lambda *args, cwd: lock if args[-1].endswith("dvc.lock") else ""
     )
-    monkeypatch.setattr(rep, "_read_through_dvc", lambda *a: None)
-    monkeypatch.setattr(rep, "_reproduce_in_worktree", lambda *a: None)
-    base = rep.load_base(tmp_path, "main")
+    monkeypatch.setattr(results, "read_through_dvc", lambda *a: None)
+    monkeypatch.setattr(results, "reproduce_in_worktree", lambda *a: None)
+    base = results.load_base(tmp_path, "main")
     assert base.metrics is None
     assert base.note == (
         "could not get main's outputs: not in the DVC cache or remote, and reproducing it in a "
@@ -144,3 +143,20 @@ def test_unreachable_base_says_so_plainly(monkeypatch, tmp_path):
     )
     text = build_report(base, side("this branch", HEAD_P), PARAMS, 0.5)
     assert "**Cannot compare with main** (could not get main's outputs" in text
+
+
+def test_a_broken_metrics_file_is_one_line_naming_it(tmp_path):
+    import pytest
+
+    from churn.core.errors import ChurnError
+    from churn.ops.results import load_head
+
+    (tmp_path / "params.yaml").write_text("paths: {reports: reports, predictions: p.csv}\n")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports/metrics.json").write_text('{"roc_auc": 0.8,')
+    with pytest.raises(ChurnError) as err:
+        load_head(tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path}/reports/metrics.json: not valid JSON (Expecting property name enclosed "
+        "in double quotes, line 1)"
+    )

@@ -2,7 +2,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from churn.sandbox import REPO_ROOT, copy_repo, init_repo, tool_env
+from tools.sandbox import REPO_ROOT, copy_repo, init_repo, tool_env
 
 
 def test_tool_env_puts_this_interpreter_first():

@@ -9,9 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
-from churn import io
-from churn.errors import ChurnError
-from churn.serve import Settings, create_app, customer_model, example_customer, load
+from churn.core import io
+from churn.core.errors import ChurnError
+from churn.serving.app import create_app
+from churn.serving.model import load
+from churn.serving.parsing import customer_model, example_customer
+from churn.serving.settings import Settings
 
 JSON = {"content-type": "application/json"}
 
@@ -249,7 +252,7 @@ def test_a_declared_length_that_is_not_ascii_digits_is_not_a_crash():
 
     from starlette.requests import Request
 
-    from churn.serve import read_body
+    from churn.serving.app import read_body
 
     async def receive() -> dict:
         return {"type": "http.request", "body": b"{}", "more_body": False}

@@ -19,9 +19,11 @@ from fastapi.exceptions import RequestValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from churn import io
-from churn.contract import Column, Contract, read_contract
-from churn.serve import Service, Settings, fast_decoder, to_frame
+from churn.core import io
+from churn.core.contract import Column, Contract, read_contract
+from churn.serving.app import Service
+from churn.serving.parsing import fast_decoder, to_frame
+from churn.serving.settings import Settings
 
 ODD_TOKENS = ["true", "false", "null", '"1.5"', '"x"', "1e400", "-1e400", "NaN", "Infinity"]
 ODD_TOKENS += ["[]", "{}", "0.5e1", "1E-400", "-0", "12345678901234567890123"]

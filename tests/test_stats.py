@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from churn.stats import (
+from churn.core.stats import (
     HEADLINE,
     METRICS,
     Comparison,
@@ -100,7 +100,7 @@ def test_every_metric_has_a_direction():
 def test_vectorized_scores_equal_sklearn_with_sample_weights():
     from sklearn import metrics as skm
 
-    from churn.stats import _weights, weighted_scores
+    from churn.core.stats import _weights, weighted_scores
 
     y, weak, _ = synthetic(n=300)
     proba = np.round(weak, 2)  # ties, as real scores have
@@ -123,7 +123,7 @@ def test_vectorized_scores_equal_sklearn_with_sample_weights():
 
 
 def test_blocks_do_not_change_the_draws():
-    from churn.stats import _weights
+    from churn.core.stats import _weights
 
     y, _, _ = synthetic(n=50)
     whole = np.vstack(list(_weights(y, 30, seed=2, block=30)))

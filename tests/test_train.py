@@ -6,11 +6,11 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from churn.contract import resolve_contract
-from churn.featurize import fit_featurizer
-from churn.params import DataParams, FeaturizeParams, TrainParams
-from churn.prepare import clean
-from churn.train import build_classifier, fit_model
+from churn.core.contract import resolve_contract
+from churn.core.params import DataParams, FeaturizeParams, TrainParams
+from churn.stages.featurize import fit_featurizer
+from churn.stages.prepare import clean
+from churn.stages.train import build_classifier, fit_model
 from synthetic import CUSTOM_DATA, make_custom_dataset
 
 

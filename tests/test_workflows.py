@@ -148,9 +148,9 @@ def test_release_publishes_checked_models_for_version_and_stage_tags():
     scripts = "\n".join(runs(workflow))
     order = [
         "dvc pull",
-        "python -m churn.release verify",
+        "churn release verify",
         "make test",
-        "python -m churn.release notes",
+        "churn release notes",
         "gh release create",
         "gh release edit",
     ]

@@ -1,29 +1,179 @@
-"""Shared entry-point plumbing: logging set-up and one-line errors."""
+"""The ``churn`` command: one subcommand for each job a user runs, each a thin wrapper.
 
-import logging
+The work lives in the layers below (``churn.ops``, ``churn.serving``,
+``churn.core``); this module only parses arguments and maps outcomes to exit
+codes. Modules are imported inside the handlers, so ``churn --help`` answers
+without loading scikit-learn or FastAPI. The pipeline's stages are not here:
+DVC runs them as ``python -m churn.stages.<stage>`` (see dvc.yaml).
+"""
+
+import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from threadpoolctl import threadpool_limits
+from churn.core import entry
 
-from churn.errors import ChurnError
-
-log = logging.getLogger("churn")
+OK_OR_BAD_INPUT = "exit codes: 0 done; 1 bad input (one line on stderr says why); 2 bad usage"
 
 
-def run(main: Callable[[], None]) -> int:
-    """Run a stage's ``main`` and turn a :class:`ChurnError` into a one-line message.
+def _summary(_: argparse.Namespace) -> int:
+    from churn.ops import summary
 
-    Returns the process exit status: 0 on success, 1 on bad input. Anything else
-    is a bug and keeps its traceback.
-    """
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return entry.run(summary.main)
+
+
+def _contract(_: argparse.Namespace) -> int:
+    from churn.core.contract import markdown_table
+    from churn.core.params import load_params
+
+    return entry.run(lambda: print(markdown_table(load_params().data)))  # noqa: T201
+
+
+def _report(args: argparse.Namespace) -> int:
+    from churn.ops.report import write_report
+
+    def report() -> None:
+        write_report(args.base, args.out, args.images)
+
+    return entry.run(report)
+
+
+def _release(args: argparse.Namespace) -> int:
+    from churn.ops import release
+
+    actions: dict[str, Callable[[], str]] = {
+        "create": lambda: release.create(args.version),
+        "promote": lambda: release.promote(args.version, args.stage),
+        "verify": release.verify,
+        "notes": lambda: release.notes(args.tag),
+    }
+    return entry.run(lambda: print(actions[args.action]().rstrip("\n")))  # noqa: T201
+
+
+def _serve(_: argparse.Namespace) -> int:
     try:
-        # Multi-threaded BLAS may sum in a different order per thread count; one
-        # thread keeps every output bit-identical across machines and runs.
-        with threadpool_limits(limits=1, user_api="blas"):
-            main()
-    except ChurnError as err:
-        print(f"error: {err}", file=sys.stderr)  # noqa: T201 (the one-line message is the interface)
+        from churn.serving.app import main
+    except ModuleNotFoundError as err:  # installed without the serve extra
+        print(  # noqa: T201 (the one-line message is the interface)
+            f"error: churn serve needs {err.name}: pip install 'churn[serve]'", file=sys.stderr
+        )
         return 1
-    return 0
+    return entry.run(main)
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from churn.ops.monitor import run
+
+    return entry.run(lambda: run(args.input, args.out), error_status=2)
+
+
+def _remote(args: argparse.Namespace) -> int:
+    from churn.ops.remote import check
+
+    return entry.run(lambda: check(args.remote))
+
+
+def _add(
+    commands: argparse._SubParsersAction,
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    help_text: str,
+    codes: str = OK_OR_BAD_INPUT,
+) -> argparse.ArgumentParser:
+    parser = commands.add_parser(
+        name,
+        help=help_text,
+        description=f"{help_text}.",
+        epilog=codes,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _release_parser(commands: argparse._SubParsersAction) -> None:
+    release = _add(commands, "release", _release, "Model releases as git tags (GTO grammar)")
+    actions = release.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create",
+        help="tag HEAD churn-model@vVERSION if clean, pushed and past the metric gate",
+        epilog=OK_OR_BAD_INPUT,
+    )
+    create.add_argument("version", help="MAJOR.MINOR.PATCH, e.g. 1.0.0")
+    promote = actions.add_parser(
+        "promote", help="assign a stage to a release (gto assign)", epilog=OK_OR_BAD_INPUT
+    )
+    promote.add_argument("version", help="a released MAJOR.MINOR.PATCH")
+    promote.add_argument("stage", help="lowercase stage name, e.g. prod")
+    actions.add_parser(
+        "verify",
+        help="check the model file's md5 against dvc.lock; prints it",
+        epilog=OK_OR_BAD_INPUT,
+    )
+    notes = actions.add_parser(
+        "notes", help="print release notes: the model card, tag and commit", epilog=OK_OR_BAD_INPUT
+    )
+    notes.add_argument("tag", help="a release tag, e.g. churn-model@v1.0.0")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: ``churn --help`` lists every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="churn",
+        description="Customer-churn pipeline on DVC: reports, releases, serving and monitoring. "
+        "The pipeline itself runs with `dvc repro`.",
+        epilog="Each subcommand's --help states its exit codes.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add(commands, "summary", _summary, "Print the test metrics next to the prior baseline")
+    _add(commands, "contract", _contract, "Print the data contract as the README's table")
+    report = _add(
+        commands, "report", _report, "Write the PR report: metrics and params against a base"
+    )
+    report.add_argument("--base", default="main", help="git revision to compare with")
+    report.add_argument("--out", type=Path, default=Path("report.md"), help="markdown to write")
+    report.add_argument(
+        "--images", type=Path, help="opt-in: write PNG charts here and link them from the report"
+    )
+    _release_parser(commands)
+    _add(
+        commands,
+        "serve",
+        _serve,
+        "Serve the model over HTTP (settings from the environment)",
+        "exit codes: 1 the model or its settings are bad (one line says why); "
+        "otherwise runs until stopped",
+    )
+    monitor = _add(
+        commands,
+        "monitor",
+        _monitor,
+        "Drift of a new batch against the training data",
+        "exit codes: 0 no drift; 1 drift; 2 invalid input or usage (one line says why)",
+    )
+    monitor.add_argument(
+        "--input", type=Path, required=True, help="CSV batch, or the service's log (.jsonl)"
+    )
+    monitor.add_argument(
+        "--out", type=Path, default=Path("monitoring"), help="report directory (monitoring/)"
+    )
+    remote = _add(commands, "remote", _remote, "Check a DVC remote before pushing or pulling")
+    remote_actions = remote.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = remote_actions.add_parser(
+        "check",
+        help="one line naming what is missing if it has no credentials",
+        epilog=OK_OR_BAD_INPUT,
+    )
+    check.add_argument("remote", nargs="?", help="remote name (default: the default remote)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the subcommand; returns the exit status."""
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

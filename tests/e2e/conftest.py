@@ -1,24 +1,37 @@
 """Real DVC repositories: copies of this repo's tracked files, git-committed, in temp dirs."""
 
+import functools
 import hashlib
 import json
 import os
+import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
-
-from churn import sandbox
+from tools import sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT_DIRS = ("data", "models", "reports")
 
 
 def dvc_env(**extra: str) -> dict[str, str]:
-    """Environment for dvc/git: this venv first on PATH, a git identity, no telemetry."""
+    """Environment for dvc/git: this venv first on PATH, a git identity, no telemetry.
+
+    Under `make test`, coverage follows the Python processes started here; the
+    ``python`` on PATH is then a shim that measures the `churn` commands (release,
+    report, serve, ...). DVC's own processes and the stages it runs are left untraced:
+    tracing costs them about 1.5x, and the stages are measured in-process by
+    tests/test_pipeline.py.
+    """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    bin_dirs = [str(Path(sys.executable).parent)]
+    coverage = tuple((k, env.pop(k)) for k in COVERAGE_VARS if k in env)
+    if coverage:
+        bin_dirs.insert(0, str(python_shim(coverage)))
+    env["PATH"] = os.pathsep.join([*bin_dirs, env.get("PATH", "")])
     env.update(
         DVC_NO_ANALYTICS="1",
         GIT_AUTHOR_NAME="Test",
@@ -28,6 +41,25 @@ def dvc_env(**extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+COVERAGE_VARS = ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")
+
+
+@functools.cache
+def python_shim(coverage: tuple[tuple[str, str], ...]) -> Path:
+    """A directory whose ``python`` runs this interpreter with coverage's variables set."""
+    shim_dir = Path(tempfile.mkdtemp(prefix="churn-coverage-shim-"))
+    assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in coverage)
+    script = shim_dir / "python"
+    python = shlex.quote(sys.executable)
+    script.write_text(
+        "#!/bin/sh\n"
+        f'case "$2" in churn.stages.*) exec {python} "$@";; esac\n'
+        f'exec env {assignments} {python} "$@"\n'
+    )
+    script.chmod(0o755)
+    return shim_dir
 
 
 def sh(repo: Path, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:

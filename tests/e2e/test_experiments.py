@@ -89,3 +89,31 @@ def test_own_dataset_runs_with_a_params_change_only(tmp_path):
         ("support_calls", "numeric"),
     ]
     assert "Data and pipelines are up to date." in sh(repo, "dvc", "status").stdout
+
+
+def test_a_queued_experiment_runs_the_code_of_its_own_copy(repo):
+    # .venv has this checkout's churn installed; a queued experiment runs in a temporary
+    # copy of `repo` and must run THAT copy's stage code (PYTHONPATH=src in dvc.yaml).
+    evaluate = repo / "src/churn/stages/evaluate.py"
+    original = evaluate.read_text()
+    anchor = "    for name, value in model_metrics.items():\n"
+    marker = '    live.log_metric("code_of_the_copy", 1.0, plot=False)\n'
+    assert anchor in original
+    evaluate.write_text(original.replace(anchor, marker + anchor, 1))
+    sh(repo, "git", "commit", "-qam", "evaluate: log a marker metric")
+    try:
+        sh(repo, "dvc", "exp", "run", "--queue", "-n", "marked", "-S", "evaluate.seed=7")
+        sh(repo, "dvc", "exp", "run", "--run-all", "-j", "1")
+        shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
+        exps = {
+            exp["name"]: exp
+            for entry in shown
+            for run in entry.get("experiments") or []
+            for exp in run["revs"]
+        }
+        metrics = exps["marked"]["data"]["metrics"]["reports/metrics.json"]["data"]
+        assert metrics["code_of_the_copy"] == 1.0
+        assert metrics["roc_auc"] > 0.8
+    finally:
+        sh(repo, "git", "reset", "-q", "--hard", "HEAD~1")
+        sh(repo, "dvc", "checkout", "--force")

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 
 
 def release(repo, *args: str, check: bool = False):
-    return sh(repo, "python", "-m", "churn.release", *args, check=check, PYTHONPATH="src")
+    return sh(repo, "python", "-m", "churn", "release", *args, check=check, PYTHONPATH="src")
 
 
 def refused(repo, *args: str) -> str:

@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import sys
 
 import boto3
 import pytest
@@ -82,8 +81,8 @@ def repo(tmp_path_factory, s3, endpoint):
 
 
 def check(repo, env, *remote):
-    """`python -m churn.remote check [REMOTE]` in ``repo``, with this checkout's code."""
-    args = (sys.executable, "-m", "churn.remote", "check", *remote)
+    """`churn remote check [REMOTE]` in ``repo``, with this checkout's code."""
+    args = ("python", "-m", "churn", "remote", "check", *remote)
     return sh(repo, *args, check=False, PYTHONPATH=str(REPO / "src"), **env)
 
 

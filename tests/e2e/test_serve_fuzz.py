@@ -20,7 +20,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from churn.serve import Settings, create_app, load
+from churn.serving.app import create_app
+from churn.serving.model import load
+from churn.serving.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from ruamel.yaml import YAML, YAMLError
 
-from churn.errors import ChurnError
+from churn.core import io
+from churn.core.errors import ChurnError
 
 PARAMS_FILE = "params.yaml"
 
@@ -213,13 +213,7 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     p = Path(path)
     if not p.is_file():
         raise ChurnError(f"{p}: file not found")
-    try:
-        # YAML 1.2, as DVC reads and rewrites the file (`dvc exp run -S` drops quotes:
-        # a YAML 1.1 reader would then see a bare Yes as a boolean).
-        raw = YAML(typ="safe", pure=True).load(p.read_text(encoding="utf-8"))
-    except YAMLError as err:
-        raise ChurnError(f"{p}: not valid YAML ({' '.join(str(err).split())})") from None
-    return parse_params(raw, str(p))
+    return parse_params(io.parse_yaml(p.read_text(encoding="utf-8"), str(p)), str(p))
 
 
 def describe(err: ValidationError) -> str:

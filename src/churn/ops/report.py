@@ -1,141 +1,29 @@
-"""``make report BASE=main``: what this branch did to the model, as markdown for the PR comment.
+"""``churn report --base main``: what this branch did to the model, as markdown for the PR comment.
 
-Reads the head's results from the workspace (after ``dvc repro``) and the
-base's at a git revision: through DVC (local cache or remote), or, when those
-outputs cannot be fetched, by reproducing the base in a temporary git worktree.
-Nothing here retrains the head or re-declares a metric: metric definitions and
-the bootstrap come from :mod:`churn.stats`.
+The two sides are read by :mod:`churn.ops.results` (the workspace as reproduced,
+the base at a git revision); metric definitions and the bootstrap come from
+:mod:`churn.core.stats`. Nothing here retrains the head or re-declares a metric.
 """
 
-import argparse
 import json
 import logging
-import subprocess
-import sys
-import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from io import StringIO
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from ruamel.yaml import YAML
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from churn import io
-from churn.errors import ChurnError
-from churn.params import ReportParams, load_params
-from churn.stats import HEADLINE, HIGHER_IS_BETTER, Comparison, paired_bootstrap, unpaired_bootstrap
+from churn.core import io
+from churn.core.errors import ChurnError
+from churn.core.integrity import LOCK_FILE, git_or_none, is_revision
+from churn.core.params import ReportParams, load_params
+from churn.core.stats import HEADLINE, HIGHER_IS_BETTER, Comparison
+from churn.ops.results import Side, compare, load_base, load_head, paths_of, same_rows
 
 log = logging.getLogger("churn.report")
 
 GRID = np.linspace(0.0, 1.0, 11)  # x positions of the comment's line charts
 TITLE = "## Model report"
-
-
-@dataclass
-class Side:
-    """One revision's results; ``metrics`` is None when it has none."""
-
-    label: str
-    params: dict = field(default_factory=dict)
-    lock: dict = field(default_factory=dict)
-    metrics: dict | None = None
-    predictions: pd.DataFrame | None = None
-    raw_rows: int | None = None
-    note: str = ""
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def git(root: Path, *args: str) -> str | None:
-    """Output of a git command, or None when it fails (e.g. a path absent at a revision)."""
-    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-    return result.stdout if result.returncode == 0 else None
-
-
-def parse_yaml(text: str | None) -> dict:
-    """YAML 1.2 as DVC writes it; empty or missing text gives ``{}``."""
-    return (YAML(typ="safe", pure=True).load(text) or {}) if text else {}
-
-
-def _paths(params: dict) -> dict:
-    return params.get("paths", {})
-
-
-def load_head(root: Path) -> Side:
-    """The workspace: params, dvc.lock, metrics and predictions as reproduced."""
-    params = parse_yaml((root / "params.yaml").read_text(encoding="utf-8"))
-    paths = _paths(params)
-    side = Side("this branch", params=params)
-    lock_path = root / "dvc.lock"
-    side.lock = parse_yaml(lock_path.read_text(encoding="utf-8")) if lock_path.exists() else {}
-    metrics = root / paths.get("reports", "reports") / "metrics.json"
-    if metrics.exists():
-        side.metrics = json.loads(metrics.read_text(encoding="utf-8"))
-        side.predictions = pd.read_csv(root / paths["predictions"])
-    raw = root / paths.get("raw", "")
-    side.raw_rows = _count_rows(raw.read_text(encoding="utf-8")) if raw.is_file() else None
-    return side
-
-
-def _count_rows(text: str) -> int:
-    return len(pd.read_csv(StringIO(text), usecols=[0]))
-
-
-def load_base(root: Path, rev: str) -> Side:
-    """The base revision's results, fetched through DVC or reproduced in a worktree."""
-    side = Side(rev, params=parse_yaml(git(root, "show", f"{rev}:params.yaml")))
-    side.lock = parse_yaml(git(root, "show", f"{rev}:dvc.lock"))
-    if "evaluate" not in side.lock.get("stages", {}):
-        side.note = f"{rev} has no evaluated pipeline in its dvc.lock"
-        side.lock = {}
-        return side
-    paths = _paths(side.params)
-    wanted = [f"{paths.get('reports', 'reports')}/metrics.json", paths.get("predictions")]
-    texts = _read_through_dvc(root, rev, wanted) or _reproduce_in_worktree(root, rev, wanted)
-    if texts is None:
-        side.note = (
-            f"could not get {rev}'s outputs: not in the DVC cache or remote, and "
-            "reproducing it in a temporary worktree failed"
-        )
-        return side
-    side.metrics = json.loads(texts[0])
-    side.predictions = pd.read_csv(StringIO(texts[1]))
-    raw = _read_through_dvc(root, rev, [paths.get("raw", "")])
-    side.raw_rows = _count_rows(raw[0]) if raw else None
-    return side
-
-
-def _read_through_dvc(root: Path, rev: str, paths: list[str]) -> list[str] | None:
-    import dvc.api
-    from dvc.exceptions import DvcException
-
-    try:
-        return [dvc.api.read(p, repo=str(root), rev=rev) for p in paths]
-    except (DvcException, FileNotFoundError, OSError) as err:
-        log.info("%s: outputs not available through DVC (%s)", rev, type(err).__name__)
-        return None
-
-
-def _reproduce_in_worktree(root: Path, rev: str, paths: list[str]) -> list[str] | None:
-    log.warning("%s: reproducing the base in a temporary git worktree", rev)
-    with tempfile.TemporaryDirectory(prefix="churn-base-") as tmp:
-        tree = Path(tmp) / "base"
-        if git(root, "worktree", "add", "--detach", str(tree), rev) is None:
-            return None
-        try:
-            result = subprocess.run(
-                ["dvc", "repro"], cwd=tree, capture_output=True, text=True, check=False
-            )
-            if result.returncode != 0:
-                log.warning("%s: dvc repro failed: %s", rev, result.stderr.strip()[-500:])
-                return None
-            return [(tree / p).read_text(encoding="utf-8") for p in paths]
-        finally:
-            git(root, "worktree", "remove", "--force", str(tree))
 
 
 # --------------------------------------------------------------------------- comparing
@@ -165,42 +53,6 @@ def params_diff(base: dict, head: dict) -> list[tuple[str, object, object]]:
                 (key, None if before is missing else before, None if after is missing else after)
             )
     return rows
-
-
-def same_rows(base: pd.DataFrame, head: pd.DataFrame) -> bool:
-    """Both evaluated on the very same test rows (ids and labels)?"""
-    key = ["id", "label"]
-    return (
-        base[key]
-        .sort_values(key)
-        .reset_index(drop=True)
-        .equals(head[key].sort_values(key).reset_index(drop=True))
-    )
-
-
-def compare(base: Side, head: Side, params: ReportParams, threshold: float) -> list[Comparison]:
-    """Bootstrap head minus base on the headline metrics; paired when the rows match."""
-    options = {
-        "resamples": params.resamples,
-        "seed": params.seed,
-        "confidence": params.confidence,
-        "threshold": threshold,
-    }
-    b, h = base.predictions, head.predictions
-    if same_rows(b, h):
-        joined = b.merge(h, on=["id", "label"], suffixes=("_base", "_head"))
-        y = joined["label"].to_numpy()
-        return paired_bootstrap(
-            y,
-            joined["probability_base"].to_numpy(),
-            joined["probability_head"].to_numpy(),
-            **options,
-        )
-    return unpaired_bootstrap(
-        (b["label"].to_numpy(), b["probability"].to_numpy()),
-        (h["label"].to_numpy(), h["probability"].to_numpy()),
-        **options,
-    )
 
 
 # --------------------------------------------------------------------------- rendering
@@ -365,7 +217,7 @@ def _or_unknown(value: int | None) -> str:
 
 
 def _raw_dep(side: Side) -> tuple[str, str] | None:
-    raw = _paths(side.params).get("raw")
+    raw = paths_of(side.params).get("raw")
     for dep in side.lock.get("stages", {}).get("prepare", {}).get("deps", []):
         if dep.get("path") == raw:
             return raw, dep.get("md5", "")
@@ -459,46 +311,26 @@ def _charts(base: pd.DataFrame | None, head: Side, label: str, images: Path | No
 
 def is_stale(root: Path) -> bool:
     """Does the workspace dvc.lock differ from the committed one?"""
-    committed = git(root, "show", "HEAD:dvc.lock")
-    current = (
-        (root / "dvc.lock").read_text(encoding="utf-8") if (root / "dvc.lock").exists() else ""
-    )
+    committed = git_or_none("show", f"HEAD:{LOCK_FILE}", cwd=root)
+    lock = root / LOCK_FILE
+    current = lock.read_text(encoding="utf-8") if lock.exists() else ""
     return committed is not None and committed != current
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m churn.report", description=__doc__)
-    parser.add_argument("--base", default="main", help="git revision to compare with")
-    parser.add_argument("--out", type=Path, default=Path("report.md"), help="markdown to write")
-    parser.add_argument(
-        "--images",
-        type=Path,
-        help="opt-in: write PNG charts here and link them (CML's --publish uploads them)",
-    )
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Write the report for the workspace against ``--base``."""
-    args = parse_args(argv)
+def write_report(base: str, out: Path, images: Path | None = None) -> Path:
+    """Write the report for the workspace against git revision ``base``."""
     root = Path.cwd()
-    if git(root, "rev-parse", "--verify", "--quiet", f"{args.base}^{{commit}}") is None:
-        raise ChurnError(f"--base {args.base}: no such git revision (fetch it first)")
+    if not is_revision(base, cwd=root):
+        raise ChurnError(f"--base {base}: no such git revision (fetch it first)")
     params = load_params()
     text = build_report(
-        load_base(root, args.base),
+        load_base(root, base),
         load_head(root),
         params.report,
         params.evaluate.threshold,
         stale=is_stale(root),
-        images=args.images,
+        images=images,
     )
-    io.write_text(args.out, text)
-    log.info("wrote %s", args.out)
-
-
-if __name__ == "__main__":
-    from churn import cli
-
-    raise SystemExit(cli.run(lambda: main(sys.argv[1:])))
+    io.write_text(out, text)
+    log.info("wrote %s", out)
+    return out

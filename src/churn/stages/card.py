@@ -6,23 +6,16 @@ versions, no commit hash; a release adds its tag and commit when it publishes
 the card.
 """
 
-import hashlib
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from churn.contract import Contract
-from churn.errors import ChurnError
-from churn.params import Params
-from churn.stats import METRICS, confidence_intervals, score
+from churn.core.contract import Contract
+from churn.core.errors import ChurnError
+from churn.core.integrity import file_md5
+from churn.core.params import Params
+from churn.core.stats import METRICS, confidence_intervals, score
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
-
-
-def file_md5(path: str | Path) -> str:
-    """md5 of a file's bytes, as DVC records it."""
-    return hashlib.md5(Path(path).read_bytes()).hexdigest()  # noqa: S324 (DVC's hash)
 
 
 def _model_section(params: Params, contract: Contract) -> list[str]:

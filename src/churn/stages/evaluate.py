@@ -16,11 +16,12 @@ from sklearn.dummy import DummyClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
-from churn import card, cli, io
-from churn.contract import Contract, read_contract
-from churn.errors import ChurnError
-from churn.params import EvaluateParams, load_params
-from churn.stats import score
+from churn.core import entry, io
+from churn.core.contract import Contract, read_contract
+from churn.core.errors import ChurnError
+from churn.core.params import EvaluateParams, load_params
+from churn.core.stats import score
+from churn.stages import card
 
 log = logging.getLogger("churn.evaluate")
 
@@ -148,4 +149,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(cli.run(main))
+    raise SystemExit(entry.run(main))

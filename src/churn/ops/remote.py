@@ -1,4 +1,4 @@
-"""Check that a DVC remote can be used before pushing or pulling: ``python -m churn.remote check``.
+"""Check that a DVC remote can be used before pushing or pulling: ``churn remote check``.
 
 For an S3 remote, credentials must come from somewhere boto can find them: the
 environment (``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, …), the
@@ -11,7 +11,6 @@ The decision is made by pure functions of the remote's config and the environmen
 (:func:`credentials_problem`, :func:`credential_source`); :func:`main` only gathers them.
 """
 
-import argparse
 import configparser
 import logging
 import os
@@ -20,8 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from churn import cli
-from churn.errors import ChurnError
+from churn.core.errors import ChurnError
 
 log = logging.getLogger("churn.remote")
 
@@ -206,7 +204,7 @@ def check_remote(
     remotes = config.get("remote", {})
     if not name:
         raise ChurnError(
-            "no default DVC remote: name one (python -m churn.remote check s3) "
+            "no default DVC remote: name one (churn remote check s3) "
             "or set one with dvc remote default --local <name>"
         )
     if name not in remotes:
@@ -223,17 +221,6 @@ def check_remote(
         )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m churn.remote check [REMOTE]``: exit 1 with one line if it has no credentials."""
-    parser = argparse.ArgumentParser(
-        prog="python -m churn.remote", description="Check a DVC remote before pushing or pulling."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check", help="check that a DVC remote has credentials")
-    check.add_argument("remote", nargs="?", help="remote name (default: the default remote)")
-    args = parser.parse_args(argv)
-    check_remote(args.remote, _dvc_config(), os.environ)
-
-
-if __name__ == "__main__":
-    raise SystemExit(cli.run(main))
+def check(name: str | None) -> None:
+    """``churn remote check [REMOTE]``: a one-line error if it has no credentials."""
+    check_remote(name, _dvc_config(), os.environ)

@@ -1,6 +1,6 @@
 """Benchmark: how much does ``dvc repro`` cost on top of the stages' own work?
 
-Run as ``python -m churn.bench`` (``make bench``). Everything happens in a
+Run as ``python -m benchmarks.bench`` (``make bench``). Everything happens in a
 temporary copy of this repository (the files ``git ls-files`` lists, committed
 into a fresh git repository, DVC remote and site cache inside the temp dir), so
 the working tree, its DVC cache and its remote are never touched.
@@ -9,7 +9,7 @@ For the real dataset and for a resampled large one (``--rows``), it times
 ``dvc repro -f --downstream prepare`` (prepare, featurize, train, evaluate; not
 fetch) against the *floor*: the same four ``main()`` functions called one after
 another in a single fresh Python process, each inside the same one-thread BLAS
-limit as :func:`churn.cli.run`. The floor's timer starts after the stage
+limit as :func:`churn.core.entry.run`. The floor's timer starts after the stage
 modules are imported (import time is reported separately), so the ratio is the
 full price of running through DVC: one interpreter start-up and import per
 stage, plus DVC's own hashing, caching and locking. Peak RSS is taken from
@@ -35,8 +35,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from churn.errors import ChurnError
-from churn.sandbox import REPO_ROOT, copy_repo, init_repo, tool_env
+from tools.sandbox import REPO_ROOT, copy_repo, init_repo, tool_env
+
+from churn.core.errors import ChurnError
 
 log = logging.getLogger("churn.bench")
 
@@ -223,7 +224,7 @@ def run_timed(cmd: Sequence[str], cwd: Path, env: Mapping[str, str], log_file: P
 def floor_in_subprocess(repo: Path, env: Mapping[str, str], log_file: Path) -> dict[str, Any]:
     """Run :func:`floor_worker` in a fresh interpreter inside ``repo``; return its report."""
     report = log_file.with_suffix(".json")
-    cmd = [sys.executable, "-m", "churn.bench", "--floor-worker", str(report)]
+    cmd = [sys.executable, "-m", "benchmarks.bench", "--floor-worker", str(report)]
     outer = run_timed(cmd, repo, env, log_file)
     result = json.loads(report.read_text(encoding="utf-8"))
     result["process_seconds"] = outer.seconds  # incl. interpreter start-up and imports
@@ -239,7 +240,7 @@ def floor_worker(report: Path) -> None:
     from threadpoolctl import threadpool_limits
 
     start = time.perf_counter()
-    modules = [importlib.import_module(f"churn.{name}") for name in STAGES]
+    modules = [importlib.import_module(f"churn.stages.{name}") for name in STAGES]
     import_seconds = time.perf_counter() - start
     # contract.py imports pandera lazily (only prepare needs it); time it on its own.
     start = time.perf_counter()
@@ -248,7 +249,7 @@ def floor_worker(report: Path) -> None:
     stages: dict[str, float] = {}
     for name, module in zip(STAGES, modules, strict=True):
         begin = time.perf_counter()
-        with threadpool_limits(limits=1, user_api="blas"):  # as churn.cli.run does
+        with threadpool_limits(limits=1, user_api="blas"):  # as churn.core.entry.run does
             module.main()
         stages[name] = time.perf_counter() - begin
     validation = time_validation()
@@ -270,9 +271,9 @@ def time_validation() -> float:
 
     pandera is already imported by then; the CSV parse itself is not counted.
     """
-    from churn.contract import resolve_contract, validate
-    from churn.params import load_params
-    from churn.prepare import check_file, parse_csv
+    from churn.core.contract import resolve_contract, validate
+    from churn.core.params import load_params
+    from churn.stages.prepare import check_file, parse_csv
 
     params = load_params()
     path = Path(params.paths.raw)
@@ -324,11 +325,12 @@ def make_large_csv(repo: Path, rows: int, seed: int) -> Path:
 
 
 def measure_monitor(repo: Path, env: Mapping[str, str], batch: Path, logs: Path) -> float:
-    """Seconds `python -m churn.monitor` takes on ``batch`` (exit 0 or 1 both count)."""
+    """Seconds `churn monitor` takes on ``batch`` (exit 0 or 1 both count)."""
     cmd = [
         sys.executable,
         "-m",
-        "churn.monitor",
+        "churn",
+        "monitor",
         "--input",
         str(batch),
         "--out",
@@ -462,7 +464,8 @@ def target_lines(targets: Sequence[Mapping[str, Any]], fmt: Callable[[Any, str],
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(
-        prog="python -m churn.bench", description="Time dvc repro against the in-process floor."
+        prog="python -m benchmarks.bench",
+        description="Time dvc repro against the in-process floor.",
     )
     parser.add_argument(
         "--rows", type=int, default=DEFAULT_ROWS, help="rows of the large run; 0 skips it"

@@ -1,4 +1,4 @@
-"""``make monitor INPUT=batch.csv``: did incoming customers drift away from the training data?
+"""``churn monitor --input batch.csv``: did incoming customers drift away from the training data?
 
 Not a pipeline stage: it runs on batches that arrive after training (a CSV with
 the raw columns, or the service's prediction log, ``.jsonl``). The batch is
@@ -19,10 +19,7 @@ Thresholds live in ``params.yaml`` (``monitor:``). Writes ``drift.json``,
 drifted, 1 when something did, 2 when the batch is invalid.
 """
 
-import argparse
 import logging
-import sys
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,11 +27,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from churn import io
-from churn.contract import Contract, read_contract, validate_features
-from churn.errors import ChurnError
-from churn.params import MonitorParams, load_params
-from churn.prepare import read_raw
+from churn.core import io
+from churn.core.contract import Contract, read_contract, validate_features
+from churn.core.errors import ChurnError
+from churn.core.integrity import load_model
+from churn.core.params import MonitorParams, load_params
+from churn.stages.prepare import read_raw
 
 log = logging.getLogger("churn.monitor")
 
@@ -254,7 +252,7 @@ def run(input_path: Path, out: Path) -> int:
     reference = io.read_parquet(params.paths.train)
     checks = compare(reference, batch, contract, params.monitor)
     if batch_scores is None:
-        model = io.read_pickle(params.paths.model)
+        model, _ = load_model(params.paths.model)  # md5 checked against dvc.lock first
         batch_scores = model.predict_proba(batch[contract.features])[:, 1]
     test_scores = pd.read_csv(params.paths.predictions)["probability"].to_numpy()
     prediction = compare_scores(test_scores, batch_scores, params.monitor)
@@ -281,23 +279,3 @@ def run(input_path: Path, out: Path) -> int:
     io.write_text(out / "summary.md", summary_markdown(checks, prediction, len(batch), warning))
     log.info("%d of %d features drifted; report in %s", len(drifted), len(checks), out)
     return 1 if drifted or prediction.drifted else 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Exit 0 (no drift), 1 (drift) or 2 (invalid input, with the contract's message)."""
-    parser = argparse.ArgumentParser(prog="python -m churn.monitor", description=__doc__)
-    parser.add_argument(
-        "--input", type=Path, required=True, help="CSV batch or prediction log (.jsonl)"
-    )
-    parser.add_argument("--out", type=Path, default=Path("monitoring"), help="report directory")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return run(args.input, args.out)
-    except ChurnError as err:
-        print(f"error: {err}", file=sys.stderr)  # noqa: T201 (the one-line message is the interface)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from churn import cli, io
-from churn.contract import Contract, resolve_contract, validate, write_contract
-from churn.errors import ChurnError
-from churn.params import PrepareParams, load_params
+from churn.core import entry, io
+from churn.core.contract import Contract, resolve_contract, validate, write_contract
+from churn.core.errors import ChurnError
+from churn.core.params import PrepareParams, load_params
 
 log = logging.getLogger("churn.prepare")
 
@@ -252,4 +252,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(cli.run(main))
+    raise SystemExit(entry.run(main))

@@ -5,7 +5,7 @@ per feature, its type, nullability, range and allowed categories; ``infer``
 derives the features from the file's dtypes instead. This module turns that
 into a :class:`Contract`, validates raw frames against it with pandera, and
 renders it as the README's data table. prepare writes the resolved contract
-to ``paths.schema``; every later stage, and anything serving the model, reads
+to ``paths.contract``; every later stage, and anything serving the model, reads
 that file rather than re-declaring a column list.
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from churn import io
-from churn.errors import ChurnError
-from churn.params import DataParams, FeatureRule, load_params
+from churn.core import io
+from churn.core.errors import ChurnError
+from churn.core.params import DataParams, FeatureRule
 
 log = logging.getLogger("churn.contract")
 
@@ -353,14 +353,3 @@ def _allowed(rule: FeatureRule) -> str:
     low = "-∞" if rule.min is None else f"{rule.min:g}"
     high = "∞" if rule.max is None else f"{rule.max:g}"
     return "any number" if rule.min is None and rule.max is None else f"{low} … {high}"
-
-
-def main() -> None:
-    """Print the data table for the README."""
-    print(markdown_table(load_params().data))  # noqa: T201 (the table is the output)
-
-
-if __name__ == "__main__":
-    from churn import cli
-
-    raise SystemExit(cli.run(main))

@@ -11,9 +11,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from churn.errors import ChurnError
+from churn.core.errors import ChurnError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def tool_env(base: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -1,10 +1,10 @@
-"""Print the test metrics next to the baseline's: ``python -m churn.summary``."""
+"""Print the test metrics next to the baseline's: ``churn summary``."""
 
 import logging
 
-from churn import cli, io
-from churn.params import load_params
-from churn.stats import HIGHER_IS_BETTER
+from churn.core import io
+from churn.core.params import load_params
+from churn.core.stats import HIGHER_IS_BETTER
 
 log = logging.getLogger("churn.summary")
 
@@ -26,7 +26,3 @@ def main() -> None:
     """Print the table for ``<paths.reports>/metrics.json``."""
     params = load_params()
     print(metrics_table(io.read_json(f"{params.paths.reports}/metrics.json")))  # noqa: T201 (the table is the output)
-
-
-if __name__ == "__main__":
-    raise SystemExit(cli.run(main))

@@ -13,9 +13,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from churn import cli, io
-from churn.contract import Contract, read_contract
-from churn.params import TrainParams, load_params
+from churn.core import entry, io
+from churn.core.contract import Contract, read_contract
+from churn.core.params import TrainParams, load_params
 
 log = logging.getLogger("churn.train")
 
@@ -77,4 +77,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(cli.run(main))
+    raise SystemExit(entry.run(main))

@@ -9,9 +9,9 @@ import logging
 
 import pandas as pd
 
-from churn import cli, io
-from churn.errors import ChurnError
-from churn.params import SourceParams, load_params
+from churn.core import entry, io
+from churn.core.errors import ChurnError
+from churn.core.params import SourceParams, load_params
 
 log = logging.getLogger("churn.fetch")
 
@@ -37,4 +37,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(cli.run(main))
+    raise SystemExit(entry.run(main))

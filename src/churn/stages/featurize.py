@@ -8,9 +8,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from churn import cli, io
-from churn.contract import Contract, read_contract
-from churn.params import FeaturizeParams, load_params
+from churn.core import entry, io
+from churn.core.contract import Contract, read_contract
+from churn.core.params import FeaturizeParams, load_params
 
 log = logging.getLogger("churn.featurize")
 
@@ -68,4 +68,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(cli.run(main))
+    raise SystemExit(entry.run(main))

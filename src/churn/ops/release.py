@@ -1,4 +1,4 @@
-"""Model releases as git tags in GTO's grammar: ``make release`` and ``make promote``.
+"""Model releases as git tags in GTO's grammar: ``churn release create|promote|verify|notes``.
 
 ``create VERSION`` tags the current commit ``<artifact>@vVERSION`` (annotated,
 the metrics in its message) only when the tree and the pipeline are clean, the
@@ -11,20 +11,16 @@ notes: the model card plus the tag and commit, which the card itself never
 contains. The artifact's name comes from ``artifacts:`` in dvc.yaml.
 """
 
-import argparse
-import hashlib
 import json
 import logging
 import re
-import subprocess
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from churn import cli
-from churn.errors import ChurnError
-from churn.params import Params, load_params
-from churn.report import Side, compare, load_base, load_head, parse_yaml
+from churn.core import io
+from churn.core.errors import ChurnError
+from churn.core.integrity import command, git, is_revision, read_model_bytes
+from churn.core.params import Params, load_params
+from churn.ops.results import Side, compare, load_base, load_head
 
 log = logging.getLogger("churn.release")
 
@@ -32,18 +28,10 @@ SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 STAGE = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
-def run(*cmd: str, check: bool = True) -> str:
-    """Output of a command run here; a failure becomes a one-line error."""
-    result = subprocess.run(list(cmd), capture_output=True, text=True, check=False)
-    if check and result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        raise ChurnError(f"`{' '.join(cmd)}` failed: {detail[-1] if detail else result.returncode}")
-    return result.stdout
-
-
 def artifact_name(dvc_yaml: str | Path = "dvc.yaml") -> str:
     """The one model artifact declared under ``artifacts:`` in dvc.yaml."""
-    artifacts = parse_yaml(Path(dvc_yaml).read_text(encoding="utf-8")).get("artifacts", {})
+    text = io.require_file(dvc_yaml).read_text(encoding="utf-8")
+    artifacts = io.parse_yaml(text, str(dvc_yaml)).get("artifacts") or {}
     models = [name for name, spec in artifacts.items() if spec.get("type") == "model"]
     if len(models) != 1:
         raise ChurnError(f"dvc.yaml: expected one artifact of type model, found {models}")
@@ -77,12 +65,12 @@ def check_version(version: str, existing: list[tuple[int, int, int]]) -> None:
 
 def check_clean() -> None:
     """No uncommitted or untracked files, and nothing for `dvc repro` to do."""
-    dirty = run("git", "status", "--porcelain").splitlines()
+    dirty = git("status", "--porcelain").splitlines()
     if dirty:
         raise ChurnError(
             f"working tree is not clean ({len(dirty)} path(s), e.g. {dirty[0][3:]}): commit first"
         )
-    status = json.loads(run("dvc", "status", "--json") or "{}")
+    status = json.loads(command("dvc", "status", "--json") or "{}")
     if status:
         raise ChurnError(
             f"dvc status is not clean ({', '.join(sorted(status))}): run dvc repro and commit"
@@ -91,7 +79,7 @@ def check_clean() -> None:
 
 def check_pushed() -> None:
     """Every output of this commit is on the default remote."""
-    missing = json.loads(run("dvc", "status", "--cloud", "--json") or "{}")
+    missing = json.loads(command("dvc", "status", "--cloud", "--json") or "{}")
     if missing:
         raise ChurnError(
             f"outputs are not on the default DVC remote ({len(missing)} missing, e.g. "
@@ -116,15 +104,14 @@ def gate(head: Side, previous: Side | None, params: Params) -> str:
         )
     comparisons = compare(previous, head, params.report, params.evaluate.threshold)
     result = next(c for c in comparisons if c.metric == rule.metric)
-    if result.verdict == "worse":
-        raise ChurnError(
-            f"{rule.metric} is significantly worse than {previous.label} "
-            f"({result.diff:+.4f}, 95 % CI [{result.low:+.4f}, {result.high:+.4f}])"
-        )
-    return (
-        f"{rule.metric} {value:.4f} (floor {rule.minimum}); vs {previous.label}: "
-        f"{result.diff:+.4f}, 95 % CI [{result.low:+.4f}, {result.high:+.4f}], {result.verdict}"
+    interval = (
+        f"{result.diff:+.4f}, {params.report.confidence * 100:g} % CI "
+        f"[{result.low:+.4f}, {result.high:+.4f}]"
     )
+    if result.verdict == "worse":
+        raise ChurnError(f"{rule.metric} is significantly worse than {previous.label} ({interval})")
+    floor = f"{rule.metric} {value:.4f} (floor {rule.minimum})"
+    return f"{floor}; vs {previous.label}: {interval}, {result.verdict}"
 
 
 def tag_message(artifact: str, version: str, metrics: dict, verdict: str) -> str:
@@ -140,7 +127,7 @@ def create(version: str) -> str:
     artifact = artifact_name()
     parse_version(version)
     check_clean()
-    existing = released_versions(artifact, run("git", "tag", "--list").split())
+    existing = released_versions(artifact, git("tag", "--list").split())
     check_version(version, existing)
     check_pushed()
     root = Path.cwd()
@@ -152,7 +139,7 @@ def create(version: str) -> str:
         previous = load_base(root, f"{artifact}@v{'.'.join(map(str, existing[-1]))}")
     verdict = gate(head, previous, params)
     tag = f"{artifact}@v{version}"
-    run("git", "tag", "-a", tag, "-m", tag_message(artifact, version, head.metrics, verdict))
+    git("tag", "-a", tag, "-m", tag_message(artifact, version, head.metrics, verdict))
     log.info("created %s: %s", tag, verdict)
     return tag
 
@@ -164,68 +151,25 @@ def promote(version: str, stage: str) -> str:
     if not STAGE.match(stage):
         raise ChurnError(f"STAGE {stage!r}: lowercase letters, digits and dashes, e.g. prod")
     tag = f"{artifact}@v{version}"
-    if tag not in run("git", "tag", "--list", tag).split():
+    if tag not in git("tag", "--list", tag).split():
         raise ChurnError(f"{tag} does not exist: make release VERSION={version} first")
-    before = set(run("git", "tag", "--list", f"{artifact}#{stage}#*").split())
-    run("gto", "assign", artifact, "--version", f"v{version}", "--stage", stage)
-    created = sorted(set(run("git", "tag", "--list", f"{artifact}#{stage}#*").split()) - before)
+    before = set(git("tag", "--list", f"{artifact}#{stage}#*").split())
+    command("gto", "assign", artifact, "--version", f"v{version}", "--stage", stage)
+    created = sorted(set(git("tag", "--list", f"{artifact}#{stage}#*").split()) - before)
     log.info("assigned %s to %s: %s", stage, tag, ", ".join(created))
     return created[-1] if created else ""
 
 
-def verify(lock_path: str | Path = "dvc.lock") -> str:
+def verify() -> str:
     """The model file's md5 must equal the one dvc.lock records; returns it."""
-    params = load_params()
-    model = params.paths.model
-    recorded = [
-        out.get("md5")
-        for stage in parse_yaml(Path(lock_path).read_text(encoding="utf-8"))
-        .get("stages", {})
-        .values()
-        for out in stage.get("outs", [])
-        if out.get("path") == model
-    ]
-    if not recorded:
-        raise ChurnError(f"{lock_path}: records no output {model}")
-    actual = hashlib.md5(Path(model).read_bytes()).hexdigest()  # noqa: S324 (DVC's hash)
-    if actual != recorded[0]:
-        raise ChurnError(f"{model}: md5 {actual} differs from {recorded[0]} in {lock_path}")
-    return actual
+    return read_model_bytes(load_params().paths.model).md5
 
 
 def notes(tag: str) -> str:
     """Release notes: the model card with the tag and commit it was released from."""
     params = load_params()
-    commit = run("git", "rev-list", "-n", "1", tag).strip()
-    card = Path(params.paths.card).read_text(encoding="utf-8")
+    if not is_revision(tag):
+        raise ChurnError(f"{tag}: no such tag or revision (git tag --list shows the releases)")
+    commit = git("rev-parse", "--verify", "--end-of-options", f"{tag}^{{commit}}").strip()
+    card = io.require_file(params.paths.card).read_text(encoding="utf-8")
     return f"{card.rstrip()}\n\n## Release\n\n- Tag: `{tag}`\n- Commit: `{commit}`\n"
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """Command-line options."""
-    parser = argparse.ArgumentParser(prog="python -m churn.release", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("create", help="tag a release").add_argument("version")
-    promo = sub.add_parser("promote", help="assign a stage to a release")
-    promo.add_argument("version")
-    promo.add_argument("stage")
-    sub.add_parser("verify", help="check models/model.pkl against dvc.lock")
-    sub.add_parser("notes", help="print release notes for a tag").add_argument("tag")
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Dispatch the subcommand."""
-    args = parse_args(argv)
-    if args.command == "create":
-        print(create(args.version))  # noqa: T201 (the tag is the output)
-    elif args.command == "promote":
-        print(promote(args.version, args.stage))  # noqa: T201
-    elif args.command == "verify":
-        print(verify())  # noqa: T201
-    else:
-        print(notes(args.tag), end="")  # noqa: T201
-
-
-if __name__ == "__main__":
-    raise SystemExit(cli.run(lambda: main(sys.argv[1:])))

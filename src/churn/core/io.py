@@ -13,8 +13,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from ruamel.yaml import YAML, YAMLError
 
-from churn.errors import ChurnError
+from churn.core.errors import ChurnError
 
 
 @contextlib.contextmanager
@@ -49,10 +50,28 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 def read_json(path: str | Path) -> Any:
     """Read a JSON file, naming it if it is missing or broken."""
+    return parse_json(require_file(path).read_text(encoding="utf-8"), str(path))
+
+
+def parse_json(text: str, origin: str) -> Any:
+    """Parse JSON text; a broken one is one line naming ``origin``."""
     try:
-        return json.loads(require_file(path).read_text(encoding="utf-8"))
+        return json.loads(text)
     except json.JSONDecodeError as err:
-        raise ChurnError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from err
+        raise ChurnError(f"{origin}: not valid JSON ({err.msg}, line {err.lineno})") from None
+
+
+def parse_yaml(text: str | None, origin: str = "YAML") -> Any:
+    """YAML 1.2, as DVC reads and rewrites its files; empty or missing text gives ``{}``.
+
+    (`dvc exp run -S` drops quotes: a YAML 1.1 reader would see a bare Yes as a boolean.)
+    """
+    if not text:
+        return {}
+    try:
+        return YAML(typ="safe", pure=True).load(text) or {}
+    except YAMLError as err:
+        raise ChurnError(f"{origin}: not valid YAML ({' '.join(str(err).split())})") from None
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:

@@ -11,9 +11,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from churn import cli, io
-from churn.errors import ChurnError
-from churn.sandbox import REPO_ROOT, copy_repo, init_repo, quiet, tool_env
+from churn.core import entry, io
+from churn.core.errors import ChurnError
+from tools.sandbox import REPO_ROOT, copy_repo, init_repo, quiet, tool_env
 
 log = logging.getLogger("churn.example")
 
@@ -35,7 +35,9 @@ def branch_report(scratch: Path) -> str:
     params.write_text(text.replace(CHANGE[0], CHANGE[1], 1), encoding="utf-8")
     quiet(["dvc", "repro"], repo, env)
     quiet(["git", "commit", "-q", "-am", "Try histogram gradient boosting"], repo, env)
-    quiet([sys.executable, "-m", "churn.report", "--base", "main", "--out", "report.md"], repo, env)
+    quiet(
+        [sys.executable, "-m", "churn", "report", "--base", "main", "--out", "report.md"], repo, env
+    )
     return (repo / "report.md").read_text(encoding="utf-8")
 
 
@@ -48,4 +50,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(cli.run(main))
+    raise SystemExit(entry.run(main))

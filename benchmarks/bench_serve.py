@@ -1,8 +1,8 @@
 """Benchmark: what does serving over HTTP cost on top of ``model.predict_proba``?
 
-Run as ``python -m churn.bench_serve`` (``make bench-serve``) from a checkout whose
+Run as ``python -m benchmarks.bench_serve`` (``make bench-serve``) from a checkout whose
 model is in the workspace (``dvc repro`` or ``dvc pull`` first). It starts the real
-service, ``python -m churn.serve``, as a subprocess on a free loopback port (the
+service, ``churn serve``, as a subprocess on a free loopback port (the
 repository root as its working directory, so it loads ``models/model.pkl`` after
 checking its md5 against ``dvc.lock``), waits for ``/ready``, then measures from this
 second process with one keep-alive :class:`httpx.Client`:
@@ -27,7 +27,6 @@ import gc
 import json
 import logging
 import os
-import pickle
 import socket
 import subprocess
 import sys
@@ -39,11 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churn import bench
-from churn.bench import Target, machine_info, ratio, target_lines
-from churn.bench import target_status as target_status  # re-exported: shared rule
-from churn.errors import ChurnError
-from churn.sandbox import REPO_ROOT
+from tools.sandbox import REPO_ROOT
+
+from benchmarks import bench
+from benchmarks.bench import Target, machine_info, ratio, target_lines
+from benchmarks.bench import target_status as target_status  # re-exported: shared rule
+from churn.core.errors import ChurnError
 
 log = logging.getLogger("churn.bench_serve")
 
@@ -183,9 +183,9 @@ def load_workload(root: Path) -> Workload:
     """
     import pandas as pd
 
-    from churn.contract import read_contract
-    from churn.params import load_params
-    from churn.serve import md5_of, recorded_md5
+    from churn.core.contract import read_contract
+    from churn.core.integrity import load_model
+    from churn.core.params import load_params
 
     params = load_params(root / "params.yaml")
     contract = read_contract(root / params.paths.contract)
@@ -198,15 +198,8 @@ def load_workload(root: Path) -> Workload:
     # categories as Python strings in object columns (pandas' string dtype is ~10 %
     # slower to encode). So the service's own layout is not counted as a gain.
     frame = frame.astype(dict.fromkeys(contract.categorical, object))
-    model_path = root / params.paths.model
-    data = model_path.read_bytes() if model_path.is_file() else b""
-    if not data:
-        raise BenchError(f"{model_path}: file not found (run dvc repro or dvc pull)")
-    lock = (root / "dvc.lock").read_text(encoding="utf-8")
-    expected, actual = recorded_md5(lock, params.paths.model), md5_of(data)
-    if actual != expected:
-        raise BenchError(f"{model_path}: md5 {actual} does not match {expected} in dvc.lock")
-    return Workload(frame=frame, records=records, model=pickle.loads(data))  # hash checked
+    model, _ = load_model(params.paths.model, root=root)  # md5 checked against dvc.lock
+    return Workload(frame=frame, records=records, model=model)
 
 
 # --------------------------------------------------------------------------- the server
@@ -268,7 +261,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 @contextmanager
 def running_server(log_file: Path, ready_timeout: float) -> Iterator[tuple[Any, float]]:
-    """Start ``python -m churn.serve``; yield a keep-alive client on it and the ready time."""
+    """Start ``churn serve``; yield a keep-alive client on it and the ready time."""
     import httpx
 
     port = free_port()
@@ -411,7 +404,7 @@ def run_benchmark(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     """Load the workload, start the server, measure everything, check the targets."""
     work = load_workload(REPO_ROOT)
     gc.freeze()  # as the service does after loading: the floor gets the same treatment
-    log.info("%d test rows loaded; starting python -m churn.serve", len(work.records))
+    log.info("%d test rows loaded; starting churn serve", len(work.records))
     results: dict[str, Any] = {"machine": machine_info(), "rows": len(work.records)}
     with running_server(scratch / "serve.log", args.ready_timeout) as (client, ready):
         results["server"] = {"ready_seconds": ready, **client.get("/ready").json()}
@@ -450,7 +443,7 @@ def format_report(results: Mapping[str, Any]) -> str:
     lines = [
         "churn serving benchmark",
         f"machine: {machine['platform']}, {machine['cpu_count']} CPUs, Python {machine['python']}",
-        f"server: python -m churn.serve (uvicorn, 1 process) on loopback, model "
+        f"server: churn serve (uvicorn, 1 process) on loopback, model "
         f"{server.get('model_version')}, ready after {server['ready_seconds']:.1f} s",
         "client: this process, one keep-alive httpx.Client; bodies pre-encoded, calls timed",
         f"rows: the {results['rows']:,}-row test split, batches cycling through it",
@@ -479,7 +472,7 @@ def format_report(results: Mapping[str, Any]) -> str:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(
-        prog="python -m churn.bench_serve",
+        prog="python -m benchmarks.bench_serve",
         description="Time the HTTP service against in-process predict_proba.",
     )
     parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="latency sample")

@@ -1,0 +1,5 @@
+"""``python -m churn``: the same as the ``churn`` command."""
+
+from churn.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Core: params, the data contract, io, stats, integrity and errors. Imports no other layer."""

@@ -1,0 +1,1 @@
+"""Operations on the pipeline's outputs: report, release, monitor, remote, summary."""

@@ -1,0 +1,158 @@
+"""One revision's results: params, dvc.lock, metrics and per-row test predictions.
+
+The PR report compares the workspace with a base revision; a release compares it
+with the previous release. Both read the two sides here: the workspace as
+reproduced, and a revision through DVC (local cache or remote) or, when its
+outputs cannot be fetched, by reproducing it in a temporary git worktree.
+"""
+
+import logging
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from io import StringIO
+from pathlib import Path
+
+import pandas as pd
+
+from churn.core import io
+from churn.core.integrity import LOCK_FILE, git_or_none
+from churn.core.params import ReportParams
+from churn.core.stats import Comparison, paired_bootstrap, unpaired_bootstrap
+
+log = logging.getLogger("churn.results")
+
+
+@dataclass
+class Side:
+    """One revision's results; ``metrics`` is None when it has none."""
+
+    label: str
+    params: dict = field(default_factory=dict)
+    lock: dict = field(default_factory=dict)
+    metrics: dict | None = None
+    predictions: pd.DataFrame | None = None
+    raw_rows: int | None = None
+    note: str = ""
+
+
+def paths_of(params: dict) -> dict:
+    """The ``paths`` section of a raw params mapping (``{}`` when absent)."""
+    return params.get("paths", {})
+
+
+def load_head(root: Path) -> Side:
+    """The workspace: params, dvc.lock, metrics and predictions as reproduced."""
+    params = io.parse_yaml((root / "params.yaml").read_text(encoding="utf-8"), "params.yaml")
+    paths = paths_of(params)
+    side = Side("this branch", params=params)
+    lock_path = root / LOCK_FILE
+    if lock_path.exists():
+        side.lock = io.parse_yaml(lock_path.read_text(encoding="utf-8"), LOCK_FILE)
+    metrics = root / paths.get("reports", "reports") / "metrics.json"
+    if metrics.exists():
+        side.metrics = io.read_json(metrics)
+        side.predictions = pd.read_csv(io.require_file(root / paths["predictions"]))
+    raw = root / paths.get("raw", "")
+    side.raw_rows = _count_rows(raw.read_text(encoding="utf-8")) if raw.is_file() else None
+    return side
+
+
+def _count_rows(text: str) -> int:
+    return len(pd.read_csv(StringIO(text), usecols=[0]))
+
+
+def load_base(root: Path, rev: str) -> Side:
+    """The revision's results, fetched through DVC or reproduced in a worktree."""
+    side = Side(rev, params=_yaml_at(root, rev, "params.yaml"))
+    side.lock = _yaml_at(root, rev, LOCK_FILE)
+    if "evaluate" not in side.lock.get("stages", {}):
+        side.note = f"{rev} has no evaluated pipeline in its dvc.lock"
+        side.lock = {}
+        return side
+    paths = paths_of(side.params)
+    metrics_path = f"{paths.get('reports', 'reports')}/metrics.json"
+    wanted = [metrics_path, paths.get("predictions")]
+    texts = read_through_dvc(root, rev, wanted) or reproduce_in_worktree(root, rev, wanted)
+    if texts is None:
+        side.note = (
+            f"could not get {rev}'s outputs: not in the DVC cache or remote, and "
+            "reproducing it in a temporary worktree failed"
+        )
+        return side
+    side.metrics = io.parse_json(texts[0], f"{rev}:{metrics_path}")
+    side.predictions = pd.read_csv(StringIO(texts[1]))
+    raw = read_through_dvc(root, rev, [paths.get("raw", "")])
+    side.raw_rows = _count_rows(raw[0]) if raw else None
+    return side
+
+
+def _yaml_at(root: Path, rev: str, path: str) -> dict:
+    return io.parse_yaml(git_or_none("show", f"{rev}:{path}", cwd=root), f"{rev}:{path}")
+
+
+def read_through_dvc(root: Path, rev: str, paths: list[str]) -> list[str] | None:
+    """The text of DVC-tracked files at ``rev`` (cache or remote), or None."""
+    import dvc.api
+    from dvc.exceptions import DvcException
+
+    try:
+        return [dvc.api.read(p, repo=str(root), rev=rev) for p in paths]
+    except (DvcException, FileNotFoundError, OSError) as err:
+        log.info("%s: outputs not available through DVC (%s)", rev, type(err).__name__)
+        return None
+
+
+def reproduce_in_worktree(root: Path, rev: str, paths: list[str]) -> list[str] | None:
+    """Reproduce ``rev`` in a temporary git worktree and read ``paths`` there, or None."""
+    log.warning("%s: reproducing the base in a temporary git worktree", rev)
+    with tempfile.TemporaryDirectory(prefix="churn-base-") as tmp:
+        tree = Path(tmp) / "base"
+        if git_or_none("worktree", "add", "--detach", str(tree), rev, cwd=root) is None:
+            return None
+        try:
+            result = subprocess.run(
+                ["dvc", "repro"], cwd=tree, capture_output=True, text=True, check=False
+            )
+            if result.returncode != 0:
+                log.warning("%s: dvc repro failed: %s", rev, result.stderr.strip()[-500:])
+                return None
+            return [(tree / p).read_text(encoding="utf-8") for p in paths]
+        finally:
+            git_or_none("worktree", "remove", "--force", str(tree), cwd=root)
+
+
+def same_rows(base: pd.DataFrame, head: pd.DataFrame) -> bool:
+    """Both evaluated on the very same test rows (ids and labels)?"""
+    key = ["id", "label"]
+    return (
+        base[key]
+        .sort_values(key)
+        .reset_index(drop=True)
+        .equals(head[key].sort_values(key).reset_index(drop=True))
+    )
+
+
+def compare(base: Side, head: Side, params: ReportParams, threshold: float) -> list[Comparison]:
+    """Bootstrap head minus base on the headline metrics; paired when the rows match."""
+    options = {
+        "resamples": params.resamples,
+        "seed": params.seed,
+        "confidence": params.confidence,
+        "threshold": threshold,
+    }
+    b, h = base.predictions, head.predictions
+    if same_rows(b, h):
+        joined = b.merge(h, on=["id", "label"], suffixes=("_base", "_head"))
+        y = joined["label"].to_numpy()
+        return paired_bootstrap(
+            y,
+            joined["probability_base"].to_numpy(),
+            joined["probability_head"].to_numpy(),
+            **options,
+        )
+    return unpaired_bootstrap(
+        (b["label"].to_numpy(), b["probability"].to_numpy()),
+        (h["label"].to_numpy(), h["probability"].to_numpy()),
+        **options,
+    )

@@ -1,0 +1,1 @@
+"""The HTTP prediction service. Imports only the core."""

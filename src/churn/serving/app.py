@@ -1,0 +1,314 @@
+"""``churn serve``: the prediction service (FastAPI on uvicorn) for the pipeline's model.
+
+It serves exactly what evaluate scored: ``models/model.pkl`` (or a released
+version, ``MODEL_REF=churn-model@vX.Y.Z``), whose md5 must match the one
+``dvc.lock`` records before it is unpickled. The request schema is built from
+the resolved data contract, so the API checks the same types, ranges and
+categories as prepare. Settings come from the environment (see
+:class:`churn.serving.settings.Settings`).
+"""
+
+import gc
+import logging
+import random
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import orjson
+import pandas as pd
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from churn.core.contract import Contract, read_contract
+from churn.core.params import load_params
+from churn.serving.metrics import Metrics, Observe
+from churn.serving.model import Loaded, load
+from churn.serving.parsing import (
+    customer_model,
+    fast_decoder,
+    is_json,
+    request_model,
+    to_frame,
+)
+from churn.serving.settings import Settings
+
+log = logging.getLogger("churn.serving")
+
+
+class Prediction(BaseModel):
+    """One customer's answer."""
+
+    churn_probability: float
+    churn: bool
+
+
+class PredictResponse(BaseModel):
+    """The answer to POST /v1/predict (documented; built without this model for speed)."""
+
+    model_version: str
+    request_id: str
+    threshold: float
+    predictions: list[Prediction]
+
+
+class Service:
+    """What the endpoints do; the app only routes to it."""
+
+    def __init__(self, settings: Settings, contract: Contract, loaded: Loaded | None) -> None:
+        self.settings = settings
+        self.contract = contract
+        self.loaded = loaded
+        self.customer = customer_model(contract)
+        self.request_model = request_model(contract, self.customer)
+        self.fast = fast_decoder(contract)
+        self.metrics = Metrics()
+        self.log_lock = threading.Lock()
+        self.sampler = random.Random()  # noqa: S311 (sampling for monitoring, not security)
+
+    def current(self) -> Loaded:
+        """The loaded model, or 503."""
+        if self.loaded is None:
+            raise HTTPException(503, "model not loaded")
+        return self.loaded
+
+    def model_info(self) -> dict[str, Any]:
+        """Version, commit, metrics, threshold and the input schema."""
+        current = self.current()
+        return {
+            "version": current.version,
+            "commit": current.commit,
+            "md5": current.md5,
+            "threshold": current.threshold,
+            "metrics": current.metrics,
+            "max_batch": self.settings.max_batch,
+            "input_schema": TypeAdapter(self.customer).json_schema(),
+        }
+
+    def parse(self, body: bytes) -> list[tuple]:
+        """The customers of a raw JSON body as tuples in contract order, or a 422.
+
+        Both parsers read the bytes directly (no ``json.loads`` first). The fast one
+        answers for the usual, well-formed batch; the pydantic model, which the
+        OpenAPI document shows, decides everything else and names each bad field.
+        """
+        rows = self.parse_fast(body)
+        return rows if rows is not None else self.parse_checked(body)
+
+    def parse_fast(self, body: bytes) -> list[tuple] | None:
+        """Msgspec's reading of the body, or None where it refuses (pydantic then decides)."""
+        try:
+            return list(map(msgspec.structs.astuple, self.fast.decode(body).customers))
+        except (msgspec.MsgspecError, ValueError):  # ValueError: bytes that are not UTF-8
+            return None
+
+    def parse_checked(self, body: bytes) -> list[tuple]:
+        """Pydantic's reading of the body, or a 422 listing every bad field's path."""
+        try:
+            customers = self.request_model.model_validate_json(body).customers
+        except ValidationError as err:
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in err.errors(include_url=False)]
+            raise RequestValidationError(errors) from None
+        names = list(self.contract.columns)  # a missing nullable field is absent: None
+        return [tuple(row.get(name) for name in names) for row in customers]
+
+    def predict_body(self, body: bytes, request_id: str) -> bytes:
+        """The JSON answer to a raw ``/v1/predict`` body."""
+        self.current()  # 503 before any parsing
+        return orjson.dumps(self.predict(self.parse(body), request_id))
+
+    def predict(self, customers: list[tuple], request_id: str) -> dict[str, Any]:
+        """Probabilities and labels at the pipeline's threshold."""
+        current = self.current()
+        if len(customers) > self.settings.max_batch:
+            raise HTTPException(
+                413, f"batch of {len(customers)} exceeds MAX_BATCH={self.settings.max_batch}"
+            )
+        frame = to_frame(customers, self.contract)
+        proba = current.model.predict_proba(frame)[:, 1]
+        flags = proba >= current.threshold
+        self.log_sample(frame, proba)
+        churned = int(flags.sum())
+        self.metrics.predictions.labels("churn").inc(churned)
+        self.metrics.predictions.labels("stay").inc(len(flags) - churned)
+        return {
+            "model_version": current.version,
+            "request_id": request_id,
+            "threshold": current.threshold,
+            "predictions": [
+                {"churn_probability": p, "churn": f}
+                for p, f in zip(proba.tolist(), flags.tolist(), strict=True)
+            ],
+        }
+
+    def log_sample(self, frame: pd.DataFrame, proba: np.ndarray) -> None:
+        """Append the sampled rows to the prediction log (a no-op unless configured)."""
+        rate, path = self.settings.log_sample_rate, self.settings.prediction_log
+        if not path or rate <= 0:
+            return
+        keep = [i for i in range(len(frame)) if self.sampler.random() < rate]
+        if not keep:
+            return
+        sampled = frame.iloc[keep].assign(churn_probability=proba[keep])
+        lines = sampled.to_json(orient="records", lines=True)
+        with self.log_lock, Path(path).open("a", encoding="utf-8") as fh:
+            fh.write(lines if lines.endswith("\n") else lines + "\n")
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    request.app.state.service.metrics.errors.labels(f"http_{exc.status_code}").inc()
+    body = {"detail": exc.detail, "request_id": request.state.request_id}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    request.app.state.service.metrics.errors.labels("validation").inc()
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"detail": detail, "request_id": request.state.request_id}, status_code=422)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or 413 as soon as it is known to be over ``limit`` bytes."""
+    too_large = HTTPException(413, f"request body exceeds MAX_BODY_BYTES={limit}")
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():  # a chunked body has no length to check first
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: what went wrong, and the id to find the request in the logs."""
+
+    detail: str | list[dict[str, Any]]  # a message, or for a 422 one entry per bad field
+    request_id: str
+
+
+ERRORS = {
+    413: "batch over MAX_BATCH, or body over MAX_BODY_BYTES",
+    415: "content-type is not JSON (or missing)",
+    422: "a field's type, range or category, unknown or missing fields, bad JSON",
+    500: "unexpected error; the details are only in the server's log",
+    503: "model not loaded",
+}
+
+
+def _predict_route(app: FastAPI, service: Service) -> None:
+    """``POST /v1/predict``: reads the raw body and validates it in one pass.
+
+    FastAPI would json.loads the body, then validate the Python objects: twice the
+    work on a 1,000-customer batch. The schema is still the request model's, given
+    to the OpenAPI document by :func:`_openapi`, so the docs and fuzzers see it.
+    """
+    settings = service.settings
+
+    async def predict(request: Request) -> Response:
+        """Churn probability and label for each customer (at most MAX_BATCH)."""
+        if not is_json(request.headers.get("content-type")):
+            raise HTTPException(415, "content-type must be application/json")
+        body = await read_body(request, settings.body_limit)
+        # Off the event loop: parsing and scoring a batch is milliseconds of CPU.
+        answer = await run_in_threadpool(service.predict_body, body, request.state.request_id)
+        return Response(answer, media_type="application/json")
+
+    schema = {"$ref": "#/components/schemas/PredictRequest"}
+    app.add_api_route(
+        "/v1/predict",
+        predict,
+        methods=["POST"],
+        response_model=PredictResponse,
+        responses={
+            code: {"description": text, "model": ErrorBody} for code, text in ERRORS.items()
+        },
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
+        },
+    )
+
+
+def _openapi(app: FastAPI, body_model: type[BaseModel]) -> Any:
+    """FastAPI's OpenAPI document plus the request model the predict route reads itself."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            body = body_model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update({**body.pop("$defs", {}), "PredictRequest": body})
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    return openapi
+
+
+def create_app(settings: Settings | None = None, loaded: Loaded | None = None) -> FastAPI:
+    """The FastAPI app; ``loaded`` skips loading (tests), otherwise the lifespan loads."""
+    settings = settings or Settings()
+    contract = (
+        loaded.contract
+        if loaded
+        else read_contract(load_params(settings.params_file).paths.contract)
+    )
+    service = Service(settings, contract, loaded)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if service.loaded is None:
+            service.loaded = load(settings)  # a ChurnError here stops the server starting
+            log.info("loaded %s (md5 %s)", service.loaded.version, service.loaded.md5)
+        yield
+
+    app = FastAPI(title="churn", version="1", lifespan=lifespan)
+    app.state.service = service
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"])
+    app.add_middleware(Observe, metrics=service.metrics)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid)
+
+    app.add_api_route("/health", lambda: {"status": "ok"}, methods=["GET"], summary="Liveness")
+    app.add_api_route(
+        "/ready",
+        lambda: {"status": "ready", "model_version": service.current().version},
+        methods=["GET"],
+        summary="Readiness: 200 once the model is loaded, 503 before",
+    )
+    app.add_api_route("/v1/model", service.model_info, methods=["GET"])
+    _predict_route(app, service)
+    app.add_api_route(
+        "/metrics",
+        lambda: Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST),
+        methods=["GET"],
+        summary="Prometheus metrics",
+    )
+    app.openapi = _openapi(app, service.request_model)  # type: ignore[method-assign]
+    return app
+
+
+def main() -> None:
+    """Load and check the model, then run uvicorn; a bad model is one line and exit 1."""
+    import uvicorn
+
+    settings = Settings()
+    app = create_app(settings, loaded=load(settings))
+    # The model and the libraries live as long as the process: keep the cyclic
+    # collector from walking them again after every few thousand allocations.
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")

@@ -1,0 +1,95 @@
+"""Prometheus metrics, request ids and the last-resort 500, as plain ASGI middleware."""
+
+import logging
+import re
+import time
+import uuid
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("churn.serving")
+
+
+class Metrics:
+    """Prometheus metrics on a registry of this app's own (tests build many apps)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "churn_requests_total", "HTTP requests", ["path", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "churn_request_seconds",
+            "Request latency",
+            ["path"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.predictions = Counter(
+            "churn_predictions_total", "Predictions by label", ["label"], registry=self.registry
+        )
+        self.errors = Counter(
+            "churn_errors_total", "Errors by kind", ["kind"], registry=self.registry
+        )
+
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_of(header: str | None) -> str:
+    """The caller's ``x-request-id`` if it is a plain token, else a fresh one.
+
+    It is echoed in headers, JSON and logs, so anything longer or stranger is replaced.
+    """
+    if header and REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+class Observe:
+    """ASGI middleware: request id, Prometheus counts and latency, and the last-resort 500.
+
+    Plain ASGI rather than ``@app.middleware``, whose wrapper runs the app in a task
+    of its own and passes the response through a memory stream.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Time the request, tag it with its id, count it by route and status."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_of(Request(scope).headers.get("x-request-id"))
+        scope.setdefault("state", {})["request_id"] = request_id
+        start = time.perf_counter()
+        status = [0]  # the status sent; 0 until the response has started
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:  # the last line of defence: no stack trace reaches the client
+            log.exception("request %s failed", request_id)
+            self.metrics.errors.labels("internal").inc()
+            if status[0]:  # too late for another answer: let the server drop the connection
+                raise
+            body = {"detail": "internal error", "request_id": request_id}
+            await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
+        finally:  # counted even when the client went away (no status sent: "none")
+            route = scope.get("route")
+            path = route.path if route is not None else "unmatched"
+            self.metrics.requests.labels(path, str(status[0] or "none")).inc()
+            self.metrics.latency.labels(path).observe(time.perf_counter() - start)

@@ -1,0 +1,1 @@
+"""Development tools: the example PR comment and throw-away repo copies (not shipped)."""
