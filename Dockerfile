@@ -1,4 +1,7 @@
-# The prediction service, `python -m churn.serve`, with the pipeline's model in the image.
+# The prediction service, `python -m churn.serving` (what `churn serve` runs), with the
+# pipeline's model in the image. It holds the core and serving layers of the package and
+# their pinned dependencies (requirements-serve.txt) only: no pipeline stages, ops,
+# benchmarks, dev tools or test requirements.
 #
 # The model and what the service reads beside it are copied in at build time, so they
 # must be in the workspace first (they are DVC outputs, not in git):
@@ -25,10 +28,10 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-# Runtime requirements only (requirements-dev.txt is the test tooling).
-COPY requirements.txt /tmp/requirements.txt
+# What the service imports, pinned (a subset of requirements.txt; no DVC, no dev tooling).
+COPY requirements-serve.txt /tmp/requirements-serve.txt
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-compile -r /tmp/requirements.txt
+    && /opt/venv/bin/pip install --no-compile -r /tmp/requirements-serve.txt
 
 # --------------------------------------------------------------------------- runtime stage
 # Same base image, so the venv's interpreter links resolve; no compilers, no git.
@@ -44,7 +47,9 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /app
 # Owned by root and read-only to the service's user.
 COPY params.yaml dvc.lock ./
-COPY src/ src/
+COPY src/churn/__init__.py src/churn/__init__.py
+COPY src/churn/core/ src/churn/core/
+COPY src/churn/serving/ src/churn/serving/
 COPY models/model.pkl models/model.pkl
 COPY data/prepared/contract.json data/prepared/contract.json
 COPY reports/metrics.json reports/metrics.json
@@ -53,4 +58,4 @@ EXPOSE 8000
 # slim has no curl: ask /health with the standard library (non-2xx or no answer: exit 1).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=4)"]
-CMD ["python", "-m", "churn.serve"]
+CMD ["python", "-m", "churn.serving"]
