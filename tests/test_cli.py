@@ -1,0 +1,119 @@
+"""The `churn` command: every subcommand is listed, states its exit codes, and runs."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from churn import cli
+
+BIN = Path(sys.executable).parent
+SUBCOMMANDS = ["summary", "contract", "report", "release", "serve", "monitor", "remote"]
+
+
+def churn(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """The installed console script, as a user's activated shell runs it."""
+    return subprocess.run(
+        [str(BIN / "churn"), *args],
+        cwd=cwd,
+        env={
+            **{k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")},  # counted
+            "PATH": f"{BIN}{os.pathsep}/usr/bin:/bin",
+            "HOME": str(cwd),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_help_lists_every_subcommand_from_any_directory(tmp_path):
+    result = churn("--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    listed = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("    ")]
+    assert listed == SUBCOMMANDS
+
+
+def test_python_dash_m_churn_is_the_same_command(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "churn", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert result.stdout == churn("--help", cwd=tmp_path).stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "codes"),
+    [
+        (["summary"], "exit codes: 0 done; 1 bad input"),
+        (["contract"], "exit codes: 0 done; 1 bad input"),
+        (["report"], "exit codes: 0 done; 1 bad input"),
+        (["release", "create"], "exit codes: 0 done; 1 bad input"),
+        (["release", "promote"], "exit codes: 0 done; 1 bad input"),
+        (["release", "verify"], "exit codes: 0 done; 1 bad input"),
+        (["release", "notes"], "exit codes: 0 done; 1 bad input"),
+        (["serve"], "exit codes: 1 the model or its settings are bad"),
+        (["monitor"], "exit codes: 0 no drift; 1 drift; 2 invalid input"),
+        (["remote", "check"], "exit codes: 0 done; 1 bad input"),
+    ],
+)
+def test_each_help_states_its_exit_codes(args, codes, capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main([*args, "--help"])
+    assert done.value.code == 0
+    assert codes in " ".join(capsys.readouterr().out.split())
+
+
+def test_bad_input_is_one_line_and_exit_1(tmp_path):
+    result = churn("summary", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == "error: params.yaml: file not found\n"
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert churn("no-such-command", cwd=tmp_path).returncode == 2
+    assert churn("release", cwd=tmp_path).returncode == 2
+    assert churn("monitor", cwd=tmp_path).returncode == 2  # --input is required
+
+
+def test_summary_and_contract_print_their_tables(trained):
+    summary = churn("summary", cwd=trained)
+    assert summary.returncode == 0, summary.stderr
+    lines = summary.stdout.splitlines()
+    assert lines[0].split() == ["metric", "model", "baseline", "better"]
+    assert [line.split()[0] for line in lines[1:]] == [
+        "roc_auc",
+        "average_precision",
+        "log_loss",
+        "brier",
+        "precision",
+        "recall",
+        "f1",
+        "accuracy",
+    ]
+    contract = churn("contract", cwd=trained)
+    assert contract.returncode == 0, contract.stderr
+    assert "| `tenure` | feature | numeric | no | 0 … 120 |" in contract.stdout
+
+
+def test_release_notes_of_an_unknown_tag_is_one_line(trained):
+    result = churn("release", "notes", "churn-model@v9.9.9", cwd=trained)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: churn-model@v9.9.9: no such tag or revision")
+    assert result.stderr.count("\n") == 1
+
+
+def test_an_option_looking_ref_is_never_an_option(trained, tmp_path):
+    # MODEL_REF reaches git as a revision, never as an option such as --output=FILE.
+    target = tmp_path / "written"
+    result = churn("serve", cwd=trained, MODEL_REF=f"--output={target}")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: --output={target}: no such git revision")
+    assert not target.exists()

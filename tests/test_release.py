@@ -1,0 +1,69 @@
+"""ops.release's pure parts: versions, the metric gate and the tag message."""
+
+import pytest
+
+from churn.core.errors import ChurnError
+from churn.ops import release
+from test_report import BASE_P, HEAD_P, side
+
+
+def test_versions_parse_order_and_must_grow():
+    assert release.parse_version("1.2.3") == (1, 2, 3)
+    assert release.parse_version("v10.0.1") == (10, 0, 1)
+    for bad in ("1.2", "01.2.3", "1.2.3-rc1", "", "x"):
+        with pytest.raises(ChurnError, match=r"expected MAJOR\.MINOR\.PATCH"):
+            release.parse_version(bad)
+    tags = ["churn-model@v1.10.0", "churn-model@v1.9.0", "other@v9.0.0", "churn-model#prod#1"]
+    existing = release.released_versions("churn-model", tags)
+    assert existing == [(1, 9, 0), (1, 10, 0)]  # numeric, not string, order
+    release.check_version("1.10.1", existing)
+    with pytest.raises(ChurnError, match=r"^version v1.10.0 is already released$"):
+        release.check_version("1.10.0", existing)
+    with pytest.raises(ChurnError, match=r"not greater than the latest release v1.10.0$"):
+        release.check_version("1.9.5", existing)
+
+
+def gate_params(params, confidence: float, metric: str = "roc_auc", minimum: float = 0.5):
+    return params.model_copy(
+        update={
+            "report": params.report.model_copy(update={"confidence": confidence, "resamples": 200}),
+            "release": params.release.model_copy(update={"metric": metric, "minimum": minimum}),
+        }
+    )
+
+
+def test_gate_states_the_configured_confidence(params):
+    head, previous = side("this branch", HEAD_P), side("churn-model@v1.0.0", BASE_P)
+    verdict = release.gate(head, previous, gate_params(params, 0.9))
+    assert "90 % CI [" in verdict
+    assert "95 %" not in verdict
+    assert verdict.startswith(f"roc_auc {head.metrics['roc_auc']:.4f} (floor 0.5); ")
+    assert verdict.endswith(", better")
+
+
+def test_gate_refuses_below_the_floor_and_significantly_worse(params):
+    head, previous = side("this branch", HEAD_P), side("churn-model@v1.0.0", BASE_P)
+    low = previous.metrics["roc_auc"]
+    assert low < 0.99
+    with pytest.raises(ChurnError, match=rf"^roc_auc {low:.4f} is below the release floor 0.99 "):
+        release.gate(previous, None, gate_params(params, 0.95, minimum=0.99))
+    with pytest.raises(ChurnError) as err:
+        release.gate(previous, head, gate_params(params, 0.8))  # the old model is worse
+    assert "roc_auc is significantly worse than this branch" in str(err.value)
+    assert "80 % CI" in str(err.value)
+    first = release.gate(head, None, gate_params(params, 0.95))
+    assert first.endswith("; first release")
+
+
+def test_tag_message_lists_every_metric():
+    text = release.tag_message("churn-model", "1.0.0", {"roc_auc": 0.84, "baseline": {}}, "ok")
+    assert text == "churn-model v1.0.0\n\nok\n\nTest metrics:\n  roc_auc: 0.8400\n"
+
+
+def test_artifact_name_comes_from_dvc_yaml(tmp_path):
+    assert release.artifact_name() == "churn-model"
+    (tmp_path / "dvc.yaml").write_text("artifacts:\n  a: {type: model}\n  b: {type: model}\n")
+    with pytest.raises(
+        ChurnError, match=r"expected one artifact of type model, found \['a', 'b'\]"
+    ):
+        release.artifact_name(tmp_path / "dvc.yaml")
