@@ -204,6 +204,8 @@ def load_workload(root: Path) -> Workload:
 
 # --------------------------------------------------------------------------- the server
 
+SERVER_CMD = [sys.executable, "-m", "churn", "serve"]
+
 
 def server_env(port: int, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The service's environment: loopback, ``port``, the workspace model, this ``src``."""
@@ -265,10 +267,9 @@ def running_server(log_file: Path, ready_timeout: float) -> Iterator[tuple[Any, 
     import httpx
 
     port = free_port()
-    cmd = [sys.executable, "-m", "churn.serve"]
     with log_file.open("wb") as out:
         proc = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, env=server_env(port), stdout=out, stderr=subprocess.STDOUT
+            SERVER_CMD, cwd=REPO_ROOT, env=server_env(port), stdout=out, stderr=subprocess.STDOUT
         )
     log.info("started the server (pid %d) on 127.0.0.1:%d; log %s", proc.pid, port, log_file)
     try:

@@ -117,3 +117,24 @@ def test_an_option_looking_ref_is_never_an_option(trained, tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: --output={target}: no such git revision")
     assert not target.exists()
+
+
+def test_a_bad_setting_of_the_service_is_one_line(trained):
+    result = churn("serve", cwd=trained, PORT="abc")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: PORT: Input should be a valid integer, unable to parse string as an "
+        "integer (got 'abc')\n"
+    )
+
+
+def test_without_git_a_ref_says_git_is_missing_and_the_workspace_commit_is_unknown(
+    trained, monkeypatch, tmp_path
+):
+    from churn.core import integrity
+    from churn.core.errors import ChurnError
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git on it
+    with pytest.raises(ChurnError, match=r"^`git rev-parse .*`: No such file or directory$"):
+        integrity.read_lock("churn-model@v1.0.0", root=trained)
+    assert integrity.commit_of("HEAD", cwd=trained) == "unknown"

@@ -268,3 +268,11 @@ def test_customer_model_mirrors_the_contract(workdir, monkeypatch):
     adapter = TypeAdapter(customer_model(contract))
     assert list(adapter.json_schema()["properties"]) == list(contract.columns)
     assert adapter.validate_python(example_customer(contract))["tenure"] == 0
+
+
+def test_an_empty_model_ref_serves_the_workspace_model(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("MODEL_REF", "")  # e.g. `docker run -e MODEL_REF=`
+    loaded = load(Settings())
+    assert loaded.version.startswith("workspace-")
+    assert loaded.metrics["roc_auc"] > 0.8

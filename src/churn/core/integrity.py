@@ -1,10 +1,11 @@
 """Facts about artifacts: md5s, what a dvc.lock records, git, and the check before unpickling.
 
-Unpickling runs code, so nothing in this project unpickles ``model.pkl`` without
-:func:`load_model`: the bytes are read once, their md5 compared with the one
-``dvc.lock`` records (the workspace's, or the lock at a git revision), and only
-then loaded. Every git and tool call goes through :func:`command`, which fails
-in one way: a :class:`ChurnError` naming the command and its last line of output.
+Unpickling runs code, so nothing outside the pipeline's own stages (which DVC
+feeds their inputs) unpickles ``model.pkl`` without :func:`load_model`: the bytes
+are read once, their md5 compared with the one ``dvc.lock`` records (the
+workspace's, or the lock at a git revision), and only then loaded. Every git and
+tool call goes through :func:`command`, which fails in one way: a
+:class:`ChurnError` naming the command and its last line of output.
 """
 
 import hashlib
@@ -39,12 +40,16 @@ def recorded_md5(lock: dict, path: str) -> str | None:
     return None
 
 
+class ProgramMissing(ChurnError):
+    """The program itself could not be run (e.g. no git, as in the container image)."""
+
+
 def command(*cmd: str, cwd: str | Path | None = None) -> str:
     """Output of a command; a failure (or a missing program) is one line naming it."""
     try:
         result = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, check=False)
-    except OSError as err:  # e.g. no git at all, as in the container image
-        raise ChurnError(f"`{' '.join(cmd)}`: {err.strerror}") from None
+    except OSError as err:
+        raise ProgramMissing(f"`{' '.join(cmd)}`: {err.strerror}") from None
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
         last = detail[-1] if detail else f"exit {result.returncode}"
@@ -58,9 +63,14 @@ def git(*args: str, cwd: str | Path | None = None) -> str:
 
 
 def git_or_none(*args: str, cwd: str | Path | None = None) -> str | None:
-    """Output of a git command, or None when it fails (e.g. a path absent at a revision)."""
+    """Output of a git command, or None when it fails (e.g. a path absent at a revision).
+
+    A missing git is still an error: "no such revision" would send the user the wrong way.
+    """
     try:
         return git(*args, cwd=cwd)
+    except ProgramMissing:
+        raise
     except ChurnError:
         return None
 
@@ -77,9 +87,13 @@ def is_revision(rev: str, cwd: str | Path | None = None) -> bool:
 
 def commit_of(rev: str = "HEAD", cwd: str | Path | None = None) -> str:
     """The full commit hash ``rev`` points at, or ``unknown`` where git cannot say."""
-    if not is_revision(rev, cwd):
+    try:
+        found = git_or_none(
+            "rev-parse", "--verify", "--end-of-options", f"{rev}^{{commit}}", cwd=cwd
+        )
+    except ProgramMissing:  # no git at all, as in the container image
         return "unknown"
-    return git("rev-parse", "--verify", "--end-of-options", f"{rev}^{{commit}}", cwd=cwd).strip()
+    return found.strip() if found else "unknown"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ fails deep inside botocore; this check fails first, in one line naming what to s
 remote types (a local directory, …) need no credentials and pass silently.
 
 The decision is made by pure functions of the remote's config and the environment
-(:func:`credentials_problem`, :func:`credential_source`); :func:`main` only gathers them.
+(:func:`credentials_problem`, :func:`credential_source`); :func:`check` only gathers them.
 """
 
 import configparser

@@ -42,7 +42,7 @@ from churn.serving.parsing import (
     request_model,
     to_frame,
 )
-from churn.serving.settings import Settings
+from churn.serving.settings import Settings, load_settings
 
 log = logging.getLogger("churn.serving")
 
@@ -259,7 +259,7 @@ def _openapi(app: FastAPI, body_model: type[BaseModel]) -> Any:
 
 def create_app(settings: Settings | None = None, loaded: Loaded | None = None) -> FastAPI:
     """The FastAPI app; ``loaded`` skips loading (tests), otherwise the lifespan loads."""
-    settings = settings or Settings()
+    settings = settings or load_settings()
     contract = (
         loaded.contract
         if loaded
@@ -305,7 +305,7 @@ def main() -> None:
     """Load and check the model, then run uvicorn; a bad model is one line and exit 1."""
     import uvicorn
 
-    settings = Settings()
+    settings = load_settings()
     app = create_app(settings, loaded=load(settings))
     # The model and the libraries live as long as the process: keep the cyclic
     # collector from walking them again after every few thousand allocations.

@@ -30,7 +30,7 @@ class Loaded:
 def load(settings: Settings) -> Loaded:
     """Read, verify, then unpickle the model; a one-line error on any mismatch."""
     params = load_params(settings.params_file)
-    ref = settings.model_ref
+    ref = settings.model_ref or None  # MODEL_REF= (empty) means the workspace model
     model, checked = load_model(params.paths.model, rev=ref)
     metrics_path = Path(params.paths.reports) / "metrics.json"
     return Loaded(

@@ -1,7 +1,9 @@
 """The service's settings: environment variables, documented in the README."""
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from churn.core.errors import ChurnError
 
 
 class Settings(BaseSettings):
@@ -26,3 +28,13 @@ class Settings(BaseSettings):
     def body_limit(self) -> int:
         """The largest request body read, in bytes."""
         return self.max_body_bytes or 4096 * self.max_batch
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; a bad value is one line naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "environment"
+        raise ChurnError(f"{name}: {first['msg']} (got {first.get('input')!r})") from None
