@@ -92,29 +92,27 @@ def _add(
     return parser
 
 
+def _actions(parent: argparse.ArgumentParser, *specs: tuple[str, str]) -> dict:
+    """Second-level subcommands (``churn release create``...), each stating its exit codes."""
+    actions = parent.add_subparsers(dest="action", required=True, metavar="ACTION")
+    return {
+        name: actions.add_parser(name, help=text, epilog=OK_OR_BAD_INPUT) for name, text in specs
+    }
+
+
 def _release_parser(commands: argparse._SubParsersAction) -> None:
     release = _add(commands, "release", _release, "Model releases as git tags (GTO grammar)")
-    actions = release.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = actions.add_parser(
-        "create",
-        help="tag HEAD churn-model@vVERSION if clean, pushed and past the metric gate",
-        epilog=OK_OR_BAD_INPUT,
+    actions = _actions(
+        release,
+        ("create", "tag HEAD churn-model@vVERSION if clean, pushed and past the metric gate"),
+        ("promote", "assign a stage to a release (gto assign)"),
+        ("verify", "check the model file's md5 against dvc.lock; prints it"),
+        ("notes", "print release notes: the model card, tag and commit"),
     )
-    create.add_argument("version", help="MAJOR.MINOR.PATCH, e.g. 1.0.0")
-    promote = actions.add_parser(
-        "promote", help="assign a stage to a release (gto assign)", epilog=OK_OR_BAD_INPUT
-    )
-    promote.add_argument("version", help="a released MAJOR.MINOR.PATCH")
-    promote.add_argument("stage", help="lowercase stage name, e.g. prod")
-    actions.add_parser(
-        "verify",
-        help="check the model file's md5 against dvc.lock; prints it",
-        epilog=OK_OR_BAD_INPUT,
-    )
-    notes = actions.add_parser(
-        "notes", help="print release notes: the model card, tag and commit", epilog=OK_OR_BAD_INPUT
-    )
-    notes.add_argument("tag", help="a release tag, e.g. churn-model@v1.0.0")
+    actions["create"].add_argument("version", help="MAJOR.MINOR.PATCH, e.g. 1.0.0")
+    actions["promote"].add_argument("version", help="a released MAJOR.MINOR.PATCH")
+    actions["promote"].add_argument("stage", help="lowercase stage name, e.g. prod")
+    actions["notes"].add_argument("tag", help="a release tag, e.g. churn-model@v1.0.0")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,13 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("monitoring"), help="report directory (monitoring/)"
     )
     remote = _add(commands, "remote", _remote, "Check a DVC remote before pushing or pulling")
-    remote_actions = remote.add_subparsers(dest="action", required=True, metavar="ACTION")
-    check = remote_actions.add_parser(
-        "check",
-        help="one line naming what is missing if it has no credentials",
-        epilog=OK_OR_BAD_INPUT,
+    check = _actions(remote, ("check", "one line naming what is missing if it has no credentials"))
+    check["check"].add_argument(
+        "remote", nargs="?", help="remote name (default: the default remote)"
     )
-    check.add_argument("remote", nargs="?", help="remote name (default: the default remote)")
     return parser
 
 
