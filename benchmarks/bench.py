@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.sandbox import REPO_ROOT, copy_repo, init_repo, tool_env
+from tools.sandbox import REPO_ROOT, copy_repo, init_repo, quiet, tool_env
 
 from churn.core.errors import ChurnError
 
@@ -365,6 +365,10 @@ def measure_size(repo: Path, env: Mapping[str, str], logs: Path, rows: int) -> d
     noop = measure_noop(repo, env, logs)
     log.info("%s: in-process floor", size_label(rows))
     floor = floor_in_subprocess(repo, env, logs / "floor.log")
+    # The floor rewrote the outputs in its own process, whose pickle of the model differs
+    # in bytes from the stage's (pickle's memo); put back what dvc.lock records, which is
+    # what `churn monitor` checks before it unpickles the model.
+    quiet(["dvc", "checkout", "--force", "--quiet"], repo, env)
     return {
         "rows": rows,
         "dvc_repro": asdict(repro),
