@@ -8,7 +8,9 @@ from churn.core.stats import (
     Comparison,
     metric_ci,
     paired_bootstrap,
+    score,
     unpaired_bootstrap,
+    weighted_scores,
 )
 
 
@@ -130,3 +132,80 @@ def test_blocks_do_not_change_the_draws():
     pieces = np.vstack(list(_weights(y, 30, seed=2, block=7)))
     np.testing.assert_array_equal(whole, pieces)
     assert whole.sum(axis=1).tolist() == [50.0] * 30
+
+
+# Known answers, worked out by hand (issue #17: mutants these must kill).
+
+
+def test_percentile_interval_cuts_half_the_tail_on_each_side():
+    from churn.core.stats import _interval
+
+    values = np.arange(101.0)  # the q-th percentile of 0..100 is q itself
+    assert _interval(values, 0.90) == pytest.approx((5.0, 95.0))
+    assert _interval(values, 0.80) == pytest.approx((10.0, 90.0))
+
+
+def test_thresholded_metrics_on_a_hand_counted_confusion_matrix():
+    # y:  1    1    1    0    0      flagged at 0.5: rows 0, 3 and 4 (0.5 is flagged: >=)
+    y = np.array([1, 1, 1, 0, 0])
+    p = np.array([0.9, 0.2, 0.1, 0.8, 0.5])
+    got = score(y, p, 0.5)
+    # TP 1 (row 0), FP 2 (rows 3, 4), FN 2 (rows 1, 2), TN 0
+    assert got["precision"] == pytest.approx(1 / 3)
+    assert got["recall"] == pytest.approx(1 / 3)
+    assert got["f1"] == pytest.approx(1 / 3)
+    assert got["accuracy"] == pytest.approx(1 / 5)
+    at = score(np.array([1, 0]), np.array([0.5, 0.2]), 0.5)  # exactly at the threshold
+    assert (at["precision"], at["recall"], at["accuracy"]) == (1.0, 1.0, 1.0)
+    counts = np.ones((1, 5))
+    weighted = weighted_scores(counts, y, p, 0.5, ["precision", "recall", "f1", "accuracy"])
+    assert {k: float(v[0]) for k, v in weighted.items()} == pytest.approx(
+        {"precision": 1 / 3, "recall": 1 / 3, "f1": 1 / 3, "accuracy": 1 / 5}
+    )
+
+
+def test_precision_and_recall_differ_where_they_should():
+    y = np.array([1, 1, 1, 0])
+    p = np.array([0.9, 0.2, 0.1, 0.8])  # TP 1, FP 1, FN 2
+    got = score(y, p, 0.5)
+    assert (got["precision"], got["recall"]) == pytest.approx((1 / 2, 1 / 3))
+    weighted = weighted_scores(np.ones((1, 4)), y, p, 0.5, ["precision", "recall"])
+    assert (float(weighted["precision"][0]), float(weighted["recall"][0])) == pytest.approx(
+        (1 / 2, 1 / 3)
+    )
+
+
+def test_difference_is_head_minus_base():
+    c = Comparison("roc_auc", base=0.80, head=0.90, low=0.05, high=0.15, paired=True)
+    assert c.diff == pytest.approx(0.10)
+    assert c.verdict == "better"
+    loss = Comparison("log_loss", base=0.40, head=0.50, low=0.05, high=0.15, paired=True)
+    assert loss.diff == pytest.approx(0.10)
+    assert loss.verdict == "worse"
+
+
+def test_unpaired_draws_each_side_on_its_own():
+    rng = np.random.default_rng(3)
+    y = (rng.random(300) < 0.4).astype(int)
+    p = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.2, 300), 0.01, 0.99)
+    paired = paired_bootstrap(y, p, p, ("roc_auc",), resamples=200, seed=4)[0]
+    unpaired = unpaired_bootstrap((y, p), (y, p), ("roc_auc",), resamples=200, seed=4)[0]
+    assert (paired.paired, unpaired.paired) == (True, False)
+    assert (paired.low, paired.high) == (0.0, 0.0)  # same draws, same model: no difference
+    assert unpaired.low < 0 < unpaired.high  # different draws per side: a real spread
+    again = unpaired_bootstrap((y, p), (y, p), ("roc_auc",), resamples=200, seed=4)[0]
+    other = unpaired_bootstrap((y, p), (y, p), ("roc_auc",), resamples=200, seed=5)[0]
+    assert (again.low, again.high) == (unpaired.low, unpaired.high)
+    assert (other.low, other.high) != (unpaired.low, unpaired.high)
+
+
+def test_every_row_can_be_drawn_and_each_resample_has_n_rows():
+    from churn.core.stats import _weights
+
+    y = np.array([0, 1] * 5)
+    counts = np.vstack(list(_weights(y, resamples=400, seed=0, block=400)))
+    assert counts.shape == (400, 10)
+    assert (counts.sum(axis=1) == 10).all()
+    assert (counts.sum(axis=0) > 0).all()  # row 0 and the last row too
+    assert counts.mean() == pytest.approx(1.0)
+    assert abs(counts[:, 0].mean() - 1.0) < 0.15  # row 0 is drawn as often as any
