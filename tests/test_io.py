@@ -65,3 +65,34 @@ def test_replace_dir_swaps_contents(tmp_path):
     io.replace_dir(new, old)
     assert [p.name for p in old.iterdir()] == ["fresh.json"]
     assert not new.exists()
+
+
+def test_csv_has_no_index_unix_lines_and_full_precision(tmp_path):
+    path = tmp_path / "x.csv"
+    io.write_csv(path, pd.DataFrame({"a": [0.1 + 0.2, 1.0], "b": ["x", "y"]}))
+    assert path.read_bytes() == b"a,b\n0.30000000000000004,x\n1.0,y\n"
+
+
+def test_pickle_round_trips(tmp_path):
+    io.write_pickle(tmp_path / "m.pkl", {"w": [1, 2]})
+    assert io.read_pickle(tmp_path / "m.pkl") == {"w": [1, 2]}
+    with pytest.raises(ChurnError, match=r"m2.pkl: file not found"):
+        io.read_pickle(tmp_path / "m2.pkl")
+
+
+def test_json_refuses_nan_and_writes_nothing(tmp_path):
+    path = tmp_path / "metrics.json"
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        io.write_json(path, {"roc_auc": float("nan")})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_temporary_file_sits_beside_the_target(tmp_path, monkeypatch):
+    # os.replace is atomic only within one file system: the temp file must be in the
+    # target's own directory, not in the system temp dir.
+    seen = []
+    real_replace = io.os.replace
+    monkeypatch.setattr(io.os, "replace", lambda a, b: (seen.append(a), real_replace(a, b)))
+    io.write_text(tmp_path / "sub" / "out.txt", "x")
+    assert [p.parent for p in map(type(tmp_path), seen)] == [tmp_path / "sub"]
+    assert (tmp_path / "sub" / "out.txt").stat().st_mode & 0o777 == 0o644

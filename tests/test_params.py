@@ -84,3 +84,71 @@ def test_params_are_read_as_yaml_1_2_like_dvc_writes_them(tmp_path, params_raw):
     path = tmp_path / "params.yaml"
     path.write_text(text)
     assert load_params(path).data.positive_label == "Yes"
+
+
+# Bounds and cross-checks, each at its edge (issue #17: mutants these must kill).
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda p: p["data"]["features"]["tenure"].update(min=5, max=1),
+            "params.yaml: data.features.tenure: min 5.0 is greater than max 1.0",
+        ),
+        (
+            lambda p: p["data"]["features"]["contract"].update(min=0),
+            "params.yaml: data.features.contract: min/max apply to numeric columns only",
+        ),
+        (
+            lambda p: p["data"]["features"]["tenure"].update(categories=["a"]),
+            "params.yaml: data.features.tenure: categories apply to categorical columns only",
+        ),
+        (
+            lambda p: p["data"].update(labels=["No", "Maybe"]),
+            "params.yaml: data: labels must be two values including positive_label 'Yes'",
+        ),
+        (
+            lambda p: p["data"].update(labels=["No", "Yes", "Maybe"]),
+            "params.yaml: data: labels must be two values including positive_label 'Yes'",
+        ),
+        (
+            lambda p: p["report"].update(confidence=1.0),
+            "params.yaml: report.confidence: Input should be less than 1 (got 1.0)",
+        ),
+        (
+            lambda p: p["report"].update(confidence=0.0),
+            "params.yaml: report.confidence: Input should be greater than 0 (got 0.0)",
+        ),
+        (
+            lambda p: p["evaluate"].update(calibration_bins=1),
+            "params.yaml: evaluate.calibration_bins: Input should be greater than or equal to 2 "
+            "(got 1)",
+        ),
+        (
+            lambda p: p["evaluate"].update(calibration_bins=101),
+            "params.yaml: evaluate.calibration_bins: Input should be less than or equal to 100 "
+            "(got 101)",
+        ),
+        (
+            lambda p: p["prepare"].update(seed=2**32),
+            "params.yaml: prepare.seed: Input should be less than or equal to 4294967295 "
+            "(got 4294967296)",
+        ),
+    ],
+)
+def test_bounds_and_cross_checks_name_the_key(params_dict, edit, message):
+    edit(params_dict)
+    with pytest.raises(ChurnError) as err:
+        parse_params(params_dict)
+    assert str(err.value) == message
+
+
+def test_the_edges_themselves_are_allowed(params_dict):
+    params_dict["data"]["features"]["tenure"].update(min=3, max=3)  # min == max
+    params_dict["evaluate"].update(calibration_bins=2)
+    params_dict["prepare"].update(seed=2**32 - 1)
+    params_dict["data"].update(labels=["Yes", "No"])  # order does not matter
+    parsed = parse_params(params_dict)
+    assert parsed.data.features["tenure"].min == parsed.data.features["tenure"].max == 3
+    assert parsed.evaluate.calibration_bins == 2
