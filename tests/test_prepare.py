@@ -5,7 +5,7 @@ import pytest
 from churn.core.contract import resolve_contract
 from churn.core.errors import ChurnError
 from churn.core.params import DataParams, PrepareParams
-from churn.stages.prepare import clean, encode_target, read_raw, split
+from churn.stages.prepare import check_split, clean, encode_target, read_raw, split
 from synthetic import CUSTOM_DATA
 
 
@@ -114,3 +114,57 @@ def test_empty_and_missing_files_are_named(tmp_path):
         read_raw(header)
     with pytest.raises(ChurnError, match=r"absent\.csv: file not found"):
         read_raw(tmp_path / "absent.csv")
+
+
+# Known answers (issue #17: mutants these must kill).
+
+
+def test_every_seed_splits_the_classes_exactly_in_proportion():
+    # 4 positives in 20 rows, half to test: stratified, every seed puts exactly 2 on each
+    # side. An unstratified draw does so with probability C(4,2)C(16,8)/C(20,10) = 0.42,
+    # so ten seeds in a row would not.
+    frame = pd.DataFrame({"x": range(20), "y": [1] * 4 + [0] * 16})
+    for seed in range(10):
+        train, test = split(frame, "y", PrepareParams(test_size=0.5, seed=seed))
+        assert (int(train["y"].sum()), int(test["y"].sum())) == (2, 2), seed
+
+
+def side(n: int, positives: int, start: int = 0) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"y": [1] * positives + [0] * (n - positives)}, index=range(start, start + n)
+    )
+
+
+def test_check_split_allows_two_points_of_drift_and_no_more():
+    whole = side(1000, 500)
+    check_split(whole, side(900, 450), side(100, 49, start=900), "y")  # 1 point: fine
+    with pytest.raises(ChurnError) as err:
+        check_split(whole, side(900, 450), side(100, 47, start=900), "y")  # 3 points
+    assert str(err.value) == (
+        "split: test positive rate 0.470 is 3.0 points from the whole's 0.500 (limit 2)"
+    )
+
+
+def test_check_split_tolerates_one_rows_worth_on_tiny_sides():
+    whole = side(20, 10)
+    check_split(whole, side(10, 5), side(10, 4, start=10), "y")  # 10 points, one row of ten
+    # Exactly one row's worth (0.25 of 4 rows, exact in binary) is still within the limit.
+    check_split(side(8, 4), side(4, 3), side(4, 1, start=4), "y")
+    with pytest.raises(ChurnError, match=r"^split: test positive rate 0\.300 is 20\.0 points"):
+        check_split(whole, side(10, 5), side(10, 3, start=10), "y")
+
+
+def test_check_split_refuses_an_id_on_both_sides():
+    with pytest.raises(ChurnError) as err:
+        check_split(side(4, 2), side(2, 1), side(2, 1, start=1), "y")
+    assert str(err.value) == "split: 1 id(s) in both train and test (e.g. 1)"
+
+
+def test_without_an_id_column_rows_are_numbered(custom_dataset):
+    data = DataParams(**{**CUSTOM_DATA, "id": None})
+    frame = custom_dataset.drop(columns=["account"])
+    contract = resolve_contract(data, frame, "custom.csv")
+    out = clean(frame, contract, "custom.csv")
+    assert out.index.name == "row_id"
+    assert out.index.equals(pd.RangeIndex(len(frame), name="row_id"))
+    assert "account" not in out.columns
