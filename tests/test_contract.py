@@ -10,6 +10,7 @@ from churn.core.contract import (
     read_contract,
     resolve_contract,
     validate,
+    validate_features,
     write_contract,
 )
 from churn.core.errors import ChurnError
@@ -86,9 +87,9 @@ def test_real_data_passes_without_warnings(telco_contract, telco):
     assert validate(telco, telco_contract, "raw.csv") == []
 
 
-def failing(frame, contract) -> list[str]:
+def failing(frame, contract, source: str = "raw.csv") -> list[str]:
     with pytest.raises(ChurnError) as err:
-        validate(frame, contract, "raw.csv")
+        validate(frame, contract, source)
     return str(err.value).splitlines()
 
 
@@ -187,3 +188,60 @@ def test_target_only_table_has_no_features():
     data = DataParams(target="y", positive_label=1, id=None, features="infer")
     with pytest.raises(ChurnError, match="no feature columns"):
         resolve_contract(data, pd.DataFrame({"y": [0, 1]}), "t.csv")
+
+
+# Known answers (issue #17: mutants these must kill).
+
+
+def test_max_bound_is_checked_and_inclusive(telco_contract, telco):
+    rows = telco.head(10).copy()
+    rows.loc[2, "tenure"] = 120  # the declared max itself is allowed
+    validate(rows, telco_contract, "raw.csv")
+    rows.loc[2, "tenure"] = 121
+    assert failing(rows, telco_contract)[1:] == ["  tenure: <= 120: 1 bad row(s) (row 3: 121)"]
+
+
+def test_target_and_id_may_not_be_missing(telco_contract, telco):
+    rows = telco.head(10).copy()
+    rows.loc[1, "churn"] = None
+    rows.loc[4, "rownames"] = None
+    lines = failing(rows, telco_contract)
+    assert "  churn: not null: 1 bad row(s) (row 2: None)" in lines
+    assert "  rownames: not null: 1 bad row(s) (row 5: nan)" in lines
+
+
+def test_a_missing_category_is_an_error_unless_nullable(params_dict, telco):
+    rows = telco.head(10).copy()
+    rows.loc[6, "contract"] = None
+    declared = resolve_contract(parse_params(params_dict).data, rows, "raw.csv")
+    assert failing(rows, declared)[1:] == ["  contract: not null: 1 bad row(s) (row 7: None)"]
+    params_dict["data"]["features"]["contract"]["nullable"] = True
+    allowed = resolve_contract(parse_params(params_dict).data, rows, "raw.csv")
+    assert validate(rows, allowed, "raw.csv") == []
+
+
+def test_validate_features_checks_a_batch_without_target_or_id(telco_contract, telco):
+    batch = telco.head(10).drop(columns=["churn", "rownames"])
+    validate_features(batch, telco_contract, "batch.csv")  # no target, no id: fine
+    bad = batch.copy()
+    bad.loc[0, "monthly_charges"] = -3.0
+    with pytest.raises(ChurnError) as err:
+        validate_features(bad, telco_contract, "batch.csv")
+    assert str(err.value) == (
+        "batch.csv: 1 data contract check(s) failed\n"
+        "  monthly_charges: >= 0: 1 bad row(s) (row 1: -3.0)"
+    )
+    with pytest.raises(ChurnError, match=r"^batch.csv: missing column\(s\) 'tenure' \(found: "):
+        validate_features(batch.drop(columns=["tenure"]), telco_contract, "batch.csv")
+
+
+def test_an_inferred_contract_is_validated_too(custom_dataset):
+    contract = resolve_contract(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
+    assert validate(custom_dataset, contract, "custom.csv") == []
+    bad = custom_dataset.astype({"support_calls": object})
+    bad.loc[3, "support_calls"] = "many"
+    bad.loc[5, "status"] = None
+    lines = failing(bad, contract, source="custom.csv")
+    assert lines[0] == "custom.csv: 2 data contract check(s) failed"
+    assert "  support_calls: is a number: 1 bad row(s) (row 4: 'many')" in lines
+    assert "  status: not null: 1 bad row(s) (row 6: nan)" in lines
