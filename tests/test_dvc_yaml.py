@@ -106,3 +106,28 @@ def test_the_closure_follows_imports_inside_functions_and_packages(tmp_path, mon
     (tmp_path / "src/churn/ops/report.py").write_text("")
     monkeypatch.setattr(sys.modules[__name__], "SRC", tmp_path / "src")
     assert tmp_path / "src/churn/ops/report.py" in closure("churn.stages.x")
+
+
+def test_the_lock_records_the_code_as_it_is():
+    # Editing code a stage depends on (anything in src/churn/core, say) without running
+    # `dvc repro` and committing dvc.lock leaves a lock that a fresh clone cannot
+    # reproduce. `dvc status` names such code deps; outputs that are merely absent
+    # (a fresh clone before `make run`) are not this test's business.
+    import json
+    import os
+    import subprocess
+
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    status = subprocess.run(
+        ["dvc", "status", "--json"], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    )
+    stale = sorted(
+        f"{stage}: {path}"
+        for stage, changes in json.loads(status.stdout or "{}").items()
+        for change in changes
+        if isinstance(change, dict)
+        for path, state in change.get("changed deps", {}).items()
+        if path.startswith("src/") and state == "modified"
+    )
+    assert stale == [], "code changed since dvc.lock was written: run dvc repro and commit it"
