@@ -45,53 +45,7 @@ def test_repository_params_are_valid(params):
             "params.yaml: extra: unknown key (allowed: data, evaluate, featurize, monitor, "
             "paths, prepare, release, report, source, train)",
         ),
-    ],
-)
-def test_bad_params_name_the_key(params_dict, edit, message):
-    edit(params_dict)
-    with pytest.raises(ChurnError) as err:
-        parse_params(params_dict)
-    assert str(err.value) == message
-    assert "\n" not in str(err.value)
-
-
-def test_missing_params_file_is_named(tmp_path):
-    with pytest.raises(ChurnError, match=r"nope\.yaml: file not found"):
-        load_params(tmp_path / "nope.yaml")
-
-
-def test_params_file_must_be_a_mapping(tmp_path):
-    path = tmp_path / "params.yaml"
-    path.write_text("- just\n- a list\n")
-    with pytest.raises(ChurnError, match="expected a mapping of sections, got list"):
-        load_params(path)
-
-
-def test_broken_yaml_is_one_line(tmp_path):
-    path = tmp_path / "params.yaml"
-    path.write_text("train: [unclosed\n")
-    with pytest.raises(ChurnError) as err:
-        load_params(path)
-    assert str(err.value).startswith(f"{path}: not valid YAML")
-    assert "\n" not in str(err.value)
-
-
-def test_params_are_read_as_yaml_1_2_like_dvc_writes_them(tmp_path, params_raw):
-    # `dvc exp run -S` rewrites params.yaml and drops the quotes around "Yes".
-    text = (
-        (REPO / "params.yaml").read_text().replace('positive_label: "Yes"', "positive_label: Yes")
-    )
-    path = tmp_path / "params.yaml"
-    path.write_text(text)
-    assert load_params(path).data.positive_label == "Yes"
-
-
-# Bounds and cross-checks, each at its edge (issue #17: mutants these must kill).
-
-
-@pytest.mark.parametrize(
-    ("edit", "message"),
-    [
+        # Bounds and cross-checks, each at its edge (issue #17: mutants these must kill).
         (
             lambda p: p["data"]["features"]["tenure"].update(min=5, max=1),
             "params.yaml: data.features.tenure: min 5.0 is greater than max 1.0",
@@ -137,11 +91,43 @@ def test_params_are_read_as_yaml_1_2_like_dvc_writes_them(tmp_path, params_raw):
         ),
     ],
 )
-def test_bounds_and_cross_checks_name_the_key(params_dict, edit, message):
+def test_bad_params_name_the_key(params_dict, edit, message):
     edit(params_dict)
     with pytest.raises(ChurnError) as err:
         parse_params(params_dict)
     assert str(err.value) == message
+    assert "\n" not in str(err.value)
+
+
+def test_missing_params_file_is_named(tmp_path):
+    with pytest.raises(ChurnError, match=r"nope\.yaml: file not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_params_file_must_be_a_mapping(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(ChurnError, match="expected a mapping of sections, got list"):
+        load_params(path)
+
+
+def test_broken_yaml_is_one_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("train: [unclosed\n")
+    with pytest.raises(ChurnError) as err:
+        load_params(path)
+    assert str(err.value).startswith(f"{path}: not valid YAML")
+    assert "\n" not in str(err.value)
+
+
+def test_params_are_read_as_yaml_1_2_like_dvc_writes_them(tmp_path, params_raw):
+    # `dvc exp run -S` rewrites params.yaml and drops the quotes around "Yes".
+    text = (
+        (REPO / "params.yaml").read_text().replace('positive_label: "Yes"', "positive_label: Yes")
+    )
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    assert load_params(path).data.positive_label == "Yes"
 
 
 def test_the_edges_themselves_are_allowed(params_dict):
