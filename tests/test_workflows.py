@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,22 @@ def test_release_publishes_checked_models_for_version_and_stage_tags():
     positions = [scripts.index(step) for step in order]
     assert positions == sorted(positions)
     assert 'gh release create "$TAG" models/model.pkl' in scripts
+
+
+def test_mutation_runs_weekly_and_on_prs_that_touch_the_mutated_code():
+    workflow = load("mutation.yml")
+    on = triggers(workflow)
+    assert set(on) == {"schedule", "pull_request", "workflow_dispatch"}
+    assert len(on["schedule"]) == 1
+    _minute, _hour, day, month, weekday = on["schedule"][0]["cron"].split()
+    assert (day, month) == ("*", "*")
+    assert weekday.isdigit()  # once a week
+    # Every source pattern mutmut mutates (pyproject.toml), and the list of
+    # equivalents, retrigger the job on a pull request.
+    paths = on["pull_request"]["paths"]
+    mutated = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"]
+    for pattern in mutated:
+        assert pattern.replace("/*", "/**") in paths, pattern
+    assert {"tests/unit/**", "tools/mutation-equivalents.txt", "pyproject.toml"} <= set(paths)
+    assert runs(workflow) == ["make mutation"]
+    assert workflow["jobs"]["mutation"]["timeout-minutes"] <= 60
