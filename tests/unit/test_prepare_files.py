@@ -6,6 +6,8 @@ file must come back exactly as pandas reads it. The short-row counter is also
 called directly on bytes whose lines and fields are counted by hand.
 """
 
+import locale
+
 import numpy as np
 import pytest
 
@@ -27,7 +29,8 @@ SIX_SHORT = "6 line(s) have fewer than the header's 2 fields (" + ", ".join(
 REFUSED = {
     "empty": ("", "file is empty"),
     "header only": ("a,b,c\n", "header only, no data rows"),
-    # pandas reports the offset inside the cell it was decoding ("caf\xe9" -> 3).
+    # Given encoding="utf-8", pandas decodes cell by cell and reports the offset inside
+    # the cell ("caf\xe9" -> 3), not the byte's offset in the file (13).
     "latin-1": (
         b"id,name\n1,caf\xe9\n",
         "not UTF-8 (byte 0xe9 at offset 3); re-save the file as UTF-8",
@@ -118,6 +121,12 @@ ACCEPTED = {
         "id,x,y\n1,3.5,Yes\n2,4.0,No\n",
         {"id": [1, 2], "x": [3.5, 4.0], "y": ["Yes", "No"]},
     ),
+    # Numeric columns cannot hold a repeated header (it would make them text): a row of
+    # numbers equal to number-named columns is data.
+    "numbers equal to the column names": (
+        "2023,2024\n2023,2024\n5,7\n",
+        {"2023": [2023, 5], "2024": [2024, 7]},
+    ),
     # The probed column equals its name, but the row as a whole is not the header.
     "a cell equal to its column's name": (
         "id,name\n1,name\n2,x\n",
@@ -130,6 +139,25 @@ ACCEPTED = {
 def test_a_good_file_is_read_as_is(tmp_path, content, expected):
     """Guards against false alarms: valid shapes each check could mistake for a bad file."""
     assert read_raw(write(tmp_path, content)).to_dict("list") == expected
+
+
+@pytest.fixture
+def ascii_locale():
+    """LC_CTYPE=C, so files opened without an encoding decode as ASCII (no UTF-8 mode)."""
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    yield
+    locale.setlocale(locale.LC_CTYPE, before)
+
+
+def test_quoted_rows_are_walked_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
+    """The quoted-file walk must decode UTF-8 itself, not in the locale's encoding."""
+    path = write(tmp_path, 'id,city\n1,"Z\u00fcrich, ZH"\n22\n')
+    with pytest.raises(ChurnError) as err:
+        read_raw(path)
+    assert str(err.value) == (
+        f"{path}: 1 line(s) have fewer than the header's 2 fields (line 3: 1 fields)"
+    )
 
 
 @pytest.mark.parametrize("cell", [" ", "", "NA"])
