@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn.core.contract import resolve_contract
+from churn.core.contract import Column, Contract, resolve_contract
 from churn.core.errors import ChurnError
 from churn.core.params import DataParams, PrepareParams
 from churn.stages.prepare import check_split, clean, encode_target, read_raw, split
@@ -43,31 +43,36 @@ def test_clean_types_target_and_index(telco_clean):
     assert list(frame.columns) == [*contract.features, "churn"]
 
 
-def test_encode_target_rejects_a_third_label():
-    with pytest.raises(
-        ChurnError,
-        match=r"target 'churn' must have two labels including 'Yes' \(found: Maybe, No, Yes\)",
-    ):
-        encode_target(pd.Series(["Yes", "No", "Maybe"], name="churn"), "Yes", "raw.csv")
+@pytest.mark.parametrize(
+    ("labels", "found"),
+    [
+        (["Yes", "No", "Maybe"], "Maybe, No, Yes"),
+        (["No", "No"], "No"),
+        (["No", "Maybe"], "Maybe, No"),
+    ],
+    ids=["a third label", "one label", "no positive label"],
+)
+def test_encode_target_needs_two_labels_including_the_positive_one(labels, found):
+    """Guards both halves of the rule, and the sorted label list the message shows."""
+    with pytest.raises(ChurnError) as err:
+        encode_target(pd.Series(labels, name="churn"), "Yes", "raw.csv")
+    assert str(err.value) == (
+        f"raw.csv: target 'churn' must have two labels including 'Yes' (found: {found})"
+    )
 
 
 def test_encode_target_with_numeric_labels():
     assert encode_target(pd.Series([1, 0, 1], name="y"), 1, "raw.csv").tolist() == [1, 0, 1]
 
 
-def test_missing_target_values_are_counted():
-    with pytest.raises(ChurnError, match="column 'churn' has 1 missing values"):
-        encode_target(pd.Series(["Yes", None, "No"], name="churn"), "Yes", "raw.csv")
-
-
 def test_duplicate_ids_are_rejected(custom_dataset):
     custom_dataset.loc[3, "account"] = custom_dataset.loc[2, "account"]
     contract = resolve_contract(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
-    with pytest.raises(
-        ChurnError,
-        match="id column 'account' must be unique and present \\(0 missing, 1 duplicated\\)",
-    ):
+    with pytest.raises(ChurnError) as err:
         clean(custom_dataset, contract, "custom.csv")
+    assert str(err.value) == (
+        "custom.csv: id column 'account' must be unique and present (0 missing, 1 duplicated)"
+    )
 
 
 def test_text_in_numeric_column_names_it(custom_dataset):
@@ -81,8 +86,11 @@ def test_text_in_numeric_column_names_it(custom_dataset):
     }
     data = DataParams.model_validate({**CUSTOM_DATA, "features": features})
     contract = resolve_contract(data, custom_dataset, "custom.csv")
-    with pytest.raises(ChurnError, match=r"custom\.csv: numeric column 'support_calls'"):
+    with pytest.raises(ChurnError) as err:
         clean(custom_dataset, contract, "custom.csv")
+    assert str(err.value) == (
+        "custom.csv: numeric column 'support_calls': Unable to parse string 'many' at position 5"
+    )
 
 
 def test_split_is_stratified_sized_and_seeded(telco_clean):
@@ -99,8 +107,16 @@ def test_split_is_stratified_sized_and_seeded(telco_clean):
 
 def test_split_needs_two_rows_per_class():
     frame = pd.DataFrame({"x": [1, 2, 3], "y": [0, 0, 1]})
-    with pytest.raises(ChurnError, match="each class needs at least 2 rows"):
+    with pytest.raises(ChurnError) as err:
         split(frame, "y", PrepareParams(test_size=0.3, seed=0))
+    assert str(err.value) == "target 'y': each class needs at least 2 rows to split"
+
+
+def test_two_rows_per_class_are_enough_to_split():
+    """The minimum is two rows per class, not three: one of each class goes to each side."""
+    frame = pd.DataFrame({"x": range(4), "y": [0, 0, 1, 1]})
+    train, test = split(frame, "y", PrepareParams(test_size=0.5, seed=0))
+    assert sorted(train["y"]) == sorted(test["y"]) == [0, 1]
 
 
 def test_empty_and_missing_files_are_named(tmp_path):
@@ -135,13 +151,20 @@ def side(n: int, positives: int, start: int = 0) -> pd.DataFrame:
     )
 
 
-def test_check_split_allows_two_points_of_drift_and_no_more():
+@pytest.mark.parametrize("drifting", ["train", "test"])
+def test_check_split_allows_two_points_of_drift_and_no_more(drifting):
+    """Either side may drift 2 points from the whole's rate; the message names the side."""
+
+    def sides(positives):  # the drifting side has 100 rows, the other 900 at the whole's rate
+        small, big = side(100, positives), side(900, 450, start=100)
+        return (small, big) if drifting == "train" else (big, small)
+
     whole = side(1000, 500)
-    check_split(whole, side(900, 450), side(100, 49, start=900), "y")  # 1 point: fine
+    check_split(whole, *sides(49), "y")  # 1 point: fine
     with pytest.raises(ChurnError) as err:
-        check_split(whole, side(900, 450), side(100, 47, start=900), "y")  # 3 points
+        check_split(whole, *sides(47), "y")  # 3 points
     assert str(err.value) == (
-        "split: test positive rate 0.470 is 3.0 points from the whole's 0.500 (limit 2)"
+        f"split: {drifting} positive rate 0.470 is 3.0 points from the whole's 0.500 (limit 2)"
     )
 
 
@@ -168,3 +191,65 @@ def test_without_an_id_column_rows_are_numbered(custom_dataset):
     assert out.index.name == "row_id"
     assert out.index.equals(pd.RangeIndex(len(frame), name="row_id"))
     assert "account" not in out.columns
+
+
+# A contract declared by hand: categorical before numeric, to see the order imposed.
+SMALL = Contract(
+    target="churn",
+    positive_label="Yes",
+    labels=None,
+    id="id",
+    id_in_data=True,
+    columns={"plan": Column("categorical"), "minutes": Column("numeric")},
+)
+
+
+def small_raw(**columns) -> pd.DataFrame:
+    """Three raw rows as read from a CSV, with some columns replaced."""
+    base = {
+        "id": ["c1", "c2", "c3"],
+        "plan": [" basic", "pro ", None],
+        "minutes": ["1.5", "2", None],
+        "churn": ["Yes", "No", "No"],
+    }
+    return pd.DataFrame({**base, **columns})
+
+
+def test_clean_known_answer():
+    """Numbers parsed, categories trimmed to one string dtype, target 0/1, the id as index.
+
+    Features come numeric first whatever the declared order, then the target.
+    """
+    out = clean(small_raw(), SMALL, "raw.csv")
+    expected = pd.DataFrame(
+        {"minutes": [1.5, 2.0, np.nan], "plan": ["basic", "pro", np.nan], "churn": [1, 0, 0]},
+        index=pd.Index(["c1", "c2", "c3"], name="id"),
+    )
+    pd.testing.assert_frame_equal(out, expected)
+    assert isinstance(out["plan"].dtype, pd.StringDtype)
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        (
+            {"id": ["c1", None, "c1"]},
+            "id column 'id' must be unique and present (1 missing, 1 duplicated)",
+        ),
+        (
+            {"id": ["c1", None, "c3"]},
+            "id column 'id' must be unique and present (1 missing, 0 duplicated)",
+        ),
+        ({"churn": ["Yes", None, "No"]}, "column 'churn' has 1 missing values"),
+        (
+            {"minutes": ["1", "lots", "2"]},
+            "numeric column 'minutes': Unable to parse string 'lots' at position 1",
+        ),
+    ],
+    ids=["missing and duplicated ids", "a missing id", "a missing target", "text in a number"],
+)
+def test_clean_refuses_with_the_file_named(columns, message):
+    """Each refusal names the source file, the column and the counts."""
+    with pytest.raises(ChurnError) as err:
+        clean(small_raw(**columns), SMALL, "raw.csv")
+    assert str(err.value) == f"raw.csv: {message}"

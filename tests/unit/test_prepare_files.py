@@ -1,0 +1,202 @@
+"""Known answers for the raw-file checks in prepare, on few-line CSVs written to tmp_path.
+
+A refused file must be named in one exact line that says what is wrong and where
+(line numbers count the header as line 1, data rows count from 1); an accepted
+file must come back exactly as pandas reads it. The short-row counter is also
+called directly on bytes whose lines and fields are counted by hand.
+"""
+
+import locale
+
+import numpy as np
+import pytest
+
+from churn.core.errors import ChurnError
+from churn.stages.prepare import _check_last_line, _short_rows_unquoted, read_raw
+
+
+def write(tmp_path, content: str | bytes):
+    path = tmp_path / "raw.csv"
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return path
+
+
+# Six one-field rows (lines 2 to 7) under a two-field header: all counted, five listed.
+SIX_SHORT = (
+    "6 line(s) have fewer than the header's 2 fields (line 2: 1 fields, line 3: 1 fields, "
+    "line 4: 1 fields, line 5: 1 fields, line 6: 1 fields)"
+)
+
+# file content -> the message after "<path>: "
+REFUSED = {
+    "empty": ("", "file is empty"),
+    "header only": ("a,b,c\n", "header only, no data rows"),
+    # Given encoding="utf-8", pandas decodes cell by cell and reports the offset inside
+    # the cell ("caf\xe9" -> 3), not the byte's offset in the file (13).
+    "latin-1": (
+        b"id,name\n1,caf\xe9\n",
+        "not UTF-8 (byte 0xe9 at offset 3); re-save the file as UTF-8",
+    ),
+    # pandas' own message ends in a newline: it must be folded onto the one line.
+    "a row too long": (
+        "a,b\n1,2\n3,4,5\n",
+        "cannot parse as CSV (Error tokenizing data. C error: Expected 2 fields in line 3, saw 3)",
+    ),
+    "semicolons": ("a;b;c\n1;2;3\n", "columns are separated by semicolons; expected commas"),
+    "tabs": ("a\tb\n1\t2\n", "columns are separated by tabs; expected commas"),
+    "pipes": ("a|b\n1|2\n", "columns are separated by pipes; expected commas"),
+    # The cut line holds a space: the line is split on newlines, not on whitespace.
+    "cut mid-write": (
+        "id,city,y\n1,Paris,No\n2,New York",
+        "last line has 2 of 3 fields and no line end: the file looks truncated",
+    ),
+    "one short row": (
+        "a,b,c\n1,2,3\n4,5\n6,7,8\n",
+        "1 line(s) have fewer than the header's 3 fields (line 3: 2 fields)",
+    ),
+    # Short by 4 commas in all, which is (3 - 1) * (3 - 1) and (3 - 2) * (3 + 1): the
+    # quick comma count must compare with exactly (columns - 1) * (rows + 1).
+    "every row short": (
+        "a,b,c\n1,2\n3,4\n50\n",
+        "3 line(s) have fewer than the header's 3 fields "
+        "(line 2: 2 fields, line 3: 2 fields, line 4: 1 fields)",
+    ),
+    # Two-byte lines ("10\n") are rows, not the blank lines pandas skips.
+    "six short rows, five listed": (
+        "a,b\n10\n20\n30\n40\n50\n60\n",
+        SIX_SHORT,
+    ),
+    "six short quoted rows, five listed": (
+        'a,b\n"10"\n"20"\n"30"\n"40"\n"50"\n"60"\n',
+        SIX_SHORT,
+    ),
+    # A quoted field holds a comma and a newline: line 4 is the short one.
+    "a short row in a quoted file": (
+        'a,b,c\n"1","x, y\nz",3\n"4","5"\n6,7,8\n',
+        "1 line(s) have fewer than the header's 3 fields (line 4: 2 fields)",
+    ),
+    # Blank lines (an empty CRLF line included) are skipped by pandas, so not short,
+    # but they still count in the line numbers.
+    "a short row after a blank line": (
+        "a,b,c\r\n1,2,3\r\n\r\n4,5\r\n",
+        "1 line(s) have fewer than the header's 3 fields (line 4: 2 fields)",
+    ),
+    "a short row after a blank line, quoted": (
+        'a,b,c\r\n"1",2,3\r\n\r\n4,5\r\n',
+        "1 line(s) have fewer than the header's 3 fields (line 4: 2 fields)",
+    ),
+    "a repeated header": ("id,x\n1,a\nid,x\n2,b\n", "the header is repeated as data row(s) 2"),
+    "a header repeated six times": (
+        "id,name\n" + "id,name\n" * 6 + "1,a\n",
+        "the header is repeated as data row(s) 1, 2, 3, 4, 5",
+    ),
+}
+
+
+@pytest.mark.parametrize(("content", "message"), REFUSED.values(), ids=REFUSED)
+def test_a_bad_file_is_refused_with_one_exact_line(tmp_path, content, message):
+    """Guards each file-level check: it must fire, and name the file, line and counts."""
+    path = write(tmp_path, content)
+    with pytest.raises(ChurnError) as err:
+        read_raw(path)
+    assert str(err.value) == f"{path}: {message}"
+
+
+# file content -> the frame read, as {column: values}
+ACCEPTED = {
+    "no newline after a full last row": (
+        "a,b,c\n1,2,3\n4,5,6",
+        {"a": [1, 4], "b": [2, 5], "c": [3, 6]},
+    ),
+    # pandas skips a whitespace-only line, so it is no short row; the comma count
+    # matches a valid file's, and the row walk must not be asked.
+    "a whitespace-only line": ("a,b\n1,2\n  \n3,4\n", {"a": [1, 3], "b": [2, 4]}),
+    "one column, no delimiter": ("name\nx\ny\n", {"name": ["x", "y"]}),
+    "a semicolon inside a comma-separated header": ("a;b,c\n1,2\n", {"a;b": [1], "c": [2]}),
+    "quoted commas and newlines": (
+        'a,b,c\n1,"x, y\nz",3\n',
+        {"a": [1], "b": ["x, y\nz"], "c": [3]},
+    ),
+    # No text column to probe for a repeated header.
+    "numbers only": ("a,b\n1,2\n3,4\n", {"a": [1, 3], "b": [2, 4]}),
+    "one text column": (
+        "id,x,y\n1,3.5,Yes\n2,4.0,No\n",
+        {"id": [1, 2], "x": [3.5, 4.0], "y": ["Yes", "No"]},
+    ),
+    # Numeric columns cannot hold a repeated header (it would make them text): a row of
+    # numbers equal to number-named columns is data.
+    "numbers equal to the column names": (
+        "2023,2024\n2023,2024\n5,7\n",
+        {"2023": [2023, 5], "2024": [2024, 7]},
+    ),
+    # The probed column equals its name, but the row as a whole is not the header.
+    "a cell equal to its column's name": (
+        "id,name\n1,name\n2,x\n",
+        {"id": [1, 2], "name": ["name", "x"]},
+    ),
+}
+
+
+@pytest.mark.parametrize(("content", "expected"), ACCEPTED.values(), ids=ACCEPTED)
+def test_a_good_file_is_read_as_is(tmp_path, content, expected):
+    """Guards against false alarms: valid shapes each check could mistake for a bad file."""
+    assert read_raw(write(tmp_path, content)).to_dict("list") == expected
+
+
+@pytest.fixture
+def ascii_locale():
+    """LC_CTYPE=C, so files opened without an encoding decode as ASCII (no UTF-8 mode)."""
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    yield
+    locale.setlocale(locale.LC_CTYPE, before)
+
+
+def test_quoted_rows_are_walked_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
+    """The quoted-file walk must decode UTF-8 itself, not in the locale's encoding."""
+    path = write(tmp_path, 'id,city\n1,"Z\u00fcrich, ZH"\n22\n')
+    with pytest.raises(ChurnError) as err:
+        read_raw(path)
+    assert str(err.value) == (
+        f"{path}: 1 line(s) have fewer than the header's 2 fields (line 3: 1 fields)"
+    )
+
+
+@pytest.mark.parametrize("cell", [" ", "", "NA"])
+def test_blank_and_na_cells_are_missing(tmp_path, cell):
+    """A whitespace cell, an empty cell and pandas' NA all become missing values."""
+    frame = read_raw(write(tmp_path, f"id,x\n1,{cell}\n2,3.5\n"))
+    assert frame["x"].isna().tolist() == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("content", "fields"),
+    [
+        # Seen from byte 1 it would read 'x,y",z': three fields.
+        ('"x,y",z', 2),
+        # Cut inside the two bytes of "é": still counted, not a decode error.
+        (b"a,b,c\n1,caf\xc3", 2),
+    ],
+    ids=["a single line", "cut inside a character"],
+)
+def test_a_cut_last_line_is_read_from_its_first_byte(tmp_path, content, fields):
+    """The last line's fields are counted from its start, whatever bytes it ends in."""
+    path = write(tmp_path, content)
+    with pytest.raises(ChurnError) as err:
+        _check_last_line(path, 3)
+    assert str(err.value) == (
+        f"{path}: last line has {fields} of 3 fields and no line end: the file looks truncated"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"a,b", ([(1, 2)], 1)),  # no line end at all
+        (b"a,b,c\n1,2", ([(2, 2)], 1)),  # the last line has no line end
+        (b"12\na,b,c\n", ([(1, 1)], 1)),  # the first line counts like any other
+    ],
+)
+def test_short_rows_unquoted_counts_every_line(data, expected):
+    """Lines and fields counted by hand; a line without a line end is still a line."""
+    assert _short_rows_unquoted(np.frombuffer(data, dtype=np.uint8), 3) == expected
