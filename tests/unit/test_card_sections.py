@@ -151,14 +151,11 @@ def test_metrics_section_gives_model_interval_baseline_and_direction_per_metric(
     ]
 
 
-@pytest.mark.parametrize(("n_rows", "cap", "subsampled"), [(1500, 1000, True), (1000, 1000, False)])
-def test_intervals_use_distinct_rows_in_order_and_all_rows_up_to_the_cap(
-    params, monkeypatch, n_rows, cap, subsampled
-):
-    """Above ``ci_max_rows`` the intervals come from that many distinct rows, in order.
+def _rows_behind_the_intervals(params, monkeypatch, n_rows, cap, seed):
+    """The title line, and what ``confidence_intervals`` was called with, on ``n_rows`` rows.
 
-    No row is drawn twice and labels stay matched to their probabilities; at the cap every
-    row is used and the title says nothing about a subsample.
+    Every row has its own probability, and the label is a function of it, so a row is
+    identified by its probability and a label swapped between rows would show.
     """
     seen = {}
     real = card.confidence_intervals
@@ -168,19 +165,46 @@ def test_intervals_use_distinct_rows_in_order_and_all_rows_up_to_the_cap(
         return real(y, proba, threshold, **kwargs)
 
     monkeypatch.setattr(card, "confidence_intervals", spy)
-    configured = _with(params, "evaluate", threshold=0.5, ci_max_rows=cap, ci_resamples=100, seed=5)
-    # Every row has its own probability, and the label is a function of it, so a row is
-    # identified by its probability and a label swapped between rows would show.
+    configured = _with(
+        params, "evaluate", threshold=0.5, ci_max_rows=cap, ci_resamples=100, seed=seed
+    )
     proba = np.arange(1, n_rows + 1) / (n_rows + 1)
     y = (np.arange(1, n_rows + 1) % 3 == 0).astype(int)
     lines = card._metrics_section(y, proba, np.full(n_rows, 1 / 3), configured)
+    return lines[0], seen
+
+
+@pytest.mark.parametrize(("n_rows", "cap", "subsampled"), [(1500, 1000, True), (1000, 1000, False)])
+def test_intervals_use_distinct_rows_in_order_and_all_rows_up_to_the_cap(
+    params, monkeypatch, n_rows, cap, subsampled
+):
+    """Above ``ci_max_rows`` the intervals come from that many distinct rows, in order.
+
+    No row is drawn twice and labels stay matched to their probabilities; at the cap every
+    row is used and the title says nothing about a subsample.
+    """
+    title, seen = _rows_behind_the_intervals(params, monkeypatch, n_rows, cap, seed=5)
     sampled = f", on 1,000 of {n_rows:,} rows" if subsampled else ""
-    assert lines[0] == f"## Test metrics (95 % bootstrap intervals, 100 resamples{sampled})"
+    assert title == f"## Test metrics (95 % bootstrap intervals, 100 resamples{sampled})"
     assert len(seen["proba"]) == cap
     assert np.all(np.diff(seen["proba"]) > 0)  # distinct and in the original order
     rows = np.rint(seen["proba"] * (n_rows + 1)).astype(int)
     np.testing.assert_array_equal(seen["y"], (rows % 3 == 0).astype(int))
     assert (seen["threshold"], seen["resamples"], seen["seed"]) == (0.5, 100, 5)
+
+
+def test_the_subsample_is_drawn_from_evaluate_seed(params, monkeypatch):
+    """The same seed picks the same rows on every run, another seed other rows.
+
+    Guards against an unseeded draw (the card, tracked by DVC, would change on every run)
+    and against a seed that is not the configured one.
+    """
+    drawn = [
+        _rows_behind_the_intervals(params, monkeypatch, 1500, 1000, seed)[1]["proba"]
+        for seed in (5, 5, 6)
+    ]
+    np.testing.assert_array_equal(drawn[0], drawn[1])
+    assert not np.array_equal(drawn[0], drawn[2])
 
 
 # --- Threshold -------------------------------------------------------------------------
