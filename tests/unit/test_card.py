@@ -43,6 +43,12 @@ def test_card_has_every_section_with_real_numbers(params, inputs):
     text = card.render(params, contract, y_train, test, proba, np.full(len(y), y.mean()))
     positions = [text.index(title) for title in SECTIONS]
     assert positions == sorted(positions)
+    # Markdown headings need a blank line on either side to render as headings.
+    lines = text.split("\n")
+    assert lines[:4] == ["# Model card: churn model", "", "## Model", ""]
+    for i, line in enumerate(lines[1:], start=1):
+        if line.startswith("#"):
+            assert (lines[i - 1], lines[i + 1]) == ("", ""), line
     expected_auc = score(y, proba, 0.5)["roc_auc"]
     row = re.search(r"\| roc_auc \| (\S+) \| \[(\S+), (\S+)\] \| 0\.5000 \| higher \|", text)
     assert float(row[1]) == pytest.approx(expected_auc, abs=5e-5)

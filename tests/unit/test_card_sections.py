@@ -1,0 +1,373 @@
+"""Known-answer tests of each model card section, on inputs small enough to score by hand.
+
+Every expected line below was worked out on paper from the handful of rows in the test;
+none is read back from the code under test.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churn.core.contract import Column, Contract
+from churn.core.params import LogisticRegressionParams, RandomForestParams
+from churn.stages import card
+
+CONTRACT = Contract(
+    target="churn",
+    positive_label="Yes",
+    labels=("No", "Yes"),
+    id="rownames",
+    id_in_data=True,
+    columns={
+        "tenure": Column("numeric"),
+        "plan": Column("categorical"),
+        "monthly_charges": Column("numeric"),
+    },
+)
+
+
+def _with(params, section: str, **changes):
+    """``params`` with some keys of one section replaced."""
+    return params.model_copy(update={section: getattr(params, section).model_copy(update=changes)})
+
+
+# --- Model -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("train", "classifier"),
+    [
+        (
+            {
+                "model": "logistic_regression",
+                "class_weight": None,
+                "seed": 7,
+                "logistic_regression": LogisticRegressionParams(C=0.25, max_iter=300),
+            },
+            "- Classifier: `logistic_regression` (C=0.25, max_iter=300); class weight: none; "
+            "seed 7.",
+        ),
+        (
+            {
+                "model": "random_forest",
+                "class_weight": "balanced",
+                "seed": 3,
+                "random_forest": RandomForestParams(
+                    n_estimators=50, max_depth=None, min_samples_leaf=2, max_features="log2"
+                ),
+            },
+            "- Classifier: `random_forest` (n_estimators=50, max_depth=None, min_samples_leaf=2, "
+            "max_features=log2); class weight: balanced; seed 3.",
+        ),
+    ],
+    ids=["logistic-unweighted", "forest-balanced"],
+)
+def test_model_section_names_the_chosen_classifier_and_its_settings(params, train, classifier):
+    """The card describes the classifier actually configured, not another one.
+
+    Its own hyperparameters, its class weight ('none' when unset), the contract's column
+    counts and the decision threshold.
+    """
+    configured = _with(_with(params, "train", **train), "evaluate", threshold=0.35)
+    configured = _with(configured, "paths", contract="out/contract.json", model="out/model.pkl")
+    assert card._model_section(configured, CONTRACT) == [
+        "## Model",
+        "",
+        classifier,
+        "- Input: 3 raw columns (2 numeric, 1 categorical, see `out/contract.json`); output: "
+        "the probability that the customer churns (`churn` = `Yes`).",
+        "- One artifact: `out/model.pkl`, a scikit-learn Pipeline of the fitted feature "
+        "transformer and the classifier.",
+        "- Decision threshold: 0.35.",
+        "",
+    ]
+
+
+# --- Data ------------------------------------------------------------------------------
+
+
+def test_data_section_counts_rows_and_churn_and_fingerprints_the_training_file(
+    params, tmp_path, monkeypatch
+):
+    """Row counts and churn shares of each split, and the md5 of the training file on disk.
+
+    Counts carry thousands separators; the md5 is of ``paths.train``, not some other path.
+    """
+    monkeypatch.chdir(tmp_path)
+    configured = _with(params, "paths", raw="in/raw.csv", train="in/train.parquet")
+    configured = _with(configured, "prepare", test_size=0.25, seed=11)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in/train.parquet").write_bytes(b"training bytes")
+    y_train = pd.Series([1] * 250 + [0] * 750)  # 1,000 rows, 25 % churn
+    y_test = np.array([1] * 3 + [0] * 5)  # 8 rows, 37.5 % churn
+    assert card._data_section(configured, y_train, y_test) == [
+        "## Data",
+        "",
+        "- Raw file: `in/raw.csv`; stratified split, test size 0.25, seed 11.",
+        # md5 of b"training bytes", computed outside the code under test (md5sum).
+        "- Training split: 1,000 rows, 25.0% churn; md5 `04ee6033369237668cf680003791080c`.",
+        "- Test split: 8 rows, 37.5% churn.",
+        "",
+    ]
+
+
+# --- Test metrics ----------------------------------------------------------------------
+
+# Four rows, perfectly separated, every row scored 0.2 away from its label: each metric is
+# the same on every bootstrap draw, so each interval collapses onto the point value.
+# log loss = -ln 0.8 = 0.2231, brier = 0.2 ** 2 = 0.04.
+# The prior baseline scores everyone 0.5 = the churn rate: AUC 0.5, average precision 0.5,
+# log loss ln 2 = 0.6931, brier 0.25; at threshold 0.5 all four are flagged: precision 0.5,
+# recall 1, F1 = 2 * 0.5 / 1.5 = 0.6667, accuracy 0.5.
+METRIC_ROWS = [
+    "| roc_auc | 1.0000 | [1.0000, 1.0000] | 0.5000 | higher |",
+    "| average_precision | 1.0000 | [1.0000, 1.0000] | 0.5000 | higher |",
+    "| log_loss | 0.2231 | [0.2231, 0.2231] | 0.6931 | lower |",
+    "| brier | 0.0400 | [0.0400, 0.0400] | 0.2500 | lower |",
+    "| precision | 1.0000 | [1.0000, 1.0000] | 0.5000 | higher |",
+    "| recall | 1.0000 | [1.0000, 1.0000] | 1.0000 | higher |",
+    "| f1 | 1.0000 | [1.0000, 1.0000] | 0.6667 | higher |",
+    "| accuracy | 1.0000 | [1.0000, 1.0000] | 0.5000 | higher |",
+]
+
+
+def test_metrics_section_gives_model_interval_baseline_and_direction_per_metric(params):
+    """Each metric's row: model value, interval, baseline value and the better direction.
+
+    The baseline column must show the baseline's score, not the model's again; the title
+    states the number of resamples.
+    """
+    configured = _with(params, "evaluate", threshold=0.5, ci_resamples=200)
+    y = np.array([0, 0, 1, 1])
+    proba = np.array([0.2, 0.2, 0.8, 0.8])
+    baseline = np.full(4, 0.5)
+    assert card._metrics_section(y, proba, baseline, configured) == [
+        "## Test metrics (95 % bootstrap intervals, 200 resamples)",
+        "",
+        "| metric | model | 95 % CI | prior baseline | better |",
+        "|---|---:|---|---:|---|",
+        *METRIC_ROWS,
+        "",
+    ]
+
+
+def _rows_behind_the_intervals(params, monkeypatch, n_rows, cap, seed):
+    """The title line, and what ``confidence_intervals`` was called with, on ``n_rows`` rows.
+
+    Every row has its own probability, and the label is a function of it, so a row is
+    identified by its probability and a label swapped between rows would show.
+    """
+    seen = {}
+    real = card.confidence_intervals
+
+    def spy(y, proba, threshold, **kwargs):
+        seen.update(y=y, proba=proba, threshold=threshold, **kwargs)
+        return real(y, proba, threshold, **kwargs)
+
+    monkeypatch.setattr(card, "confidence_intervals", spy)
+    configured = _with(
+        params, "evaluate", threshold=0.5, ci_max_rows=cap, ci_resamples=100, seed=seed
+    )
+    proba = np.arange(1, n_rows + 1) / (n_rows + 1)
+    y = (np.arange(1, n_rows + 1) % 3 == 0).astype(int)
+    lines = card._metrics_section(y, proba, np.full(n_rows, 1 / 3), configured)
+    return lines[0], seen
+
+
+@pytest.mark.parametrize(("n_rows", "cap", "subsampled"), [(1500, 1000, True), (1000, 1000, False)])
+def test_intervals_use_distinct_rows_in_order_and_all_rows_up_to_the_cap(
+    params, monkeypatch, n_rows, cap, subsampled
+):
+    """Above ``ci_max_rows`` the intervals come from that many distinct rows, in order.
+
+    No row is drawn twice and labels stay matched to their probabilities; at the cap every
+    row is used and the title says nothing about a subsample.
+    """
+    title, seen = _rows_behind_the_intervals(params, monkeypatch, n_rows, cap, seed=5)
+    sampled = f", on 1,000 of {n_rows:,} rows" if subsampled else ""
+    assert title == f"## Test metrics (95 % bootstrap intervals, 100 resamples{sampled})"
+    assert len(seen["proba"]) == cap
+    assert np.all(np.diff(seen["proba"]) > 0)  # distinct and in the original order
+    rows = np.rint(seen["proba"] * (n_rows + 1)).astype(int)
+    np.testing.assert_array_equal(seen["y"], (rows % 3 == 0).astype(int))
+    assert (seen["threshold"], seen["resamples"], seen["seed"]) == (0.5, 100, 5)
+
+
+def test_the_subsample_is_drawn_from_evaluate_seed(params, monkeypatch):
+    """The same seed picks the same rows on every run, another seed other rows.
+
+    Guards against an unseeded draw (the card, tracked by DVC, would change on every run)
+    and against a seed that is not the configured one.
+    """
+    drawn = [
+        _rows_behind_the_intervals(params, monkeypatch, 1500, 1000, seed)[1]["proba"]
+        for seed in (5, 5, 6)
+    ]
+    np.testing.assert_array_equal(drawn[0], drawn[1])
+    assert not np.array_equal(drawn[0], drawn[2])
+
+
+# --- Threshold -------------------------------------------------------------------------
+
+# Eight rows (probability, label); two sit exactly on a threshold (0.3 and 0.5), where a
+# customer is flagged: the rule is probability >= threshold.
+THRESHOLD_PROBA = np.array([0.1, 0.3, 0.35, 0.5, 0.5, 0.6, 0.7, 0.9])
+THRESHOLD_Y = np.array([0, 0, 1, 0, 1, 1, 0, 1])
+# t    flagged       TP FP  precision  recall (of 4 churners)
+# 0.3  7 = 87.5 %    4  3   0.571      1.000
+# 0.4  5 = 62.5 %    3  2   0.600      0.750   (0.45 and 0.5 flag the same five)
+# 0.6  3 = 37.5 %    2  1   0.667      0.500
+# 0.7  2 = 25.0 %    1  1   0.500      0.250
+THRESHOLD_ROWS = {
+    0.3: "87.5% | 0.571 | 1.000 |",
+    0.4: "62.5% | 0.600 | 0.750 |",
+    0.45: "62.5% | 0.600 | 0.750 |",
+    0.5: "62.5% | 0.600 | 0.750 |",
+    0.6: "37.5% | 0.667 | 0.500 |",
+    0.7: "25.0% | 0.500 | 0.250 |",
+}
+
+
+@pytest.mark.parametrize(
+    ("used", "listed"),
+    [(0.5, (0.3, 0.4, 0.5, 0.6, 0.7)), (0.45, (0.3, 0.4, 0.45, 0.5, 0.6, 0.7))],
+    ids=["used-is-a-standard-one", "used-is-extra"],
+)
+def test_threshold_table_flags_at_or_above_each_threshold_and_marks_the_one_used(used, listed):
+    """One row per standard threshold plus the one in use: once, in order, marked.
+
+    A customer scored exactly at a threshold counts as flagged.
+    """
+    rows = [f"| {t:.2f}{' (used)' if t == used else ''} | {THRESHOLD_ROWS[t]}" for t in listed]
+    assert card._threshold_section(THRESHOLD_Y, THRESHOLD_PROBA, used) == [
+        "## The threshold and what it trades",
+        "",
+        "Lowering the threshold flags more customers: more churners caught (recall), more "
+        "retention effort spent on customers who would have stayed (lower precision).",
+        "",
+        "| threshold | flagged | precision | recall |",
+        "|---:|---:|---:|---:|",
+        *rows,
+        "",
+    ]
+
+
+# --- Calibration -----------------------------------------------------------------------
+
+
+def test_calibration_bins_by_tenths_including_both_ends():
+    """Rows fall in [k/10, (k+1)/10), a probability of exactly 1.0 in the last band.
+
+    0.05 lands in the first band, 0.5 in 0.5 to 0.6, and 1.0 is not lost off the top;
+    empty bands are left out.
+    """
+    proba = np.array([0.05, 0.15, 0.15, 0.35, 0.5, 0.58, 0.95, 1.0])
+    y = np.array([0, 0, 1, 0, 0, 1, 1, 1])
+    # Squared errors: .0025 + .0225 + .7225 + .1225 + .25 + .1764 + .0025 + 0 = 1.2989;
+    # / 8 = 0.16236 -> 0.1624.
+    assert card._calibration_section(y, proba) == [
+        "## Calibration",
+        "",
+        "Brier score 0.1624. Within each band of predicted probability, the share that "
+        "actually churned:",
+        "",
+        "| predicted | customers | mean predicted | observed churn |",
+        "|---|---:|---:|---:|",
+        "| 0.0 to 0.1 | 1 | 0.050 | 0.000 |",
+        "| 0.1 to 0.2 | 2 | 0.150 | 0.500 |",
+        "| 0.3 to 0.4 | 1 | 0.350 | 0.000 |",
+        "| 0.5 to 0.6 | 2 | 0.540 | 0.500 |",
+        "| 0.9 to 1.0 | 2 | 0.975 | 1.000 |",
+        "",
+    ]
+
+
+def test_calibration_counts_use_thousands_separators():
+    """1,200 customers in one band read as 1,200."""
+    proba = np.full(1200, 0.25)
+    y = np.array([1] * 300 + [0] * 900)
+    # Brier: 300 * 0.75 ** 2 + 900 * 0.25 ** 2 = 168.75 + 56.25 = 225; / 1200 = 0.1875.
+    lines = card._calibration_section(y, proba)
+    assert lines[2].startswith("Brier score 0.1875.")
+    assert lines[6:] == ["| 0.2 to 0.3 | 1,200 | 0.250 | 0.250 |", ""]
+
+
+# --- Performance by group --------------------------------------------------------------
+
+#      proba  churn  plan  senior
+GROUP_ROWS = [
+    (0.9, 1, "a", 0),
+    (0.6, 0, "a", 1),
+    (0.7, 1, "a", 0),
+    (0.2, 0, "a", 0),
+    (0.55, 1, "a", 1),
+    (0.3, 0, "b", 0),
+    (0.8, 0, "b", 1),
+    (0.1, 0, "b", 0),
+    (0.5, 1, None, 1),
+    (0.45, 0, None, 0),
+]
+# plan = a: 5 rows, 3 churn (60 %). Positives .9 .7 .55 against negatives .6 .2: 5 of 6
+#   pairs ordered right, AUC 0.833. Flagged at 0.5: .9 .6 .7 .55, 3 TP 1 FP: precision
+#   0.750, recall 3/3.
+# plan = b: 3 rows, no churn: AUC, precision and recall are undefined.
+# plan missing: not a group.
+# senior = 0: 6 rows, 2 churn (33.3 %); positives .9 .7 above every negative: AUC 1;
+#   flagged .9 .7: precision 1, recall 1.
+# senior = 1: 4 rows, 2 churn (50 %); positives .55 .5 below both negatives .6 .8: AUC 0;
+#   all four flagged (0.5 included): precision 0.5, recall 1.
+GROUP_TABLE = [
+    "| plan = a | 5 | 60.0% | 0.833 | 0.750 | 1.000 |",
+    "| plan = b | 3 | 0.0% | — | — | — |",
+    "| senior = 0 | 6 | 33.3% | 1.000 | 1.000 | 1.000 |",
+    "| senior = 1 | 4 | 50.0% | 0.000 | 0.500 | 1.000 |",
+]
+
+
+def test_group_table_scores_each_group_and_leaves_single_class_groups_blank():
+    """Each group is scored on its own rows only; a one-class group gets dashes.
+
+    Dashes instead of a crash or a made-up AUC; rows with the value missing form no group.
+    """
+    proba, y, plan, senior = zip(*GROUP_ROWS, strict=True)
+    test = pd.DataFrame({"plan": plan, "senior": senior, "churn": y})
+    lines = card._slice_section(test, np.array(y), np.array(proba), ["plan", "senior"], 0.5)
+    assert lines == [
+        "## Performance by group",
+        "",
+        "Unequal numbers here mean the model serves some customers worse than others.",
+        "",
+        "| group | customers | churn rate | ROC AUC | precision | recall |",
+        "|---|---:|---:|---:|---:|---:|",
+        *GROUP_TABLE,
+        "",
+    ]
+
+
+def test_group_values_of_mixed_types_are_listed_in_text_order():
+    """A column mixing numbers and text gets its groups in text order, not a TypeError.
+
+    Say a code column read as objects: sorting its values as they are compares int and str.
+    """
+    test = pd.DataFrame({"code": pd.Series([10, 2, "x", 2], dtype=object)})
+    y = np.array([0, 1, 0, 0])
+    lines = card._slice_section(test, y, np.full(4, 0.4), ["code"], 0.5)
+    assert lines[6:] == [
+        "| code = 10 | 1 | 0.0% | — | — | — |",
+        "| code = 2 | 2 | 50.0% | 0.500 | 0.000 | 0.000 |",
+        "| code = x | 1 | 0.0% | — | — | — |",
+        "",
+    ]
+
+
+# --- Intended use and the whole card ---------------------------------------------------
+
+
+def test_limitations_name_the_raw_file_and_the_group_columns(params):
+    """The limitations name the raw file used and the columns the group table covers."""
+    configured = _with(params, "paths", raw="in/customers.csv")
+    configured = _with(configured, "evaluate", slices=["plan", "region"])
+    text = card._use_section(configured)
+    assert text.startswith("## Intended use\n\nRank existing customers")
+    assert "- Trained on one snapshot of customers (`in/customers.csv`); customers" in text
+    assert "the group table (`plan`, `region`) shows where the model\n  does worse." in text
