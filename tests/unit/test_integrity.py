@@ -1,22 +1,111 @@
-"""core.integrity: md5s as DVC records them, lock look-ups, git, and the check before unpickling."""
+"""core.integrity: md5s as DVC records them, lock look-ups, git, and the check before unpickling.
 
+Git is always the real program, run in a throwaway repository; the tests run from
+an empty directory outside it (``elsewhere``), so a call that forgets its ``cwd``
+or ``root`` fails instead of silently asking the repository the tests live in.
+"""
+
+import hashlib
+import locale
 import pickle
 import subprocess
+import sys
+from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
 
 from churn.core import integrity
 from churn.core.errors import ChurnError
+from churn.core.integrity import ModelBytes, ProgramMissing
 
 MODEL = "models/model.pkl"
+RELEASED = {"weights": [1, 2, 3]}
+GOOD = pickle.dumps(RELEASED)
+GOOD_MD5 = hashlib.md5(GOOD).hexdigest()  # noqa: S324 (DVC's hash)
+TAMPERED_MD5 = hashlib.md5(b"tampered").hexdigest()  # noqa: S324 (DVC's hash)
+TAG = "churn-model@v1.0.0"
+BROKEN_YAML = (
+    'not valid YAML (mapping values are not allowed here in "<unicode string>", '
+    "line 1, column 5: a: b: c ^ (line: 1))"
+)
 
 
-def workspace(tmp_path, data: bytes, md5: str | None) -> None:
-    (tmp_path / "models").mkdir()
-    (tmp_path / MODEL).write_bytes(data)
-    outs = [{"path": MODEL, **({"md5": md5} if md5 else {})}, {"path": "other", "md5": "x"}]
-    (tmp_path / "dvc.lock").write_text(yaml.safe_dump({"stages": {"train": {"outs": outs}}}))
+def lock_of(md5: str | None, path: str = MODEL) -> dict:
+    """A dvc.lock recording ``md5`` for ``path`` (none when None), beside another output."""
+    outs = [{"path": path, **({"md5": md5} if md5 else {})}, {"path": "other", "md5": "x"}]
+    return {"stages": {"train": {"outs": outs}}}
+
+
+def lock_bytes(md5: str | None) -> bytes:
+    return yaml.safe_dump(lock_of(md5)).encode()
+
+
+# One tree per way a model can be (or fail to be) vouched for; each is a tag in `history`
+# and, for the workspace tests, the files of the working directory.
+TREES = {
+    TAG: {MODEL: GOOD, "dvc.lock": lock_bytes(GOOD_MD5)},
+    "no-md5": {MODEL: GOOD, "dvc.lock": lock_bytes(None)},
+    "tampered": {MODEL: b"tampered", "dvc.lock": lock_bytes(GOOD_MD5)},
+    "no-model": {"dvc.lock": lock_bytes(GOOD_MD5)},
+    "broken-lock": {MODEL: GOOD, "dvc.lock": b"a: b: c\n"},
+    "no-lock": {MODEL: GOOD},
+}
+
+
+def write_tree(root: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+
+
+def sh_git(repo: Path, *args: str) -> str:
+    """The test's own git, to build a repository (never the code under test)."""
+    identity = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
+    signing = ["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"]
+    return subprocess.run(
+        ["git", *identity, *signing, *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout
+
+
+class History(NamedTuple):
+    """The repository the `history` fixture builds."""
+
+    root: Path
+    shas: dict[str, str]  # tag -> the full hash of the commit it names
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory) -> History:
+    """A git repo with one annotated tag per tree in TREES, and a tag named ``-x``.
+
+    The working directory is left with neither a dvc.lock nor a model, so anything
+    read at a revision cannot come from the workspace. HEAD is the last tree, no-lock.
+    """
+    root = tmp_path_factory.mktemp("history")
+    sh_git(root, "init", "-q")
+    shas = {}
+    for tag, files in TREES.items():
+        sh_git(root, "rm", "-rq", "--ignore-unmatch", ".")
+        write_tree(root, files)
+        sh_git(root, "add", "-A")
+        sh_git(root, "commit", "-q", "--allow-empty", "-m", tag)
+        sh_git(root, "tag", "-a", "-m", f"release {tag}", tag)
+        shas[tag] = sh_git(root, "rev-parse", "HEAD").strip()
+    # `git tag` refuses a name starting with a dash; a ref can still have one.
+    sh_git(root, "update-ref", "refs/tags/-x", shas["no-md5"])
+    sh_git(root, "rm", "-rq", ".")
+    return History(root, shas)
+
+
+@pytest.fixture
+def elsewhere(tmp_path, monkeypatch) -> Path:
+    """Run from an empty directory that is neither a git nor a DVC repository."""
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    return cwd
 
 
 def test_md5_matches_md5sum(tmp_path):
@@ -34,54 +123,173 @@ def test_recorded_md5_finds_the_output_in_any_stage():
 
 
 def test_load_model_unpickles_what_the_lock_vouches_for(tmp_path):
-    data = pickle.dumps({"a": 1})
-    workspace(tmp_path, data, integrity.md5_of(data))
+    write_tree(tmp_path, TREES[TAG])
     model, checked = integrity.load_model(MODEL, root=tmp_path)
-    assert model == {"a": 1}
-    assert (checked.md5, checked.path, checked.rev) == (integrity.md5_of(data), MODEL, None)
+    assert model == RELEASED
+    assert checked == ModelBytes(data=GOOD, md5=GOOD_MD5, path=MODEL, rev=None)
 
 
-def test_a_changed_model_is_refused_before_unpickling(tmp_path):
-    workspace(tmp_path, pickle.dumps("tampered"), "0" * 32)
+def test_the_default_root_is_the_current_directory(tmp_path, monkeypatch):
+    """Serving runs from the project directory without naming it: "." must mean the cwd."""
+    write_tree(tmp_path, TREES[TAG])
+    monkeypatch.chdir(tmp_path)
+    assert integrity.read_lock() == lock_of(GOOD_MD5)
+    assert integrity.read_model_bytes(MODEL) == ModelBytes(GOOD, GOOD_MD5, MODEL, None)
+    assert integrity.load_model(MODEL)[0] == RELEASED
+
+
+@pytest.mark.parametrize(
+    ("tree", "message"),
+    [
+        ("no-lock", "{root}/dvc.lock: file not found; cannot check the model before loading it"),
+        ("broken-lock", "{root}/dvc.lock: " + BROKEN_YAML),
+        ("no-md5", "dvc.lock records no md5 for models/model.pkl: refusing to unpickle it"),
+        ("no-model", "models/model.pkl: file not found (run dvc repro or dvc pull)"),
+        (
+            "tampered",
+            f"models/model.pkl: md5 {TAMPERED_MD5} does not match {GOOD_MD5} in dvc.lock: "
+            "refusing to unpickle it",
+        ),
+    ],
+)
+def test_a_workspace_model_the_lock_does_not_vouch_for_is_refused(tmp_path, tree, message):
+    """Never unpickle a file dvc.lock does not vouch for; say which file and why, on one line."""
+    write_tree(tmp_path, TREES[tree])
     with pytest.raises(ChurnError) as err:
         integrity.load_model(MODEL, root=tmp_path)
-    assert str(err.value) == (
-        f"{MODEL}: md5 {integrity.md5_of(pickle.dumps('tampered'))} does not match "
-        f"{'0' * 32} in dvc.lock: refusing to unpickle it"
-    )
+    assert str(err.value) == message.format(root=tmp_path)
 
 
-def test_a_model_the_lock_does_not_record_is_refused(tmp_path):
-    workspace(tmp_path, b"x", None)
-    with pytest.raises(ChurnError, match=r"^dvc.lock records no md5 for models/model.pkl"):
-        integrity.read_model_bytes(MODEL, root=tmp_path)
+@pytest.fixture
+def ascii_locale():
+    """A process whose locale encoding is not UTF-8 (as on Windows, or a Latin-1 locale)."""
+    saved = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    yield
+    locale.setlocale(locale.LC_CTYPE, saved)
 
 
-def test_missing_lock_or_model_is_one_line(tmp_path):
-    with pytest.raises(ChurnError, match=r"dvc.lock: file not found; cannot check the model"):
-        integrity.read_model_bytes(MODEL, root=tmp_path)
-    (tmp_path / "dvc.lock").write_text(
-        yaml.safe_dump({"stages": {"t": {"outs": [{"path": MODEL, "md5": "1"}]}}})
-    )
-    with pytest.raises(ChurnError, match=r"^models/model.pkl: file not found"):
-        integrity.read_model_bytes(MODEL, root=tmp_path)
+def test_dvc_lock_is_read_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
+    """DVC writes dvc.lock in UTF-8: a non-ASCII output path must not depend on the locale."""
+    assert locale.getencoding() != "utf-8"
+    lock = lock_of(GOOD_MD5, path="models/modèle.pkl")
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock, allow_unicode=True), "utf-8")
+    assert integrity.read_lock(root=tmp_path) == lock
 
 
-def test_git_failures_are_one_line_and_never_options(tmp_path):
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+def test_load_model_at_a_tag_reads_the_lock_and_model_of_that_revision(history, elsewhere):
+    """A released model is checked against the lock committed with it, read at the tag.
+
+    Not the workspace's files (here there are none), not the cwd's repository.
+
+    DVC reads a git-tracked file at a revision as it reads its outputs, so the committed
+    model keeps the test free of a DVC cache.
+    """
+    model, checked = integrity.load_model(MODEL, rev=TAG, root=history.root)
+    assert model == RELEASED
+    assert checked == ModelBytes(data=GOOD, md5=GOOD_MD5, path=MODEL, rev=TAG)
+    assert integrity.read_lock(TAG, root=history.root) == lock_of(GOOD_MD5)
+
+
+@pytest.mark.parametrize(
+    ("rev", "message"),
+    [
+        ("v9", "v9: no such git revision (a tag like churn-model@v1.0.0, or a commit)"),
+        (
+            "no-lock",
+            "`git show no-lock:dvc.lock` failed: "
+            "fatal: path 'dvc.lock' does not exist in 'no-lock'",
+        ),
+        ("broken-lock", "broken-lock:dvc.lock: " + BROKEN_YAML),
+        ("no-md5", "no-md5:dvc.lock records no md5 for models/model.pkl: refusing to unpickle it"),
+        ("no-model", "no-model:models/model.pkl: cannot read it through DVC (PathMissingError)"),
+        (
+            "tampered",
+            f"models/model.pkl: md5 {TAMPERED_MD5} does not match {GOOD_MD5} in "
+            "tampered:dvc.lock: refusing to unpickle it",
+        ),
+    ],
+)
+def test_a_release_the_lock_does_not_vouch_for_is_refused(history, elsewhere, rev, message):
+    """At a revision too: the message names the revision, the file and the reason, on one line."""
     with pytest.raises(ChurnError) as err:
-        integrity.git("show", "HEAD:nothing", cwd=tmp_path)
-    assert str(err.value).startswith("`git show HEAD:nothing` failed: ")
-    assert "\n" not in str(err.value)
-    assert integrity.git_or_none("show", "HEAD:nothing", cwd=tmp_path) is None
-    out = tmp_path / "x"
-    assert integrity.is_revision(f"--output={out}", cwd=tmp_path) is False
-    assert not out.exists()
-    assert integrity.commit_of("HEAD", cwd=tmp_path) == "unknown"  # no commit yet
-    with pytest.raises(ChurnError, match=r"^v9: no such git revision"):
-        integrity.read_lock("v9", root=tmp_path)
+        integrity.load_model(MODEL, rev=rev, root=history.root)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("rev", "commit"),
+    [
+        (TAG, TAG),  # an annotated tag: the commit it names, not the tag object
+        ("HEAD", "no-lock"),
+        ("-x", "no-md5"),  # a name starting with a dash is still a revision
+        ("HEAD~1..HEAD", None),  # a range is two commits
+        ("HEAD^{tree}", None),
+        (f"{TAG}:dvc.lock", None),  # a blob
+        ("v9", None),
+        ("--output=hijacked", None),  # never an option
+    ],
+)
+def test_only_a_name_of_one_commit_is_a_revision(history, elsewhere, rev, commit):
+    """commit_of records which commit a model came from; is_revision guards read_lock."""
+    expected = history.shas[commit] if commit else "unknown"
+    assert integrity.commit_of(rev, cwd=history.root) == expected
+    assert integrity.is_revision(rev, cwd=history.root) is (commit is not None)
+    assert not (history.root / "hijacked").exists()
+    assert not (elsewhere / "hijacked").exists()
+
+
+def test_commit_of_defaults_to_head(history, elsewhere):
+    assert integrity.commit_of(cwd=history.root) == history.shas["no-lock"]
+    assert integrity.commit_of(cwd=elsewhere) == "unknown"  # not a repository
+
+
+def test_without_git_the_commit_is_unknown_but_a_revision_is_an_error(tmp_path, monkeypatch):
+    """The container image has no git: its metadata says "unknown".
+
+    But asking for a released model must say git is missing, not that no such revision exists.
+    """
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no git on PATH
+    assert integrity.commit_of(cwd=tmp_path) == "unknown"
+    message = "`git rev-parse --verify --quiet --end-of-options v1^{commit}`: "
+    with pytest.raises(ProgramMissing) as err:
+        integrity.read_lock("v1", root=tmp_path)
+    assert str(err.value) == message + "No such file or directory"
 
 
 def test_a_missing_program_is_one_line():
-    with pytest.raises(ChurnError, match=r"^`no-such-program-here --x`: No such file"):
+    with pytest.raises(ProgramMissing) as err:
         integrity.command("no-such-program-here", "--x")
+    assert str(err.value) == "`no-such-program-here --x`: No such file or directory"
+
+
+def test_a_command_returns_its_stdout_as_text():
+    script = "import sys; print('out'); sys.stderr.write('noise')"
+    assert integrity.command(sys.executable, "-c", script) == "out\n"
+
+
+@pytest.mark.parametrize(
+    ("script", "last"),
+    [
+        ("import sys; sys.stderr.write('warning: a\\nfatal: b\\n'); sys.exit(2)", "fatal: b"),
+        ("print('usage: x'); print('see --help'); raise SystemExit(1)", "see --help"),
+        ("import sys; print('out'); sys.stderr.write('fatal: err'); sys.exit(1)", "fatal: err"),
+        ("raise SystemExit(3)", "exit 3"),
+        ("print(); print('   '); raise SystemExit(4)", "exit 4"),
+    ],
+    ids=["stderr", "stdout-only", "stderr-first", "silent", "blank"],
+)
+def test_a_failed_command_is_one_line_its_last_line_of_output(script, last):
+    """The user sees which command failed and its last word (stderr first), or its status."""
+    with pytest.raises(ChurnError) as err:
+        integrity.command(sys.executable, "-c", script)
+    assert str(err.value) == f"`{sys.executable} -c {script}` failed: {last}"
+
+
+def test_git_failures_are_one_line(history, elsewhere):
+    with pytest.raises(ChurnError) as err:
+        integrity.git("show", "v9:dvc.lock", cwd=history.root)
+    assert str(err.value) == "`git show v9:dvc.lock` failed: fatal: invalid object name 'v9'."
+    assert integrity.git_or_none("show", "v9:dvc.lock", cwd=history.root) is None
+    head = integrity.git_or_none("rev-parse", "HEAD", cwd=history.root)
+    assert head == history.shas["no-lock"] + "\n"

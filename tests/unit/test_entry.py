@@ -1,0 +1,89 @@
+"""core.entry.run: the exit status, one-line errors, one BLAS thread, and the log format."""
+
+import contextlib
+import logging
+
+import pytest
+import sklearn  # noqa: F401 (loads the BLAS and OpenMP runtimes threadpoolctl reports on)
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from churn.core import entry
+from churn.core.errors import ChurnError
+
+
+@pytest.mark.parametrize(("returned", "status"), [(None, 0), (0, 0), (3, 3)])
+def test_the_exit_status_is_what_main_returns_none_meaning_0(capsys, returned, status):
+    """A stage's ``main`` returns None on success; a checker may return its own status."""
+    assert entry.run(lambda: returned) == status
+    assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(("kwargs", "status"), [({}, 1), ({"error_status": 2}, 2)])
+def test_bad_input_is_one_line_on_stderr_and_the_error_status(capsys, kwargs, status):
+    """A ChurnError is the user's mistake: no traceback, one ``error:`` line, stdout untouched."""
+
+    def main():
+        raise ChurnError("params.yaml: source.item: missing")
+
+    assert entry.run(main, **kwargs) == status
+    assert capsys.readouterr() == ("", "error: params.yaml: source.item: missing\n")
+
+
+def test_any_other_exception_is_a_bug_and_keeps_its_traceback():
+    def main():
+        raise KeyError("bug")
+
+    with pytest.raises(KeyError, match="bug"):
+        entry.run(main)
+
+
+def threads() -> dict[str, set[int]]:
+    """Thread counts of the loaded thread pools, by API (blas, openmp)."""
+    found: dict[str, set[int]] = {}
+    for pool in threadpool_info():
+        found.setdefault(pool["user_api"], set()).add(pool["num_threads"])
+    return found
+
+
+def test_main_runs_with_one_blas_thread_and_openmp_untouched():
+    """Outputs are bit-identical only with one BLAS thread; other pools keep their threads.
+
+    The limit ends with ``main``. Two threads outside, so the test means the same anywhere.
+    """
+    seen = {}
+    with threadpool_limits(limits=2):
+        assert threads() == {"blas": {2}, "openmp": {2}}
+        assert entry.run(lambda: seen.update(threads())) == 0
+        assert threads() == {"blas": {2}, "openmp": {2}}
+    assert seen == {"blas": {1}, "openmp": {2}}
+
+
+@contextlib.contextmanager
+def unconfigured_logging():
+    """The root logger as a fresh process has it (no handlers, WARNING); restored after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    for handler in handlers:
+        root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+
+
+def test_stage_logs_reach_stderr_as_level_name_message_from_info_up(capsys):
+    """What a stage logs is its progress report: INFO lines on stderr, DEBUG kept quiet."""
+
+    def main():
+        log = logging.getLogger("churn.fetch")
+        log.info("wrote %s: %d rows", "data/raw.csv", 3)
+        log.debug("not shown")
+
+    with unconfigured_logging():
+        entry.run(main)
+    assert capsys.readouterr() == ("", "INFO churn.fetch: wrote data/raw.csv: 3 rows\n")
