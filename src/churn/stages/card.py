@@ -103,7 +103,8 @@ def _threshold_section(y: np.ndarray, proba: np.ndarray, threshold: float) -> li
 
 def _calibration_section(y: np.ndarray, proba: np.ndarray) -> list[str]:
     edges = np.linspace(0.0, 1.0, 11)
-    which = np.clip(np.digitize(proba, edges[1:-1]), 0, 9)
+    # Against the nine inner edges, digitize puts every value (1.0 too) in band 0..9.
+    which = np.digitize(proba, edges[1:-1])
     lines = [
         "## Calibration",
         "",

