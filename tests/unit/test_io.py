@@ -1,9 +1,9 @@
 import json
-import locale
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from ascii_locale import ascii_locale
 
 from churn.core import io
 from churn.core.errors import ChurnError
@@ -99,24 +99,13 @@ def test_the_temporary_file_sits_beside_the_target(tmp_path, monkeypatch):
     assert (tmp_path / "sub" / "out.txt").stat().st_mode & 0o777 == 0o644
 
 
-@pytest.fixture
-def ascii_locale():
-    """The process's C-level locale set to plain C (ASCII), as under `LANG=C`, then restored."""
-    saved = locale.setlocale(locale.LC_CTYPE)
-    locale.setlocale(locale.LC_CTYPE, "C")
-    assert locale.getpreferredencoding(False) == "ANSI_X3.4-1968"
-    yield
-    locale.setlocale(locale.LC_CTYPE, saved)
-
-
-def test_text_is_utf8_whatever_the_locale(tmp_path, ascii_locale):
-    """Relying on the locale's encoding breaks (or garbles) non-ASCII text under LANG=C."""
+def test_text_is_utf8_whatever_the_locale(tmp_path):
+    """Relying on the locale's encoding breaks (or garbles) non-ASCII text in a non-UTF-8 locale."""
     path = tmp_path / "card.json"
-    io.write_json(path, {"note": "Café ✓"})
-    assert path.read_bytes() == b'{\n  "note": "Caf\\u00e9 \\u2713"\n}\n'
-    io.write_text(path, '{"note": "Café ✓"}')
-    assert path.read_bytes() == '{"note": "Café ✓"}'.encode()
-    assert io.read_json(path) == {"note": "Café ✓"}
+    with ascii_locale():
+        io.write_text(path, '{"note": "Café ✓"}')
+        assert path.read_bytes() == '{"note": "Café ✓"}'.encode()
+        assert io.read_json(path) == {"note": "Café ✓"}
 
 
 def test_yaml_error_is_one_line_naming_the_origin():
