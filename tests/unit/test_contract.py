@@ -42,7 +42,7 @@ def test_telco_contract_is_declared_in_params(telco_contract):
         "total_charges",
     )
     assert len(c.categorical) == 10
-    assert c.columns["tenure"].min == 0
+    assert (c.columns["tenure"].min, c.columns["tenure"].max) == (0, 120)
     assert c.columns["total_charges"].nullable is True
     assert c.columns["contract"].categories == ("Month-to-month", "One year", "Two year")
     assert c.features == [*c.numeric, *c.categorical]
