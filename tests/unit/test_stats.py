@@ -234,6 +234,8 @@ def oracle_draws(y, resamples, seed):
 def oracle_values(y, proba, name, threshold, draws):
     if name == "accuracy":
         return np.array([np.mean((proba[d] >= threshold) == y[d]) for d in draws])
+    if name == "brier":
+        return np.array([np.mean((proba[d] - y[d]) ** 2) for d in draws])
     # AUC by its definition: the share of (positive, negative) pairs ranked right, ties half.
     aucs = []
     for d in draws:
@@ -252,6 +254,9 @@ def oracle_interval(values, confidence):
     [
         ("accuracy", {}, {"resamples": 1000, "seed": 0, "confidence": 0.95, "threshold": 0.5}),
         ("roc_auc", {}, {"resamples": 1000, "seed": 0, "confidence": 0.95, "threshold": 0.5}),
+        # Brier takes many distinct values on 8 rows: its interval moves with any change of
+        # the draws, where accuracy's and AUC's coarse steps may not.
+        ("brier", {}, {"resamples": 1000, "seed": 0, "confidence": 0.95, "threshold": 0.5}),
         (
             "accuracy",
             {"resamples": 300, "seed": 5, "confidence": 0.8, "threshold": 0.35},
@@ -275,17 +280,20 @@ def test_metric_ci_is_the_documented_percentile_bootstrap(name, kwargs, expected
 def test_paired_and_unpaired_defaults_and_draws():
     """Paired: both models on the same draws. Unpaired: base on seed's draws, head on seed + 1's.
 
-    Defaults as for metric_ci; accuracy makes the threshold count.
+    Defaults as for metric_ci; accuracy makes the threshold count, Brier the draws.
     """
     draws = {seed: oracle_draws(Y8, 1000, seed) for seed in (0, 1)}
-    base = oracle_values(Y8, BASE8, "accuracy", 0.5, draws[0])
-    paired = paired_bootstrap(Y8, BASE8, HEAD8, ("accuracy",))[0]
-    same_rows = oracle_values(Y8, HEAD8, "accuracy", 0.5, draws[0]) - base
-    assert (paired.low, paired.high) == pytest.approx(oracle_interval(same_rows, 0.95))
-    unpaired = unpaired_bootstrap((Y8, BASE8), (Y8, HEAD8), ("accuracy",))[0]
-    own_rows = oracle_values(Y8, HEAD8, "accuracy", 0.5, draws[1]) - base
-    assert (unpaired.low, unpaired.high) == pytest.approx(oracle_interval(own_rows, 0.95))
-    assert (paired.base, paired.head) == (unpaired.base, unpaired.head) == (5 / 8, 7 / 8)
+    paired = paired_bootstrap(Y8, BASE8, HEAD8, ("accuracy", "brier"))
+    unpaired = unpaired_bootstrap((Y8, BASE8), (Y8, HEAD8), ("accuracy", "brier"))
+    for name, same, own in zip(("accuracy", "brier"), paired, unpaired, strict=True):
+        base = oracle_values(Y8, BASE8, name, 0.5, draws[0])
+        same_rows = oracle_values(Y8, HEAD8, name, 0.5, draws[0]) - base
+        assert (same.low, same.high) == pytest.approx(oracle_interval(same_rows, 0.95))
+        own_rows = oracle_values(Y8, HEAD8, name, 0.5, draws[1]) - base
+        assert (own.low, own.high) == pytest.approx(oracle_interval(own_rows, 0.95))
+    assert (
+        (paired[0].base, paired[0].head) == (unpaired[0].base, unpaired[0].head) == (5 / 8, 7 / 8)
+    )
 
 
 def test_thresholded_scores_on_edge_resamples_match_sklearn_without_warnings():
