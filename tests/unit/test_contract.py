@@ -1,3 +1,4 @@
+import json
 import re
 
 import numpy as np
@@ -6,6 +7,8 @@ import pytest
 
 from churn.core.contract import (
     ROW_ID,
+    Column,
+    Contract,
     markdown_table,
     read_contract,
     resolve_contract,
@@ -39,7 +42,7 @@ def test_telco_contract_is_declared_in_params(telco_contract):
         "total_charges",
     )
     assert len(c.categorical) == 10
-    assert c.columns["tenure"].min == 0
+    assert (c.columns["tenure"].min, c.columns["tenure"].max) == (0, 120)
     assert c.columns["total_charges"].nullable is True
     assert c.columns["contract"].categories == ("Month-to-month", "One year", "Two year")
     assert c.features == [*c.numeric, *c.categorical]
@@ -245,3 +248,166 @@ def test_an_inferred_contract_is_validated_too(custom_dataset):
     assert lines[0] == "custom.csv: 2 data contract check(s) failed"
     assert "  support_calls: is a number: 1 bad row(s) (row 4: 'many')" in lines
     assert "  status: not null: 1 bad row(s) (row 6: nan)" in lines
+
+
+@pytest.fixture
+def tiny_contract() -> Contract:
+    """Declared order b (numeric) then a (categorical): not alphabetical, on purpose."""
+    return Contract(
+        target="y",
+        positive_label="1",
+        labels=("0", "1"),
+        id="k",
+        id_in_data=True,
+        columns={
+            "b": Column("numeric", nullable=False, min=0.0, max=5.0),
+            "a": Column("categorical", nullable=False, categories=("x", "z")),
+        },
+    )
+
+
+def test_contract_file_is_the_documented_json(tmp_path, tiny_contract):
+    """Other tools (and a model server) read contract.json: its keys are the interface."""
+    inferred = Contract("y", 1, None, ROW_ID, False, {"n": Column("numeric")})
+    expected = {
+        "target": "y",
+        "positive_label": "1",
+        "labels": ["0", "1"],
+        "id": "k",
+        "id_in_data": True,
+        "columns": [
+            {
+                "name": "b",
+                "type": "numeric",
+                "nullable": False,
+                "min": 0.0,
+                "max": 5.0,
+                "categories": None,
+            },
+            {
+                "name": "a",
+                "type": "categorical",
+                "nullable": False,
+                "min": None,
+                "max": None,
+                "categories": ["x", "z"],
+            },
+        ],
+    }
+    for contract, want in (
+        (tiny_contract, expected),
+        (
+            inferred,
+            {
+                **expected,
+                "positive_label": 1,
+                "labels": None,
+                "id": ROW_ID,
+                "id_in_data": False,
+                "columns": [
+                    {
+                        "name": "n",
+                        "type": "numeric",
+                        "nullable": True,
+                        "min": None,
+                        "max": None,
+                        "categories": None,
+                    }
+                ],
+            },
+        ),
+    ):
+        write_contract(tmp_path / "contract.json", contract)
+        assert json.loads((tmp_path / "contract.json").read_text()) == want
+        assert read_contract(tmp_path / "contract.json") == contract
+
+
+def test_a_file_that_is_not_a_contract_is_named(tmp_path):
+    path = tmp_path / "contract.json"
+    path.write_text('{"target": "y"}')
+    with pytest.raises(ChurnError) as err:
+        read_contract(path)
+    assert str(err.value) == f"{path}: not a contract written by prepare ('columns')"
+
+
+def test_a_bool_column_is_inferred_categorical(custom_dataset):
+    """Pandas counts bool as numeric; a flag must be one-hot encoded, not scaled."""
+    frame = custom_dataset.assign(promo=[True, False] * (len(custom_dataset) // 2))
+    c = resolve_contract(DataParams(**CUSTOM_DATA), frame, "x.csv")
+    assert c.categorical == ("plan", "region", "promo")
+
+
+def test_every_unexpected_column_is_listed(params, telco):
+    with pytest.raises(ChurnError) as err:
+        resolve_contract(params.data, telco.assign(promo_code="X", coupon=1), "raw.csv")
+    assert str(err.value) == (
+        "raw.csv: unexpected column(s) 'promo_code', 'coupon': "
+        "add them to data.features in params.yaml or remove them from the file"
+    )
+
+
+def test_failures_are_listed_in_schema_order_and_a_missing_column_too(tiny_contract):
+    """One line per failed check, in the contract's column order (not sorted by name).
+
+    A column absent from the frame has no rows to show: pandera reports it without a
+    column or an index, and it must still count as a failed check.
+    """
+    frame = pd.DataFrame({"k": [1, 2, 3], "y": ["0", "1", "1"], "b": [1.0, 9.0, None]})
+    with pytest.raises(ChurnError) as err:
+        validate(frame.assign(a=["x", None, "z"]), tiny_contract, "f.csv")
+    assert str(err.value) == (
+        "f.csv: 3 data contract check(s) failed\n"
+        "  b: not null: 1 bad row(s) (row 3: nan)\n"
+        "  b: <= 5: 1 bad row(s) (row 2: 9.0)\n"
+        "  a: not null: 1 bad row(s) (row 2: nan)"
+    )
+    with pytest.raises(ChurnError) as err:
+        validate(frame.drop(columns=["b"]).assign(a="x"), tiny_contract, "f.csv")
+    assert str(err.value) == (
+        "f.csv: 1 data contract check(s) failed\n  nan: column_in_dataframe: 1 bad row(s) ('b')"
+    )
+
+
+def test_the_unknown_category_warning_is_logged_once_as_is(tiny_contract, caplog):
+    frame = pd.DataFrame({"k": [1, 2], "y": ["0", "1"], "b": [1.0, 2.0], "a": ["x", "q"]})
+    with caplog.at_level("WARNING", logger="churn.contract"):
+        validate(frame, tiny_contract, "f.csv")
+    assert caplog.messages == ["f.csv: a: one of the 2 known categories: 1 bad row(s) (row 2: 'q')"]
+
+
+def test_a_batch_may_carry_extra_columns_but_not_lack_features(tiny_contract):
+    batch = pd.DataFrame({"k": [1, 2], "note": ["hi", "yo"], "b": [1.0, 9.0], "a": [None, "x"]})
+    with pytest.raises(ChurnError) as err:
+        validate_features(batch, tiny_contract, "batch.csv")
+    assert str(err.value) == (
+        "batch.csv: 2 data contract check(s) failed\n"
+        "  b: <= 5: 1 bad row(s) (row 2: 9.0)\n"
+        "  a: not null: 1 bad row(s) (row 1: nan)"
+    )
+    validate_features(batch.assign(b=1.0, a="x"), tiny_contract, "batch.csv")
+    with pytest.raises(ChurnError) as err:
+        validate_features(batch.drop(columns=["a", "b"]), tiny_contract, "batch.csv")
+    assert str(err.value) == "batch.csv: missing column(s) 'b', 'a' (found: k, note)"
+
+
+@pytest.mark.parametrize(
+    ("rule", "allowed"),
+    [
+        ({"type": "numeric"}, "any number"),
+        ({"type": "numeric", "min": 0}, "0 … ∞"),
+        ({"type": "numeric", "max": 2.5}, "-∞ … 2.5"),
+        ({"type": "numeric", "min": -1, "max": 1e6}, "-1 … 1e+06"),
+        ({"type": "categorical", "nullable": True, "categories": ["a b", "c"]}, "`a b`, `c`"),
+    ],
+)
+def test_readme_row_of_each_kind_of_rule(rule, allowed):
+    data = DataParams(target="y", positive_label=1, id=None, features={"f": rule})
+    nullable = "yes" if rule.get("nullable") else "no"
+    assert markdown_table(data).splitlines()[-1] == (
+        f"| `f` | feature | {rule['type']} | {nullable} | {allowed} |"
+    )
+
+
+def test_readme_says_when_features_are_inferred():
+    data = DataParams(target="y", positive_label=1, id=None, features="infer")
+    assert markdown_table(data) == "_features are inferred from the file's dtypes_"

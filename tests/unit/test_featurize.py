@@ -83,3 +83,37 @@ def test_no_scaling_keeps_raw_numbers(custom_dataset):
     )
     out = featurizer.transform(custom_dataset.iloc[:5])
     np.testing.assert_array_equal(out[:, 1], custom_dataset["support_calls"].iloc[:5].to_numpy())
+
+
+def test_step_names_are_the_featurizers_interface(fitted):
+    """Renaming a step breaks whatever addresses it, and changes the pickle's bytes.
+
+    Steps are addressed by name: `numeric__impute__strategy` in set_params, or
+    `named_transformers_` when inspecting a model.
+    """
+    _, _, featurizer = fitted
+    steps = {
+        name: list(featurizer.named_transformers_[name].named_steps)
+        for name in featurizer.named_transformers_
+        if name != "remainder"
+    }
+    assert steps == {"numeric": ["impute", "scale"], "categorical": ["fill", "onehot"]}
+    assert featurizer.get_params()["numeric__impute__strategy"] == "median"
+
+
+def test_output_is_dense_even_when_mostly_one_hot_zeros(custom_dataset):
+    """A one-hot encoder's default sparse output turns the whole matrix sparse below 30 % non-zeros.
+
+    The classifiers and permutation importance downstream are fed plain arrays.
+    """
+    data = DataParams(
+        **{**CUSTOM_DATA, "features": {"region": {"type": "categorical", "nullable": True}}}
+    )
+    frame = custom_dataset[["account", "region", "status"]]
+    contract = resolve_contract(data, frame, "custom.csv")
+    featurizer = fit_featurizer(
+        frame, contract, FeaturizeParams(numeric_impute="median", scale=False)
+    )
+    out = featurizer.transform(frame.head(3))
+    assert isinstance(out, np.ndarray)
+    assert out.sum(axis=1).tolist() == [1.0, 1.0, 1.0]

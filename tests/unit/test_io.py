@@ -3,6 +3,7 @@ import json
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from ascii_locale import ascii_locale
 
 from churn.core import io
 from churn.core.errors import ChurnError
@@ -96,3 +97,79 @@ def test_the_temporary_file_sits_beside_the_target(tmp_path, monkeypatch):
     io.write_text(tmp_path / "sub" / "out.txt", "x")
     assert [p.parent for p in map(type(tmp_path), seen)] == [tmp_path / "sub"]
     assert (tmp_path / "sub" / "out.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_text_is_utf8_whatever_the_locale(tmp_path):
+    """Relying on the locale's encoding breaks (or garbles) non-ASCII text in a non-UTF-8 locale."""
+    path = tmp_path / "card.json"
+    with ascii_locale():
+        io.write_text(path, '{"note": "Café ✓"}')
+        assert path.read_bytes() == '{"note": "Café ✓"}'.encode()
+        assert io.read_json(path) == {"note": "Café ✓"}
+
+
+def test_yaml_error_is_one_line_naming_the_origin():
+    """The default origin is "YAML"; ruamel's multi-line message is folded onto one line."""
+    with pytest.raises(ChurnError) as err:
+        io.parse_yaml("a: b: c")
+    assert str(err.value) == (
+        'YAML: not valid YAML (mapping values are not allowed here in "<unicode string>",'
+        " line 1, column 5: a: b: c ^ (line: 1))"
+    )
+
+
+def test_csv_has_unix_lines_even_where_the_os_default_is_crlf(tmp_path, monkeypatch):
+    """Unless told otherwise pandas ends CSV lines in os.linesep: CRLF on Windows."""
+    monkeypatch.setattr(io.os, "linesep", "\r\n")
+    path = tmp_path / "x.csv"
+    io.write_csv(path, pd.DataFrame({"a": [1, 2]}))
+    assert path.read_bytes() == b"a\n1\n2\n"
+
+
+def test_parquet_layout_is_pinned(tmp_path):
+    """The file's layout is what other readers and byte comparisons rely on.
+
+    A RangeIndex is stored as a real column, pages are zstd, and the pandas metadata is
+    canonical sorted-key JSON.
+    """
+    path = tmp_path / "f.parquet"
+    io.write_parquet(path, pd.DataFrame({"x": [1.5, 2.5], "y": [1, 2]}))
+    assert pq.read_schema(path).names == ["x", "y", "__index_level_0__"]
+    columns = pq.ParquetFile(path).metadata.row_group(0)
+    assert {columns.column(i).compression for i in range(3)} == {"ZSTD"}
+    raw = pq.read_schema(path).metadata[b"pandas"]
+    assert raw == json.dumps(json.loads(raw), sort_keys=True).encode()
+
+
+def test_read_parquet_reads_only_the_asked_columns(tmp_path):
+    path = tmp_path / "f.parquet"
+    frame = pd.DataFrame({"x": [1.5, 2.5], "y": [1, 2]}, index=pd.Index([7, 9], name="id"))
+    io.write_parquet(path, frame)
+    pd.testing.assert_frame_equal(io.read_parquet(path, columns=["y"]), frame[["y"]])
+
+
+def test_pickle_protocol_is_pinned_to_5(tmp_path):
+    """Python's default protocol changes between versions (4 up to 3.13); the bytes must not."""
+    io.write_pickle(tmp_path / "m.pkl", [1])
+    assert (tmp_path / "m.pkl").read_bytes()[:2] == b"\x80\x05"
+
+
+def test_replace_dir_into_a_new_nested_place(tmp_path):
+    """A first run: no old directory to move away, and its parent does not exist yet."""
+    src, dst = tmp_path / "new", tmp_path / "reports" / "plots" / "roc"
+    src.mkdir()
+    (src / "a.json").write_text("1")
+    io.replace_dir(src, dst)
+    assert [p.name for p in dst.iterdir()] == ["a.json"]
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["roc"]
+
+
+def test_replace_dir_clears_a_stale_old_copy_left_by_a_crash(tmp_path):
+    """A crash between the two renames leaves `.plots.old`; the next run must not trip on it."""
+    src, dst = tmp_path / "new", tmp_path / "plots"
+    for d, name in ((src, "fresh"), (dst, "current"), (tmp_path / ".plots.old", "stale")):
+        d.mkdir()
+        (d / name).write_text(name)
+    io.replace_dir(src, dst)
+    assert [p.name for p in dst.iterdir()] == ["fresh"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plots"]

@@ -1,7 +1,10 @@
 import pytest
+import yaml
+from ascii_locale import ascii_locale
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from churn.core.errors import ChurnError
-from churn.core.params import load_params, parse_params
+from churn.core.params import describe, load_params, parse_params
 from conftest import REPO
 
 
@@ -138,3 +141,63 @@ def test_the_edges_themselves_are_allowed(params_dict):
     parsed = parse_params(params_dict)
     assert parsed.data.features["tenure"].min == parsed.data.features["tenure"].max == 3
     assert parsed.evaluate.calibration_bins == 2
+
+
+def test_a_bad_value_in_the_file_names_the_file_and_the_key(tmp_path, params_dict):
+    params_dict["prepare"]["test_size"] = 1.5
+    path = tmp_path / "exp" / "params.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(params_dict), encoding="utf-8")
+    with pytest.raises(ChurnError) as err:
+        load_params(path)
+    assert str(err.value) == f"{path}: prepare.test_size: Input should be less than 1 (got 1.5)"
+
+
+def test_params_are_read_as_utf8_whatever_the_locale(tmp_path, params_dict):
+    """Reading with the locale's encoding fails on non-ASCII paths in a non-UTF-8 locale."""
+    params_dict["paths"]["card"] = "reports/modèle.md"
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params_dict, allow_unicode=True), encoding="utf-8")
+    with ascii_locale():
+        assert load_params(path).paths.card == "reports/modèle.md"
+
+
+class _Unions(BaseModel):
+    """Unions whose first member is each scalar pydantic tags the error path with."""
+
+    model_config = ConfigDict(strict=True)
+    s: str | int = ""
+    i: int | str = 0
+    f: float | str = 0.0
+    b: bool | str = False
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ("s", "s: Input should be a valid string (got [1])"),
+        ("i", "i: Input should be a valid integer (got [1])"),
+        ("f", "f: Input should be a valid number (got [1])"),
+        ("b", "b: Input should be a valid boolean (got [1])"),
+    ],
+)
+def test_union_member_tags_are_not_part_of_the_key(field, message):
+    """The key in the message is the dotted params key: `i`, not `i.int`.
+
+    Pydantic puts the union member it tried ("int", "str"...) into the error path.
+    """
+    with pytest.raises(ValidationError) as err:
+        _Unions.model_validate({field: [1]})
+    assert describe(err.value) == message
+
+
+def test_unknown_key_of_a_feature_named_like_a_rule_key(params_dict):
+    """A feature may be called "min" or "type": its unknown keys list FeatureRule's keys."""
+    params_dict["data"]["features"]["min"] = params_dict["data"]["features"].pop("tenure")
+    params_dict["data"]["features"]["min"]["bogus"] = 1
+    with pytest.raises(ChurnError) as err:
+        parse_params(params_dict)
+    assert str(err.value) == (
+        "params.yaml: data.features.min.bogus: unknown key "
+        "(allowed: categories, max, min, nullable, type)"
+    )

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -209,3 +211,144 @@ def test_every_row_can_be_drawn_and_each_resample_has_n_rows():
     assert (counts.sum(axis=0) > 0).all()  # row 0 and the last row too
     assert counts.mean() == pytest.approx(1.0)
     assert abs(counts[:, 0].mean() - 1.0) < 0.15  # row 0 is drawn as often as any
+
+
+# An independent bootstrap, written from the documented procedure: `resamples` draws of
+# n rows with replacement from numpy's default_rng(seed), a draw holding one class only
+# being redrawn; the interval is the percentile one. Small inputs keep it fast.
+
+Y8 = np.array([0, 0, 0, 1, 0, 0, 1, 0])  # two positives in eight: many draws get redrawn
+BASE8 = np.array([0.2, 0.6, 0.1, 0.7, 0.4, 0.3, 0.45, 0.55])
+HEAD8 = np.array([0.1, 0.3, 0.2, 0.9, 0.6, 0.2, 0.8, 0.35])
+
+
+def oracle_draws(y, resamples, seed):
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(y), size=(resamples, len(y)))
+    for row in picks:
+        while len(set(y[row])) < 2:
+            row[:] = rng.integers(0, len(y), size=len(y))
+    return picks
+
+
+def oracle_values(y, proba, name, threshold, draws):
+    if name == "accuracy":
+        return np.array([np.mean((proba[d] >= threshold) == y[d]) for d in draws])
+    if name == "brier":
+        return np.array([np.mean((proba[d] - y[d]) ** 2) for d in draws])
+    # AUC by its definition: the share of (positive, negative) pairs ranked right, ties half.
+    aucs = []
+    for d in draws:
+        pos, neg = proba[d][y[d] == 1][:, None], proba[d][y[d] == 0][None, :]
+        aucs.append(np.mean((pos > neg) + 0.5 * (pos == neg)))
+    return np.array(aucs)
+
+
+def oracle_interval(values, confidence):
+    tail = (1 - confidence) / 2 * 100
+    return tuple(np.percentile(values, [tail, 100 - tail]))
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "expected"),
+    [
+        ("accuracy", {}, {"resamples": 1000, "seed": 0, "confidence": 0.95, "threshold": 0.5}),
+        ("roc_auc", {}, {"resamples": 1000, "seed": 0, "confidence": 0.95, "threshold": 0.5}),
+        # Brier takes many distinct values on 8 rows: its interval moves with any change of
+        # the draws, where accuracy's and AUC's coarse steps may not.
+        ("brier", {}, {"resamples": 1000, "seed": 0, "confidence": 0.95, "threshold": 0.5}),
+        (
+            "accuracy",
+            {"resamples": 300, "seed": 5, "confidence": 0.8, "threshold": 0.35},
+            {"resamples": 300, "seed": 5, "confidence": 0.8, "threshold": 0.35},
+        ),
+    ],
+)
+def test_metric_ci_is_the_documented_percentile_bootstrap(name, kwargs, expected):
+    """Defaults 1000 resamples, seed 0, 95 %, threshold 0.5; each argument reaches the draws."""
+    draws = oracle_draws(Y8, expected["resamples"], expected["seed"])
+    values = oracle_values(Y8, BASE8, name, expected["threshold"], draws)
+    want = oracle_interval(values, expected["confidence"])
+    assert metric_ci(Y8, BASE8, name, **kwargs) == pytest.approx(want, abs=1e-12)
+    from churn.core.stats import confidence_intervals
+
+    rest = {k: v for k, v in kwargs.items() if k != "threshold"}
+    got = confidence_intervals(Y8, BASE8, expected["threshold"], **rest)[name]
+    assert got == pytest.approx(want, abs=1e-12)
+
+
+def test_paired_and_unpaired_defaults_and_draws():
+    """Paired: both models on the same draws. Unpaired: base on seed's draws, head on seed + 1's.
+
+    Defaults as for metric_ci; accuracy makes the threshold count, Brier the draws.
+    """
+    draws = {seed: oracle_draws(Y8, 1000, seed) for seed in (0, 1)}
+    paired = paired_bootstrap(Y8, BASE8, HEAD8, ("accuracy", "brier"))
+    unpaired = unpaired_bootstrap((Y8, BASE8), (Y8, HEAD8), ("accuracy", "brier"))
+    for name, same, own in zip(("accuracy", "brier"), paired, unpaired, strict=True):
+        base = oracle_values(Y8, BASE8, name, 0.5, draws[0])
+        same_rows = oracle_values(Y8, HEAD8, name, 0.5, draws[0]) - base
+        assert (same.low, same.high) == pytest.approx(oracle_interval(same_rows, 0.95))
+        own_rows = oracle_values(Y8, HEAD8, name, 0.5, draws[1]) - base
+        assert (own.low, own.high) == pytest.approx(oracle_interval(own_rows, 0.95))
+    assert (
+        (paired[0].base, paired[0].head) == (unpaired[0].base, unpaired[0].head) == (5 / 8, 7 / 8)
+    )
+
+
+def test_thresholded_scores_on_edge_resamples_match_sklearn_without_warnings():
+    """Resamples with nothing flagged, no positives, a single row, or fractional weights.
+
+    Each must give sklearn's value (zero_division=0), and no RuntimeWarning may leak
+    from the 0/0 cases into the logs.
+    """
+    from sklearn import metrics as skm
+
+    y = np.array([1, 1, 0, 0])
+    p = np.array([0.9, 0.2, 0.8, 0.1])  # a TP, an FN, an FP and a TN at 0.5
+    counts = np.array(
+        [
+            [0, 0, 0, 1],  # a true negative only: nothing flagged, no positive
+            [1, 0, 0, 0],  # a true positive only
+            [1, 3, 0, 0],  # TP 1, FN 3
+            [1, 0, 3, 0],  # TP 1, FP 3
+            [0.5, 0, 0, 0],  # half a true positive
+            [0, 1, 1, 0],  # an FN and an FP
+        ]
+    )
+    names = ("precision", "recall", "f1", "accuracy", "log_loss", "brier")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = weighted_scores(counts, y, p, 0.5, names)
+    flagged = (p >= 0.5).astype(int)
+    for i, w in enumerate(counts):
+        expected = {
+            "precision": skm.precision_score(y, flagged, sample_weight=w, zero_division=0),
+            "recall": skm.recall_score(y, flagged, sample_weight=w, zero_division=0),
+            "f1": skm.f1_score(y, flagged, sample_weight=w, zero_division=0),
+            "accuracy": skm.accuracy_score(y, flagged, sample_weight=w),
+            "log_loss": skm.log_loss(y, p, sample_weight=w, labels=[0, 1]),
+            "brier": skm.brier_score_loss(y, p, sample_weight=w),
+        }
+        assert {k: float(v[i]) for k, v in got.items()} == pytest.approx(expected), i
+
+
+def test_log_loss_clips_certain_wrong_answers_like_sklearn():
+    """A probability of exactly 0 or 1 on the wrong class is a finite loss, not inf."""
+    from sklearn import metrics as skm
+
+    y = np.array([1, 0, 1, 0])
+    p = np.array([1.0, 0.0, 0.0, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = weighted_scores(np.ones((1, 4)), y, p, 0.5, ["log_loss"])["log_loss"][0]
+    assert got == pytest.approx(skm.log_loss(y, p))
+    assert got == pytest.approx(-np.log(np.finfo(float).eps) / 2)
+
+
+def test_auc_counts_a_positive_in_the_lowest_scored_group():
+    # positives 0.6 and 0.1; negatives 0.9 and 0.4: of the 4 pairs only 0.6 > 0.4 is won.
+    y = np.array([0, 1, 0, 1])
+    p = np.array([0.9, 0.6, 0.4, 0.1])
+    got = weighted_scores(np.ones((1, 4)), y, p, 0.5, ["roc_auc"])["roc_auc"][0]
+    assert got == pytest.approx(1 / 4)

@@ -44,10 +44,41 @@ def test_each_model_is_built_from_its_params(params, model, cls):
     assert clf.get_params()["class_weight"] == "balanced"
 
 
-def test_hyperparameters_reach_the_estimator(params):
-    rf = params.train.random_forest.model_copy(update={"n_estimators": 17, "max_depth": 3})
-    clf = build_classifier(train_params(params, model="random_forest", random_forest=rf))
-    assert (clf.n_estimators, clf.max_depth, clf.min_samples_leaf) == (17, 3, 5)
+@pytest.mark.parametrize(
+    ("model", "section", "expected"),
+    [
+        ("logistic_regression", {"C": 0.25, "max_iter": 7}, {}),
+        (
+            "random_forest",
+            {"n_estimators": 17, "max_depth": 3, "min_samples_leaf": 4, "max_features": 0.5},
+            {},
+        ),
+        (
+            "hist_gradient_boosting",
+            {
+                "learning_rate": 0.3,
+                "max_iter": 9,
+                "max_leaf_nodes": 5,
+                "min_samples_leaf": 6,
+                "l2_regularization": 0.5,
+            },
+            # A validation split would silently shrink the training data.
+            {"early_stopping": False},
+        ),
+    ],
+)
+def test_every_hyperparameter_reaches_the_estimator(params, model, section, expected):
+    """A hyper-parameter dropped on the way is silently replaced by sklearn's default.
+
+    Every value here differs from that default, so each one must have come from params.
+    """
+    hyper = getattr(params.train, model).model_copy(update=section)
+    clf = build_classifier(
+        train_params(params, model=model, seed=11, class_weight="balanced", **{model: hyper})
+    )
+    got = clf.get_params()
+    want = {**section, **expected, "class_weight": "balanced", "random_state": 11}
+    assert {key: got[key] for key in want} == want
 
 
 @pytest.mark.parametrize(
