@@ -1,5 +1,6 @@
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -122,16 +123,18 @@ BASELINE_METRICS = {
 }
 
 
-@pytest.fixture(scope="module")
-def logged(tmp_path_factory, params):
-    """log_reports into a Live that also writes dvc.yaml, so the plot settings can be read."""
-    root = tmp_path_factory.mktemp("live")
+@pytest.fixture
+def logged(tmp_path, monkeypatch, params):
+    """log_reports into a Live that also writes dvc.yaml, so the plot settings can be read.
+
+    Function-scoped on purpose: mutmut credits a call to the test whose setup made it, so a
+    shared fixture would hide log_reports from every test but the first.
+    """
     evaluate_params = params.evaluate.model_copy(update={"threshold": 0.5, "calibration_bins": 3})
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        with Live(dir="live", dvcyaml="dvc.yaml", save_dvc_exp=False, report=None) as live:
-            returned = log_reports(live, Y6, P6, BASE6, TOP, evaluate_params)
-    return root, returned
+    monkeypatch.chdir(tmp_path)
+    with Live(dir="live", dvcyaml="dvc.yaml", save_dvc_exp=False, report=None) as live:
+        returned = log_reports(live, Y6, P6, BASE6, TOP, evaluate_params)
+    return tmp_path, returned
 
 
 def read_json(root: Path, name: str):
@@ -252,3 +255,18 @@ def test_dvclive_writes_into_a_hidden_temp_dir_inside_reports(tmp_path, params, 
     assert staging.parent == reports
     assert staging.name.startswith(".live-")
     assert not staging.exists()
+
+
+def test_write_reports_saves_no_dvc_experiment(tmp_path, params, monkeypatch):
+    """Guards against dvclive saving an experiment when the stage runs outside `dvc repro`.
+
+    In a git repo with a commit, save_dvc_exp would commit the workspace to refs/exps.
+    """
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "base"], check=True)
+    (tmp_path / ".dvc").mkdir()  # a DVC project, as the stage's repo is
+    monkeypatch.chdir(tmp_path)
+    write_reports(tmp_path / "reports", Y6, P6, BASE6, TOP, params.evaluate)
+    refs = subprocess.run([*git, "for-each-ref", "refs/exps"], capture_output=True, text=True)
+    assert (refs.returncode, refs.stdout) == (0, "")
