@@ -1,11 +1,17 @@
 import json
+import math
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from dvclive import Live
 
 from churn.core.stats import HIGHER_IS_BETTER, score
-from churn.stages.evaluate import baseline_proba, predictions_frame, write_reports
+from churn.stages import evaluate
+from churn.stages.evaluate import baseline_proba, log_reports, predictions_frame, write_reports
 
 Y = np.array([0, 0, 1, 1, 0, 1, 0, 0])
 P = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.6, 0.05])
@@ -49,7 +55,8 @@ def test_predictions_frame_keeps_ids_and_order():
     assert frame.to_dict("list") == {"id": [7, 3], "label": [1, 0], "probability": [0.7, 0.2]}
 
 
-def test_write_reports_makes_metrics_and_plots(tmp_path, params):
+def test_write_reports_makes_metrics_and_plots(tmp_path, params, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     reports = tmp_path / "reports"
     (reports / "plots").mkdir(parents=True)
     (reports / "plots" / "stale.json").write_text("{}")
@@ -83,3 +90,183 @@ def test_summary_table_lists_model_and_baseline():
     assert lines[3].split()[0] == "log_loss"
     assert lines[3].split()[-1] == "lower"
     assert len(lines) == 1 + len(HIGHER_IS_BETTER)
+
+
+# Six test rows: three churners; one probability sits exactly on the 0.5 threshold.
+Y6 = np.array([0, 0, 1, 0, 1, 1])
+P6 = np.array([0.1, 0.3, 0.4, 0.5, 0.7, 0.9])
+BASE6 = np.full(6, 0.5)
+TOP = [{"feature": "tenure", "importance": 0.25}, {"feature": "contract", "importance": 0.125}]
+# By hand. Flagged at >= 0.5: 0.5 (no churn), 0.7, 0.9 -> TP 2, FP 1, FN 1 (0.4), TN 2.
+# AUC: of 9 churner/stayer pairs only 0.4 < 0.5 is misordered -> 8/9. AP: ranked
+# + + - + - -, precision at each churner 1, 1, 3/4 -> 11/12.
+MODEL_METRICS = {
+    "roc_auc": 8 / 9,
+    "average_precision": 11 / 12,
+    "log_loss": -(2 * math.log(0.9) + 2 * math.log(0.7) + math.log(0.5) + math.log(0.4)) / 6,
+    "brier": (0.1**2 + 0.3**2 + 0.6**2 + 0.5**2 + 0.3**2 + 0.1**2) / 6,
+    "precision": 2 / 3,
+    "recall": 2 / 3,
+    "f1": 2 / 3,
+    "accuracy": 4 / 6,
+}
+# A constant 0.5 flags everyone and ranks no one.
+BASELINE_METRICS = {
+    "roc_auc": 0.5,
+    "average_precision": 0.5,
+    "log_loss": math.log(2),
+    "brier": 0.25,
+    "precision": 0.5,
+    "recall": 1.0,
+    "f1": 2 / 3,
+    "accuracy": 0.5,
+}
+
+
+@pytest.fixture
+def logged(tmp_path, monkeypatch, params):
+    """log_reports into a Live that also writes dvc.yaml, so the plot settings can be read.
+
+    Function-scoped on purpose: mutmut credits a call to the test whose setup made it, so a
+    shared fixture would hide log_reports from every test but the first.
+    """
+    evaluate_params = params.evaluate.model_copy(update={"threshold": 0.5, "calibration_bins": 3})
+    monkeypatch.chdir(tmp_path)
+    with Live(dir="live", dvcyaml="dvc.yaml", save_dvc_exp=False, report=None) as live:
+        returned = log_reports(live, Y6, P6, BASE6, TOP, evaluate_params)
+    return tmp_path, returned
+
+
+def read_json(root: Path, name: str):
+    return json.loads((root / "live" / name).read_text())
+
+
+def test_log_reports_logs_model_and_baseline_metrics_once(logged):
+    """Guards against wrong metric names or values, and model and baseline swapped.
+
+    Also against a per-step metric history (plots/metrics) for what is one evaluation.
+    """
+    root, returned = logged
+    assert returned == pytest.approx(MODEL_METRICS)
+    metrics = read_json(root, "metrics.json")
+    assert metrics.pop("baseline") == pytest.approx(BASELINE_METRICS)
+    assert metrics == pytest.approx(MODEL_METRICS)
+    assert sorted(p.name for p in (root / "live" / "plots").iterdir()) == ["custom", "sklearn"]
+
+
+def test_confusion_matrix_flags_at_or_above_the_threshold_as_integers(logged):
+    """Guards against `>` for `>=` and against float flags in the confusion matrix.
+
+    0.5 at threshold 0.5 is flagged; a flag of "1.0" would be a third class next to "1".
+    """
+    rows = read_json(logged[0], "plots/sklearn/confusion_matrix.json")
+    predicted = ["0", "0", "0", "1", "1", "1"]
+    assert rows == [{"actual": str(a), "predicted": p} for a, p in zip(Y6, predicted, strict=True)]
+
+
+def test_calibration_uses_calibration_bins(logged):
+    """Guards against the bin count falling back to scikit-learn's default of 5.
+
+    3 bins split at 1/3 and 2/3: {0.1, 0.3} no churn, {0.4, 0.5} one of two, {0.7, 0.9} both.
+    """
+    rows = read_json(logged[0], "plots/sklearn/calibration.json")["calibration"]
+    assert rows == [
+        {"prob_true": 0.0, "prob_pred": pytest.approx(0.2)},
+        {"prob_true": 0.5, "prob_pred": pytest.approx(0.45)},
+        {"prob_true": 1.0, "prob_pred": pytest.approx(0.8)},
+    ]
+
+
+def test_curves_plot_the_model_probabilities_and_importance_the_top_rows(logged):
+    """Guards against plotting the baseline or the 0/1 flags instead of the probabilities."""
+    root = logged[0]
+    curve = read_json(root, "plots/sklearn/precision_recall.json")["precision_recall"]
+    assert [row["threshold"] for row in curve] == P6.tolist()
+    assert read_json(root, "plots/custom/importance.json") == TOP
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("sklearn/roc.json", {"title": "ROC (test)"}),
+        ("sklearn/precision_recall.json", {"title": "Precision-recall (test)"}),
+        ("sklearn/confusion_matrix.json", {"title": "Confusion matrix at threshold 0.5"}),
+        ("sklearn/calibration.json", {"title": "Calibration (test)"}),
+        (
+            "custom/importance.json",
+            {
+                "template": "bar_horizontal_sorted",
+                "x": "importance",
+                "y": "feature",
+                "title": "Permutation importance (ROC AUC drop, test)",
+            },
+        ),
+    ],
+)
+def test_plot_titles_axes_and_template(logged, path, expected):
+    """Guards against dvclive's generic titles and an importance plot DVC cannot draw.
+
+    What `dvc plots show` renders: our titles; the bar chart needs its axes and template.
+    """
+    dvcyaml = yaml.safe_load((logged[0] / "dvc.yaml").read_text())
+    plots = {key: config for entry in dvcyaml["plots"] for key, config in entry.items()}
+    config = plots[f"live/plots/{path}"]
+    if path.startswith("custom/"):
+        assert config == expected
+    else:
+        assert config["title"] == expected["title"]
+
+
+def test_write_reports_touches_nothing_outside_reports(tmp_path, params, monkeypatch):
+    """Guards against a missing parent dir failing the stage and against litter in the cwd.
+
+    Run from the repo root, a dvc.yaml written by dvclive would overwrite the project's own.
+    """
+    monkeypatch.chdir(tmp_path)
+    write_reports(Path("out", "reports"), Y6, P6, BASE6, TOP, params.evaluate)
+    files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert files == [
+        "out/reports/metrics.json",
+        "out/reports/plots/custom/importance.json",
+        "out/reports/plots/sklearn/calibration.json",
+        "out/reports/plots/sklearn/confusion_matrix.json",
+        "out/reports/plots/sklearn/precision_recall.json",
+        "out/reports/plots/sklearn/roc.json",
+    ]
+
+
+def test_dvclive_writes_into_a_hidden_temp_dir_inside_reports(tmp_path, params, monkeypatch):
+    """Guards against staging dvclive output outside reports or under a visible name.
+
+    In the system temp dir the final move is no longer a same-filesystem rename; a visible
+    name is what a killed run would leave among the reports.
+    """
+    monkeypatch.chdir(tmp_path)
+    seen: list[Path] = []
+
+    def spy(live, *args):
+        seen.append(Path(live.dir))
+        return log_reports(live, *args)
+
+    monkeypatch.setattr(evaluate, "log_reports", spy)
+    reports = tmp_path / "reports"
+    write_reports(reports, Y6, P6, BASE6, TOP, params.evaluate)
+    [staging] = seen
+    assert staging.parent == reports
+    assert staging.name.startswith(".live-")
+    assert not staging.exists()
+
+
+def test_write_reports_saves_no_dvc_experiment(tmp_path, params, monkeypatch):
+    """Guards against dvclive saving an experiment when the stage runs outside `dvc repro`.
+
+    In a git repo with a commit, save_dvc_exp would commit the workspace to refs/exps.
+    """
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "base"], check=True)
+    (tmp_path / ".dvc").mkdir()  # a DVC project, as the stage's repo is
+    monkeypatch.chdir(tmp_path)
+    write_reports(tmp_path / "reports", Y6, P6, BASE6, TOP, params.evaluate)
+    refs = subprocess.run([*git, "for-each-ref", "refs/exps"], capture_output=True, text=True)
+    assert (refs.returncode, refs.stdout) == (0, "")
