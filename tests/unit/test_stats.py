@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from churn.core.errors import ChurnError
 from churn.core.stats import (
     HEADLINE,
     METRICS,
     Comparison,
+    confidence_intervals,
     metric_ci,
     paired_bootstrap,
     score,
@@ -352,3 +354,12 @@ def test_auc_counts_a_positive_in_the_lowest_scored_group():
     p = np.array([0.9, 0.6, 0.4, 0.1])
     got = weighted_scores(np.ones((1, 4)), y, p, 0.5, ["roc_auc"])["roc_auc"][0]
     assert got == pytest.approx(1 / 4)
+
+
+@pytest.mark.parametrize(("y", "shown"), [([0, 0, 0], "[0]"), ([1], "[1]"), ([], "[]")])
+def test_one_class_labels_are_an_error_not_an_endless_redraw(y, shown):
+    """Every resample must hold both classes; with one class in y none ever can."""
+    y = np.array(y, dtype=int)
+    with pytest.raises(ChurnError) as err:
+        confidence_intervals(y, np.full(len(y), 0.5), 0.5, resamples=10, seed=0)
+    assert str(err.value) == f"bootstrap: the test labels hold one class only ({shown})"

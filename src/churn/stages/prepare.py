@@ -9,6 +9,7 @@ a feature. Outputs are Parquet so the dtypes survive.
 
 import csv
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,16 @@ def read_raw(path: str | Path) -> pd.DataFrame:
 def parse_csv(path: Path) -> pd.DataFrame:
     """Parse with pandas; its errors become one line naming the file."""
     try:
-        return pd.read_csv(path, na_values=[" "], keep_default_na=True, encoding="utf-8")
+        with warnings.catch_warnings():
+            # Left to itself, pandas reads rows one field longer than the header by taking
+            # the first field as the index, shifting every column left; index_col=False
+            # makes that a warning instead, and the warning an error here.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(
+                path, na_values=[" "], keep_default_na=True, encoding="utf-8", index_col=False
+            )
+    except pd.errors.ParserWarning:
+        raise ChurnError(f"{path}: data rows have more fields than the header") from None
     except pd.errors.EmptyDataError:
         raise ChurnError(f"{path}: file is empty") from None
     except UnicodeDecodeError as err:
@@ -56,10 +66,11 @@ def parse_csv(path: Path) -> pd.DataFrame:
 
 
 def check_file(frame: pd.DataFrame, path: Path) -> None:
-    """The checks pandas does not make: delimiter, no rows, short or cut lines, repeated header."""
+    """The checks pandas does not make: delimiter, rows, line ends, row widths, header."""
     _check_delimiter(frame, path)
     if frame.empty:
         raise ChurnError(f"{path}: header only, no data rows")
+    _check_line_ends(path)
     _check_last_line(path, len(frame.columns))
     _check_row_widths(path, len(frame), len(frame.columns))
     _check_repeated_header(frame, path)
@@ -72,6 +83,17 @@ def _check_delimiter(frame: pd.DataFrame, path: Path) -> None:
     for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
         if delimiter in header:
             raise ChurnError(f"{path}: columns are separated by {name}; expected commas")
+
+
+def _check_line_ends(path: Path) -> None:
+    """Lines ended by a bare CR (classic Mac) would be counted as one long line."""
+    with path.open("rb") as fh:
+        head = fh.read(TAIL_BYTES)
+    if b"\r" in head and b"\n" not in head:
+        raise ChurnError(
+            f"{path}: lines end in a bare carriage return (CR); re-save the file with LF "
+            "or CRLF line ends"
+        )
 
 
 def _check_last_line(path: Path, n_columns: int) -> None:
