@@ -122,8 +122,9 @@ def test_fast_parser_never_accepts_more_than_the_schema(service: Service) -> Non
 
     check()
     # Not vacuous: valid bodies take the fast path, lax ones the slow one, bad ones a 422.
+    # (The split moved between runs of the full suite despite derandomize: 21 to 30+ slow.)
     assert seen["fast"] >= 150, seen
-    assert seen["slow"] >= 30, seen
+    assert seen["slow"] >= 15, seen
     assert seen["refused"] >= 150, seen
 
 
