@@ -10,6 +10,7 @@ import yaml
 from churn.core.params import Params, load_params
 from churn.stages.fetch import load_dataset
 from synthetic import make_custom_dataset
+from unit.ascii_locale import ascii_locale as _ascii_locale
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,3 +69,10 @@ def trained(tmp_path_factory, params_raw, telco) -> Path:
     outs = [{"path": model, "md5": md5_of((root / model).read_bytes())}]
     (root / "dvc.lock").write_text(yaml.safe_dump({"stages": {"train": {"outs": outs}}}))
     return root
+
+
+@pytest.fixture
+def ascii_locale():
+    """The test runs in the plain C (ASCII) locale; the one before is restored after."""
+    with _ascii_locale():
+        yield

@@ -160,15 +160,6 @@ def test_a_workspace_model_the_lock_does_not_vouch_for_is_refused(tmp_path, tree
     assert str(err.value) == message.format(root=tmp_path)
 
 
-@pytest.fixture
-def ascii_locale():
-    """A process whose locale encoding is not UTF-8 (as on Windows, or a Latin-1 locale)."""
-    saved = locale.setlocale(locale.LC_CTYPE)
-    locale.setlocale(locale.LC_CTYPE, "C")
-    yield
-    locale.setlocale(locale.LC_CTYPE, saved)
-
-
 def test_dvc_lock_is_read_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
     """DVC writes dvc.lock in UTF-8: a non-ASCII output path must not depend on the locale."""
     assert locale.getencoding() != "utf-8"

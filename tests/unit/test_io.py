@@ -3,10 +3,10 @@ import json
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from ascii_locale import ascii_locale
 
 from churn.core import io
 from churn.core.errors import ChurnError
+from unit.ascii_locale import ascii_locale
 
 
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):

@@ -1,11 +1,11 @@
 import pytest
 import yaml
-from ascii_locale import ascii_locale
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from churn.core.errors import ChurnError
 from churn.core.params import describe, load_params, parse_params
 from conftest import REPO
+from unit.ascii_locale import ascii_locale
 
 
 def test_repository_params_are_valid(params):

@@ -6,8 +6,6 @@ file must come back exactly as pandas reads it. The short-row counter is also
 called directly on bytes whose lines and fields are counted by hand.
 """
 
-import locale
-
 import numpy as np
 import pytest
 
@@ -150,15 +148,6 @@ ACCEPTED = {
 def test_a_good_file_is_read_as_is(tmp_path, content, expected):
     """Guards against false alarms: valid shapes each check could mistake for a bad file."""
     assert read_raw(write(tmp_path, content)).to_dict("list") == expected
-
-
-@pytest.fixture
-def ascii_locale():
-    """LC_CTYPE=C, so files opened without an encoding decode as ASCII (no UTF-8 mode)."""
-    before = locale.setlocale(locale.LC_CTYPE)
-    locale.setlocale(locale.LC_CTYPE, "C")
-    yield
-    locale.setlocale(locale.LC_CTYPE, before)
 
 
 def test_quoted_rows_are_walked_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
