@@ -353,3 +353,21 @@ def test_an_empty_model_ref_serves_the_workspace_model(workdir, monkeypatch):
     loaded = load(Settings())
     assert loaded.version.startswith("workspace-")
     assert loaded.metrics["roc_auc"] > 0.8
+
+
+def test_every_setting_is_in_the_readme_table():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in Settings.model_fields if f"| `{name.upper()}` |" not in readme]
+    assert missing == []
+
+
+def test_limits_come_from_the_environment_and_a_bad_one_is_one_line(monkeypatch):
+    from churn.serving.settings import load_settings
+
+    monkeypatch.setenv("BODY_TIMEOUT", "1.5")
+    monkeypatch.setenv("MAX_CONCURRENT", "3")
+    settings = load_settings()
+    assert (settings.body_timeout, settings.max_concurrent, settings.header_timeout) == (1.5, 3, 10)
+    monkeypatch.setenv("MAX_HEADER_BYTES", "10")
+    with pytest.raises(ChurnError, match=r"^MAX_HEADER_BYTES: Input should be greater than"):
+        load_settings()
