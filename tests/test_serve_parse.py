@@ -71,6 +71,8 @@ def customer_text(draw, columns: dict[str, Column]) -> str:
             pairs[at] = (name, draw(odd_tokens(columns[name])))
         elif change == "drop":
             pairs.pop(at)
+        elif change == "twice" and name not in columns:  # an unknown field, added before
+            pairs.append((name, "1"))
         elif change == "twice":  # duplicate keys: the last one counts, for both parsers
             pairs.append((name, draw(valid_tokens(columns[name]) | odd_tokens(columns[name]))))
         else:

@@ -98,11 +98,43 @@ def request_model(contract: Contract, customer: type) -> type[BaseModel]:
 
 
 def is_json(content_type: str | None) -> bool:
-    """``application/json`` or ``application/*+json``, parameters ignored."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
+    """``application/json`` exactly (any case), with parameters; a charset must be UTF-8.
+
+    Not ``application/*+json`` nor ``text/json``: the body is read as this API's
+    JSON, and a client that labels it otherwise is told so (415).
+    """
+    media, *params = (content_type or "").split(";")
+    if media.strip().lower() != "application/json":
+        return False
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in {
+            "utf-8",
+            "utf8",
+        }:
+            return False
+    return True
+
+
+class _Batch(msgspec.Struct):
+    """Only the length of ``customers``: each one is kept as raw, unparsed bytes."""
+
+    customers: list[msgspec.Raw]
+
+
+_COUNTER = msgspec.json.Decoder(_Batch)
+
+
+def count_customers(body: bytes) -> int | None:
+    """How many customers a body holds, without reading any of them; None if it cannot say.
+
+    One pass over the bytes and a ``Raw`` slice per customer, so a batch over
+    MAX_BATCH is refused before any per-customer validation (and its errors) is done.
+    """
+    try:
+        return len(_COUNTER.decode(body).customers)
+    except (msgspec.MsgspecError, ValueError):  # not JSON, no list: pydantic words it
+        return None
 
 
 def to_frame(customers: list[tuple], contract: Contract) -> pd.DataFrame:
