@@ -67,7 +67,9 @@ class _Trap:
 
 
 def churn(repo, *args: str, **env: str):
-    return sh(repo, "python", "-m", "churn", *args, check=False, PYTHONPATH="src", **env)
+    # Bounded: a serve that wrongly loaded the model would otherwise run until stopped.
+    command = ["timeout", "120", "python", "-m", "churn", *args]
+    return sh(repo, *command, check=False, PYTHONPATH="src", **env)
 
 
 def test_the_tag_records_the_md5_and_verify_and_gate_check_it(repo):
@@ -96,7 +98,7 @@ def test_the_tag_records_the_md5_and_verify_and_gate_check_it(repo):
         )
     finally:
         sh(repo, "git", "tag", "-d", "churn-model@v7.0.0", "churn-model@v8.0.0")
-    assert refused(repo, "gate", "--output=x") == (
+    assert refused(repo, "gate", "--", "--output=x") == (
         "error: TAG '--output=x': expected churn-model@vX.Y.Z or churn-model#<stage>#N"
     )
     assert not (repo / "x").exists()
@@ -111,7 +113,7 @@ def test_a_swapped_model_is_never_unpickled(repo, tmp_path):
     try:
         runs = {
             "monitor": churn(repo, "monitor", "--input", "data/raw/wa_churn.csv", "--out", "m"),
-            "serve": churn(repo, "serve", PORT="0"),
+            "serve": churn(repo, "serve", PORT="18731"),
             "verify": churn(repo, "release", "verify"),
             "verify tag": churn(repo, "release", "verify", "churn-model@v1.0.0"),
         }
