@@ -26,6 +26,13 @@ log = logging.getLogger("churn.prepare")
 MAX_SPLIT_DRIFT = 0.02  # a split's positive rate may differ from the whole by 2 points
 TAIL_BYTES = 65536  # enough of the file's end to hold its last line
 EXAMPLES = 5  # offending lines shown in a message
+# Unicode's control characters (category Cc) except tab, LF and CR: C0 (0x00-0x1F), DEL
+# (0x7F) and C1 (U+0080-U+009F). Invisible in an editor, never part of a customer record:
+# a NUL or an escape sequence in a field is a corrupt or hostile file.
+CONTROL_BYTES = np.zeros(256, dtype=bool)
+CONTROL_BYTES[[*range(0x20), 0x7F]] = True
+CONTROL_BYTES[[ord("\t"), ord("\n"), ord("\r")]] = False
+C1_LEAD = 0xC2  # in UTF-8, U+0080-U+009F are 0xC2 followed by 0x80-0x9F
 
 
 def read_raw(path: str | Path) -> pd.DataFrame:
@@ -67,6 +74,7 @@ def parse_csv(path: Path) -> pd.DataFrame:
 
 def check_file(frame: pd.DataFrame, path: Path) -> None:
     """The checks pandas does not make: delimiter, rows, line ends, row widths, header."""
+    _check_control_characters(path)
     _check_delimiter(frame, path)
     if frame.empty:
         raise ChurnError(f"{path}: header only, no data rows")
@@ -74,6 +82,36 @@ def check_file(frame: pd.DataFrame, path: Path) -> None:
     _check_last_line(path, len(frame.columns))
     _check_row_widths(path, len(frame), len(frame.columns))
     _check_repeated_header(frame, path)
+
+
+def _check_control_characters(path: Path) -> None:
+    """Refuse control characters other than tab, CR and LF anywhere in the (UTF-8) file.
+
+    One vectorized pass over the bytes; lines are counted as an editor shows them (the
+    header is line 1).
+    """
+    data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+    bad = CONTROL_BYTES[data]
+    bad[:-1] |= (data[:-1] == C1_LEAD) & (data[1:] >= 0x80) & (data[1:] <= 0x9F)
+    where = np.flatnonzero(bad)
+    if not len(where):
+        return
+    lines = np.searchsorted(np.flatnonzero(data == ord("\n")), where) + 1
+    bad_lines, first = np.unique(lines, return_index=True)
+    listed = ", ".join(
+        f"line {line}: {_code_point(data, where[i])}"
+        for line, i in zip(bad_lines[:EXAMPLES], first[:EXAMPLES], strict=True)
+    )
+    raise ChurnError(
+        f"{path}: {len(bad_lines)} line(s) have control characters ({listed}); "
+        "only tab, CR and LF may appear in the file"
+    )
+
+
+def _code_point(data: np.ndarray, at: int) -> str:
+    """The control character starting at byte ``at``, as U+XXXX (C1 takes two bytes)."""
+    code = int(data[at + 1]) if data[at] == C1_LEAD else int(data[at])
+    return f"U+{code:04X}"
 
 
 def _check_delimiter(frame: pd.DataFrame, path: Path) -> None:
