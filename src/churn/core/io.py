@@ -25,16 +25,21 @@ except ImportError:  # pragma: no cover (the pinned PyYAML wheels include libyam
     from yaml import BaseLoader as EventLoader  # type: ignore[assignment]
 
 # Limits on every YAML file read here (params.yaml, dvc.yaml, dvc.lock). This project's
-# are 4-10 KB and at most 9 levels deep (dvc.lock), so both leave ample room, while a
-# hostile file fails in milliseconds instead of taking seconds and memory to build.
+# are 4-10 KB, at most 9 levels and 700 values (dvc.lock), so all three leave room (7x
+# for the values), while a hostile file fails in milliseconds instead of taking seconds
+# and memory to build. The value count bounds the time: ruamel's pure-Python parser, kept
+# for YAML 1.2, needs up to 100 microseconds a value on a busy machine, so 5,000 values
+# load in half a second (1 MB of short values would take half a minute).
 MAX_YAML_BYTES = 1024 * 1024
 MAX_YAML_DEPTH = 32
+MAX_YAML_NODES = 5_000
 MERGE_TAG = "tag:yaml.org,2002:merge"
 # The same events from either parser (libyaml through PyYAML, or ruamel).
 ALIAS_EVENTS = (yaml.AliasEvent, events.AliasEvent)
 SCALAR_EVENTS = (yaml.ScalarEvent, events.ScalarEvent)
 OPEN_EVENTS = (yaml.CollectionStartEvent, events.CollectionStartEvent)
 CLOSE_EVENTS = (yaml.CollectionEndEvent, events.CollectionEndEvent)
+NODE_EVENTS = SCALAR_EVENTS + OPEN_EVENTS  # a value: aliases are refused before counting
 
 
 @contextlib.contextmanager
@@ -144,12 +149,16 @@ def check_yaml_structure(text: str, origin: str) -> None:
 
 
 def _check_events(events: Iterable[Any], origin: str) -> None:
-    depth = 0
+    depth = nodes = 0
     for event in events:
         where = f"{origin}: line {event.start_mark.line + 1}"
         refused = _refused(event)
         if refused:
             raise ChurnError(f"{where}: {refused} not allowed (params never need them)")
+        if isinstance(event, NODE_EVENTS):
+            nodes += 1
+            if nodes > MAX_YAML_NODES:
+                raise ChurnError(f"{where}: more than {MAX_YAML_NODES} values")
         if isinstance(event, OPEN_EVENTS):
             depth += 1
             if depth > MAX_YAML_DEPTH:
