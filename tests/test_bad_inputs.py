@@ -246,3 +246,15 @@ def test_hostile_params_yaml_stops_a_stage(tmp_path):
     )
     assert elapsed < 30
     assert not (tmp_path / "data").exists()
+
+
+def test_the_repository_yaml_files_are_well_inside_the_loader_limits():
+    """dvc.lock is the biggest and deepest YAML here; the limits leave room to grow."""
+    from churn.core import io
+
+    for name in ("params.yaml", "dvc.yaml", "dvc.lock"):
+        path = REPO / name
+        assert path.stat().st_size < io.MAX_YAML_BYTES // 50
+        values = sum(isinstance(e, yaml.NodeEvent) for e in yaml.parse(path.read_text()))
+        assert values < io.MAX_YAML_NODES // 5
+        assert io.read_yaml(path)

@@ -299,11 +299,3 @@ def test_dvc_lock_goes_through_the_same_loader(tmp_path):
     assert str(err.value) == (
         f"{tmp_path / 'dvc.lock'}: line 2: YAML anchor &s not allowed (params never need them)"
     )
-
-
-def test_the_repository_files_are_well_inside_the_limits():
-    """dvc.lock is the biggest and deepest YAML here; the limits leave room to grow."""
-    for name in ("params.yaml", "dvc.yaml", "dvc.lock"):
-        path = REPO / name
-        assert path.stat().st_size < LIMIT // 50
-        assert io.read_yaml(path)
