@@ -245,7 +245,7 @@ def read_lock(rev: str | None = None, root: str | Path = ".") -> dict:
         path = Path(root) / LOCK_FILE
         if not path.is_file():
             raise ChurnError(f"{path}: file not found; cannot check the model before loading it")
-        return io.parse_yaml(path.read_text(encoding="utf-8"), str(path))
+        return io.read_yaml(path)
     if not is_revision(rev, cwd=root):
         raise ChurnError(
             f"{rev}: no such git revision (a tag like churn-model@v1.0.0, or a commit)"

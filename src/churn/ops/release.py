@@ -44,8 +44,7 @@ METRIC_LINE = re.compile(r"^  ([A-Za-z0-9_]+): (-?[0-9]+\.[0-9]{4})$", re.MULTIL
 
 def artifact_name(dvc_yaml: str | Path = "dvc.yaml") -> str:
     """The one model artifact declared under ``artifacts:`` in dvc.yaml."""
-    text = io.require_file(dvc_yaml).read_text(encoding="utf-8")
-    artifacts = io.parse_yaml(text, str(dvc_yaml)).get("artifacts") or {}
+    artifacts = io.read_yaml(dvc_yaml).get("artifacts") or {}
     models = [name for name, spec in artifacts.items() if spec.get("type") == "model"]
     if len(models) != 1:
         raise ChurnError(f"dvc.yaml: expected one artifact of type model, found {models}")
