@@ -160,6 +160,16 @@ def test_fast_decoder_mirrors_the_contract(service: Service) -> None:
     assert sorted(customer["required"]) == sorted(set(service.contract.columns) - set(nullable))
 
 
+def test_fast_decoder_refuses_a_batch_over_max_batch() -> None:
+    # Every field optional (as with an inferred contract): ``{}`` is a valid customer,
+    # so only the length bound keeps 200,000 of them from becoming rows.
+    contract = Contract("y", "Yes", None, "id", False, {"x": Column("numeric", nullable=True)})
+    decoder = fast_decoder(contract, max_batch=3)
+    assert len(decoder.decode(b'{"customers":[{},{},{}]}').customers) == 3
+    with pytest.raises(msgspec.ValidationError, match="length <= 3"):
+        decoder.decode(b'{"customers":[{},{},{},{}]}')
+
+
 @pytest.mark.parametrize("raw", [b"DS\xff", b"\xc0\xaf", b"\xed\xa0\x80"])
 def test_bytes_that_are_not_utf8_are_a_422_not_a_crash(service: Service, raw: bytes) -> None:
     body = b'{"customers":[{"internet_service":"' + raw + b'"}]}'

@@ -74,7 +74,7 @@ class Service:
         self.loaded = loaded
         self.customer = customer_model(contract)
         self.request_model = request_model(contract, self.customer)
-        self.fast = fast_decoder(contract)
+        self.fast = fast_decoder(contract, settings.max_batch)
         self.metrics = Metrics()
         self.log_lock = threading.Lock()
         self.sampler = random.Random()  # noqa: S311 (sampling for monitoring, not security)
