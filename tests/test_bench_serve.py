@@ -257,12 +257,12 @@ def test_summarize_burst_with_nothing_admitted_or_shed() -> None:
     assert (out["admitted"], out["shed_p99_ms"]) == (None, None)
 
 
-def test_summarize_probes_separates_during_from_after() -> None:
-    probes = [(True, 0.0, 0.01), (True, 0.1, 0.4), (False, 0.2, 0.3), (True, 0.3, 1.3)]
-    assert bs.summarize_probes(probes, burst_end=1.0) == {
+def test_summarize_probes_counts_those_sent_during_the_burst() -> None:
+    probes = [(True, 0.0, 0.01), (True, 0.1, 0.4), (False, 0.2, 0.3), (True, 1.0, 2.0)]
+    assert bs.summarize_probes(probes, burst_seconds=1.0) == {
         "probes": 4,
+        "sent_during_burst": 3,  # the last one was sent as the burst ended
         "answered": 3,
-        "answered_during_burst": 2,
         "max_ms": pytest.approx(1000.0),
     }
     assert bs.summarize_probes([(False, 0.0, 1.0)], 1.0)["max_ms"] is None
@@ -289,12 +289,16 @@ def test_burst_report_lines() -> None:
         "server": {"max_concurrent": 16, "max_connections": 1000},
         "seconds": 1.0,
         "max_seconds": 60.0,
+        "client_cpu_seconds": 0.5,
     }
     text = "\n".join(bs.burst_lines(burst))
     assert "MAX_CONCURRENT=16, MAX_CONNECTIONS=1000" in text
     assert "admitted 1   shed 1   refused 0   timeout 0   other 0" in text
     assert "p99 5.00 ms" in text
-    assert "1 of 1 probes answered (1 before the burst ended), max 4.00 ms" in text
+    assert "took 1.0 s (bound 60 s), 0.5 s of it the clients' CPU" in text
+    assert (
+        "1 probes on new connections, 1 sent during the burst; 1 answered 200, max 4.00 ms" in text
+    )
 
 
 def test_parse_args_burst() -> None:
@@ -322,4 +326,5 @@ def test_a_real_burst_sheds_past_max_concurrent(
     assert counts["refused"] == counts["timeout"] == counts["other"] == 0, counts
     assert burst["admitted"]["requests"] == counts["admitted"]
     assert burst["health"]["answered"] == bs.HEALTH_PROBES
+    assert burst["health"]["max_ms"] < 30_000
     assert burst["seconds"] < 60.0
