@@ -11,15 +11,21 @@ from conftest import REPO
 STAMP = ".venv/.installed-stamp"
 
 
+# Set by an outer make (`make test`): the inner one would call itself make[1] and
+# take the outer one's flags.
+OUTER_MAKE = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
+
+
 def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     # -o STAMP: never (re)install here.
+    base = {key: value for key, value in os.environ.items() if key not in OUTER_MAKE}
     return subprocess.run(
         ["make", "--no-print-directory", "-o", STAMP, *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=False,
-        env=None if env is None else {**os.environ, **env},
+        env={**base, **(env or {})},
         timeout=120,
     )
 

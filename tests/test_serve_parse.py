@@ -134,6 +134,8 @@ def test_the_test_split_takes_the_fast_path_with_the_schemas_values(service, tra
     test = io.read_parquet(trained / "data/prepared/test.parquet")[service.contract.features]
     test = test.reset_index(drop=True)
     body = json.dumps({"customers": json.loads(test.to_json(orient="records"))}).encode()
+    # The whole split in one body: more rows than the default MAX_BATCH.
+    service = Service(Settings(max_batch=len(test)), service.contract, loaded=None)
     fast, slow = outcome(service, body)
     assert fast is not None
     assert slow is not None

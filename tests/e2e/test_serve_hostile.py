@@ -143,6 +143,18 @@ def read_until_closed(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
+def read_answer(sock: socket.socket) -> bytes:
+    """One whole answer on a kept-alive connection: the head, then content-length bytes."""
+    data = b""
+    while b"\r\n\r\n" not in data and (chunk := sock.recv(65536)):
+        data += chunk
+    head_part, _, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length: *(\d+)", head_part)
+    while length and len(body) < int(length[1]) and (chunk := sock.recv(65536)):
+        body += chunk
+    return head_part + b"\r\n\r\n" + body
+
+
 def status_of(response: bytes) -> int:
     return int(response.split(b" ", 2)[1])
 
@@ -185,7 +197,7 @@ def test_200k_empty_rows_are_refused_fast_in_little_memory(server):
     with HealthProbe(server) as probe, connect(server) as sock:
         start = time.monotonic()
         sock.sendall(post("/v1/predict", body))
-        answer = sock.recv(65536)
+        answer = read_answer(sock)
         elapsed = time.monotonic() - start
     assert status_of(answer) == 413
     assert b"batch of 200000 exceeds MAX_BATCH=1000" in answer

@@ -138,7 +138,7 @@ def test_the_check_is_cheap_on_a_telco_sized_file(tmp_path):
     row += b"Month-to-month,Yes,Electronic check,29.85,29.85,No\n"
     path = tmp_path / "raw.csv"
     path.write_bytes(row * 7043)
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(10):
         prepare._check_control_characters(path)
-    assert (time.perf_counter() - start) / 10 < 0.1
+    assert (time.process_time() - start) / 10 < 0.1
