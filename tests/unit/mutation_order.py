@@ -6,6 +6,9 @@ order decides the cost, never the verdict: a mutant survives only if all of its 
 pass, whatever order they ran in. Here the tests of the mutated module's own file(s)
 (``test_stats*.py`` for ``churn.core.stats``) go first, each group fastest first by the
 durations mutmut measured on the clean code. Outside a mutmut run nothing is reordered.
+
+tests/conftest.py imports the hook (a tests/unit/conftest.py would shadow that one's
+``REPO``, which test modules import as ``from conftest import REPO``).
 """
 
 import json
