@@ -272,10 +272,16 @@ def run_mutmut(root: Path, max_children: int) -> dict[str, int | None]:
     shutil.rmtree(mutants, ignore_errors=True)
     mutants.mkdir()
     mutmut = shutil.which("mutmut", path=os.path.dirname(sys.executable)) or "mutmut"
+    # scikit-learn's OpenMP threads spin while they wait. With one mutant per core, a
+    # spinning gradient-boosting fit beside another mutant's busy loop ran 50x slower
+    # than alone and timed out: a "kill" decided by the neighbour. Waiting threads that
+    # sleep compute the same numbers.
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     with (mutants / "mutmut.log").open("wb") as out:
         done = subprocess.run(
             [mutmut, "run", "--max-children", str(max_children)],
             cwd=root,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             check=False,
