@@ -270,3 +270,33 @@ def test_a_real_mutmut_run_finds_the_untested_boundary(tmp_path):
     assert "return x >= 10" in body
     functions = mutation.read_functions(tmp_path / "mutants", calc.module)
     assert mutant_change(functions, survivor) == ["-return x > 10", "+return x >= 10"]
+
+
+def test_under_mutmut_the_mutated_modules_own_tests_run_first_fastest_first():
+    """Order only: which tests run, and so whether a mutant survives, stays the same."""
+    from types import SimpleNamespace
+
+    from unit.mutation_order import mutation_order
+
+    def item(path):
+        return SimpleNamespace(path=Path(path), nodeid=f"{path}::t")
+
+    items = [
+        item("tests/unit/test_card.py"),
+        item("tests/unit/test_stats.py"),
+        item("tests/unit/test_statsish.py"),  # another module whose name starts alike
+        item("tests/unit/test_stats_edges.py"),
+    ]
+    durations = {
+        "tests/unit/test_card.py::t": 0.1,
+        "tests/unit/test_stats.py::t": 0.9,
+        "tests/unit/test_stats_edges.py::t": 0.2,
+    }
+    ordered = mutation_order(items, "churn.core.stats.x__picks__mutmut_3", durations)
+    assert [i.path.stem for i in ordered] == [
+        "test_stats_edges",
+        "test_stats",
+        "test_statsish",  # no duration known: 0, before the card's 0.1
+        "test_card",
+    ]
+    assert mutation_order(items, "stats", durations) == items  # mutmut's own phases
