@@ -12,7 +12,21 @@ second process with one keep-alive :class:`httpx.Client`:
 * rows per second for batches of 1, 100 and 1,000 rows, each over at most
   ``--max-requests`` requests or ``--max-seconds`` seconds, whichever ends first;
 * the floor: ``model.predict_proba`` in this process on the same batches, the same
-  pickle loaded after the same md5 check, under the same bounds.
+  pickle loaded after the same md5 check, under the same bounds;
+* a burst (last, so it cannot disturb the rest): ``--burst`` clients open a connection
+  each at once, send one single-row ``POST /v1/predict`` with ``connection: close`` and
+  read the answer to the end, within ``--burst-seconds`` in all; meanwhile ``/health``
+  is probed a few times, each probe on a new connection as a load balancer's would be.
+  Every client ends as exactly one of: admitted (200 with one prediction), shed (503
+  with ``Retry-After``), refused (connection refused, or closed before any answer: the
+  server's ``MAX_CONNECTIONS``), timeout, or other. The server runs with its default
+  limits unless ``MAX_CONCURRENT`` / ``MAX_CONNECTIONS`` are set in this process's
+  environment, and the report names them. The clients are raw asyncio streams in this
+  one process (httpx's async client cannot drive thousands of connections here), each
+  timed from its own connect to the last byte of its answer, so the time the client's
+  event loop spends on the other clients is included; the soft file-descriptor limit
+  is raised (up to the hard limit) for the clients' sockets, or the run stops with a
+  one-line error.
 
 Rows are the real test split (the contract's features, without the target), as
 the JSON a client would send; batches cycle through it. Request bodies are encoded
@@ -23,10 +37,12 @@ The server is always stopped: terminated, then killed after 10 s.
 """
 
 import argparse
+import asyncio
 import gc
 import json
 import logging
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -44,6 +60,7 @@ from benchmarks import bench
 from benchmarks.bench import Target, machine_info, ratio, target_lines
 from benchmarks.bench import target_status as target_status  # re-exported: shared rule
 from churn.core.errors import ChurnError
+from churn.serving.settings import Settings
 
 log = logging.getLogger("churn.bench_serve")
 
@@ -58,6 +75,14 @@ STOP_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 30.0
 PREDICT = "/v1/predict"
 AGREEMENT = 1e-9  # largest |HTTP - in-process| probability accepted
+DEFAULT_BURST = 2000  # the issue's 2,000 concurrent clients
+DEFAULT_BURST_SECONDS = 60.0  # the whole burst's time bound, probes included
+HEALTH_PROBES = 5
+PROBE_INTERVAL = 0.1  # seconds between probe starts, so they spread over the burst
+FD_MARGIN = 64  # descriptors beyond one per client: probes, logs, the loop's own
+# How a burst client ended; every client is exactly one of these.
+OUTCOMES = ("admitted", "shed", "refused", "timeout", "other")
+LIMITS = ("max_concurrent", "max_connections")  # the server settings the burst meets
 
 
 class BenchError(ChurnError):
@@ -161,6 +186,128 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def http_request(method: str, path: str, port: int, body: bytes = b"") -> bytes:
+    """One HTTP/1.1 request asking the server to close the connection after answering."""
+    head = [f"{method} {path} HTTP/1.1", f"host: 127.0.0.1:{port}", "connection: close"]
+    if body:
+        head += ["content-type: application/json", f"content-length: {len(body)}"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
+
+
+def parse_answer(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body of one complete HTTP/1.1 answer.
+
+    Raises:
+        ValueError: If the head is malformed or the body shorter than its content-length.
+    """
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if not sep or len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise ValueError(f"not an HTTP answer: {raw[:80]!r}")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        length = int(headers["content-length"])
+        if len(body) < length:
+            raise ValueError(f"body of {len(body)} bytes, content-length {length}")
+        body = body[:length]
+    return int(parts[1]), headers, body
+
+
+def classify(raw: bytes, timed_out: bool) -> str:
+    """Which of ``OUTCOMES`` a burst client's answer ``raw`` is.
+
+    Admitted means a 200 whose body holds exactly one prediction; shed a 503 with a
+    ``Retry-After`` header; refused no byte at all (refused, or closed unanswered).
+    """
+    if not raw:
+        return "timeout" if timed_out else "refused"
+    try:
+        status, headers, body = parse_answer(raw)
+    except ValueError:
+        return "timeout" if timed_out else "other"
+    if status == 503 and "retry-after" in headers:
+        return "shed"
+    if status == 200:
+        try:
+            predictions = json.loads(body)["predictions"]
+        except (ValueError, KeyError, TypeError):
+            return "other"
+        return "admitted" if len(predictions) == 1 else "other"
+    return "other"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one burst client ended, and the seconds from its connect to its last byte."""
+
+    kind: str
+    seconds: float
+
+
+def summarize_burst(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """Counts of each outcome; latency of the admitted answers and of the shed ones.
+
+    ``admitted`` is :func:`summarize` of the admitted clients' times (None if none was
+    admitted); ``shed_p99_ms`` the 99th percentile of the shed ones' (None if none).
+    """
+    counts = {kind: 0 for kind in OUTCOMES}
+    for outcome in outcomes:
+        counts[outcome.kind] += 1
+    admitted = [o.seconds for o in outcomes if o.kind == "admitted"]
+    shed = [o.seconds * 1000 for o in outcomes if o.kind == "shed"]
+    return {
+        "clients": len(outcomes),
+        "counts": counts,
+        "admitted": summarize(admitted) if admitted else None,
+        "shed_p99_ms": percentile(shed, 99) if shed else None,
+    }
+
+
+def summarize_probes(
+    probes: Sequence[tuple[bool, float, float]], burst_seconds: float
+) -> dict[str, Any]:
+    """``/health`` probes as (answered 200, start, end) seconds from the burst's start.
+
+    Returns how many were sent, how many of those were sent while the burst was still
+    running (before its last client finished), how many got a 200, and the answered
+    ones' max latency (None if none was answered).
+    """
+    answered = [end - start for ok, start, end in probes if ok]
+    return {
+        "probes": len(probes),
+        "sent_during_burst": sum(start < burst_seconds for _, start, _ in probes),
+        "answered": len(answered),
+        "max_ms": max(answered) * 1000 if answered else None,
+    }
+
+
+def fd_soft_limit(clients: int, soft: int, hard: int) -> int | None:
+    """The soft descriptor limit ``clients`` sockets need: ``soft`` if enough, else raised.
+
+    ``resource.RLIM_INFINITY`` (-1) as ``hard`` means no ceiling.
+
+    Returns:
+        The limit to set (``soft`` when it already suffices), or None if ``hard`` is
+        too low.
+    """
+    needed = clients + FD_MARGIN
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return soft
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        return None
+    return needed
+
+
+def server_limits(env: Mapping[str, str]) -> dict[str, int]:
+    """The concurrency and connection limits a server started with ``env`` runs with."""
+    fields = Settings.model_fields
+    return {name: int(env.get(name.upper(), fields[name].default)) for name in LIMITS}
 
 
 # --------------------------------------------------------------------------- data and model
@@ -401,8 +548,116 @@ def measure_batches(
     return out
 
 
+def raise_fd_limit(clients: int) -> int:
+    """Raise this process's soft descriptor limit for ``clients`` sockets; return it.
+
+    The server, started after this, inherits the raised limit.
+
+    Raises:
+        BenchError: If the hard limit is too low (a one-line message saying so).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = fd_soft_limit(clients, soft, hard)
+    if wanted is None:
+        raise BenchError(
+            f"--burst {clients} needs {clients + FD_MARGIN} file descriptors, the hard limit "
+            f"(ulimit -Hn) is {hard}: raise it or ask for fewer clients"
+        )
+    if wanted != soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        log.info("soft file-descriptor limit raised from %d to %d", soft, wanted)
+    return wanted
+
+
+async def exchange(port: int, request: bytes, deadline: float) -> tuple[bytes, bool]:
+    """Send ``request`` on a new connection, read until the server closes it.
+
+    Returns:
+        The bytes received (possibly none) and whether the loop's ``deadline`` ended it.
+    """
+    raw = bytearray()
+    writer = None
+    try:
+        async with asyncio.timeout_at(deadline):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request)
+            while chunk := await reader.read(65536):
+                raw += chunk
+    except TimeoutError:
+        return bytes(raw), True
+    except OSError:
+        pass  # refused or reset: what arrived before, if anything, is classified
+    finally:
+        if writer is not None:
+            writer.transport.abort()  # no lingering close handshake on a loaded loop
+    return bytes(raw), False
+
+
+async def burst_client(port: int, request: bytes, deadline: float) -> Outcome:
+    """One burst client: its outcome and its time from connect to the last byte."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    raw, timed_out = await exchange(port, request, deadline)
+    return Outcome(classify(raw, timed_out), loop.time() - start)
+
+
+async def health_probes(port: int, t0: float, deadline: float) -> list[tuple[bool, float, float]]:
+    """``HEALTH_PROBES`` probes of ``/health``, ``PROBE_INTERVAL`` apart, each a new connection.
+
+    Returns:
+        (answered 200, start, end) of each, in seconds since ``t0``.
+    """
+    loop = asyncio.get_running_loop()
+    request = http_request("GET", "/health", port)
+
+    async def probe(delay: float) -> tuple[bool, float, float]:
+        await asyncio.sleep(delay)
+        start = loop.time()
+        raw, _ = await exchange(port, request, deadline)
+        try:
+            ok = parse_answer(raw)[0] == 200
+        except ValueError:
+            ok = False
+        return ok, start - t0, loop.time() - t0
+
+    return await asyncio.gather(*(probe(i * PROBE_INTERVAL) for i in range(HEALTH_PROBES)))
+
+
+async def run_burst(
+    port: int, bodies: Sequence[bytes], max_seconds: float
+) -> tuple[list[Outcome], list[tuple[bool, float, float]], float]:
+    """Every client at once plus the probes; outcomes, probes and the burst's seconds."""
+    loop = asyncio.get_running_loop()
+    # Encoded before the clock starts, like every other request of this benchmark.
+    requests = [http_request("POST", PREDICT, port, body) for body in bodies]
+    t0 = loop.time()
+    deadline = t0 + max_seconds
+    probes = asyncio.create_task(health_probes(port, t0, deadline))
+    outcomes = await asyncio.gather(*(burst_client(port, r, deadline) for r in requests))
+    burst_seconds = loop.time() - t0
+    return list(outcomes), await probes, burst_seconds
+
+
+def measure_burst(
+    port: int, records: Sequence[dict[str, Any]], clients: int, max_seconds: float
+) -> dict[str, Any]:
+    """``clients`` concurrent single-row predictions (rows cycling through ``records``)."""
+    bodies = [encoded_body(records, batch_indices(len(records), 1, i)) for i in range(clients)]
+    cpu = time.process_time()
+    outcomes, probes, seconds = asyncio.run(run_burst(port, bodies, max_seconds))
+    return {
+        **summarize_burst(outcomes),
+        # The clients share the machine with the server: their CPU time says how much.
+        "client_cpu_seconds": time.process_time() - cpu,
+        "health": summarize_probes(probes, seconds),
+        "seconds": seconds,
+        "max_seconds": max_seconds,
+    }
+
+
 def run_benchmark(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     """Load the workload, start the server, measure everything, check the targets."""
+    fd_limit = raise_fd_limit(args.burst) if args.burst else None  # before the server starts
     work = load_workload(REPO_ROOT)
     gc.freeze()  # as the service does after loading: the floor gets the same treatment
     log.info("%d test rows loaded; starting churn serve", len(work.records))
@@ -412,6 +667,14 @@ def run_benchmark(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         log.info("single-row latency: %d requests after %d warm-up", args.requests, args.warmup)
         results["latency"] = measure_latency(client, work, args.requests, args.warmup)
         results.update(measure_batches(client, work, args.max_requests, args.max_seconds))
+        if args.burst:
+            port = client.base_url.port
+            log.info("burst: %d clients at once (at most %.0f s)", args.burst, args.burst_seconds)
+            results["burst"] = {
+                **measure_burst(port, work.records, args.burst, args.burst_seconds),
+                "server": server_limits(server_env(port)),
+                "fd_soft_limit": fd_limit,
+            }
     results["bounds"] = {"max_requests": args.max_requests, "max_seconds": args.max_seconds}
     results["targets"] = check_targets(results)
     return results
@@ -434,6 +697,35 @@ def batch_lines(results: Mapping[str, Any]) -> list[str]:
             f"{bare['rows_per_second']:>14,.0f}{bare['requests']:>9,}"
             f"{fmt_value(results['ratio'][key], '%'):>13}"
         )
+    return lines
+
+
+def burst_lines(burst: Mapping[str, Any]) -> list[str]:
+    """The burst's outcomes, the admitted and shed latency and the /health probes."""
+    counts, admitted, health = burst["counts"], burst["admitted"], burst["health"]
+    limits = burst["server"]
+    lines = [
+        f"burst: {burst['clients']:,} clients at once, one single-row POST {PREDICT} each on "
+        f"its own connection; server MAX_CONCURRENT={limits['max_concurrent']}, "
+        f"MAX_CONNECTIONS={limits['max_connections']}; took {burst['seconds']:.1f} s "
+        f"(bound {burst['max_seconds']:.0f} s), {burst['client_cpu_seconds']:.1f} s of it "
+        "the clients' CPU",
+        "  " + "   ".join(f"{kind} {counts[kind]:,}" for kind in OUTCOMES),
+    ]
+    if admitted is not None:
+        lines.append(
+            "  admitted (200): "
+            + "   ".join(
+                f"{name} {fmt_value(admitted[f'{name}_ms'], 'ms')}"
+                for name in ("p50", "p99", "max")
+            )
+        )
+    lines.append(f"  shed (503 + Retry-After): p99 {fmt_value(burst['shed_p99_ms'], 'ms')}")
+    lines.append(
+        f"  /health: {health['probes']} probes on new connections, "
+        f"{health['sent_during_burst']} sent during the burst; {health['answered']} answered "
+        f"200, max {fmt_value(health['max_ms'], 'ms')}"
+    )
     return lines
 
 
@@ -461,8 +753,10 @@ def format_report(results: Mapping[str, Any]) -> str:
         f"{bounds['max_seconds']:.0f} s; bare = model.predict_proba in this process)",
         *batch_lines(results),
         "",
-        "targets",
     ]
+    if "burst" in results:
+        lines += [*burst_lines(results["burst"]), ""]
+    lines.append("targets")
     lines += target_lines(results["targets"], fmt_value)
     return "\n".join(lines)
 
@@ -487,12 +781,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ready-timeout", type=float, default=READY_TIMEOUT, help="seconds to wait for /ready"
     )
+    parser.add_argument(
+        "--burst", type=int, default=DEFAULT_BURST, help="concurrent clients at the end (0: none)"
+    )
+    parser.add_argument(
+        "--burst-seconds", type=float, default=DEFAULT_BURST_SECONDS, help="the burst's bound"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here (sorted keys)")
     args = parser.parse_args(argv)
-    if min(args.requests, args.max_requests) < 1 or args.warmup < 0:
-        parser.error("--requests and --max-requests must be >= 1, --warmup >= 0")
-    if min(args.max_seconds, args.ready_timeout) <= 0:
-        parser.error("--max-seconds and --ready-timeout must be > 0")
+    if min(args.requests, args.max_requests) < 1 or min(args.warmup, args.burst) < 0:
+        parser.error("--requests and --max-requests must be >= 1, --warmup and --burst >= 0")
+    if min(args.max_seconds, args.ready_timeout, args.burst_seconds) <= 0:
+        parser.error("--max-seconds, --burst-seconds and --ready-timeout must be > 0")
     return args
 
 

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -106,6 +107,10 @@ CASES = {
     "truncated.csv": [
         f"error: {RAW}: last line has 9 of 21 fields and no line end: the file looks truncated"
     ],
+    "control_chars.csv": [
+        f"error: {RAW}: 2 line(s) have control characters (line 12: U+0000, line 20: U+001B); "
+        "only tab and LF or CRLF line ends are allowed"
+    ],
 }
 
 
@@ -193,3 +198,63 @@ def test_killed_mid_write_leaves_old_outputs(workdir, telco):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, check=False)
     assert result.returncode == -signal.SIGKILL
     assert hashes(workdir) == before
+
+
+def _alias_bomb() -> str:
+    """A billion laughs (9**9 strings once expanded) under prepare.seed, 1 KB on disk."""
+    rows = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    rows += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return "prepare:\n  seed: {" + ", ".join(rows) + "}\n"
+
+
+HOSTILE_PARAMS = {
+    "alias_bomb": (_alias_bomb(), "params.yaml: line 2: YAML anchor &a0 not allowed"),
+    "deep": ("[" * 100_000, "params.yaml: line 1: nested deeper than 32 levels"),
+    "latin1": (b"data:\n  target: d\xe9part\n", "params.yaml: line 2: not UTF-8 (byte 0xe9)"),
+    "big": ("#" * (2 * 1024 * 1024), "params.yaml: 2097152 bytes, over the 1048576-byte limit"),
+}
+
+
+def _run_hostile(tmp_path: Path, case: str, command: list[str]) -> tuple[int, str, float]:
+    text, _ = HOSTILE_PARAMS[case]
+    data = text if isinstance(text, bytes) else text.encode()
+    (tmp_path / "params.yaml").write_bytes(data)
+    start = time.perf_counter()
+    result = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
+    return result.returncode, result.stderr, time.perf_counter() - start
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_PARAMS))
+def test_hostile_params_yaml_is_one_line_from_the_churn_command(tmp_path, case):
+    churn = str(Path(sys.executable).parent / "churn")
+    status, err, elapsed = _run_hostile(tmp_path, case, [churn, "contract"])
+    assert status == 1
+    assert err.startswith(f"error: {HOSTILE_PARAMS[case][1]}"), err
+    assert err.count("\n") == 1, err
+    assert len(err) < 300, err
+    assert elapsed < 20  # startup included; the bomb itself took minutes and gigabytes
+
+
+def test_hostile_params_yaml_stops_a_stage(tmp_path):
+    command = [sys.executable, "-m", "churn.stages.prepare"]
+    status, err, elapsed = _run_hostile(tmp_path, "alias_bomb", command)
+    assert (status, err) == (
+        1,
+        f"error: {HOSTILE_PARAMS['alias_bomb'][1]} (params never need them)\n",
+    )
+    assert elapsed < 30
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_repository_yaml_files_are_well_inside_the_loader_limits():
+    """dvc.lock is the biggest and deepest YAML here; the limits leave room to grow."""
+    from churn.core import io
+
+    for name in ("params.yaml", "dvc.yaml", "dvc.lock"):
+        path = REPO / name
+        assert path.stat().st_size < io.MAX_YAML_BYTES // 50
+        values = sum(isinstance(e, yaml.NodeEvent) for e in yaml.parse(path.read_text()))
+        assert values < io.MAX_YAML_NODES // 5
+        assert io.read_yaml(path)

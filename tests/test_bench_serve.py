@@ -3,6 +3,7 @@
 import json
 import socket
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,150 @@ def test_the_server_command_exists() -> None:
     done = subprocess.run([*bs.SERVER_CMD, "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: churn serve")
+
+
+# --------------------------------------------------------------------------- the burst
+
+OK_ANSWER = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 58\r\n\r\n"
+    b'{"predictions":[{"churn_probability":0.25,"churn":false}]}'
+)
+SHED_ANSWER = b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 2\r\n\r\n{}"
+
+
+def test_http_request_is_complete_and_asks_to_close() -> None:
+    request = bs.http_request("POST", "/v1/predict", 8123, b'{"customers":[]}')
+    head, _, body = request.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n") == [
+        b"POST /v1/predict HTTP/1.1",
+        b"host: 127.0.0.1:8123",
+        b"connection: close",
+        b"content-type: application/json",
+        b"content-length: 16",
+    ]
+    assert body == b'{"customers":[]}'
+    assert bs.http_request("GET", "/health", 1) == (
+        b"GET /health HTTP/1.1\r\nhost: 127.0.0.1:1\r\nconnection: close\r\n\r\n"
+    )
+
+
+def test_parse_answer_reads_status_headers_and_body() -> None:
+    status, headers, body = bs.parse_answer(SHED_ANSWER + b"trailing bytes")
+    assert (status, headers["retry-after"], body) == (503, "1", b"{}")
+    with pytest.raises(ValueError, match="content-length 58"):
+        bs.parse_answer(OK_ANSWER[:-5])  # cut short
+    with pytest.raises(ValueError, match="not an HTTP answer"):
+        bs.parse_answer(b"garbage\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    ("raw", "timed_out", "kind"),
+    [
+        (OK_ANSWER, False, "admitted"),
+        (SHED_ANSWER, False, "shed"),
+        (SHED_ANSWER.replace(b"retry-after: 1\r\n", b""), False, "other"),  # no Retry-After
+        (b"", False, "refused"),  # refused, or closed before a byte
+        (b"", True, "timeout"),
+        (OK_ANSWER[:-5], True, "timeout"),  # half an answer when time ran out
+        (OK_ANSWER[:-5], False, "other"),  # half an answer, then closed
+        (OK_ANSWER.replace(b"200 OK", b"422 Unprocessable"), False, "other"),
+        (OK_ANSWER.replace(b"predictions", b"predictionz"), False, "other"),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}", False, "other"),
+        (b'HTTP/1.1 200 OK\r\ncontent-length: 18\r\n\r\n{"predictions":[]}', False, "other"),
+    ],
+)
+def test_classify_every_outcome(raw: bytes, timed_out: bool, kind: str) -> None:
+    assert bs.classify(raw, timed_out) == kind
+
+
+def test_summarize_burst_counts_and_percentiles() -> None:
+    admitted = [bs.Outcome("admitted", i / 1000) for i in range(1, 101)]  # 1..100 ms
+    shed = [bs.Outcome("shed", 0.002)] * 9 + [bs.Outcome("shed", 0.102)]
+    rest = [bs.Outcome("refused", 0.001)] * 3 + [bs.Outcome("timeout", 60.0)]
+    out = bs.summarize_burst(admitted + shed + rest)
+    assert out["clients"] == 114
+    assert out["counts"] == {"admitted": 100, "shed": 10, "refused": 3, "timeout": 1, "other": 0}
+    assert out["admitted"]["requests"] == 100
+    assert out["admitted"]["p50_ms"] == pytest.approx(50.5)
+    assert out["admitted"]["p99_ms"] == pytest.approx(99.01)
+    assert out["admitted"]["max_ms"] == pytest.approx(100.0)
+    assert out["shed_p99_ms"] == pytest.approx(2 + 0.91 * 100)  # between the 9th and 10th
+
+
+def test_summarize_burst_with_nothing_admitted_or_shed() -> None:
+    out = bs.summarize_burst([bs.Outcome("refused", 0.0)] * 2)
+    assert out["counts"]["refused"] == 2
+    assert (out["admitted"], out["shed_p99_ms"]) == (None, None)
+
+
+def test_summarize_probes_counts_those_sent_during_the_burst() -> None:
+    probes = [(True, 0.0, 0.01), (True, 0.1, 0.4), (False, 0.2, 0.3), (True, 1.0, 2.0)]
+    assert bs.summarize_probes(probes, burst_seconds=1.0) == {
+        "probes": 4,
+        "sent_during_burst": 3,  # the last one was sent as the burst ended
+        "answered": 3,
+        "max_ms": pytest.approx(1000.0),
+    }
+    assert bs.summarize_probes([(False, 0.0, 1.0)], 1.0)["max_ms"] is None
+
+
+def test_fd_soft_limit() -> None:
+    unlimited = bs.resource.RLIM_INFINITY
+    assert bs.fd_soft_limit(2000, 20000, 20000) == 20000  # enough already: unchanged
+    assert bs.fd_soft_limit(2000, 1024, 4096) == 2000 + bs.FD_MARGIN  # raised to the need
+    assert bs.fd_soft_limit(2000, 1024, unlimited) == 2000 + bs.FD_MARGIN
+    assert bs.fd_soft_limit(2000, unlimited, unlimited) == unlimited
+    assert bs.fd_soft_limit(2000, 1024, 2000) is None  # the hard limit is too low
+
+
+def test_server_limits_are_the_environment_or_the_defaults() -> None:
+    assert bs.server_limits({}) == {"max_concurrent": 16, "max_connections": 1000}
+    assert bs.server_limits({"MAX_CONCURRENT": "2"})["max_concurrent"] == 2
+
+
+def test_burst_report_lines() -> None:
+    burst = {
+        **bs.summarize_burst([bs.Outcome("admitted", 0.005), bs.Outcome("shed", 0.001)]),
+        "health": bs.summarize_probes([(True, 0.0, 0.004)], 1.0),
+        "server": {"max_concurrent": 16, "max_connections": 1000},
+        "seconds": 1.0,
+        "max_seconds": 60.0,
+        "client_cpu_seconds": 0.5,
+    }
+    text = "\n".join(bs.burst_lines(burst))
+    assert "MAX_CONCURRENT=16, MAX_CONNECTIONS=1000" in text
+    assert "admitted 1   shed 1   refused 0   timeout 0   other 0" in text
+    assert "p99 5.00 ms" in text
+    assert "took 1.0 s (bound 60 s), 0.5 s of it the clients' CPU" in text
+    assert (
+        "1 probes on new connections, 1 sent during the burst; 1 answered 200, max 4.00 ms" in text
+    )
+
+
+def test_parse_args_burst() -> None:
+    assert bs.parse_args([]).burst == 2000
+    assert bs.parse_args(["--burst", "0"]).burst == 0  # skips it
+    for bad in (["--burst", "-1"], ["--burst-seconds", "0"]):
+        with pytest.raises(SystemExit):
+            bs.parse_args(bad)
+
+
+def test_a_real_burst_sheds_past_max_concurrent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 100 clients against 2 slots: the real server, the real test rows.
+    monkeypatch.setenv("MAX_CONCURRENT", "2")
+    work = bs.load_workload(bs.REPO_ROOT)
+    with bs.running_server(tmp_path / "serve.log", 60.0) as (client, _):
+        port = client.base_url.port
+        burst = bs.measure_burst(port, work.records, 100, 60.0)
+        assert client.get("/health").status_code == 200  # and it serves on afterwards
+    counts = burst["counts"]
+    assert sum(counts.values()) == burst["clients"] == 100
+    assert counts["admitted"] >= 2, counts  # every admitted one: a 200 with one prediction
+    assert counts["shed"] >= 1, counts  # 503 with Retry-After
+    assert counts["refused"] == counts["timeout"] == counts["other"] == 0, counts
+    assert burst["admitted"]["requests"] == counts["admitted"]
+    assert burst["health"]["answered"] == bs.HEALTH_PROBES
+    assert burst["health"]["max_ms"] < 30_000
+    assert burst["seconds"] < 60.0

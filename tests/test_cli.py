@@ -111,11 +111,13 @@ def test_release_notes_of_an_unknown_tag_is_one_line(trained):
 
 
 def test_an_option_looking_ref_is_never_an_option(trained, tmp_path):
-    # MODEL_REF reaches git as a revision, never as an option such as --output=FILE.
+    # MODEL_REF is checked for its form before git sees it: never an option such as --output=FILE.
     target = tmp_path / "written"
     result = churn("serve", cwd=trained, MODEL_REF=f"--output={target}")
     assert result.returncode == 1
-    assert result.stderr.startswith(f"error: --output={target}: no such git revision")
+    assert result.stderr.startswith("error: MODEL_REF '--output=")
+    assert result.stderr.endswith("or a commit hash (7-40 hex digits)\n")
+    assert result.stderr.count("\n") == 1
     assert not target.exists()
 
 

@@ -1,5 +1,6 @@
 """The Makefile: one-line wrappers around `churn`, help that prints plain text, no injection."""
 
+import os
 import re
 import subprocess
 
@@ -10,15 +11,22 @@ from conftest import REPO
 STAMP = ".venv/.installed-stamp"
 
 
-def make(*args: str) -> subprocess.CompletedProcess:
-    # -o STAMP: never (re)install here; -n: print the recipe instead of running it.
+def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    # -o STAMP: never (re)install here.
     return subprocess.run(
         ["make", "--no-print-directory", "-o", STAMP, *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=False,
+        env=None if env is None else {**os.environ, **env},
+        timeout=120,
     )
+
+
+def churn_lines(stderr: str) -> list[str]:
+    """Stderr without make's own closing line (``make: *** [release] Error 1``)."""
+    return [line for line in stderr.splitlines() if not line.startswith("make: ***")]
 
 
 def recipes() -> dict[str, list[str]]:
@@ -64,5 +72,36 @@ def test_a_value_is_one_argument_never_shell_code(tmp_path):
     version = f"1.0.0; touch {marker}; `touch {marker}` | touch {marker}"
     result = make("release", f"VERSION={version}")
     assert result.returncode == 2  # make's code for a failed recipe
-    assert f"error: VERSION {version!r}: expected MAJOR.MINOR.PATCH" in result.stderr
+    assert churn_lines(result.stderr) == [
+        f"error: VERSION {version[:40]!r}... ({len(version)} characters): expected "
+        "MAJOR.MINOR.PATCH, e.g. 1.0.0 (each part 0 or up to 6 digits without a leading zero; "
+        "a leading v is allowed)"
+    ]
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "version", ["1.0.0; touch x", "1.0.1234567", "1.0." + "9" * 5000, "v01.0.0", "$(touch x)"]
+)
+def test_a_bad_version_is_one_line_before_any_work(version):
+    result = make("release", env={"VERSION": version})
+    assert result.returncode == 2
+    lines = churn_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: VERSION '")
+    assert "Traceback" not in result.stderr
+    assert not (REPO / "x").exists()
+
+
+def test_a_model_ref_is_never_an_option_to_git(tmp_path):
+    """MODEL_REF='--output=FILE' once reached `git show` as an option and wrote FILE."""
+    target = tmp_path / "x"
+    result = make("serve", env={"MODEL_REF": f"--output={target}"})
+    assert result.returncode == 2
+    lines = churn_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: MODEL_REF '--output=/")
+    assert lines[0].endswith(
+        ": expected <artifact>@vX.Y.Z, <artifact>#<stage>[#N] or a commit hash (7-40 hex digits)"
+    )
+    assert not target.exists()

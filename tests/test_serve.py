@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
 from churn.core import io
+from churn.core.contract import read_contract
 from churn.core.errors import ChurnError
 from churn.serving.app import create_app
 from churn.serving.model import load
@@ -96,7 +97,22 @@ def test_missing_field_and_empty_batch_are_422(client, rows):
     assert bad_json.json()["detail"][0]["type"] == "json_invalid"
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/evil+json",
+        "application/ld+json",
+        "text/json",
+        "application/x-json",
+        "application/jsonx",
+        "application/json-seq",
+        "application/json; charset=latin-1",
+        "application/json, text/plain",
+    ],
+)
 def test_a_body_that_is_not_json_is_415(client, rows, content_type):
     headers = {"content-type": content_type} if content_type else {}
     body = json.dumps({"customers": rows[:1]}).encode()
@@ -105,7 +121,15 @@ def test_a_body_that_is_not_json_is_415(client, rows, content_type):
     assert response.json()["detail"] == "content-type must be application/json"
 
 
-@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/ld+json"])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json; charset=utf-8",
+        'Application/JSON; charset="UTF-8"',
+        " application/json ;charset=utf8",
+        "application/json; version=2",
+    ],
+)
 def test_json_media_types_are_read(client, rows, content_type):
     body = json.dumps({"customers": rows[:1]}).encode()
     response = client.post("/v1/predict", content=body, headers={"content-type": content_type})
@@ -145,6 +169,59 @@ def test_batch_over_the_limit_is_413(client, rows):
     response = client.post("/v1/predict", json={"customers": rows[:51]})
     assert response.status_code == 413
     assert response.json()["detail"] == "batch of 51 exceeds MAX_BATCH=50"
+
+
+@pytest.mark.parametrize("row", [{}, {"tenure": "x"}, 1, None])
+def test_a_bad_batch_over_the_limit_is_413_before_any_row_is_checked(client, row):
+    """Counted first: 51 bad rows (or 200,000) are no 422 listing each one."""
+    response = client.post("/v1/predict", json={"customers": [row] * 51})
+    assert response.status_code == 413
+    assert response.json()["detail"] == "batch of 51 exceeds MAX_BATCH=50"
+
+
+def test_a_422_lists_the_first_max_errors_and_counts_the_rest(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    with TestClient(create_app(Settings(max_errors=3))) as c:
+        response = c.post("/v1/predict", json={"customers": [{}] * 1000})
+    detail = response.json()["detail"]
+    assert response.status_code == 422
+    contract = read_contract(workdir / "data/prepared/contract.json")
+    fields = sum(not column.nullable for column in contract.columns.values())  # each missing
+    assert [d["loc"] for d in detail[:3]] == [
+        ["body", "customers", 0, "female"],
+        ["body", "customers", 0, "senior_citizen"],
+        ["body", "customers", 0, "partner"],
+    ]
+    assert detail[3] == {
+        "loc": ["body"],
+        "msg": f"and {1000 * fields - 3} more errors ({1000 * fields} in all; MAX_ERRORS=3)",
+        "type": "too_many_errors",
+    }
+    assert len(detail) == 4
+    assert len(response.content) < 2000
+
+
+def test_a_422_under_the_cap_has_no_summary(client, rows):
+    response = client.post("/v1/predict", json={"customers": [{**rows[0], "tenure": -1}]})
+    assert [d["type"] for d in response.json()["detail"]] == ["greater_than_equal"]
+
+
+@pytest.mark.parametrize(
+    ("body", "count"),
+    [
+        (b'{"customers": [{}, 1, "x", null, []]}', 5),
+        (b'{"customers": []}', 0),
+        (b'{"customers": {}}', None),
+        (b'{"customers": [1,]}', None),
+        (b"[]", None),
+        (b'{"other": 1}', None),
+        (b'{"customers": ["\xff"]}', 1),  # not UTF-8 inside a row: counted, pydantic says
+    ],
+)
+def test_count_customers_reads_only_the_list(body, count):
+    from churn.serving.parsing import count_customers
+
+    assert count_customers(body) == count
 
 
 def test_not_loaded_is_503(workdir, monkeypatch, rows):
@@ -233,7 +310,7 @@ def test_openapi_documents_the_body_the_route_reads_itself(client):
     assert customers["minItems"] == 1
     assert schemas["Customer"]["additionalProperties"] is False
     assert schemas["Customer"]["properties"]["tenure"]["maximum"] == 120
-    assert {"200", "413", "415", "422", "500", "503"} <= set(operation["responses"])
+    assert {"200", "408", "413", "415", "422", "500", "503"} <= set(operation["responses"])
     error = operation["responses"]["422"]["content"]["application/json"]["schema"]
     assert error == {"$ref": "#/components/schemas/ErrorBody"}
     assert set(schemas["ErrorBody"]["required"]) == {"detail", "request_id"}
@@ -276,3 +353,21 @@ def test_an_empty_model_ref_serves_the_workspace_model(workdir, monkeypatch):
     loaded = load(Settings())
     assert loaded.version.startswith("workspace-")
     assert loaded.metrics["roc_auc"] > 0.8
+
+
+def test_every_setting_is_in_the_readme_table():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in Settings.model_fields if f"| `{name.upper()}` |" not in readme]
+    assert missing == []
+
+
+def test_limits_come_from_the_environment_and_a_bad_one_is_one_line(monkeypatch):
+    from churn.serving.settings import load_settings
+
+    monkeypatch.setenv("BODY_TIMEOUT", "1.5")
+    monkeypatch.setenv("MAX_CONCURRENT", "3")
+    settings = load_settings()
+    assert (settings.body_timeout, settings.max_concurrent, settings.header_timeout) == (1.5, 3, 10)
+    monkeypatch.setenv("MAX_HEADER_BYTES", "10")
+    with pytest.raises(ChurnError, match=r"^MAX_HEADER_BYTES: Input should be greater than"):
+        load_settings()

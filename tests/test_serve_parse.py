@@ -71,6 +71,8 @@ def customer_text(draw, columns: dict[str, Column]) -> str:
             pairs[at] = (name, draw(odd_tokens(columns[name])))
         elif change == "drop":
             pairs.pop(at)
+        elif change == "twice" and name not in columns:  # an unknown field, added before
+            pairs.append((name, "1"))
         elif change == "twice":  # duplicate keys: the last one counts, for both parsers
             pairs.append((name, draw(valid_tokens(columns[name]) | odd_tokens(columns[name]))))
         else:
@@ -156,6 +158,16 @@ def test_fast_decoder_mirrors_the_contract(service: Service) -> None:
     assert list(customer["properties"]) == list(service.contract.columns)
     nullable = [name for name, col in service.contract.columns.items() if col.nullable]
     assert sorted(customer["required"]) == sorted(set(service.contract.columns) - set(nullable))
+
+
+def test_fast_decoder_refuses_a_batch_over_max_batch() -> None:
+    # Every field optional (as with an inferred contract): ``{}`` is a valid customer,
+    # so only the length bound keeps 200,000 of them from becoming rows.
+    contract = Contract("y", "Yes", None, "id", False, {"x": Column("numeric", nullable=True)})
+    decoder = fast_decoder(contract, max_batch=3)
+    assert len(decoder.decode(b'{"customers":[{},{},{}]}').customers) == 3
+    with pytest.raises(msgspec.ValidationError, match="length <= 3"):
+        decoder.decode(b'{"customers":[{},{},{},{}]}')
 
 
 @pytest.mark.parametrize("raw", [b"DS\xff", b"\xc0\xaf", b"\xed\xa0\x80"])

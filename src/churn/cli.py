@@ -45,7 +45,8 @@ def _release(args: argparse.Namespace) -> int:
     actions: dict[str, Callable[[], str]] = {
         "create": lambda: release.create(args.version),
         "promote": lambda: release.promote(args.version, args.stage),
-        "verify": release.verify,
+        "verify": lambda: release.verify(args.tag),
+        "gate": lambda: release.gate_tag(args.tag),
         "notes": lambda: release.notes(args.tag),
     }
     return entry.run(lambda: print(actions[args.action]().rstrip("\n")))  # noqa: T201
@@ -106,12 +107,17 @@ def _release_parser(commands: argparse._SubParsersAction) -> None:
         release,
         ("create", "tag HEAD churn-model@vVERSION if clean, pushed and past the metric gate"),
         ("promote", "assign a stage to a release (gto assign)"),
-        ("verify", "check the model file's md5 against dvc.lock; prints it"),
+        ("verify", "check the model file's md5 against dvc.lock (and TAG's); prints it"),
+        ("gate", "re-apply the metric gate to release TAG at HEAD (the release workflow)"),
         ("notes", "print release notes: the model card, tag and commit"),
     )
     actions["create"].add_argument("version", help="MAJOR.MINOR.PATCH, e.g. 1.0.0")
     actions["promote"].add_argument("version", help="a released MAJOR.MINOR.PATCH")
     actions["promote"].add_argument("stage", help="lowercase stage name, e.g. prod")
+    actions["verify"].add_argument(
+        "tag", nargs="?", help="also check the md5 in this release (or stage) tag, at HEAD"
+    )
+    actions["gate"].add_argument("tag", help="a release or stage tag whose commit is HEAD")
     actions["notes"].add_argument("tag", help="a release tag, e.g. churn-model@v1.0.0")
 
 

@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import pickle
+import re
 
 import pytest
 
@@ -38,7 +40,8 @@ def test_refused_until_pushed_then_tagged_with_metrics(repo):
     (repo / "notes.txt").unlink()
     assert (
         refused(repo, "create", "1.0")
-        == "error: VERSION '1.0': expected MAJOR.MINOR.PATCH, e.g. 1.0.0"
+        == "error: VERSION '1.0': expected MAJOR.MINOR.PATCH, e.g. 1.0.0 (each part 0 or up "
+        "to 6 digits without a leading zero; a leading v is allowed)"
     )
 
     assert release(repo, "create", "1.0.0", check=True).stdout == "churn-model@v1.0.0\n"
@@ -53,11 +56,87 @@ def test_refused_until_pushed_then_tagged_with_metrics(repo):
     assert refused(repo, "create", "1.0.0") == "error: version v1.0.0 is already released"
 
 
+class _Trap:
+    """Unpickling this creates a file: the proof that code ran."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def churn(repo, *args: str, **env: str):
+    # Bounded: a serve that wrongly loaded the model would otherwise run until stopped.
+    command = ["timeout", "120", "python", "-m", "churn", *args]
+    return sh(repo, *command, check=False, PYTHONPATH="src", **env)
+
+
+def test_the_tag_records_the_md5_and_verify_and_gate_check_it(repo):
+    tag = "churn-model@v1.0.0"
+    md5 = hashlib.md5((repo / "models/model.pkl").read_bytes()).hexdigest()  # noqa: S324
+    message = sh(repo, "git", "tag", "-l", "--format=%(contents)", tag).stdout
+    assert re.findall(r"^model-md5: (\S+)$", message, re.MULTILINE) == [md5]
+    assert release(repo, "verify", tag, check=True).stdout == f"{md5}\n"
+    assert release(repo, "gate", tag, check=True).stdout == (
+        "roc_auc 0.8418 (floor 0.8); first release\n"
+    )
+    # Tags made by hand, around `make release`: no md5, no metrics, or forged metrics.
+    forged = message.replace("  roc_auc: 0.8418", "  roc_auc: 0.9999")
+    for name, text in [("churn-model@v7.0.0", "by hand\n"), ("churn-model@v8.0.0", forged)]:
+        sh(repo, "git", "tag", "-a", "-m", text, name)
+    try:
+        assert refused(repo, "gate", "churn-model@v7.0.0") == (
+            "error: churn-model@v7.0.0: its message records no test metrics: "
+            "not made by make release"
+        )
+        assert refused(repo, "verify", "churn-model@v7.0.0") == (
+            "error: churn-model@v7.0.0: its message has no single 'model-md5: <hex>' line"
+        )
+        assert refused(repo, "gate", "churn-model@v8.0.0").startswith(
+            "error: churn-model@v8.0.0: records roc_auc 0.9999, but metrics.json has 0.841"
+        )
+    finally:
+        sh(repo, "git", "tag", "-d", "churn-model@v7.0.0", "churn-model@v8.0.0")
+    assert refused(repo, "gate", "--", "--output=x") == (
+        "error: TAG '--output=x': expected churn-model@vX.Y.Z or churn-model#<stage>#N"
+    )
+    assert not (repo / "x").exists()
+
+
+def test_a_swapped_model_is_never_unpickled(repo, tmp_path):
+    """A malicious pickle in place of the model: monitor, serve and verify refuse it unread."""
+    model = repo / "models/model.pkl"
+    good = model.read_bytes()
+    trap = tmp_path / "code-ran"
+    model.write_bytes(pickle.dumps(_Trap(str(trap))))
+    try:
+        runs = {
+            "monitor": churn(repo, "monitor", "--input", "data/raw/wa_churn.csv", "--out", "m"),
+            "serve": churn(repo, "serve", PORT="18731"),
+            "verify": churn(repo, "release", "verify"),
+            "verify tag": churn(repo, "release", "verify", "churn-model@v1.0.0"),
+        }
+    finally:
+        model.write_bytes(good)
+    for name, result in runs.items():
+        assert result.returncode in (1, 2), (name, result.stderr)
+        assert result.stderr.splitlines()[-1].startswith("error: models/model.pkl: md5 "), name
+        assert result.stderr.splitlines()[-1].endswith("in dvc.lock: refusing to unpickle it"), name
+        assert "Traceback" not in result.stderr, name
+    assert not trap.exists()
+    assert not (repo / "m").exists()
+
+
 def test_versions_must_increase(repo):
     sh(repo, "git", "commit", "-q", "--allow-empty", "-m", "later")
     assert refused(repo, "create", "0.9.0") == (
         "error: version v0.9.0 is not greater than the latest release v1.0.0"
     )
+    assert refused(repo, "create", "v1.0.0") == "error: version v1.0.0 is already released"
+    for bad in ("1.0.1234567", "1.0." + "9" * 5000, "1.0.0; touch x"):
+        assert refused(repo, "create", bad).startswith(f"error: VERSION {bad[:12]!r}"[:-1])
+    assert not (repo / "x").exists()
 
 
 def test_promote_assigns_a_stage(repo):
@@ -140,3 +219,18 @@ def test_release_notes_add_tag_and_commit_to_the_card(repo):
     commit = sh(repo, "git", "rev-list", "-n", "1", "churn-model@v1.0.0").stdout.strip()
     assert notes.startswith("# Model card: churn model\n")
     assert notes.endswith(f"## Release\n\n- Tag: `churn-model@v1.0.0`\n- Commit: `{commit}`\n")
+
+
+def test_a_leading_v_is_stripped_and_the_newest_release_tag_names_a_stage(repo):
+    sh(repo, "git", "checkout", "-q", "churn-model@v1.0.0")
+    sh(repo, "dvc", "checkout", "-q")
+    assert release(repo, "create", "v1.0.2", check=True).stdout == "churn-model@v1.0.2\n"
+    assert sh(repo, "git", "tag", "--list", "churn-model@vv*").stdout == ""
+    md5 = release(repo, "verify", "churn-model#prod#1", check=True).stdout
+    assert (
+        f"model-md5: {md5}"
+        in sh(repo, "git", "tag", "-l", "--format=%(contents)", "churn-model@v1.0.2").stdout
+    )
+    assert release(repo, "gate", "churn-model@v1.0.2", check=True).stdout.startswith(
+        "roc_auc 0.8418 (floor 0.8); vs churn-model@v1.0.0: +0.0000"
+    )

@@ -1,5 +1,6 @@
 """End to end: a real uvicorn process on 127.0.0.1 serving the reproduced pipeline's model."""
 
+import hashlib
 import json
 import socket
 import subprocess
@@ -75,7 +76,9 @@ def test_whole_test_split_over_http_equals_evaluate(reproduced):
 
 
 def test_released_version_by_model_ref(reproduced):
-    sh(reproduced, "git", "tag", "-a", "churn-model@v0.1.0", "-m", "for the serving test")
+    # A release tag records the model's md5 (churn release create writes this line).
+    md5 = hashlib.md5((reproduced / "models/model.pkl").read_bytes()).hexdigest()  # noqa: S324
+    sh(reproduced, "git", "tag", "-a", "churn-model@v0.1.0", "-m", f"test\n\nmodel-md5: {md5}")
     try:
         with server(reproduced, MODEL_REF="churn-model@v0.1.0") as url:
             info = httpx.get(f"{url}/v1/model", timeout=10).json()

@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from churn.core import integrity
 from churn.core.errors import ChurnError
@@ -26,6 +28,8 @@ GOOD = pickle.dumps(RELEASED)
 GOOD_MD5 = hashlib.md5(GOOD).hexdigest()  # noqa: S324 (DVC's hash)
 TAMPERED_MD5 = hashlib.md5(b"tampered").hexdigest()  # noqa: S324 (DVC's hash)
 TAG = "churn-model@v1.0.0"
+WRONG_TAG_MD5 = "churn-model@v2.0.0"  # its tag records another md5 than lock and model
+NO_TAG_MD5 = "churn-model@v3.0.0"  # its tag message has no model-md5 line
 BROKEN_YAML = (
     'not valid YAML (mapping values are not allowed here in "<unicode string>", '
     "line 1, column 5: a: b: c ^ (line: 1))"
@@ -46,11 +50,20 @@ def lock_bytes(md5: str | None) -> bytes:
 # and, for the workspace tests, the files of the working directory.
 TREES = {
     TAG: {MODEL: GOOD, "dvc.lock": lock_bytes(GOOD_MD5)},
+    WRONG_TAG_MD5: {MODEL: GOOD, "dvc.lock": lock_bytes(GOOD_MD5), "v": b"2"},
+    NO_TAG_MD5: {MODEL: GOOD, "dvc.lock": lock_bytes(GOOD_MD5), "v": b"3"},
     "no-md5": {MODEL: GOOD, "dvc.lock": lock_bytes(None)},
     "tampered": {MODEL: b"tampered", "dvc.lock": lock_bytes(GOOD_MD5)},
     "no-model": {"dvc.lock": lock_bytes(GOOD_MD5)},
     "broken-lock": {MODEL: GOOD, "dvc.lock": b"a: b: c\n"},
     "no-lock": {MODEL: GOOD},
+}
+
+
+TAG_MESSAGES = {
+    TAG: f"churn-model v1.0.0\n\nTest metrics:\n  roc_auc: 0.8400\n\nmodel-md5: {GOOD_MD5}\n",
+    WRONG_TAG_MD5: f"churn-model v2.0.0\n\nmodel-md5: {TAMPERED_MD5}\n",
+    NO_TAG_MD5: "churn-model v3.0.0\n",
 }
 
 
@@ -91,10 +104,15 @@ def history(tmp_path_factory) -> History:
         write_tree(root, files)
         sh_git(root, "add", "-A")
         sh_git(root, "commit", "-q", "--allow-empty", "-m", tag)
-        sh_git(root, "tag", "-a", "-m", f"release {tag}", tag)
+        sh_git(root, "tag", "-a", "-m", TAG_MESSAGES.get(tag, f"release {tag}"), tag)
         shas[tag] = sh_git(root, "rev-parse", "HEAD").strip()
     # `git tag` refuses a name starting with a dash; a ref can still have one.
     sh_git(root, "update-ref", "refs/tags/-x", shas["no-md5"])
+    sh_git(root, "tag", "churn-model@v4.0.0", shas["tampered"])  # lightweight
+    # GTO's stage tags: #1 on the release whose tag disagrees, #2 (the newest) on the good one.
+    sh_git(root, "tag", "-a", "-m", "prod", "churn-model#prod#1", shas[WRONG_TAG_MD5])
+    sh_git(root, "tag", "-a", "-m", "prod", "churn-model#prod#2", shas[TAG])
+    sh_git(root, "tag", "-a", "-m", "dev", "churn-model#dev#1", shas["no-md5"])
     sh_git(root, "rm", "-rq", ".")
     return History(root, shas)
 
@@ -188,7 +206,7 @@ def test_load_model_at_a_tag_reads_the_lock_and_model_of_that_revision(history, 
         ("v9", "v9: no such git revision (a tag like churn-model@v1.0.0, or a commit)"),
         (
             "no-lock",
-            "`git show no-lock:dvc.lock` failed: "
+            "`git show --end-of-options no-lock:dvc.lock` failed: "
             "fatal: path 'dvc.lock' does not exist in 'no-lock'",
         ),
         ("broken-lock", "broken-lock:dvc.lock: " + BROKEN_YAML),
@@ -204,7 +222,7 @@ def test_load_model_at_a_tag_reads_the_lock_and_model_of_that_revision(history, 
 def test_a_release_the_lock_does_not_vouch_for_is_refused(history, elsewhere, rev, message):
     """At a revision too: the message names the revision, the file and the reason, on one line."""
     with pytest.raises(ChurnError) as err:
-        integrity.load_model(MODEL, rev=rev, root=history.root)
+        integrity.read_model_bytes(MODEL, rev=rev, root=history.root)
     assert str(err.value) == message
 
 
@@ -284,3 +302,191 @@ def test_git_failures_are_one_line(history, elsewhere):
     assert integrity.git_or_none("show", "v9:dvc.lock", cwd=history.root) is None
     head = integrity.git_or_none("rev-parse", "HEAD", cwd=history.root)
     assert head == history.shas["no-lock"] + "\n"
+
+
+# --- versions and model references: parsed before git sees them -----------------------
+
+PART = st.one_of(st.just(0), st.integers(1, 999_999))
+
+
+@given(PART, PART, PART, st.booleans())
+def test_every_short_semver_parses_with_or_without_v(major, minor, patch, v):
+    text = f"{'v' if v else ''}{major}.{minor}.{patch}"
+    assert integrity.parse_version(text) == (major, minor, patch)
+    assert integrity.version_text((major, minor, patch)) == text.removeprefix("v")
+
+
+@given(st.text(max_size=30))
+def test_anything_else_is_a_one_line_version_error(text):
+    stripped = text.removeprefix("v")
+    parts = stripped.split(".")
+    valid = (
+        len(parts) == 3
+        and all(p.isascii() and p.isdigit() and len(p) <= 6 for p in parts)
+        and all(p == "0" or not p.startswith("0") for p in parts)
+    )
+    if valid:
+        assert integrity.version_text(integrity.parse_version(text)) == stripped
+        return
+    with pytest.raises(ChurnError) as err:
+        integrity.parse_version(text)
+    assert "\n" not in str(err.value)
+    assert str(err.value).startswith("VERSION ")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1.0.1234567",
+        "1234567.0.0",
+        "01.0.0",
+        "1.00.0",
+        "vv1.0.2",
+        "1.0.2 ",
+        "1.0.0; touch x",
+        "1.0.٣",
+        "1.0",
+        "1.0.0.0",
+        "-1.0.0",
+        "1.0.0-rc1",
+        "",
+    ],
+)
+def test_versions_out_of_the_strict_form_are_refused(text):
+    with pytest.raises(ChurnError, match=r"expected MAJOR\.MINOR\.PATCH, e\.g\. 1\.0\.0 "):
+        integrity.parse_version(text)
+
+
+def test_a_5000_digit_version_is_one_short_line():
+    text = "1.0." + "9" * 5000
+    with pytest.raises(ChurnError) as err:
+        integrity.parse_version(text)
+    message = str(err.value)
+    assert message.startswith("VERSION '1.0.99999")
+    assert "... (5004 characters): expected MAJOR.MINOR.PATCH" in message
+    assert len(message) < 200
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("churn-model@v1.0.0", "release"),
+        ("churn-model@v0.12.999999", "release"),
+        ("churn-model#prod", "stage"),
+        ("churn-model#prod#12", "stage"),
+        ("abcdef0", "commit"),
+        ("0123456789abcdef0123456789abcdef01234567", "commit"),
+    ],
+)
+def test_the_three_forms_of_a_model_ref(text, kind):
+    assert integrity.parse_model_ref(text).kind == kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "--output=/tmp/x",
+        "-x",
+        "HEAD",
+        "main",
+        "HEAD~1",
+        "churn-model@v1.0",
+        "churn-model@vv1.0.0",
+        "churn-model@v1.0.1234567",
+        "churn-model#prod#0",
+        "churn-model#prod#",
+        "churn-model#Prod",
+        "abcdef",  # 6 hex digits: too short to name a commit safely
+        "ABCDEF0",
+        "0123456789abcdef0123456789abcdef012345678",  # 41
+        "churn-model@v1.0.0:dvc.lock",
+        "churn-model@v1.0.0^{tree}",
+        "churn-model@v1.0.0\n",
+        "",
+    ],
+)
+def test_any_other_model_ref_is_refused_before_git(text):
+    with pytest.raises(ChurnError) as err:
+        integrity.parse_model_ref(text)
+    assert "\n" not in str(err.value)
+    assert str(err.value).startswith("MODEL_REF ") or str(err.value).startswith("VERSION ")
+
+
+@given(st.text(max_size=60))
+def test_a_parsed_model_ref_never_looks_like_an_option_or_a_path(text):
+    try:
+        ref = integrity.parse_model_ref(text)
+    except ChurnError as err:
+        message = str(err)
+    else:
+        message = ""
+        assert not ref.text.startswith("-")
+        assert not {":", "/", "^", "~", " ", "\n"} & set(ref.text)
+        assert ".." not in ref.text
+    assert "\n" not in message
+
+
+def test_the_md5_line_of_a_tag_message():
+    md5 = "0123456789abcdef0123456789abcdef"
+    assert integrity.md5_in_message(f"v1\n\nmodel-md5: {md5}\n") == md5
+    assert integrity.md5_in_message("v1\n") is None
+    assert integrity.md5_in_message(f"model-md5: {md5}\nmodel-md5: {md5}\n") is None  # twice
+    assert integrity.md5_in_message(f" model-md5: {md5}\n") is None
+    assert integrity.md5_in_message(f"model-md5: {md5.upper()}\n") is None
+
+
+def test_a_release_ref_is_checked_against_its_tag_md5_too(history, elsewhere):
+    model, _ = integrity.load_model(MODEL, rev=TAG, root=history.root)
+    assert model == RELEASED
+    assert integrity.release_tag_md5(TAG, cwd=history.root) == GOOD_MD5
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        (
+            WRONG_TAG_MD5,
+            f"models/model.pkl: md5 {GOOD_MD5} does not match {TAMPERED_MD5} in the release "
+            "tag: refusing to unpickle it",
+        ),
+        (NO_TAG_MD5, f"{NO_TAG_MD5}: its message has no single 'model-md5: <hex>' line"),
+        (
+            "churn-model@v4.0.0",
+            "churn-model@v4.0.0: a lightweight tag; a release is an annotated tag with its md5",
+        ),
+        (
+            "churn-model@v9.0.0",
+            "churn-model@v9.0.0: no such git revision (a tag like churn-model@v1.0.0, or a commit)",
+        ),
+        (
+            "churn-model#prod#1",
+            f"models/model.pkl: md5 {GOOD_MD5} does not match {TAMPERED_MD5} in the release "
+            "tag: refusing to unpickle it",
+        ),
+        ("churn-model#staging", "churn-model#staging: no such stage tag (make promote first)"),
+        ("churn-model#prod#3", "churn-model#prod#3: no such stage tag"),
+        ("churn-model#dev", "commit {no-md5} carries no churn-model@vX.Y.Z release tag"),
+        (
+            "--output=hijacked",
+            "MODEL_REF '--output=hijacked': expected <artifact>@vX.Y.Z, <artifact>#<stage>[#N] "
+            "or a commit hash (7-40 hex digits)",
+        ),
+    ],
+)
+def test_a_model_ref_its_tag_does_not_vouch_for_is_refused(history, elsewhere, ref, message):
+    with pytest.raises(ChurnError) as err:
+        integrity.load_model(MODEL, rev=ref, root=history.root)
+    assert str(err.value) == message.replace("{no-md5}", history.shas["no-md5"][:12])
+    assert not (history.root / "hijacked").exists()
+    assert not (elsewhere / "hijacked").exists()
+
+
+def test_a_stage_ref_loads_the_newest_assignment_and_a_commit_its_lock(history, elsewhere):
+    model, checked = integrity.load_model(MODEL, rev="churn-model#prod", root=history.root)
+    assert (model, checked.rev) == (RELEASED, "churn-model#prod#2")
+    model, checked = integrity.load_model(MODEL, rev="churn-model#prod#2", root=history.root)
+    assert model == RELEASED
+    sha = history.shas[TAG]
+    for commit in (sha, sha[:7]):
+        model, checked = integrity.load_model(MODEL, rev=commit, root=history.root)
+        assert (model, checked.rev) == (RELEASED, commit)

@@ -6,3 +6,18 @@ class ChurnError(Exception):
 
     The message is shown as is, on one line, and the process exits non-zero.
     """
+
+
+CLIP = 80  # characters of a user's value echoed in a message
+
+
+def clip(text: object, limit: int = CLIP) -> str:
+    """``text`` as a string, cut to ``limit`` characters with the full length noted.
+
+    Messages echo user values (a YAML scalar, a CSV cell); a huge one must not make
+    a huge message.
+    """
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"

@@ -1,15 +1,18 @@
-"""Facts about artifacts: md5s, what a dvc.lock records, git, and the check before unpickling.
+"""Facts about artifacts: md5s, what a dvc.lock or a release tag records, git, and the check.
 
 Unpickling runs code, so nothing outside the pipeline's own stages (which DVC
 feeds their inputs) unpickles ``model.pkl`` without :func:`load_model`: the bytes
 are read once, their md5 compared with the one ``dvc.lock`` records (the
-workspace's, or the lock at a git revision), and only then loaded. Every git and
-tool call goes through :func:`command`, which fails in one way: a
+workspace's, or the lock at a git revision) and, for a release, with the
+``model-md5:`` line of its annotated tag; only then are they loaded. A model
+reference (``MODEL_REF``) and a version are parsed here before git sees them.
+Every git and tool call goes through :func:`command`, which fails in one way: a
 :class:`ChurnError` naming the command and its last line of output.
 """
 
 import hashlib
 import pickle
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +99,136 @@ def commit_of(rev: str = "HEAD", cwd: str | Path | None = None) -> str:
     return found.strip() if found else "unknown"
 
 
+# Each part of a version: 0, or up to six digits without a leading zero. The cap keeps a
+# typo (or 5,000 digits) from becoming a release that every later version must exceed.
+PART = r"(0|[1-9][0-9]{0,5})"
+VERSION = re.compile(rf"{PART}\.{PART}\.{PART}")
+NAME = r"[a-z][a-z0-9-]{0,63}"  # an artifact or stage name (GTO's grammar, lowercase)
+RELEASE_TAG = re.compile(rf"(?P<artifact>{NAME})@v(?P<version>[0-9.]{{5,20}})")
+# GTO numbers each assignment: <artifact>#<stage>#N; without N, the newest one.
+STAGE_TAG = re.compile(rf"(?P<artifact>{NAME})#(?P<stage>{NAME})(?:#[1-9][0-9]{{0,5}})?")
+COMMIT = re.compile(r"[0-9a-f]{7,40}")
+MD5_LINE = re.compile(r"^model-md5: ([0-9a-f]{32})$", re.MULTILINE)
+REF_FORMS = "<artifact>@vX.Y.Z, <artifact>#<stage>[#N] or a commit hash (7-40 hex digits)"
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """``text`` quoted for a one-line message, cut to ``limit`` characters."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    """``1.2.3`` (or ``v1.2.3``) as a comparable tuple; anything else is a one-line error."""
+    match = VERSION.fullmatch(text.removeprefix("v"))
+    if not match:
+        raise ChurnError(
+            f"VERSION {shown(text)}: expected MAJOR.MINOR.PATCH, e.g. 1.0.0 "
+            "(each part 0 or up to 6 digits without a leading zero; a leading v is allowed)"
+        )
+    return tuple(int(part) for part in match.groups())  # type: ignore[return-value]
+
+
+def version_text(version: tuple[int, int, int]) -> str:
+    """``(1, 2, 3)`` as ``1.2.3``."""
+    return ".".join(map(str, version))
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A parsed ``MODEL_REF``: a release tag, a stage tag, or a commit."""
+
+    text: str
+    kind: str  # "release", "stage" or "commit"
+    artifact: str = ""
+
+
+def parse_model_ref(text: str) -> ModelRef:
+    """Check a model reference's form before any git call sees it."""
+    release = RELEASE_TAG.fullmatch(text)
+    if release:
+        parse_version(release["version"])
+        return ModelRef(text, "release", release["artifact"])
+    stage = STAGE_TAG.fullmatch(text)
+    if stage:
+        return ModelRef(text, "stage", stage["artifact"])
+    if COMMIT.fullmatch(text):
+        return ModelRef(text, "commit")
+    raise ChurnError(f"MODEL_REF {shown(text)}: expected {REF_FORMS}")
+
+
+def tag_message(tag: str, cwd: str | Path | None = None) -> str:
+    """The message of annotated tag ``tag``; a missing or lightweight tag is an error."""
+    found = git(
+        "for-each-ref", "--format=%(objecttype)%00%(contents)", "--", f"refs/tags/{tag}", cwd=cwd
+    )
+    kind, _, message = found.partition("\0")
+    if not found:
+        raise ChurnError(f"{tag}: no such tag")
+    if kind != "tag":
+        raise ChurnError(f"{tag}: a lightweight tag; a release is an annotated tag with its md5")
+    return message
+
+
+def md5_in_message(message: str) -> str | None:
+    """The ``model-md5: <hex>`` a release tag's message records, or None."""
+    found = MD5_LINE.findall(message)
+    return found[0] if len(found) == 1 else None
+
+
+def release_tag_md5(tag: str, cwd: str | Path | None = None) -> str:
+    """The model md5 annotated release tag ``tag`` records; one-line error when it has none."""
+    md5 = md5_in_message(tag_message(tag, cwd=cwd))
+    if md5 is None:
+        raise ChurnError(f"{tag}: its message has no single 'model-md5: <hex>' line")
+    return md5
+
+
+def latest_stage_tag(artifact: str, stage: str, cwd: str | Path | None = None) -> str:
+    """The newest ``<artifact>#<stage>#N`` tag (GTO numbers each assignment)."""
+    found = git("tag", "--list", "--", f"{artifact}#{stage}#*", cwd=cwd).split()
+    numbered = [t for t in found if STAGE_TAG.fullmatch(t) and t.count("#") == 2]
+    if not numbered:
+        raise ChurnError(f"{artifact}#{stage}: no such stage tag (make promote first)")
+    return max(numbered, key=lambda t: int(t.rsplit("#", 1)[1]))
+
+
+def release_at(commit: str, artifact: str, cwd: str | Path | None = None) -> str:
+    """The highest ``<artifact>@vX.Y.Z`` tag on ``commit``; error when none."""
+    tags = git("tag", "--points-at", commit, "--list", "--", f"{artifact}@v*", cwd=cwd).split()
+    versions = [t for t in tags if RELEASE_TAG.fullmatch(t) and _is_version(t)]
+    if not versions:
+        raise ChurnError(f"commit {commit[:12]} carries no {artifact}@vX.Y.Z release tag")
+    return max(versions, key=lambda t: parse_version(t.split("@v", 1)[1]))
+
+
+def _is_version(tag: str) -> bool:
+    return VERSION.fullmatch(tag.split("@v", 1)[1]) is not None
+
+
+def resolve_model_ref(text: str, root: str | Path = ".") -> tuple[str, str | None]:
+    """The git revision to load a ``MODEL_REF`` at, and the release tag md5 to check, if any.
+
+    A release tag must carry its md5; a stage tag is checked against the release tag on
+    the same commit; a bare commit is checked against its dvc.lock only.
+    """
+    ref = parse_model_ref(text)
+    if ref.kind == "stage":
+        artifact, stage, *number = text.split("#")
+        tag = text if number else latest_stage_tag(artifact, stage, cwd=root)
+        if not is_revision(tag, cwd=root):
+            raise ChurnError(f"{tag}: no such stage tag")
+        return tag, release_tag_md5(release_at(commit_of(tag, root), artifact, root), root)
+    if not is_revision(text, cwd=root):
+        raise ChurnError(
+            f"{text}: no such git revision (a tag like churn-model@v1.0.0, or a commit)"
+        )
+    if ref.kind == "release":
+        return text, release_tag_md5(text, cwd=root)
+    return text, None
+
+
 @dataclass(frozen=True)
 class ModelBytes:
     """A model file's bytes, checked against the md5 its dvc.lock records."""
@@ -112,19 +245,23 @@ def read_lock(rev: str | None = None, root: str | Path = ".") -> dict:
         path = Path(root) / LOCK_FILE
         if not path.is_file():
             raise ChurnError(f"{path}: file not found; cannot check the model before loading it")
-        return io.parse_yaml(path.read_text(encoding="utf-8"), str(path))
+        return io.read_yaml(path)
     if not is_revision(rev, cwd=root):
         raise ChurnError(
             f"{rev}: no such git revision (a tag like churn-model@v1.0.0, or a commit)"
         )
-    return io.parse_yaml(git("show", f"{rev}:{LOCK_FILE}", cwd=root), f"{rev}:{LOCK_FILE}")
+    shown_at = git("show", "--end-of-options", f"{rev}:{LOCK_FILE}", cwd=root)
+    return io.parse_yaml(shown_at, f"{rev}:{LOCK_FILE}")
 
 
-def read_model_bytes(model_path: str, rev: str | None = None, root: str | Path = ".") -> ModelBytes:
+def read_model_bytes(
+    model_path: str, rev: str | None = None, root: str | Path = ".", tag_md5: str | None = None
+) -> ModelBytes:
     """Read ``model_path`` (in the workspace at ``root``, or through DVC at ``rev``); check its md5.
 
     Raises a one-line :class:`ChurnError` when the lock records no md5 for the
-    model or the bytes differ from it: such a file is never unpickled.
+    model, or the bytes differ from it or from ``tag_md5`` (a release tag's
+    record): such a file is never unpickled.
     """
     lock = read_lock(rev, root)
     where = LOCK_FILE if rev is None else f"{rev}:{LOCK_FILE}"
@@ -136,6 +273,11 @@ def read_model_bytes(model_path: str, rev: str | None = None, root: str | Path =
     if actual != expected:
         raise ChurnError(
             f"{model_path}: md5 {actual} does not match {expected} in {where}: "
+            "refusing to unpickle it"
+        )
+    if tag_md5 is not None and actual != tag_md5:
+        raise ChurnError(
+            f"{model_path}: md5 {actual} does not match {tag_md5} in the release tag: "
             "refusing to unpickle it"
         )
     return ModelBytes(data=data, md5=actual, path=model_path, rev=rev)
@@ -161,6 +303,13 @@ def _model_data(model_path: str, rev: str | None, root: Path) -> bytes:
 def load_model(
     model_path: str, rev: str | None = None, root: str | Path = "."
 ) -> tuple[Any, ModelBytes]:
-    """The unpickled model and its checked bytes; refuses any file dvc.lock does not vouch for."""
-    checked = read_model_bytes(model_path, rev, root)
-    return pickle.loads(checked.data), checked  # safe only because the md5 matched the lock
+    """The unpickled model and its checked bytes; refuses any file dvc.lock does not vouch for.
+
+    ``rev`` is a ``MODEL_REF`` (checked by :func:`resolve_model_ref`, and for a release
+    also against its tag's md5), or None for the workspace model.
+    """
+    tag_md5 = None
+    if rev is not None:
+        rev, tag_md5 = resolve_model_ref(rev, root)
+    checked = read_model_bytes(model_path, rev, root, tag_md5=tag_md5)
+    return pickle.loads(checked.data), checked  # safe only because the md5s matched

@@ -6,16 +6,40 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from ruamel.yaml import YAML, YAMLError
+import yaml
+from ruamel.yaml import YAML, events
+from ruamel.yaml import YAMLError as RuamelError
 
-from churn.core.errors import ChurnError
+from churn.core.errors import ChurnError, clip
+
+try:  # libyaml: the structural scan runs at C speed
+    from yaml import CBaseLoader as EventLoader
+except ImportError:  # pragma: no cover (the pinned PyYAML wheels include libyaml)
+    from yaml import BaseLoader as EventLoader  # type: ignore[assignment]
+
+# Limits on every YAML file read here (params.yaml, dvc.yaml, dvc.lock). This project's
+# are 4-10 KB, at most 9 levels and 700 values (dvc.lock), so all three leave room (7x
+# for the values), while a hostile file fails in milliseconds instead of taking seconds
+# and memory to build. The value count bounds the time: ruamel's pure-Python parser, kept
+# for YAML 1.2, needs up to 100 microseconds a value on a busy machine, so 5,000 values
+# load in half a second (1 MB of short values would take half a minute).
+MAX_YAML_BYTES = 1024 * 1024
+MAX_YAML_DEPTH = 32
+MAX_YAML_NODES = 5_000
+MERGE_TAG = "tag:yaml.org,2002:merge"
+# The same events from either parser (libyaml through PyYAML, or ruamel).
+ALIAS_EVENTS = (yaml.AliasEvent, events.AliasEvent)
+SCALAR_EVENTS = (yaml.ScalarEvent, events.ScalarEvent)
+OPEN_EVENTS = (yaml.CollectionStartEvent, events.CollectionStartEvent)
+CLOSE_EVENTS = (yaml.CollectionEndEvent, events.CollectionEndEvent)
+NODE_EVENTS = SCALAR_EVENTS + OPEN_EVENTS  # a value: aliases are refused before counting
 
 
 @contextlib.contextmanager
@@ -61,17 +85,99 @@ def parse_json(text: str, origin: str) -> Any:
         raise ChurnError(f"{origin}: not valid JSON ({err.msg}, line {err.lineno})") from None
 
 
-def parse_yaml(text: str | None, origin: str = "YAML") -> Any:
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML file through :func:`parse_yaml`; its size is checked before reading."""
+    p = require_file(path)
+    size = p.stat().st_size
+    if size > MAX_YAML_BYTES:
+        raise ChurnError(f"{p}: {size} bytes, over the {MAX_YAML_BYTES}-byte limit for YAML")
+    with p.open("rb") as fh:
+        data = fh.read(MAX_YAML_BYTES + 1)  # the file may have grown since stat
+    return parse_yaml(data, str(p))
+
+
+def parse_yaml(data: str | bytes | None, origin: str = "YAML") -> Any:
     """YAML 1.2, as DVC reads and rewrites its files; empty or missing text gives ``{}``.
 
     (`dvc exp run -S` drops quotes: a YAML 1.1 reader would see a bare Yes as a boolean.)
+    Refused, each as one line naming ``origin``: more than ``MAX_YAML_BYTES``, bytes that
+    are not UTF-8, and (see :func:`check_yaml_structure`) anchors, aliases, merge keys
+    and nesting deeper than ``MAX_YAML_DEPTH``. A UTF-8 byte order mark is accepted, as
+    YAML and DVC accept it.
     """
-    if not text:
+    if not data:
         return {}
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if len(raw) > MAX_YAML_BYTES:
+        raise ChurnError(f"{origin}: over the {MAX_YAML_BYTES}-byte limit for YAML")
+    text = data if isinstance(data, str) else decode_utf8(raw, origin)
     try:
+        check_yaml_structure(text, origin)
         return YAML(typ="safe", pure=True).load(text) or {}
-    except YAMLError as err:
-        raise ChurnError(f"{origin}: not valid YAML ({' '.join(str(err).split())})") from None
+    except (RuamelError, yaml.YAMLError, AssertionError) as err:
+        # ruamel asserts on some directives (``%YAML 1.3``): bad input, not a bug here.
+        raise ChurnError(
+            f"{origin}: not valid YAML ({clip(' '.join(str(err).split()), 300)})"
+        ) from None
+
+
+def decode_utf8(raw: bytes, origin: str) -> str:
+    """UTF-8 text, or one line naming the first bad byte and its line."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ChurnError(
+            f"{origin}: line {line}: not UTF-8 (byte 0x{raw[err.start]:02x}); "
+            "re-save the file as UTF-8"
+        ) from None
+
+
+def check_yaml_structure(text: str, origin: str) -> None:
+    """Refuse what params and DVC files never need, from parser events, before any object.
+
+    Anchors and aliases (``&a``, ``*a``) and merge keys (``<<``) let a few KB expand to
+    gigabytes (the "billion laughs"); deep nesting costs recursion. Events come one at a
+    time, so a refused file stops at its first offence. libyaml reads the events at C
+    speed (the structure is the same in YAML 1.1 and 1.2); if it finds the text invalid,
+    ruamel's YAML 1.2 parser, which has the last word on syntax, gives the events instead.
+    """
+    try:
+        _check_events(yaml.parse(text, Loader=EventLoader), origin)
+    except yaml.YAMLError:
+        _check_events(YAML(typ="safe", pure=True).parse(text), origin)
+
+
+def _check_events(events: Iterable[Any], origin: str) -> None:
+    depth = nodes = 0
+    for event in events:
+        where = f"{origin}: line {event.start_mark.line + 1}"
+        refused = _refused(event)
+        if refused:
+            raise ChurnError(f"{where}: {refused} not allowed (params never need them)")
+        if isinstance(event, NODE_EVENTS):
+            nodes += 1
+            if nodes > MAX_YAML_NODES:
+                raise ChurnError(f"{where}: more than {MAX_YAML_NODES} values")
+        if isinstance(event, OPEN_EVENTS):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise ChurnError(f"{where}: nested deeper than {MAX_YAML_DEPTH} levels")
+        elif isinstance(event, CLOSE_EVENTS):
+            depth -= 1
+
+
+def _refused(event: Any) -> str:
+    """What is wrong with one event, or ``""``."""
+    if isinstance(event, ALIAS_EVENTS):
+        return f"YAML alias *{clip(event.anchor, 40)}"
+    if getattr(event, "anchor", None) is not None:
+        return f"YAML anchor &{clip(event.anchor, 40)}"
+    if isinstance(event, SCALAR_EVENTS) and (
+        (event.value == "<<" and event.implicit[0]) or event.tag == MERGE_TAG
+    ):
+        return "YAML merge key (<<)"
+    return ""
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:

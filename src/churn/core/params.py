@@ -10,7 +10,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from churn.core import io
-from churn.core.errors import ChurnError
+from churn.core.errors import ChurnError, clip
 
 PARAMS_FILE = "params.yaml"
 
@@ -82,9 +82,8 @@ class DataParams(Section):
             len(set(map(str, self.labels))) != 2
             or str(self.positive_label) not in map(str, self.labels)
         ):
-            raise ValueError(
-                f"labels must be two values including positive_label {self.positive_label!r}"
-            )
+            given = clip(repr(self.positive_label))
+            raise ValueError(f"labels must be two values including positive_label {given}")
         return self
 
 
@@ -213,13 +212,13 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     p = Path(path)
     if not p.is_file():
         raise ChurnError(f"{p}: file not found")
-    return parse_params(io.parse_yaml(p.read_text(encoding="utf-8"), str(p)), str(p))
+    return parse_params(io.read_yaml(p), str(p))
 
 
 def describe(err: ValidationError) -> str:
     """Turn pydantic's first error into ``key: problem`` with the key dotted."""
     first = err.errors(include_url=False)[0]
-    key = ".".join(str(part) for part in first["loc"] if not _is_union_tag(part))
+    key = clip(".".join(str(part) for part in first["loc"] if not _is_union_tag(part)), 200)
     kind = first["type"]
     if kind == "missing":
         return f"{key}: missing key"
@@ -228,7 +227,7 @@ def describe(err: ValidationError) -> str:
     if kind == "value_error":
         return f"{key}: {first['msg'].removeprefix('Value error, ')}"
     given = first.get("input")
-    return f"{key}: {first['msg']} (got {given!r})"
+    return f"{key}: {first['msg']} (got {clip(repr(given))})"
 
 
 def _is_union_tag(part: object) -> bool:

@@ -1,14 +1,16 @@
 """Model releases as git tags in GTO's grammar: ``churn release create|promote|verify|notes``.
 
 ``create VERSION`` tags the current commit ``<artifact>@vVERSION`` (annotated,
-the metrics in its message) only when the tree and the pipeline are clean, the
+the metrics and the model's md5 in its message) only when the tree and the pipeline are clean, the
 outputs are pushed, the version is new and greater than the last, and the
 metrics pass the gate in ``params.yaml`` (``release:``): an absolute floor and
 "not significantly worse than the previous release" by the same paired
 bootstrap as the PR report. ``promote VERSION STAGE`` assigns a stage with
 ``gto assign`` (tag ``<artifact>#<stage>#N``). ``notes TAG`` prints the release
 notes: the model card plus the tag and commit, which the card itself never
-contains. The artifact's name comes from ``artifacts:`` in dvc.yaml.
+contains. ``verify [TAG]`` checks the model file against dvc.lock and the tag's
+``model-md5:`` line; ``gate TAG`` re-applies the metric gate to a pushed tag (the
+release workflow runs both). The artifact's name comes from ``artifacts:`` in dvc.yaml.
 """
 
 import json
@@ -16,50 +18,58 @@ import logging
 import re
 from pathlib import Path
 
-from churn.core import io
+from churn.core import integrity, io
 from churn.core.errors import ChurnError
-from churn.core.integrity import command, git, is_revision, read_model_bytes
+from churn.core.integrity import (
+    RELEASE_TAG,
+    STAGE_TAG,
+    VERSION,
+    command,
+    commit_of,
+    git,
+    is_revision,
+    parse_version,
+    read_model_bytes,
+    release_at,
+    version_text,
+)
 from churn.core.params import Params, load_params
 from churn.ops.results import Side, compare, load_base, load_head
 
 log = logging.getLogger("churn.release")
 
-SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
-STAGE = re.compile(r"^[a-z][a-z0-9-]*$")
+STAGE = re.compile(r"[a-z][a-z0-9-]{0,63}")
+METRIC_LINE = re.compile(r"^  ([A-Za-z0-9_]+): (-?[0-9]+\.[0-9]{4})$", re.MULTILINE)
 
 
 def artifact_name(dvc_yaml: str | Path = "dvc.yaml") -> str:
     """The one model artifact declared under ``artifacts:`` in dvc.yaml."""
-    text = io.require_file(dvc_yaml).read_text(encoding="utf-8")
-    artifacts = io.parse_yaml(text, str(dvc_yaml)).get("artifacts") or {}
+    artifacts = io.read_yaml(dvc_yaml).get("artifacts") or {}
     models = [name for name, spec in artifacts.items() if spec.get("type") == "model"]
     if len(models) != 1:
         raise ChurnError(f"dvc.yaml: expected one artifact of type model, found {models}")
     return models[0]
 
 
-def parse_version(text: str) -> tuple[int, int, int]:
-    """``1.2.3`` (or ``v1.2.3``) as a comparable tuple."""
-    match = SEMVER.match(text.removeprefix("v"))
-    if not match:
-        raise ChurnError(f"VERSION {text!r}: expected MAJOR.MINOR.PATCH, e.g. 1.0.0")
-    return tuple(int(part) for part in match.groups())  # type: ignore[return-value]
-
-
 def released_versions(artifact: str, tags: list[str]) -> list[tuple[int, int, int]]:
-    """Versions registered for ``artifact`` among ``tags``, ascending."""
+    """Versions registered for ``artifact`` among ``tags``, ascending.
+
+    A tag outside the strict form (e.g. a 38-digit part made before the limit) is
+    ignored, so it cannot block every later release.
+    """
     prefix = f"{artifact}@v"
     found = [t.removeprefix(prefix) for t in tags if t.startswith(prefix)]
-    return sorted(parse_version(v) for v in found if SEMVER.match(v))
+    return sorted(parse_version(v) for v in found if VERSION.fullmatch(v))
 
 
 def check_version(version: str, existing: list[tuple[int, int, int]]) -> None:
     """New and greater than the last release."""
     wanted = parse_version(version)
+    version = version_text(wanted)
     if wanted in existing:
         raise ChurnError(f"version v{version} is already released")
     if existing and wanted < existing[-1]:
-        latest = ".".join(map(str, existing[-1]))
+        latest = version_text(existing[-1])
         raise ChurnError(f"version v{version} is not greater than the latest release v{latest}")
 
 
@@ -114,62 +124,132 @@ def gate(head: Side, previous: Side | None, params: Params) -> str:
     return f"{floor}; vs {previous.label}: {interval}, {result.verdict}"
 
 
-def tag_message(artifact: str, version: str, metrics: dict, verdict: str) -> str:
-    """Annotated tag message: the version, the gate's verdict and every test metric."""
+def tag_message(artifact: str, version: str, metrics: dict, verdict: str, md5: str) -> str:
+    """Annotated tag message: the version, the gate's verdict, every test metric, the md5.
+
+    ``model-md5:`` is the machine-readable line MODEL_REF loading and the release
+    workflow check the model against, besides dvc.lock.
+    """
     lines = [f"{artifact} v{version}", "", verdict, "", "Test metrics:"]
     lines += [f"  {k}: {v:.4f}" for k, v in metrics.items() if isinstance(v, float)]
+    lines += ["", f"model-md5: {md5}"]
     return "\n".join(lines) + "\n"
+
+
+def recorded_metrics(message: str) -> dict[str, str]:
+    """The test metrics a release tag's message records, as their 4-decimal text."""
+    return dict(METRIC_LINE.findall(message))
 
 
 def create(version: str) -> str:
     """Check everything, then tag HEAD; returns the tag."""
+    version = version_text(parse_version(version))  # before any other work; v1.0.2 -> 1.0.2
     params = load_params()
     artifact = artifact_name()
-    parse_version(version)
     check_clean()
     existing = released_versions(artifact, git("tag", "--list").split())
     check_version(version, existing)
     check_pushed()
+    md5 = read_model_bytes(params.paths.model).md5
     root = Path.cwd()
     head = load_head(root)
     if head.metrics is None:
         raise ChurnError(f"{params.paths.reports}/metrics.json: missing: run dvc repro first")
     previous = None
     if existing:
-        previous = load_base(root, f"{artifact}@v{'.'.join(map(str, existing[-1]))}")
+        previous = load_base(root, f"{artifact}@v{version_text(existing[-1])}")
     verdict = gate(head, previous, params)
     tag = f"{artifact}@v{version}"
-    git("tag", "-a", tag, "-m", tag_message(artifact, version, head.metrics, verdict))
+    message = tag_message(artifact, version, head.metrics, verdict, md5)
+    git("tag", "-a", "-m", message, "--", tag)
     log.info("created %s: %s", tag, verdict)
     return tag
 
 
 def promote(version: str, stage: str) -> str:
     """Assign ``stage`` to a released version (GTO's ``<artifact>#<stage>#N`` tag)."""
+    version = version_text(parse_version(version))
+    if not STAGE.fullmatch(stage):
+        raise ChurnError(
+            f"STAGE {integrity.shown(stage)}: lowercase letters, digits and dashes, e.g. prod"
+        )
     artifact = artifact_name()
-    parse_version(version)
-    if not STAGE.match(stage):
-        raise ChurnError(f"STAGE {stage!r}: lowercase letters, digits and dashes, e.g. prod")
     tag = f"{artifact}@v{version}"
-    if tag not in git("tag", "--list", tag).split():
+    if tag not in git("tag", "--list", "--", tag).split():
         raise ChurnError(f"{tag} does not exist: make release VERSION={version} first")
-    before = set(git("tag", "--list", f"{artifact}#{stage}#*").split())
+    before = set(git("tag", "--list", "--", f"{artifact}#{stage}#*").split())
     command("gto", "assign", artifact, "--version", f"v{version}", "--stage", stage)
-    created = sorted(set(git("tag", "--list", f"{artifact}#{stage}#*").split()) - before)
+    created = sorted(set(git("tag", "--list", "--", f"{artifact}#{stage}#*").split()) - before)
     log.info("assigned %s to %s: %s", stage, tag, ", ".join(created))
     return created[-1] if created else ""
 
 
-def verify() -> str:
-    """The model file's md5 must equal the one dvc.lock records; returns it."""
-    return read_model_bytes(load_params().paths.model).md5
+def release_tag(tag: str) -> str:
+    """The release tag ``tag`` stands for: itself, or for a stage tag the release on its commit."""
+    artifact = artifact_name()
+    release = RELEASE_TAG.fullmatch(tag)
+    stage = STAGE_TAG.fullmatch(tag)
+    if not (release or stage) or (release or stage)["artifact"] != artifact:
+        raise ChurnError(
+            f"TAG {integrity.shown(tag)}: expected {artifact}@vX.Y.Z or {artifact}#<stage>#N"
+        )
+    if not is_revision(tag):
+        raise ChurnError(f"{tag}: no such tag")
+    if stage:
+        return release_at(commit_of(tag), artifact)
+    parse_version(release["version"])
+    return tag
+
+
+def _at_head(tag: str) -> None:
+    """The workspace must be ``tag``'s commit: the checks read its files."""
+    if commit_of(tag) != commit_of("HEAD"):
+        raise ChurnError(f"HEAD is not {tag}'s commit: git checkout {tag} first")
+
+
+def verify(tag: str | None = None) -> str:
+    """The model's md5 must equal dvc.lock's and, given a tag, the tag's; returns it."""
+    expected = None
+    if tag is not None:
+        tag = release_tag(tag)
+        _at_head(tag)
+        expected = integrity.release_tag_md5(tag)
+    return read_model_bytes(load_params().paths.model, tag_md5=expected).md5
+
+
+def gate_tag(tag: str) -> str:
+    """Re-apply the metric gate to a pushed release tag; returns the verdict.
+
+    The workspace (``tag``'s commit, outputs pulled) must hold the metrics the tag
+    message records; they must pass the floor in params.yaml and not be significantly
+    worse than the release before it. A tag made by hand, around ``create``, fails here.
+    """
+    tag = release_tag(tag)
+    _at_head(tag)
+    params = load_params()
+    root = Path.cwd()
+    head = load_head(root)
+    if head.metrics is None:
+        raise ChurnError(f"{params.paths.reports}/metrics.json: missing: dvc pull it first")
+    recorded = recorded_metrics(integrity.tag_message(tag))
+    if not recorded:
+        raise ChurnError(f"{tag}: its message records no test metrics: not made by make release")
+    for name, text in recorded.items():
+        value = head.metrics.get(name)
+        if not isinstance(value, float) or f"{value:.4f}" != text:
+            raise ChurnError(f"{tag}: records {name} {text}, but metrics.json has {value}")
+    artifact, version = tag.split("@v", 1)
+    wanted = parse_version(version)
+    older = [v for v in released_versions(artifact, git("tag", "--list").split()) if v < wanted]
+    previous = load_base(root, f"{artifact}@v{version_text(older[-1])}") if older else None
+    return gate(head, previous, params)
 
 
 def notes(tag: str) -> str:
     """Release notes: the model card with the tag and commit it was released from."""
     params = load_params()
-    if not is_revision(tag):
+    if not (RELEASE_TAG.fullmatch(tag) or STAGE_TAG.fullmatch(tag)) or not is_revision(tag):
         raise ChurnError(f"{tag}: no such tag or revision (git tag --list shows the releases)")
-    commit = git("rev-parse", "--verify", "--end-of-options", f"{tag}^{{commit}}").strip()
+    commit = commit_of(tag)
     card = io.require_file(params.paths.card).read_text(encoding="utf-8")
     return f"{card.rstrip()}\n\n## Release\n\n- Tag: `{tag}`\n- Commit: `{commit}`\n"

@@ -43,12 +43,12 @@ def paths_of(params: dict) -> dict:
 
 def load_head(root: Path) -> Side:
     """The workspace: params, dvc.lock, metrics and predictions as reproduced."""
-    params = io.parse_yaml((root / "params.yaml").read_text(encoding="utf-8"), "params.yaml")
+    params = io.read_yaml(root / "params.yaml")
     paths = paths_of(params)
     side = Side("this branch", params=params)
     lock_path = root / LOCK_FILE
     if lock_path.exists():
-        side.lock = io.parse_yaml(lock_path.read_text(encoding="utf-8"), LOCK_FILE)
+        side.lock = io.read_yaml(lock_path)
     metrics = root / paths.get("reports", "reports") / "metrics.json"
     if metrics.exists():
         side.metrics = io.read_json(metrics)

@@ -36,12 +36,14 @@ from churn.core.params import load_params
 from churn.serving.metrics import Metrics, Observe
 from churn.serving.model import Loaded, load
 from churn.serving.parsing import (
+    count_customers,
     customer_model,
     fast_decoder,
     is_json,
     request_model,
     to_frame,
 )
+from churn.serving.protocol import limited_protocol
 from churn.serving.settings import Settings, load_settings
 
 log = logging.getLogger("churn.serving")
@@ -72,10 +74,11 @@ class Service:
         self.loaded = loaded
         self.customer = customer_model(contract)
         self.request_model = request_model(contract, self.customer)
-        self.fast = fast_decoder(contract)
+        self.fast = fast_decoder(contract, settings.max_batch)
         self.metrics = Metrics()
         self.log_lock = threading.Lock()
         self.sampler = random.Random()  # noqa: S311 (sampling for monitoring, not security)
+        self.in_flight = 0  # predictions admitted and not yet answered (event loop only)
 
     def current(self) -> Loaded:
         """The loaded model, or 503."""
@@ -97,14 +100,25 @@ class Service:
         }
 
     def parse(self, body: bytes) -> list[tuple]:
-        """The customers of a raw JSON body as tuples in contract order, or a 422.
+        """The customers of a raw JSON body as tuples in contract order, or a 413 or 422.
 
         Both parsers read the bytes directly (no ``json.loads`` first). The fast one
-        answers for the usual, well-formed batch; the pydantic model, which the
-        OpenAPI document shows, decides everything else and names each bad field.
+        answers for the usual, well-formed batch (it stops at the first customer it
+        refuses, and builds no errors); the pydantic model, which the OpenAPI
+        document shows, decides everything else and names each bad field. It only
+        runs on a batch counted to be within MAX_BATCH: its errors cost memory per
+        customer, and 200,000 empty customers are a 300 KB body.
         """
         rows = self.parse_fast(body)
-        return rows if rows is not None else self.parse_checked(body)
+        if rows is not None:
+            return rows
+        self.check_batch(count_customers(body) or 0)
+        return self.parse_checked(body)
+
+    def check_batch(self, size: int) -> None:
+        """413 for a batch over MAX_BATCH."""
+        if size > self.settings.max_batch:
+            raise HTTPException(413, f"batch of {size} exceeds MAX_BATCH={self.settings.max_batch}")
 
     def parse_fast(self, body: bytes) -> list[tuple] | None:
         """Msgspec's reading of the body, or None where it refuses (pydantic then decides)."""
@@ -114,12 +128,11 @@ class Service:
             return None
 
     def parse_checked(self, body: bytes) -> list[tuple]:
-        """Pydantic's reading of the body, or a 422 listing every bad field's path."""
+        """Pydantic's reading of the body, or a 422 naming the first MAX_ERRORS bad fields."""
         try:
             customers = self.request_model.model_validate_json(body).customers
         except ValidationError as err:
-            errors = [{**e, "loc": ("body", *e["loc"])} for e in err.errors(include_url=False)]
-            raise RequestValidationError(errors) from None
+            raise RequestValidationError(capped_errors(err, self.settings.max_errors)) from None
         names = list(self.contract.columns)  # a missing nullable field is absent: None
         return [tuple(row.get(name) for name in names) for row in customers]
 
@@ -131,10 +144,7 @@ class Service:
     def predict(self, customers: list[tuple], request_id: str) -> dict[str, Any]:
         """Probabilities and labels at the pipeline's threshold."""
         current = self.current()
-        if len(customers) > self.settings.max_batch:
-            raise HTTPException(
-                413, f"batch of {len(customers)} exceeds MAX_BATCH={self.settings.max_batch}"
-            )
+        self.check_batch(len(customers))
         frame = to_frame(customers, self.contract)
         proba = current.model.predict_proba(frame)[:, 1]
         flags = proba >= current.threshold
@@ -164,6 +174,25 @@ class Service:
         lines = sampled.to_json(orient="records", lines=True)
         with self.log_lock, Path(path).open("a", encoding="utf-8") as fh:
             fh.write(lines if lines.endswith("\n") else lines + "\n")
+
+
+def capped_errors(err: ValidationError, limit: int) -> list[dict[str, Any]]:
+    """The first ``limit`` errors with ``body`` prefixed to their path, then one counting the rest.
+
+    An error answer stays small whatever the body: at most MAX_BATCH customers
+    reach pydantic, each with a bounded number of fields.
+    """
+    total = err.error_count()
+    errors = [{**e, "loc": ("body", *e["loc"])} for e in err.errors(include_url=False)[:limit]]
+    if total > limit:
+        errors.append(
+            {
+                "loc": ("body",),
+                "msg": f"and {total - limit} more errors ({total} in all; MAX_ERRORS={limit})",
+                "type": "too_many_errors",
+            }
+        )
+    return errors
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -201,11 +230,12 @@ class ErrorBody(BaseModel):
 
 
 ERRORS = {
+    408: "the body did not arrive within BODY_TIMEOUT (the connection is closed)",
     413: "batch over MAX_BATCH, or body over MAX_BODY_BYTES",
-    415: "content-type is not JSON (or missing)",
+    415: "content-type is not application/json (or missing)",
     422: "a field's type, range or category, unknown or missing fields, bad JSON",
     500: "unexpected error; the details are only in the server's log",
-    503: "model not loaded",
+    503: "model not loaded, or MAX_CONCURRENT predictions in flight (see Retry-After)",
 }
 
 
@@ -222,9 +252,21 @@ def _predict_route(app: FastAPI, service: Service) -> None:
         """Churn probability and label for each customer (at most MAX_BATCH)."""
         if not is_json(request.headers.get("content-type")):
             raise HTTPException(415, "content-type must be application/json")
-        body = await read_body(request, settings.body_limit)
-        # Off the event loop: parsing and scoring a batch is milliseconds of CPU.
-        answer = await run_in_threadpool(service.predict_body, body, request.state.request_id)
+        # Shed load rather than queue it: a request past the limit is answered at
+        # once, before its body is read, so the admitted ones keep their latency.
+        if service.in_flight >= settings.max_concurrent:
+            raise HTTPException(
+                503,
+                f"busy: MAX_CONCURRENT={settings.max_concurrent} predictions in flight",
+                headers={"Retry-After": "1"},
+            )
+        service.in_flight += 1
+        try:
+            body = await read_body(request, settings.body_limit)
+            # Off the event loop: parsing and scoring a batch is milliseconds of CPU.
+            answer = await run_in_threadpool(service.predict_body, body, request.state.request_id)
+        finally:
+            service.in_flight -= 1
         return Response(answer, media_type="application/json")
 
     schema = {"$ref": "#/components/schemas/PredictRequest"}
@@ -307,8 +349,23 @@ def main() -> None:
 
     settings = load_settings()
     app = create_app(settings, loaded=load(settings))
+    errors = app.state.service.metrics.errors
+    protocol = limited_protocol(
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=settings.max_connections,
+        count=lambda kind: errors.labels(kind).inc(),
+    )
     # The model and the libraries live as long as the process: keep the cyclic
     # collector from walking them again after every few thousand allocations.
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        http=protocol,  # h11 with read deadlines (churn.serving.protocol)
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_keep_alive=settings.keepalive_timeout,
+    )

@@ -6,9 +6,11 @@ import time
 import uuid
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from churn.serving.protocol import BODY_TIMED_OUT
 
 log = logging.getLogger("churn.serving")
 
@@ -31,6 +33,8 @@ class Metrics:
         self.predictions = Counter(
             "churn_predictions_total", "Predictions by label", ["label"], registry=self.registry
         )
+        # kinds: http_<status>, validation, internal, and, outside any answer,
+        # client_disconnect, header_timeout, body_timeout, header_too_large, connection_refused
         self.errors = Counter(
             "churn_errors_total", "Errors by kind", ["kind"], registry=self.registry
         )
@@ -81,6 +85,10 @@ class Observe:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:  # gone before its body was read: nobody to answer
+            if not scope["state"].get(BODY_TIMED_OUT):  # a timeout is counted where it fires
+                self.metrics.errors.labels("client_disconnect").inc()
+                log.info("request %s: client disconnected before sending its body", request_id)
         except Exception:  # the last line of defence: no stack trace reaches the client
             log.exception("request %s failed", request_id)
             self.metrics.errors.labels("internal").inc()

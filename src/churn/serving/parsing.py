@@ -49,7 +49,7 @@ def _fast_field(column: Column) -> Any:
     return Annotated[float, msgspec.Meta(**meta)] if meta else float
 
 
-def fast_decoder(contract: Contract) -> msgspec.json.Decoder:
+def fast_decoder(contract: Contract, max_batch: int | None = None) -> msgspec.json.Decoder:
     """A msgspec decoder for ``{"customers": [...]}``, built from the same contract.
 
     It parses and checks a body in one pass, about four times faster than pydantic,
@@ -69,7 +69,10 @@ def fast_decoder(contract: Contract) -> msgspec.json.Decoder:
     customer = msgspec.defstruct(
         "Customer", fields, forbid_unknown_fields=True, kw_only=True, gc=False, rename=rename
     )
-    customers = Annotated[list[customer], msgspec.Meta(min_length=1)]  # type: ignore[valid-type]
+    # max_length: a batch over MAX_BATCH is refused here too, so it is never turned
+    # into rows (with every field optional, 200,000 ``{}`` would all be valid).
+    limit = msgspec.Meta(min_length=1, max_length=max_batch)
+    customers = Annotated[list[customer], limit]  # type: ignore[valid-type]
     body = msgspec.defstruct(
         "PredictRequest", [("customers", customers)], forbid_unknown_fields=True
     )
@@ -98,11 +101,43 @@ def request_model(contract: Contract, customer: type) -> type[BaseModel]:
 
 
 def is_json(content_type: str | None) -> bool:
-    """``application/json`` or ``application/*+json``, parameters ignored."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
+    """``application/json`` exactly (any case), with parameters; a charset must be UTF-8.
+
+    Not ``application/*+json`` nor ``text/json``: the body is read as this API's
+    JSON, and a client that labels it otherwise is told so (415).
+    """
+    media, *params = (content_type or "").split(";")
+    if media.strip().lower() != "application/json":
+        return False
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in {
+            "utf-8",
+            "utf8",
+        }:
+            return False
+    return True
+
+
+class _Batch(msgspec.Struct):
+    """Only the length of ``customers``: each one is kept as raw, unparsed bytes."""
+
+    customers: list[msgspec.Raw]
+
+
+_COUNTER = msgspec.json.Decoder(_Batch)
+
+
+def count_customers(body: bytes) -> int | None:
+    """How many customers a body holds, without reading any of them; None if it cannot say.
+
+    One pass over the bytes and a ``Raw`` slice per customer, so a batch over
+    MAX_BATCH is refused before any per-customer validation (and its errors) is done.
+    """
+    try:
+        return len(_COUNTER.decode(body).customers)
+    except (msgspec.MsgspecError, ValueError):  # not JSON, no list: pydantic words it
+        return None
 
 
 def to_frame(customers: list[tuple], contract: Contract) -> pd.DataFrame:

@@ -26,6 +26,15 @@ log = logging.getLogger("churn.prepare")
 MAX_SPLIT_DRIFT = 0.02  # a split's positive rate may differ from the whole by 2 points
 TAIL_BYTES = 65536  # enough of the file's end to hold its last line
 EXAMPLES = 5  # offending lines shown in a message
+# Unicode's control characters (category Cc) except tab, LF and the CR of a CRLF: C0
+# (0x00-0x1F), DEL (0x7F) and C1 (U+0080-U+009F). Invisible in an editor, never part of a
+# customer record: a NUL or an escape sequence in a field is a corrupt or hostile file,
+# and pandas ends a row at a bare CR, splitting the line in two.
+CONTROL_BYTES = np.zeros(256, dtype=bool)
+CONTROL_BYTES[[*range(0x20), 0x7F]] = True
+CONTROL_BYTES[[ord("\t"), ord("\n"), ord("\r")]] = False
+CR, LF = ord("\r"), ord("\n")
+C1_LEAD = 0xC2  # in UTF-8, U+0080-U+009F are 0xC2 followed by 0x80-0x9F
 
 
 def read_raw(path: str | Path) -> pd.DataFrame:
@@ -71,9 +80,42 @@ def check_file(frame: pd.DataFrame, path: Path) -> None:
     if frame.empty:
         raise ChurnError(f"{path}: header only, no data rows")
     _check_line_ends(path)
+    _check_control_characters(path)
     _check_last_line(path, len(frame.columns))
     _check_row_widths(path, len(frame), len(frame.columns))
     _check_repeated_header(frame, path)
+
+
+def _check_control_characters(path: Path) -> None:
+    """Refuse control characters but tab, LF and CRLF anywhere in the (UTF-8) file.
+
+    A few vectorized passes over the bytes; lines are counted by LF, as an editor shows
+    them (the header is line 1).
+    """
+    data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+    after = np.append(data[1:], np.uint8(0))  # each byte's successor
+    bad = CONTROL_BYTES[data]
+    bad |= (data == CR) & (after != LF)
+    bad |= (data == C1_LEAD) & (after >= 0x80) & (after <= 0x9F)
+    where = np.flatnonzero(bad)
+    if not len(where):
+        return
+    lines = np.searchsorted(np.flatnonzero(data == LF), where) + 1
+    bad_lines, first = np.unique(lines, return_index=True)
+    listed = ", ".join(
+        f"line {line}: {_code_point(data, where[i])}"
+        for line, i in zip(bad_lines[:EXAMPLES], first[:EXAMPLES], strict=True)
+    )
+    raise ChurnError(
+        f"{path}: {len(bad_lines)} line(s) have control characters ({listed}); "
+        "only tab and LF or CRLF line ends are allowed"
+    )
+
+
+def _code_point(data: np.ndarray, at: int) -> str:
+    """The control character starting at byte ``at``, as U+XXXX (C1 takes two bytes)."""
+    code = int(data[at + 1]) if data[at] == C1_LEAD else int(data[at])
+    return f"U+{code:04X}"
 
 
 def _check_delimiter(frame: pd.DataFrame, path: Path) -> None:

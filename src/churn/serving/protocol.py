@@ -1,0 +1,184 @@
+"""uvicorn's h11 protocol with the limits uvicorn lacks: read deadlines and a connection cap.
+
+What uvicorn already bounds is passed to it as settings (see ``app.main``): the size of
+an incomplete request head (``h11_max_incomplete_event_size``: h11 refuses a buffer
+over it, before parsing it) and the idle time between keep-alive requests
+(``timeout_keep_alive``). The h11 parser is used, not httptools, because httptools
+has no head size limit at all. What uvicorn has no setting for is added here:
+
+- a **head deadline**: from the moment the server waits for a request (a new
+  connection, or the previous answer sent) the request line and headers must be in
+  within ``HEADER_TIMEOUT``. uvicorn's keep-alive timer is cancelled by any byte
+  received, and a new connection has no timer at all, so an idle or trickling
+  client would otherwise hold its connection (and file descriptor) for ever;
+- a **body deadline**: once the head is in, the body must be in within
+  ``BODY_TIMEOUT``, or the answer is 408 (or, if one was already sent, the
+  connection is closed). Bytes trickling in do not extend it;
+- **431** instead of a bare 400 when the head is over the limit (h11's own hint);
+- a cap on open connections: past ``MAX_CONNECTIONS`` a new one is closed at once,
+  before the process runs out of file descriptors.
+
+The deadlines follow h11's view of the client (``their_state``): IDLE is "waiting
+for a head", SEND_BODY "waiting for the body"; one timer per phase, armed when the
+phase starts and not reset by data.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+import h11
+from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger("churn.serving")
+
+# Set on the request's ASGI scope state when the body deadline passed, so the app
+# tells a timeout from a client that went away.
+BODY_TIMED_OUT = "body_timed_out"
+
+
+class _Connection(h11.Connection):
+    """h11's connection, remembering the status its last protocol error suggests."""
+
+    error_status = 400
+
+    def next_event(self) -> Any:
+        """h11's next event; a protocol error's status hint (431: head too large) is kept."""
+        try:
+            return super().next_event()
+        except h11.RemoteProtocolError as err:
+            self.error_status = err.error_status_hint
+            raise
+
+
+class LimitedH11Protocol(H11Protocol):
+    """H11Protocol plus head and body read deadlines, 431 and a connection cap."""
+
+    header_timeout = 10.0
+    body_timeout = 30.0
+    max_connections = 1000
+    count: Callable[[str], None] = staticmethod(lambda kind: None)  # metrics hook
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        size = self.config.h11_max_incomplete_event_size or DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+        self.conn = _Connection(h11.SERVER, size)
+        self.read_timer: asyncio.TimerHandle | None = None
+        self.read_phase: object = None  # h11.IDLE, h11.SEND_BODY or None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Accept, or close at once past MAX_CONNECTIONS; then wait for a head."""
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            self.count("connection_refused")
+            transport.abort()  # before any byte: no answer to write, the fd is freed now
+            return
+        self.sync_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Drop the deadline with the connection."""
+        self.set_phase(None)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        """Parse as uvicorn does, then follow the client into its next phase."""
+        super().data_received(data)
+        self.sync_deadline()
+
+    def on_response_complete(self) -> None:
+        """After an answer the next request's head is awaited (pipelined ones parsed)."""
+        super().on_response_complete()
+        self.sync_deadline()
+
+    def sync_deadline(self) -> None:
+        """Arm the deadline of the phase the client is in, if it changed."""
+        closing = self.transport is None or self.transport.is_closing()
+        state = None if closing else self.conn.their_state
+        if state is not self.read_phase:
+            self.set_phase(state if state in (h11.IDLE, h11.SEND_BODY) else None)
+
+    def set_phase(self, phase: object) -> None:
+        """Cancel the running deadline and start the phase's own (none outside reads)."""
+        if self.read_timer is not None:
+            self.read_timer.cancel()
+            self.read_timer = None
+        self.read_phase = phase
+        if phase is h11.IDLE:
+            self.read_timer = self.loop.call_later(self.header_timeout, self.head_too_slow)
+        elif phase is h11.SEND_BODY:
+            self.read_timer = self.loop.call_later(self.body_timeout, self.body_too_slow)
+
+    def head_too_slow(self) -> None:
+        """No complete head in time: close (there is no request to answer yet)."""
+        self.read_timer = None
+        if not self.transport.is_closing():
+            self.count("header_timeout")
+            log.debug("no request head within HEADER_TIMEOUT=%gs: closed", self.header_timeout)
+            self.transport.close()
+
+    def body_too_slow(self) -> None:
+        """No complete body in time: 408 if nothing was answered yet, then close."""
+        self.read_timer = None
+        if self.transport.is_closing():
+            return
+        self.count("body_timeout")
+        cycle = self.cycle
+        log.info(
+            "%s %s: body not received within BODY_TIMEOUT=%gs; closed",
+            self.scope["method"],
+            self.scope["path"],
+            self.body_timeout,
+        )
+        if cycle is not None and not cycle.response_started:
+            self.scope["state"][BODY_TIMED_OUT] = True
+            self.write_error(408, b"request body not received in time")
+            # The app sees a disconnect; what it still sends goes nowhere.
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        """A head h11 refuses: 431 when it is too large (h11's hint), else uvicorn's 400."""
+        if self.conn.error_status != 431:
+            super().send_400_response(msg)
+            return
+        self.count("header_too_large")
+        self.write_error(431, b"request header fields too large")
+        self.transport.close()
+
+    def write_error(self, status: int, text: bytes) -> None:
+        """A plain-text answer that closes the connection, written past the app."""
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(text)).encode()),
+            (b"connection", b"close"),
+        ]
+        reason = HTTPStatus(status).phrase.encode()
+        for event in (
+            h11.Response(status_code=status, headers=headers, reason=reason),
+            h11.Data(data=text),
+            h11.EndOfMessage(),
+        ):
+            self.transport.write(self.conn.send(event) or b"")
+
+
+def limited_protocol(
+    header_timeout: float,
+    body_timeout: float,
+    max_connections: int,
+    count: Callable[[str], None],
+) -> type[LimitedH11Protocol]:
+    """The protocol class for ``uvicorn.run(http=...)`` with these limits."""
+    return type(
+        "LimitedH11Protocol",
+        (LimitedH11Protocol,),
+        {
+            "header_timeout": header_timeout,
+            "body_timeout": body_timeout,
+            "max_connections": max_connections,
+            "count": staticmethod(count),
+        },
+    )

@@ -1,0 +1,318 @@
+"""Hostile clients against a real ``churn serve`` process on 127.0.0.1: every limit holds.
+
+One server for the module, with short read deadlines (set through the environment,
+as an operator would) so the timeout tests take seconds. Each test sends what an
+attacker or a broken client would, over a raw socket where httpx would not send it,
+and checks the status, the time it took, and that ``/health`` kept answering.
+"""
+
+import asyncio
+import json
+import re
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from churn.core import io
+
+from .conftest import dvc_env
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+HEADER_TIMEOUT = 2.0
+BODY_TIMEOUT = 2.0
+KEEPALIVE_TIMEOUT = 1
+MAX_CONCURRENT = 4
+
+
+@dataclass
+class Server:
+    """A running server: its address, process and log file."""
+
+    port: int
+    proc: subprocess.Popen
+    log: Path
+
+    @property
+    def url(self) -> str:
+        """Its base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def rss_kib(self, field: str = "VmRSS") -> int:
+        """A memory figure of the server process from /proc, in KiB."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)[1])
+
+    def errors(self, kind: str) -> float:
+        """``churn_errors_total{kind=...}`` from /metrics (0 if never counted)."""
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        found = re.search(rf'^churn_errors_total\{{kind="{kind}"\}} (\S+)$', text, re.MULTILINE)
+        return float(found[1]) if found else 0.0
+
+    def healthy(self) -> bool:
+        """/health answers 200 within a second."""
+        return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(trained: Path, tmp_path_factory) -> Iterator[Server]:
+    """``churn serve`` on the trained work dir, with short deadlines, until the module ends."""
+    log = tmp_path_factory.mktemp("serve-hostile") / "server.log"
+    port = free_port()
+    env = dvc_env(
+        PYTHONPATH=str(REPO / "src"),
+        PYTHONUNBUFFERED="1",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        HEADER_TIMEOUT=str(HEADER_TIMEOUT),
+        BODY_TIMEOUT=str(BODY_TIMEOUT),
+        KEEPALIVE_TIMEOUT=str(KEEPALIVE_TIMEOUT),
+        MAX_CONCURRENT=str(MAX_CONCURRENT),
+    )
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["python", "-m", "churn", "serve"], cwd=trained, env=env, stdout=out, stderr=out
+        )
+    running = Server(port, proc, log)
+    try:
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{running.url}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"server did not become ready:\n{log.read_text()}")
+        yield running
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def row(trained: Path) -> dict:
+    """One valid customer."""
+    test = io.read_parquet(trained / "data/prepared/test.parquet").drop(columns="churn")
+    return json.loads(test.head(1).to_json(orient="records"))[0]
+
+
+def head(path: str, length: int, content_type: str = "application/json") -> bytes:
+    """The request line and headers of an HTTP/1.1 POST promising ``length`` bytes of body."""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def post(path: str, body: bytes) -> bytes:
+    """A complete HTTP/1.1 POST of a JSON body, ready to write to a socket."""
+    return head(path, len(body)) + body
+
+
+def connect(server: Server, timeout: float = 10) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+    return sock
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server writes until it closes the connection (or resets it)."""
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except ConnectionResetError:
+        pass
+    return b"".join(chunks)
+
+
+def status_of(response: bytes) -> int:
+    return int(response.split(b" ", 2)[1])
+
+
+class HealthProbe(threading.Thread):
+    """Polls /health every 50 ms while a hostile request runs; records each latency."""
+
+    def __init__(self, server: Server) -> None:
+        super().__init__(daemon=True)
+        self.server, self.stop, self.latencies = server, threading.Event(), []
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        """Probe until stopped (at most 400 probes)."""
+        with httpx.Client(base_url=self.server.url, timeout=5) as client:
+            while not self.stop.is_set() and len(self.latencies) < 400:
+                start = time.monotonic()
+                try:
+                    assert client.get("/health").status_code == 200
+                except (httpx.HTTPError, AssertionError) as err:
+                    self.failures.append(repr(err))
+                self.latencies.append(time.monotonic() - start)
+                self.stop.wait(0.05)
+
+    def __enter__(self) -> "HealthProbe":
+        self.start()
+        time.sleep(0.1)  # at least one probe before the hostile request
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.join(10)
+
+
+def test_200k_empty_rows_are_refused_fast_in_little_memory(server):
+    """300 KB of ``{}`` rows: 413 on the count, before any per-row validation or error."""
+    body = b'{"customers":[' + b",".join([b"{}"] * 200_000) + b"]}"
+    Path(f"/proc/{server.proc.pid}/clear_refs").write_text("5")  # restart the peak (VmHWM)
+    before = server.rss_kib()
+    with HealthProbe(server) as probe, connect(server) as sock:
+        start = time.monotonic()
+        sock.sendall(post("/v1/predict", body))
+        answer = sock.recv(65536)
+        elapsed = time.monotonic() - start
+    assert status_of(answer) == 413
+    assert b"batch of 200000 exceeds MAX_BATCH=1000" in answer
+    assert elapsed < 2.0
+    assert (server.rss_kib("VmHWM") - before) / 1024 < 100  # peak growth, MB
+    assert probe.failures == []
+    assert probe.latencies
+    assert max(probe.latencies) < 1.0
+
+
+def test_a_huge_header_is_431_at_once_and_health_is_unaffected(server):
+    """2 MB in one header: refused once it passes MAX_HEADER_BYTES, not parsed to the end."""
+    before = server.errors("header_too_large")
+    with HealthProbe(server) as probe, connect(server) as sock:
+        start = time.monotonic()
+        try:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * 2_000_000)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed while the rest was still being sent
+        answer = read_until_closed(sock)
+        elapsed = time.monotonic() - start
+    assert status_of(answer) == 431
+    assert answer.endswith(b"request header fields too large")
+    assert elapsed < 2.0
+    assert server.errors("header_too_large") == before + 1
+    assert probe.failures == []
+    assert server.healthy()
+
+
+def test_a_body_that_trickles_in_gets_408_at_the_body_deadline(server, row):
+    """Headers promise 1,000 bytes; one arrives every 0.2 s. Trickling does not extend it."""
+    with connect(server) as sock:
+        sock.sendall(head("/v1/predict", 1000))
+        start = time.monotonic()
+        try:
+            while time.monotonic() - start < BODY_TIMEOUT + 5:  # bounded, closed well before
+                sock.sendall(b" ")
+                time.sleep(0.2)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = read_until_closed(sock)
+        elapsed = time.monotonic() - start
+    assert status_of(answer) == 408
+    assert BODY_TIMEOUT - 0.1 <= elapsed < BODY_TIMEOUT + 3
+    assert server.errors("body_timeout") >= 1
+    assert server.healthy()
+
+
+@pytest.mark.parametrize("trickle", [b"", b"GET /health HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaa"])
+def test_idle_or_slow_head_connections_are_closed_at_the_header_deadline(server, trickle):
+    """Nothing at all, or a head one byte per 0.2 s: closed at HEADER_TIMEOUT either way."""
+    with connect(server) as sock:
+        start = time.monotonic()
+        try:
+            for byte in trickle:
+                sock.sendall(bytes([byte]))
+                time.sleep(0.2)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = read_until_closed(sock)
+        elapsed = time.monotonic() - start
+    assert answer == b""  # no request to answer
+    assert HEADER_TIMEOUT - 0.1 <= elapsed < HEADER_TIMEOUT + 3
+
+
+def test_an_idle_keep_alive_connection_is_closed(server):
+    with connect(server) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+        start = time.monotonic()
+        answer = read_until_closed(sock)
+        elapsed = time.monotonic() - start
+    assert status_of(answer) == 200
+    assert elapsed < KEEPALIVE_TIMEOUT + 3
+
+
+async def _one_prediction(port: int, request: bytes) -> tuple[int, bytes, float]:
+    """Send one request on its own connection; status, raw answer and seconds to it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        start = time.monotonic()
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE)[1])
+        answer = head + await reader.readexactly(length)
+        return status_of(answer), answer, time.monotonic() - start
+    finally:
+        writer.close()
+
+
+async def _burst(port: int, request: bytes, clients: int) -> list[tuple[int, bytes, float]]:
+    tasks = [_one_prediction(port, request) for _ in range(clients)]
+    return await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+
+
+def test_a_burst_over_max_concurrent_is_shed_with_503_and_retry_after(server, row):
+    """300 clients at once, MAX_CONCURRENT=4: the rest get 503 + Retry-After, not a queue."""
+    request = post("/v1/predict", json.dumps({"customers": [row]}).encode())
+    with HealthProbe(server) as probe:
+        results = asyncio.run(_burst(server.port, request, 300))
+    statuses = [status for status, _, _ in results]
+    admitted = [seconds for status, _, seconds in results if status == 200]
+    assert set(statuses) <= {200, 503}
+    assert statuses.count(503) >= 100
+    assert len(admitted) >= MAX_CONCURRENT
+    for status, answer, _ in results:
+        if status == 503:
+            assert b"\r\nretry-after: 1\r\n" in answer.lower()
+            assert f"MAX_CONCURRENT={MAX_CONCURRENT}".encode() in answer
+        else:
+            assert b'"churn_probability"' in answer
+    assert max(admitted) < 10  # admitted requests do not wait behind the others
+    assert probe.failures == []
+
+
+def test_a_client_gone_mid_body_is_one_log_line_and_a_disconnect(server):
+    """No traceback, no 500: counted as ``client_disconnect``."""
+    before = server.errors("client_disconnect")
+    with connect(server) as sock:
+        sock.sendall(head("/v1/predict", 500) + b'{"cust')
+        time.sleep(0.3)  # the route is reading the body
+    deadline = time.monotonic() + 10
+    while server.errors("client_disconnect") == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.errors("client_disconnect") == before + 1
+    assert server.errors("internal") == 0
+    log = server.log.read_text()
+    assert "Traceback" not in log
+    assert "Exception in ASGI application" not in log
+    assert re.search(r"request \w+: client disconnected before sending its body\n", log)

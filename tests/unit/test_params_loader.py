@@ -1,0 +1,301 @@
+"""The YAML loader behind params.yaml, dvc.yaml and dvc.lock against hostile files.
+
+Each refusal is one line naming the file (and the line where known), raised before any
+object is built: fast and small whatever the file tries to expand to.
+"""
+
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from churn.core import integrity, io
+from churn.core.errors import ChurnError, clip
+from churn.core.params import load_params
+from conftest import REPO
+
+LIMIT = io.MAX_YAML_BYTES
+DEPTH = io.MAX_YAML_DEPTH
+FAST = 1.0  # seconds: every refusal here takes milliseconds on an idle machine
+
+
+def billion_laughs(levels: int = 9) -> str:
+    """The classic bomb, hung under prepare.seed: 9**levels strings from ~1 KB."""
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels):
+        refs = ",".join([f"*a{i - 1}"] * 9)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    return "prepare:\n  seed: {" + ", ".join(lines) + "}\n"
+
+
+def refused(data: str | bytes, origin: str = "params.yaml") -> str:
+    """The one-line message parse_yaml refuses ``data`` with, within FAST seconds."""
+    start = time.perf_counter()
+    with pytest.raises(ChurnError) as err:
+        io.parse_yaml(data, origin)
+    assert time.perf_counter() - start < FAST
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+def write(tmp_path: Path, data: str | bytes, name: str = "params.yaml") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def test_billion_laughs_fails_fast_and_small(tmp_path):
+    path = write(tmp_path, billion_laughs())
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ChurnError) as err:
+            load_params(path)
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(err.value) == (
+        f"{path}: line 2: YAML anchor &a0 not allowed (params never need them)"
+    )
+    assert elapsed < FAST
+    assert peak < 20_000_000
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("seed: &s 42\n", "line 1: YAML anchor &s not allowed"),
+        ("a: 1\nb:\n  c: &m {d: 1}\n", "line 3: YAML anchor &m not allowed"),
+        ("a: 1\nb: &l [1]\n", "line 2: YAML anchor &l not allowed"),
+        ("a: 1\nb: *x\n", "line 2: YAML alias *x not allowed"),  # even one that is undefined
+        ("a: {<<: {b: 1}}\n", "line 1: YAML merge key (<<) not allowed"),
+        ("a:\n  <<: {b: 1}\n  c: 2\n", "line 2: YAML merge key (<<) not allowed"),
+        ("a:\n  !!merge x: {b: 1}\n", "line 2: YAML merge key (<<) not allowed"),
+    ],
+)
+def test_anchors_aliases_and_merge_keys_are_refused(text, message):
+    assert refused(text) == f"params.yaml: {message} (params never need them)"
+
+
+def test_a_long_anchor_name_is_clipped():
+    name = "n" * 5000
+    assert refused(f"a: &{name} 1\n") == (
+        f"params.yaml: line 1: YAML anchor &{'n' * 40}... (5000 characters) not allowed "
+        "(params never need them)"
+    )
+
+
+def test_a_quoted_merge_key_or_ampersand_is_just_text():
+    assert io.parse_yaml('"<<": 1\na: "<<"\nb: "&x *y"\nc: !!str <<\n') == {
+        "<<": 1,
+        "a": "<<",
+        "b": "&x *y",
+        "c": "<<",
+    }
+
+
+@pytest.mark.parametrize(
+    ("opener", "closer"),
+    [("[", "]"), ("{a: ", "}")],
+    ids=["sequences", "mappings"],
+)
+def test_100k_deep_flow_nesting_fails_fast(opener, closer):
+    text = opener * 100_000 + closer * 100_000
+    assert refused(text) == f"params.yaml: line 1: nested deeper than {DEPTH} levels"
+
+
+def nested(depth: int, style: str) -> str:
+    """A document nested exactly ``depth`` collections deep, holding one 7."""
+    if style == "flow":
+        return "[" * depth + "7" + "]" * depth
+    if style == "block mapping":
+        return "".join(f"{'  ' * i}k:\n" for i in range(depth - 1)) + f"{'  ' * (depth - 1)}k: 7\n"
+    return "".join(f"{'  ' * i}-\n" for i in range(depth - 1)) + f"{'  ' * (depth - 1)}- 7\n"
+
+
+def innermost(value: object) -> object:
+    while isinstance(value, list | dict):
+        value = value[0] if isinstance(value, list) else value["k"]
+    return value
+
+
+@pytest.mark.parametrize("style", ["flow", "block mapping", "block sequence"])
+def test_nesting_at_the_limit_loads_and_one_more_is_refused(style):
+    assert innermost(io.parse_yaml(nested(DEPTH, style))) == 7
+    message = refused(nested(DEPTH + 1, style))
+    assert message.startswith("params.yaml: line ")
+    assert message.endswith(f": nested deeper than {DEPTH} levels")
+
+
+def test_the_refusal_names_the_line_of_the_deepest_collection():
+    assert refused(nested(DEPTH + 1, "block sequence")) == (
+        f"params.yaml: line {DEPTH + 1}: nested deeper than {DEPTH} levels"
+    )
+
+
+def test_depth_counts_open_collections_not_all_of_them():
+    """Many collections side by side are one level each, however many there are."""
+    text = "".join(f"k{i}: [[1], {{a: [2]}}]\n" for i in range(3 * DEPTH))
+    assert io.parse_yaml(text)[f"k{3 * DEPTH - 1}"] == [[1], {"a": [2]}]
+
+
+def test_a_file_at_the_size_limit_loads(tmp_path):
+    body = b"#" + b"x" * (LIMIT - 6) + b"\nb: 1"  # the last byte matters
+    assert len(body) == LIMIT
+    assert io.read_yaml(write(tmp_path, body)) == {"b": 1}
+    assert io.parse_yaml(body) == {"b": 1}
+
+
+def test_a_file_one_byte_over_the_limit_is_refused_unread(tmp_path):
+    path = write(tmp_path, b"#" + b"x" * (LIMIT - 5) + b"\nb: 1")
+    start = time.perf_counter()
+    with pytest.raises(ChurnError) as err:
+        io.read_yaml(path)
+    assert time.perf_counter() - start < FAST
+    assert str(err.value) == (f"{path}: {LIMIT + 1} bytes, over the {LIMIT}-byte limit for YAML")
+
+
+def test_a_huge_sparse_file_is_refused_without_reading_it(tmp_path):
+    path = tmp_path / "params.yaml"
+    with path.open("wb") as fh:
+        fh.truncate(4 * 1024**3)  # 4 GiB of holes: reading it would take seconds and memory
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ChurnError, match="4294967296 bytes, over the"):
+            load_params(path)
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert elapsed < FAST
+    assert peak < 5_000_000
+
+
+def test_text_over_the_limit_is_refused_by_its_utf8_size():
+    """Counted in bytes, as the file check is: 2-byte characters fill the limit at half."""
+    assert io.parse_yaml("a: " + "é" * ((LIMIT - 3) // 2)) == {"a": "é" * ((LIMIT - 3) // 2)}
+    assert refused("a: " + "é" * ((LIMIT - 3) // 2 + 1)) == (
+        f"params.yaml: over the {LIMIT}-byte limit for YAML"
+    )
+    assert refused(b"a: " + b"x" * (LIMIT - 2)) == (
+        f"params.yaml: over the {LIMIT}-byte limit for YAML"
+    )
+
+
+def test_latin1_bytes_are_refused_with_their_line(tmp_path):
+    path = write(tmp_path, "a: 1\nb: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ChurnError) as err:
+        load_params(path)
+    assert str(err.value) == f"{path}: line 2: not UTF-8 (byte 0xe9); re-save the file as UTF-8"
+
+
+def test_a_bad_byte_on_the_first_line_is_line_1():
+    assert refused(b"\xff\nb: 1\n") == (
+        "params.yaml: line 1: not UTF-8 (byte 0xff); re-save the file as UTF-8"
+    )
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
+    """YAML allows a BOM at the start and DVC reads it; Windows editors write one."""
+    plain = (REPO / "params.yaml").read_bytes()
+    assert load_params(write(tmp_path, b"\xef\xbb\xbf" + plain)) == load_params(
+        REPO / "params.yaml"
+    )
+
+
+def test_empty_input_is_an_empty_mapping():
+    assert io.parse_yaml(b"") == {}
+    assert io.parse_yaml(None) == {}
+    assert io.parse_yaml("# only a comment\n") == {}
+
+
+def test_yaml_errors_are_one_clipped_line():
+    """The duplicate-key error echoes the value: the message keeps 300 characters."""
+    message = refused(f'a: 1\na: "{"k" * 5000}"\n')
+    assert message.startswith('params.yaml: not valid YAML (while constructing a mapping in "')
+    assert message.endswith("kkkk... (5317 characters))")
+    assert len(message) == len("params.yaml: not valid YAML (") + 300 + len(
+        "... (5317 characters))"
+    )
+
+
+NODES = io.MAX_YAML_NODES
+
+
+def flat_list(values: int) -> str:
+    """A flow sequence holding ``values`` - 1 scalars: ``values`` values with itself."""
+    return "[" + "1," * (values - 2) + "1]"
+
+
+def test_values_at_the_limit_load_and_one_more_is_refused():
+    assert len(io.parse_yaml(flat_list(NODES))) == NODES - 1
+    assert refused(flat_list(NODES + 1)) == f"params.yaml: line 1: more than {NODES} values"
+
+
+def test_a_mapping_counts_its_keys_and_values():
+    text = "{" + ", ".join(f"k{i}: {i}" for i in range(NODES // 2)) + "}"
+    assert refused(text) == f"params.yaml: line 1: more than {NODES} values"
+    assert len(io.parse_yaml("{" + text[1:].split(", ", 1)[1])) == NODES // 2 - 1
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("a: [" + "x, " * 100_000 + "\nb: }", 1),
+        (": [" + "x, " * 100_000 + "]", 1),
+        ("- x\n" * 100_000, NODES),
+    ],
+    ids=["invalid", "ruamel-only", "block"],
+)
+def test_many_values_fail_fast_whichever_parser_reads_them(text, line):
+    assert refused(text) == f"params.yaml: line {line}: more than {NODES} values"
+
+
+def test_a_huge_value_gives_a_short_message(tmp_path):
+    text = (REPO / "params.yaml").read_text(encoding="utf-8")
+    huge = "9" * 500_000
+    path = write(tmp_path, text.replace("seed: 42", f"seed: '{huge}'", 1))
+    with pytest.raises(ChurnError) as err:
+        load_params(path)
+    assert str(err.value) == (
+        f"{path}: prepare.seed: Input should be a valid integer "
+        f"(got '{'9' * 79}... (500002 characters))"
+    )
+
+
+def test_a_huge_unknown_key_gives_a_short_message(tmp_path):
+    text = (REPO / "params.yaml").read_text(encoding="utf-8")
+    key = "k" * 5000
+    path = write(tmp_path, text.replace("prepare:\n", f"prepare:\n  ? {key}\n  : 1\n", 1))
+    with pytest.raises(ChurnError) as err:
+        load_params(path)
+    assert str(err.value).startswith(
+        f"{path}: prepare.{'k' * 192}... (5008 characters): unknown key (allowed: seed, "
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("abc", 3, "abc"),
+        ("abcd", 3, "abc... (4 characters)"),
+        ("x" * 80, None, "x" * 80),
+        ("x" * 81, None, "x" * 80 + "... (81 characters)"),
+        (12345, 4, "1234... (5 characters)"),
+    ],
+)
+def test_clip_boundaries(text, limit, expected):
+    assert (clip(text) if limit is None else clip(text, limit)) == expected
+
+
+def test_dvc_lock_goes_through_the_same_loader(tmp_path):
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: &s {}\n", encoding="utf-8")
+    with pytest.raises(ChurnError) as err:
+        integrity.read_lock(root=tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path / 'dvc.lock'}: line 2: YAML anchor &s not allowed (params never need them)"
+    )

@@ -1,0 +1,144 @@
+"""prepare refuses control characters in the raw file, naming the lines, in one line.
+
+Refused: Unicode category Cc except tab, LF and the CR of a CRLF, i.e. C0 (0x00-0x1F), DEL
+(0x7F), C1 (U+0080-U+009F, two bytes in UTF-8) and a bare CR (pandas ends a row there).
+"""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from churn.core.errors import ChurnError
+from churn.stages import prepare
+
+HEADER = b"id,plan,churn\n"
+GOOD = [b"1,basic,No\n", b"2,plus,Yes\n", b"3,basic,No\n", b"4,plus,Yes\n"]
+TAIL = "; only tab and LF or CRLF line ends are allowed"
+
+
+def csv_file(tmp_path: Path, rows: list[bytes]) -> Path:
+    path = tmp_path / "raw.csv"
+    path.write_bytes(HEADER + b"".join(rows))
+    return path
+
+
+def refusal(path: Path) -> str:
+    with pytest.raises(ChurnError) as err:
+        prepare.read_raw(path)
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("char", "code"),
+    [
+        (b"\x00", "U+0000"),
+        (b"\x01", "U+0001"),
+        (b"\x08", "U+0008"),
+        (b"\x0b", "U+000B"),
+        (b"\x0c", "U+000C"),
+        (b"\x0e", "U+000E"),
+        (b"\x1b", "U+001B"),
+        (b"\x1f", "U+001F"),
+        (b"\x7f", "U+007F"),
+        (b"\r", "U+000D"),
+        ("\x80".encode(), "U+0080"),
+        ("\x85".encode(), "U+0085"),
+        ("\x9f".encode(), "U+009F"),
+    ],
+)
+def test_a_control_character_in_a_field_names_its_line(tmp_path, char, code):
+    path = csv_file(tmp_path, [*GOOD[:2], b"3,bas" + char + b"ic,No\n", GOOD[3]])
+    assert refusal(path) == (f"{path}: 1 line(s) have control characters (line 4: {code})" + TAIL)
+
+
+@pytest.mark.parametrize(
+    "char",
+    [b"\t", b" ", "\xa0".encode(), "\xa0\u00c2".encode(), "é".encode(), b"~"],
+    ids=["tab", "space", "nbsp", "nbsp-A-circumflex", "e-acute", "tilde"],
+)
+def test_tab_cr_and_printable_characters_are_fine(tmp_path, char):
+    """Printable neighbours of the refused ranges (0x20, 0x7E, U+00A0 = 0xC2 0xA0) pass."""
+    frame = prepare.read_raw(csv_file(tmp_path, [b"1,a" + char + b"b,No\n", *GOOD[1:]]))
+    assert frame["plan"].iloc[0] == ("a" + char.decode() + "b").strip()
+
+
+def test_a_tab_inside_a_field_survives(tmp_path):
+    frame = prepare.read_raw(csv_file(tmp_path, [b"1,basic\tplan,No\n", *GOOD[1:]]))
+    assert frame["plan"].tolist() == ["basic\tplan", "plus", "basic", "plus"]
+
+
+def test_crlf_line_ends_are_fine(tmp_path):
+    path = tmp_path / "raw.csv"
+    path.write_bytes((HEADER + b"".join(GOOD)).replace(b"\n", b"\r\n"))
+    assert prepare.read_raw(path)["id"].tolist() == [1, 2, 3, 4]
+
+
+def test_a_bare_cr_as_the_last_byte_is_refused(tmp_path):
+    path = tmp_path / "raw.csv"
+    path.write_bytes(HEADER + b"".join(GOOD) + b"5,basic,No\r")
+    with pytest.raises(ChurnError, match=r"\(line 6: U\+000D\)"):
+        prepare._check_control_characters(path)
+
+
+def test_classic_mac_line_ends_keep_their_own_message(tmp_path):
+    path = tmp_path / "raw.csv"
+    path.write_bytes((HEADER + b"".join(GOOD)).replace(b"\n", b"\r"))
+    assert refusal(path) == (
+        f"{path}: lines end in a bare carriage return (CR); re-save the file with LF or "
+        "CRLF line ends"
+    )
+
+
+def test_nul_in_the_header_is_line_1(tmp_path):
+    path = tmp_path / "raw.csv"
+    path.write_bytes(b"id,pl\x00an,churn\n" + b"".join(GOOD))
+    assert refusal(path) == (f"{path}: 1 line(s) have control characters (line 1: U+0000)" + TAIL)
+
+
+def test_the_first_control_character_of_a_line_is_shown_and_lines_counted_once(tmp_path):
+    path = csv_file(tmp_path, [b"1,\x1b\x00,No\n", GOOD[1], b"3,b\x7fa\x01,No\n", GOOD[3]])
+    assert refusal(path) == (
+        f"{path}: 2 line(s) have control characters (line 2: U+001B, line 4: U+007F)" + TAIL
+    )
+
+
+def test_at_most_five_lines_are_listed_but_all_are_counted(tmp_path):
+    rows = [f"{i},b\x00,No\n".encode() for i in range(1, 8)]
+    path = csv_file(tmp_path, rows)
+    listed = ", ".join(f"line {n}: U+0000" for n in range(2, 7))
+    assert refusal(path) == (f"{path}: 7 line(s) have control characters ({listed})" + TAIL)
+
+
+def test_a_control_character_as_the_last_byte_is_found(tmp_path):
+    path = tmp_path / "raw.csv"
+    path.write_bytes(HEADER + b"".join(GOOD) + b"5,basic,No\x1f")
+    with pytest.raises(ChurnError, match=r"\(line 6: U\+001F\)"):
+        prepare._check_control_characters(path)
+
+
+def test_a_lone_c1_lead_byte_at_the_end_is_not_read_past(tmp_path):
+    """0xC2 as the very last byte has no second byte: no C1 character, no index error."""
+    path = tmp_path / "raw.bin"
+    path.write_bytes(b"a\n\xc2")
+    prepare._check_control_characters(path)  # not UTF-8, but that is parse_csv's to say
+
+
+def test_nul_in_a_quoted_field_after_a_quoted_newline_is_found(tmp_path):
+    """Lines, not rows: a quoted newline makes row 2 span lines 2 and 3."""
+    path = csv_file(tmp_path, [b'1,"ba\nsic",No\n', b"2,pl\x00us,Yes\n", *GOOD[2:]])
+    assert refusal(path) == (f"{path}: 1 line(s) have control characters (line 4: U+0000)" + TAIL)
+
+
+def test_the_check_is_cheap_on_a_telco_sized_file(tmp_path):
+    """7,043 rows of Telco width (~1 MB): the scan is a few vectorized passes."""
+    row = b"7590-VHVEG,Female,0,Yes,No,1,No,No phone service,DSL,No,Yes,No,No,No,No,"
+    row += b"Month-to-month,Yes,Electronic check,29.85,29.85,No\n"
+    path = tmp_path / "raw.csv"
+    path.write_bytes(row * 7043)
+    start = time.perf_counter()
+    for _ in range(10):
+        prepare._check_control_characters(path)
+    assert (time.perf_counter() - start) / 10 < 0.1
