@@ -44,7 +44,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 bench: $(STAMP) ## Time the pipeline: dvc repro vs in-process, default size and 1M rows
 	python -m benchmarks.bench
 
-mutation: $(STAMP) ## Mutation score per module of core and the stages (mutmut, ~25 min); fails under 90 %
+mutation: $(STAMP) ## Mutation score per module of core and the stages (mutmut, ~10 min); fails under 90 %
 	python -m tools.mutation
 
 report: $(STAMP) ## PR report vs BASE (default main) into report.md: metrics, params, verdict, plots

@@ -11,6 +11,7 @@ from churn.core.params import Params, load_params
 from churn.stages.fetch import load_dataset
 from synthetic import make_custom_dataset
 from unit.ascii_locale import ascii_locale as _ascii_locale
+from unit.mutation_order import pytest_collection_modifyitems  # noqa: F401 (mutmut only)
 
 REPO = Path(__file__).resolve().parents[1]
 

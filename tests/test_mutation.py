@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 from tools import mutation
 from tools.mutation import (
+    Equivalent,
+    changed_equivalents,
+    fingerprint,
     is_shell,
+    mutant_change,
     parse_equivalents,
     render,
     score_modules,
@@ -21,10 +25,15 @@ PREPARE = "churn.stages.prepare"
 STATS = "churn.core.stats"
 
 
-def test_equivalents_file_lines_are_a_name_and_a_reason():
-    text = "# a comment\n\nchurn.core.io.x_write_text__mutmut_3  utf-8 and UTF-8 name one codec\n"
+def test_equivalents_file_lines_are_a_name_a_fingerprint_and_a_reason():
+    text = (
+        "# a comment\n\n"
+        "churn.core.io.x_write_text__mutmut_3  [0a1b2c3d]  utf-8 and UTF-8 name one codec\n"
+    )
     assert parse_equivalents(text, "eq.txt") == {
-        "churn.core.io.x_write_text__mutmut_3": "utf-8 and UTF-8 name one codec"
+        "churn.core.io.x_write_text__mutmut_3": Equivalent(
+            "0a1b2c3d", "utf-8 and UTF-8 name one codec"
+        )
     }
 
 
@@ -32,19 +41,29 @@ def test_equivalents_file_lines_are_a_name_and_a_reason():
     ("line", "message"),
     [
         (
-            "churn.core.io.x_write_text__mutmut_3",
+            "churn.core.io.x_write_text__mutmut_3  [0a1b2c3d]",
             "eq.txt:2: churn.core.io.x_write_text__mutmut_3 needs a one-line reason why it "
             "is equivalent",
         ),
-        ("write_text  a reason", "eq.txt:2: 'write_text' is not a mutmut mutant name"),
         (
-            "churn.core.io.x_read__mutmut_1  same",
+            "churn.core.io.x_write_text__mutmut_3  a reason without a fingerprint",
+            "eq.txt:2: churn.core.io.x_write_text__mutmut_3 needs the [fingerprint] of its "
+            "change before the reason",
+        ),
+        (
+            "churn.core.io.x_write_text__mutmut_3  [0A1B2C3D]  upper-case hex",
+            "eq.txt:2: churn.core.io.x_write_text__mutmut_3 needs the [fingerprint] of its "
+            "change before the reason",
+        ),
+        ("write_text  [0a1b2c3d]  a reason", "eq.txt:2: 'write_text' is not a mutmut mutant name"),
+        (
+            "churn.core.io.x_read__mutmut_1  [0a1b2c3d]  same",
             "eq.txt:2: churn.core.io.x_read__mutmut_1 is listed twice",
         ),
     ],
 )
 def test_a_bad_equivalents_line_names_its_line(line, message):
-    text = f"churn.core.io.x_read__mutmut_1  first\n{line}\n"
+    text = f"churn.core.io.x_read__mutmut_1  [0a1b2c3d]  first\n{line}\n"
     with pytest.raises(ChurnError) as err:
         parse_equivalents(text, "eq.txt")
     assert str(err.value) == message
@@ -84,6 +103,62 @@ def test_score_counts_timeouts_as_killed_and_everything_unkilled_as_missed():
     assert stats.missed == [f"{STATS}.x_ci__mutmut_{n}" for n in (4, 5, 10)]
 
 
+MUTATED = """
+def x_ci__mutmut_orig(a, b):
+    \"\"\"Doc.\"\"\"
+    total = a + b
+    return total / 2
+
+
+def x_ci__mutmut_1(a, b):
+    \"\"\"Doc.\"\"\"
+    total = a - b
+    return total / 2
+
+
+def x_ci__mutmut_2(a, b):
+    \"\"\"Doc.\"\"\"
+    total = a + b
+    return total * 2
+"""
+
+
+def test_a_mutants_change_is_its_changed_lines_against_the_original(tmp_path):
+    source = tmp_path / "mutants" / "src" / "churn" / "core" / "stats.py"
+    source.parent.mkdir(parents=True)
+    source.write_text(MUTATED, encoding="utf-8")
+    functions = mutation.read_functions(tmp_path / "mutants", STATS)
+    assert mutant_change(functions, f"{STATS}.x_ci__mutmut_1") == [
+        "-total = a + b",
+        "+total = a - b",
+    ]
+    assert mutant_change(functions, f"{STATS}.x_ci__mutmut_2") == [
+        "-return total / 2",
+        "+return total * 2",
+    ]
+    assert mutant_change(functions, f"{STATS}.x_ci__mutmut_9") == []
+    # sha256 of "-total = a + b\n+total = a - b", computed with sha256sum.
+    assert fingerprint(["-total = a + b", "+total = a - b"]) == "a0961708"
+
+
+def test_an_entry_whose_number_moved_to_another_change_is_stale(tmp_path):
+    """After an edit, _2 may name another change than the one reviewed: that must fail."""
+    source = tmp_path / "mutants" / "src" / "churn" / "core" / "stats.py"
+    source.parent.mkdir(parents=True)
+    source.write_text(MUTATED, encoding="utf-8")
+    reviewed = fingerprint(["-total = a + b", "+total = a - b"])
+    listed = {
+        f"{STATS}.x_ci__mutmut_1": Equivalent(reviewed, "why"),
+        f"{STATS}.x_ci__mutmut_2": Equivalent(reviewed, "why"),
+        f"{STATS}.x_ci__mutmut_9": Equivalent(reviewed, "gone: stale_equivalents says so"),
+    }
+    now = fingerprint(["-return total / 2", "+return total * 2"])
+    assert changed_equivalents(tmp_path / "mutants", listed, "eq.txt") == [
+        f"eq.txt: {STATS}.x_ci__mutmut_2 now changes '-return total / 2 / +return total * 2': "
+        f"review it, then list it with [{now}] or remove it"
+    ]
+
+
 def test_stale_equivalents_are_the_killed_and_the_vanished():
     codes = {f"{STATS}.x_ci__mutmut_1": 1, f"{STATS}.x_ci__mutmut_2": 0}
     listed = {f"{STATS}.x_ci__mutmut_{n}": "why" for n in (1, 2, 9)}
@@ -114,7 +189,7 @@ def write_results(root: Path, codes: dict, equivalents: str = "") -> None:
     ("equivalents", "status", "errors"),
     [
         # 9 of 10 is 90 %: at the floor passes.
-        (f"{STATS}.x_ci__mutmut_11  behaves the same for every input\n", 0, []),
+        (f"{STATS}.x_ci__mutmut_11  [0a1b2c3d]  behaves the same for every input\n", 0, []),
         (
             "",
             1,
@@ -147,12 +222,12 @@ def test_the_committed_equivalents_name_functions_that_exist():
     listed = parse_equivalents(
         (REPO / mutation.EQUIVALENTS).read_text(encoding="utf-8"), mutation.EQUIVALENTS
     )
-    for name, reason in listed.items():
+    for name, entry in listed.items():
         match = mutation.NAME.match(name)
         path = REPO / "src" / Path(*match["module"].split(".")).with_suffix(".py")
         function = match["function"].split("ǁ")[-1]
         assert re.search(rf"def {re.escape(function)}\(", path.read_text()), name
-        assert len(reason) > 10, name
+        assert len(entry.reason) > 10, name
 
 
 TOY = {
@@ -193,3 +268,35 @@ def test_a_real_mutmut_run_finds_the_untested_boundary(tmp_path):
     # The survivor is the boundary: `x > 10` became `x >= 10`.
     body = diff.split(f"def {survivor.rpartition('.')[2]}(")[1].split("\ndef ")[0]
     assert "return x >= 10" in body
+    functions = mutation.read_functions(tmp_path / "mutants", calc.module)
+    assert mutant_change(functions, survivor) == ["-return x > 10", "+return x >= 10"]
+
+
+def test_under_mutmut_the_mutated_modules_own_tests_run_first_fastest_first():
+    """Order only: which tests run, and so whether a mutant survives, stays the same."""
+    from types import SimpleNamespace
+
+    from unit.mutation_order import mutation_order
+
+    def item(path):
+        return SimpleNamespace(path=Path(path), nodeid=f"{path}::t")
+
+    items = [
+        item("tests/unit/test_card.py"),
+        item("tests/unit/test_stats.py"),
+        item("tests/unit/test_statsish.py"),  # another module whose name starts alike
+        item("tests/unit/test_stats_edges.py"),
+    ]
+    durations = {
+        "tests/unit/test_card.py::t": 0.1,
+        "tests/unit/test_stats.py::t": 0.9,
+        "tests/unit/test_stats_edges.py::t": 0.2,
+    }
+    ordered = mutation_order(items, "churn.core.stats.x__picks__mutmut_3", durations)
+    assert [i.path.stem for i in ordered] == [
+        "test_stats_edges",
+        "test_stats",
+        "test_statsish",  # no duration known: 0, before the card's 0.1
+        "test_card",
+    ]
+    assert mutation_order(items, "stats", durations) == items  # mutmut's own phases

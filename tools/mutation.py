@@ -12,9 +12,15 @@ What the score leaves out, and nothing else:
 - the equivalent mutants listed in ``tools/mutation-equivalents.txt``, each with a
   one-line reason. A listed mutant that the tests kill, or that mutmut no longer makes,
   is a stale entry and fails the run: the list cannot quietly hide a real survivor.
+  mutmut numbers mutants within a function, so an edit to the function can move a
+  number onto another mutant; each entry therefore carries the fingerprint of the
+  change it was reviewed for (the lines the mutant changes), and a mismatch is stale too.
 """
 
 import argparse
+import ast
+import difflib
+import hashlib
 import json
 import logging
 import os
@@ -42,6 +48,15 @@ SURVIVED_CODES = frozenset({0})
 NO_TESTS_CODES = frozenset({5, 33})  # no unit test reaches the function at all
 
 NAME = re.compile(r"^(?P<module>[\w.]+)\.x_?(?P<function>.+)__mutmut_(?P<n>\d+)$")
+FINGERPRINT = re.compile(r"^\[(?P<hex>[0-9a-f]{8})\]$")
+
+
+@dataclass(frozen=True)
+class Equivalent:
+    """One reviewed entry: the fingerprint of the change it is about, and why it is equivalent."""
+
+    fingerprint: str
+    reason: str
 
 
 @dataclass
@@ -79,26 +94,91 @@ def _mutant_order(name: str) -> tuple[str, int]:
     return stem, int(number) if number.isdigit() else 0
 
 
-def parse_equivalents(text: str, source: str) -> dict[str, str]:
-    """``{mutant name: reason}`` from the equivalents file; one entry a line.
+def parse_equivalents(text: str, source: str) -> dict[str, Equivalent]:
+    """``{mutant name: entry}`` from the equivalents file; one entry a line.
 
-    A line is ``<mutant name>  <reason>``; blank lines and ``#`` comments are skipped.
+    A line is ``<mutant name>  [<fingerprint>]  <reason>``; blank lines and ``#``
+    comments are skipped. The fingerprint is :func:`fingerprint` of the mutant's change.
     """
-    entries: dict[str, str] = {}
+    entries: dict[str, Equivalent] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        name, _, reason = stripped.partition(" ")
+        name, _, rest = stripped.partition(" ")
+        mark, _, reason = rest.strip().partition(" ")
         where = f"{source}:{number}"
         if not NAME.match(name):
             raise ChurnError(f"{where}: {name!r} is not a mutmut mutant name")
+        if not FINGERPRINT.match(mark):
+            raise ChurnError(
+                f"{where}: {name} needs the [fingerprint] of its change before the reason"
+            )
         if not reason.strip():
             raise ChurnError(f"{where}: {name} needs a one-line reason why it is equivalent")
         if name in entries:
             raise ChurnError(f"{where}: {name} is listed twice")
-        entries[name] = reason.strip()
+        entries[name] = Equivalent(FINGERPRINT.match(mark)["hex"], reason.strip())
     return entries
+
+
+def mutant_change(functions: Mapping[str, str], name: str) -> list[str]:
+    """The lines mutant ``name`` changes, ``-old`` then ``+new``, indentation stripped.
+
+    ``functions`` maps each ``def`` name in mutmut's copy of the module to its source;
+    the mutant (``x_f__mutmut_3``) is compared with the original (``x_f__mutmut_orig``).
+    """
+    defined = name.rpartition(".")[2]
+    orig = defined.rpartition("__mutmut_")[0] + "__mutmut_orig"
+    if defined not in functions or orig not in functions:
+        return []
+    mutant = functions[defined].replace(defined, orig)
+    diff = difflib.unified_diff(functions[orig].splitlines(), mutant.splitlines(), n=0, lineterm="")
+    return [
+        line[0] + line[1:].strip()
+        for line in diff
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+
+
+def fingerprint(change: list[str]) -> str:
+    """Eight hex digits naming a change (see :func:`mutant_change`)."""
+    return hashlib.sha256("\n".join(change).encode("utf-8")).hexdigest()[:8]
+
+
+def read_functions(mutants: Path, module: str) -> dict[str, str]:
+    """``{def name: source}`` of mutmut's copy of ``module`` (empty if it has none)."""
+    path = mutants / "src" / Path(*module.split(".")).with_suffix(".py")
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    # By line numbers: ast.get_source_segment re-splits the whole file on every call.
+    return {
+        node.name: "\n".join(lines[node.lineno - 1 : node.end_lineno])
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+
+def changed_equivalents(
+    mutants: Path, equivalents: Mapping[str, Equivalent], source: str
+) -> list[str]:
+    """One line per listed mutant whose change is no longer the one it was reviewed for."""
+    problems = []
+    functions: dict[str, dict[str, str]] = {}
+    for name in sorted(equivalents):
+        module = NAME.match(name)["module"]
+        if module not in functions:
+            functions[module] = read_functions(mutants, module)
+        change = mutant_change(functions[module], name)
+        if not change or fingerprint(change) == equivalents[name].fingerprint:
+            continue  # no such mutant is reported by stale_equivalents
+        problems.append(
+            f"{source}: {name} now changes {' / '.join(change)!r}: review it, then list it "
+            f"with [{fingerprint(change)}] or remove it"
+        )
+    return problems
 
 
 def is_shell(name: str) -> bool:
@@ -110,7 +190,7 @@ def is_shell(name: str) -> bool:
 
 
 def stale_equivalents(
-    exit_codes: Mapping[str, int | None], equivalents: Mapping[str, str], source: str
+    exit_codes: Mapping[str, int | None], equivalents: Mapping[str, object], source: str
 ) -> list[str]:
     """One line per listed equivalent that mutmut no longer makes or the tests kill."""
     problems = []
@@ -192,10 +272,16 @@ def run_mutmut(root: Path, max_children: int) -> dict[str, int | None]:
     shutil.rmtree(mutants, ignore_errors=True)
     mutants.mkdir()
     mutmut = shutil.which("mutmut", path=os.path.dirname(sys.executable)) or "mutmut"
+    # scikit-learn's OpenMP threads spin while they wait. With one mutant per core, a
+    # spinning gradient-boosting fit beside another mutant's busy loop ran 50x slower
+    # than alone and timed out: a "kill" decided by the neighbour. Waiting threads that
+    # sleep compute the same numbers.
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     with (mutants / "mutmut.log").open("wb") as out:
         done = subprocess.run(
             [mutmut, "run", "--max-children", str(max_children)],
             cwd=root,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             check=False,
@@ -225,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     scores = score_modules(codes, equivalents)
     print(render(scores, args.floor))  # noqa: T201 (the table is the output)
     problems = stale_equivalents(codes, equivalents, EQUIVALENTS)
+    problems += changed_equivalents(REPO_ROOT / "mutants", equivalents, EQUIVALENTS)
     low = [s for s in scores if s.score < args.floor]
     for s in low:
         problems.append(f"{s.module}: {s.score:.1f} % is under {args.floor:g} %; missed:")
