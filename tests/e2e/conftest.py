@@ -5,11 +5,16 @@ import hashlib
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from tools import sandbox
 
@@ -111,3 +116,36 @@ def reproduced_copy(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path
 def reproduced(tmp_path_factory) -> Path:
     """A fresh copy of the repo after one `dvc repro` (shared; tests restore what they change)."""
     return reproduced_copy(tmp_path_factory, "first")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(repo: Path, port: int, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """``churn serve`` in ``repo`` until ``/ready`` answers (60 s at most); always stopped."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["python", "-m", "churn", "serve"], cwd=repo, env=env, stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"server did not become ready:\n{log.read_text()}")
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

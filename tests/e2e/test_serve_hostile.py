@@ -22,7 +22,7 @@ import pytest
 
 from churn.core import io
 
-from .conftest import dvc_env
+from .conftest import dvc_env, free_port, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -62,12 +62,6 @@ class Server:
         return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(trained: Path, tmp_path_factory) -> Iterator[Server]:
     """``churn serve`` on the trained work dir, with short deadlines, until the module ends."""
@@ -83,28 +77,8 @@ def server(trained: Path, tmp_path_factory) -> Iterator[Server]:
         KEEPALIVE_TIMEOUT=str(KEEPALIVE_TIMEOUT),
         MAX_CONCURRENT=str(MAX_CONCURRENT),
     )
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            ["python", "-m", "churn", "serve"], cwd=trained, env=env, stdout=out, stderr=out
-        )
-    running = Server(port, proc, log)
-    try:
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{running.url}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"server did not become ready:\n{log.read_text()}")
-        yield running
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serving(trained, port, env, log) as proc:
+        yield Server(port, proc, log)
 
 
 @pytest.fixture(scope="module")

@@ -2,57 +2,30 @@
 
 import hashlib
 import json
-import socket
 import subprocess
-import time
+import tempfile
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import dvc_env, sh
+from .conftest import dvc_env, free_port, serving, sh
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
 def server(repo, **env: str):
     port = free_port()
-    proc = subprocess.Popen(
-        ["python", "-m", "churn", "serve"],
-        cwd=repo,
-        env=dvc_env(PYTHONPATH="src", HOST="127.0.0.1", PORT=str(port), **env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            proc.kill()
-            pytest.fail(f"server did not become ready:\n{proc.communicate()[0]}")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    variables = dvc_env(PYTHONPATH="src", HOST="127.0.0.1", PORT=str(port), **env)
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        serving(repo, port, variables, Path(scratch) / "server.log"),
+    ):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_whole_test_split_over_http_equals_evaluate(reproduced):
