@@ -76,10 +76,12 @@ def test_crlf_line_ends_are_fine(tmp_path):
     assert prepare.read_raw(path)["id"].tolist() == [1, 2, 3, 4]
 
 
-def test_a_bare_cr_as_the_last_byte_is_refused(tmp_path):
+@pytest.mark.parametrize(("last", "code"), [(b"\r", "000D"), (b"\x1f", "001F")])
+def test_a_control_character_as_the_last_byte_is_found(tmp_path, last, code):
+    """The final byte, with no line end after it: a bare CR, or any other control."""
     path = tmp_path / "raw.csv"
-    path.write_bytes(HEADER + b"".join(GOOD) + b"5,basic,No\r")
-    with pytest.raises(ChurnError, match=r"\(line 6: U\+000D\)"):
+    path.write_bytes(HEADER + b"".join(GOOD) + b"5,basic,No" + last)
+    with pytest.raises(ChurnError, match=rf"\(line 6: U\+{code}\)"):
         prepare._check_control_characters(path)
 
 
@@ -110,13 +112,6 @@ def test_at_most_five_lines_are_listed_but_all_are_counted(tmp_path):
     path = csv_file(tmp_path, rows)
     listed = ", ".join(f"line {n}: U+0000" for n in range(2, 7))
     assert refusal(path) == (f"{path}: 7 line(s) have control characters ({listed})" + TAIL)
-
-
-def test_a_control_character_as_the_last_byte_is_found(tmp_path):
-    path = tmp_path / "raw.csv"
-    path.write_bytes(HEADER + b"".join(GOOD) + b"5,basic,No\x1f")
-    with pytest.raises(ChurnError, match=r"\(line 6: U\+001F\)"):
-        prepare._check_control_characters(path)
 
 
 def test_a_lone_c1_lead_byte_at_the_end_is_not_read_past(tmp_path):
