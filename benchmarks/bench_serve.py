@@ -409,14 +409,16 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def running_server(log_file: Path, ready_timeout: float) -> Iterator[tuple[Any, float]]:
-    """Start ``churn serve``; yield a keep-alive client on it and the ready time."""
+def running_server(
+    log_file: Path, ready_timeout: float, root: Path = REPO_ROOT
+) -> Iterator[tuple[Any, float]]:
+    """Start ``churn serve`` in ``root``; yield a keep-alive client on it and the ready time."""
     import httpx
 
     port = free_port()
     with log_file.open("wb") as out:
         proc = subprocess.Popen(
-            SERVER_CMD, cwd=REPO_ROOT, env=server_env(port), stdout=out, stderr=subprocess.STDOUT
+            SERVER_CMD, cwd=root, env=server_env(port), stdout=out, stderr=subprocess.STDOUT
         )
     log.info("started the server (pid %d) on 127.0.0.1:%d; log %s", proc.pid, port, log_file)
     try:

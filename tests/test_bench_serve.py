@@ -310,12 +310,13 @@ def test_parse_args_burst() -> None:
 
 
 def test_a_real_burst_sheds_past_max_concurrent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trained: Path
 ) -> None:
-    # 100 clients against 2 slots: the real server, the real test rows.
+    # 100 clients against 2 slots: the real server, the real test rows. The work dir is
+    # the in-process pipeline's (CI starts from a clean clone: no workspace outputs).
     monkeypatch.setenv("MAX_CONCURRENT", "2")
-    work = bs.load_workload(bs.REPO_ROOT)
-    with bs.running_server(tmp_path / "serve.log", 60.0) as (client, _):
+    work = bs.load_workload(trained)
+    with bs.running_server(tmp_path / "serve.log", 60.0, root=trained) as (client, _):
         port = client.base_url.port
         burst = bs.measure_burst(port, work.records, 100, 60.0)
         assert client.get("/health").status_code == 200  # and it serves on afterwards
