@@ -9,7 +9,7 @@ import yaml
 
 from churn.core.params import Params, load_params
 from churn.stages.fetch import load_dataset
-from synthetic import make_custom_dataset
+from synthetic import CUSTOM_DATA, make_custom_dataset
 from unit.ascii_locale import ascii_locale as _ascii_locale
 from unit.mutation_order import pytest_collection_modifyitems  # noqa: F401 (mutmut only)
 
@@ -46,22 +46,19 @@ def custom_dataset() -> pd.DataFrame:
     return make_custom_dataset()
 
 
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory, params_raw, telco) -> Path:
-    """A work dir where the four stages ran in-process on the full data.
+def run_pipeline(root: Path, params_raw: dict, raw_frame: pd.DataFrame) -> Path:
+    """Run the four stages in-process in ``root`` on ``raw_frame``; returns ``root``.
 
-    Plus a dvc.lock recording the model's md5 (what serving checks). Tests must
-    leave it as they found it.
+    Plus a dvc.lock recording the model's md5 (what serving checks).
     """
     from churn.core import entry
     from churn.core.integrity import md5_of
     from churn.stages import evaluate, featurize, prepare, train
 
-    root = tmp_path_factory.mktemp("trained")
     (root / "params.yaml").write_text(yaml.safe_dump(params_raw, sort_keys=False))
     raw = root / params_raw["paths"]["raw"]
     raw.parent.mkdir(parents=True)
-    telco.to_csv(raw, index=False)
+    raw_frame.to_csv(raw, index=False)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         for main in (prepare.main, featurize.main, train.main, evaluate.main):
@@ -70,6 +67,31 @@ def trained(tmp_path_factory, params_raw, telco) -> Path:
     outs = [{"path": model, "md5": md5_of((root / model).read_bytes())}]
     (root / "dvc.lock").write_text(yaml.safe_dump({"stages": {"train": {"outs": outs}}}))
     return root
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, params_raw, telco) -> Path:
+    """A work dir where the four stages ran in-process on the full data (declared contract).
+
+    Tests must leave it as they found it.
+    """
+    return run_pipeline(tmp_path_factory.mktemp("trained"), params_raw, telco)
+
+
+@pytest.fixture(scope="session")
+def trained_inferred(tmp_path_factory, params_raw) -> Path:
+    """The same on the generated dataset with ``features: infer`` (string id, text target).
+
+    Its never-missing features are plan and support_calls; usage_minutes and region
+    have missing values in training. Tests must leave it as they found it.
+    """
+    raw = {
+        **copy.deepcopy(params_raw),
+        "data": dict(CUSTOM_DATA),
+        "evaluate": {**params_raw["evaluate"], "slices": ["plan"]},
+    }
+    raw["paths"]["raw"] = "data/raw/custom.csv"
+    return run_pipeline(tmp_path_factory.mktemp("inferred"), raw, make_custom_dataset(1200))
 
 
 @pytest.fixture

@@ -11,7 +11,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from churn.core import io
-from churn.ops.monitor import psi, shares
+from churn.core.contract import Column, Contract
+from churn.core.params import MonitorParams
+from churn.ops.monitor import (
+    compare_categorical,
+    compare_numeric,
+    judge,
+    psi,
+    refused_rows,
+    shares,
+)
 from churn.serving.app import create_app
 from churn.serving.settings import Settings
 from conftest import REPO
@@ -30,6 +39,67 @@ def test_psi_is_zero_for_equal_shares_and_grows_with_the_shift():
         0.25,
         0.5,
     ]
+
+
+PARAMS = MonitorParams(
+    bins=10,
+    psi=0.2,
+    ks_statistic=0.1,
+    alpha=0.01,
+    unseen_share=0.01,
+    out_of_range_share=0.05,
+    missing_change=0.05,
+    min_rows=50,
+)
+
+
+def test_numbers_outside_the_observed_training_range_are_counted():
+    ref = pd.Series(np.linspace(0, 10, 200))
+    new = pd.Series([*np.linspace(1, 9, 90), -1.0, 11.0, 12.0, *[np.nan] * 7])
+    column = Column("numeric", observed_min=0.0, observed_max=10.0)
+    check = compare_numeric("x", ref, new, PARAMS, column)
+    assert check.out_of_range_share == pytest.approx(3 / 93)  # of the present values
+    assert not any("outside" in r for r in judge(check, PARAMS).reasons)  # 3.2 % < 5 %
+    # The contract's range, not the reference's, decides; an old contract has none.
+    narrow = Column("numeric", observed_min=2.0, observed_max=8.0)
+    assert compare_numeric("x", ref, new, PARAMS, narrow).out_of_range_share == pytest.approx(
+        (3 + 12 + 12) / 93  # 12 of the 90 inner values lie below 2, and 12 above 8
+    )
+    assert compare_numeric("x", ref, new, PARAMS).out_of_range_share == pytest.approx(3 / 93)
+
+
+def test_out_of_range_at_the_threshold_is_drift():
+    ref = pd.Series(np.linspace(0, 10, 200))
+    new = pd.Series([*np.linspace(1, 9, 19), 20.0])  # 5 % outside
+    check = judge(compare_numeric("x", ref, new, PARAMS), PARAMS)
+    assert check.reasons[-1] == "outside the training range 5.0% >= 5.0%"
+
+
+def test_unseen_means_outside_the_contracts_categories():
+    ref = pd.Series(["a"] * 50 + ["b"] * 50)
+    new = pd.Series(["a"] * 45 + ["c"] * 5 + [None] * 10)
+    declared = Column("categorical", categories=("a", "b", "c"))
+    assert compare_categorical("k", ref, new, declared).unseen_share == 0.0  # c is allowed
+    assert compare_categorical("k", ref, new).unseen_share == pytest.approx(0.1)  # vs training
+
+
+def test_refused_rows_are_those_with_a_category_outside_the_contract():
+    contract = Contract(
+        "y",
+        1,
+        None,
+        "row_id",
+        False,
+        {
+            "n": Column("numeric"),
+            "k": Column("categorical", categories=("a", "b")),
+            "free": Column("categorical"),  # no list: anything goes
+        },
+    )
+    batch = pd.DataFrame(
+        {"n": [1.0, 2.0, 3.0, 4.0], "k": ["a", "z", None, "b"], "free": ["q", "r", "s", "t"]}
+    )
+    assert refused_rows(batch, contract).tolist() == [False, True, False, False]
 
 
 @pytest.fixture
@@ -72,6 +142,7 @@ def test_batch_from_the_test_split_has_no_drift(trained, batches, tmp_path):
     result, report = monitor(trained, batches["same"], tmp_path / "out")
     assert result.returncode == 0, result.stderr
     assert report["drifted"] == []
+    assert report["scored_rows"] == 800
     assert report["prediction"]["drifted"] is False
     assert report["rows"] == 800
     assert (
@@ -90,6 +161,7 @@ def test_shifted_charges_and_a_new_payment_method_are_exactly_what_drifts(
     by_name = {f["name"]: f for f in report["features"]}
     assert by_name["monthly_charges"]["psi"] > 0.2
     assert by_name["payment_method"]["unseen_share"] == pytest.approx(0.1)
+    assert report["scored_rows"] == 720  # the 80 the service would refuse are not scored
     assert sorted(p.name for p in out.glob("*.png")) == [
         "monthly_charges.png",
         "payment_method.png",

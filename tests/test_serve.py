@@ -371,3 +371,41 @@ def test_limits_come_from_the_environment_and_a_bad_one_is_one_line(monkeypatch)
     monkeypatch.setenv("MAX_HEADER_BYTES", "10")
     with pytest.raises(ChurnError, match=r"^MAX_HEADER_BYTES: Input should be greater than"):
         load_settings()
+
+
+@pytest.fixture
+def inferred_client(trained_inferred, monkeypatch):
+    monkeypatch.chdir(trained_inferred)
+    with TestClient(create_app(Settings(max_batch=50))) as c:
+        yield c
+
+
+def test_an_inferred_contract_is_enforced_like_a_declared_one(inferred_client, trained_inferred):
+    contract = read_contract(trained_inferred / "data/prepared/contract.json")
+    assert contract.inferred
+    required = [n for n, c in contract.columns.items() if not c.nullable]
+    assert required == ["plan", "support_calls"]  # never missing in the training split
+    row = {"plan": "basic", "usage_minutes": 120.0, "region": "north", "support_calls": 2}
+
+    def post(customer: dict):
+        return inferred_client.post("/v1/predict", json={"customers": [customer]})
+
+    assert post(row).status_code == 200
+    # Fields that had missing values in training may be absent or null.
+    assert post({"plan": "pro", "support_calls": 0}).status_code == 200
+    assert post({**row, "region": None, "usage_minutes": None}).status_code == 200
+    # One field is not a customer: each never-missing one is required, by name.
+    lone = post({"region": "north"})
+    assert lone.status_code == 422
+    assert sorted((d["loc"][3], d["type"]) for d in lone.json()["detail"]) == [
+        ("plan", "missing"),
+        ("support_calls", "missing"),
+    ]
+    # A category the training data never had: 422 listing the ones it had.
+    unseen = post({**row, "plan": "enterprise"}).json()["detail"]
+    assert unseen[0]["loc"] == ["body", "customers", 0, "plan"]
+    assert unseen[0]["type"] == "literal_error"
+    assert unseen[0]["msg"] == "Input should be 'basic', 'plus' or 'pro'"
+    # A number outside the training range is scored (monitoring counts it).
+    low = contract.columns["usage_minutes"].observed_min
+    assert post({**row, "usage_minutes": low - 100}).status_code == 200

@@ -23,11 +23,19 @@ def _summary(_: argparse.Namespace) -> int:
     return entry.run(summary.main)
 
 
-def _contract(_: argparse.Namespace) -> int:
-    from churn.core.contract import markdown_table
+def _contract(args: argparse.Namespace) -> int:
+    from churn.core.contract import freeze_yaml, markdown_table, read_contract
     from churn.core.params import load_params
 
-    return entry.run(lambda: print(markdown_table(load_params().data)))  # noqa: T201
+    def contract() -> str:
+        params = load_params()
+        if not args.freeze:
+            return markdown_table(params.data)
+        # The resolved contract (prepare's output), not params: with `features: infer`
+        # only that file holds the rules.
+        return freeze_yaml(read_contract(params.paths.contract), params.paths.raw)
+
+    return entry.run(lambda: print(contract().rstrip("\n")))  # noqa: T201
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -131,7 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add(commands, "summary", _summary, "Print the test metrics next to the prior baseline")
-    _add(commands, "contract", _contract, "Print the data contract as the README's table")
+    contract = _add(
+        commands, "contract", _contract, "Print the data contract as the README's table"
+    )
+    contract.add_argument(
+        "--freeze",
+        action="store_true",
+        help="print the resolved contract (data/prepared/contract.json, inferred or declared) "
+        "as the data: section to paste into params.yaml",
+    )
     report = _add(
         commands, "report", _report, "Write the PR report: metrics and params against a base"
     )

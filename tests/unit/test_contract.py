@@ -56,9 +56,10 @@ def test_inferred_features_follow_dtypes(custom_dataset):
 
 
 def test_no_id_numbers_the_rows(custom_dataset):
-    c = resolve_contract(DataParams(**{**CUSTOM_DATA, "id": None}), custom_dataset, "x.csv")
+    frame = custom_dataset.drop(columns=["account"])
+    c = resolve_contract(DataParams(**{**CUSTOM_DATA, "id": None}), frame, "x.csv")
     assert (c.id, c.id_in_data) == (ROW_ID, False)
-    assert "account" in c.categorical  # just another column now
+    assert list(c.columns) == ["plan", "usage_minutes", "region", "support_calls"]
 
 
 def test_missing_columns_are_named_with_the_file(params, telco):
@@ -86,8 +87,8 @@ def test_contract_round_trips_through_json_in_order(tmp_path, telco_contract):
     assert list(back.columns) == list(telco_contract.columns)
 
 
-def test_real_data_passes_without_warnings(telco_contract, telco):
-    assert validate(telco, telco_contract, "raw.csv") == []
+def test_real_data_passes(telco_contract, telco):
+    validate(telco, telco_contract, "raw.csv")  # raises on any failed check
 
 
 def failing(frame, contract, source: str = "raw.csv") -> list[str]:
@@ -132,15 +133,16 @@ def test_single_class_target_cannot_train(telco_contract, telco):
     assert lines[1] == "  churn: two classes needed to train and evaluate, found only ['No']"
 
 
-def test_unknown_category_warns_and_counts(telco_contract, telco, caplog):
+def test_a_category_outside_the_declared_set_is_an_error(telco_contract, telco):
+    # The service answers 422 for it; prepare agrees and stops.
     frame = telco.head(40).copy()
     frame.loc[[1, 7, 30], "payment_method"] = "Crypto"
-    warnings = validate(frame, telco_contract, "raw.csv")
-    assert warnings == [
-        "payment_method: one of the 4 known categories: 3 bad row(s) "
-        "(row 2: 'Crypto', row 8: 'Crypto', row 31: 'Crypto')"
+    assert failing(frame, telco_contract) == [
+        "raw.csv: 1 data contract check(s) failed",
+        "  payment_method: one of 'Bank transfer (automatic)', 'Credit card (automatic)', "
+        "'Electronic check', 'Mailed check': 3 bad row(s) "
+        "(row 2: 'Crypto', row 8: 'Crypto', row 31: 'Crypto')",
     ]
-    assert "raw.csv: payment_method: one of the 4 known categories: 3 bad row(s)" in caplog.text
 
 
 def test_readme_data_table_is_generated_from_the_contract(params):
@@ -220,7 +222,7 @@ def test_a_missing_category_is_an_error_unless_nullable(params_dict, telco):
     assert failing(rows, declared)[1:] == ["  contract: not null: 1 bad row(s) (row 7: None)"]
     params_dict["data"]["features"]["contract"]["nullable"] = True
     allowed = resolve_contract(parse_params(params_dict).data, rows, "raw.csv")
-    assert validate(rows, allowed, "raw.csv") == []
+    validate(rows, allowed, "raw.csv")  # raises on any failed check
 
 
 def test_validate_features_checks_a_batch_without_target_or_id(telco_contract, telco):
@@ -240,7 +242,7 @@ def test_validate_features_checks_a_batch_without_target_or_id(telco_contract, t
 
 def test_an_inferred_contract_is_validated_too(custom_dataset):
     contract = resolve_contract(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
-    assert validate(custom_dataset, contract, "custom.csv") == []
+    validate(custom_dataset, contract, "custom.csv")  # raises on any failed check
     bad = custom_dataset.astype({"support_calls": object})
     bad.loc[3, "support_calls"] = "many"
     bad.loc[5, "status"] = None
@@ -268,7 +270,15 @@ def tiny_contract() -> Contract:
 
 def test_contract_file_is_the_documented_json(tmp_path, tiny_contract):
     """Other tools (and a model server) read contract.json: its keys are the interface."""
-    inferred = Contract("y", 1, None, ROW_ID, False, {"n": Column("numeric")})
+    inferred = Contract(
+        "y",
+        1,
+        None,
+        ROW_ID,
+        False,
+        {"n": Column("numeric", observed_min=-1.5, observed_max=2.0)},
+        True,
+    )
     expected = {
         "target": "y",
         "positive_label": "1",
@@ -283,6 +293,8 @@ def test_contract_file_is_the_documented_json(tmp_path, tiny_contract):
                 "min": 0.0,
                 "max": 5.0,
                 "categories": None,
+                "observed_min": None,
+                "observed_max": None,
             },
             {
                 "name": "a",
@@ -291,8 +303,11 @@ def test_contract_file_is_the_documented_json(tmp_path, tiny_contract):
                 "min": None,
                 "max": None,
                 "categories": ["x", "z"],
+                "observed_min": None,
+                "observed_max": None,
             },
         ],
+        "inferred": False,
     }
     for contract, want in (
         (tiny_contract, expected),
@@ -312,8 +327,11 @@ def test_contract_file_is_the_documented_json(tmp_path, tiny_contract):
                         "min": None,
                         "max": None,
                         "categories": None,
+                        "observed_min": -1.5,
+                        "observed_max": 2.0,
                     }
                 ],
+                "inferred": True,
             },
         ),
     ):
@@ -368,11 +386,16 @@ def test_failures_are_listed_in_schema_order_and_a_missing_column_too(tiny_contr
     )
 
 
-def test_the_unknown_category_warning_is_logged_once_as_is(tiny_contract, caplog):
+def test_an_unknown_category_is_refused_but_a_missing_one_is_not_a_category(tiny_contract):
     frame = pd.DataFrame({"k": [1, 2], "y": ["0", "1"], "b": [1.0, 2.0], "a": ["x", "q"]})
-    with caplog.at_level("WARNING", logger="churn.contract"):
-        validate(frame, tiny_contract, "f.csv")
-    assert caplog.messages == ["f.csv: a: one of the 2 known categories: 1 bad row(s) (row 2: 'q')"]
+    assert failing(frame, tiny_contract, "f.csv")[1:] == [
+        "  a: one of 'x', 'z': 1 bad row(s) (row 2: 'q')"
+    ]
+
+
+def test_a_batch_may_carry_unknown_categories_for_monitoring_to_count(tiny_contract):
+    batch = pd.DataFrame({"b": [1.0, 2.0], "a": ["x", "q"]})
+    validate_features(batch, tiny_contract, "batch.csv")  # no error: monitoring counts it
 
 
 def test_a_batch_may_carry_extra_columns_but_not_lack_features(tiny_contract):

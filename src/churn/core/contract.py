@@ -2,27 +2,37 @@
 
 ``params.yaml`` (section ``data``) declares the target, its labels, the id and,
 per feature, its type, nullability, range and allowed categories; ``infer``
-derives the features from the file's dtypes instead. This module turns that
-into a :class:`Contract`, validates raw frames against it with pandera, and
-renders it as the README's data table. prepare writes the resolved contract
-to ``paths.contract``; every later stage, and anything serving the model, reads
-that file rather than re-declaring a column list.
+derives them instead: the types from the file's dtypes, then the rules from the
+training split (see :func:`observe`). This module turns that into a
+:class:`Contract`, validates raw frames against it with pandera, and renders it
+as the README's data table or as the YAML that freezes an inferred contract.
+prepare writes the resolved contract to ``paths.contract``; every later stage,
+the service and monitoring read that file rather than re-declaring a column list.
+
+One rule for a category outside the contract's set, everywhere: it is an error.
+prepare stops, the service answers 422, and monitoring counts the rows (the
+service would refuse them) and scores only the others. A number outside the
+range seen in training is not refused; monitoring counts it.
 """
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from churn.core import io
-from churn.core.errors import ChurnError
+from churn.core.errors import ChurnError, clip
 from churn.core.params import DataParams, FeatureRule
 
 log = logging.getLogger("churn.contract")
 
 ROW_ID = "row_id"  # index name used when the data has no id column of its own
 EXAMPLES = 5  # offending rows shown per failed check
+# A text column with at least this share of distinct values (over at least KEY_MIN_ROWS
+# rows) is a key or free text, not a category: one-hot encoding it would learn row names.
+KEY_DISTINCT_SHARE = 0.95
+KEY_MIN_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -31,9 +41,11 @@ class Column:
 
     type: str
     nullable: bool = True
-    min: float | None = None
+    min: float | None = None  # declared bounds: refused outside
     max: float | None = None
     categories: tuple[str, ...] | None = None
+    observed_min: float | None = None  # the training split's range: counted outside
+    observed_max: float | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,7 @@ class Contract:
     id: str
     id_in_data: bool
     columns: dict[str, Column] = field(default_factory=dict)
+    inferred: bool = False  # the features came from ``features: infer``
 
     @property
     def numeric(self) -> tuple[str, ...]:
@@ -88,6 +101,9 @@ class Contract:
                 min=col["min"],
                 max=col["max"],
                 categories=_tuple(col["categories"]),
+                # Contracts of earlier releases have no observed range.
+                observed_min=col.get("observed_min"),
+                observed_max=col.get("observed_max"),
             )
             for col in raw["columns"]
         }
@@ -98,6 +114,7 @@ class Contract:
             id=raw["id"],
             id_in_data=raw["id_in_data"],
             columns=columns,
+            inferred=bool(raw.get("inferred", False)),
         )
 
 
@@ -116,32 +133,104 @@ def _column(rule: FeatureRule) -> Column:
 
 
 def resolve_contract(data: DataParams, frame: pd.DataFrame, source: str) -> Contract:
-    """The contract for ``frame``: declared in params, or its features inferred from dtypes.
+    """The contract for ``frame``: declared in params, or its feature types inferred from dtypes.
 
-    Raises on a missing target/id or declared column, and, when the features are
-    declared, on columns the contract does not know.
+    An inferred contract has types only (every column nullable, no categories):
+    :func:`observe` adds the rules from the training split once it exists.
+
+    Raises on a missing target/id or declared column, when the features are
+    declared on columns the contract does not know, and when inferred on a
+    column that looks like a row id or key.
     """
     present = list(frame.columns)
-    base = Contract(
+    inferred = data.features == "infer"
+    if inferred:
+        reserved = {data.target, data.id}
+        columns = {c: _infer(frame[c]) for c in present if c not in reserved}
+    else:
+        columns = {name: _column(rule) for name, rule in data.features.items()}
+    contract = Contract(
         target=data.target,
         positive_label=data.positive_label,
         labels=_tuple([str(label) for label in data.labels] if data.labels else None),
         id=data.id or ROW_ID,
         id_in_data=data.id is not None,
+        columns=columns,
+        inferred=inferred,
     )
-    if data.features == "infer":
-        reserved = {data.target, data.id}
-        columns = {c: _infer(frame[c]) for c in present if c not in reserved}
-    else:
-        columns = {name: _column(rule) for name, rule in data.features.items()}
-    contract = Contract(**{**asdict(base), "columns": columns})
-    _check_columns(contract, present, source, strict=data.features != "infer")
+    _check_columns(contract, present, source, strict=not inferred)
+    if inferred:
+        _refuse_keys(frame, contract, source)
     return contract
 
 
+def _is_number(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
 def _infer(values: pd.Series) -> Column:
-    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    return Column(type="numeric" if numeric else "categorical", nullable=True)
+    return Column(type="numeric" if _is_number(values) else "categorical", nullable=True)
+
+
+def key_like(values: pd.Series) -> str | None:
+    """Why ``values`` looks like a row number or key rather than a feature, or None.
+
+    A row number: every row present, integers, all different and consecutive (0..n-1,
+    1..n, or any other run, in any order). A key: text with (nearly) one value per
+    row, which one-hot encoding would turn into a column per customer.
+    """
+    n = len(values)
+    present = values.dropna()
+    if _is_number(values):
+        if len(present) < n or n < 2 or (present != present.round()).any():
+            return None
+        low, high = present.min(), present.max()
+        if present.nunique() == n and high - low == n - 1:
+            return f"row numbers {low:.0f}..{high:.0f}"
+        return None
+    distinct = present.astype(str).nunique()
+    if distinct == n or (n >= KEY_MIN_ROWS and distinct >= KEY_DISTINCT_SHARE * n):
+        return f"{distinct:,} distinct values in {n:,} rows"
+    return None
+
+
+def _refuse_keys(frame: pd.DataFrame, contract: Contract, source: str) -> None:
+    found = [(c, why) for c in contract.columns if (why := key_like(frame[c])) is not None]
+    if not found:
+        return
+    listed = ", ".join(f"{c!r} ({why})" for c, why in found[:EXAMPLES])
+    if len(found) == 1 and not contract.id_in_data:
+        fix = f"set data.id: {found[0][0]} in params.yaml, or list data.features without it"
+    else:
+        fix = "list data.features in params.yaml without " + ("it" if len(found) == 1 else "them")
+    verb = "look" if len(found) > 1 else "looks"
+    raise ChurnError(f"{source}: {listed} {verb} like a row id or key, not a feature: {fix}")
+
+
+def observe(contract: Contract, train: pd.DataFrame) -> Contract:
+    """The contract with what the training split shows.
+
+    Every numeric column gets the range seen in training (monitoring counts values
+    outside it; nothing refuses them). An inferred contract also gets real rules:
+    nullable only where training had a missing value, and the categories it had.
+    """
+    columns = {}
+    for name, col in contract.columns.items():
+        values = train[name]
+        changes: dict = {}
+        if col.type == "numeric":
+            present = values.dropna()
+            if len(present):
+                changes = {
+                    "observed_min": float(present.min()),
+                    "observed_max": float(present.max()),
+                }
+        elif contract.inferred:
+            changes = {"categories": tuple(sorted(values.dropna().astype(str).unique()))}
+        if contract.inferred:
+            changes["nullable"] = bool(values.isna().any())
+        columns[name] = replace(col, **changes)
+    return replace(contract, columns=columns)
 
 
 def _check_columns(contract: Contract, present: list[str], source: str, strict: bool) -> None:
@@ -187,7 +276,16 @@ def _numeric_checks(col: Column) -> list:
     return checks
 
 
-def _error_schema(contract: Contract, features_only: bool = False):
+def _category_check(col: Column):
+    import pandera.pandas as pa
+
+    allowed = list(col.categories or ())
+    shown = clip(", ".join(map(repr, allowed)), 120)
+    return pa.Check(lambda s: s.astype(str).isin(allowed), name=f"one of {shown}")
+
+
+def _error_schema(contract: Contract, features_only: bool = False, categories: bool = True):
+    """The refusing checks; ``categories=False`` leaves unknown categories to be counted."""
     import pandera.pandas as pa
 
     columns = {}
@@ -199,7 +297,10 @@ def _error_schema(contract: Contract, features_only: bool = False):
     if contract.id_in_data and not features_only:
         columns[contract.id] = pa.Column(nullable=False, unique=True)
     for name, col in contract.columns.items():
-        checks = _numeric_checks(col) if col.type == "numeric" else []
+        if col.type == "numeric":
+            checks = _numeric_checks(col)
+        else:
+            checks = [_category_check(col)] if categories and col.categories else []
         columns[name] = pa.Column(nullable=col.nullable, checks=checks)
     return pa.DataFrameSchema(columns, strict=False)
 
@@ -209,23 +310,6 @@ def _label_check(contract: Contract):
 
     labels = list(contract.labels or ())
     return pa.Check(lambda s: s.astype(str).isin(labels), name=f"one of {labels}")
-
-
-def _warning_schema(contract: Contract):
-    import pandera.pandas as pa
-
-    columns = {
-        name: pa.Column(
-            checks=pa.Check(
-                lambda s, allowed=list(col.categories): s.isin(allowed),
-                name=f"one of the {len(col.categories)} known categories",
-            ),
-            nullable=True,
-        )
-        for name, col in contract.columns.items()
-        if col.type == "categorical" and col.categories
-    }
-    return pa.DataFrameSchema(columns) if columns else None
 
 
 def _failures(schema, frame: pd.DataFrame) -> list[str]:
@@ -260,14 +344,13 @@ def _rule_name(check: str) -> str:
     return {"field_uniqueness": "unique"}.get(check, check)
 
 
-def validate(frame: pd.DataFrame, contract: Contract, source: str) -> list[str]:
+def validate(frame: pd.DataFrame, contract: Contract, source: str) -> None:
     """Check ``frame`` against the contract before anything is transformed.
 
-    Errors (wrong types, out-of-range or missing values, duplicate ids, unknown
-    target labels, a single-class target) raise one :class:`ChurnError` whose
-    first line names the file and whose next lines name each failed check.
-    Unknown categories only warn (the featurizer ignores them): each is logged
-    and returned.
+    Wrong types, out-of-range or missing values, categories outside the declared
+    set, duplicate ids, unknown target labels and a single-class target raise one
+    :class:`ChurnError` whose first line names the file and whose next lines name
+    each failed check.
     """
     problems = _failures(_error_schema(contract), frame)
     target = frame[contract.target].dropna().astype(str)
@@ -280,20 +363,13 @@ def validate(frame: pd.DataFrame, contract: Contract, source: str) -> list[str]:
         raise ChurnError(
             f"{source}: {len(problems)} data contract check(s) failed\n  " + "\n  ".join(problems)
         )
-    warnings = []
-    schema = _warning_schema(contract)
-    if schema is not None:
-        warnings = _failures(schema, frame)
-    for line in warnings:
-        log.warning("%s: %s", source, line)
-    return warnings
 
 
 def validate_features(frame: pd.DataFrame, contract: Contract, source: str) -> None:
     """Check a batch to score or monitor: the features only (no target, no id needed).
 
-    Extra columns are allowed (a batch may carry the id or the label); unknown
-    categories are not errors here either (monitoring counts them).
+    Extra columns are allowed (a batch may carry the id or the label); categories
+    outside the contract are not errors here: monitoring counts them.
     """
     missing = [c for c in contract.features if c not in frame.columns]
     if missing:
@@ -301,7 +377,7 @@ def validate_features(frame: pd.DataFrame, contract: Contract, source: str) -> N
             f"{source}: missing column(s) {', '.join(map(repr, missing))} "
             f"(found: {', '.join(map(str, frame.columns))})"
         )
-    problems = _failures(_error_schema(contract, features_only=True), frame)
+    problems = _failures(_error_schema(contract, features_only=True, categories=False), frame)
     if problems:
         raise ChurnError(
             f"{source}: {len(problems)} data contract check(s) failed\n  " + "\n  ".join(problems)
@@ -353,3 +429,50 @@ def _allowed(rule: FeatureRule) -> str:
     low = "-∞" if rule.min is None else f"{rule.min:g}"
     high = "∞" if rule.max is None else f"{rule.max:g}"
     return "any number" if rule.min is None and rule.max is None else f"{low} … {high}"
+
+
+def freeze_yaml(contract: Contract, source: str) -> str:
+    """The resolved contract as the ``data:`` section to paste into ``params.yaml``.
+
+    Declaring it keeps every rule prepare inferred, and makes a column the file
+    should not have an error. The range seen in training is a comment: declared
+    ``min``/``max`` refuse values, the observed range only counts them.
+    """
+    import yaml
+
+    def flow(value: object) -> str:
+        text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=2**31)
+        return text.strip().removesuffix("...").strip()
+
+    how = "inferred" if contract.inferred else "declared"
+    lines = [
+        f"# The data contract prepare resolved from {source} ({how}).",
+        "# Paste it over the data: section of params.yaml to declare it.",
+        "data:",
+        f"  target: {flow(contract.target)}",
+        f"  positive_label: {flow(contract.positive_label)}",
+    ]
+    if contract.labels:
+        lines.append(f"  labels: {flow(list(contract.labels))}")
+    lines += [f"  id: {flow(contract.id if contract.id_in_data else None)}", "  features:"]
+    for name, col in contract.columns.items():
+        lines.append(f"    {flow(name)}: {flow(_rule(col))}{_observed(col)}")
+    return "\n".join(lines) + "\n"
+
+
+def _rule(col: Column) -> dict:
+    rule: dict = {"type": col.type}
+    if col.nullable:
+        rule["nullable"] = True
+    for key in ("min", "max"):
+        if getattr(col, key) is not None:
+            rule[key] = getattr(col, key)
+    if col.categories:
+        rule["categories"] = list(col.categories)
+    return rule
+
+
+def _observed(col: Column) -> str:
+    if col.observed_min is None or col.observed_max is None:
+        return ""
+    return f"  # seen in training: {col.observed_min:g} … {col.observed_max:g}"

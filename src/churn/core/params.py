@@ -178,6 +178,7 @@ class MonitorParams(Section):
     ks_statistic: Probability
     alpha: Probability
     unseen_share: Probability
+    out_of_range_share: Probability
     missing_change: Probability
     min_rows: PositiveInt
 

@@ -8,11 +8,14 @@ predictions (scores).
 
 - numeric features: PSI on bins cut at the reference's deciles, and the
   two-sample Kolmogorov-Smirnov test;
+- numeric features: also the share of values outside the range seen in training
+  (the contract's observed range; the service does not refuse them);
 - categorical features: PSI over the categories, a chi-square test, and the
-  share of categories never seen in training;
+  share of values outside the contract's categories (the service answers 422
+  for those rows, so they are counted here and left out of the scores);
 - every feature: the change in its missing rate;
-- predictions: the model's score distribution on the batch against the test
-  split's (PSI and KS).
+- predictions: the model's score distribution on the batch rows the service
+  would accept, against the test split's (PSI and KS).
 
 Thresholds live in ``params.yaml`` (``monitor:``). Writes ``drift.json``,
 ``summary.md`` and a PNG per drifted feature to ``--out``; exits 0 when nothing
@@ -28,7 +31,7 @@ import pandas as pd
 from scipy import stats
 
 from churn.core import io
-from churn.core.contract import Contract, read_contract, validate_features
+from churn.core.contract import Column, Contract, read_contract, validate_features
 from churn.core.errors import ChurnError
 from churn.core.integrity import load_model
 from churn.core.params import MonitorParams, load_params
@@ -52,6 +55,7 @@ class Check:
     p_value: float
     missing_change: float
     unseen_share: float = 0.0
+    out_of_range_share: float = 0.0
     drifted: bool = False
     reasons: list[str] = field(default_factory=list)
 
@@ -75,11 +79,15 @@ def shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return counts / max(counts.sum(), 1)
 
 
-def compare_numeric(name: str, ref: pd.Series, new: pd.Series, params: MonitorParams) -> Check:
-    """PSI on reference deciles and the KS test."""
+def compare_numeric(
+    name: str, ref: pd.Series, new: pd.Series, params: MonitorParams, column: Column | None = None
+) -> Check:
+    """PSI on reference deciles, the KS test, and the share outside the training range."""
     r, b = ref.dropna().to_numpy(dtype=float), new.dropna().to_numpy(dtype=float)
     edges = numeric_bins(ref, params.bins)
     ks = stats.ks_2samp(r, b) if len(b) else None
+    low, high = observed_range(r, column)
+    outside = float(((b < low) | (b > high)).mean()) if len(b) else 0.0
     return Check(
         name,
         "numeric",
@@ -88,12 +96,28 @@ def compare_numeric(name: str, ref: pd.Series, new: pd.Series, params: MonitorPa
         float(ks.statistic) if ks else 0.0,
         float(ks.pvalue) if ks else 1.0,
         float(new.isna().mean() - ref.isna().mean()),
+        out_of_range_share=outside,
     )
 
 
-def compare_categorical(name: str, ref: pd.Series, new: pd.Series) -> Check:
-    """PSI over categories, chi-square, and the share of categories unseen in training."""
+def observed_range(reference: np.ndarray, column: Column | None) -> tuple[float, float]:
+    """The contract's observed training range; a contract without one: the reference's."""
+    if column is not None and column.observed_min is not None and column.observed_max is not None:
+        return column.observed_min, column.observed_max
+    if not len(reference):
+        return -np.inf, np.inf
+    return float(reference.min()), float(reference.max())
+
+
+def compare_categorical(
+    name: str, ref: pd.Series, new: pd.Series, column: Column | None = None
+) -> Check:
+    """PSI over categories, chi-square, and the share outside the contract's categories.
+
+    A contract without categories (or none given): outside the training data's.
+    """
     r, b = ref.dropna().astype(str), new.dropna().astype(str)
+    known = set(column.categories) if column is not None and column.categories else set(r)
     categories = sorted(set(r) | set(b))
     ref_counts = r.value_counts().reindex(categories, fill_value=0).to_numpy()
     new_counts = b.value_counts().reindex(categories, fill_value=0).to_numpy()
@@ -108,7 +132,7 @@ def compare_categorical(name: str, ref: pd.Series, new: pd.Series) -> Check:
         float(chi.statistic) if chi else 0.0,
         float(chi.pvalue) if chi else 1.0,
         float(new.isna().mean() - ref.isna().mean()),
-        unseen_share=float((~b.isin(set(r))).mean()) if len(b) else 0.0,
+        unseen_share=float((~b.isin(known)).mean()) if len(b) else 0.0,
     )
 
 
@@ -129,6 +153,11 @@ def judge(check: Check, params: MonitorParams) -> Check:
         check.reasons.append(
             f"unseen categories {check.unseen_share:.1%} >= {params.unseen_share:.1%}"
         )
+    if check.out_of_range_share >= params.out_of_range_share:
+        check.reasons.append(
+            f"outside the training range {check.out_of_range_share:.1%} "
+            f">= {params.out_of_range_share:.1%}"
+        )
     if abs(check.missing_change) >= params.missing_change:
         check.reasons.append(
             f"missing rate {check.missing_change:+.1%} (limit ±{params.missing_change:.1%})"
@@ -143,25 +172,26 @@ def compare(
     """One judged check per feature, in contract order."""
     checks = []
     for name in contract.features:
-        if contract.columns[name].type == "numeric":
-            check = compare_numeric(name, reference[name], batch[name], params)
+        column = contract.columns[name]
+        if column.type == "numeric":
+            check = compare_numeric(name, reference[name], batch[name], params, column)
         else:
-            check = compare_categorical(name, reference[name], batch[name])
+            check = compare_categorical(name, reference[name], batch[name], column)
         checks.append(judge(check, params))
     return checks
 
 
 def compare_scores(reference: np.ndarray, batch: np.ndarray, params: MonitorParams) -> Check:
-    """The model's score distribution on the batch against the test split's."""
+    """The model's score distribution on the batch against the test split's (none: no test)."""
     edges = numeric_bins(pd.Series(reference), params.bins)
-    ks = stats.ks_2samp(reference, batch)
+    ks = stats.ks_2samp(reference, batch) if len(batch) else None
     check = Check(
         "prediction",
         "score",
-        psi(shares(reference, edges), shares(batch, edges)),
+        psi(shares(reference, edges), shares(batch, edges)) if len(batch) else 0.0,
         "ks",
-        float(ks.statistic),
-        float(ks.pvalue),
+        float(ks.statistic) if ks else 0.0,
+        float(ks.pvalue) if ks else 1.0,
         0.0,
     )
     return judge(check, params)
@@ -201,13 +231,17 @@ def summary_markdown(checks: list[Check], prediction: Check, rows: int, warning:
         f"{verdict} ({rows:,} rows). Predictions: {'drifted' if prediction.drifted else 'stable'}.",
         "",
     ]
-    lines.append("| feature | kind | PSI | test | statistic | p | missing Δ | unseen | because |")
-    lines += ["|---|---|---:|---|---:|---:|---:|---:|---|"]
+    lines.append(
+        "| feature | kind | PSI | test | statistic | p | missing Δ | unseen | out of range "
+        "| because |"
+    )
+    lines += ["|---|---|---:|---|---:|---:|---:|---:|---:|---|"]
     ordered = [*sorted(checks, key=lambda c: (not c.drifted, -c.psi)), prediction]
     for c in ordered:
         lines.append(
             f"| {c.name} | {c.kind} | {c.psi:.3f} | {c.test} | {c.statistic:.3f} | {c.p_value:.2g} "
-            f"| {c.missing_change:+.1%} | {c.unseen_share:.1%} | {'; '.join(c.reasons) or '—'} |"
+            f"| {c.missing_change:+.1%} | {c.unseen_share:.1%} | {c.out_of_range_share:.1%} "
+            f"| {'; '.join(c.reasons) or '—'} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -244,6 +278,35 @@ def plot(name: str, ref: pd.Series, new: pd.Series, kind: str, out: Path) -> Pat
     return path
 
 
+def refused_rows(batch: pd.DataFrame, contract: Contract) -> np.ndarray:
+    """Rows the service would answer 422 for: a category outside the contract's."""
+    refused = np.zeros(len(batch), dtype=bool)
+    for name in contract.categorical:
+        allowed = contract.columns[name].categories
+        if allowed:
+            values = batch[name]
+            refused |= (values.notna() & ~values.astype(str).isin(allowed)).to_numpy()
+    return refused
+
+
+def score_accepted(batch: pd.DataFrame, contract: Contract, model_path: str) -> np.ndarray:
+    """The model's scores for the rows the service would accept (md5-checked model)."""
+    refused = refused_rows(batch, contract)
+    if refused.any():
+        log.warning(
+            "%d of %d rows have a category outside the contract (the service refuses them); "
+            "scoring the other %d",
+            refused.sum(),
+            len(batch),
+            (~refused).sum(),
+        )
+    accepted = batch.loc[~refused, contract.features]
+    if accepted.empty:
+        return np.empty(0)
+    model, _ = load_model(model_path)  # md5 checked against dvc.lock first
+    return model.predict_proba(accepted)[:, 1]
+
+
 def run(input_path: Path, out: Path) -> int:
     """Validate, compare, write the outputs; return the exit status (0 or 1)."""
     params = load_params()
@@ -252,8 +315,7 @@ def run(input_path: Path, out: Path) -> int:
     reference = io.read_parquet(params.paths.train)
     checks = compare(reference, batch, contract, params.monitor)
     if batch_scores is None:
-        model, _ = load_model(params.paths.model)  # md5 checked against dvc.lock first
-        batch_scores = model.predict_proba(batch[contract.features])[:, 1]
+        batch_scores = score_accepted(batch, contract, params.paths.model)
     test_scores = pd.read_csv(params.paths.predictions)["probability"].to_numpy()
     prediction = compare_scores(test_scores, batch_scores, params.monitor)
     warning = ""
@@ -270,6 +332,7 @@ def run(input_path: Path, out: Path) -> int:
     result = {
         "input": str(input_path),
         "rows": len(batch),
+        "scored_rows": len(batch_scores),  # the rows the service would accept
         "warning": warning,
         "drifted": [c.name for c in drifted],
         "prediction": asdict(prediction),

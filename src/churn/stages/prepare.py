@@ -17,7 +17,13 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from churn.core import entry, io
-from churn.core.contract import Contract, resolve_contract, validate, write_contract
+from churn.core.contract import (
+    Contract,
+    observe,
+    resolve_contract,
+    validate,
+    write_contract,
+)
 from churn.core.errors import ChurnError
 from churn.core.params import PrepareParams, load_params
 
@@ -304,6 +310,8 @@ def main() -> None:
     check_split(frame, train, test, contract.target)
     io.write_parquet(params.paths.train, train)
     io.write_parquet(params.paths.test, test)
+    # The rules come from the training split only: the test split stays unseen.
+    contract = observe(contract, train)
     write_contract(params.paths.contract, contract)
     log.info(
         "train %d rows, test %d rows, positive rate %.3f; %d numeric + %d categorical features",

@@ -1,0 +1,81 @@
+"""Own data with ``features: infer``: the frozen contract, and keys refused before any work."""
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from churn.core import entry
+from churn.stages import prepare
+from synthetic import make_custom_dataset
+from test_cli import churn
+
+
+def test_freeze_prints_params_that_declare_the_same_contract(trained_inferred, tmp_path):
+    frozen = churn("contract", "--freeze", cwd=trained_inferred)
+    assert frozen.returncode == 0, frozen.stderr
+    assert frozen.stdout.startswith(
+        "# The data contract prepare resolved from data/raw/custom.csv (inferred).\n"
+    )
+    assert "    plan: {type: categorical, categories: [basic, plus, pro]}\n" in frozen.stdout
+    assert "    support_calls: {type: numeric}  # seen in training: 0 … " in frozen.stdout
+    # Pasted over data:, prepare resolves the very same rules, now declared.
+    work = tmp_path / "frozen"
+    shutil.copytree(trained_inferred / "data/raw", work / "data/raw")
+    params = yaml.safe_load((trained_inferred / "params.yaml").read_text())
+    params["data"] = yaml.safe_load(frozen.stdout)["data"]
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        assert entry.run(prepare.main) == 0
+    before = json.loads((trained_inferred / "data/prepared/contract.json").read_text())
+    after = json.loads((work / "data/prepared/contract.json").read_text())
+    assert before.pop("inferred") is True
+    assert after.pop("inferred") is False
+    assert after == before
+    for split in ("train", "test"):
+        name = f"data/prepared/{split}.parquet"
+        assert (work / name).read_bytes() == (trained_inferred / name).read_bytes()
+
+
+def test_freeze_before_prepare_ran_says_which_file_is_missing(tmp_path, params_raw):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params_raw))
+    result = churn("contract", "--freeze", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: data/prepared/contract.json: file not found (run the stage that makes it, "
+        "or `dvc pull`)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "why"),
+    [
+        ("rownames", lambda n: np.arange(1, n + 1), "row numbers 1..300"),
+        ("Unnamed: 0", lambda n: np.arange(n)[::-1], "row numbers 0..299"),  # a saved index
+        ("account", lambda n: [f"A{i:05d}" for i in range(n)], "300 distinct values in 300 rows"),
+    ],
+)
+def test_a_key_column_stops_prepare_before_anything_is_written(
+    tmp_path, monkeypatch, capsys, params_raw, column, values, why
+):
+    params = copy.deepcopy(params_raw)
+    params["data"] = {"target": "status", "positive_label": "left", "id": None, "features": "infer"}
+    params["paths"]["raw"] = "data/raw/own.csv"
+    frame = make_custom_dataset(300).drop(columns=["account"])
+    frame.insert(0, column, values(300))
+    raw = tmp_path / "data/raw/own.csv"
+    raw.parent.mkdir(parents=True)
+    frame.to_csv(raw, index=False)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    assert entry.run(prepare.main) == 1
+    assert sorted(p.name for p in Path("data").rglob("*") if p.is_file()) == ["own.csv"]
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: data/raw/own.csv: {column!r} ({why}) looks like a row id or key, not a "
+        f"feature: set data.id: {column} in params.yaml, or list data.features without it"
+    )

@@ -1,0 +1,207 @@
+"""``features: infer``: real rules from the training split, keys refused, the frozen YAML."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from churn.core.contract import (
+    KEY_MIN_ROWS,
+    Column,
+    Contract,
+    freeze_yaml,
+    key_like,
+    observe,
+    resolve_contract,
+)
+from churn.core.errors import ChurnError
+from churn.core.params import DataParams
+
+
+def data(**overrides) -> DataParams:
+    return DataParams(
+        **{"target": "y", "positive_label": "yes", "id": None, "features": "infer", **overrides}
+    )
+
+
+def frame(n: int = 30, **extra) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    out = pd.DataFrame(
+        {
+            "plan": rng.choice(["a", "b", "c"], n),
+            "usage": rng.normal(10, 2, n).round(2),
+            "y": rng.choice(["yes", "no"], n),
+        }
+    )
+    for name, values in extra.items():
+        out[name] = values
+    return out
+
+
+@pytest.mark.parametrize(
+    ("values", "why"),
+    [
+        (list(range(1, 31)), "row numbers 1..30"),
+        (list(range(30)), "row numbers 0..29"),
+        (list(reversed(range(100, 130))), "row numbers 100..129"),  # any order, any start
+        ([float(i) for i in range(30)], "row numbers 0..29"),  # read as floats
+        ([f"C{i:04d}" for i in range(30)], "30 distinct values in 30 rows"),
+        ([f"C{i}" for i in range(29)] + ["C0"], "29 distinct values in 30 rows"),  # near-unique
+    ],
+)
+def test_row_numbers_and_keys_are_key_like(values, why):
+    assert key_like(pd.Series(values)) == why
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        list(range(0, 60, 2)),  # unique integers with gaps: a count, a price in cents
+        [1.5 + i for i in range(30)],  # unique but not whole numbers: a measurement
+        [*list(range(29)), 28],  # one repeat: not a row number
+        [*range(29), None],  # a missing value: not every row has one
+        ["a", "b"] * 15,  # a category
+        [f"C{i}" for i in range(27)] + ["C0"] * 3,  # 28 of 30 distinct: below the share
+        [True, False] * 15,  # booleans are categories, never row numbers
+        [7],  # one row proves nothing
+    ],
+)
+def test_features_are_not_key_like(values):
+    assert key_like(pd.Series(values)) is None
+
+
+def test_a_short_text_column_needs_every_value_distinct():
+    short = [f"C{i}" for i in range(KEY_MIN_ROWS - 2)]
+    assert key_like(pd.Series([*short, short[0]])) is None  # 18 of 19: too few rows to say
+    assert key_like(pd.Series(short)) == f"{len(short)} distinct values in {len(short)} rows"
+
+
+def test_a_row_number_column_stops_inference_naming_it_and_the_fix():
+    with pytest.raises(ChurnError) as err:
+        resolve_contract(data(), frame(rownames=range(1, 31)), "data/raw/x.csv")
+    assert str(err.value) == (
+        "data/raw/x.csv: 'rownames' (row numbers 1..30) looks like a row id or key, "
+        "not a feature: set data.id: rownames in params.yaml, or list data.features without it"
+    )
+
+
+def test_several_keys_are_named_together():
+    keys = frame(rownames=range(30), email=[f"u{i}@x" for i in range(30)])
+    with pytest.raises(ChurnError) as err:
+        resolve_contract(data(), keys, "x.csv")
+    assert str(err.value) == (
+        "x.csv: 'rownames' (row numbers 0..29), 'email' (30 distinct values in 30 rows) look "
+        "like a row id or key, not a feature: list data.features in params.yaml without them"
+    )
+
+
+def test_a_second_key_next_to_the_declared_id_is_refused_too():
+    keys = frame(account=[f"A{i}" for i in range(30)], rownames=range(30))
+    with pytest.raises(ChurnError) as err:
+        resolve_contract(data(id="account"), keys, "x.csv")
+    assert str(err.value).endswith(": list data.features in params.yaml without it")
+    assert "'rownames'" in str(err.value)
+    assert "'account'" not in str(err.value)
+
+
+def test_the_declared_id_and_declared_features_are_never_key_checked():
+    keys = frame(account=[f"A{i}" for i in range(30)])
+    assert "account" not in resolve_contract(data(id="account"), keys, "x.csv").columns
+    declared = data(features={"n": {"type": "numeric"}})
+    c = resolve_contract(declared, pd.DataFrame({"n": range(30), "y": ["yes", "no"] * 15}), "x")
+    assert list(c.columns) == ["n"]  # the user listed it: their call
+
+
+def test_observe_gives_an_inferred_contract_real_rules():
+    train = pd.DataFrame(
+        {
+            "plan": pd.array(["b", "a", None, "b"], dtype="string"),
+            "region": pd.array(["n", "s", "n", "s"], dtype="string"),
+            "usage": [3.5, -1.0, np.nan, 7.0],
+            "calls": [0, 2, 1, 5],
+        }
+    )
+    base = resolve_contract(data(), train.assign(y=["yes", "no", "no", "yes"]), "x.csv")
+    assert all(col.nullable and col.categories is None for col in base.columns.values())
+    c = observe(base, train)
+    assert c.inferred is True
+    assert c.columns == {
+        "plan": Column("categorical", nullable=True, categories=("a", "b")),
+        "region": Column("categorical", nullable=False, categories=("n", "s")),
+        "usage": Column("numeric", nullable=True, observed_min=-1.0, observed_max=7.0),
+        "calls": Column("numeric", nullable=False, observed_min=0.0, observed_max=5.0),
+    }
+
+
+def test_observe_keeps_a_declared_contracts_rules_and_adds_the_range():
+    declared = Contract(
+        "y",
+        "yes",
+        None,
+        "row_id",
+        False,
+        {
+            "n": Column("numeric", nullable=False, min=0.0),
+            "c": Column("categorical", nullable=True, categories=("p", "q", "r")),
+        },
+    )
+    train = pd.DataFrame({"n": [4.0, 2.0], "c": ["p", "p"]})
+    c = observe(declared, train)
+    assert c.columns["n"] == Column(
+        "numeric", nullable=False, min=0.0, observed_min=2.0, observed_max=4.0
+    )
+    assert c.columns["c"] == declared.columns["c"]  # declared categories, not the seen ones
+    assert c.inferred is False
+
+
+def test_an_all_missing_numeric_column_has_no_observed_range():
+    c = observe(resolve_contract(data(), frame(gap=np.nan), "x"), frame(gap=np.nan))
+    assert (c.columns["gap"].observed_min, c.columns["gap"].observed_max) == (None, None)
+    assert c.columns["gap"].nullable is True
+
+
+def test_freeze_is_yaml_that_declares_the_same_contract():
+    c = Contract(
+        "churned",
+        "Yes",
+        ("No", "Yes"),
+        "row_id",
+        False,
+        {
+            "tenure months": Column("numeric", nullable=False, observed_min=0.0, observed_max=72.0),
+            "charges": Column(
+                "numeric", nullable=True, min=0.0, observed_min=1.5, observed_max=9.0
+            ),
+            "plan": Column("categorical", nullable=False, categories=("No", "on", "null", "1")),
+        },
+        inferred=True,
+    )
+    text = freeze_yaml(c, "data/raw/x.csv")
+    assert text.splitlines() == [
+        "# The data contract prepare resolved from data/raw/x.csv (inferred).",
+        "# Paste it over the data: section of params.yaml to declare it.",
+        "data:",
+        "  target: churned",
+        "  positive_label: 'Yes'",
+        "  labels: ['No', 'Yes']",
+        "  id: null",
+        "  features:",
+        "    tenure months: {type: numeric}  # seen in training: 0 … 72",
+        "    charges: {type: numeric, nullable: true, min: 0.0}  # seen in training: 1.5 … 9",
+        "    plan: {type: categorical, categories: ['No', 'on', 'null', '1']}",
+    ]
+    # YAML 1.1 words (No, on, null) and digits stay strings; the result is valid params.
+    parsed = DataParams(**yaml.safe_load(text)["data"])
+    assert parsed.positive_label == "Yes"
+    assert parsed.labels == ["No", "Yes"]
+    assert parsed.features["plan"].categories == ["No", "on", "null", "1"]
+    assert parsed.features["tenure months"].nullable is False
+    assert parsed.features["charges"].min == 0.0
+
+
+def test_freeze_names_the_declared_id():
+    c = Contract("y", 1, None, "account", True, {"n": Column("numeric", nullable=False)})
+    text = freeze_yaml(c, "x.csv")
+    assert "  id: account" in text.splitlines()
+    assert "  positive_label: 1" in text.splitlines()
+    assert "(declared)" in text.splitlines()[0]
