@@ -38,3 +38,33 @@ CUSTOM_DATA = {
     "id": "account",
     "features": "infer",
 }
+
+
+def make_subscriptions_dataset(n_rows: int = 1500, seed: int = 11) -> pd.DataFrame:
+    """A third schema: a row-number column first (as R's write.csv leaves), no id of its own.
+
+    A text target ("renewed"/"cancelled"), an integer count with gaps, a category with
+    gaps, and two never-missing features (plan, monthly_fee). Cheap plans with few
+    logins cancel.
+    """
+    rng = np.random.default_rng(seed)
+    plan = rng.choice(["starter", "team", "enterprise"], size=n_rows, p=[0.5, 0.35, 0.15])
+    fee = np.select([plan == "starter", plan == "team"], [9.0, 29.0], 99.0)
+    fee = (fee * rng.uniform(0.9, 1.1, n_rows)).round(2)
+    logins = rng.poisson(6.0, size=n_rows).astype(float)
+    country = rng.choice(["DE", "FR", "NL", "ES"], size=n_rows)
+    logit = 1.0 - 0.35 * logins + 1.2 * (plan == "starter") - 0.9 * (plan == "enterprise")
+    cancelled = rng.random(n_rows) < 1.0 / (1.0 + np.exp(-logit))
+    frame = pd.DataFrame(
+        {
+            "rownames": np.arange(1, n_rows + 1),
+            "plan": plan,
+            "monthly_fee": fee,
+            "logins_per_week": logins,
+            "country": country,
+            "outcome": np.where(cancelled, "cancelled", "renewed"),
+        }
+    )
+    frame.loc[rng.choice(n_rows, 60, replace=False), "logins_per_week"] = np.nan
+    frame.loc[rng.choice(n_rows, 40, replace=False), "country"] = np.nan
+    return frame

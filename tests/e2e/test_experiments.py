@@ -1,13 +1,10 @@
-"""End to end: experiments with `dvc exp run -S`, and a user's own dataset, in real repos."""
+"""End to end: experiments with `dvc exp run -S` in real repos (own data: test_own_data.py)."""
 
 import json
 
 import pytest
-import yaml
 
-from synthetic import CUSTOM_DATA, make_custom_dataset
-
-from .conftest import copy_repo, read_metrics, reproduced_copy, sh
+from .conftest import read_metrics, reproduced_copy, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -67,28 +64,6 @@ def test_typo_in_a_param_is_refused_by_name(repo):
         in result.stderr
     )
     sh(repo, "git", "checkout", "--", "params.yaml")
-
-
-def test_own_dataset_runs_with_a_params_change_only(tmp_path):
-    repo = copy_repo(tmp_path / "repo")
-    make_custom_dataset().to_csv(repo / "data/raw/accounts.csv", index=False)
-    sh(repo, "dvc", "add", "data/raw/accounts.csv")
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["paths"]["raw"] = "data/raw/accounts.csv"
-    params["data"] = dict(CUSTOM_DATA)
-    params["evaluate"]["slices"] = ["plan"]
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh(repo, "dvc", "repro")
-    metrics = read_metrics(repo)
-    assert metrics["roc_auc"] > 0.7
-    contract = json.loads((repo / "data/prepared/contract.json").read_text())
-    assert [(c["name"], c["type"]) for c in contract["columns"]] == [
-        ("plan", "categorical"),
-        ("usage_minutes", "numeric"),
-        ("region", "categorical"),
-        ("support_calls", "numeric"),
-    ]
-    assert "Data and pipelines are up to date." in sh(repo, "dvc", "status").stdout
 
 
 def test_a_queued_experiment_runs_the_code_of_its_own_copy(repo):
