@@ -4,6 +4,8 @@ Every expected line below was worked out on paper from the handful of rows in th
 none is read back from the code under test.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -81,6 +83,16 @@ def test_model_section_names_the_chosen_classifier_and_its_settings(params, trai
         "- Decision threshold: 0.35.",
         "",
     ]
+
+
+def test_model_section_says_when_the_contract_was_inferred(params):
+    inferred = replace(CONTRACT, inferred=True)
+    section = card._model_section(params, inferred)
+    assert section[4] == (
+        "- The data contract was inferred from the training split (`features: infer`); "
+        "`churn contract --freeze` prints it as params to declare."
+    )
+    assert len(section) == len(card._model_section(params, CONTRACT)) + 1
 
 
 # --- Data ------------------------------------------------------------------------------

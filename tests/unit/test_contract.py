@@ -433,4 +433,7 @@ def test_readme_row_of_each_kind_of_rule(rule, allowed):
 
 def test_readme_says_when_features_are_inferred():
     data = DataParams(target="y", positive_label=1, id=None, features="infer")
-    assert markdown_table(data) == "_features are inferred from the file's dtypes_"
+    assert (
+        markdown_table(data)
+        == "_features: infer (`churn contract --freeze` prints the rules prepare inferred)_"
+    )

@@ -404,7 +404,7 @@ def read_contract(path: str | Path) -> Contract:
 def markdown_table(data: DataParams) -> str:
     """The README's data table, generated from the declared contract."""
     if data.features == "infer":
-        return "_features are inferred from the file's dtypes_"
+        return "_features: infer (`churn contract --freeze` prints the rules prepare inferred)_"
     lines = [
         "| column | role | type | nullable | allowed values |",
         "|---|---|---|---|---|",

@@ -31,6 +31,14 @@ def _model_section(params: Params, contract: Contract) -> list[str]:
         f"{len(contract.categorical)} categorical, see `{params.paths.contract}`); output: the "
         f"probability that the customer churns (`{contract.target}` = "
         f"`{contract.positive_label}`).",
+        *(
+            [
+                "- The data contract was inferred from the training split (`features: infer`); "
+                "`churn contract --freeze` prints it as params to declare."
+            ]
+            if contract.inferred
+            else []
+        ),
         f"- One artifact: `{params.paths.model}`, a scikit-learn Pipeline of the fitted "
         "feature transformer and the classifier.",
         f"- Decision threshold: {params.evaluate.threshold}.",
