@@ -49,7 +49,8 @@ def custom_dataset() -> pd.DataFrame:
 def run_pipeline(root: Path, params_raw: dict, raw_frame: pd.DataFrame) -> Path:
     """Run the four stages in-process in ``root`` on ``raw_frame``; returns ``root``.
 
-    Plus a dvc.lock recording the model's md5 (what serving checks).
+    Plus a dvc.lock recording the md5 of each output a model version is read from
+    (what serving, scoring and monitoring check).
     """
     from churn.core import entry
     from churn.core.integrity import md5_of
@@ -63,8 +64,14 @@ def run_pipeline(root: Path, params_raw: dict, raw_frame: pd.DataFrame) -> Path:
         mp.chdir(root)
         for main in (prepare.main, featurize.main, train.main, evaluate.main):
             assert entry.run(main) == 0
-    model = params_raw["paths"]["model"]
-    outs = [{"path": model, "md5": md5_of((root / model).read_bytes())}]
+    paths = params_raw["paths"]
+    recorded = [
+        paths["model"],
+        paths["contract"],
+        paths["card"],
+        f"{paths['reports']}/metrics.json",
+    ]
+    outs = [{"path": p, "md5": md5_of((root / p).read_bytes())} for p in recorded]
     (root / "dvc.lock").write_text(yaml.safe_dump({"stages": {"train": {"outs": outs}}}))
     return root
 

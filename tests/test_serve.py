@@ -1,6 +1,7 @@
 """The prediction service in-process (TestClient): every status code, schema, loading safety."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -236,14 +237,13 @@ def test_not_loaded_is_503(workdir, monkeypatch, rows):
 
 def test_unexpected_error_is_500_with_request_id_and_no_trace(workdir, monkeypatch, rows):
     monkeypatch.chdir(workdir)
-    loaded = load(Settings())
 
     class Broken:
         def predict_proba(self, frame):
             raise RuntimeError("secret internals")
 
-    loaded.model = Broken()
-    with TestClient(create_app(Settings(), loaded=loaded), raise_server_exceptions=False) as c:
+    broken = replace(load(Settings()), model=Broken())
+    with TestClient(create_app(Settings(), loaded=broken), raise_server_exceptions=False) as c:
         response = c.post(
             "/v1/predict", json={"customers": rows[:1]}, headers={"x-request-id": "abc"}
         )

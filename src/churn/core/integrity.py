@@ -265,22 +265,38 @@ def read_model_bytes(
     """
     lock = read_lock(rev, root)
     where = LOCK_FILE if rev is None else f"{rev}:{LOCK_FILE}"
-    expected = recorded_md5(lock, model_path)
+    data = read_tracked_bytes(model_path, lock, where, rev, root, tag_md5, "unpickle it")
+    return ModelBytes(data=data, md5=md5_of(data), path=model_path, rev=rev)
+
+
+def read_tracked_bytes(
+    path: str,
+    lock: dict,
+    where: str,
+    rev: str | None,
+    root: str | Path = ".",
+    tag_md5: str | None = None,
+    use: str = "use it",
+) -> bytes:
+    """The bytes of DVC output ``path``, once they match the md5 ``lock`` records.
+
+    ``where`` names the lock in messages. They must also match ``tag_md5`` when given (a
+    release tag's record). Anything else is a one-line error ending "refusing to <use>".
+    """
+    expected = recorded_md5(lock, path)
     if not expected:
-        raise ChurnError(f"{where} records no md5 for {model_path}: refusing to unpickle it")
-    data = _model_data(model_path, rev, Path(root))
+        raise ChurnError(f"{where} records no md5 for {path}: refusing to {use}")
+    data = _model_data(path, rev, Path(root))
     actual = md5_of(data)
     if actual != expected:
         raise ChurnError(
-            f"{model_path}: md5 {actual} does not match {expected} in {where}: "
-            "refusing to unpickle it"
+            f"{path}: md5 {actual} does not match {expected} in {where}: refusing to {use}"
         )
     if tag_md5 is not None and actual != tag_md5:
         raise ChurnError(
-            f"{model_path}: md5 {actual} does not match {tag_md5} in the release tag: "
-            "refusing to unpickle it"
+            f"{path}: md5 {actual} does not match {tag_md5} in the release tag: refusing to {use}"
         )
-    return ModelBytes(data=data, md5=actual, path=model_path, rev=rev)
+    return data
 
 
 def _model_data(model_path: str, rev: str | None, root: Path) -> bytes:

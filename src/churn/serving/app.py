@@ -31,10 +31,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from churn.core.contract import Contract, read_contract
-from churn.core.params import load_params
+from churn.core.contract import Contract
 from churn.serving.metrics import Metrics, Observe
 from churn.serving.model import Loaded, load
+from churn.serving.model import contract as model_contract
 from churn.serving.parsing import (
     count_customers,
     customer_model,
@@ -302,11 +302,7 @@ def _openapi(app: FastAPI, body_model: type[BaseModel]) -> Any:
 def create_app(settings: Settings | None = None, loaded: Loaded | None = None) -> FastAPI:
     """The FastAPI app; ``loaded`` skips loading (tests), otherwise the lifespan loads."""
     settings = settings or load_settings()
-    contract = (
-        loaded.contract
-        if loaded
-        else read_contract(load_params(settings.params_file).paths.contract)
-    )
+    contract = loaded.contract if loaded else model_contract(settings)
     service = Service(settings, contract, loaded)
 
     @asynccontextmanager

@@ -1,44 +1,25 @@
-"""Loading the model the service answers with, checked against dvc.lock before unpickling."""
+"""Loading the model version the service answers with: the whole bundle, checked before use.
+
+With ``MODEL_REF`` everything comes from that revision (model, contract, threshold,
+metrics, card); without it, from the workspace. See :mod:`churn.core.bundle`.
+"""
 
 import logging
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from churn.core import io
-from churn.core.contract import Contract, read_contract
-from churn.core.integrity import commit_of, load_model
-from churn.core.params import load_params
+from churn.core.bundle import Bundle, contract_at, load_bundle
+from churn.core.contract import Contract
 from churn.serving.settings import Settings
 
 log = logging.getLogger("churn.serving")
 
-
-@dataclass
-class Loaded:
-    """The model and what the API says about it."""
-
-    model: Any
-    version: str
-    commit: str
-    md5: str
-    threshold: float
-    metrics: dict
-    contract: Contract
+Loaded = Bundle  # what the API says about the model it answers with
 
 
 def load(settings: Settings) -> Loaded:
-    """Read, verify, then unpickle the model; a one-line error on any mismatch."""
-    params = load_params(settings.params_file)
-    ref = settings.model_ref or None  # MODEL_REF= (empty) means the workspace model
-    model, checked = load_model(params.paths.model, rev=ref)
-    metrics_path = Path(params.paths.reports) / "metrics.json"
-    return Loaded(
-        model=model,
-        version=ref if ref else f"workspace-{checked.md5[:12]}",
-        commit=commit_of(ref or "HEAD"),
-        md5=checked.md5,
-        threshold=params.evaluate.threshold,
-        metrics=io.read_json(metrics_path) if not ref and metrics_path.is_file() else {},
-        contract=read_contract(params.paths.contract),
-    )
+    """Read, verify, then unpickle the model version; a one-line error on any mismatch."""
+    return load_bundle(settings.model_ref or None, params_file=settings.params_file)
+
+
+def contract(settings: Settings) -> Contract:
+    """The request schema's contract: the same version's as the model the lifespan will load."""
+    return contract_at(settings.model_ref or None, params_file=settings.params_file)

@@ -1,0 +1,163 @@
+"""A model version, whole: the model and everything needed to use it, read at one revision.
+
+A release is self-contained. Serving and scoring a ``MODEL_REF`` read the model, the
+data contract, the decision threshold, the metrics and the model card at that
+revision, never from the workspace: each file's md5 is checked against the
+``dvc.lock`` of the same revision (the model also against its release tag's
+``model-md5:`` line) before it is used. Without a ref, the same files come from the
+workspace, checked against the workspace's ``dvc.lock``.
+
+Only the keys a bundle needs are read from the revision's ``params.yaml`` (the paths
+and the threshold), so a release made before a later params key existed still loads.
+"""
+
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from churn.core import io
+from churn.core.contract import Contract
+from churn.core.errors import ChurnError
+from churn.core.integrity import (
+    LOCK_FILE,
+    commit_of,
+    git,
+    md5_of,
+    read_lock,
+    read_tracked_bytes,
+    resolve_model_ref,
+)
+from churn.core.params import PARAMS_FILE, PathsParams, describe
+
+
+class _Evaluate(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    threshold: Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class _BundleParams(BaseModel):
+    """The part of a revision's params.yaml a bundle reads; other keys may differ by version."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+    paths: PathsParams
+    evaluate: _Evaluate
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """One usable model version."""
+
+    model: Any
+    md5: str  # the model file's
+    version: str  # the ref, or workspace-<md5 prefix>
+    commit: str
+    threshold: float
+    contract: Contract
+    metrics: dict
+    card: str
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a bundle's files come from: a revision's tree (``rev``) or the workspace."""
+
+    rev: str | None
+    root: Path
+    lock: dict
+    params: _BundleParams
+
+    @property
+    def where(self) -> str:
+        return LOCK_FILE if self.rev is None else f"{self.rev}:{LOCK_FILE}"
+
+    def read(self, path: str, expected: str | None = None) -> bytes:
+        """The checked bytes of DVC output ``path`` (and of ``expected``, a tag's md5)."""
+        return read_tracked_bytes(path, self.lock, self.where, self.rev, self.root, expected)
+
+
+def params_at(rev: str | None, root: str | Path = ".", params_file: str = PARAMS_FILE) -> Any:
+    """The paths and threshold of ``params.yaml`` in the workspace or at git revision ``rev``."""
+    if rev is None:
+        origin = str(Path(root) / params_file)
+        if not Path(origin).is_file():
+            raise ChurnError(f"{origin}: file not found")
+        raw = io.read_yaml(origin)
+    else:
+        origin = f"{rev}:{params_file}"
+        raw = io.parse_yaml(git("show", "--end-of-options", origin, cwd=root), origin)
+    if not isinstance(raw, dict):
+        raise ChurnError(f"{origin}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return _BundleParams.model_validate(raw)
+    except ValidationError as err:
+        raise ChurnError(f"{origin}: {describe(err)}") from None
+
+
+def _source(ref: str | None, root: Path, params_file: str) -> tuple[_Source, str | None]:
+    rev, tag_md5 = resolve_model_ref(ref, root) if ref else (None, None)
+    source = _Source(rev, root, read_lock(rev, root), params_at(rev, root, params_file))
+    return source, tag_md5
+
+
+def parse_contract(data: bytes, origin: str) -> Contract:
+    """A contract file's bytes as a :class:`Contract`; one line naming ``origin`` if not one."""
+    try:
+        return Contract.from_dict(json.loads(data))
+    except (ValueError, KeyError, TypeError) as err:
+        raise ChurnError(f"{origin}: not a contract written by prepare ({err})") from None
+
+
+def contract_at(
+    ref: str | None, root: str | Path = ".", params_file: str = PARAMS_FILE
+) -> Contract:
+    """The checked data contract of model version ``ref`` (None: the workspace's)."""
+    source, _ = _source(ref, Path(root), params_file)
+    path = source.params.paths.contract
+    return parse_contract(source.read(path), _origin(source, path))
+
+
+def load_bundle(ref: str | None, root: str | Path = ".", params_file: str = PARAMS_FILE) -> Bundle:
+    """Every file of model version ``ref`` (None: the workspace), each checked, then unpickled.
+
+    Raises:
+        ChurnError: One line naming the ref or file: an unknown ref, a file the lock
+            records no md5 for, or bytes that differ from it (nothing is unpickled).
+    """
+    source, tag_md5 = _source(ref, Path(root), params_file)
+    paths = source.params.paths
+    model_bytes = source.read(paths.model, tag_md5)
+    metrics_path = f"{paths.reports}/metrics.json"
+    contract = parse_contract(source.read(paths.contract), _origin(source, paths.contract))
+    metrics = _json(source.read(metrics_path), _origin(source, metrics_path))
+    card = source.read(paths.card).decode("utf-8", errors="replace")
+    md5 = md5_of(model_bytes)
+    return Bundle(
+        model=pickle.loads(model_bytes),  # safe only because the md5s matched
+        md5=md5,
+        version=ref if ref else f"workspace-{md5[:12]}",
+        commit=commit_of(source.rev or "HEAD", root),
+        threshold=source.params.evaluate.threshold,
+        contract=contract,
+        metrics=metrics,
+        card=card,
+    )
+
+
+def _origin(source: _Source, path: str) -> str:
+    return path if source.rev is None else f"{source.rev}:{path}"
+
+
+def _json(data: bytes, origin: str) -> dict:
+    try:
+        value = json.loads(data)
+    except ValueError as err:
+        raise ChurnError(f"{origin}: not JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise ChurnError(f"{origin}: expected a JSON object")
+    return value
