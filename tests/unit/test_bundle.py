@@ -1,0 +1,175 @@
+"""core.bundle: a model version read whole at one revision, every file checked before use.
+
+Git is the real program in a throwaway repository; the workspace tests read a plain
+directory. Nothing here may come from the repository the tests live in.
+"""
+
+import hashlib
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+import yaml
+
+from churn.core.bundle import contract_at, load_bundle, params_at
+from churn.core.contract import Column, Contract
+from churn.core.errors import ChurnError
+from unit.test_integrity import sh_git, write_tree
+
+PATHS = {
+    "raw": "in/raw.csv",
+    "train": "out/train.parquet",
+    "test": "out/test.parquet",
+    "contract": "out/contract.json",
+    "featurizer": "out/featurizer.pkl",
+    "model": "out/model.pkl",
+    "reports": "rep",
+    "predictions": "rep/predictions.csv",
+    "card": "rep/card.md",
+}
+MODEL = pickle.dumps({"weights": [1, 2]})
+CONTRACT = Contract("y", "yes", None, "row_id", False, {"n": Column("numeric", nullable=False)})
+CONTRACT_BYTES = json.dumps(CONTRACT.to_dict()).encode()
+METRICS = json.dumps({"roc_auc": 0.81}).encode()
+CARD = b"# Card\n"
+NOT_A_CONTRACT = b'{"not": "it"}'
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()  # noqa: S324 (DVC's hash)
+
+
+def tree(threshold: float = 0.4, drop_md5: str = "", **override: bytes) -> dict[str, bytes]:
+    """The files of one version: params (with a section a later version may lack), lock, outputs."""
+    files = {
+        PATHS["model"]: MODEL,
+        PATHS["contract"]: CONTRACT_BYTES,
+        "rep/metrics.json": METRICS,
+        PATHS["card"]: CARD,
+    }
+    recorded = {path: md5(data) for path, data in files.items() if path != drop_md5}
+    files.update(override)  # after the md5s: an override is a file the lock does not vouch for
+    outs = [{"path": path, "md5": value} for path, value in recorded.items()]
+    params = {"paths": PATHS, "evaluate": {"threshold": threshold, "later_key": 1}, "other": {}}
+    return {
+        **files,
+        "params.yaml": yaml.safe_dump(params).encode(),
+        "dvc.lock": yaml.safe_dump({"stages": {"s": {"outs": outs}}}).encode(),
+    }
+
+
+RELEASE = "churn-model@v1.0.0"
+TREES = {
+    RELEASE: tree(),
+    "churn-model@v2.0.0": tree(threshold=0.7, **{PATHS["contract"]: NOT_A_CONTRACT}),
+    "churn-model@v3.0.0": tree(drop_md5=PATHS["card"]),
+    "churn-model@v4.0.0": tree(threshold=1.5),
+}
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory) -> Path:
+    """One annotated release tag per tree, each recording its model's md5; workspace empty."""
+    root = tmp_path_factory.mktemp("bundles")
+    sh_git(root, "init", "-q")
+    for tag, files in TREES.items():
+        sh_git(root, "rm", "-rq", "--ignore-unmatch", ".")
+        write_tree(root, files)
+        sh_git(root, "add", "-A")
+        sh_git(root, "commit", "-q", "-m", tag)
+        sh_git(root, "tag", "-a", "-m", f"{tag}\n\nmodel-md5: {md5(MODEL)}\n", tag)
+    sh_git(root, "rm", "-rq", ".")
+    return root
+
+
+def test_a_release_is_read_whole_at_its_tag(history):
+    bundle = load_bundle(RELEASE, root=history)
+    assert bundle.model == {"weights": [1, 2]}
+    assert (bundle.md5, bundle.version, bundle.threshold) == (md5(MODEL), RELEASE, 0.4)
+    assert bundle.contract == CONTRACT
+    assert bundle.metrics == {"roc_auc": 0.81}
+    assert bundle.card == "# Card\n"
+    assert bundle.commit == sh_git(history, "rev-parse", f"{RELEASE}^{{commit}}").strip()
+    assert contract_at(RELEASE, root=history) == CONTRACT
+
+
+@pytest.mark.parametrize(
+    ("tag", "message"),
+    [
+        (
+            "churn-model@v2.0.0",
+            f"out/contract.json: md5 {md5(NOT_A_CONTRACT)} does not match "
+            f"{md5(CONTRACT_BYTES)} in churn-model@v2.0.0:dvc.lock: refusing to use it",
+        ),
+        (
+            "churn-model@v3.0.0",
+            "churn-model@v3.0.0:dvc.lock records no md5 for rep/card.md: refusing to use it",
+        ),
+        (
+            "churn-model@v4.0.0",
+            "churn-model@v4.0.0:params.yaml: evaluate.threshold: Input should be less than 1 "
+            "(got 1.5)",
+        ),
+    ],
+)
+def test_a_file_the_tag_does_not_vouch_for_stops_the_load(history, tag, message):
+    with pytest.raises(ChurnError) as err:
+        load_bundle(tag, root=history)
+    assert str(err.value) == message
+
+
+def test_metrics_that_are_not_an_object_are_named(tmp_path):
+    # Lock and bytes agree, but the file is not what evaluate writes.
+    files = tree(**{"rep/metrics.json": b"[1]"})
+    outs = [{"path": p, "md5": md5(files[p])} for p in files if "/" in p]
+    files["dvc.lock"] = yaml.safe_dump({"stages": {"s": {"outs": outs}}}).encode()
+    write_tree(tmp_path, files)
+    with pytest.raises(ChurnError) as err:
+        load_bundle(None, root=tmp_path)
+    assert str(err.value) == "rep/metrics.json: expected a JSON object"
+
+
+def test_the_workspace_is_read_from_disk_and_checked_against_its_lock(tmp_path):
+    write_tree(tmp_path, tree(threshold=0.25))
+    bundle = load_bundle(None, root=tmp_path)
+    assert bundle.version == f"workspace-{md5(MODEL)[:12]}"
+    assert (bundle.threshold, bundle.metrics) == (0.25, {"roc_auc": 0.81})
+    assert bundle.contract == CONTRACT
+    (tmp_path / PATHS["contract"]).write_bytes(CONTRACT_BYTES + b" ")
+    with pytest.raises(ChurnError) as err:
+        contract_at(None, root=tmp_path)
+    assert str(err.value).endswith("in dvc.lock: refusing to use it")
+    assert str(err.value).startswith("out/contract.json: md5 ")
+
+
+def test_params_at_reads_only_paths_and_threshold(tmp_path):
+    write_tree(tmp_path, {"params.yaml": b"paths: {}\nevaluate: {threshold: 0.5}\n"})
+    with pytest.raises(ChurnError) as err:
+        params_at(None, root=tmp_path)
+    assert str(err.value) == f"{tmp_path / 'params.yaml'}: paths.raw: missing key"
+    with pytest.raises(ChurnError) as err:
+        params_at(None, root=tmp_path / "nowhere")
+    assert str(err.value) == f"{tmp_path / 'nowhere' / 'params.yaml'}: file not found"
+    write_tree(tmp_path, {"params.yaml": b"- a list\n"})
+    with pytest.raises(ChurnError) as err:
+        params_at(None, root=tmp_path)
+    assert str(err.value).endswith("params.yaml: expected a mapping of sections, got list")
+
+
+def test_an_unknown_ref_is_one_line(history):
+    with pytest.raises(ChurnError) as err:
+        load_bundle("churn-model@v9.9.9", root=history)
+    assert str(err.value).startswith("churn-model@v9.9.9: no such")
+    assert "\n" not in str(err.value)
+
+
+def test_a_vouched_for_file_that_is_no_contract_is_named(tmp_path):
+    files = tree()
+    files[PATHS["contract"]] = NOT_A_CONTRACT
+    outs = [{"path": p, "md5": md5(files[p])} for p in files if "/" in p]
+    files["dvc.lock"] = yaml.safe_dump({"stages": {"s": {"outs": outs}}}).encode()
+    write_tree(tmp_path, files)
+    with pytest.raises(ChurnError) as err:
+        contract_at(None, root=tmp_path)
+    assert str(err.value) == "out/contract.json: not a contract written by prepare ('columns')"
