@@ -437,3 +437,17 @@ def test_readme_says_when_features_are_inferred():
         markdown_table(data)
         == "_features: infer (`churn contract --freeze` prints the rules prepare inferred)_"
     )
+
+
+def test_a_long_category_list_is_clipped_in_the_message():
+    categories = tuple(f"plan-{i:02d}" for i in range(30))
+    contract = Contract(
+        "y", "1", None, ROW_ID, False, {"k": Column("categorical", False, categories=categories)}
+    )
+    frame = pd.DataFrame({"y": ["0", "1"], "k": ["plan-00", "gold"]})
+    line = failing(frame, contract, "f.csv")[1]
+    listed = ", ".join(map(repr, categories))
+    assert (
+        line
+        == f"  k: one of {listed[:120]}... ({len(listed)} characters): 1 bad row(s) (row 2: 'gold')"
+    )

@@ -205,3 +205,38 @@ def test_freeze_names_the_declared_id():
     assert "  id: account" in text.splitlines()
     assert "  positive_label: 1" in text.splitlines()
     assert "(declared)" in text.splitlines()[0]
+
+
+def test_two_rows_can_be_row_numbers_and_one_cannot():
+    assert key_like(pd.Series([2, 1])) == "row numbers 1..2"
+    assert key_like(pd.Series([1])) is None
+
+
+def test_the_near_unique_share_is_inclusive_at_exactly_key_min_rows():
+    n = KEY_MIN_ROWS  # 20 rows, 19 distinct: 19 >= 0.95 * 20, the boundary itself
+    values = [f"C{i}" for i in range(n - 1)] + ["C0"]
+    assert key_like(pd.Series(values)) == f"{n - 1} distinct values in {n} rows"
+
+
+def test_a_contract_file_from_before_inference_rules_reads_as_declared():
+    declared = Contract("y", 1, None, "row_id", False, {"n": Column("numeric")})
+    raw = declared.to_dict()
+    del raw["inferred"]
+    for column in raw["columns"]:
+        del column["observed_min"], column["observed_max"]
+    assert Contract.from_dict(raw) == declared
+    assert Contract.from_dict({**raw, "inferred": True}).inferred is True
+
+
+def test_freeze_keeps_a_long_category_list_on_one_line():
+    many = tuple(f"category number {i}" for i in range(12))
+    c = Contract(
+        "y", 1, None, "row_id", False, {"k": Column("categorical", False, categories=many)}
+    )
+    line = freeze_yaml(c, "x.csv").splitlines()[-1]
+    assert line == "    k: {type: categorical, categories: [" + ", ".join(many) + "]}"
+
+
+def test_a_half_recorded_observed_range_is_not_shown():
+    half = Contract("y", 1, None, "row_id", False, {"n": Column("numeric", observed_min=1.0)})
+    assert freeze_yaml(half, "x.csv").splitlines()[-1] == "    n: {type: numeric, nullable: true}"
