@@ -173,3 +173,14 @@ def test_a_vouched_for_file_that_is_no_contract_is_named(tmp_path):
     with pytest.raises(ChurnError) as err:
         contract_at(None, root=tmp_path)
     assert str(err.value) == "out/contract.json: not a contract written by prepare ('columns')"
+
+
+def test_a_model_the_lock_does_not_vouch_for_is_never_unpickled(tmp_path):
+    write_tree(tmp_path, tree())
+    (tmp_path / PATHS["model"]).write_bytes(pickle.dumps("swapped"))
+    with pytest.raises(ChurnError) as err:
+        load_bundle(None, root=tmp_path)
+    assert str(err.value) == (
+        f"out/model.pkl: md5 {md5(pickle.dumps('swapped'))} does not match {md5(MODEL)} in "
+        "dvc.lock: refusing to unpickle it"
+    )

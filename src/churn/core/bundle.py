@@ -76,9 +76,9 @@ class _Source:
     def where(self) -> str:
         return LOCK_FILE if self.rev is None else f"{self.rev}:{LOCK_FILE}"
 
-    def read(self, path: str, expected: str | None = None) -> bytes:
+    def read(self, path: str, expected: str | None = None, use: str = "use it") -> bytes:
         """The checked bytes of DVC output ``path`` (and of ``expected``, a tag's md5)."""
-        return read_tracked_bytes(path, self.lock, self.where, self.rev, self.root, expected)
+        return read_tracked_bytes(path, self.lock, self.where, self.rev, self.root, expected, use)
 
 
 def params_at(rev: str | None, root: str | Path = ".", params_file: str = PARAMS_FILE) -> Any:
@@ -131,7 +131,7 @@ def load_bundle(ref: str | None, root: str | Path = ".", params_file: str = PARA
     """
     source, tag_md5 = _source(ref, Path(root), params_file)
     paths = source.params.paths
-    model_bytes = source.read(paths.model, tag_md5)
+    model_bytes = source.read(paths.model, tag_md5, "unpickle it")
     metrics_path = f"{paths.reports}/metrics.json"
     contract = parse_contract(source.read(paths.contract), _origin(source, paths.contract))
     metrics = _json(source.read(metrics_path), _origin(source, metrics_path))
