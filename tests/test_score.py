@@ -244,3 +244,18 @@ def test_rebatch_cuts_exact_chunks_from_any_batches():
         [4, 5, 6, 7],
         [8, 9, 10],
     ]
+
+
+def test_urls_are_read_and_the_output_uploaded_once_complete(trained, customers, tmp_path):
+    # fsspec's in-memory filesystem stands for S3: the same code path as s3:// URLs.
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    memory.pipe("/score-test/in.parquet", customers["parquet"].read_bytes())
+    try:
+        score.run("memory://score-test/in.parquet", "memory://score-test/out.parquet", root=trained)
+        local = tmp_path / "out.parquet"
+        score.run(customers["parquet"], local, root=trained)
+        assert memory.cat("/score-test/out.parquet") == local.read_bytes()
+    finally:
+        memory.rm("/score-test", recursive=True)

@@ -53,6 +53,7 @@ CHUNK_ROWS = 2 * BLOCK_ROWS
 # file's bytes then depend on the data alone.
 ROW_GROUP_ROWS = 128 * 1024
 CSV_BLOCK_BYTES = 4 * 1024 * 1024
+PARQUET_BUFFER_BYTES = 1024 * 1024
 # Cells read as missing, as prepare's pandas reader does (its defaults and a lone space).
 NULLS = [
     "", " ", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
@@ -196,7 +197,12 @@ def _csv_options(columns: list[str]) -> dict:
 
 def _batches(source: Source, fh: Any) -> Iterator[pa.RecordBatch]:
     if source.kind == "parquet":
-        yield from pq.ParquetFile(fh).iter_batches(batch_size=CHUNK_ROWS, columns=source.columns)
+        # Pages streamed through a small buffer, not whole column chunks pre-read: the memory
+        # then follows the chunk size, never the size of the file's row groups.
+        reader = pq.ParquetFile(fh, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
+        yield from reader.iter_batches(
+            batch_size=CHUNK_ROWS, columns=source.columns, use_threads=False
+        )
         return
     reader = pacsv.open_csv(fh, **_csv_options(source.columns))
     try:
