@@ -10,7 +10,7 @@ into ``bench-results/score/`` a million rows at a time, and reused by later runs
   ``BARE_BLOCK`` rows (one call on 10M rows would build a dense matrix of several GB);
   only the calls are timed, not the reading;
 * ``churn score`` (local engine, Parquet in and out, validation included) as a child
-  process: its wall time, and its peak RSS from ``wait4``;
+  process: its wall time, and its peak RSS (its ``VmHWM``, see :func:`score`);
 * ``churn score --engine dask`` on a local cluster at 1M rows: wall time, and its output
   compared byte for byte with the local engine's.
 """
@@ -18,6 +18,7 @@ into ``bench-results/score/`` a million rows at a time, and reused by later runs
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -28,12 +29,12 @@ from tools.sandbox import REPO_ROOT
 
 from benchmarks.bench import (
     GB,
+    BenchError,
     Target,
     check_targets,
     fmt_value,
     machine_info,
     resample_rows,
-    run_timed,
     target_lines,
 )
 
@@ -103,12 +104,38 @@ def bare_rows_per_second(parquet: Path) -> float:
     return rows / seconds
 
 
+def peak_rss(pid: int) -> int | None:
+    """The process's peak RSS since its exec (``VmHWM``), or None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
 def score(src: Path, out: Path, logs: Path, *extra: str) -> dict[str, Any]:
-    """``churn score`` as a child process: wall time, rows/s and peak RSS."""
+    """``churn score`` as a child process: wall time, rows/s and peak RSS.
+
+    The peak is the child's own ``VmHWM``, polled every 50 ms: ``wait4``'s maxrss would
+    also count the pages of this (large) process that the child shared before its exec.
+    """
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
     cmd = [sys.executable, "-m", "churn", "score", "--input", str(src), "--output", str(out)]
-    run = run_timed([*cmd, *extra], REPO_ROOT, env, logs)
-    return {"seconds": run.seconds, "max_rss_bytes": run.max_rss_bytes}
+    logs.parent.mkdir(parents=True, exist_ok=True)
+    peak = 0
+    with logs.open("ab") as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen([*cmd, *extra], cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
+        while proc.poll() is None:
+            peak = max(peak, peak_rss(proc.pid) or 0)
+            time.sleep(0.05)
+        seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise BenchError(f"`{' '.join(cmd)}` exited {proc.returncode} (log: {logs})")
+    return {"seconds": seconds, "max_rss_bytes": peak}
 
 
 def run_benchmark(scratch: Path, seed: int) -> dict[str, Any]:
