@@ -17,9 +17,10 @@ OUT ?= monitoring
 REPORT_ARGS ?=
 # Recipes read these from the environment ("$$VERSION"), never pasted into the shell
 # line, so a value such as `1.0.0; rm -rf x` stays one argument.
-export BASE OUT REPORT_ARGS VERSION STAGE INPUT REMOTE
+export BASE OUT REPORT_ARGS VERSION STAGE INPUT REMOTE OUTPUT MODEL_REF CHUNK_ROWS ON_ERROR ENGINE
+export SCHEDULER
 
-.PHONY: help install run test lint format bench bench-serve report example-comment mutation remote-check release promote serve monitor clean
+.PHONY: help install run test lint format bench bench-serve bench-score score report example-comment mutation remote-check release promote serve monitor clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -67,6 +68,12 @@ bench-serve: $(STAMP) ## Time the HTTP service vs in-process predict_proba (need
 
 serve: $(STAMP) ## Serve models/model.pkl (or MODEL_REF=churn-model@vX.Y.Z) on 127.0.0.1, PORT 8000
 	churn serve
+
+score: $(STAMP) ## Score a file: INPUT=in.parquet OUTPUT=out.parquet [MODEL_REF CHUNK_ROWS ON_ERROR ENGINE SCHEDULER]
+	churn score --input "$$INPUT" --output "$$OUTPUT" --chunk-rows "$${CHUNK_ROWS:-131072}" --on-error "$${ON_ERROR:-fail}" --engine "$${ENGINE:-local}" $${SCHEDULER:+--scheduler "$$SCHEDULER"}
+
+bench-score: $(STAMP) ## Time `churn score` at 1M and 10M rows vs bare predict_proba; peak memory; Dask
+	python -m benchmarks.bench_score
 
 monitor: $(STAMP) ## Drift of a new batch vs training: INPUT=batch.csv (or .jsonl) [OUT=monitoring]
 	churn monitor --input "$$INPUT" --out "$$OUT"

@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 from churn import cli
+from conftest import REPO
 
 BIN = Path(sys.executable).parent
-SUBCOMMANDS = ["summary", "contract", "report", "release", "serve", "monitor", "remote"]
+SUBCOMMANDS = [
+    "summary", "contract", "report", "release", "serve", "monitor", "score", "remote"
+]  # fmt: skip
 
 
 def churn(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
@@ -22,6 +25,7 @@ def churn(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
             **{k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")},  # counted
             "PATH": f"{BIN}{os.pathsep}/usr/bin:/bin",
             "HOME": str(cwd),
+            "PYTHONPATH": str(REPO / "src"),  # this checkout's code, wherever it is installed from
             **env,
         },
         capture_output=True,
@@ -62,6 +66,7 @@ def test_python_dash_m_churn_is_the_same_command(tmp_path):
         (["serve"], "exit codes: 1 the model or its settings are bad"),
         (["monitor"], "exit codes: 0 no drift; 1 drift; 2 invalid input"),
         (["remote", "check"], "exit codes: 0 done; 1 bad input"),
+        (["score"], "exit codes: 0 every row scored; 1 bad input"),
     ],
 )
 def test_each_help_states_its_exit_codes(args, codes, capsys):

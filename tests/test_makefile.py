@@ -65,6 +65,12 @@ def test_help_lists_every_target_in_plain_text():
         ("serve", "churn serve"),
         ("monitor", 'churn monitor --input "$INPUT" --out "$OUT"'),
         ("remote-check", 'churn remote check ${REMOTE:+"$REMOTE"}'),
+        (
+            "score",
+            'churn score --input "$INPUT" --output "$OUTPUT" --chunk-rows "${CHUNK_ROWS:-131072}" '
+            '--on-error "${ON_ERROR:-fail}" --engine "${ENGINE:-local}" '
+            '${SCHEDULER:+--scheduler "$SCHEDULER"}',
+        ),
     ],
 )
 def test_user_targets_are_one_line_wrappers_around_churn(target, command):
@@ -111,3 +117,13 @@ def test_a_model_ref_is_never_an_option_to_git(tmp_path):
         ": expected <artifact>@vX.Y.Z, <artifact>#<stage>[#N] or a commit hash (7-40 hex digits)"
     )
     assert not target.exists()
+
+
+def test_score_reads_its_paths_as_values_never_shell_code(tmp_path):
+    marker = tmp_path / "ran"
+    path = f"in.csv; touch {marker}"
+    result = make("score", env={"INPUT": path, "OUTPUT": str(tmp_path / "out.parquet")})
+    assert result.returncode == 2
+    lines = churn_lines(result.stderr)
+    assert lines[-1] == f"error: {path}: the input must be .csv or .parquet (got 'no suffix')"
+    assert not marker.exists()

@@ -54,10 +54,20 @@ def pinned(path: str) -> set[str]:
     return {requirement_name(line) for line in lines if "==" in line}
 
 
+DASK_MODULES = {"dask", "distributed"}  # the optional engine of churn score: the dask extra
+
+
 def test_the_runtime_layers_declare_every_import():
     files = [p for p in SRC.rglob("*.py") if "serving" not in p.parts]
-    missing = distributions(third_party_imports(files)) - declared()
+    missing = distributions(third_party_imports(files) - DASK_MODULES) - declared()
     assert missing == set(), f"add to [project] dependencies in pyproject.toml: {missing}"
+
+
+def test_the_dask_engine_declares_its_imports_in_the_dask_extra():
+    imported = third_party_imports([SRC / "ops" / "score.py"]) & DASK_MODULES
+    assert imported == DASK_MODULES
+    missing = distributions(imported) - declared("dask")
+    assert missing == set(), f"add to the dask extra in pyproject.toml: {missing}"
 
 
 def test_serving_declares_its_imports_in_the_serve_extra():
@@ -68,7 +78,7 @@ def test_serving_declares_its_imports_in_the_serve_extra():
 
 
 def test_every_declared_dependency_is_pinned_for_make_install():
-    wanted = declared("serve", "dev") - {"churn"}
+    wanted = declared("serve", "dask", "dev") - {"churn"}
     assert wanted - pinned("requirements-dev.txt") - pinned("requirements.txt") == set()
 
 

@@ -8,6 +8,7 @@ DVC runs them as ``python -m churn.stages.<stage>`` (see dvc.yaml).
 """
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -77,6 +78,38 @@ def _monitor(args: argparse.Namespace) -> int:
     return entry.run(lambda: run(args.input, args.out), error_status=2)
 
 
+SCORE_CODES = (
+    "exit codes: 0 every row scored; 1 bad input (one line on stderr says why; with "
+    "--on-error fail a row that breaks the data contract, and no output is written); "
+    "2 bad usage; 3 done, but some rows were rejected (--on-error reject: see "
+    "OUTPUT.rejects.csv)"
+)
+
+
+def _score(args: argparse.Namespace) -> int:
+    from churn.core.errors import ChurnError
+    from churn.ops.score import run
+
+    def score() -> int:
+        try:
+            counts = run(
+                args.input,
+                args.output,
+                model_ref=args.model_ref or None,
+                chunk_rows=args.chunk_rows,
+                on_error=args.on_error,
+                engine=args.engine,
+                scheduler=args.scheduler or None,
+            )
+        except ModuleNotFoundError as err:
+            if args.engine != "dask" or err.name not in {"dask", "distributed"}:
+                raise
+            raise ChurnError(f"--engine dask needs {err.name}: pip install 'churn[dask]'") from None
+        return 3 if counts.rejected else 0
+
+    return entry.run(score)
+
+
 def _remote(args: argparse.Namespace) -> int:
     from churn.ops.remote import check
 
@@ -129,6 +162,39 @@ def _release_parser(commands: argparse._SubParsersAction) -> None:
     actions["notes"].add_argument("tag", help="a release tag, e.g. churn-model@v1.0.0")
 
 
+def _score_parser(commands: argparse._SubParsersAction) -> None:
+    score = _add(commands, "score", _score, "Score every row of a CSV or Parquet file", SCORE_CODES)
+    score.add_argument("--input", required=True, help="CSV or Parquet file (or s3://... URL)")
+    score.add_argument(
+        "--output", required=True, help="Parquet or CSV to write: id, churn_probability, churn"
+    )
+    score.add_argument(
+        "--model-ref",
+        default=os.environ.get("MODEL_REF") or None,
+        help="release tag, e.g. churn-model@v1.0.0 (default: $MODEL_REF, else the workspace)",
+    )
+    score.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=131_072,
+        help="rows read and checked at a time (best a multiple of 65,536: the model's block)",
+    )
+    score.add_argument(
+        "--on-error",
+        choices=["fail", "reject"],
+        default="fail",
+        help="a row that breaks the data contract: stop (fail) or write it to "
+        "OUTPUT.rejects.csv and score the others (reject)",
+    )
+    score.add_argument(
+        "--engine", choices=["local", "dask"], default="local", help="where chunks are scored"
+    )
+    score.add_argument(
+        "--scheduler",
+        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local cluster)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: ``churn --help`` lists every subcommand."""
     parser = argparse.ArgumentParser(
@@ -178,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument(
         "--out", type=Path, default=Path("monitoring"), help="report directory (monitoring/)"
     )
+    _score_parser(commands)
     remote = _add(commands, "remote", _remote, "Check a DVC remote before pushing or pulling")
     check = _actions(remote, ("check", "one line naming what is missing if it has no credentials"))
     check["check"].add_argument(

@@ -335,13 +335,13 @@ def describe_failures(cases: pd.DataFrame) -> list[str]:
             f"row {int(i) + 1}: {v!r}" if pd.notna(i) else repr(v)
             for i, v in zip(shown["index"], shown["failure_case"], strict=True)
         )
-        rule = "not null" if check == "not_nullable" else _rule_name(str(check))
-        lines.append(f"{column}: {rule}: {count} bad row(s) ({examples})")
+        lines.append(f"{column}: {rule_text(check)}: {count} bad row(s) ({examples})")
     return lines
 
 
-def _rule_name(check: str) -> str:
-    return {"field_uniqueness": "unique"}.get(check, check)
+def rule_text(check: object) -> str:
+    """A pandera check's name as the messages word it."""
+    return {"not_nullable": "not null", "field_uniqueness": "unique"}.get(str(check), str(check))
 
 
 def validate(frame: pd.DataFrame, contract: Contract, source: str) -> None:
@@ -371,17 +371,46 @@ def validate_features(frame: pd.DataFrame, contract: Contract, source: str) -> N
     Extra columns are allowed (a batch may carry the id or the label); categories
     outside the contract are not errors here: monitoring counts them.
     """
-    missing = [c for c in contract.features if c not in frame.columns]
-    if missing:
-        raise ChurnError(
-            f"{source}: missing column(s) {', '.join(map(repr, missing))} "
-            f"(found: {', '.join(map(str, frame.columns))})"
-        )
+    require_columns(contract.features, frame.columns, source)
     problems = _failures(_error_schema(contract, features_only=True, categories=False), frame)
     if problems:
         raise ChurnError(
             f"{source}: {len(problems)} data contract check(s) failed\n  " + "\n  ".join(problems)
         )
+
+
+def require_columns(wanted: list[str], present, source: str) -> None:
+    """One line naming the columns of ``wanted`` that ``present`` lacks (a whole-file error)."""
+    missing = [c for c in wanted if c not in present]
+    if missing:
+        raise ChurnError(
+            f"{source}: missing column(s) {', '.join(map(repr, missing))} "
+            f"(found: {', '.join(map(str, present))})"
+        )
+
+
+def score_problems(frame: pd.DataFrame, contract: Contract, source: str) -> pd.Series:
+    """Check a batch to score with the rules the service applies: why each bad row is bad.
+
+    The features only (extra columns such as the id or the label are ignored), and,
+    as in the API and prepare, a category outside the contract's list is refused.
+    A missing feature column is a whole-file error. Returns one reason per bad row,
+    indexed by ``frame``'s labels ("column: rule (value)", joined by "; "); empty
+    when every row passes.
+    """
+    from pandera.errors import SchemaErrors
+
+    require_columns(contract.features, frame.columns, source)
+    try:
+        _error_schema(contract, features_only=True).validate(frame, lazy=True)
+    except SchemaErrors as err:
+        cases = err.failure_cases.dropna(subset=["index"])
+        values = cases["failure_case"].map(lambda v: f" ({clip(repr(v), 40)})")
+        values[cases["check"] == "not_nullable"] = ""  # the value is the missing one
+        text = cases["column"].astype(str) + ": " + cases["check"].map(rule_text) + values
+        rows = pd.Index(cases["index"]).astype(frame.index.dtype)
+        return text.groupby(rows, sort=True).agg("; ".join)
+    return pd.Series(dtype=str)
 
 
 # --------------------------------------------------------------------------- persistence, docs

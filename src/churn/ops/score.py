@@ -1,0 +1,591 @@
+"""``churn score``: every customer of a file scored by one model version, chunk by chunk.
+
+The model version is a bundle (:mod:`churn.core.bundle`): a release tag read whole at
+its revision, or the workspace. The input, CSV or Parquet, is read with pyarrow a
+chunk at a time (never the whole file); each chunk is checked against the bundle's
+data contract with the rules the service applies (:func:`churn.core.contract.score_problems`),
+then its valid rows go through the model. One function scores a chunk
+(:class:`Scorer`), whichever engine runs it: this process (``local``) or the
+partitions of a Dask dataframe (``dask``).
+
+The output holds the id (the contract's id column, or the row number from 0 when the
+data has none, as prepare numbers rows), ``churn_probability`` and ``churn`` at the
+bundle's threshold. Its row groups have a fixed size, so the same input and model
+give the same bytes whatever the chunk size or engine. With ``--on-error reject``,
+bad rows go to ``<output>.rejects.csv`` (row number from 1, id, reason); with
+``fail`` the first bad chunk stops the run and no file appears.
+"""
+
+import contextlib
+import functools
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+from threadpoolctl import threadpool_limits
+
+from churn.core import io
+from churn.core.bundle import Bundle, load_bundle
+from churn.core.contract import Contract, require_columns, score_problems
+from churn.core.errors import ChurnError, clip
+
+log = logging.getLogger("churn.score")
+
+# Rows go through the model in blocks of this size at fixed places (Scorer.probabilities);
+# a chunk size that is a multiple of it wastes no work.
+BLOCK_ROWS = 64 * 1024
+CHUNK_ROWS = 2 * BLOCK_ROWS
+# Output row groups are cut at this many rows, never at chunk or partition edges: the
+# file's bytes then depend on the data alone.
+ROW_GROUP_ROWS = 128 * 1024
+CSV_BLOCK_BYTES = 4 * 1024 * 1024
+PARQUET_BUFFER_BYTES = 1024 * 1024
+# Cells read as missing, as prepare's pandas reader does (its defaults and a lone space).
+NULLS = [
+    "", " ", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]  # fmt: skip
+SCORE, FLAG, ROW, REASON = "churn_probability", "churn", "row", "reason"
+EXAMPLES = 3  # bad rows quoted in the --on-error fail message
+DASK_WORKERS = 2  # a local cluster's worker processes, one thread each
+DASK_WINDOW = 4  # partitions in flight per worker: results are collected in order
+
+
+@dataclass(frozen=True)
+class Source:
+    """An input file: its kind, the columns read, their count of rows (Parquet) and the id type."""
+
+    path: str
+    kind: str  # "parquet" or "csv"
+    columns: list[str]
+    id_type: pa.DataType
+    rows: int | None
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """Scores one chunk: the same code in this process and on every Dask worker."""
+
+    model: Any
+    contract: Contract
+    threshold: float
+    source: str
+
+    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` indexed by row position from 0: row, id, probability, flag, reason."""
+        reasons = score_problems(frame, self.contract, self.source).reindex(frame.index)
+        good = reasons.isna().to_numpy()
+        proba = np.full(len(frame), np.nan)
+        if good.any():
+            positions = frame.index.to_numpy(dtype="int64")[good]
+            proba[good] = self.probabilities(self.model_input(frame[good]), positions)
+        contract = self.contract
+        ids = frame[contract.id] if contract.id_in_data else frame.index.to_series()
+        return pd.DataFrame(
+            {
+                ROW: frame.index.to_numpy(dtype="int64") + 1,
+                contract.id: ids.to_numpy(),
+                SCORE: proba,
+                FLAG: proba >= self.threshold,
+                REASON: reasons.to_numpy(dtype=object),
+            },
+            index=frame.index,
+        )
+
+    def probabilities(self, rows: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+        """The model's probabilities, each computed as row ``position % BLOCK_ROWS`` of a block.
+
+        BLAS kernels sum a row's terms in an order that depends on the matrix shape
+        and the row's place in it (1-ulp differences otherwise). Every row goes
+        through ``predict_proba`` in a ``BLOCK_ROWS`` block at the same place, whatever
+        the chunk it came in; the free places hold a copy of a row of the block.
+        """
+        out = np.empty(len(rows))
+        groups = positions // BLOCK_ROWS
+        with threadpool_limits(limits=1, user_api="blas"):  # as entry.run: same sums anywhere
+            for group in np.unique(groups):
+                members = np.flatnonzero(groups == group)
+                slots = positions[members] - group * BLOCK_ROWS
+                take = np.full(BLOCK_ROWS, members[0])
+                take[slots] = members
+                block = self.model.predict_proba(rows.iloc[take])[:, 1]
+                out[members] = block[slots]
+        return out
+
+    def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Numbers as float and categories as text, whatever types the file had."""
+        numbers = {c: pd.to_numeric(frame[c], errors="coerce") for c in self.contract.numeric}
+        texts = {c: frame[c].astype("str") for c in self.contract.categorical}
+        return pd.DataFrame({**numbers, **texts}).astype(dict.fromkeys(numbers, "float64"))
+
+
+# --------------------------------------------------------------------------- input
+
+
+def _fs(path: str) -> tuple[Any, str]:
+    """The filesystem of ``path`` (local, or a URL such as s3://bucket/key) and its path there."""
+    return fsspec.core.url_to_fs(path)
+
+
+def _kind(path: str, what: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        return "parquet"
+    if suffix == ".csv":
+        return "csv"
+    raise ChurnError(f"{path}: the {what} must be .csv or .parquet (got {suffix or 'no suffix'!r})")
+
+
+def open_input(path: str, contract: Contract) -> Source:
+    """The input's kind and header, checked: every feature (and the id, if in the data) there."""
+    kind = _kind(path, "input")
+    fs, where = _fs(path)
+    if not fs.isfile(where):
+        raise ChurnError(f"{path}: file not found")
+    wanted = ([contract.id] if contract.id_in_data else []) + contract.features
+    with fs.open(where, "rb") as fh:
+        if kind == "parquet":
+            try:
+                meta = pq.ParquetFile(fh).metadata
+            except pa.ArrowException as err:
+                raise ChurnError(f"{path}: not a Parquet file ({err})") from None
+            schema, rows = meta.schema.to_arrow_schema(), meta.num_rows
+        else:
+            schema, rows = _csv_header(fh, path), None
+    require_columns(wanted, schema.names, path)
+    id_type = schema.field(contract.id).type if contract.id_in_data else pa.int64()
+    if kind == "csv" and contract.id_in_data:
+        id_type = pa.string()  # as written: "0012" stays "0012"
+    return Source(path, kind, wanted, id_type, rows)
+
+
+def _csv_header(fh: Any, path: str) -> pa.Schema:
+    try:
+        reader = pacsv.open_csv(fh, read_options=pacsv.ReadOptions(block_size=1 << 16))
+    except pa.ArrowException as err:
+        raise ChurnError(f"{path}: cannot read as CSV ({clip(err, 200)})") from None
+    return reader.schema
+
+
+def _csv_options(columns: list[str]) -> dict:
+    # Every column as text: a number column with a word in it is a row to refuse, not a
+    # file the reader gives up on; the contract's checks turn text into numbers.
+    return {
+        "read_options": pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        "convert_options": pacsv.ConvertOptions(
+            column_types=dict.fromkeys(columns, pa.string()),
+            include_columns=columns,
+            null_values=NULLS,
+            strings_can_be_null=True,
+        ),
+    }
+
+
+def _batches(source: Source, fh: Any) -> Iterator[pa.RecordBatch]:
+    if source.kind == "parquet":
+        # Pages streamed through a small buffer, not whole column chunks pre-read: the memory
+        # then follows the chunk size, never the size of the file's row groups.
+        reader = pq.ParquetFile(fh, pre_buffer=False, buffer_size=PARQUET_BUFFER_BYTES)
+        yield from reader.iter_batches(
+            batch_size=CHUNK_ROWS, columns=source.columns, use_threads=False
+        )
+        return
+    reader = pacsv.open_csv(fh, **_csv_options(source.columns))
+    try:
+        yield from reader
+    except pa.ArrowException as err:
+        raise ChurnError(f"{source.path}: cannot read as CSV ({clip(err, 200)})") from None
+
+
+def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """Tables of exactly ``rows`` rows (the last may be shorter) from batches of any size."""
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending)
+
+
+def local_chunks(source: Source, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The input's chunks as frames indexed by row position, read one at a time."""
+    fs, where = _fs(source.path)
+    start = 0
+    with fs.open(where, "rb") as fh:
+        for table in rebatch(_batches(source, fh), chunk_rows):
+            frame = table.to_pandas()
+            frame.index = pd.RangeIndex(start, start + len(frame))
+            start += len(frame)
+            yield frame
+
+
+# --------------------------------------------------------------------------- output
+
+
+@contextlib.contextmanager
+def _published(path: str) -> Iterator[Path]:
+    """A local temp path that becomes ``path`` only on success (a URL: uploaded once complete)."""
+    fs, where = _fs(path)
+    if isinstance(fs, LocalFileSystem):
+        with io.atomic_path(where) as tmp:
+            yield tmp
+        return
+    with tempfile.TemporaryDirectory(prefix="churn-score-") as tmp_dir:
+        tmp = Path(tmp_dir) / "part"
+        yield tmp
+        fs.put_file(str(tmp), where)  # an object store shows the object only once complete
+
+
+class Writer:
+    """Parquet in fixed-size row groups, or CSV; rows arrive in order, any number at a time."""
+
+    def __init__(self, path: Path, kind: str, schema: pa.Schema) -> None:
+        self.kind = kind
+        self.schema = schema
+        self.pending: list[pa.Table] = []
+        self.held = 0
+        self.rows = 0
+        if kind == "parquet":
+            self.out: Any = pq.ParquetWriter(path, schema)
+        else:
+            self.out = pacsv.CSVWriter(path, schema)
+
+    def write(self, table: pa.Table) -> None:
+        """Add rows; a Parquet row group is written each time ``ROW_GROUP_ROWS`` are held."""
+        self.rows += table.num_rows
+        if self.kind == "csv":
+            self.out.write_table(table)
+            return
+        self.pending.append(table)
+        self.held += table.num_rows
+        while self.held >= ROW_GROUP_ROWS:
+            whole = pa.concat_tables(self.pending)
+            self._group(whole.slice(0, ROW_GROUP_ROWS))
+            rest = whole.slice(ROW_GROUP_ROWS)
+            self.pending, self.held = [rest], rest.num_rows
+
+    def _group(self, table: pa.Table) -> None:
+        # One contiguous chunk per column: the pages then never depend on how rows arrived.
+        self.out.write_table(table.combine_chunks(), row_group_size=ROW_GROUP_ROWS)
+
+    def close(self) -> None:
+        """Write the last, shorter row group and the footer."""
+        if self.kind == "parquet" and (self.held or not self.rows):
+            self._group(
+                pa.concat_tables(self.pending) if self.pending else self.schema.empty_table()
+            )
+        self.out.close()
+
+
+@dataclass
+class Counts:
+    """What a run did, for the closing line."""
+
+    scored: int = 0
+    rejected: int = 0
+
+
+class Sink:
+    """The output file (and the rejects file): written as chunks come, in input order."""
+
+    def __init__(self, out: Writer, rejects: Writer | None, source: Source, id_name: str):
+        self.out, self.rejects, self.source, self.id_name = out, rejects, source, id_name
+        self.counts = Counts()
+
+    def add(self, part: pd.DataFrame) -> None:
+        """One scored chunk: fail on a bad row (no rejects file), or write it to the rejects."""
+        bad = part[REASON].notna().to_numpy()
+        if bad.any() and self.rejects is None:
+            raise ChurnError(fail_message(self.source.path, part[bad]))
+        ids = pa.array(part[self.id_name].to_numpy(), type=self.source.id_type)
+        good = pa.array(~bad)
+        self.out.write(
+            pa.table(
+                [
+                    ids.filter(good),
+                    pa.array(part[SCORE].to_numpy()[~bad]),
+                    pa.array(part[FLAG].to_numpy()[~bad]),
+                ],
+                schema=self.out.schema,
+            )
+        )
+        self.counts.scored += int((~bad).sum())
+        if self.rejects is not None and bad.any():
+            self.rejects.write(
+                pa.table(
+                    [
+                        pa.array(part[ROW].to_numpy()[bad]),
+                        ids.filter(pa.array(bad)),
+                        pa.array(part[REASON].to_numpy()[bad].astype(str)),
+                    ],
+                    schema=self.rejects.schema,
+                )
+            )
+            self.counts.rejected += int(bad.sum())
+
+
+def fail_message(source: str, bad: pd.DataFrame) -> str:
+    """One line: how many rows of the chunk break the contract, the first few and why."""
+    first, last = int(bad[ROW].iloc[0]), int(bad[ROW].iloc[-1])
+    shown = "; ".join(
+        f"row {row}: {reason}"
+        for row, reason in zip(bad[ROW].head(EXAMPLES), bad[REASON].head(EXAMPLES), strict=True)
+    )
+    more = f"; and {len(bad) - EXAMPLES} more" if len(bad) > EXAMPLES else ""
+    span = f"row {first}" if first == last else f"rows {first}..{last}"
+    return (
+        f"{source}: {len(bad)} row(s) break the data contract ({span}): {shown}{more}; "
+        "nothing written (--on-error reject scores the others)"
+    )
+
+
+def output_schema(bundle: Bundle, id_type: pa.DataType) -> pa.Schema:
+    """id, probability, flag; the model version and md5 in the file's metadata."""
+    fields = [
+        pa.field(bundle.contract.id, id_type),
+        pa.field(SCORE, pa.float64()),
+        pa.field(FLAG, pa.bool_()),
+    ]
+    return pa.schema(fields, metadata={f"churn.{k}": v for k, v in model_metadata(bundle).items()})
+
+
+def model_metadata(bundle: Bundle) -> dict[str, str]:
+    """What the output says about the model that made it."""
+    return {
+        "model_version": bundle.version,
+        "model_md5": bundle.md5,
+        "model_commit": bundle.commit,
+        "threshold": repr(bundle.threshold),
+    }
+
+
+@contextlib.contextmanager
+def sink(output: str, bundle: Bundle, source: Source, on_error: str) -> Iterator[Sink]:
+    """The output (and rejects) writers on temp files, published together only on success."""
+    kind = _kind(output, "output")
+    schema = output_schema(bundle, source.id_type)
+    rejects_schema = pa.schema(
+        [
+            pa.field(ROW, pa.int64()),
+            pa.field(bundle.contract.id, source.id_type),
+            pa.field(REASON, pa.string()),
+        ]
+    )
+    with contextlib.ExitStack() as stack:
+        out = Writer(stack.enter_context(_published(output)), kind, schema)
+        rejects = None
+        if on_error == "reject":
+            rejects = Writer(
+                stack.enter_context(_published(f"{output}.rejects.csv")), "csv", rejects_schema
+            )
+        if kind == "csv":
+            meta = json.dumps(model_metadata(bundle), indent=2, sort_keys=True) + "\n"
+            stack.enter_context(_published(f"{output}.meta.json")).write_text(
+                meta, encoding="utf-8"
+            )
+        result = Sink(out, rejects, source, bundle.contract.id)
+        yield result
+        out.close()
+        if rejects is not None:
+            rejects.close()
+
+
+# --------------------------------------------------------------------------- engines
+
+
+def local_parts(source: Source, scorer: Scorer, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Each chunk scored in this process."""
+    for frame in local_chunks(source, chunk_rows):
+        yield scorer(frame)
+
+
+def parquet_slice(path: str, columns: list[str], start: int, stop: int) -> pd.DataFrame:
+    """Rows ``start``..``stop`` of a Parquet file, indexed by position: one Dask partition."""
+    fs, where = _fs(path)
+    with fs.open(where, "rb") as fh:
+        pf = pq.ParquetFile(fh)
+        groups, first, offset = [], None, 0
+        for i in range(pf.metadata.num_row_groups):
+            n = pf.metadata.row_group(i).num_rows
+            if offset < stop and offset + n > start:
+                groups.append(i)
+                first = offset if first is None else first
+            offset += n
+        if groups:
+            table = pf.read_row_groups(groups, columns=columns)
+            table = table.slice(start - (first or 0), stop - start)
+        else:  # an empty file, or the empty frame Dask takes the column types from
+            table = pf.schema_arrow.empty_table().select(columns)
+    frame = table.to_pandas()
+    frame.index = pd.RangeIndex(start, stop)
+    return frame
+
+
+def dask_frame(source: Source, chunk_rows: int):
+    """A Dask dataframe over the input whose partitions are indexed by row position."""
+    import dask
+    import dask.dataframe as dd
+
+    if source.kind == "parquet":
+        spans = [
+            (s, min(s + chunk_rows, source.rows)) for s in range(0, source.rows or 0, chunk_rows)
+        ]
+        spans = spans or [(0, 0)]
+        meta = parquet_slice(source.path, source.columns, 0, 0)
+        return dd.from_map(functools.partial(_span, source.path, source.columns), spans, meta=meta)
+    raw = dd.read_csv(
+        source.path,
+        usecols=source.columns,
+        dtype=str,
+        keep_default_na=False,
+        na_values=NULLS,
+        blocksize=CSV_BLOCK_BYTES * 16,
+    )
+    # Row numbers need each partition's length first: one pass to count, then the offsets.
+    lengths = raw.map_partitions(len).compute()
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    meta = raw._meta.set_axis(pd.RangeIndex(0, 0), axis=0)
+    parts = [
+        dask.delayed(_positioned)(part, int(offsets[i])) for i, part in enumerate(raw.to_delayed())
+    ]
+    return dd.from_delayed(parts, meta=meta, verify_meta=False)
+
+
+def _span(path: str, columns: list[str], span: tuple[int, int]) -> pd.DataFrame:
+    return parquet_slice(path, columns, *span)
+
+
+def _positioned(frame: pd.DataFrame, start: int) -> pd.DataFrame:
+    return frame.set_axis(pd.RangeIndex(start, start + len(frame)), axis=0)
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None) -> Iterator[Any]:
+    """A client of the cluster at ``scheduler``, or of a small local cluster on 127.0.0.1."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except OSError as err:
+            raise ChurnError(f"--scheduler {scheduler}: cannot connect ({err})") from None
+        with client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=DASK_WORKERS,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+            memory_limit="1GiB",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def dask_parts(
+    source: Source, scorer: Scorer, chunk_rows: int, client: Any
+) -> Iterator[pd.DataFrame]:
+    """Each partition scored on the cluster with the same :class:`Scorer`, returned in order.
+
+    A bounded window of partitions is in flight, so the driver never holds the whole result.
+    """
+    frame = dask_frame(source, chunk_rows)
+    scored = frame.map_partitions(scorer, meta=scorer(frame._meta))
+    pending: deque = deque()
+    parts = iter(scored.to_delayed())
+    window = DASK_WINDOW * max(1, len(client.scheduler_info().get("workers", {})))
+    for part in parts:
+        pending.append(client.compute(part))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def _progress(source: Source, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=source.rows,
+        unit=" rows",
+        unit_scale=True,
+        disable=not enabled,
+        file=sys.stderr,
+        desc="scoring",
+    )
+
+
+def run(
+    input_path: str,
+    output: str,
+    model_ref: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    on_error: str = "fail",
+    engine: str = "local",
+    scheduler: str | None = None,
+    root: str | Path = ".",
+) -> Counts:
+    """Score ``input_path`` into ``output``; the closing line counts scored and rejected rows."""
+    if chunk_rows < 1:
+        raise ChurnError(f"--chunk-rows {chunk_rows}: must be at least 1")
+    _kind(output, "output")
+    started = time.monotonic()
+    bundle = load_bundle(model_ref, root)
+    source = open_input(str(input_path), bundle.contract)
+    scorer = Scorer(bundle.model, bundle.contract, bundle.threshold, source.path)
+    with contextlib.ExitStack() as stack:
+        if engine == "dask":
+            client = stack.enter_context(dask_client(scheduler))
+            parts: Iterator[pd.DataFrame] = dask_parts(source, scorer, chunk_rows, client)
+        else:
+            parts = local_parts(source, scorer, chunk_rows)
+        bar = stack.enter_context(_progress(source, sys.stderr.isatty()))
+        with sink(str(output), bundle, source, on_error) as out:
+            for part in parts:
+                out.add(part)
+                bar.update(len(part))
+    counts = out.counts
+    seconds = max(time.monotonic() - started, 1e-9)
+    total = counts.scored + counts.rejected
+    rejected = f"{output}.rejects.csv" if on_error == "reject" else "none"
+    log.info(
+        "%s: %d rows scored, %d rejected (%s) -> %s with %s (md5 %s), %s engine, "
+        "%.1f s, %.0f rows/s",
+        input_path,
+        counts.scored,
+        counts.rejected,
+        rejected,
+        output,
+        bundle.version,
+        bundle.md5,
+        engine,
+        seconds,
+        total / seconds,
+    )
+    return counts

@@ -1,0 +1,261 @@
+"""`churn score`: a whole file scored by a model version, chunk by chunk, on either engine."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from churn.core.bundle import load_bundle
+from churn.core.errors import ChurnError
+from churn.ops import score
+from conftest import REPO
+
+ID = "rownames"
+
+
+def churn_score(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The command itself, in a fresh process (this checkout's code)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run(
+        [sys.executable, "-m", "churn", "score", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def customers(trained, tmp_path_factory) -> dict[str, Path]:
+    """The test split with its id as a column and the label kept (scoring ignores it)."""
+    frame = pd.read_parquet(trained / "data/prepared/test.parquet").reset_index()
+    out = tmp_path_factory.mktemp("customers")
+    frame.to_parquet(out / "customers.parquet", index=False)
+    frame.to_csv(out / "customers.csv", index=False)
+    return {"parquet": out / "customers.parquet", "csv": out / "customers.csv", "frame": frame}
+
+
+def test_the_scores_are_the_models_on_the_whole_test_split(trained, customers, tmp_path):
+    out = tmp_path / "scores.parquet"
+    counts = score.run(customers["parquet"], out, root=trained)
+    bundle = load_bundle(None, root=trained)
+    frame = customers["frame"]
+    expected = bundle.model.predict_proba(frame[bundle.contract.features])[:, 1]
+    got = pd.read_parquet(out)
+    assert (counts.scored, counts.rejected) == (len(frame), 0)
+    assert list(got.columns) == [ID, "churn_probability", "churn"]
+    assert got[ID].tolist() == frame[ID].tolist()
+    np.testing.assert_allclose(got["churn_probability"], expected, rtol=0, atol=1e-12)
+    assert (got["churn"] == (got["churn_probability"] >= bundle.threshold)).all()
+    meta = pq.read_schema(out).metadata
+    assert meta[b"churn.model_md5"] == bundle.md5.encode()
+    assert meta[b"churn.model_version"] == bundle.version.encode()
+    assert meta[b"churn.threshold"] == b"0.5"
+
+
+def test_csv_in_csv_out_has_a_sidecar_with_the_model(trained, customers, tmp_path):
+    out = tmp_path / "scores.csv"
+    score.run(customers["csv"], out, root=trained)
+    got = pd.read_csv(out)
+    parquet = tmp_path / "scores.parquet"
+    score.run(customers["parquet"], parquet, root=trained)
+    assert got[ID].tolist() == customers["frame"][ID].tolist()
+    # The same values whichever the input's format.
+    assert (
+        got["churn_probability"].tolist() == pd.read_parquet(parquet)["churn_probability"].tolist()
+    )
+    sidecar = json.loads((tmp_path / "scores.csv.meta.json").read_text())
+    assert sidecar["model_md5"] == load_bundle(None, root=trained).md5
+    assert sidecar["threshold"] == "0.5"
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_the_bytes_do_not_depend_on_the_chunk_size(trained, customers, tmp_path, kind):
+    outputs = []
+    for rows in (score.CHUNK_ROWS, 500, 1):
+        if rows == 1 and kind == "parquet":
+            continue  # one-row chunks: the CSV run shows it; each costs a model block
+        out = tmp_path / f"scores-{rows}.{kind}"
+        source = customers[kind] if rows != 1 else _head(customers["csv"], tmp_path, 5)
+        score.run(source, out, chunk_rows=rows, root=trained)
+        outputs.append((rows, out.read_bytes()))
+    full = outputs[0][1]
+    assert outputs[1][1] == full
+    if kind == "csv":  # one row at a time: the first 5 rows' lines
+        assert outputs[2][1] == b"".join(full.splitlines(keepends=True)[:6])
+
+
+def _head(path: Path, tmp_path: Path, rows: int) -> Path:
+    head = tmp_path / "head.csv"
+    head.write_text("".join(path.read_text().splitlines(keepends=True)[: rows + 1]))
+    return head
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A small Dask cluster in this process, on 127.0.0.1, no dashboard."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as running:
+        yield running
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_the_dask_engine_writes_the_same_bytes(trained, customers, tmp_path, cluster, kind):
+    local, remote = tmp_path / f"local.{kind}", tmp_path / f"dask.{kind}"
+    score.run(customers[kind], local, root=trained)
+    counts = score.run(
+        customers[kind],
+        remote,
+        chunk_rows=400,
+        engine="dask",
+        scheduler=cluster.scheduler_address,
+        root=trained,
+    )
+    assert counts.scored == len(customers["frame"])
+    assert remote.read_bytes() == local.read_bytes()
+
+
+# Each bad row of the corpus: what is wrong with it, and the reason the rejects file gives.
+BAD_ROWS = {
+    2: ("tenure", None, "tenure: not null"),
+    4: (
+        "contract",
+        "Weekly",
+        "contract: one of 'Month-to-month', 'One year', 'Two year' ('Weekly')",
+    ),
+    5: ("monthly_charges", "lots", "monthly_charges: is a number ('lots')"),
+    7: ("tenure", "500", "tenure: <= 120 ('500')"),
+    8: ("female", "-1", "female: >= 0 ('-1')"),
+}
+
+
+def _corpus(customers, tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    frame = customers["frame"].head(12).astype(object)
+    for row, (column, value, _) in BAD_ROWS.items():
+        frame.loc[row - 1, column] = value  # row numbers count from 1
+    path = tmp_path / "batch.csv"
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+def test_reject_mode_scores_the_good_rows_and_lists_each_bad_one(trained, customers, tmp_path):
+    path, frame = _corpus(customers, tmp_path)
+    out = tmp_path / "scores.parquet"
+    result = churn_score(
+        "--input", str(path), "--output", str(out), "--on-error", "reject", cwd=trained
+    )
+    assert result.returncode == 3, result.stderr
+    assert "7 rows scored, 5 rejected" in result.stderr
+    rejects = pd.read_csv(tmp_path / "scores.parquet.rejects.csv")
+    assert rejects["row"].tolist() == list(BAD_ROWS)
+    assert rejects["reason"].tolist() == [reason for _, _, reason in BAD_ROWS.values()]
+    assert rejects[ID].tolist() == [frame[ID][row - 1] for row in BAD_ROWS]
+    scored = pd.read_parquet(out)
+    # A CSV's ids are read as written, as text.
+    assert scored[ID].tolist() == [str(frame[ID][i]) for i in range(12) if i + 1 not in BAD_ROWS]
+
+
+def test_fail_mode_names_rows_and_checks_and_writes_nothing(trained, customers, tmp_path):
+    path, _ = _corpus(customers, tmp_path)
+    out = tmp_path / "scores.parquet"
+    result = churn_score("--input", str(path), "--output", str(out), cwd=trained)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(
+        f"error: {path}: 5 row(s) break the data contract (rows 2..8): row 2: tenure: not null; "
+        "row 4: contract: one of"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.csv"]  # not even a temp file
+
+
+def test_a_missing_feature_column_is_a_whole_file_error(trained, customers, tmp_path):
+    path = tmp_path / "batch.parquet"
+    customers["frame"].drop(columns="tenure").to_parquet(path, index=False)
+    with pytest.raises(ChurnError, match=r"batch.parquet: missing column\(s\) 'tenure' \(found: "):
+        score.run(path, tmp_path / "out.parquet", on_error="reject", root=trained)
+    assert not (tmp_path / "out.parquet").exists()
+    assert not (tmp_path / "out.parquet.rejects.csv").exists()
+
+
+def test_the_command_exits_0_1_and_2(trained, customers, tmp_path):
+    ok = churn_score(
+        "--input", str(customers["parquet"]), "--output", str(tmp_path / "s.parquet"), cwd=trained
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert f"{len(customers['frame'])} rows scored, 0 rejected" in ok.stderr
+    missing = churn_score("--input", "nope.csv", "--output", "s.parquet", cwd=trained)
+    assert (missing.returncode, missing.stderr) == (1, "error: nope.csv: file not found\n")
+    other = churn_score("--input", "x.json", "--output", "s.parquet", cwd=trained)
+    assert other.stderr == "error: x.json: the input must be .csv or .parquet (got '.json')\n"
+    assert churn_score("--input", "x.csv", cwd=trained).returncode == 2  # --output required
+    bad_engine = churn_score(
+        "--input", "x.csv", "--output", "y.csv", "--engine", "ray", cwd=trained
+    )
+    assert bad_engine.returncode == 2
+
+
+def test_an_unknown_release_is_one_line(trained, customers, tmp_path):
+    result = churn_score(
+        "--input", str(customers["csv"]), "--output", str(tmp_path / "s.csv"),
+        "--model-ref", "churn-model@v9.9.9", cwd=trained,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: churn-model@v9.9.9: ")
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_the_local_engine_never_imports_dask(trained, customers, tmp_path):
+    code = (
+        "import sys\nfrom churn.ops import score\n"
+        f"score.run({str(customers['parquet'])!r}, {str(tmp_path / 'o.parquet')!r}, "
+        f"root={str(trained)!r})\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+    assert (tmp_path / "o.parquet").is_file()
+
+
+def test_rebatch_cuts_exact_chunks_from_any_batches():
+    import pyarrow as pa
+
+    batches = [pa.record_batch({"x": list(range(a, b))}) for a, b in [(0, 3), (3, 4), (4, 11)]]
+    tables = list(score.rebatch(batches, 4))
+    assert [t.column("x").to_pylist() for t in tables] == [
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+        [8, 9, 10],
+    ]
+
+
+def test_urls_are_read_and_the_output_uploaded_once_complete(trained, customers, tmp_path):
+    # fsspec's in-memory filesystem stands for S3: the same code path as s3:// URLs.
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    memory.pipe("/score-test/in.parquet", customers["parquet"].read_bytes())
+    try:
+        score.run("memory://score-test/in.parquet", "memory://score-test/out.parquet", root=trained)
+        local = tmp_path / "out.parquet"
+        score.run(customers["parquet"], local, root=trained)
+        assert memory.cat("/score-test/out.parquet") == local.read_bytes()
+    finally:
+        memory.rm("/score-test", recursive=True)
