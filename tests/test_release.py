@@ -76,3 +76,42 @@ def test_artifact_name_comes_from_dvc_yaml(tmp_path):
         ChurnError, match=r"expected one artifact of type model, found \['a', 'b'\]"
     ):
         release.artifact_name(tmp_path / "dvc.yaml")
+
+
+# Shapes as `dvc status --json` prints them (read off this pipeline).
+AFTER_CHECKOUT = {  # branch outputs left in the workspace after `git checkout main`
+    "train": [{"changed outs": {"models/model.pkl": "modified"}}],
+    "evaluate": [{"changed deps": {"models/model.pkl": "modified"}}],
+}
+PARAM_EDITED = {"train": [{"changed deps": {"params.yaml": {"train": "modified"}}}]}
+CHECKOUT = (
+    "the outputs differ from dvc.lock: run dvc checkout (or dvc pull if the cache lacks them)"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        (AFTER_CHECKOUT, CHECKOUT),
+        ({"evaluate": [{"changed outs": {"reports/model_card.md": "deleted"}}]}, CHECKOUT),
+        (PARAM_EDITED, "stage(s) train are stale: run dvc repro and commit"),
+        (
+            {
+                "train": [*PARAM_EDITED["train"], *AFTER_CHECKOUT["train"]],
+                "evaluate": AFTER_CHECKOUT["evaluate"],
+                "prepare": ["always changed"],
+            },
+            "stage(s) prepare, train are stale: run dvc repro and commit",  # evaluate follows
+        ),
+        (
+            {"featurize": [{"changed deps": {"data/prepared/train.parquet": "modified"}}]},
+            "stage(s) featurize are stale: run dvc repro and commit",  # no stage changed it
+        ),
+        (
+            {"train": [{"changed command": True}]},
+            "stage(s) train are stale: run dvc repro and commit",
+        ),
+    ],
+)
+def test_release_refusal_tells_checkout_from_repro(status, said):
+    assert release.advice(status) == said

@@ -210,7 +210,7 @@ def test_unreproduced_commit_is_refused(repo):
     params.write_text(params.read_text().replace("    C: 0.001", "    C: 0.0105"))
     sh(repo, "git", "commit", "-q", "-am", "change a param, forget dvc repro")
     assert refused(repo, "create", "1.2.0").startswith(
-        "error: dvc status is not clean (train): run dvc repro and commit"
+        "error: dvc status is not clean (train): stage(s) train are stale: run dvc repro and commit"
     )
 
 

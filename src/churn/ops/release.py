@@ -82,9 +82,43 @@ def check_clean() -> None:
         )
     status = json.loads(command("dvc", "status", "--json") or "{}")
     if status:
-        raise ChurnError(
-            f"dvc status is not clean ({', '.join(sorted(status))}): run dvc repro and commit"
-        )
+        raise ChurnError(f"dvc status is not clean ({', '.join(sorted(status))}): {advice(status)}")
+
+
+def advice(status: dict) -> str:
+    """What fixes an unclean ``dvc status --json``: a rerun, or only the files.
+
+    A stage whose params, command or input files changed is stale: ``dvc repro``. When
+    only outputs differ from dvc.lock (say, right after ``git checkout main``), the lock
+    is right and the files are not: ``dvc checkout`` puts the recorded ones back. A
+    stage that reads such an output shows it as a changed dep; that is not staleness.
+    """
+    changes = [change for entries in status.values() for change in entries or []]
+    outs = {
+        path
+        for change in changes
+        if isinstance(change, dict)
+        for path in change.get("changed outs", {})
+    }
+    stale = sorted(
+        name for name, entries in status.items() if any(_is_stale(c, outs) for c in entries or [])
+    )
+    if stale:
+        return f"stage(s) {', '.join(stale)} are stale: run dvc repro and commit"
+    return (
+        "the outputs differ from dvc.lock: run dvc checkout (or dvc pull if the cache lacks them)"
+    )
+
+
+def _is_stale(change: object, outs: set[str]) -> bool:
+    if not isinstance(change, dict):  # "always changed", "changed checksum"
+        return True
+    for key, changed in change.items():
+        if key == "changed outs":
+            continue
+        if key != "changed deps" or not set(changed) <= outs:
+            return True
+    return False
 
 
 def check_pushed() -> None:
