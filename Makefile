@@ -20,7 +20,7 @@ REPORT_ARGS ?=
 export BASE OUT REPORT_ARGS VERSION STAGE INPUT REMOTE OUTPUT MODEL_REF CHUNK_ROWS ON_ERROR ENGINE
 export SCHEDULER
 
-.PHONY: help install run test lint format bench bench-serve bench-score score report example-comment mutation remote-check release promote serve monitor clean
+.PHONY: help install check run test lint format bench bench-serve bench-score score report example-comment mutation remote-check release promote serve monitor clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV) && $(PIP) -r requirements-dev.txt && $(PIP) --no-deps --no-build-isolation -e . && touch $@
 
 install: $(STAMP) ## Create .venv with the pinned requirements and this package (editable)
+
+check: $(STAMP) ## Check params.yaml and the raw file's header in a second, running nothing
+	churn check
 
 run: $(STAMP) ## Pull what the remote has, compute the rest, print the metrics
 	dvc repro --pull && churn summary

@@ -12,7 +12,7 @@ from conftest import REPO
 
 BIN = Path(sys.executable).parent
 SUBCOMMANDS = [
-    "summary", "contract", "report", "release", "serve", "monitor", "score", "remote"
+    "summary", "check", "contract", "report", "release", "serve", "monitor", "score", "remote"
 ]  # fmt: skip
 
 

@@ -18,6 +18,12 @@ from churn.core import entry
 OK_OR_BAD_INPUT = "exit codes: 0 done; 1 bad input (one line on stderr says why); 2 bad usage"
 
 
+def _check(_: argparse.Namespace) -> int:
+    from churn.ops.check import check
+
+    return entry.run(lambda: print(check()))  # noqa: T201
+
+
 def _summary(_: argparse.Namespace) -> int:
     from churn.ops import summary
 
@@ -205,6 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add(commands, "summary", _summary, "Print the test metrics next to the prior baseline")
+    _add(
+        commands,
+        "check",
+        _check,
+        "Check params and the raw file's header; runs nothing",
+        "exit codes: 0 fine (one line says what was checked); 1 a problem (one line says "
+        "which key or column); 2 bad usage",
+    )
     contract = _add(
         commands, "contract", _contract, "Print the data contract as the README's table"
     )

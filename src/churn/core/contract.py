@@ -233,6 +233,40 @@ def observe(contract: Contract, train: pd.DataFrame) -> Contract:
     return replace(contract, columns=columns)
 
 
+def check_header(data: DataParams, header: list[str], source: str) -> list[str]:
+    """The feature columns ``header`` gives under ``data``, after the column checks.
+
+    What prepare checks first, on names alone (``churn check`` runs it on a file's
+    first line): target, id and declared features present, no unexpected column when
+    the features are declared.
+    """
+    if data.features == "infer":
+        names = [c for c in header if c not in {data.target, data.id}]
+    else:
+        names = list(data.features)
+    contract = Contract(
+        target=data.target,
+        positive_label=data.positive_label,
+        labels=None,
+        id=data.id or ROW_ID,
+        id_in_data=data.id is not None,
+        columns=dict.fromkeys(names, Column("categorical")),
+    )
+    _check_columns(contract, header, source, strict=data.features != "infer")
+    return names
+
+
+def check_slices(slices: list[str], features: list[str], source: str) -> None:
+    """``evaluate.slices`` must name feature columns of ``source``: said before any work."""
+    unknown = [s for s in slices if s not in features]
+    if unknown:
+        raise ChurnError(
+            f"params.yaml: evaluate.slices: {', '.join(map(repr, unknown))} "
+            f"{'is not a feature' if len(unknown) == 1 else 'are not features'} of {source} "
+            f"(features: {clip(', '.join(features), 200)})"
+        )
+
+
 def _check_columns(contract: Contract, present: list[str], source: str, strict: bool) -> None:
     missing = [c for c in contract.required if c not in present]
     if missing:

@@ -19,6 +19,7 @@ from sklearn.model_selection import train_test_split
 from churn.core import entry, io
 from churn.core.contract import (
     Contract,
+    check_slices,
     observe,
     resolve_contract,
     validate,
@@ -304,6 +305,7 @@ def main() -> None:
     raw_path = params.paths.raw
     raw = read_raw(raw_path)
     contract = resolve_contract(params.data, raw, raw_path)
+    check_slices(params.evaluate.slices, list(contract.columns), raw_path)  # evaluate's, said now
     validate(raw, contract, raw_path)
     frame = clean(raw, contract, raw_path)
     train, test = split(frame, contract.target, params.prepare)

@@ -1,0 +1,41 @@
+"""``churn check``: params.yaml and the raw file's header, checked in a second, nothing run.
+
+The same checks the stages make before any work (every key of params.yaml; the
+target, id and declared features in the file; ``evaluate.slices`` naming features),
+on the raw file's first line only, so a typo is found before ``dvc repro`` or
+``dvc exp run`` deletes a stage's outputs to rerun it.
+"""
+
+import csv
+from pathlib import Path
+
+from churn.core.contract import check_header, check_slices
+from churn.core.errors import ChurnError
+from churn.core.params import PARAMS_FILE, load_params
+
+
+def read_header(path: Path) -> list[str]:
+    """The column names on the first line of a UTF-8 CSV file."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except UnicodeDecodeError:
+        raise ChurnError(f"{path}: not UTF-8; re-save the file as UTF-8") from None
+    if not header:
+        raise ChurnError(f"{path}: file is empty")
+    return header
+
+
+def check(params_file: str = PARAMS_FILE) -> str:
+    """Validate; return a one-line summary. Raises ChurnError on the first problem."""
+    params = load_params(params_file)
+    raw = Path(params.paths.raw)
+    if not raw.is_file():
+        raise ChurnError(f"{raw}: file not found (dvc pull, or dvc repro to fetch it)")
+    features = check_header(params.data, read_header(raw), str(raw))
+    check_slices(params.evaluate.slices, features, str(raw))
+    how = "inferred" if params.data.features == "infer" else "declared"
+    return (
+        f"ok: {params_file} and {raw}: {len(features)} {how} feature column(s), "
+        f"target {params.data.target!r}, id {params.data.id or 'none (rows numbered)'}"
+    )

@@ -1,0 +1,108 @@
+"""`churn check` and the params cross-checks prepare makes before any work."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from churn.core import entry
+from churn.core.contract import check_header, check_slices
+from churn.core.errors import ChurnError
+from churn.core.params import DataParams
+from churn.stages import prepare
+from synthetic import make_custom_dataset
+from test_cli import churn
+
+INFER = DataParams(target="status", positive_label="left", id="account", features="infer")
+HEADER = ["account", "plan", "usage_minutes", "status"]
+
+
+def test_check_header_gives_the_feature_columns():
+    assert check_header(INFER, HEADER, "x.csv") == ["plan", "usage_minutes"]
+    declared = DataParams(
+        target="status", positive_label="left", id=None, features={"plan": {"type": "categorical"}}
+    )
+    assert check_header(declared, ["plan", "status"], "x.csv") == ["plan"]
+    with pytest.raises(ChurnError) as err:
+        check_header(declared, ["plan", "status", "extra"], "x.csv")
+    assert str(err.value).startswith("x.csv: unexpected column(s) 'extra'")
+    with pytest.raises(ChurnError) as err:
+        check_header(INFER, ["plan", "status"], "x.csv")
+    assert str(err.value) == "x.csv: missing column(s) 'account' (found: plan, status)"
+
+
+def test_slices_must_name_features():
+    check_slices(["plan"], ["plan", "usage_minutes"], "x.csv")
+    with pytest.raises(ChurnError) as err:
+        check_slices(["contract", "plan", "status"], ["plan", "usage_minutes"], "x.csv")
+    assert str(err.value) == (
+        "params.yaml: evaluate.slices: 'contract', 'status' are not features of x.csv "
+        "(features: plan, usage_minutes)"
+    )
+    with pytest.raises(ChurnError) as err:
+        check_slices(["contract"], ["plan"], "x.csv")
+    assert "'contract' is not a feature of x.csv" in str(err.value)
+
+
+@pytest.fixture
+def own(tmp_path, params_raw) -> Path:
+    """A work dir with the generated dataset and params for it, Telco's slices left in place."""
+    params = copy.deepcopy(params_raw)
+    params["paths"]["raw"] = "data/raw/own.csv"
+    params["data"] = {"target": "status", "positive_label": "left", "id": "account",
+                      "features": "infer"}  # fmt: skip
+    raw = tmp_path / "data/raw/own.csv"
+    raw.parent.mkdir(parents=True)
+    make_custom_dataset(200).to_csv(raw, index=False)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return tmp_path
+
+
+TELCO_SLICES = (
+    "error: params.yaml: evaluate.slices: 'contract', 'senior_citizen' are not features of "
+    "data/raw/own.csv (features: plan, usage_minutes, region, support_calls)"
+)
+
+
+def test_prepare_stops_on_telco_slices_before_writing_anything(own, monkeypatch, capsys):
+    monkeypatch.chdir(own)
+    assert entry.run(prepare.main) == 1
+    assert capsys.readouterr().err.strip() == TELCO_SLICES
+    assert [p.name for p in Path("data").rglob("*") if p.is_file()] == ["own.csv"]
+
+
+def test_churn_check_finds_it_in_the_header(own):
+    found = churn("check", cwd=own)
+    assert (found.returncode, found.stderr.strip()) == (1, TELCO_SLICES)
+    params = yaml.safe_load((own / "params.yaml").read_text())
+    params["evaluate"]["slices"] = ["plan"]
+    (own / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    fine = churn("check", cwd=own)
+    assert (fine.returncode, fine.stdout) == (
+        0,
+        "ok: params.yaml and data/raw/own.csv: 4 inferred feature column(s), target 'status', "
+        "id account\n",
+    )
+    params["train"]["n_estimtors"] = 5  # the typo from the issue
+    (own / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    typo = churn("check", cwd=own)
+    assert typo.returncode == 1
+    assert typo.stderr.startswith("error: params.yaml: train.n_estimtors: unknown key (allowed: ")
+    (own / "data/raw/own.csv").unlink()
+    del params["train"]["n_estimtors"]
+    (own / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    gone = churn("check", cwd=own)
+    assert (gone.returncode, gone.stderr) == (
+        1,
+        "error: data/raw/own.csv: file not found (dvc pull, or dvc repro to fetch it)\n",
+    )
+
+
+def test_churn_check_imports_no_pandas_machinery_it_does_not_need(own):
+    # A header check must stay quick: no scikit-learn, pandera or dvc behind it.
+    probe = churn(
+        "check", cwd=own, PYTHONPROFILEIMPORTTIME="1"
+    )  # -X importtime's environment form: every import on stderr
+    imported = {line.split("|")[-1].strip() for line in probe.stderr.splitlines() if "|" in line}
+    assert {"sklearn", "pandera", "dvc"}.isdisjoint(imported)
