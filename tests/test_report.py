@@ -5,7 +5,9 @@ from churn.core.params import ReportParams
 from churn.core.stats import score
 from churn.ops.report import (
     build_report,
+    contract_change,
     data_section,
+    data_switch,
     flatten,
     mermaid_charts,
     metrics_table,
@@ -160,3 +162,54 @@ def test_a_broken_metrics_file_is_one_line_naming_it(tmp_path):
         f"{tmp_path}/reports/metrics.json: not valid JSON (Expecting property name enclosed "
         "in double quotes, line 1)"
     )
+
+
+TELCO_FEATURES = {f"f{i}": {"type": "numeric"} for i in range(19)}
+
+
+def test_a_switch_to_inferred_features_is_one_line_not_one_row_per_key():
+    base = {"data": {"target": "churn", "features": TELCO_FEATURES}, "train": {"C": 1.0}}
+    head = {"data": {"target": "churn", "features": "infer"}, "train": {"C": 1.0}}
+    assert params_diff(base, head) == []  # not ~45 data.features.* rows, nor `null -> infer`
+    assert contract_change(base, head) == "data contract: 19 declared features → inferred features"
+    columns = ["f0", "f1", "plan", "region", "calls", "age", "x", "y"]
+    assert contract_change(base, head, columns) == (
+        "data contract: 19 declared features → 8 inferred features "
+        "(added: plan, region, calls, age, x (+1 more); removed: f2, f3, f4, f5, f6 (+12 more))"
+    )
+    assert contract_change(head, base) == "data contract: inferred features → 19 declared features"
+    assert contract_change(base, base) is None
+
+
+def test_declared_rule_changes_are_counted_by_column():
+    base = {"data": {"features": {"a": {"type": "numeric"}, "b": {"type": "numeric"}}}}
+    head = {"data": {"features": {"a": {"type": "numeric", "min": 0}, "c": {"type": "numeric"}}}}
+    assert contract_change(base, head) == (
+        "data contract: 2 declared features → 2 declared features "
+        "(added: c; removed: b; rules changed: a)"
+    )
+
+
+def test_a_dataset_switch_is_said_first():
+    def lock(path, md5):
+        return {"stages": {"prepare": {"deps": [{"path": path, "md5": md5}]}}}
+
+    base = side("main", BASE_P, lock=lock("data/raw/x.csv", "a" * 32))
+    moved = side("this branch", HEAD_P, lock=lock("data/raw/x.csv", "b" * 32))
+    assert data_switch(base, moved) == (
+        "**Different data:** the raw file `data/raw/x.csv` changed (md5 `aaaaaaaa` → `bbbbbbbb`). "
+        "The metric differences below compare models on different test sets, not one model "
+        "change on the same data."
+    )
+    other = side(
+        "this branch",
+        HEAD_P,
+        params={"paths": {"raw": "data/raw/bank.csv"}},
+        lock=lock("data/raw/bank.csv", "c" * 32),
+    )
+    assert data_switch(base, other).startswith(
+        "**Different data:** main trained on `data/raw/x.csv`, this branch on `data/raw/bank.csv`."
+    )
+    assert data_switch(base, base) is None
+    report = build_report(base, other, ReportParams(resamples=100, seed=1, confidence=0.95), 0.5)
+    assert report.splitlines()[2].startswith("**Different data:** main trained on")

@@ -115,6 +115,18 @@ def check_contract(repo, own: Own) -> dict:
     return columns
 
 
+def check_report(repo, own: Own, columns: dict) -> None:
+    sh(repo, "churn", "report", "--base", "main", "--out", "report.md")
+    text = (repo / "report.md").read_text()
+    lines = text.splitlines()
+    assert lines[2].startswith(
+        f"**Different data:** main trained on `data/raw/wa_churn.csv`, this branch on "
+        f"`data/raw/{own.file}`."
+    )
+    assert f"data contract: 19 declared features → {len(columns)} inferred features (" in text
+    assert "data.features" not in text  # one line, not a row per key
+
+
 def check_service(repo, own: Own, columns: dict) -> None:
     test = pd.read_parquet(repo / "data/prepared/test.parquet")
     rows = json.loads(test[list(columns)].to_json(orient="records"))
@@ -173,6 +185,7 @@ def test_own_data_the_readme_way(main_repo, name, tmp_path):
         repro_own_data(repo, name, own)
         assert read_metrics(repo)["roc_auc"] > 0.65
         columns = check_contract(repo, own)
+        check_report(repo, own, columns)
         check_service(repo, own, columns)
         check_monitor(repo, own, columns, tmp_path)
         assert np.isfinite(read_metrics(repo)["average_precision"])

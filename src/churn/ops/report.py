@@ -41,9 +41,21 @@ def flatten(params: dict, prefix: str = "") -> dict[str, object]:
     return flat
 
 
+FEATURES = "data.features"  # summarized in one line (contract_change), never key by key
+LISTED = 5  # column names listed per side of a contract change
+
+
+def _is_features(key: str) -> bool:
+    return key == FEATURES or key.startswith(f"{FEATURES}.")
+
+
 def params_diff(base: dict, head: dict) -> list[tuple[str, object, object]]:
-    """Only the keys whose value changed (or appeared, or went away), sorted."""
-    old, new = flatten(base), flatten(head)
+    """Only the keys whose value changed (or appeared, or went away), sorted.
+
+    The data contract's features are left to :func:`contract_change`.
+    """
+    old = {k: v for k, v in flatten(base).items() if not _is_features(k)}
+    new = {k: v for k, v in flatten(head).items() if not _is_features(k)}
     missing = object()
     rows = []
     for key in sorted(set(old) | set(new)):
@@ -53,6 +65,69 @@ def params_diff(base: dict, head: dict) -> list[tuple[str, object, object]]:
                 (key, None if before is missing else before, None if after is missing else after)
             )
     return rows
+
+
+def _features(params: dict) -> object:
+    return (params.get("data") or {}).get("features")
+
+
+def _contract_side(features: object, columns: list[str] | None) -> tuple[str, list[str] | None]:
+    if isinstance(features, dict):
+        return f"{len(features)} declared features", list(features)
+    if columns is not None:
+        return f"{len(columns)} inferred features", columns
+    return "inferred features", None
+
+
+def _names(label: str, names: list[str]) -> str:
+    more = f" (+{len(names) - LISTED} more)" if len(names) > LISTED else ""
+    return f"{label}: {', '.join(names[:LISTED])}{more}"
+
+
+def contract_change(base: dict, head: dict, head_columns: list[str] | None = None) -> str | None:
+    """One line for a changed data contract, or None when ``data.features`` is the same.
+
+    ``head_columns``: the features the branch's prepare resolved (its contract.json),
+    which is what an inferred contract has; a declared one names its own.
+    """
+    old, new = _features(base), _features(head)
+    if old == new:
+        return None
+    before, old_names = _contract_side(old, None)
+    after, new_names = _contract_side(new, head_columns)
+    details = []
+    if old_names is not None and new_names is not None:
+        added = [c for c in new_names if c not in old_names]
+        removed = [c for c in old_names if c not in new_names]
+        details += [_names("added", added)] if added else []
+        details += [_names("removed", removed)] if removed else []
+        if isinstance(old, dict) and isinstance(new, dict):
+            changed = [c for c in new_names if c in old and old[c] != new[c]]
+            details += [_names("rules changed", changed)] if changed else []
+    return f"data contract: {before} → {after}" + (f" ({'; '.join(details)})" if details else "")
+
+
+def data_switch(base: Side, head: Side) -> str | None:
+    """A plain first line when base and branch trained on different data, else None."""
+    old, new = _raw_dep(base), _raw_dep(head)
+    keys = ("target", "id")
+    same_roles = all(
+        (base.params.get("data") or {}).get(k) == (head.params.get("data") or {}).get(k)
+        for k in keys
+    )
+    if old == new and same_roles:
+        return None
+    if old and new and old[0] == new[0] and same_roles:
+        what = f"the raw file `{new[0]}` changed (md5 `{old[1][:8]}` → `{new[1][:8]}`)"
+    else:
+        what = (
+            f"{base.label} trained on `{old[0] if old else '?'}`, this branch on "
+            f"`{new[0] if new else '?'}`"
+        )
+    return (
+        f"**Different data:** {what}. The metric differences below compare models on "
+        "different test sets, not one model change on the same data."
+    )
 
 
 # --------------------------------------------------------------------------- rendering
@@ -239,9 +314,13 @@ def build_report(
     threshold: float,
     stale: bool = False,
     images: Path | None = None,
+    head_columns: list[str] | None = None,
 ) -> str:
     """The whole markdown comment."""
     parts = [TITLE, ""]
+    switch = data_switch(base, head) if base.lock else None
+    if switch and head.metrics is not None:
+        parts += [switch, ""]
     if stale:
         parts += [
             "> [!WARNING]\n> The committed `dvc.lock` is stale: `dvc repro` in CI changed it. "
@@ -287,10 +366,14 @@ def build_report(
         verdict_table(comparisons, params.confidence, params.resamples),
         "",
     ]
+    contract = contract_change(base.params, head.params, head_columns)
     parts += [
         "### Params changed",
         "",
-        params_table(params_diff(base.params, head.params), base.label),
+        *([contract, ""] if contract else []),
+        params_table(params_diff(base.params, head.params), base.label).replace(
+            "No parameter", "No other parameter" if contract else "No parameter"
+        ),
         "",
     ]
     data = data_section(base, head)
@@ -317,6 +400,16 @@ def is_stale(root: Path) -> bool:
     return committed is not None and committed != current
 
 
+def _workspace_columns(path: Path) -> list[str] | None:
+    """The feature names of the branch's resolved contract, or None if it has none yet."""
+    if not path.is_file():
+        return None
+    try:
+        return [column["name"] for column in io.read_json(path)["columns"]]
+    except (ChurnError, KeyError, TypeError):
+        return None
+
+
 def write_report(base: str, out: Path, images: Path | None = None) -> Path:
     """Write the report for the workspace against git revision ``base``."""
     root = Path.cwd()
@@ -330,6 +423,7 @@ def write_report(base: str, out: Path, images: Path | None = None) -> Path:
         params.evaluate.threshold,
         stale=is_stale(root),
         images=images,
+        head_columns=_workspace_columns(Path(params.paths.contract)),
     )
     io.write_text(out, text)
     log.info("wrote %s", out)
