@@ -555,6 +555,7 @@ def run(
     if chunk_rows < 1:
         raise ChurnError(f"--chunk-rows {chunk_rows}: must be at least 1")
     _kind(output, "output")
+    _kind(str(input_path), "input")  # usage mistakes first, before the model is read
     started = time.monotonic()
     bundle = load_bundle(model_ref, root)
     source = open_input(str(input_path), bundle.contract)
