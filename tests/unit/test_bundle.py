@@ -40,13 +40,19 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()  # noqa: S324 (DVC's hash)
 
 
-def tree(threshold: float = 0.4, drop_md5: str = "", **override: bytes) -> dict[str, bytes]:
-    """The files of one version: params (with a section a later version may lack), lock, outputs."""
+def tree(
+    threshold: float = 0.4, drop_md5: str = "", vouched: dict | None = None, **override: bytes
+) -> dict[str, bytes]:
+    """The files of one version: params (with a section a later version may lack), lock, outputs.
+
+    ``vouched`` replaces outputs before their md5s are recorded; ``override`` after.
+    """
     files = {
         PATHS["model"]: MODEL,
         PATHS["contract"]: CONTRACT_BYTES,
         "rep/metrics.json": METRICS,
         PATHS["card"]: CARD,
+        **(vouched or {}),
     }
     recorded = {path: md5(data) for path, data in files.items() if path != drop_md5}
     files.update(override)  # after the md5s: an override is a file the lock does not vouch for
@@ -65,7 +71,11 @@ TREES = {
     "churn-model@v2.0.0": tree(threshold=0.7, **{PATHS["contract"]: NOT_A_CONTRACT}),
     "churn-model@v3.0.0": tree(drop_md5=PATHS["card"]),
     "churn-model@v4.0.0": tree(threshold=1.5),
+    "churn-model@v5.0.0": tree(vouched={PATHS["contract"]: NOT_A_CONTRACT}),
+    "churn-model@v6.0.0": {**tree(), "params.yaml": b"a: b: c\n"},
+    "churn-model@v7.0.0": tree(),  # its tag records another model md5
 }
+TAG_MD5 = {"churn-model@v7.0.0": "0" * 32}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +88,8 @@ def history(tmp_path_factory) -> Path:
         write_tree(root, files)
         sh_git(root, "add", "-A")
         sh_git(root, "commit", "-q", "-m", tag)
-        sh_git(root, "tag", "-a", "-m", f"{tag}\n\nmodel-md5: {md5(MODEL)}\n", tag)
+        recorded = TAG_MD5.get(tag, md5(MODEL))
+        sh_git(root, "tag", "-a", "-m", f"{tag}\n\nmodel-md5: {recorded}\n", tag)
     sh_git(root, "rm", "-rq", ".")
     return root
 
@@ -184,3 +195,35 @@ def test_a_model_the_lock_does_not_vouch_for_is_never_unpickled(tmp_path):
         f"out/model.pkl: md5 {md5(pickle.dumps('swapped'))} does not match {md5(MODEL)} in "
         "dvc.lock: refusing to unpickle it"
     )
+
+
+def test_what_a_tag_holds_is_named_at_the_tag(history):
+    with pytest.raises(ChurnError) as err:
+        load_bundle("churn-model@v5.0.0", root=history)
+    assert str(err.value) == (
+        "churn-model@v5.0.0:out/contract.json: not a contract written by prepare ('columns')"
+    )
+    with pytest.raises(ChurnError) as err:
+        load_bundle("churn-model@v6.0.0", root=history)
+    assert str(err.value).startswith("churn-model@v6.0.0:params.yaml: not valid YAML")
+    with pytest.raises(ChurnError) as err:
+        load_bundle("churn-model@v7.0.0", root=history)
+    assert str(err.value) == (
+        f"out/model.pkl: md5 {md5(MODEL)} does not match {'0' * 32} in the release tag: "
+        "refusing to unpickle it"
+    )
+
+
+def test_metrics_that_are_not_json_are_named(tmp_path):
+    write_tree(tmp_path, tree(vouched={"rep/metrics.json": b"{"}))
+    with pytest.raises(ChurnError) as err:
+        load_bundle(None, root=tmp_path)
+    assert str(err.value).startswith("rep/metrics.json: not JSON (")
+
+
+def test_the_default_root_is_the_working_directory(tmp_path, monkeypatch):
+    write_tree(tmp_path, tree(threshold=0.3))
+    monkeypatch.chdir(tmp_path)
+    assert load_bundle(None).threshold == 0.3
+    assert contract_at(None) == CONTRACT
+    assert params_at(None).evaluate.threshold == 0.3
