@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -116,6 +117,35 @@ def reproduced_copy(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path
 def reproduced(tmp_path_factory) -> Path:
     """A fresh copy of the repo after one `dvc repro` (shared; tests restore what they change)."""
     return reproduced_copy(tmp_path_factory, "first")
+
+
+class MovedOn(NamedTuple):
+    """A repo whose release churn-model@v0.1.0 the workspace has moved on from."""
+
+    repo: Path
+    md5: str  # the released model's
+    metrics: dict  # the release's
+
+
+@pytest.fixture(scope="session")
+def moved_on(tmp_path_factory) -> MovedOn:
+    """Release v0.1.0, then commit another threshold (0.3) and a narrower tenure rule (max 80).
+
+    Shared: tests read it and may add untracked files, nothing else.
+    """
+    repo = reproduced_copy(tmp_path_factory, "moved-on")
+    md5 = hashlib.md5((repo / "models/model.pkl").read_bytes()).hexdigest()  # noqa: S324
+    released = json.loads((repo / "reports/metrics.json").read_text())
+    sh(repo, "git", "tag", "-a", "churn-model@v0.1.0", "-m", f"test\n\nmodel-md5: {md5}")
+    text = (repo / "params.yaml").read_text()
+    text = text.replace("  threshold: 0.5 ", "  threshold: 0.3 ", 1)
+    text = text.replace(
+        "tenure: {type: numeric, min: 0, max: 120}", "tenure: {type: numeric, min: 0, max: 80}"
+    )
+    (repo / "params.yaml").write_text(text)
+    sh(repo, "dvc", "repro")
+    sh(repo, "git", "commit", "-qam", "threshold 0.3, tenure up to 80")
+    return MovedOn(repo, md5, released)
 
 
 def free_port() -> int:

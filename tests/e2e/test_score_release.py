@@ -1,29 +1,16 @@
 """e2e: a release scored by its tag after the workspace moved on, in a real DVC repository."""
 
-import hashlib
-
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from .conftest import reproduced_copy, sh
+from .conftest import sh
 
 pytestmark = pytest.mark.e2e
 
 
-def test_a_release_is_scored_with_its_own_contract_and_threshold(tmp_path_factory):
-    repo = reproduced_copy(tmp_path_factory, "score-release")
-    md5 = hashlib.md5((repo / "models/model.pkl").read_bytes()).hexdigest()  # noqa: S324
-    sh(repo, "git", "tag", "-a", "churn-model@v0.1.0", "-m", f"test\n\nmodel-md5: {md5}")
-    # The workspace moves on: another threshold, a narrower tenure rule, committed.
-    text = (repo / "params.yaml").read_text()
-    text = text.replace("  threshold: 0.5 ", "  threshold: 0.3 ", 1)
-    text = text.replace(
-        "tenure: {type: numeric, min: 0, max: 120}", "tenure: {type: numeric, min: 0, max: 80}"
-    )
-    (repo / "params.yaml").write_text(text)
-    sh(repo, "dvc", "repro")
-    sh(repo, "git", "commit", "-qam", "threshold 0.3, tenure up to 80")
+def test_a_release_is_scored_with_its_own_contract_and_threshold(moved_on):
+    repo, md5 = moved_on.repo, moved_on.md5
     batch = pd.read_parquet(repo / "data/prepared/test.parquet").reset_index().head(50)
     batch.loc[0, "tenure"] = 100  # within the release's rule, outside the workspace's
     batch.to_parquet(repo / "batch.parquet", index=False)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import dvc_env, free_port, reproduced_copy, serving, sh
+from .conftest import dvc_env, free_port, serving, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -83,20 +83,8 @@ def test_unknown_ref_refuses_to_start(reproduced):
     assert proc.stderr.count("\n") == 1
 
 
-def test_a_release_is_served_with_its_own_contract_threshold_and_metrics(tmp_path_factory):
-    repo = reproduced_copy(tmp_path_factory, "self-contained")
-    md5 = hashlib.md5((repo / "models/model.pkl").read_bytes()).hexdigest()  # noqa: S324
-    released = json.loads((repo / "reports/metrics.json").read_text())
-    sh(repo, "git", "tag", "-a", "churn-model@v0.1.0", "-m", f"test\n\nmodel-md5: {md5}")
-    # The workspace moves on: another threshold, a narrower tenure rule, committed.
-    text = (repo / "params.yaml").read_text()
-    text = text.replace("  threshold: 0.5 ", "  threshold: 0.3 ", 1)
-    text = text.replace(
-        "tenure: {type: numeric, min: 0, max: 120}", "tenure: {type: numeric, min: 0, max: 80}"
-    )
-    (repo / "params.yaml").write_text(text)
-    sh(repo, "dvc", "repro")
-    sh(repo, "git", "commit", "-qam", "threshold 0.3, tenure up to 80")
+def test_a_release_is_served_with_its_own_contract_threshold_and_metrics(moved_on):
+    repo, md5, released = moved_on
     row = json.loads(
         pd.read_parquet(repo / "data/prepared/test.parquet")
         .drop(columns="churn")
