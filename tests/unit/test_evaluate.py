@@ -280,3 +280,18 @@ def test_write_reports_saves_no_dvc_experiment(tmp_path, params, monkeypatch):
     write_reports(tmp_path / "reports", Y6, P6, BASE6, TOP, params.evaluate)
     refs = subprocess.run([*git, "for-each-ref", "refs/exps"], capture_output=True, text=True)
     assert (refs.returncode, refs.stdout) == (0, "")
+
+
+def test_predict_rows_asks_blocks_of_at_most_rows_and_keeps_their_order():
+    seen = []
+
+    class Model:
+        def predict_proba(self, part):
+            seen.append(part.index.tolist())
+            p = part["x"].to_numpy() / 10
+            return np.column_stack([1 - p, p])
+
+    features = pd.DataFrame({"x": np.arange(7.0)}, index=list("abcdefg"))
+    proba = evaluate.predict_rows(Model(), features, rows=3)
+    assert proba.tolist() == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    assert seen == [["a", "b", "c"], ["d", "e", "f"], ["g"]]

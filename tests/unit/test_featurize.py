@@ -1,19 +1,19 @@
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import sparse
+from sklearn.preprocessing import OneHotEncoder
 
 from churn.core.contract import resolve_contract
 from churn.core.params import DataParams, FeaturizeParams
-from churn.stages.featurize import MISSING_CATEGORY, fit_featurizer
+from churn.stages.featurize import MISSING_CATEGORY, fit_featurizer, transform_rows
 from synthetic import CUSTOM_DATA
 
 
 def dense(matrix) -> np.ndarray:
-    """The featurizer's CSR output as an array, refusing anything but CSR."""
-    assert sparse.issparse(matrix)
-    assert matrix.format == "csr"
-    return matrix.toarray()
+    """The featurizer's output, which must be a plain float64 array."""
+    assert isinstance(matrix, np.ndarray)
+    assert matrix.dtype == np.float64
+    return matrix
 
 
 @pytest.fixture
@@ -102,20 +102,16 @@ def test_step_names_are_the_featurizers_interface(fitted):
     `named_transformers_` when inspecting a model.
     """
     _, _, featurizer = fitted
-    steps = {
-        name: list(featurizer.named_transformers_[name].named_steps)
-        for name in featurizer.named_transformers_
-        if name != "remainder"
+    steps = {name: list(part.named_steps) for name, part in featurizer.transformer_list}
+    assert steps == {
+        "numeric": ["select", "impute", "scale"],
+        "categorical": ["select", "text", "fill", "onehot"],
     }
-    assert steps == {"numeric": ["impute", "scale"], "categorical": ["text", "fill", "onehot"]}
     assert featurizer.get_params()["numeric__impute__strategy"] == "median"
 
 
-def test_output_is_sparse_even_when_mostly_dense(custom_dataset):
-    """The output stays CSR however dense: ten million dense rows would not fit a laptop.
-
-    ColumnTransformer's default would turn it dense above 30 % non-zeros.
-    """
+def test_a_contract_without_numbers_has_no_numeric_part(custom_dataset):
+    """A branch with no columns would fail to fit; it is left out."""
     data = DataParams(
         **{**CUSTOM_DATA, "features": {"region": {"type": "categorical", "nullable": True}}}
     )
@@ -124,6 +120,7 @@ def test_output_is_sparse_even_when_mostly_dense(custom_dataset):
     featurizer = fit_featurizer(
         frame, contract, FeaturizeParams(numeric_impute="median", scale=False)
     )
+    assert [name for name, _ in featurizer.transformer_list] == ["categorical"]
     out = dense(featurizer.transform(frame.head(3)))
     assert out.sum(axis=1).tolist() == [1.0, 1.0, 1.0]
 
@@ -158,3 +155,42 @@ def test_fitting_on_categories_learns_the_same_featurizer(custom_dataset):
     np.testing.assert_array_equal(
         dense(on_text.transform(text)), dense(on_categories.transform(categories))
     )
+
+
+@pytest.mark.parametrize("rows", [1, 7, 599, 600, 10_000])
+def test_transform_rows_is_the_whole_transform_to_the_bit(fitted, rows):
+    _, frame, featurizer = fitted
+    expected = featurizer.transform(frame)
+    got = transform_rows(featurizer, frame, rows)
+    assert got.dtype == expected.dtype
+    assert got.flags.c_contiguous
+    assert got.tobytes() == expected.tobytes()
+
+
+def test_transform_rows_hands_the_featurizer_blocks_of_at_most_rows(fitted):
+    """The bound on memory: no call sees more than ``rows`` rows."""
+    _, frame, featurizer = fitted
+    seen = []
+
+    class Spy:
+        def transform(self, part):
+            seen.append(len(part))
+            return featurizer.transform(part)
+
+    transform_rows(Spy(), frame, 250)
+    assert seen == [250, 250, 100]
+
+
+def test_fitting_does_not_transform_the_training_set(custom_dataset, monkeypatch):
+    """A ColumnTransformer's fit makes the whole feature matrix; the union's must not."""
+    contract = resolve_contract(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
+    calls = []
+    original = OneHotEncoder.transform
+
+    def counting(self, X):
+        calls.append(len(X))
+        return original(self, X)
+
+    monkeypatch.setattr(OneHotEncoder, "transform", counting)
+    fit_featurizer(custom_dataset, contract, FeaturizeParams(numeric_impute="median", scale=True))
+    assert calls == []

@@ -21,6 +21,7 @@ from churn.core.errors import ChurnError
 from churn.core.params import EvaluateParams, load_params
 from churn.core.stats import score
 from churn.stages import card
+from churn.stages.featurize import CHUNK_ROWS
 
 if TYPE_CHECKING:  # dvclive is imported where the reports are written
     from dvclive import Live
@@ -59,6 +60,12 @@ def importances(
         {"feature": str(name), "importance": float(value)}
         for name, value in ranked[: params.importance_top]
     ]
+
+
+def predict_rows(model: Pipeline, features: pd.DataFrame, rows: int = CHUNK_ROWS) -> np.ndarray:
+    """Churn probabilities, ``rows`` at a time: the features of one block exist at once."""
+    blocks = range(0, len(features), rows)
+    return np.concatenate([model.predict_proba(features.iloc[i : i + rows])[:, 1] for i in blocks])
 
 
 def predictions_frame(ids: pd.Index, y_true: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
@@ -144,7 +151,7 @@ def main() -> None:
     y_train = io.read_parquet(params.paths.train, [contract.target])[contract.target]
     y_true = test[contract.target].to_numpy()
     features = test[contract.features]
-    proba = model.predict_proba(features)[:, 1]
+    proba = predict_rows(model, features)
     top = importances(model, features, y_true, params.evaluate)
     baseline = baseline_proba(y_train.to_numpy(), len(test))
     logged = write_reports(params.paths.reports, y_true, proba, baseline, top, params.evaluate)

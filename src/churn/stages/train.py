@@ -5,17 +5,15 @@ serves the model applies exactly the transform that was fitted in featurize.
 """
 
 import logging
-from operator import methodcaller
 
 import pandas as pd
 from sklearn.base import ClassifierMixin
-from sklearn.compose import ColumnTransformer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.pipeline import FeatureUnion, Pipeline
 
 from churn.core import entry, io
 from churn.core.contract import Contract, read_contract
 from churn.core.params import TrainParams, load_params
+from churn.stages.featurize import transform_rows
 
 log = logging.getLogger("churn.train")
 
@@ -61,19 +59,11 @@ def build_classifier(params: TrainParams) -> ClassifierMixin:
     )
 
 
-# Histogram gradient boosting refuses sparse input: it gets the features as an array.
-# methodcaller pickles by name, so the model's pickle stays free of project code.
-DENSE_ONLY = {"hist_gradient_boosting"}
-
-
 def fit_model(
-    featurizer: ColumnTransformer, train: pd.DataFrame, contract: Contract, params: TrainParams
+    featurizer: FeatureUnion, train: pd.DataFrame, contract: Contract, params: TrainParams
 ) -> Pipeline:
     """Fit the classifier on features from the already-fitted featurizer."""
-    steps = [("features", featurizer)]
-    if params.model in DENSE_ONLY:
-        steps.append(("dense", FunctionTransformer(methodcaller("toarray"), accept_sparse=True)))
-    features = Pipeline(steps).transform(train[contract.features])
+    features = transform_rows(featurizer, train[contract.features])
     classifier = build_classifier(params)
     classifier.fit(features, train[contract.target].to_numpy())
     del features  # the largest object here: gone before the model is pickled
@@ -81,7 +71,7 @@ def fit_model(
         # Trees are fitted in parallel deterministically, but parallel predict_proba
         # sums tree outputs in thread order; one job keeps predictions bit-stable.
         classifier.set_params(n_jobs=None)
-    return Pipeline([*steps, ("classifier", classifier)])
+    return Pipeline([("features", featurizer), ("classifier", classifier)])
 
 
 def main() -> None:
