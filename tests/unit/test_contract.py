@@ -9,7 +9,9 @@ from churn.core.contract import (
     ROW_ID,
     Column,
     Contract,
+    distinct_texts,
     markdown_table,
+    one_of,
     read_contract,
     resolve_contract,
     validate,
@@ -451,3 +453,30 @@ def test_a_long_category_list_is_clipped_in_the_message():
         line
         == f"  k: one of {listed[:120]}... ({len(listed)} characters): 1 bad row(s) (row 2: 'gold')"
     )
+
+
+@pytest.mark.parametrize("as_category", [False, True])
+def test_one_of_judges_text_and_keeps_the_index(as_category):
+    values = pd.Series(["Yes", "No", "Maybe", "Yes", None], index=[5, 4, 3, 2, 1])
+    if as_category:
+        values = values.astype("category")
+    got = one_of(values, ["No", "Yes"])
+    assert got.index.tolist() == [5, 4, 3, 2, 1]
+    assert got.tolist()[:4] == [True, True, False, True]
+    if as_category:
+        assert got.tolist()[4] is True  # missing: pandera's not_nullable judges it
+
+
+def test_one_of_compares_numbers_as_their_text():
+    assert one_of(pd.Series([1, 2]), ["1"]).tolist() == [True, False]
+    codes = pd.Series(pd.Categorical([1, 2, 1]))
+    assert one_of(codes, ["1"]).tolist() == [True, False, True]
+
+
+def test_distinct_texts_sorted_without_missing():
+    assert distinct_texts(pd.Series(["b", None, "a", "b"])) == ["a", "b"]
+    assert distinct_texts(
+        pd.Series(pd.Categorical(["y", "x", None], categories=["z", "y", "x"]))
+    ) == ["x", "y"]
+    assert distinct_texts(pd.Series([2, 1, 2])) == ["1", "2"]
+    assert distinct_texts(pd.Series([None, None], dtype=object)) == []

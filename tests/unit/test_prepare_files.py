@@ -7,9 +7,11 @@ called directly on bytes whose lines and fields are counted by hand.
 """
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from churn.core.errors import ChurnError
+from churn.stages import prepare
 from churn.stages.prepare import _check_last_line, _short_rows_unquoted, read_raw
 
 
@@ -198,3 +200,41 @@ def test_a_cut_last_line_is_read_from_its_first_byte(tmp_path, content, fields):
 def test_short_rows_unquoted_counts_every_line(data, expected):
     """Lines and fields counted by hand; a line without a line end is still a line."""
     assert _short_rows_unquoted(np.frombuffer(data, dtype=np.uint8), 3) == expected
+
+
+def test_blocks_of_rows_read_as_one_file(tmp_path, monkeypatch):
+    """Parsed two rows at a time: categories united, integers compact, ids kept exact."""
+    monkeypatch.setattr(prepare, "READ_ROWS", 2)
+    path = write(
+        tmp_path,
+        "id,plan,n,x,churn\n1,b,1,0.5,No\n2,a,2,,Yes\n3,c,300,1.5,No\n4,a,4,2.5,Yes\n5,,5,3,No\n",
+    )
+    frame = read_raw(path, ["plan", "churn"], ["id"])
+    assert frame.index.tolist() == [0, 1, 2, 3, 4]
+    assert frame["id"].dtype == np.int64  # exact: not downcast
+    assert frame["n"].dtype == np.int16  # 300 does not fit int8
+    assert frame["n"].tolist() == [1, 2, 300, 4, 5]
+    assert frame["x"].isna().tolist() == [False, True, False, False, False]
+    assert frame["plan"].cat.categories.tolist() == ["a", "b", "c"]
+    assert frame["plan"].astype(object).tolist()[:4] == ["b", "a", "c", "a"]
+    assert frame["plan"].isna().tolist() == [False, False, False, False, True]
+    assert frame["churn"].cat.categories.tolist() == ["No", "Yes"]
+
+
+def test_compact_downcasts_integers_only():
+    block = pd.DataFrame({"i": [1, -2], "big": [1, 2**40], "f": [1.0, 2.0], "id": [1, 2]})
+    out = prepare.compact(block, {"id"})
+    assert out.dtypes.astype(str).tolist() == ["int8", "int64", "float64", "int64"]
+    assert out["big"].tolist() == [1, 2**40]
+
+
+def test_concat_blocks_unites_categories_sorted():
+    blocks = [
+        pd.DataFrame({"c": pd.Categorical(["z", "x"]), "n": [1, 2]}),
+        pd.DataFrame({"c": pd.Categorical(["y", None]), "n": [3, 4]}, index=[2, 3]),
+    ]
+    out = prepare.concat_blocks(blocks)
+    assert out["c"].cat.categories.tolist() == ["x", "y", "z"]
+    assert out["c"].astype(object).tolist()[:3] == ["z", "x", "y"]
+    assert out["n"].tolist() == [1, 2, 3, 4]
+    assert out.index.tolist() == [0, 1, 2, 3]

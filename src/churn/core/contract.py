@@ -19,6 +19,7 @@ import logging
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from churn.core import io
@@ -310,12 +311,30 @@ def _numeric_checks(col: Column) -> list:
     return checks
 
 
+def one_of(values: pd.Series, allowed: list[str]) -> pd.Series:
+    """Whether each value, as text, is in ``allowed`` (missing ones are pandera's to judge).
+
+    A categorical column is judged by its categories, each once, and the verdicts
+    spread by code (a missing value passes): ten million rows never become ten
+    million strings.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        ok = pd.Index(values.cat.categories.astype(str)).isin(allowed)
+        return pd.Series(np.append(ok, True).take(values.cat.codes), index=values.index)
+    return values.astype(str).isin(allowed)
+
+
+def distinct_texts(values: pd.Series) -> list[str]:
+    """The sorted distinct present values of a column, as text."""
+    return sorted({str(value) for value in values.dropna().unique()})
+
+
 def _category_check(col: Column):
     import pandera.pandas as pa
 
     allowed = list(col.categories or ())
     shown = clip(", ".join(map(repr, allowed)), 120)
-    return pa.Check(lambda s: s.astype(str).isin(allowed), name=f"one of {shown}")
+    return pa.Check(lambda s: one_of(s, allowed), name=f"one of {shown}")
 
 
 def _error_schema(contract: Contract, features_only: bool = False, categories: bool = True):
@@ -343,7 +362,7 @@ def _label_check(contract: Contract):
     import pandera.pandas as pa
 
     labels = list(contract.labels or ())
-    return pa.Check(lambda s: s.astype(str).isin(labels), name=f"one of {labels}")
+    return pa.Check(lambda s: one_of(s, labels), name=f"one of {labels}")
 
 
 def _failures(schema, frame: pd.DataFrame) -> list[str]:
@@ -387,11 +406,10 @@ def validate(frame: pd.DataFrame, contract: Contract, source: str) -> None:
     each failed check.
     """
     problems = _failures(_error_schema(contract), frame)
-    target = frame[contract.target].dropna().astype(str)
-    if not problems and target.nunique() < 2:
+    labels = distinct_texts(frame[contract.target])
+    if not problems and len(labels) < 2:
         problems.append(
-            f"{contract.target}: two classes needed to train and evaluate, found only "
-            f"{sorted(target.unique())}"
+            f"{contract.target}: two classes needed to train and evaluate, found only {labels}"
         )
     if problems:
         raise ChurnError(

@@ -203,8 +203,14 @@ def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
 
 
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a Parquet file written by :func:`write_parquet` (optionally some columns)."""
-    return pd.read_parquet(require_file(path), columns=columns)
+    """Read a Parquet file written by :func:`write_parquet` (optionally some columns).
+
+    Arrow's allocator keeps the buffers it freed for reuse; they are handed back
+    at once, so the NumPy arrays a stage builds next do not sit on top of them.
+    """
+    frame = pd.read_parquet(require_file(path), columns=columns)
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 def write_pickle(path: str | Path, obj: Any) -> None:

@@ -44,40 +44,53 @@ CONTROL_BYTES[[*range(0x20), 0x7F]] = True
 CONTROL_BYTES[[ord("\t"), ord("\n"), ord("\r")]] = False
 CR, LF = ord("\r"), ord("\n")
 C1_LEAD = 0xC2  # in UTF-8, U+0080-U+009F are 0xC2 followed by 0x80-0x9F
+READ_ROWS = 1 << 20  # the CSV is parsed a million rows at a time
 BLOCK_BYTES = 1 << 24  # the byte checks stream the file in 16 MiB blocks: memory flat in its size
 
 
-def read_raw(path: str | Path, categorical: Iterable[str] = ()) -> pd.DataFrame:
+def read_raw(
+    path: str | Path, categorical: Iterable[str] = (), exact: Iterable[str] = ()
+) -> pd.DataFrame:
     """Read the raw CSV (UTF-8, comma-separated) and run the file-level checks.
 
     Whitespace-only cells count as missing. Columns named in ``categorical`` are
     read as pandas categories: the parser keeps each distinct text once and a small
-    code per row, instead of one string per row. File-level problems (empty, header
-    only, not UTF-8, another delimiter, short or cut lines, a header repeated
-    mid-file) stop here with a message naming the file.
+    code per row, instead of one string per row. Integer columns take the smallest
+    integer dtype that holds them, but those named in ``exact`` (the id). File-level
+    problems (empty, header only, not UTF-8, another delimiter, short or cut lines,
+    a header repeated mid-file) stop here with a message naming the file.
     """
     p = io.require_file(path)
-    frame = parse_csv(p, categorical)
+    frame = parse_csv(p, categorical, exact)
     check_file(frame, p)
     return frame
 
 
-def parse_csv(path: Path, categorical: Iterable[str] = ()) -> pd.DataFrame:
-    """Parse with pandas; its errors become one line naming the file."""
+def parse_csv(
+    path: Path, categorical: Iterable[str] = (), exact: Iterable[str] = ()
+) -> pd.DataFrame:
+    """Parse with pandas, ``READ_ROWS`` rows at a time; its errors become one line naming the file.
+
+    Each block is made compact (small integers) before the next is read, so the peak
+    is about twice the compact table, not twice pandas' 8-byte-per-cell one.
+    """
+    keep = set(exact)
     try:
         with warnings.catch_warnings():
             # Left to itself, pandas reads rows one field longer than the header by taking
             # the first field as the index, shifting every column left; index_col=False
             # makes that a warning instead, and the warning an error here.
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(
+            with pd.read_csv(
                 path,
                 na_values=[" "],
                 keep_default_na=True,
                 encoding="utf-8",
                 index_col=False,
                 dtype=dict.fromkeys(categorical, "category"),  # names absent from the file: ignored
-            )
+                chunksize=READ_ROWS,
+            ) as reader:
+                return concat_blocks([compact(block, keep) for block in reader])
     except pd.errors.ParserWarning:
         raise ChurnError(f"{path}: data rows have more fields than the header") from None
     except pd.errors.EmptyDataError:
@@ -89,6 +102,28 @@ def parse_csv(path: Path, categorical: Iterable[str] = ()) -> pd.DataFrame:
         ) from None
     except pd.errors.ParserError as err:
         raise ChurnError(f"{path}: cannot parse as CSV ({' '.join(str(err).split())})") from None
+
+
+def compact(block: pd.DataFrame, keep: set[str]) -> pd.DataFrame:
+    """``block`` with each 64-bit integer column (but those in ``keep``) downcast."""
+    for name in block.columns:
+        if block[name].dtype == np.int64 and name not in keep:
+            block[name] = pd.to_numeric(block[name], downcast="integer")
+    return block
+
+
+def concat_blocks(blocks: list[pd.DataFrame]) -> pd.DataFrame:
+    """One frame from the parsed blocks (a header-only file gives one empty block).
+
+    pandas would turn categories that differ between blocks into objects: each
+    categorical column first gets the union of all blocks' categories, sorted.
+    """
+    for name in blocks[0].columns:
+        if isinstance(blocks[0][name].dtype, pd.CategoricalDtype):
+            union = set().union(*(set(b[name].cat.categories) for b in blocks))
+            for b in blocks:
+                b[name] = b[name].cat.set_categories(sorted(union))
+    return pd.concat(blocks, ignore_index=True)
 
 
 def check_file(frame: pd.DataFrame, path: Path) -> None:
@@ -430,7 +465,7 @@ def main() -> None:
     categorical = (
         [] if declared == "infer" else [n for n, r in declared.items() if r.type == "categorical"]
     )
-    raw = read_raw(raw_path, [*categorical, params.data.target])
+    raw = read_raw(raw_path, [*categorical, params.data.target], [params.data.id])
     contract = resolve_contract(params.data, raw, raw_path)
     check_slices(params.evaluate.slices, list(contract.columns), raw_path)  # evaluate's, said now
     validate(raw, contract, raw_path)

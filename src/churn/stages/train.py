@@ -6,6 +6,7 @@ serves the model applies exactly the transform that was fitted in featurize.
 
 import logging
 
+import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -64,9 +65,15 @@ def fit_model(
 ) -> Pipeline:
     """Fit the classifier on features from the already-fitted featurizer."""
     features = transform_rows(featurizer, train[contract.features])
+    return fit_classifier(featurizer, features, train[contract.target].to_numpy(), params)
+
+
+def fit_classifier(
+    featurizer: FeatureUnion, features: np.ndarray, y: np.ndarray, params: TrainParams
+) -> Pipeline:
+    """Fit the classifier on ``features`` (the featurizer's output) and ``y``."""
     classifier = build_classifier(params)
-    classifier.fit(features, train[contract.target].to_numpy())
-    del features  # the largest object here: gone before the model is pickled
+    classifier.fit(features, y)
     if "n_jobs" in classifier.get_params():
         # Trees are fitted in parallel deterministically, but parallel predict_proba
         # sums tree outputs in thread order; one job keeps predictions bit-stable.
@@ -79,7 +86,12 @@ def main() -> None:
     params = load_params()
     contract = read_contract(params.paths.contract)
     featurizer = io.read_pickle(params.paths.featurizer)
-    model = fit_model(featurizer, io.read_parquet(params.paths.train), contract, params.train)
+    train = io.read_parquet(params.paths.train)
+    features = transform_rows(featurizer, train[contract.features])
+    y = train[contract.target].to_numpy()
+    del train  # only the features and labels from here: the frame's memory goes back
+    model = fit_classifier(featurizer, features, y, params.train)
+    del features
     io.write_pickle(params.paths.model, model)
     log.info("trained %s", params.train.model)
 
