@@ -383,3 +383,21 @@ def test_limitations_name_the_raw_file_and_the_group_columns(params):
     assert text.startswith("## Intended use\n\nRank existing customers")
     assert "- Trained on one snapshot of customers (`in/customers.csv`); customers" in text
     assert "the group table (`plan`, `region`) shows where the model\n  does worse." in text
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_precision_recall_are_scikit_learns_to_the_bit(seed):
+    from sklearn.metrics import precision_score, recall_score
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 500)
+    flagged = rng.random(500) < 0.3
+    precision, recall = card.precision_recall(y, flagged)
+    assert precision == precision_score(y, flagged.astype(int))
+    assert recall == recall_score(y, flagged.astype(int))
+
+
+def test_precision_recall_are_zero_where_undefined():
+    assert card.precision_recall(np.array([1, 0]), np.array([False, False])) == (0.0, 0.0)
+    assert card.precision_recall(np.array([0, 0]), np.array([True, False])) == (0.0, 0.0)
+    assert card.precision_recall(np.array([1, 0, 1]), np.array([True, True, False])) == (0.5, 0.5)

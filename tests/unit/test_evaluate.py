@@ -295,3 +295,33 @@ def test_predict_rows_asks_blocks_of_at_most_rows_and_keeps_their_order():
     proba = evaluate.predict_rows(Model(), features, rows=3)
     assert proba.tolist() == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
     assert seen == [["a", "b", "c"], ["d", "e", "f"], ["g"]]
+
+
+def test_plot_rows_all_below_the_cap_else_a_seeded_sorted_sample():
+    assert evaluate.plot_rows(5, 5, 0).tolist() == [0, 1, 2, 3, 4]
+    sample = evaluate.plot_rows(100_000, 1000, 7)
+    assert len(sample) == 1000
+    assert len(np.unique(sample)) == 1000
+    assert (np.diff(sample) > 0).all()
+    assert sample.tolist() == evaluate.plot_rows(100_000, 1000, 7).tolist()
+    assert sample.tolist() != evaluate.plot_rows(100_000, 1000, 8).tolist()
+    assert sample.max() > 90_000  # drawn from the whole range
+
+
+def test_per_row_plots_draw_at_most_plot_max_rows(tmp_path, params, monkeypatch):
+    """Metrics on every row; the confusion matrix's records and the curves on the sample."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 3000)
+    p = np.clip(y * 0.3 + rng.random(3000) * 0.7, 0, 1)
+    ev = params.evaluate.model_copy(update={"plot_max_rows": 1000})
+    top = [{"feature": "x", "importance": 0.1}]
+    metrics = write_reports(tmp_path / "reports", y, p, baseline_proba(y, 3000), top, ev)
+    assert metrics["accuracy"] == score(y, p, ev.threshold)["accuracy"]
+    plots = tmp_path / "reports" / "plots" / "sklearn"
+    confusion = json.loads((plots / "confusion_matrix.json").read_text())
+    assert len(confusion) == 1000
+    rows = evaluate.plot_rows(3000, 1000, ev.seed)
+    assert [r["actual"] for r in confusion] == y[rows].astype(str).tolist()
+    flagged = (p[rows] >= ev.threshold).astype(int).astype(str)
+    assert [r["predicted"] for r in confusion] == flagged.tolist()

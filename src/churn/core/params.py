@@ -151,6 +151,7 @@ class EvaluateParams(Section):
     calibration_bins: Annotated[int, Field(ge=2, le=100)]
     ci_resamples: Annotated[int, Field(ge=100, le=100_000)]
     ci_max_rows: Annotated[int, Field(ge=1000)]
+    plot_max_rows: Annotated[int, Field(ge=1000)]
     slices: list[str]
     seed: Seed
 

@@ -100,13 +100,26 @@ def _threshold_section(y: np.ndarray, proba: np.ndarray, threshold: float) -> li
         "|---:|---:|---:|---:|",
     ]
     for t in sorted({*THRESHOLDS, threshold}):
-        m = score(y, proba, t)
+        flagged = proba >= t
+        precision, recall = precision_recall(y, flagged)
         mark = " (used)" if t == threshold else ""
-        lines.append(
-            f"| {t:.2f}{mark} | {(proba >= t).mean():.1%} | {m['precision']:.3f} | "
-            f"{m['recall']:.3f} |"
-        )
+        lines.append(f"| {t:.2f}{mark} | {flagged.mean():.1%} | {precision:.3f} | {recall:.3f} |")
     return [*lines, ""]
+
+
+def precision_recall(y: np.ndarray, flagged: np.ndarray) -> tuple[float, float]:
+    """Precision and recall of the ``flagged`` rows (0 where undefined), from counts.
+
+    The same divisions of the same integers as scikit-learn's scores: the same
+    floats, without eight metric calls per table row on millions of test rows.
+    """
+    positive = y == 1
+    caught = int(np.count_nonzero(flagged & positive))
+    n_flagged, n_positive = int(np.count_nonzero(flagged)), int(np.count_nonzero(positive))
+    return (
+        caught / n_flagged if n_flagged else 0.0,
+        caught / n_positive if n_positive else 0.0,
+    )
 
 
 def _calibration_section(y: np.ndarray, proba: np.ndarray) -> list[str]:
@@ -147,10 +160,11 @@ def _slice_section(
         for value in sorted(test[column].dropna().unique(), key=str):
             inside = (test[column] == value).to_numpy()
             yy, pp = y[inside], proba[inside]
-            m = score(yy, pp, threshold) if len(np.unique(yy)) == 2 else None
-            auc = f"{m['roc_auc']:.3f}" if m else "—"
-            prec = f"{m['precision']:.3f}" if m else "—"
-            rec = f"{m['recall']:.3f}" if m else "—"
+            both = len(np.unique(yy)) == 2
+            precision, recall = precision_recall(yy, pp >= threshold)
+            auc = f"{METRICS['roc_auc'].compute(yy, pp, threshold):.3f}" if both else "—"
+            prec = f"{precision:.3f}" if both else "—"
+            rec = f"{recall:.3f}" if both else "—"
             lines.append(
                 f"| {column} = {value} | {inside.sum():,} | {yy.mean():.1%} | {auc} | {prec} "
                 f"| {rec} |"

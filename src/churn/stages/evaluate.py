@@ -73,6 +73,13 @@ def predictions_frame(ids: pd.Index, y_true: np.ndarray, proba: np.ndarray) -> p
     return pd.DataFrame({"id": ids.to_numpy(), "label": y_true, "probability": proba})
 
 
+def plot_rows(n_rows: int, cap: int, seed: int) -> np.ndarray:
+    """All row positions, or a seeded sorted sample of ``cap`` of them."""
+    if n_rows <= cap:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, cap, replace=False))
+
+
 def log_reports(
     live: "Live",
     y_true: np.ndarray,
@@ -81,29 +88,38 @@ def log_reports(
     top: list[dict[str, float | str]],
     params: EvaluateParams,
 ) -> dict[str, dict[str, float] | float]:
-    """Log metrics and plot data to ``live``; returns the metrics logged."""
+    """Log metrics and plot data to ``live``; returns the metrics logged.
+
+    Metrics use every test row. The per-row plots (a PR curve has a point per
+    distinct score, a confusion matrix a record per row) draw on at most
+    ``plot_max_rows`` of them, a seeded subsample their titles state.
+    """
     model_metrics = score(y_true, proba, params.threshold)
     for name, value in model_metrics.items():
         live.log_metric(name, value, plot=False)
     for name, value in score(y_true, baseline, params.threshold).items():
         live.log_metric(f"baseline/{name}", value, plot=False)
-    live.log_sklearn_plot("roc", y_true, proba, name="roc", title="ROC (test)")
+    rows = plot_rows(len(y_true), params.plot_max_rows, params.seed)
+    y, p = y_true[rows], proba[rows]
+    of = f"{len(y):,} of {len(y_true):,} rows" if len(y) < len(y_true) else ""
+    on = f", {of}" if of else ""
+    live.log_sklearn_plot("roc", y, p, name="roc", title=f"ROC (test{on})")
     live.log_sklearn_plot(
-        "precision_recall", y_true, proba, name="precision_recall", title="Precision-recall (test)"
+        "precision_recall", y, p, name="precision_recall", title=f"Precision-recall (test{on})"
     )
     live.log_sklearn_plot(
         "confusion_matrix",
-        y_true,
-        (proba >= params.threshold).astype(int),
+        y,
+        (p >= params.threshold).astype(int),
         name="confusion_matrix",
-        title=f"Confusion matrix at threshold {params.threshold}",
+        title=f"Confusion matrix at threshold {params.threshold}" + (f" ({of})" if of else ""),
     )
     live.log_sklearn_plot(
         "calibration",
-        y_true,
-        proba,
+        y,
+        p,
         name="calibration",
-        title="Calibration (test)",
+        title=f"Calibration (test{on})",
         n_bins=params.calibration_bins,
     )
     live.log_plot(
