@@ -24,6 +24,7 @@ import logging
 import math
 import shlex
 import subprocess
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -376,9 +377,15 @@ def markdown(table: Table, baseline: Mapping[str, Any] | None = None) -> str:
 
 
 def _dvc(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
-    """Run ``dvc ARGS`` (an argument list, never a shell line); its output goes to ours."""
+    """Run ``dvc ARGS`` (an argument list, never a shell line).
+
+    Uncaptured, its output goes to our stderr: stdout holds only the command's product
+    (the matrix, the table), so ``make sweep > table.md`` works.
+    """
     log.info("dvc %s", " ".join(shlex.quote(arg) for arg in args))
-    return subprocess.run(["dvc", *args], capture_output=capture, text=True, check=False)
+    if capture:
+        return subprocess.run(["dvc", *args], capture_output=True, text=True, check=False)
+    return subprocess.run(["dvc", *args], stdout=sys.stderr, text=True, check=False)
 
 
 def _require(done: subprocess.CompletedProcess, what: str) -> subprocess.CompletedProcess:
