@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+from churn import cli
 from churn.core.errors import ChurnError
 from churn.ops import sweep
+from conftest import REPO
 
 GRID = "train.logistic_regression.C=0.1,1,10 train.class_weight=null,balanced"
 C = "train.logistic_regression.C"
@@ -315,3 +317,45 @@ def test_a_cell_cannot_break_the_table():
     assert sweep._show(None) == "null"
     assert sweep._show(["contract", "tenure"]) == '["contract", "tenure"]'
     assert sweep._show("x" * 100) == "x" * 40 + "... (100 characters)"
+
+
+def test_churn_sweep_plan_prints_the_matrix_of_the_workspace_params(
+    params_dict, monkeypatch, capsys
+):
+    monkeypatch.chdir(REPO)  # params.yaml only: no pipeline output is read
+    assert cli.main(["sweep", "plan", "--grid", GRID]) == 0
+    out = capsys.readouterr().out
+    matrix = sweep.matrix(sweep.plan(GRID, params_dict))
+    assert out == json.dumps(matrix, separators=(",", ":")) + "\n"  # one line: $GITHUB_OUTPUT
+
+
+def test_churn_sweep_reads_the_grid_from_the_environment(params_dict, monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("GRID", f"{C}=0.1,1")
+    assert cli.main(["sweep", "plan"]) == 0
+    assert json.loads(capsys.readouterr().out) == sweep.matrix(
+        sweep.plan(f"{C}=0.1,1", params_dict)
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["plan", "--grid", f"{C}=0"], f"error: grid: {C}: Input should be greater than 0 (got 0)"),
+        (["run", "--grid", f"{C}=1", "--name", "sweep-x"], "error: sweep: no set of this grid "
+         "is named 'sweep-x'"),
+        (["queue", "--grid", f"{C}=1", "--jobs", "0"], "error: --jobs 0: must be at least 1"),
+    ],
+)  # fmt: skip
+def test_churn_sweep_refuses_bad_input_in_one_line_before_running_dvc(
+    args, message, monkeypatch, capsys
+):
+    monkeypatch.chdir(REPO)
+    assert cli.main(["sweep", *args]) == 1
+    assert capsys.readouterr().err == message + "\n"
+
+
+def test_churn_sweep_outside_a_project_names_the_missing_params(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["sweep", "table", "--grid", f"{C}=1"]) == 1
+    assert capsys.readouterr().err == "error: params.yaml: file not found\n"
