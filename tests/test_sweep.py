@@ -73,12 +73,41 @@ def test_ranges_choices_lists_and_quoted_values(params_dict):
     )
 
 
+def test_the_grid_splits_at_spaces_outside_quotes_and_brackets():
+    grid = "  a='x y',b  c=[1, 2],[3]\td=\"q r\" e=a\\ b {k: v} \n"
+    assert sweep.split_grid(grid) == ["a='x y',b", "c=[1, 2],[3]", 'd="q r"', "e=a\\ b", "{k: v}"]
+    assert sweep.split_grid(" \n ") == []
+
+
+def test_quoted_values_keep_their_commas_and_spaces(params_dict):
+    sets = sweep.plan(
+        "evaluate.slices=['senior citizen', contract],[contract] "
+        "data.positive_label='Yes, really' data.labels=['No', 'Yes, really']",
+        params_dict,
+    )
+    assert [s.values for s in sets] == [
+        (
+            ("evaluate.slices", ["senior citizen", "contract"]),
+            ("data.positive_label", "Yes, really"),
+            ("data.labels", ["No", "Yes, really"]),
+        ),
+        (
+            ("evaluate.slices", ["contract"]),
+            ("data.positive_label", "Yes, really"),
+            ("data.labels", ["No", "Yes, really"]),
+        ),
+    ]
+    # What dvc exp run -S reads back to the same values.
+    assert sets[0].overrides[1] == "data.positive_label='Yes, really'"
+
+
 @pytest.mark.parametrize(
     ("grid", "message"),
     [
         ("", "grid: empty: give KEY=VALUE[,VALUE...] for each key to sweep"),
         ("  \n ", "grid: empty: give KEY=VALUE[,VALUE...] for each key to sweep"),
-        (f"{C}=0.1 '", "grid: No closing quotation"),
+        (f"{C}=0.1 '", "grid: a ' quote is not closed"),
+        (f'{WEIGHT}="balanced', 'grid: a " quote is not closed'),
         (
             "train.logistic_regression.c=1",
             "grid: train.logistic_regression.c: not a key of params.yaml "

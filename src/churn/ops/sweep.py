@@ -133,13 +133,42 @@ def set_name(values: Iterable[tuple[str, Any]]) -> str:
     return NAME_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
+OPENERS, CLOSERS = "[({", "])}"
+
+
+def split_grid(grid: str) -> list[str]:
+    """The overrides of a grid: split at whitespace outside quotes and brackets.
+
+    Quotes stay in the tokens, for Hydra: ``key='a b',c`` is one override whose first
+    value is ``a b`` (``shlex`` would drop the quotes and split the value at its comma).
+    """
+    tokens, current, quote, depth, escaped = [], [], "", 0, False
+    for char in grid:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in OPENERS or char in CLOSERS:
+            depth += 1 if char in OPENERS else -1
+        elif char.isspace() and depth <= 0:
+            tokens.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    if quote:
+        raise ChurnError(f"grid: a {quote} quote is not closed")
+    tokens.append("".join(current))
+    return [token for token in tokens if token]
+
+
 def _grid_choices(
     grid: str, raw: Mapping[str, Any], limit: int
 ) -> list[tuple[str, list[tuple[str, Any]]]]:
-    try:
-        tokens = shlex.split(grid)
-    except ValueError as err:
-        raise ChurnError(f"grid: {err}") from None
+    tokens = split_grid(grid)
     if not tokens:
         raise ChurnError("grid: empty: give KEY=VALUE[,VALUE...] for each key to sweep")
     parser = _parser()
