@@ -264,6 +264,14 @@ def test_results_are_read_from_exp_show_by_name():
     assert sweep.results([], METRICS_FILE) == {}
 
 
+def test_a_failed_entry_of_the_same_name_does_not_hide_a_finished_one():
+    done = exp("a", train(0.1, None), metrics(0.81))
+    failed = exp("a", train(0.1, None), None)
+    for order in ((done, failed), (failed, done)):
+        found = sweep.results(show(*order), METRICS_FILE)
+        assert found["a"].metrics == metrics(0.81)
+
+
 @pytest.fixture
 def four(params_dict) -> list[sweep.ParamSet]:
     return sweep.plan(f"{C}=0.1,1 {WEIGHT}=null,balanced", params_dict)

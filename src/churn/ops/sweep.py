@@ -266,12 +266,15 @@ def results(shown: Sequence[Mapping[str, Any]], metrics_file: str) -> dict[str, 
                 if not name:
                     continue
                 data = rev.get("data") or {}
-                found[name] = Result(
+                result = Result(
                     name,
                     str(rev.get("rev", "")),
                     _file_data(data, "params", PARAMS_FILE) or {},
                     _file_data(data, "metrics", metrics_file),
                 )
+                # A failed queue entry of the same name must not hide a finished run.
+                if name not in found or found[name].metrics is None:
+                    found[name] = result
     return found
 
 
