@@ -1,10 +1,11 @@
 """End to end: a sweep fanned out over machines, simulated by clones (sweep.yml, locally).
 
 One bare git repository is GitHub; a moto S3 bucket is the shared DVC remote. main
-reproduces and pushes its outputs (what main.yml does); each worker clone pulls them,
-runs one set of the grid with `churn sweep run` and `dvc exp push`es it; one set is never
-run (a failed matrix job). A collector clone pulls them all, builds the table, names the
-best, and brings the best one's outputs back from S3 with `dvc exp apply`.
+reproduces and pushes its outputs (what main.yml does); two worker clones at once each pull
+them, run one set of the grid with `churn sweep run` and `dvc exp push` it; two sets never
+run (failed matrix jobs). A collector clone pulls them all, builds the table, names the
+best, and brings the best one's outputs back from S3 with `dvc exp apply`. Last, one set
+rerun on one machine's DVC queue (`make sweep`) measures what its worker measured.
 """
 
 import hashlib
