@@ -124,8 +124,8 @@ def _remote(args: argparse.Namespace) -> int:
 
 SWEEP_CODES = (
     "exit codes: 0 done; 1 bad input (one line on stderr names the key or value) or a dvc "
-    "command failed; 2 bad usage; 3 (table, queue) the table was printed, but some sets "
-    "have no results"
+    "command failed; 2 bad usage; 3 (pull, table, queue) some sets have no results (the "
+    "others were pulled; the table was printed)"
 )
 
 
