@@ -18,9 +18,9 @@ REPORT_ARGS ?=
 # Recipes read these from the environment ("$$VERSION"), never pasted into the shell
 # line, so a value such as `1.0.0; rm -rf x` stays one argument.
 export BASE OUT REPORT_ARGS VERSION STAGE INPUT REMOTE OUTPUT MODEL_REF CHUNK_ROWS ON_ERROR ENGINE
-export SCHEDULER
+export SCHEDULER GRID JOBS
 
-.PHONY: help install check run test lint format bench bench-serve bench-score score report example-comment mutation remote-check release promote serve monitor clean
+.PHONY: help install check run test lint format bench bench-serve bench-score score report example-comment mutation remote-check release promote serve monitor sweep clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ bench-score: $(STAMP) ## Time `churn score` at 1M and 10M rows vs bare predict_p
 
 monitor: $(STAMP) ## Drift of a new batch vs training: INPUT=batch.csv (or .jsonl) [OUT=monitoring]
 	churn monitor --input "$$INPUT" --out "$$OUT"
+
+sweep: $(STAMP) ## A sweep on this machine's DVC queue, then its table: GRID="KEY=V1,V2 ..." [JOBS=1]
+	churn sweep queue --grid "$$GRID" --jobs "$${JOBS:-1}"
 
 clean: ## Remove the virtualenv and caches (not data: that is DVC's)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .coverage .coverage.*

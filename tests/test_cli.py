@@ -12,7 +12,8 @@ from conftest import REPO
 
 BIN = Path(sys.executable).parent
 SUBCOMMANDS = [
-    "summary", "check", "contract", "report", "release", "serve", "monitor", "score", "remote"
+    "summary", "check", "contract", "report", "release", "serve", "monitor", "score", "sweep",
+    "remote"
 ]  # fmt: skip
 
 
@@ -67,6 +68,10 @@ def test_python_dash_m_churn_is_the_same_command(tmp_path):
         (["monitor"], "exit codes: 0 no drift; 1 drift; 2 invalid input"),
         (["remote", "check"], "exit codes: 0 done; 1 bad input"),
         (["score"], "exit codes: 0 every row scored; 1 bad input"),
+        *(
+            (["sweep", action], "exit codes: 0 done; 1 bad input")
+            for action in ("plan", "run", "pull", "table", "queue")
+        ),
     ],
 )
 def test_each_help_states_its_exit_codes(args, codes, capsys):

@@ -65,6 +65,7 @@ def test_help_lists_every_target_in_plain_text():
         ("serve", "churn serve"),
         ("monitor", 'churn monitor --input "$INPUT" --out "$OUT"'),
         ("remote-check", 'churn remote check ${REMOTE:+"$REMOTE"}'),
+        ("sweep", 'churn sweep queue --grid "$GRID" --jobs "${JOBS:-1}"'),
         (
             "score",
             'churn score --input "$INPUT" --output "$OUTPUT" --chunk-rows "${CHUNK_ROWS:-131072}" '
@@ -126,4 +127,16 @@ def test_score_reads_its_paths_as_values_never_shell_code(tmp_path):
     assert result.returncode == 2
     lines = churn_lines(result.stderr)
     assert lines[-1] == f"error: {path}: the input must be .csv or .parquet (got 'no suffix')"
+    assert not marker.exists()
+
+
+def test_a_sweep_grid_is_one_argument_never_shell_code(tmp_path):
+    # Checked against params.yaml before DVC is asked anything: nothing runs, nothing queued.
+    marker = tmp_path / "ran"
+    grid = f"train.seed=1,2; touch {marker}"
+    result = make("sweep", env={"GRID": grid})
+    assert result.returncode == 2
+    assert churn_lines(result.stderr) == [
+        "error: grid: cannot read 'train.seed=1,2;': LexerNoViableAltException: train.seed=1,2;"
+    ]
     assert not marker.exists()

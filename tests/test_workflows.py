@@ -1,5 +1,6 @@
 """The GitHub workflows: actionlint-clean, least privilege, and the few promises they make."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -57,8 +58,8 @@ PINS = {
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)@(\S+)\s*#\s*(v\d+\.\d+\.\d+)\s*$")
 
 
-def test_the_three_workflows_exist():
-    assert {"ci.yml", "cml.yaml", "main.yml"} <= set(FILES)
+def test_the_workflows_exist():
+    assert {"ci.yml", "cml.yaml", "main.yml", "release.yml", "sweep.yml"} <= set(FILES)
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -108,18 +109,28 @@ def test_zizmor_finds_nothing(name):
     assert "No findings to report" in result.stdout + result.stderr
 
 
+# Workflows whose jobs each name their permissions (none at the workflow level).
+JOB_PERMISSIONS = {
+    # publish runs no project code.
+    "release.yml": {"verify": {"contents": "read"}, "publish": {"contents": "write"}},
+    # experiment: `dvc exp push` writes refs/exps/... (no branch, no tag).
+    "sweep.yml": {
+        "plan": {"contents": "read"},
+        "experiment": {"contents": "write"},
+        "table": {"contents": "read"},
+    },
+}
+
+
 @pytest.mark.parametrize("name", FILES)
 def test_least_privilege_and_no_commits(name):
     workflow = load(name)
     assert "pull_request_target" not in triggers(workflow)
-    if name == "release.yml":
-        # Nothing by default; only the publish job, which runs no project code, writes.
+    if name in JOB_PERMISSIONS:
+        # Nothing by default; each job names what it needs, and only the jobs listed write.
         assert workflow["permissions"] == {}
         jobs = workflow["jobs"]
-        assert {job: spec["permissions"] for job, spec in jobs.items()} == {
-            "verify": {"contents": "read"},
-            "publish": {"contents": "write"},
-        }
+        assert {job: spec["permissions"] for job, spec in jobs.items()} == JOB_PERMISSIONS[name]
     else:
         assert workflow["permissions"]["contents"] == "read"
         for job in workflow["jobs"].values():
@@ -130,6 +141,7 @@ def test_least_privilege_and_no_commits(name):
     for script in runs(workflow):
         assert not re.search(r"\bgit\s+(push|commit)\b", script), script
         assert "secrets." not in script  # secrets reach scripts only through env:
+        assert "${{" not in script  # nor does any other value: no template injection
 
 
 def test_ci_runs_make_test_on_both_pythons():
@@ -252,3 +264,107 @@ def test_mutation_runs_weekly_and_on_prs_that_touch_the_mutated_code():
     assert {"tests/unit/**", "tools/mutation-equivalents.txt", "pyproject.toml"} <= set(paths)
     assert runs(workflow) == ["make mutation", "tail -n 200 mutants/mutmut.log || true"]
     assert workflow["jobs"]["mutation"]["timeout-minutes"] <= 60
+
+
+def step(job: dict, name: str) -> dict:
+    return next(s for s in job["steps"] if s.get("name") == name)
+
+
+def test_sweep_fans_out_one_job_per_planned_set_and_collects_them():
+    workflow = load("sweep.yml")
+    inputs = triggers(workflow)["workflow_dispatch"]["inputs"]
+    assert set(triggers(workflow)) == {"workflow_dispatch"}
+    assert inputs["grid"]["required"] is True
+    assert inputs["runner"]["default"] == "ubuntu-latest"
+    plan, experiment, table = (workflow["jobs"][j] for j in ("plan", "experiment", "table"))
+    # The grid reaches every script through env: only.
+    for job in (plan, experiment, table):
+        assert job["env"]["GRID"] == "${{ inputs.grid }}"
+    assert plan["outputs"]["matrix"] == "${{ steps.plan.outputs.matrix }}"
+    assert 'matrix=$(churn sweep plan --grid "$GRID")\n' in step(plan, "Plan the sets")["run"]
+
+    # One job per set, on the runners the dispatcher names (self-hosted, cml runner, ...).
+    assert experiment["runs-on"] == "${{ inputs.runner }}"
+    assert experiment["needs"] == "plan"
+    strategy = experiment["strategy"]
+    assert strategy["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    assert strategy["fail-fast"] is False
+    assert experiment["env"]["NAME"] == "${{ matrix.name }}"
+    scripts = [s.get("run", "") for s in experiment["steps"]]
+    order = ["churn remote check s3", "dvc pull", "churn sweep run", "dvc exp push"]
+    positions = [
+        next(i for i, s in enumerate(scripts) if s.startswith(o) or f"\n{o}" in s) for o in order
+    ]
+    assert positions == sorted(positions)
+    assert 'churn sweep run --grid "$GRID" --name "$NAME"' in scripts
+    push = step(experiment, "dvc exp push")
+    assert push["run"].endswith('dvc exp push --force origin "$NAME"\n')
+    for s in experiment["steps"]:  # no dependency cache where the token can write
+        assert "cache" not in s.get("with", {}), s
+
+    assert table["needs"] == ["plan", "experiment"]
+    assert table["if"] == "${{ !cancelled() && needs.plan.result == 'success' }}"
+    assert 'churn sweep pull --grid "$GRID" --remote origin' in step(table, "dvc exp pull")["run"]
+    summary = step(table, "Job summary")["run"]
+    assert summary == 'churn sweep table --grid "$GRID" | tee -a "$GITHUB_STEP_SUMMARY"'
+
+    # Keys only to the steps that talk to S3; the git token only to the push and the pull.
+    keyed = [s["name"] for s in steps(workflow) if "AWS_ACCESS_KEY_ID" in s.get("env", {})]
+    assert keyed == [
+        "Check the S3 credentials",
+        "dvc pull",
+        "dvc exp push",
+        "dvc pull evaluate",
+        "dvc exp pull",
+    ]
+    tokened = [s["name"] for s in steps(workflow) if "GIT_TOKEN" in s.get("env", {})]
+    assert tokened == ["dvc exp push", "dvc exp pull"]
+
+
+@pytest.mark.parametrize(
+    ("job", "name"), [("experiment", "dvc exp push"), ("table", "dvc exp pull")]
+)
+def test_sweep_gives_git_the_token_from_the_environment_and_writes_it_nowhere(job, name, tmp_path):
+    """The step's credential helper, run as written, answers git and DVC's git (scmrepo)."""
+    script = step(load("sweep.yml")["jobs"][job], name)["run"]
+    setup = "\n".join(
+        line for line in script.splitlines() if not line.startswith(("dvc ", "churn "))
+    )
+    secret = "not-a-real-token-42"  # noqa: S105
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),  # were the export missing, ~/.gitconfig here, not the user's
+        "XDG_CONFIG_HOME": str(home),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "RUNNER_TEMP": str(tmp_path),
+        "GIT_TOKEN": secret,
+    }
+    subprocess.run(["bash", "-eo", "pipefail", "-c", setup], env=env, check=True)
+    config = tmp_path / "sweep.gitconfig"
+    assert config.is_file()
+    assert list(home.iterdir()) == []
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert all(secret not in p.read_text() for p in files)
+
+    env["GIT_CONFIG_GLOBAL"] = str(config)
+    asked = subprocess.run(
+        ["git", "credential", "fill"],
+        input="url=https://github.com/owner/repo\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"username=x-access-token\npassword={secret}\n" in asked
+    code = (
+        "from scmrepo.git.credentials import Credential\n"
+        "c = Credential(url='https://github.com/owner/repo').fill(interactive=False)\n"
+        "c.approve()\n"  # the store call after a successful push must not fail
+        "print(c.username, c.password)"
+    )
+    filled = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert filled.stdout == f"x-access-token {secret}\n"

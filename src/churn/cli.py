@@ -122,6 +122,26 @@ def _remote(args: argparse.Namespace) -> int:
     return entry.run(lambda: check(args.remote))
 
 
+SWEEP_CODES = (
+    "exit codes: 0 done; 1 bad input (one line on stderr names the key or value) or a dvc "
+    "command failed; 2 bad usage; 3 (pull, table, queue) some sets have no results (the "
+    "others were pulled; the table was printed)"
+)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from churn.ops import sweep
+
+    actions: dict[str, Callable[[], int | None]] = {
+        "plan": lambda: print(sweep.plan_json(args.grid)),  # noqa: T201
+        "run": lambda: sweep.run(args.grid, args.name),
+        "pull": lambda: sweep.EXIT_MISSING if sweep.pull(args.grid, args.remote) else 0,
+        "table": lambda: sweep.print_table(args.grid),
+        "queue": lambda: sweep.queue(args.grid, args.jobs),
+    }
+    return entry.run(actions[args.action])
+
+
 def _add(
     commands: argparse._SubParsersAction,
     name: str,
@@ -201,6 +221,42 @@ def _score_parser(commands: argparse._SubParsersAction) -> None:
     )
 
 
+def _sweep_parser(commands: argparse._SubParsersAction) -> None:
+    sweep = _add(
+        commands,
+        "sweep",
+        _sweep,
+        "Parameter sweeps as DVC experiments, on one machine or many",
+        SWEEP_CODES,
+    )
+    actions = sweep.add_subparsers(dest="action", required=True, metavar="ACTION")
+    specs = {
+        "plan": "print the sets of GRID as a GitHub Actions matrix (JSON), each checked",
+        "run": "run one set of GRID: dvc exp run --name NAME -S ...",
+        "pull": "dvc exp pull this grid's experiments (and their outputs) from a git remote",
+        "table": "print the Markdown table of this grid's experiments, best first",
+        "queue": "queue every set, run the queue, print the table (make sweep)",
+    }
+    parsers = {
+        name: actions.add_parser(name, help=text, description=f"{text}.", epilog=SWEEP_CODES)
+        for name, text in specs.items()
+    }
+    for parser in parsers.values():
+        parser.add_argument(
+            "--grid",
+            default=os.environ.get("GRID"),
+            required=not os.environ.get("GRID"),
+            help="KEY=V1,V2,... per key, separated by spaces (Hydra's syntax, as dvc exp "
+            "run -S), e.g. 'train.logistic_regression.C=0.1,1 train.class_weight=null,balanced'"
+            " (default: $GRID)",
+        )
+    parsers["run"].add_argument("--name", required=True, help="the set's name, from plan")
+    parsers["pull"].add_argument("--remote", default="origin", help="git remote (origin)")
+    parsers["queue"].add_argument(
+        "--jobs", type=int, default=1, help="experiments run at once (default 1)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: ``churn --help`` lists every subcommand."""
     parser = argparse.ArgumentParser(
@@ -259,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("monitoring"), help="report directory (monitoring/)"
     )
     _score_parser(commands)
+    _sweep_parser(commands)
     remote = _add(commands, "remote", _remote, "Check a DVC remote before pushing or pulling")
     check = _actions(remote, ("check", "one line naming what is missing if it has no credentials"))
     check["check"].add_argument(

@@ -1,0 +1,512 @@
+"""Parameter sweeps as DVC experiments, on one machine or many: ``churn sweep``.
+
+A grid such as ``train.logistic_regression.C=0.1,1,10 train.class_weight=null,balanced``
+is Hydra's override syntax, the one ``dvc exp run -S`` reads, so every value means here
+what it means to DVC. :func:`plan` expands it into parameter sets, each checked against
+the typed params (a bad key or value fails in one line naming it) and named by a hash of
+its values, so every machine derives the same experiment name for the same set.
+
+- many machines (.github/workflows/sweep.yml): ``plan`` is the job matrix; each matrix
+  job runs one set (``run``) and pushes it with ``dvc exp push``; a last job pulls them
+  (``pull``) and writes the ``table``;
+- one machine (``make sweep``): ``queue`` puts every set on DVC's queue, runs it and
+  prints the same table.
+
+The table is built from ``dvc exp show --json``: one row per set of the grid, sorted by
+``release.metric`` (the headline metric a release is gated on), best first.
+"""
+
+import copy
+import hashlib
+import itertools
+import json
+import logging
+import math
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from churn.core import io
+from churn.core.errors import ChurnError, clip
+from churn.core.params import PARAMS_FILE, load_params, parse_params
+
+log = logging.getLogger("churn.sweep")
+
+MAX_SETS = 64  # a sweep bigger than this is a mistake more often than a plan
+NAME_PREFIX = "sweep-"
+EXIT_MISSING = 3  # the table was written, but some sets have no results
+MISSING = "—"
+
+
+@dataclass(frozen=True)
+class ParamSet:
+    """One experiment of a sweep: its name and the values it sets."""
+
+    name: str
+    overrides: tuple[str, ...]  # "key=value" exactly as `dvc exp run -S` takes them
+    values: tuple[tuple[str, Any], ...]  # (key, parsed value), in the grid's key order
+
+    @property
+    def label(self) -> str:
+        """The overrides on one line, for logs and the job names of the matrix."""
+        return " ".join(self.overrides)
+
+
+def _parser() -> Any:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create()
+
+
+def _parse_one(parser: Any, token: str) -> Any:
+    from hydra.errors import HydraException
+
+    try:
+        (override,) = parser.parse_overrides([token])
+    except HydraException as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ChurnError(f"grid: cannot read {clip(repr(token))}: {clip(first, 200)}") from None
+    return override
+
+
+def _choices(parser: Any, token: str, limit: int) -> tuple[str, list[tuple[str, Any]]]:
+    """``key`` and its ``(text for -S, parsed value)`` choices, from one grid token."""
+    from hydra.core.override_parser.types import OverrideType
+    from hydra.errors import HydraException
+
+    override = _parse_one(parser, token)
+    key = override.key_or_group
+    if override.type != OverrideType.CHANGE or override.package is not None:
+        raise ChurnError(
+            f"grid: {clip(repr(token))}: only KEY=VALUE[,VALUE...] (changing a key "
+            "params.yaml already has)"
+        )
+    try:
+        if override.is_sweep_override():
+            texts = list(itertools.islice(override.sweep_string_iterator(), limit + 1))
+        else:
+            texts = [override.get_value_element_as_str()]
+    except HydraException as err:
+        raise ChurnError(f"grid: {key}: {clip(str(err), 200)}") from None
+    if len(texts) > limit:
+        raise ChurnError(f"grid: {key}: more than {limit} values")
+    # Each text parsed back as DVC will parse `-S key=text`: the value DVC writes.
+    return key, [(text, _parse_one(parser, f"{key}={text}").value()) for text in texts]
+
+
+def _leaf(raw: Mapping[str, Any], key: str) -> None:
+    """Raise unless ``key`` (dotted) names a single value that params.yaml already has."""
+    node: Any = raw
+    for depth, part in enumerate(key.split(".")):
+        if not isinstance(node, Mapping) or part not in node:
+            where = ".".join(key.split(".")[:depth]) or "the top level"
+            known = ", ".join(sorted(map(str, node))) if isinstance(node, Mapping) else "none"
+            raise ChurnError(
+                f"grid: {clip(key)}: not a key of {PARAMS_FILE} (keys at {where}: {known})"
+            )
+        node = node[part]
+    if isinstance(node, Mapping):
+        raise ChurnError(f"grid: {clip(key)}: a section, not a single value: name a key inside it")
+
+
+def _set(raw: dict, key: str, value: Any) -> None:
+    *parents, last = key.split(".")
+    node = raw
+    for part in parents:
+        node = node[part]
+    node[last] = value
+
+
+def _identity(value: Any) -> str:
+    """Equal values, equal text: 1 and 1.0 are the same C (the typed params make both 1.0)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = float(value)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def set_name(values: Iterable[tuple[str, Any]]) -> str:
+    """The experiment name of a parameter set: the same on every machine, in any key order."""
+    canonical = json.dumps({key: value for key, value in values}, sort_keys=True, default=str)
+    return NAME_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+OPENERS, CLOSERS = "[({", "])}"
+
+
+def split_grid(grid: str) -> list[str]:
+    """The overrides of a grid: split at whitespace outside quotes and brackets.
+
+    Quotes stay in the tokens, for Hydra: ``key='a b',c`` is one override whose first
+    value is ``a b`` (``shlex`` would drop the quotes and split the value at its comma).
+    """
+    tokens, current, quote, depth, escaped = [], [], "", 0, False
+    for char in grid:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in OPENERS or char in CLOSERS:
+            depth += 1 if char in OPENERS else -1
+        elif char.isspace() and depth <= 0:
+            tokens.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    if quote:
+        raise ChurnError(f"grid: a {quote} quote is not closed")
+    tokens.append("".join(current))
+    return [token for token in tokens if token]
+
+
+def _grid_choices(
+    grid: str, raw: Mapping[str, Any], limit: int
+) -> list[tuple[str, list[tuple[str, Any]]]]:
+    tokens = split_grid(grid)
+    if not tokens:
+        raise ChurnError("grid: empty: give KEY=VALUE[,VALUE...] for each key to sweep")
+    parser = _parser()
+    grid_keys: list[tuple[str, list[tuple[str, Any]]]] = []
+    for token in tokens:
+        key, choices = _choices(parser, token, limit)
+        if any(key == known for known, _ in grid_keys):
+            raise ChurnError(f"grid: {clip(key)} given twice: list all its values once, a,b,c")
+        _leaf(raw, key)
+        distinct: set[str] = set()
+        for text, value in choices:
+            if _identity(value) in distinct:
+                raise ChurnError(f"grid: {clip(key)}: value {clip(text)} given twice")
+            distinct.add(_identity(value))
+        grid_keys.append((key, choices))
+    return grid_keys
+
+
+def plan(grid: str, raw: Mapping[str, Any], max_sets: int = MAX_SETS) -> list[ParamSet]:
+    """Every parameter set of ``grid``, checked against the params, in the grid's order.
+
+    Args:
+        grid: Whitespace-separated Hydra overrides, ``KEY=V1,V2,...`` (or ``range(...)``,
+            ``choice(...)``); quote a value that holds spaces.
+        raw: ``params.yaml`` as a plain mapping: every key must be one of its values.
+        max_sets: The most sets (experiments) the product may have.
+
+    Raises:
+        ChurnError: One line naming the key or value: unreadable, unknown key, a
+            section, a value given twice, a key given twice, a value the typed params
+            reject, an empty grid or more than ``max_sets`` sets.
+    """
+    grid_keys = _grid_choices(grid, raw, max_sets)
+    size = math.prod(len(choices) for _, choices in grid_keys)
+    if size > max_sets:
+        shape = " x ".join(str(len(choices)) for _, choices in grid_keys)
+        raise ChurnError(f"grid: {shape} = {size} sets, more than the limit of {max_sets}")
+    sets = []
+    for combination in itertools.product(*(choices for _, choices in grid_keys)):
+        values = tuple(
+            (key, value) for (key, _), (_, value) in zip(grid_keys, combination, strict=True)
+        )
+        candidate = copy.deepcopy(dict(raw))
+        for key, value in values:
+            _set(candidate, key, value)
+        parse_params(candidate, "grid")  # the typed params reject a bad value by key
+        overrides = tuple(
+            f"{key}={text}" for (key, _), (text, _) in zip(grid_keys, combination, strict=True)
+        )
+        sets.append(ParamSet(set_name(values), overrides, values))
+    return sets
+
+
+def matrix(sets: Sequence[ParamSet]) -> dict[str, list[dict[str, str]]]:
+    """The GitHub Actions matrix: one ``include`` entry (name, label) per set."""
+    return {"include": [{"name": s.name, "label": s.label} for s in sets]}
+
+
+def find(sets: Sequence[ParamSet], name: str) -> ParamSet:
+    """The set called ``name``; a name the grid does not produce is an error."""
+    for candidate in sets:
+        if candidate.name == name:
+            return candidate
+    raise ChurnError(f"sweep: no set of this grid is named {clip(repr(name))}")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What ``dvc exp show`` says about one experiment."""
+
+    name: str
+    rev: str
+    params: Mapping[str, Any]  # params.yaml as the experiment ran it
+    metrics: Mapping[str, Any] | None  # the metrics file, or None if it has none
+
+
+def _file_data(data: Mapping[str, Any], kind: str, path: str) -> Mapping[str, Any] | None:
+    found = (data.get(kind) or {}).get(path) or {}
+    return found.get("data")
+
+
+def results(shown: Sequence[Mapping[str, Any]], metrics_file: str) -> dict[str, Result]:
+    """Named experiments in ``dvc exp show --json`` output, by name.
+
+    Args:
+        shown: The parsed JSON: one entry per baseline commit (and the workspace), each
+            with its experiments under ``experiments[].revs[]``.
+        metrics_file: The metrics file to read, e.g. ``reports/metrics.json``.
+    """
+    found: dict[str, Result] = {}
+    for baseline in shown:
+        for group in baseline.get("experiments") or []:
+            for rev in group.get("revs") or []:
+                name = rev.get("name") or group.get("name")
+                if not name:
+                    continue
+                data = rev.get("data") or {}
+                result = Result(
+                    name,
+                    str(rev.get("rev", "")),
+                    _file_data(data, "params", PARAMS_FILE) or {},
+                    _file_data(data, "metrics", metrics_file),
+                )
+                # A failed queue entry of the same name must not hide a finished run.
+                if name not in found or found[name].metrics is None:
+                    found[name] = result
+    return found
+
+
+def baseline_metrics(
+    shown: Sequence[Mapping[str, Any]], metrics_file: str
+) -> Mapping[str, Any] | None:
+    """The committed baseline's metrics (the first entry that is not the workspace)."""
+    for baseline in shown:
+        if baseline.get("rev") != "workspace":
+            return _file_data(baseline.get("data") or {}, "metrics", metrics_file)
+    return None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One set of the sweep in the table; ``metrics`` is None when it has no results."""
+
+    param_set: ParamSet
+    shown: tuple[Any, ...]  # each grid key's value as the experiment ran it
+    metrics: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Table:
+    """The sorted rows, the best one, and the names that have no results."""
+
+    metric: str
+    rows: tuple[Row, ...]
+    best: Row | None
+    missing: tuple[str, ...]
+
+
+def _dotted(mapping: Mapping[str, Any], key: str, default: Any) -> Any:
+    node: Any = mapping
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def _higher_is_better(metric: str) -> bool:
+    # churn.core.stats imports scikit-learn (1-2 s): plan and run, on every machine of a
+    # sweep, need none of it, so only the table imports it.
+    from churn.core.stats import HIGHER_IS_BETTER
+
+    return HIGHER_IS_BETTER[metric]
+
+
+def _metric(metrics: Mapping[str, Any] | None, metric: str) -> float | None:
+    value = None if metrics is None else metrics.get(metric)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def rank(sets: Sequence[ParamSet], found: Mapping[str, Result], metric: str) -> Table:
+    """Rows for every set, best ``metric`` first (ties by name), sets without it last."""
+    higher = _higher_is_better(metric)
+    rows = []
+    for param_set in sets:
+        result = found.get(param_set.name)
+        shown = tuple(
+            _dotted(result.params, key, value) if result else value
+            for key, value in param_set.values
+        )
+        rows.append(Row(param_set, shown, result.metrics if result else None))
+
+    def order(row: Row) -> tuple[int, float, str]:
+        value = _metric(row.metrics, metric)
+        if value is None:
+            return (1, 0.0, row.param_set.name)
+        return (0, -value if higher else value, row.param_set.name)
+
+    rows.sort(key=order)
+    scored = [row for row in rows if _metric(row.metrics, metric) is not None]
+    missing = tuple(row.param_set.name for row in rows if _metric(row.metrics, metric) is None)
+    return Table(metric, tuple(rows), scored[0] if scored else None, missing)
+
+
+def _show(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return clip(text, 40).replace("|", "\\|")
+
+
+def _number(metrics: Mapping[str, Any] | None, metric: str) -> str:
+    value = _metric(metrics, metric)
+    return MISSING if value is None else f"{value:.4f}"
+
+
+def columns(metric: str) -> list[str]:
+    """The metric columns: the headline metric first, then the other headline metrics."""
+    from churn.core.stats import HEADLINE
+
+    return [metric, *(name for name in HEADLINE if name != metric)]
+
+
+def markdown(table: Table, baseline: Mapping[str, Any] | None = None) -> str:
+    """The table as Markdown, with the best set named and the missing ones listed."""
+    metric = table.metric
+    keys = [key for key, _ in table.rows[0].param_set.values] if table.rows else []
+    metric_columns = columns(metric)
+    direction = "higher" if _higher_is_better(metric) else "lower"
+    lines = [
+        f"### Sweep: {len(table.rows)} experiments, by {metric} ({direction} is better)",
+        "",
+        "| rank | experiment | " + " | ".join([*keys, *metric_columns]) + " |",
+        "|---:|---|" + "---|" * len(keys) + "---:|" * len(metric_columns),
+    ]
+    for place, row in enumerate(table.rows, start=1):
+        rank_text = str(place) if row.metrics is not None else MISSING
+        cells = [rank_text, f"`{row.param_set.name}`", *map(_show, row.shown)]
+        cells += [_number(row.metrics, name) for name in metric_columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if table.best is None:
+        lines.append("**No experiment of this sweep has results.**")
+    else:
+        best = table.best
+        lines.append(
+            f"**Best: `{best.param_set.name}`**, {metric} "
+            f"{_number(best.metrics, metric)}: `{best.param_set.label}`. "
+            f"Bring it into the workspace with `dvc exp apply {best.param_set.name}`."
+        )
+    if baseline is not None and _metric(baseline, metric) is not None:
+        lines += ["", f"Baseline (params.yaml as committed): {metric} {_number(baseline, metric)}."]
+    if table.missing:
+        names = ", ".join(f"`{name}`" for name in table.missing)
+        lines += ["", f"No results (failed, or not pushed): {names}."]
+    return "\n".join(lines) + "\n"
+
+
+# --- thin wrappers over dvc: each function below only gathers inputs and runs commands ---
+
+
+def _dvc(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
+    """Run ``dvc ARGS`` (an argument list, never a shell line).
+
+    Uncaptured, its output goes to our stderr: stdout holds only the command's product
+    (the matrix, the table), so ``make sweep > table.md`` works.
+    """
+    log.info("dvc %s", " ".join(shlex.quote(arg) for arg in args))
+    if capture:
+        return subprocess.run(["dvc", *args], capture_output=True, text=True, check=False)
+    return subprocess.run(["dvc", *args], stdout=sys.stderr, text=True, check=False)
+
+
+def _require(done: subprocess.CompletedProcess, what: str) -> subprocess.CompletedProcess:
+    if done.returncode != 0:
+        detail = (done.stderr or "").strip().splitlines()[-1:] if done.stderr else []
+        raise ChurnError(f"{what} exited {done.returncode}" + (f": {detail[0]}" if detail else ""))
+    return done
+
+
+def load_plan(grid: str, max_sets: int = MAX_SETS) -> list[ParamSet]:
+    """:func:`plan` against the workspace's ``params.yaml`` (checked as a whole first)."""
+    load_params()
+    return plan(grid, io.read_yaml(PARAMS_FILE), max_sets)
+
+
+def plan_json(grid: str, max_sets: int = MAX_SETS) -> str:
+    """``churn sweep plan``: the matrix as one line of JSON."""
+    sets = load_plan(grid, max_sets)
+    log.info("%d sets: %s", len(sets), "; ".join(s.label for s in sets))
+    return json.dumps(matrix(sets), separators=(",", ":"))
+
+
+def _set_args(param_set: ParamSet) -> list[str]:
+    return [arg for override in param_set.overrides for arg in ("-S", override)]
+
+
+def run(grid: str, name: str) -> None:
+    """``churn sweep run``: run the set called ``name`` as ``dvc exp run --name NAME -S ...``."""
+    param_set = find(load_plan(grid), name)
+    _require(_dvc("exp", "run", "--name", name, *_set_args(param_set)), f"dvc exp run {name}")
+
+
+def _names_at_head(*remote: str) -> set[str]:
+    done = _require(_dvc("exp", "list", *remote, "--names-only", capture=True), "dvc exp list")
+    return set(done.stdout.split())
+
+
+def pull(grid: str, remote: str) -> list[str]:
+    """``churn sweep pull``: pull this grid's experiments (and their outputs) from ``remote``.
+
+    Returns the names the git remote does not have (failed or not pushed).
+    """
+    sets = load_plan(grid)
+    there = _names_at_head(remote)
+    names = [s.name for s in sets if s.name in there]
+    if names:
+        _require(_dvc("exp", "pull", "--force", remote, *names), "dvc exp pull")
+    absent = [s.name for s in sets if s.name not in there]
+    if absent:
+        log.warning("%d of %d sets are not on %s: %s", len(absent), len(sets), remote, absent)
+    return absent
+
+
+def table(grid: str) -> tuple[str, Table]:
+    """The Markdown table of this grid's experiments at HEAD, from ``dvc exp show --json``."""
+    params = load_params()
+    sets = load_plan(grid)
+    done = _require(_dvc("exp", "show", "--json", capture=True), "dvc exp show")
+    shown = io.parse_json(done.stdout, "dvc exp show --json")
+    metrics_file = f"{params.paths.reports}/metrics.json"
+    ranked = rank(sets, results(shown, metrics_file), params.release.metric)
+    return markdown(ranked, baseline_metrics(shown, metrics_file)), ranked
+
+
+def print_table(grid: str) -> int:
+    """``churn sweep table``: print it; exit 3 when some sets have no results."""
+    text, ranked = table(grid)
+    print(text, end="")  # noqa: T201 (the table is the output)
+    return EXIT_MISSING if ranked.missing else 0
+
+
+def queue(grid: str, jobs: int) -> int:
+    """``churn sweep queue`` (``make sweep``): every set on DVC's queue, run, then the table.
+
+    A set that already has an experiment of its name at HEAD is removed first, so the
+    table shows this run's results, not an older one's.
+    """
+    if jobs < 1:
+        raise ChurnError(f"--jobs {jobs}: must be at least 1")
+    sets = load_plan(grid)
+    stale = sorted(_names_at_head() & {s.name for s in sets})
+    if stale:
+        _require(_dvc("exp", "remove", *stale), "dvc exp remove")
+    for param_set in sets:
+        args = ("exp", "run", "--queue", "--name", param_set.name, *_set_args(param_set))
+        _require(_dvc(*args), f"dvc exp run --queue {param_set.name}")
+    done = _dvc("exp", "run", "--run-all", "--jobs", str(jobs))
+    if done.returncode != 0:
+        log.warning(
+            "dvc exp run --run-all exited %d: the table shows what finished", done.returncode
+        )
+    return print_table(grid)

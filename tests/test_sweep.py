@@ -1,0 +1,398 @@
+"""``churn sweep``'s pure parts: the grid (checked against the typed params) and the table."""
+
+import copy
+import hashlib
+import json
+
+import pytest
+
+from churn import cli
+from churn.core.errors import ChurnError
+from churn.ops import sweep
+from conftest import REPO
+
+GRID = "train.logistic_regression.C=0.1,1,10 train.class_weight=null,balanced"
+C = "train.logistic_regression.C"
+WEIGHT = "train.class_weight"
+
+
+def test_the_grid_is_every_combination_in_order_as_dvc_reads_it(params_dict):
+    sets = sweep.plan(GRID, params_dict)
+    assert [s.overrides for s in sets] == [
+        (f"{C}=0.1", f"{WEIGHT}=null"),
+        (f"{C}=0.1", f"{WEIGHT}=balanced"),
+        (f"{C}=1", f"{WEIGHT}=null"),
+        (f"{C}=1", f"{WEIGHT}=balanced"),
+        (f"{C}=10", f"{WEIGHT}=null"),
+        (f"{C}=10", f"{WEIGHT}=balanced"),
+    ]
+    # Parsed as Hydra (and so DVC) parses them: null is None, 1 an int, 0.1 a float.
+    assert [s.values for s in sets][:3] == [
+        ((C, 0.1), (WEIGHT, None)),
+        ((C, 0.1), (WEIGHT, "balanced")),
+        ((C, 1), (WEIGHT, None)),
+    ]
+    assert isinstance(sets[2].values[0][1], int)
+    assert sets[0].label == f"{C}=0.1 {WEIGHT}=null"
+    assert len({s.name for s in sets}) == 6
+
+
+def test_names_are_the_same_on_every_machine_and_in_any_key_order(params_dict):
+    one = sweep.plan(GRID, params_dict)
+    other = sweep.plan(f"{WEIGHT}=balanced,null {C}=10,1,0.1", params_dict)
+    assert {s.name: s.values for s in one} == {s.name: tuple(reversed(s.values)) for s in other}
+    canonical = json.dumps({C: 0.1, WEIGHT: None}, sort_keys=True)
+    assert one[0].name == "sweep-" + hashlib.sha256(canonical.encode()).hexdigest()[:10]
+    # Pinned: a rerun of a set must find (and replace) its old experiment after an upgrade.
+    assert one[0].name == "sweep-1e011a27fa"
+
+
+def test_the_params_are_left_as_they_were(params_dict):
+    before = copy.deepcopy(params_dict)
+    sweep.plan(GRID, params_dict)
+    assert params_dict == before
+
+
+def test_ranges_choices_lists_and_quoted_values(params_dict):
+    sets = sweep.plan(
+        "train.seed=range(1,4) evaluate.slices=[contract],[contract,tenure] "
+        "train.model=choice(random_forest,'logistic_regression')",
+        params_dict,
+    )
+    assert len(sets) == 3 * 2 * 2
+    assert sets[0].values == (
+        ("train.seed", 1),
+        ("evaluate.slices", ["contract"]),
+        ("train.model", "random_forest"),
+    )
+    assert sets[1].values[2] == ("train.model", "logistic_regression")
+    assert sets[-1].overrides == (
+        "train.seed=3",
+        "evaluate.slices=[contract,tenure]",
+        "train.model=logistic_regression",
+    )
+
+
+def test_the_grid_splits_at_spaces_outside_quotes_and_brackets():
+    grid = "  a='x y',b  c=[1, 2],[3]\td=\"q r\" e=a\\ b {k: v} \n"
+    assert sweep.split_grid(grid) == ["a='x y',b", "c=[1, 2],[3]", 'd="q r"', "e=a\\ b", "{k: v}"]
+    assert sweep.split_grid(" \n ") == []
+
+
+def test_quoted_values_keep_their_commas_and_spaces(params_dict):
+    sets = sweep.plan(
+        "evaluate.slices=['senior citizen', contract],[contract] "
+        "data.positive_label='Yes, really' data.labels=['No', 'Yes, really']",
+        params_dict,
+    )
+    assert [s.values for s in sets] == [
+        (
+            ("evaluate.slices", ["senior citizen", "contract"]),
+            ("data.positive_label", "Yes, really"),
+            ("data.labels", ["No", "Yes, really"]),
+        ),
+        (
+            ("evaluate.slices", ["contract"]),
+            ("data.positive_label", "Yes, really"),
+            ("data.labels", ["No", "Yes, really"]),
+        ),
+    ]
+    # What dvc exp run -S reads back to the same values.
+    assert sets[0].overrides[1] == "data.positive_label='Yes, really'"
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ("", "grid: empty: give KEY=VALUE[,VALUE...] for each key to sweep"),
+        ("  \n ", "grid: empty: give KEY=VALUE[,VALUE...] for each key to sweep"),
+        (f"{C}=0.1 '", "grid: a ' quote is not closed"),
+        (f'{WEIGHT}="balanced', 'grid: a " quote is not closed'),
+        (
+            "train.logistic_regression.c=1",
+            "grid: train.logistic_regression.c: not a key of params.yaml "
+            "(keys at train.logistic_regression: C, max_iter)",
+        ),
+        (
+            "trian.seed=1",
+            "grid: trian.seed: not a key of params.yaml (keys at the top level: data, evaluate, "
+            "featurize, monitor, paths, prepare, release, report, source, train)",
+        ),
+        (
+            "train.seed.x=1",
+            "grid: train.seed.x: not a key of params.yaml (keys at train.seed: none)",
+        ),
+        ("train=1", "grid: train: a section, not a single value: name a key inside it"),
+        (
+            f"{C}=-1",
+            "grid: train.logistic_regression.C: Input should be greater than 0 (got -1)",
+        ),
+        (
+            "train.model=svm",
+            "grid: train.model: Input should be 'logistic_regression', 'random_forest' or "
+            "'hist_gradient_boosting' (got 'svm')",
+        ),
+        (f"{WEIGHT}=none", "grid: train.class_weight: Input should be 'balanced' (got 'none')"),
+        (f"{C}=1,2,1", "grid: train.logistic_regression.C: value 1 given twice"),
+        (f"{C}=1,1.0", "grid: train.logistic_regression.C: value 1.0 given twice"),
+        (
+            f"{C}=1 {WEIGHT}=null {C}=2",
+            "grid: train.logistic_regression.C given twice: list all its values once, a,b,c",
+        ),
+        (
+            "+train.extra=1",
+            "grid: '+train.extra=1': only KEY=VALUE[,VALUE...] (changing a key params.yaml "
+            "already has)",
+        ),
+        (
+            "~train.seed",
+            "grid: '~train.seed': only KEY=VALUE[,VALUE...] (changing a key params.yaml "
+            "already has)",
+        ),
+        (
+            f"{C}=interval(0,1)",
+            "grid: train.logistic_regression.C: Can only enumerate CHOICE and RANGE sweeps, "
+            "type is ValueType.INTERVAL_SWEEP",
+        ),
+        ("train.seed=1;2", "grid: cannot read 'train.seed=1;2': LexerNoViableAltException"),
+    ],
+)
+def test_a_bad_grid_is_one_line_naming_the_key(params_dict, grid, message):
+    with pytest.raises(ChurnError) as err:
+        sweep.plan(grid, params_dict)
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+def test_a_grid_is_bounded(params_dict):
+    assert len(sweep.plan("train.seed=range(0,64)", params_dict)) == 64
+    with pytest.raises(ChurnError, match=r"^grid: train.seed: more than 64 values$"):
+        sweep.plan("train.seed=range(0,65)", params_dict)
+    with pytest.raises(ChurnError) as err:
+        sweep.plan(f"train.seed=range(0,33) {WEIGHT}=null,balanced", params_dict)
+    assert str(err.value) == "grid: 33 x 2 = 66 sets, more than the limit of 64"
+    assert len(sweep.plan(f"{C}=1,2 {WEIGHT}=null,balanced", params_dict, max_sets=4)) == 4
+    with pytest.raises(ChurnError, match=r"^grid: 2 x 2 = 4 sets, more than the limit of 3$"):
+        sweep.plan(f"{C}=1,2 {WEIGHT}=null,balanced", params_dict, max_sets=3)
+
+
+def test_a_cross_field_rule_is_checked_for_every_combination(params_dict):
+    # min 0..max 120 for tenure: min=200 breaks the rule only next to max=120.
+    key = "data.features.tenure"
+    with pytest.raises(ChurnError) as err:
+        sweep.plan(f"{key}.min=0,200", params_dict)
+    assert str(err.value) == "grid: data.features.tenure: min 200.0 is greater than max 120.0"
+    assert len(sweep.plan(f"{key}.min=0,200 {key}.max=300", params_dict)) == 2
+
+
+def test_the_matrix_and_finding_a_set_by_name(params_dict):
+    sets = sweep.plan(f"{C}=0.1,1", params_dict)
+    assert sweep.matrix(sets) == {
+        "include": [
+            {"name": sets[0].name, "label": f"{C}=0.1"},
+            {"name": sets[1].name, "label": f"{C}=1"},
+        ]
+    }
+    assert sweep.find(sets, sets[1].name) is sets[1]
+    with pytest.raises(ChurnError, match=r"^sweep: no set of this grid is named 'sweep-nope'$"):
+        sweep.find(sets, "sweep-nope")
+
+
+METRICS_FILE = "reports/metrics.json"
+
+
+def metrics(roc_auc: float, **more: float) -> dict:
+    return {
+        "roc_auc": roc_auc,
+        "average_precision": more.get("average_precision", 0.6),
+        "log_loss": more.get("log_loss", 0.45),
+        "brier": more.get("brier", 0.15),
+        "baseline": {"roc_auc": 0.5},
+    }
+
+
+def exp(name: str, params: dict, found: dict | None) -> dict:
+    """One experiment as ``dvc exp show --json`` writes it (3.67)."""
+    metric_entry = {"data": found} if found is not None else {"error": {"type": "X", "msg": "m"}}
+    return {
+        "executor": None,
+        "name": name,
+        "revs": [
+            {
+                "rev": f"{name}-rev",
+                "name": name,
+                "data": {
+                    "rev": f"{name}-rev",
+                    "params": {"params.yaml": {"data": params}},
+                    "metrics": {METRICS_FILE: metric_entry},
+                },
+            }
+        ],
+    }
+
+
+def show(*experiments: dict, baseline: dict | None = None) -> list[dict]:
+    base = {"data": baseline} if baseline is not None else {"error": {"type": "F", "msg": "m"}}
+    return [
+        {"rev": "workspace", "name": None, "data": {"metrics": {METRICS_FILE: {"data": {}}}}},
+        {
+            "rev": "abc123",
+            "name": "main",
+            "data": {"metrics": {METRICS_FILE: base}},
+            "experiments": list(experiments),
+        },
+    ]
+
+
+def train(c: float, weight: str | None) -> dict:
+    return {"train": {"logistic_regression": {"C": c}, "class_weight": weight}}
+
+
+def test_results_are_read_from_exp_show_by_name():
+    shown = show(
+        exp("a", train(0.1, None), metrics(0.81)),
+        exp("b", train(1, "balanced"), None),
+        {"executor": None, "name": None, "revs": [{"rev": "r", "name": None, "data": {}}]},
+        baseline=metrics(0.8),
+    )
+    found = sweep.results(shown, METRICS_FILE)
+    assert sorted(found) == ["a", "b"]
+    assert found["a"] == sweep.Result("a", "a-rev", train(0.1, None), metrics(0.81))
+    assert found["b"].metrics is None
+    assert sweep.baseline_metrics(shown, METRICS_FILE) == metrics(0.8)
+    assert sweep.baseline_metrics(show(), METRICS_FILE) is None
+    assert sweep.results([], METRICS_FILE) == {}
+
+
+def test_a_failed_entry_of_the_same_name_does_not_hide_a_finished_one():
+    done = exp("a", train(0.1, None), metrics(0.81))
+    failed = exp("a", train(0.1, None), None)
+    for order in ((done, failed), (failed, done)):
+        found = sweep.results(show(*order), METRICS_FILE)
+        assert found["a"].metrics == metrics(0.81)
+
+
+@pytest.fixture
+def four(params_dict) -> list[sweep.ParamSet]:
+    return sweep.plan(f"{C}=0.1,1 {WEIGHT}=null,balanced", params_dict)
+
+
+def found_for(sets, scores: dict[int, float | None]) -> dict[str, sweep.Result]:
+    """Results for the sets at these indexes (None: it ran but has no metrics)."""
+    shown = show(
+        *(
+            exp(
+                sets[i].name,
+                train(sets[i].values[0][1], sets[i].values[1][1]),
+                None if score is None else metrics(score, log_loss=1 - score),
+            )
+            for i, score in scores.items()
+        )
+    )
+    return sweep.results(shown, METRICS_FILE)
+
+
+def test_rank_puts_the_best_first_ties_by_name_and_the_missing_last(four):
+    found = found_for(four, {0: 0.80, 1: 0.84, 2: 0.80, 3: None})
+    table = sweep.rank(four, found, "roc_auc")
+    tied = sorted([four[0].name, four[2].name])
+    assert [row.param_set.name for row in table.rows] == [four[1].name, *tied, four[3].name]
+    assert table.best.param_set is four[1]
+    assert table.missing == (four[3].name,)
+    assert table.rows[0].shown == (0.1, "balanced")
+    # A lower-is-better metric sorts the other way.
+    by_loss = sweep.rank(four, found, "log_loss")
+    assert [row.param_set.name for row in by_loss.rows][:1] == [four[1].name]
+    assert by_loss.rows[-2].param_set.name == tied[1]
+
+
+def test_rank_with_no_results_at_all(four):
+    table = sweep.rank(four, {}, "roc_auc")
+    assert table.best is None
+    assert table.missing == tuple(sorted(s.name for s in four))
+    # Without results, each row shows the values the set was planned with.
+    by_name = {s.name: tuple(v for _, v in s.values) for s in four}
+    assert [row.shown for row in table.rows] == [by_name[name] for name in table.missing]
+
+
+def test_the_markdown_table_names_the_best(four):
+    found = found_for(four, {0: 0.80, 1: 0.84, 2: 0.79})
+    names = [s.name for s in four]
+    text = sweep.markdown(sweep.rank(four, found, "roc_auc"), metrics(0.8123))
+    assert text == (
+        "### Sweep: 4 experiments, by roc_auc (higher is better)\n"
+        "\n"
+        f"| rank | experiment | {C} | {WEIGHT} | roc_auc | average_precision | log_loss | brier |\n"
+        "|---:|---|---|---|---:|---:|---:|---:|\n"
+        f"| 1 | `{names[1]}` | 0.1 | balanced | 0.8400 | 0.6000 | 0.1600 | 0.1500 |\n"
+        f"| 2 | `{names[0]}` | 0.1 | null | 0.8000 | 0.6000 | 0.2000 | 0.1500 |\n"
+        f"| 3 | `{names[2]}` | 1 | null | 0.7900 | 0.6000 | 0.2100 | 0.1500 |\n"
+        f"| — | `{names[3]}` | 1 | balanced | — | — | — | — |\n"
+        "\n"
+        f"**Best: `{names[1]}`**, roc_auc 0.8400: `{C}=0.1 {WEIGHT}=balanced`. "
+        f"Bring it into the workspace with `dvc exp apply {names[1]}`.\n"
+        "\n"
+        "Baseline (params.yaml as committed): roc_auc 0.8123.\n"
+        "\n"
+        f"No results (failed, or not pushed): `{names[3]}`.\n"
+    )
+
+
+def test_the_markdown_without_results_or_baseline(four):
+    text = sweep.markdown(sweep.rank(four, {}, "average_precision"))
+    assert text.splitlines()[0] == (
+        "### Sweep: 4 experiments, by average_precision (higher is better)"
+    )
+    assert text.splitlines()[2].endswith("| average_precision | roc_auc | log_loss | brier |")
+    assert "**No experiment of this sweep has results.**" in text
+    assert "Baseline" not in text
+    assert "Best" not in text
+
+
+def test_a_cell_cannot_break_the_table():
+    assert sweep._show("a|b") == "a\\|b"
+    assert sweep._show(None) == "null"
+    assert sweep._show(["contract", "tenure"]) == '["contract", "tenure"]'
+    assert sweep._show("x" * 100) == "x" * 40 + "... (100 characters)"
+
+
+def test_churn_sweep_plan_prints_the_matrix_of_the_workspace_params(
+    params_dict, monkeypatch, capsys
+):
+    monkeypatch.chdir(REPO)  # params.yaml only: no pipeline output is read
+    assert cli.main(["sweep", "plan", "--grid", GRID]) == 0
+    out = capsys.readouterr().out
+    matrix = sweep.matrix(sweep.plan(GRID, params_dict))
+    assert out == json.dumps(matrix, separators=(",", ":")) + "\n"  # one line: $GITHUB_OUTPUT
+
+
+def test_churn_sweep_reads_the_grid_from_the_environment(params_dict, monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("GRID", f"{C}=0.1,1")
+    assert cli.main(["sweep", "plan"]) == 0
+    assert json.loads(capsys.readouterr().out) == sweep.matrix(
+        sweep.plan(f"{C}=0.1,1", params_dict)
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["plan", "--grid", f"{C}=0"], f"error: grid: {C}: Input should be greater than 0 (got 0)"),
+        (["run", "--grid", f"{C}=1", "--name", "sweep-x"], "error: sweep: no set of this grid "
+         "is named 'sweep-x'"),
+        (["queue", "--grid", f"{C}=1", "--jobs", "0"], "error: --jobs 0: must be at least 1"),
+    ],
+)  # fmt: skip
+def test_churn_sweep_refuses_bad_input_in_one_line_before_running_dvc(
+    args, message, monkeypatch, capsys
+):
+    monkeypatch.chdir(REPO)
+    assert cli.main(["sweep", *args]) == 1
+    assert capsys.readouterr().err == message + "\n"
+
+
+def test_churn_sweep_outside_a_project_names_the_missing_params(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["sweep", "table", "--grid", f"{C}=1"]) == 1
+    assert capsys.readouterr().err == "error: params.yaml: file not found\n"
