@@ -93,7 +93,9 @@ def main() -> None:
     """Fit on ``paths.train`` and save to ``paths.featurizer``."""
     params = load_params()
     contract = read_contract(params.paths.contract)
-    featurizer = fit_featurizer(io.read_parquet(params.paths.train), contract, params.featurize)
+    # Only the feature columns, fitted as read: no copy of the training frame.
+    features = io.read_parquet(params.paths.train, contract.features)
+    featurizer = build_featurizer(contract, params.featurize).fit(features)
     io.write_pickle(params.paths.featurizer, featurizer)
     log.info(
         "featurizer: %d inputs -> %d features",

@@ -86,10 +86,9 @@ def main() -> None:
     params = load_params()
     contract = read_contract(params.paths.contract)
     featurizer = io.read_pickle(params.paths.featurizer)
-    train = io.read_parquet(params.paths.train)
-    features = transform_rows(featurizer, train[contract.features])
-    y = train[contract.target].to_numpy()
-    del train  # only the features and labels from here: the frame's memory goes back
+    y = io.read_parquet(params.paths.train, [contract.target])[contract.target].to_numpy()
+    # The feature columns only, transformed as read, then dropped: the matrix is what stays.
+    features = transform_rows(featurizer, io.read_parquet(params.paths.train, contract.features))
     model = fit_classifier(featurizer, features, y, params.train)
     del features
     io.write_pickle(params.paths.model, model)
