@@ -147,6 +147,8 @@ def check_service(repo, own: Own, columns: dict) -> None:
 
 def check_monitor(repo, own: Own, columns: dict, tmp_path) -> None:
     test = pd.read_parquet(repo / "data/prepared/test.parquet").reset_index()
+    # prepare stores categorical columns as categories; a batch to monitor is plain text.
+    test = test.astype(dict.fromkeys(test.select_dtypes("category").columns, object))
     steady = test.sample(250, random_state=0, replace=True).reset_index(drop=True)
     shifted = steady.copy()
     # Past the training range (every value of these features is >= 0).
