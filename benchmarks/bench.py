@@ -37,6 +37,7 @@ import csv
 import importlib
 import json
 import logging
+import math
 import os
 import platform
 import shutil
@@ -711,13 +712,24 @@ def target_lines(targets: Sequence[Mapping[str, Any]], fmt: Callable[[Any, str],
 # --------------------------------------------------------------------------- plot
 
 
+def log_tick(value: float, _position: int | None = None) -> str:
+    """A log axis label for 1, 2, 3 or 5 times a power of ten (``20``, ``0.3``), else none.
+
+    Plain numbers rather than matplotlib's ``2 x 10^1``; the other ticks stay unlabelled.
+    """
+    if value <= 0:
+        return ""
+    mantissa = value / 10 ** math.floor(math.log10(value))
+    return f"{value:g}" if round(mantissa, 6) in (1, 2, 3, 5) else ""
+
+
 def plot_scale(sizes: Sequence[Mapping[str, Any]], path: Path) -> Any:
     """Two log-log panels, wall seconds and peak RSS against rows; saved as PNG at ``path``.
 
     Returns the matplotlib Figure (drawn without pyplot, so no global state is left).
     """
     from matplotlib.figure import Figure
-    from matplotlib.ticker import LogFormatter, NullLocator
+    from matplotlib.ticker import FuncFormatter, NullLocator
 
     sizes = sorted(sizes, key=lambda s: s["rows"])
     rows = [s["rows"] for s in sizes]
@@ -743,8 +755,8 @@ def plot_scale(sizes: Sequence[Mapping[str, Any]], path: Path) -> Any:
         ax.set_yscale("log")
         ax.set_xticks(rows, [short_rows(r) for r in rows])
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.yaxis.set_major_formatter(LogFormatter())  # 20, not 2 x 10^1
-        ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+        ax.yaxis.set_major_formatter(FuncFormatter(log_tick))
+        ax.yaxis.set_minor_formatter(FuncFormatter(log_tick))
         ax.set_xlabel("rows")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)

@@ -289,6 +289,14 @@ def test_format_report_orders_sizes_and_says_pass_or_miss() -> None:
     assert text.count("| - | not measured |") == 4
 
 
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(20.0, "20"), (0.3, "0.3"), (1.0, "1"), (5000.0, "5000"), (40.0, ""), (0.6, ""), (0.0, "")],
+)
+def test_log_tick(value: float, text: str) -> None:
+    assert bench.log_tick(value) == text
+
+
 def test_plot_scale_draws_two_log_log_panels(tmp_path: Path) -> None:
     from PIL import Image
 
