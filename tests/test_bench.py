@@ -150,25 +150,32 @@ def test_target_status(value: float | None, limit: float, status: str) -> None:
 
 
 def fake_size(rows: int = 7043) -> dict:
-    """One size's results with round numbers: stages 1..4 s, repro 12 s, floor 2 s, plain 3 s."""
+    """One size's results with round numbers: stages 1..4 s, repro 12 s, floor 2 s, plain 3 s.
+
+    CPU times are half the wall times (the plain script's, twice: two BLAS threads).
+    """
     stages = {
-        name: bench.Run(seconds=1.0 + i, max_rss_bytes=int(2e8 + i * 1e8))
+        name: bench.Run(seconds=1.0 + i, max_rss_bytes=int(2e8 + i * 1e8), cpu_seconds=0.5 + i / 2)
         for i, name in enumerate(bench.STAGES)
     }
     floor = {
         "seconds": 2.0,
         "stages": dict(zip(bench.STAGES, (0.25, 0.5, 0.25, 1.0), strict=True)),
+        "cpu_seconds": 1.0,
+        "stages_cpu": dict(zip(bench.STAGES, (0.125, 0.25, 0.125, 0.5), strict=True)),
         "import_seconds": 1.5,
         "process_seconds": 4.0,
+        "process_cpu_seconds": 2.0,
         "max_rss_bytes": int(4.5e8),
     }
     plain = {
         "seconds": 3.0,
+        "cpu_seconds": 6.0,
         "max_rss_bytes": int(3e8),
         "phases": {"imports": 1.5, "read": 0.25, "fit": 0.5, "total": 2.9},
         "roc_auc": 0.84,
     }
-    repro = bench.Run(seconds=12.0, max_rss_bytes=int(6e8))
+    repro = bench.Run(seconds=12.0, max_rss_bytes=int(6e8), cpu_seconds=6.0)
     size = bench.summarize(rows, repro, stages, floor, plain, [0.9, 1.1, 0.8])
     return {**size, "pipeline_roc_auc": 0.8418}
 
@@ -182,12 +189,18 @@ def test_summarize_derives_shares_ratios_and_toll() -> None:
     assert size["toll_per_stage"] == 2.5  # (12 - 2) / 4
     assert size["noop_seconds"] == 0.9
     assert size["noop_runs"] == [0.9, 1.1, 0.8]
-    assert size["dvc_repro"] == {"seconds": 12.0, "max_rss_bytes": 600_000_000}
+    assert size["dvc_repro"] == {"seconds": 12.0, "max_rss_bytes": 600_000_000, "cpu_seconds": 6.0}
     assert size["stages"]["featurize"] == {
         "seconds": 2.0,
         "max_rss_bytes": 300_000_000,
+        "cpu_seconds": 1.0,
         "work_seconds": 0.5,
+        "work_cpu_seconds": 0.25,
     }
+    assert size["dvc_cpu_seconds"] == 1.0  # 6 - (0.5 + 1 + 1.5 + 2)
+    assert size["ratio_floor_cpu"] == 6.0
+    assert size["ratio_plain_cpu"] == 1.0
+    assert size["toll_per_stage_cpu"] == 1.25  # (6 - 1) / 4
 
 
 def test_check_targets_reads_each_target_at_its_size() -> None:
@@ -241,19 +254,21 @@ def test_ratio_and_labels() -> None:
 
 def test_size_table_rows() -> None:
     assert bench.size_table(fake_size()) == [
-        "| rows | stage | wall | peak RSS | in-process work |",
-        "|---|---|--:|--:|--:|",
-        "| 7,043 | prepare | 1.00 s | 200 MB | 0.25 s |",
-        "| 7,043 | featurize | 2.00 s | 300 MB | 0.50 s |",
-        "| 7,043 | train | 3.00 s | 400 MB | 0.25 s |",
-        "| 7,043 | evaluate | 4.00 s | 500 MB | 1.00 s |",
-        "| 7,043 | **`dvc repro -f`** (4 stages) | 12.00 s | 600 MB | 2.00 s |",
-        "| 7,043 | DVC's own share (repro - sum of stages) | 2.00 s |  |  |",
-        "| 7,043 | in-process floor (one process, 4 main()s) | 4.00 s | 450 MB | 2.00 s |",
-        "| 7,043 | plain script (imports included) | 3.00 s | 300 MB |  |",
-        "| 7,043 | repro / floor, repro / plain | 6.00x / 4.00x |  |  |",
-        "| 7,043 | fixed toll per stage ((repro - floor) / 4) | 2.50 s |  |  |",
-        "| 7,043 | no-op `dvc repro` (median of 3) | 0.90 s |  |  |",
+        "| rows | stage | wall | CPU | peak RSS | in-process | in-process CPU |",
+        "|---|---|--:|--:|--:|--:|--:|",
+        "| 7,043 | prepare | 1.00 s | 0.50 s | 200 MB | 0.25 s | 0.12 s |",
+        "| 7,043 | featurize | 2.00 s | 1.00 s | 300 MB | 0.50 s | 0.25 s |",
+        "| 7,043 | train | 3.00 s | 1.50 s | 400 MB | 0.25 s | 0.12 s |",
+        "| 7,043 | evaluate | 4.00 s | 2.00 s | 500 MB | 1.00 s | 0.50 s |",
+        "| 7,043 | **`dvc repro -f`** (4 stages) | 12.00 s | 6.00 s | 600 MB |  |  |",
+        "| 7,043 | DVC's own share (repro - sum of stages) | 2.00 s | 1.00 s |  |  |  |",
+        "| 7,043 | in-process floor (one process, 4 main()s) | 4.00 s | 2.00 s | 450 MB | 2.00 s"
+        " | 1.00 s |",
+        "| 7,043 | plain script (imports included) | 3.00 s | 6.00 s | 300 MB |  |  |",
+        "| 7,043 | repro / in-process floor | 6.00x | 6.00x |  |  |  |",
+        "| 7,043 | repro / plain script | 4.00x | 1.00x |  |  |  |",
+        "| 7,043 | fixed toll per stage ((repro - floor) / 4) | 2.50 s | 1.25 s |  |  |  |",
+        "| 7,043 | no-op `dvc repro` (median of 3) | 0.90 s |  |  |  |  |",
     ]
     assert bench.plain_line(fake_size()) == (
         "plain script phases: imports 1.50 s, read 0.25 s, fit 0.50 s. "
@@ -375,6 +390,7 @@ def test_a_real_run_at_a_tiny_size(tmp_path: Path, capsys: pytest.CaptureFixture
     assert set(size["stages"]) == set(bench.STAGES)
     runs = [size["dvc_repro"], size["floor"], size["plain"], *size["stages"].values()]
     assert all(run["seconds"] > 0 and run["max_rss_bytes"] > 50e6 for run in runs)
+    assert all(run["cpu_seconds"] > 0 for run in runs)
     # The stages alone are the repro's children: their sum is its wall minus DVC's share,
     # and each peak is at most the repro's (same work, same data; 25 % slack for noise).
     assert size["stages_seconds"] + size["dvc_seconds"] == pytest.approx(
