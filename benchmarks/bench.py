@@ -22,7 +22,9 @@ is a seeded resample of its rows with fresh ids. Per size, in this order:
    under the one-thread BLAS limit of :func:`churn.core.entry.run`, timed after importing
    the stage modules (the import time is reported beside it).
 5. The plain script (:mod:`benchmarks.plain`): the same job written the obvious way in one
-   scikit-learn process, timed from start to exit, imports included.
+   scikit-learn process, timed from start to exit, imports included. It needs ~2 GB per
+   million rows, so it is skipped above ``--plain-max-rows`` (default 4M; 10M would take
+   ~20 GB).
 
 Wall times are ``perf_counter`` around each process; CPU time (user + system) and peak RSS
 come from ``wait4``: the sum, and the maximum, over the process and every descendant it
@@ -67,7 +69,10 @@ NOOP_CMD = ("dvc", "repro")
 NOOP_RUNS = 5
 IMPORT_RUNS = 3  # fresh interpreters per stage import; the best one counts
 DEFAULT_ROWS = (7043, 100_000, 1_000_000)
-CSV_CHUNK = 100_000  # resampled lines rendered and written at a time
+CSV_CHUNK = 100_000
+# The plain script holds object strings and dense copies: ~2 GB per million rows (8.3 GB at
+# 4M), so above this size it is skipped unless --plain-max-rows says otherwise.
+PLAIN_MAX_ROWS = 4_000_000  # resampled lines rendered and written at a time
 GB = 1e9  # decimal units: a target of 4 GB means 4e9 bytes
 MB = 1e6
 ROW_SUFFIXES = {"k": 1_000, "m": 1_000_000}
@@ -288,12 +293,13 @@ def summarize(
     repro: Run,
     stages: Mapping[str, Run],
     floor: Mapping[str, Any],
-    plain: Mapping[str, Any],
+    plain: Mapping[str, Any] | None,
     noop: Sequence[float],
 ) -> dict[str, Any]:
     """One size's results: the measurements plus DVC's share, the ratios and the toll.
 
-    Each derived figure comes in wall time and (``_cpu``) in CPU time.
+    Each derived figure comes in wall time and (``_cpu``) in CPU time. Without a plain
+    run (``plain`` None) its ratios are None.
     """
     stages_seconds = sum(run.seconds for run in stages.values())
     stages_cpu = sum(run.cpu_seconds for run in stages.values())
@@ -312,11 +318,11 @@ def summarize(
         "dvc_seconds": repro.seconds - stages_seconds,
         "dvc_cpu_seconds": repro.cpu_seconds - stages_cpu,
         "floor": dict(floor),
-        "plain": dict(plain),
+        "plain": dict(plain) if plain is not None else None,
         "ratio_floor": ratio(repro.seconds, floor["seconds"]),
         "ratio_floor_cpu": ratio(repro.cpu_seconds, floor["cpu_seconds"]),
-        "ratio_plain": ratio(repro.seconds, plain["seconds"]),
-        "ratio_plain_cpu": ratio(repro.cpu_seconds, plain["cpu_seconds"]),
+        "ratio_plain": ratio(repro.seconds, plain["seconds"]) if plain else None,
+        "ratio_plain_cpu": ratio(repro.cpu_seconds, plain["cpu_seconds"]) if plain else None,
         "toll_per_stage": (repro.seconds - floor["seconds"]) / len(STAGES),
         "toll_per_stage_cpu": (repro.cpu_seconds - floor["cpu_seconds"]) / len(STAGES),
         "noop_seconds": statistics.median(noop),
@@ -517,7 +523,7 @@ def measure_noop(repo: Path, env: Mapping[str, str], logs: Path, runs: int) -> l
 
 
 def measure_size(
-    repo: Path, env: Mapping[str, str], logs: Path, rows: int, noop_runs: int
+    repo: Path, env: Mapping[str, str], logs: Path, rows: int, noop_runs: int, with_plain: bool
 ) -> dict[str, Any]:
     """Forced repro, no-op repro, each stage alone, the in-process floor, the plain script."""
     label = size_label(rows)
@@ -531,8 +537,10 @@ def measure_size(
     stages = measure_stages(repo, env, logs)
     log.info("%s: in-process floor", label)
     floor = floor_in_subprocess(repo, env, logs / "floor.log")
-    log.info("%s: plain script", label)
-    plain = plain_in_subprocess(repo, env, logs)
+    plain = None
+    if with_plain:
+        log.info("%s: plain script", label)
+        plain = plain_in_subprocess(repo, env, logs)
     return {
         **summarize(rows, repro, stages, floor, plain, noop),
         "pipeline_roc_auc": pipeline_auc,
@@ -550,6 +558,7 @@ def run_benchmark(
     seed: int,
     noop_runs: int = NOOP_RUNS,
     import_runs: int = IMPORT_RUNS,
+    plain_max_rows: int = PLAIN_MAX_ROWS,
 ) -> dict[str, Any]:
     """Copy the repository into ``scratch`` and measure every size, smallest first."""
     env = tool_env()
@@ -574,7 +583,9 @@ def run_benchmark(
         resampled = make_input(repo, real, rows, seed)
         if resampled is not None:
             results["csv_seconds"][str(rows)] = time.perf_counter() - start
-        results["sizes"][str(rows)] = measure_size(repo, env, logs / str(rows), rows, noop_runs)
+        results["sizes"][str(rows)] = measure_size(
+            repo, env, logs / str(rows), rows, noop_runs, rows <= plain_max_rows
+        )
         if resampled is not None:
             resampled.unlink()  # 10M rows are ~1.5 GB of CSV; keep the disk free
     results["load_average"]["end"] = load_average()
@@ -638,8 +649,10 @@ def size_table(size: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def run_cells(run: Mapping[str, Any]) -> tuple[str, str, str]:
-    """Wall, CPU and peak RSS cells of a measured process."""
+def run_cells(run: Mapping[str, Any] | None) -> tuple[str, str, str]:
+    """Wall, CPU and peak RSS cells of a measured process (dashes if it did not run)."""
+    if run is None:
+        return "-", "-", "-"
     return (
         fmt_value(run["seconds"], "s"),
         fmt_value(run["cpu_seconds"], "s"),
@@ -649,6 +662,8 @@ def run_cells(run: Mapping[str, Any]) -> tuple[str, str, str]:
 
 def plain_line(size: Mapping[str, Any]) -> str:
     """The plain script's phases and both ROC AUCs (same job, same answer?)."""
+    if size["plain"] is None:
+        return f"plain script: not run above --plain-max-rows (default {PLAIN_MAX_ROWS:,})"
     phases = size["plain"]["phases"]
     parts = ", ".join(f"{k} {phases[k]:.2f} s" for k in PLAIN_PHASES if k in phases)
     return (
@@ -766,9 +781,11 @@ def plot_scale(sizes: Sequence[Mapping[str, Any]], path: Path) -> Any:
     fig = Figure(figsize=(10, 4), dpi=80)
     wall_ax, rss_ax = fig.subplots(1, 2)
     for label, pick in series.items():
-        wall_ax.plot(rows, [pick(s)["seconds"] for s in sizes], marker="o", lw=2, label=label)
+        runs = [(s["rows"], pick(s)) for s in sizes if pick(s) is not None]
+        xs = [n for n, _ in runs]
+        wall_ax.plot(xs, [run["seconds"] for _, run in runs], marker="o", lw=2, label=label)
         rss_ax.plot(
-            rows, [pick(s)["max_rss_bytes"] / GB for s in sizes], marker="o", lw=2, label=label
+            xs, [run["max_rss_bytes"] / GB for _, run in runs], marker="o", lw=2, label=label
         )
     for name in STAGES:
         stage = [s["stages"][name] for s in sizes]
@@ -816,6 +833,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--import-runs", type=int, default=IMPORT_RUNS, help="fresh imports per stage (best counts)"
     )
+    parser.add_argument(
+        "--plain-max-rows",
+        type=parse_rows,
+        default=PLAIN_MAX_ROWS,
+        help="skip the plain script above this size (it needs ~2 GB per million rows)",
+    )
     parser.add_argument("--plot", type=Path, help="write the scale plot (PNG) here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and print its path")
     parser.add_argument("--json", type=Path, help="also write the results here (sorted keys)")
@@ -836,7 +859,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="churn-bench-"))
     start = time.perf_counter()
     try:
-        results = run_benchmark(scratch, args.rows, args.seed, args.noop_runs, args.import_runs)
+        results = run_benchmark(
+            scratch, args.rows, args.seed, args.noop_runs, args.import_runs, args.plain_max_rows
+        )
     except ChurnError as err:
         print(f"error: {err}", file=sys.stderr)  # noqa: T201 (the one-line message is the interface)
         return 1

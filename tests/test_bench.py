@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -134,6 +135,8 @@ def test_parse_args_defaults_and_validation() -> None:
     assert args.rows == [7043, 100_000, 1_000_000]
     assert (args.seed, args.noop_runs, args.import_runs) == (0, 5, 3)
     assert (args.keep, args.json, args.plot) == (False, None, None)
+    assert args.plain_max_rows == 4_000_000
+    assert bench.parse_args(["--plain-max-rows", "10M"]).plain_max_rows == 10_000_000
     assert bench.parse_args(["--rows", "10M"]).rows == [10_000_000]
     assert bench.parse_args(["--rows", "4000000", "7043"]).rows == [4_000_000, 7043]
     for bad in (["--rows", "-5"], ["--rows"], ["--noop-runs", "0"], ["--import-runs", "0"]):
@@ -310,6 +313,30 @@ def test_format_report_orders_sizes_and_says_pass_or_miss() -> None:
 )
 def test_log_tick(value: float, text: str) -> None:
     assert bench.log_tick(value) == text
+
+
+def test_a_size_without_the_plain_script() -> None:
+    full = fake_size(10_000_000)
+    repro = bench.Run(**full["dvc_repro"])
+    stages = {
+        name: bench.Run(**{k: st[k] for k in ("seconds", "max_rss_bytes", "cpu_seconds")})
+        for name, st in full["stages"].items()
+    }
+    size = {
+        **bench.summarize(10_000_000, repro, stages, full["floor"], None, [1.0]),
+        "pipeline_roc_auc": 0.8,
+    }
+    assert (size["plain"], size["ratio_plain"], size["ratio_plain_cpu"]) == (None, None, None)
+    assert size["ratio_floor"] == 6.0
+    table = bench.size_table(size)
+    assert "| 10,000,000 | plain script (imports included) | - | - | - |  |  |" in table
+    assert "| 10,000,000 | repro / plain script | - | - |  |  |  |" in table
+    assert (
+        bench.plain_line(size) == "plain script: not run above --plain-max-rows (default 4,000,000)"
+    )
+    fig = bench.plot_scale([fake_size(), size], Path(os.devnull))
+    for ax in fig.axes:
+        assert [len(line.get_xdata()) for line in ax.get_lines()[:3]] == [2, 2, 1]
 
 
 def test_plot_scale_draws_two_log_log_panels(tmp_path: Path) -> None:
