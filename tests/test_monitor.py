@@ -1,4 +1,4 @@
-"""Drift monitoring on batches made from the real data."""
+"""Drift statistics (churn.ops.drift) and monitoring, on small batches and on the real data."""
 
 import dataclasses
 import json
@@ -16,8 +16,9 @@ from churn.core import io
 from churn.core.contract import Column, Contract
 from churn.core.errors import ChurnError
 from churn.core.params import MonitorParams
+from churn.ops import drift
 from churn.ops import monitor as mon
-from churn.ops.monitor import (
+from churn.ops.drift import (
     CategoricalSummary,
     NumericSummary,
     compare_categorical,
@@ -25,9 +26,9 @@ from churn.ops.monitor import (
     judge,
     ks_distance,
     psi,
-    refused_rows,
     shares,
 )
+from churn.ops.monitor import refused_rows
 from churn.serving.app import create_app
 from churn.serving.settings import Settings
 from conftest import REPO
@@ -142,13 +143,13 @@ def test_ks_is_scipys_on_the_whole_batch(n, shift):
     summary = NumericSummary(ref, 10, 0.0, 100.0)
     for start in range(0, n, 1_000):
         summary.add(new[start : start + 1_000])
-    assert (summary.kept is None) == (n > mon.EXACT_KS_ROWS)
+    assert (summary.kept is None) == (n > drift.EXACT_KS_ROWS)
     expected = stats.ks_2samp(ref.dropna(), new[~np.isnan(new)])
     assert summary.ks() == (expected.statistic, expected.pvalue)  # exact, not approximate
 
 
 def test_ks_past_the_exact_range_is_scipys_asymptotic_formula(monkeypatch):
-    monkeypatch.setattr(mon, "EXACT_KS_ROWS", 50)  # the counts path on a small batch
+    monkeypatch.setattr(drift, "EXACT_KS_ROWS", 50)  # the counts path on a small batch
     ref, new = pd.Series(sample(2, 400)), sample(3, 300, 2.0)
     summary = NumericSummary(ref, 10, 0.0, 100.0)
     summary.add(new)
@@ -166,12 +167,12 @@ def summarize(values, chunk: int, make):
 
 @pytest.mark.parametrize("chunk", [1, 7, 1000])
 def test_chunked_counts_equal_the_whole_batch(chunk, monkeypatch):
-    monkeypatch.setattr(mon, "EXACT_KS_ROWS", 100)  # both KS paths within 500 rows
+    monkeypatch.setattr(drift, "EXACT_KS_ROWS", 100)  # both KS paths within 500 rows
     ref = pd.Series(sample(4, 1_000))
     column = Column("numeric", observed_min=5.0, observed_max=90.0)
     new = sample(5, 500, 1.5)
     whole = compare_numeric("x", ref, pd.Series(new), PARAMS, column)
-    chunked = summarize(new, chunk, lambda: mon.numeric_summary(ref, PARAMS, column))
+    chunked = summarize(new, chunk, lambda: drift.numeric_summary(ref, PARAMS, column))
     assert dataclasses.asdict(chunked.check("x")) == dataclasses.asdict(whole)
     assert chunked.bins.sum() + chunked.missing == 500
     assert chunked.outside == np.count_nonzero((new < 5.0) | (new > 90.0))
@@ -181,7 +182,7 @@ def test_chunked_counts_equal_the_whole_batch(chunk, monkeypatch):
     counted = summarize(words, chunk, CategoricalSummary)
     assert counted.counts == {"a": 140, "b": 140, "c": 70, "d": 70}
     assert (counted.rows, counted.missing) == (490, 70)
-    check = mon.categorical_check("k", pd.Series(["a", "b", "c"] * 50), counted)
+    check = drift.categorical_check("k", pd.Series(["a", "b", "c"] * 50), counted)
     assert dataclasses.asdict(check) == dataclasses.asdict(one)
     assert check.unseen_share == 70 / 420
 
@@ -237,6 +238,28 @@ def test_a_batch_file_is_read_in_chunks_of_at_most_chunk_rows(tmp_path, suffix):
         assert logged == [None] * 4
 
 
+def test_read_ahead_keeps_the_order_holds_two_items_at_most_and_passes_errors_on():
+    made = []
+
+    def items(fail_at: int):
+        for i in range(5):
+            if i == fail_at:
+                raise ValueError(f"item {i}")
+            made.append(i)
+            yield i
+
+    seen = []
+    for item in mon.read_ahead(items(fail_at=99)):
+        assert len(made) <= item + 2  # the one in hand and at most the next
+        seen.append(item)
+    assert seen == [0, 1, 2, 3, 4]
+    made.clear()
+    ahead = mon.read_ahead(items(fail_at=2))
+    assert [next(ahead), next(ahead)] == [0, 1]
+    with pytest.raises(ValueError, match="item 2"):
+        next(ahead)
+
+
 @pytest.fixture(scope="module")
 def tiny_model():
     """A real (small) model of the tiny contract's features."""
@@ -270,7 +293,7 @@ def test_the_chunked_batch_gives_the_whole_batchs_checks(tmp_path, chunk, tiny_m
         batch = mon.Batch(reference, test_scores, TINY, PARAMS)
         mon.read(batch, mon.open_batch(tmp_path / name, TINY), tiny_model, chunk)
         assert [dataclasses.asdict(c) for c in batch.checks()] == whole
-        expected = mon.compare_scores(test_scores, scores, PARAMS)
+        expected = drift.compare_scores(test_scores, scores, PARAMS)
         assert dataclasses.asdict(batch.prediction()) == dataclasses.asdict(expected)
         assert (batch.rows, batch.scores.rows) == (60, len(scores))
     assert batch.refused == 60 - len(accepted) > 0
