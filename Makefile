@@ -81,7 +81,7 @@ bench-score: $(STAMP) ## Time `churn score` at 1M and 10M rows vs bare predict_p
 bench-monitor: $(STAMP) ## Time `churn monitor` on a 1M-row batch: wall and peak memory
 	python -m benchmarks.bench_monitor
 
-monitor: $(STAMP) ## Drift of a new batch vs training: INPUT=batch.csv (or .jsonl) [OUT=monitoring]
+monitor: $(STAMP) ## Drift of a new batch vs training: INPUT=batch.csv (.parquet, .jsonl) [OUT=monitoring]
 	churn monitor --input "$$INPUT" --out "$$OUT"
 
 clean: ## Remove the virtualenv and caches (not data: that is DVC's)

@@ -39,7 +39,9 @@ BASE_ROWS = 1_000_000
 TARGETS = (
     Target("1M.seconds", "churn monitor wall, 1M-row CSV", 8.0, "s"),
     Target("1M.max_rss_bytes", "peak RSS of churn monitor, 1M", 1 * GB, "B"),
-    Target("rss_growth", "peak RSS largest batch / 1M", 1.2, "x"),
+    # As make bench-score's: the peak of a chunked run still moves with the allocator's
+    # fragmentation over more chunks, not with the rows held.
+    Target("rss_growth", "peak RSS largest batch / 1M", 1.3, "x"),
 )
 
 

@@ -315,6 +315,16 @@ def test_a_bad_value_in_a_later_chunk_names_its_row_in_the_file(tmp_path, tiny_m
     ]
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_batch_needs_no_id_column_even_when_the_data_has_one(tmp_path, suffix):
+    with_id = dataclasses.replace(TINY, id="customer", id_in_data=True)
+    path = tmp_path / f"batch{suffix}"
+    frame = tiny_batch(10)
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    source = mon.open_batch(path, with_id)
+    assert [len(f) for f, _ in mon.chunks(source, with_id, 7)] == [7, 3]
+
+
 def test_a_batch_of_another_kind_or_without_rows_is_refused(tmp_path):
     with pytest.raises(ChurnError, match=r"batch.txt: the batch must be .csv, .parquet or .jsonl"):
         mon.open_batch(tmp_path / "batch.txt", TINY)

@@ -175,8 +175,9 @@ def open_input(path: str, contract: Contract, with_id: bool = True) -> Source:
         else:
             schema, rows = _csv_header(fh, path), None
     require_columns(wanted, schema.names, path)
-    id_type = schema.field(contract.id).type if contract.id_in_data else pa.int64()
-    if kind == "csv" and contract.id_in_data:
+    with_id = with_id and contract.id_in_data
+    id_type = schema.field(contract.id).type if with_id else pa.int64()
+    if kind == "csv" and with_id:
         id_type = pa.string()  # as written: "0012" stays "0012"
     return Source(path, kind, wanted, id_type, rows)
 
