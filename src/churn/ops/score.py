@@ -164,7 +164,8 @@ def open_input(path: str, contract: Contract, with_id: bool = True) -> Source:
     fs, where = _fs(path)
     if not fs.isfile(where):
         raise ChurnError(f"{path}: file not found")
-    wanted = ([contract.id] if with_id and contract.id_in_data else []) + contract.features
+    with_id = with_id and contract.id_in_data
+    wanted = ([contract.id] if with_id else []) + contract.features
     with fs.open(where, "rb") as fh:
         if kind == "parquet":
             try:
@@ -175,7 +176,6 @@ def open_input(path: str, contract: Contract, with_id: bool = True) -> Source:
         else:
             schema, rows = _csv_header(fh, path), None
     require_columns(wanted, schema.names, path)
-    with_id = with_id and contract.id_in_data
     id_type = schema.field(contract.id).type if with_id else pa.int64()
     if kind == "csv" and with_id:
         id_type = pa.string()  # as written: "0012" stays "0012"
