@@ -325,6 +325,24 @@ def test_a_batch_needs_no_id_column_even_when_the_data_has_one(tmp_path, suffix)
     assert [len(f) for f, _ in mon.chunks(source, with_id, 7)] == [7, 3]
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("short.csv", "n,k\n1,a\n2\n", "cannot read as CSV (CSV parse error: Expected 2 columns"),
+        ("log.jsonl", '{"n": 1, "k": "a"}\nnot json\n', "not JSON lines (JSON parse error"),
+        ("log.jsonl", '{"n": 1, "k": "a"}\n{"n": "x", "k": "a"}\n', "Column(/n) changed"),
+    ],
+)
+def test_a_broken_file_is_one_line_naming_it(tmp_path, tiny_model, name, text, says):
+    (tmp_path / name).write_text(text)
+    batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)
+    with pytest.raises(ChurnError) as err:
+        mon.read(batch, mon.open_batch(tmp_path / name, TINY), tiny_model, 7)
+    assert str(err.value).startswith(f"{tmp_path / name}: ")
+    assert says in str(err.value)
+    assert "\n" not in str(err.value)
+
+
 def test_a_batch_of_another_kind_or_without_rows_is_refused(tmp_path):
     with pytest.raises(ChurnError, match=r"batch.txt: the batch must be .csv, .parquet or .jsonl"):
         mon.open_batch(tmp_path / "batch.txt", TINY)
