@@ -20,7 +20,7 @@ REPORT_ARGS ?=
 export BASE OUT REPORT_ARGS VERSION STAGE INPUT REMOTE OUTPUT MODEL_REF CHUNK_ROWS ON_ERROR ENGINE
 export SCHEDULER GRID JOBS
 
-.PHONY: help install check run test lint format bench bench-serve bench-score score report example-comment mutation remote-check release promote serve monitor sweep clean
+.PHONY: help install check run test lint format bench bench-serve bench-score bench-monitor score report example-comment mutation remote-check release promote serve monitor sweep clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -78,7 +78,10 @@ score: $(STAMP) ## Score a file: INPUT=in.parquet OUTPUT=out.parquet [MODEL_REF 
 bench-score: $(STAMP) ## Time `churn score` at 1M and 10M rows vs bare predict_proba; peak memory; Dask
 	python -m benchmarks.bench_score
 
-monitor: $(STAMP) ## Drift of a new batch vs training: INPUT=batch.csv (or .jsonl) [OUT=monitoring]
+bench-monitor: $(STAMP) ## Time `churn monitor` on a 1M-row batch: wall and peak memory
+	python -m benchmarks.bench_monitor
+
+monitor: $(STAMP) ## Drift of a new batch vs training: INPUT=batch.csv (.parquet, .jsonl) [OUT=monitoring]
 	churn monitor --input "$$INPUT" --out "$$OUT"
 
 sweep: $(STAMP) ## A sweep on this machine's DVC queue, then its table: GRID="KEY=V1,V2 ..." [JOBS=1]

@@ -1,5 +1,6 @@
-"""Drift monitoring on batches made from the real data."""
+"""Drift statistics (churn.ops.drift) and monitoring, on small batches and on the real data."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -9,18 +10,25 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from scipy import stats
 
 from churn.core import io
 from churn.core.contract import Column, Contract
+from churn.core.errors import ChurnError
 from churn.core.params import MonitorParams
-from churn.ops.monitor import (
+from churn.ops import drift
+from churn.ops import monitor as mon
+from churn.ops.drift import (
+    CategoricalSummary,
+    NumericSummary,
     compare_categorical,
     compare_numeric,
     judge,
+    ks_distance,
     psi,
-    refused_rows,
     shares,
 )
+from churn.ops.monitor import refused_rows
 from churn.serving.app import create_app
 from churn.serving.settings import Settings
 from conftest import REPO
@@ -102,6 +110,251 @@ def test_refused_rows_are_those_with_a_category_outside_the_contract():
     assert refused_rows(batch, contract).tolist() == [False, True, False, False]
 
 
+def test_ks_distance_from_counts_at_the_reference_values():
+    # Reference 1, 2, 2, 3; batch 2, 2.5, 4: the widest gap is at 2 (3/4 against 1/3).
+    assert ks_distance(np.array([1, 3, 4]), 4, np.array([0, 1, 2]), np.array([0, 0, 2]), 3) == (
+        0.75 - 1 / 3
+    )
+    # Reference 1, 2, 3; batch 0.5, 1.5, 1.6: the batch's ECDF reaches 1 just below 2.
+    assert ks_distance(np.array([1, 2, 3]), 3, np.array([1, 3, 3]), np.array([1, 3, 3]), 3) == (
+        1 - 1 / 3
+    )
+    for ref, new in (([1, 2, 2, 3], [2, 2.5, 4]), ([1, 2, 3], [0.5, 1.5, 1.6])):
+        summary = NumericSummary(pd.Series(ref, dtype=float), 4, -np.inf, np.inf)
+        summary.kept = None  # the counts, not the values
+        summary.add(np.array(new))
+        # (scipy's exact mode rounds the distance to a multiple of 1 / lcm(n1, n2))
+        assert summary.ks()[0] == stats.ks_2samp(ref, new, method="asymp").statistic
+
+
+def sample(seed: int, n: int, shift: float = 0.0) -> np.ndarray:
+    """Rounded values (many ties with the reference), some missing, some outside it."""
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.gamma(2.0, 20.0, n) + shift, 1)
+    values[rng.random(n) < 0.05] = np.nan
+    return values
+
+
+@pytest.mark.parametrize("n", [300, 12_000])
+@pytest.mark.parametrize("shift", [0.0, 3.0, -50.0])
+def test_ks_is_scipys_on_the_whole_batch(n, shift):
+    ref = pd.Series(sample(0, 2_000))
+    new = sample(1, n, shift)
+    summary = NumericSummary(ref, 10, 0.0, 100.0)
+    for start in range(0, n, 1_000):
+        summary.add(new[start : start + 1_000])
+    assert (summary.kept is None) == (n > drift.EXACT_KS_ROWS)
+    expected = stats.ks_2samp(ref.dropna(), new[~np.isnan(new)])
+    assert summary.ks() == (expected.statistic, expected.pvalue)  # exact, not approximate
+
+
+def test_ks_past_the_exact_range_is_scipys_asymptotic_formula(monkeypatch):
+    monkeypatch.setattr(drift, "EXACT_KS_ROWS", 50)  # the counts path on a small batch
+    ref, new = pd.Series(sample(2, 400)), sample(3, 300, 2.0)
+    summary = NumericSummary(ref, 10, 0.0, 100.0)
+    summary.add(new)
+    assert summary.kept is None
+    expected = stats.ks_2samp(ref.dropna(), new[~np.isnan(new)], method="asymp")
+    assert summary.ks() == (expected.statistic, expected.pvalue)
+
+
+def summarize(values, chunk: int, make):
+    summary = make()
+    for start in range(0, len(values), chunk):
+        summary.add(values[start : start + chunk])
+    return summary
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+def test_chunked_counts_equal_the_whole_batch(chunk, monkeypatch):
+    monkeypatch.setattr(drift, "EXACT_KS_ROWS", 100)  # both KS paths within 500 rows
+    ref = pd.Series(sample(4, 1_000))
+    column = Column("numeric", observed_min=5.0, observed_max=90.0)
+    new = sample(5, 500, 1.5)
+    whole = compare_numeric("x", ref, pd.Series(new), PARAMS, column)
+    chunked = summarize(new, chunk, lambda: drift.numeric_summary(ref, PARAMS, column))
+    assert dataclasses.asdict(chunked.check("x")) == dataclasses.asdict(whole)
+    assert chunked.bins.sum() + chunked.missing == 500
+    assert chunked.outside == np.count_nonzero((new < 5.0) | (new > 90.0))
+    assert (chunked.minimum, chunked.maximum) == (np.nanmin(new), np.nanmax(new))
+    words = pd.Series(["a", "b", None, "c", "a", "d", "b"] * 70)
+    one = compare_categorical("k", pd.Series(["a", "b", "c"] * 50), words)
+    counted = summarize(words, chunk, CategoricalSummary)
+    assert counted.counts == {"a": 140, "b": 140, "c": 70, "d": 70}
+    assert (counted.rows, counted.missing) == (490, 70)
+    check = drift.categorical_check("k", pd.Series(["a", "b", "c"] * 50), counted)
+    assert dataclasses.asdict(check) == dataclasses.asdict(one)
+    assert check.unseen_share == 70 / 420
+
+
+TINY = Contract(
+    "y",
+    1,
+    None,
+    "row_id",
+    False,
+    {
+        "n": Column("numeric", min=0.0, observed_min=0.0, observed_max=50.0),
+        "k": Column("categorical", categories=("a", "b")),
+    },
+)
+
+
+def tiny_batch(rows: int) -> pd.DataFrame:
+    rng = np.random.default_rng(6)
+    frame = pd.DataFrame(
+        {
+            "n": np.round(rng.uniform(0, 60, rows), 1),
+            "k": rng.choice(["a", "b", "z"], rows),
+            "extra": np.arange(rows),
+        }
+    )
+    frame.loc[frame.sample(5, random_state=0).index, "n"] = np.nan
+    return frame
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_a_batch_file_is_read_in_chunks_of_at_most_chunk_rows(tmp_path, suffix):
+    frame = tiny_batch(25).assign(churn_probability=np.arange(25) / 32)  # short in JSON
+    path = tmp_path / f"batch{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_json(path, orient="records", lines=True)
+    source = mon.open_batch(path, TINY)
+    assert source.logged_scores == (suffix == ".jsonl")
+    parts = list(mon.chunks(source, TINY, 7))
+    assert [len(f) for f, _ in parts] == [7, 7, 7, 4]
+    assert [f.index[0] for f, _ in parts] == [0, 7, 14, 21]  # row positions, for messages
+    whole = pd.concat([f for f, _ in parts])
+    assert whole["n"].equals(frame["n"])
+    assert whole["k"].astype(object).tolist() == frame["k"].tolist()
+    logged = [s for _, s in parts]
+    if suffix == ".jsonl":
+        assert np.concatenate(logged).tolist() == frame["churn_probability"].tolist()
+    else:
+        assert logged == [None] * 4
+
+
+def test_read_ahead_keeps_the_order_holds_two_items_at_most_and_passes_errors_on():
+    made = []
+
+    def items(fail_at: int):
+        for i in range(5):
+            if i == fail_at:
+                raise ValueError(f"item {i}")
+            made.append(i)
+            yield i
+
+    seen = []
+    for item in mon.read_ahead(items(fail_at=99)):
+        assert len(made) <= item + 2  # the one in hand and at most the next
+        seen.append(item)
+    assert seen == [0, 1, 2, 3, 4]
+    made.clear()
+    ahead = mon.read_ahead(items(fail_at=2))
+    assert [next(ahead), next(ahead)] == [0, 1]
+    with pytest.raises(ValueError, match="item 2"):
+        next(ahead)
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    """A real (small) model of the tiny contract's features."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = tiny_batch(100)
+    features = make_column_transformer(
+        (SimpleImputer(), ["n"]), (OneHotEncoder(handle_unknown="ignore"), ["k"])
+    )
+    target = (frame["n"].fillna(0) > 30).astype(int)
+    return make_pipeline(features, LogisticRegression()).fit(frame[["n", "k"]], target)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+def test_the_chunked_batch_gives_the_whole_batchs_checks(tmp_path, chunk, tiny_model):
+    frame = tiny_batch(60)
+    logged = np.arange(60) / 64
+    frame.assign(churn_probability=logged).to_json(
+        tmp_path / "log.jsonl", orient="records", lines=True
+    )
+    frame.to_csv(tmp_path / "batch.csv", index=False)
+    reference, test_scores = tiny_batch(200).drop(columns="extra"), np.linspace(0.1, 0.9, 50)
+    whole = [dataclasses.asdict(c) for c in mon.compare(reference, frame, TINY, PARAMS)]
+    accepted = frame[frame["k"] != "z"]  # the service would refuse z
+    scored = tiny_model.predict_proba(accepted[["n", "k"]])[:, 1]
+    for name, scores in (("log.jsonl", logged), ("batch.csv", scored)):
+        batch = mon.Batch(reference, test_scores, TINY, PARAMS)
+        mon.read(batch, mon.open_batch(tmp_path / name, TINY), tiny_model, chunk)
+        assert [dataclasses.asdict(c) for c in batch.checks()] == whole
+        expected = drift.compare_scores(test_scores, scores, PARAMS)
+        assert dataclasses.asdict(batch.prediction()) == dataclasses.asdict(expected)
+        assert (batch.rows, batch.scores.rows) == (60, len(scores))
+    assert batch.refused == 60 - len(accepted) > 0
+
+
+def test_a_bad_value_in_a_later_chunk_names_its_row_in_the_file(tmp_path, tiny_model):
+    frame = tiny_batch(20).astype({"n": object})
+    frame.loc[11, "n"] = -3.0
+    frame.loc[13, "n"] = "many"
+    path = tmp_path / "batch.csv"
+    frame.to_csv(path, index=False)
+    batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)
+    with pytest.raises(ChurnError) as err:
+        mon.read(batch, mon.open_batch(path, TINY), tiny_model, 7)
+    assert str(err.value).splitlines() == [
+        f"{path}: 2 data contract check(s) failed",
+        "  n: is a number: 1 bad row(s) (row 14: 'many')",
+        "  n: >= 0: 1 bad row(s) (row 12: '-3.0')",
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_batch_needs_no_id_column_even_when_the_data_has_one(tmp_path, suffix):
+    with_id = dataclasses.replace(TINY, id="customer", id_in_data=True)
+    path = tmp_path / f"batch{suffix}"
+    frame = tiny_batch(10)
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    source = mon.open_batch(path, with_id)
+    assert [len(f) for f, _ in mon.chunks(source, with_id, 7)] == [7, 3]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("short.csv", "n,k\n1,a\n2\n", "cannot read as CSV (CSV parse error: Expected 2 columns"),
+        ("log.jsonl", '{"n": 1, "k": "a"}\nnot json\n', "not JSON lines (JSON parse error"),
+        ("log.jsonl", '{"n": 1, "k": "a"}\n{"n": "x", "k": "a"}\n', "Column(/n) changed"),
+    ],
+)
+def test_a_broken_file_is_one_line_naming_it(tmp_path, tiny_model, name, text, says):
+    (tmp_path / name).write_text(text)
+    batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)
+    with pytest.raises(ChurnError) as err:
+        mon.read(batch, mon.open_batch(tmp_path / name, TINY), tiny_model, 7)
+    assert str(err.value).startswith(f"{tmp_path / name}: ")
+    assert says in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_batch_of_another_kind_or_without_rows_is_refused(tmp_path):
+    with pytest.raises(ChurnError, match=r"batch.txt: the batch must be .csv, .parquet or .jsonl"):
+        mon.open_batch(tmp_path / "batch.txt", TINY)
+    (tmp_path / "empty.csv").write_text("n,k\n")
+    batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)
+    with pytest.raises(ChurnError, match=r"empty.csv: no data rows"):
+        mon.read(batch, mon.open_batch(tmp_path / "empty.csv", TINY), None, 7)
+    (tmp_path / "log.jsonl").write_text('{"n": 1.0}\n')
+    with pytest.raises(ChurnError, match=r"log.jsonl: missing column\(s\) 'k'"):
+        mon.open_batch(tmp_path / "log.jsonl", TINY)
+
+
 @pytest.fixture
 def batches(trained, telco, tmp_path):
     """Raw-format batches of test-split customers: as is, shifted, tiny, invalid."""
@@ -123,11 +376,14 @@ def batches(trained, telco, tmp_path):
     return paths
 
 
-def monitor(trained, batch, out):
+def monitor(trained, batch, out, *options):
     env = {k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")}  # counted too
     env.update(PYTHONPATH=str(REPO / "src"), PATH=str(REPO / ".venv/bin"))
     result = subprocess.run(
-        [sys.executable, "-m", "churn", "monitor", "--input", str(batch), "--out", str(out)],
+        [
+            *(sys.executable, "-m", "churn", "monitor"),
+            *("--input", str(batch), "--out", str(out), *options),
+        ],
         cwd=trained,
         capture_output=True,
         text=True,
@@ -172,6 +428,20 @@ def test_shifted_charges_and_a_new_payment_method_are_exactly_what_drifts(
     ]
     first_two = {row.split(" | ")[0] for row in table[1:3]}  # drifted features come first
     assert first_two == {"| monthly_charges", "| payment_method"}
+
+
+def test_the_chunk_size_changes_nothing_in_the_report(trained, batches, tmp_path):
+    results = {
+        rows: monitor(trained, batches["shifted"], tmp_path / rows, "--chunk-rows", rows)
+        for rows in ("7", "131072")
+    }
+    assert [result.returncode for result, _ in results.values()] == [1, 1]
+    assert results["7"][1] == results["131072"][1]
+    assert (tmp_path / "7/summary.md").read_text() == (tmp_path / "131072/summary.md").read_text()
+    assert sorted(p.name for p in (tmp_path / "7").glob("*.png")) == [
+        "monthly_charges.png",
+        "payment_method.png",
+    ]
 
 
 def test_tiny_batch_warns_about_power(trained, batches, tmp_path):

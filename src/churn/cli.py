@@ -81,7 +81,7 @@ def _serve(_: argparse.Namespace) -> int:
 def _monitor(args: argparse.Namespace) -> int:
     from churn.ops.monitor import run
 
-    return entry.run(lambda: run(args.input, args.out), error_status=2)
+    return entry.run(lambda: run(args.input, args.out, args.chunk_rows), error_status=2)
 
 
 SCORE_CODES = (
@@ -309,10 +309,19 @@ def build_parser() -> argparse.ArgumentParser:
         "exit codes: 0 no drift; 1 drift; 2 invalid input or usage (one line says why)",
     )
     monitor.add_argument(
-        "--input", type=Path, required=True, help="CSV batch, or the service's log (.jsonl)"
+        "--input",
+        type=Path,
+        required=True,
+        help="CSV or Parquet batch, or the service's log (.jsonl)",
     )
     monitor.add_argument(
         "--out", type=Path, default=Path("monitoring"), help="report directory (monitoring/)"
+    )
+    monitor.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=131_072,
+        help="rows read, checked and counted at a time (memory follows it, not the batch)",
     )
     _score_parser(commands)
     _sweep_parser(commands)

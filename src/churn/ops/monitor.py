@@ -1,10 +1,12 @@
 """``churn monitor --input batch.csv``: did incoming customers drift away from the training data?
 
-Not a pipeline stage: it runs on batches that arrive after training (a CSV with
-the raw columns, or the service's prediction log, ``.jsonl``). The batch is
-validated against the data contract, then compared with the pipeline's
-DVC-tracked outputs: the training split (features) and the test split's
-predictions (scores).
+Not a pipeline stage: it runs on batches that arrive after training (a CSV or
+Parquet file with the raw columns, or the service's prediction log, ``.jsonl``).
+The batch is read a chunk at a time (``--chunk-rows``), never whole: each chunk is
+validated against the data contract, then added to per-column counts whose size
+depends on the training data alone (:mod:`churn.ops.drift`). The counts are
+compared with the pipeline's DVC-tracked outputs: the training split (features)
+and the test split's predictions (scores).
 
 - numeric features: PSI on bins cut at the reference's deciles, and the
   two-sample Kolmogorov-Smirnov test;
@@ -17,202 +19,251 @@ predictions (scores).
 - predictions: the model's score distribution on the batch rows the service
   would accept, against the test split's (PSI and KS).
 
+Every statistic is the one computed on the whole batch at once.
+
 Thresholds live in ``params.yaml`` (``monitor:``). Writes ``drift.json``,
 ``summary.md`` and a PNG per drifted feature to ``--out``; exits 0 when nothing
 drifted, 1 when something did, 2 when the batch is invalid.
 """
 
+import json
 import logging
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
 
 from churn.core import io
-from churn.core.contract import Column, Contract, read_contract, validate_features
-from churn.core.errors import ChurnError
+from churn.core.contract import (
+    Contract,
+    read_contract,
+    require_columns,
+    validate_features,
+)
+from churn.core.errors import ChurnError, clip
 from churn.core.integrity import load_model
 from churn.core.params import MonitorParams, load_params
-from churn.stages.prepare import read_raw
+from churn.ops import score as scoring
+from churn.ops.drift import (
+    CategoricalSummary,
+    Check,
+    NumericSummary,
+    categorical_check,
+    judge,
+    numeric_summary,
+    score_check,
+)
 
 log = logging.getLogger("churn.monitor")
 
-EPS = 1e-6  # keeps PSI finite when a bin is empty on one side
 SCORE_COLUMN = "churn_probability"  # as the service writes it to its prediction log
+CHUNK_ROWS = scoring.CHUNK_ROWS  # rows read, validated and counted at a time
+PLOT_BINS = 30
+JSON_BLOCK_BYTES = 16 * 1024 * 1024
+T = TypeVar("T")
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
 
 
-@dataclass
-class Check:
-    """One feature's (or the predictions') comparison with the reference."""
-
-    name: str
-    kind: str
-    psi: float
-    test: str
-    statistic: float
-    p_value: float
-    missing_change: float
-    unseen_share: float = 0.0
-    out_of_range_share: float = 0.0
-    drifted: bool = False
-    reasons: list[str] = field(default_factory=list)
+Summary = NumericSummary | CategoricalSummary
 
 
-def psi(reference: np.ndarray, batch: np.ndarray) -> float:
-    """Population stability index of two share vectors over the same bins."""
-    ref = np.clip(reference, EPS, None)
-    new = np.clip(batch, EPS, None)
-    return float(np.sum((new - ref) * np.log(new / ref)))
+class Batch:
+    """The whole batch as it is read: per-feature summaries, the scores' summary, the counts."""
 
+    def __init__(
+        self,
+        reference: pd.DataFrame,
+        test_scores: np.ndarray,
+        contract: Contract,
+        params: MonitorParams,
+    ) -> None:
+        self.reference, self.contract, self.params = reference, contract, params
+        self.features: dict[str, Summary] = {
+            name: numeric_summary(reference[name], params, contract.columns[name])
+            if contract.columns[name].type == "numeric"
+            else CategoricalSummary()
+            for name in contract.features
+        }
+        scores = pd.Series(test_scores, dtype=float)
+        self.scores = NumericSummary(scores, params.bins, -np.inf, np.inf)
+        self.rows = self.refused = 0
 
-def numeric_bins(reference: pd.Series, bins: int) -> np.ndarray:
-    """Inner bin edges at the reference's quantiles (duplicates dropped)."""
-    values = reference.dropna().to_numpy(dtype=float)
-    return np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+    def add(self, frame: pd.DataFrame) -> None:
+        """Count one chunk of features (already validated)."""
+        self.rows += len(frame)
+        for name, summary in self.features.items():
+            if isinstance(summary, NumericSummary):
+                summary.add(numbers(frame[name]))
+            else:
+                summary.add(frame[name])
 
+    def add_scores(self, scores: np.ndarray) -> None:
+        """Count one chunk of the model's scores."""
+        self.scores.add(scores)
 
-def shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Share of ``values`` per bin delimited by ``edges`` (open-ended outer bins)."""
-    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
-    return counts / max(counts.sum(), 1)
+    def checks(self) -> list[Check]:
+        """One judged check per feature, in contract order."""
+        out = []
+        for name, summary in self.features.items():
+            if isinstance(summary, NumericSummary):
+                check = summary.check(name)
+            else:
+                column = self.contract.columns[name]
+                check = categorical_check(name, self.reference[name], summary, column)
+            out.append(judge(check, self.params))
+        return out
 
-
-def compare_numeric(
-    name: str, ref: pd.Series, new: pd.Series, params: MonitorParams, column: Column | None = None
-) -> Check:
-    """PSI on reference deciles, the KS test, and the share outside the training range."""
-    r, b = ref.dropna().to_numpy(dtype=float), new.dropna().to_numpy(dtype=float)
-    edges = numeric_bins(ref, params.bins)
-    ks = stats.ks_2samp(r, b) if len(b) else None
-    low, high = observed_range(r, column)
-    outside = float(((b < low) | (b > high)).mean()) if len(b) else 0.0
-    return Check(
-        name,
-        "numeric",
-        psi(shares(r, edges), shares(b, edges)),
-        "ks",
-        float(ks.statistic) if ks else 0.0,
-        float(ks.pvalue) if ks else 1.0,
-        float(new.isna().mean() - ref.isna().mean()),
-        out_of_range_share=outside,
-    )
-
-
-def observed_range(reference: np.ndarray, column: Column | None) -> tuple[float, float]:
-    """The contract's observed training range; a contract without one: the reference's."""
-    if column is not None and column.observed_min is not None and column.observed_max is not None:
-        return column.observed_min, column.observed_max
-    if not len(reference):
-        return -np.inf, np.inf
-    return float(reference.min()), float(reference.max())
-
-
-def compare_categorical(
-    name: str, ref: pd.Series, new: pd.Series, column: Column | None = None
-) -> Check:
-    """PSI over categories, chi-square, and the share outside the contract's categories.
-
-    A contract without categories (or none given): outside the training data's.
-    """
-    r, b = ref.dropna().astype(str), new.dropna().astype(str)
-    known = set(column.categories) if column is not None and column.categories else set(r)
-    categories = sorted(set(r) | set(b))
-    ref_counts = r.value_counts().reindex(categories, fill_value=0).to_numpy()
-    new_counts = b.value_counts().reindex(categories, fill_value=0).to_numpy()
-    table = np.vstack([ref_counts, new_counts])
-    table = table[:, table.sum(axis=0) > 0]
-    chi = stats.chi2_contingency(table) if table.shape[1] > 1 and new_counts.sum() else None
-    return Check(
-        name,
-        "categorical",
-        psi(ref_counts / max(ref_counts.sum(), 1), new_counts / max(new_counts.sum(), 1)),
-        "chi-square",
-        float(chi.statistic) if chi else 0.0,
-        float(chi.pvalue) if chi else 1.0,
-        float(new.isna().mean() - ref.isna().mean()),
-        unseen_share=float((~b.isin(known)).mean()) if len(b) else 0.0,
-    )
-
-
-def judge(check: Check, params: MonitorParams) -> Check:
-    """Flag drift by the thresholds in params, saying which rule fired."""
-    if check.psi >= params.psi:
-        check.reasons.append(f"PSI {check.psi:.3f} >= {params.psi}")
-    if (
-        check.test == "ks"
-        and check.statistic >= params.ks_statistic
-        and check.p_value < params.alpha
-    ):
-        check.reasons.append(
-            f"KS {check.statistic:.3f} >= {params.ks_statistic} "
-            f"(p {check.p_value:.2g} < {params.alpha})"
-        )
-    if check.unseen_share >= params.unseen_share:
-        check.reasons.append(
-            f"unseen categories {check.unseen_share:.1%} >= {params.unseen_share:.1%}"
-        )
-    if check.out_of_range_share >= params.out_of_range_share:
-        check.reasons.append(
-            f"outside the training range {check.out_of_range_share:.1%} "
-            f">= {params.out_of_range_share:.1%}"
-        )
-    if abs(check.missing_change) >= params.missing_change:
-        check.reasons.append(
-            f"missing rate {check.missing_change:+.1%} (limit ±{params.missing_change:.1%})"
-        )
-    check.drifted = bool(check.reasons)
-    return check
+    def prediction(self) -> Check:
+        """The scores' judged check."""
+        return score_check(self.scores, self.params)
 
 
 def compare(
     reference: pd.DataFrame, batch: pd.DataFrame, contract: Contract, params: MonitorParams
 ) -> list[Check]:
-    """One judged check per feature, in contract order."""
-    checks = []
-    for name in contract.features:
-        column = contract.columns[name]
-        if column.type == "numeric":
-            check = compare_numeric(name, reference[name], batch[name], params, column)
-        else:
-            check = compare_categorical(name, reference[name], batch[name], column)
-        checks.append(judge(check, params))
-    return checks
+    """One judged check per feature of a whole batch, in contract order."""
+    summaries = Batch(reference, np.empty(0), contract, params)
+    summaries.add(batch)
+    return summaries.checks()
 
 
-def compare_scores(reference: np.ndarray, batch: np.ndarray, params: MonitorParams) -> Check:
-    """The model's score distribution on the batch against the test split's (none: no test)."""
-    edges = numeric_bins(pd.Series(reference), params.bins)
-    ks = stats.ks_2samp(reference, batch) if len(batch) else None
-    check = Check(
-        "prediction",
-        "score",
-        psi(shares(reference, edges), shares(batch, edges)) if len(batch) else 0.0,
-        "ks",
-        float(ks.statistic) if ks else 0.0,
-        float(ks.pvalue) if ks else 1.0,
-        0.0,
-    )
-    return judge(check, params)
+def numbers(values: pd.Series) -> np.ndarray:
+    """A validated numeric column as floats (a column read as text is parsed here)."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.to_numpy(dtype=float, na_value=np.nan)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 # --------------------------------------------------------------------------- input
 
 
-def read_batch(path: Path, contract: Contract) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """The batch's features (and scores, when it is the service's prediction log)."""
-    if path.suffix == ".jsonl":
+@dataclass(frozen=True)
+class BatchFile:
+    """An input batch: its kind and whether it carries the service's logged scores."""
+
+    path: Path
+    kind: str  # "csv", "parquet" or "jsonl"
+    logged_scores: bool
+
+
+def open_batch(path: Path, contract: Contract) -> BatchFile:
+    """The batch's kind and header, checked: every feature there."""
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise ChurnError(
+            f"{path}: the batch must be .csv, .parquet or .jsonl "
+            f"(got {path.suffix or 'no suffix'!r})"
+        )
+    if kind != "jsonl":
+        scoring.open_input(str(path), contract, with_id=False)
+        return BatchFile(path, kind, False)
+    with io.require_file(path).open("rb") as fh:
+        first = fh.readline()
+    try:
+        header = json.loads(first) if first.strip() else None
+    except ValueError as err:
+        raise ChurnError(f"{path}: not JSON lines (line 1: {clip(err, 200)})") from None
+    if not isinstance(header, dict):
+        raise ChurnError(f"{path}: not JSON lines (line 1 is not an object)")
+    require_columns(contract.features, list(header), str(path))
+    return BatchFile(path, kind, SCORE_COLUMN in header)
+
+
+def _json_tables(batch: BatchFile, contract: Contract, chunk_rows: int) -> Iterator[pa.Table]:
+    # The features' types from the contract (numbers as float), so that every block of the
+    # file reads alike; other fields but the logged score are skipped.
+    fields = [
+        pa.field(name, pa.float64() if col.type == "numeric" else pa.string())
+        for name, col in contract.columns.items()
+    ]
+    if batch.logged_scores:
+        fields.append(pa.field(SCORE_COLUMN, pa.float64()))
+    try:
+        reader = pajson.open_json(
+            batch.path,
+            read_options=pajson.ReadOptions(block_size=JSON_BLOCK_BYTES),
+            parse_options=pajson.ParseOptions(
+                explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"
+            ),
+        )
+        yield from scoring.rebatch(reader, chunk_rows)
+    except pa.ArrowException as err:
+        raise ChurnError(f"{batch.path}: not JSON lines ({clip(err, 200)})") from None
+
+
+def tables(
+    batch: BatchFile, contract: Contract, chunk_rows: int, columns: list[str] | None = None
+) -> Iterator[pa.Table]:
+    """The batch's features (``columns``: some of them) ``chunk_rows`` rows at a time."""
+    if batch.kind == "jsonl":
+        yield from _json_tables(batch, contract, chunk_rows)
+        return
+    names = columns or contract.features
+    source = scoring.Source(str(batch.path), batch.kind, names, pa.int64(), None)
+    yield from scoring.local_tables(source, chunk_rows)
+
+
+def typed(table: pa.Table, contract: Contract) -> pd.DataFrame:
+    """The chunk as a frame: a numeric column as integers, else floats, else as text.
+
+    A CSV is read as text; a column that does not parse as numbers stays text, for the
+    contract's check to name the bad rows (as prepare's reader leaves such a column).
+    """
+    columns = {}
+    for name in table.column_names:
+        values = table[name]
+        if name in contract.columns and contract.columns[name].type == "numeric":
+            values = _as_numbers(values)
+        columns[name] = values
+    return pa.table(columns).to_pandas()
+
+
+def _as_numbers(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
+        return values
+    for kind in (pa.int64(), pa.float64()):
         try:
-            frame = pd.read_json(io.require_file(path), lines=True)
-        except ValueError as err:
-            raise ChurnError(f"{path}: not JSON lines ({err})") from None
-        scores = frame.pop(SCORE_COLUMN).to_numpy(dtype=float) if SCORE_COLUMN in frame else None
-        frame = frame.drop(columns=["churn"], errors="ignore")
-    else:
-        frame, scores = read_raw(path), None
-    validate_features(frame, contract, str(path))
-    return frame, scores
+            return pc.cast(values, kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return values
+
+
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """``items``, each next one made in a thread while the caller works on the current one.
+
+    pyarrow parses a chunk without holding the GIL, so on two cores the reading hides
+    behind the checks and the model. At most two items exist at a time.
+    """
+    end = object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-read") as pool:
+        pending = pool.submit(next, items, end)
+        while (item := pending.result()) is not end:
+            pending = pool.submit(next, items, end)
+            yield item  # type: ignore[misc]
+
+
+def chunks(
+    batch: BatchFile, contract: Contract, chunk_rows: int, columns: list[str] | None = None
+) -> Iterator[tuple[pd.DataFrame, np.ndarray | None]]:
+    """Typed frames indexed by row position from 0, with the logged scores (or None)."""
+    start = 0
+    for table in tables(batch, contract, chunk_rows, columns):
+        scores = None
+        if SCORE_COLUMN in table.column_names:
+            scores = table[SCORE_COLUMN].to_numpy(zero_copy_only=False).astype(float)
+            table = table.drop_columns([SCORE_COLUMN])
+        frame = typed(table, contract)
+        frame.index = pd.RangeIndex(start, start + len(frame))
+        start += len(frame)
+        yield frame, scores
 
 
 # --------------------------------------------------------------------------- output
@@ -246,29 +297,64 @@ def summary_markdown(checks: list[Check], prediction: Check, rows: int, warning:
     return "\n".join(lines) + "\n"
 
 
-def plot(name: str, ref: pd.Series, new: pd.Series, kind: str, out: Path) -> Path:
-    """Reference vs batch for one feature, as PNG (no version stamp)."""
+def plot_edges(ref: pd.Series, batch: NumericSummary) -> np.ndarray:
+    """``PLOT_BINS`` equal bins over the range of both, as np.histogram cuts them."""
+    ends = [v for v in (ref.min(), ref.max(), batch.minimum, batch.maximum) if np.isfinite(v)]
+    return np.histogram_bin_edges(np.array(ends or [0.0], dtype=float), bins=PLOT_BINS)
+
+
+def histograms(
+    source: BatchFile, contract: Contract, chunk_rows: int, edges: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The batch's counts per plot bin of the numeric features in ``edges`` (a second pass)."""
+    counts = {name: np.zeros(len(e) - 1, dtype=np.int64) for name, e in edges.items()}
+    for frame, _ in chunks(source, contract, chunk_rows, columns=list(edges)):
+        for name, e in edges.items():
+            values = numbers(frame[name])
+            counts[name] += np.histogram(values[~np.isnan(values)], bins=e)[0]
+    return counts
+
+
+def plot_numeric(
+    name: str, ref: pd.Series, edges: np.ndarray, counts: np.ndarray, out: Path
+) -> Path:
+    """Training vs batch densities of a numeric feature; the batch given as counts per bin."""
+    fig, ax = _figure()
+    ax.hist(ref.dropna(), bins=edges, density=True, alpha=0.5, label="training")
+    ax.hist(edges[:-1], bins=edges, weights=counts, density=True, alpha=0.5, label="batch")
+    ax.set_ylabel("density")
+    ax.legend()
+    return _save(fig, ax, name, out)
+
+
+def plot_categorical(name: str, ref: pd.Series, batch: CategoricalSummary, out: Path) -> Path:
+    """Training vs batch shares per category."""
+    fig, ax = _figure()
+    present = max(batch.rows - batch.missing, 1)
+    both = pd.DataFrame(
+        {
+            "training": ref.dropna().astype(str).value_counts(normalize=True),
+            "batch": pd.Series(batch.counts, dtype=float) / present,
+        }
+    ).fillna(0.0)
+    both.plot.bar(ax=ax)
+    ax.set_ylabel("share")
+    return _save(fig, ax, name, out)
+
+
+def _figure() -> tuple[Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    if kind == "categorical":
-        both = pd.DataFrame(
-            {
-                "training": ref.astype(str).value_counts(normalize=True),
-                "batch": new.astype(str).value_counts(normalize=True),
-            }
-        ).fillna(0.0)
-        both.plot.bar(ax=ax)
-        ax.set_ylabel("share")
-    else:
-        edges = np.histogram_bin_edges(pd.concat([ref, new]).dropna(), bins=30)
-        ax.hist(ref.dropna(), bins=edges, density=True, alpha=0.5, label="training")
-        ax.hist(new.dropna(), bins=edges, density=True, alpha=0.5, label="batch")
-        ax.set_ylabel("density")
-        ax.legend()
+    return plt.subplots(figsize=(6, 3.5), dpi=100)
+
+
+def _save(fig: Any, ax: Any, name: str, out: Path) -> Path:
+    """The figure as PNG (no version stamp), written atomically."""
+    import matplotlib.pyplot as plt
+
     ax.set_title(name)
     fig.tight_layout()
     path = out / f"{name}.png"
@@ -276,6 +362,23 @@ def plot(name: str, ref: pd.Series, new: pd.Series, kind: str, out: Path) -> Pat
         fig.savefig(tmp, format="png", metadata={"Software": None})
     plt.close(fig)
     return path
+
+
+def write_plots(
+    drifted: list[Check], batch: Batch, source: BatchFile, chunk_rows: int, out: Path
+) -> None:
+    """A PNG per drifted feature; numeric ones need a second pass over the batch for bins."""
+    edges = {}
+    for c in drifted:
+        summary = batch.features[c.name]
+        if isinstance(summary, NumericSummary):
+            edges[c.name] = plot_edges(batch.reference[c.name], summary)
+        else:
+            plot_categorical(c.name, batch.reference[c.name], summary, out)
+    if edges:
+        counts = histograms(source, batch.contract, chunk_rows, edges)
+        for name, bins in edges.items():
+            plot_numeric(name, batch.reference[name], bins, counts[name], out)
 
 
 def refused_rows(batch: pd.DataFrame, contract: Contract) -> np.ndarray:
@@ -289,56 +392,69 @@ def refused_rows(batch: pd.DataFrame, contract: Contract) -> np.ndarray:
     return refused
 
 
-def score_accepted(batch: pd.DataFrame, contract: Contract, model_path: str) -> np.ndarray:
-    """The model's scores for the rows the service would accept (md5-checked model)."""
-    refused = refused_rows(batch, contract)
-    if refused.any():
+def read(batch: Batch, source: BatchFile, model: Any, chunk_rows: int) -> None:
+    """One pass over the batch: each chunk validated, counted and (unless logged) scored."""
+    contract = batch.contract
+    for frame, logged in read_ahead(chunks(source, contract, chunk_rows)):
+        validate_features(frame, contract, str(source.path))
+        batch.add(frame)
+        scores = logged
+        if scores is None:
+            refused = refused_rows(frame, contract)
+            batch.refused += int(refused.sum())
+            accepted = frame.loc[~refused]
+            scores = (
+                model.predict_proba(scoring.model_input(accepted, contract))[:, 1]
+                if len(accepted)
+                else np.empty(0)
+            )
+        batch.add_scores(scores)
+    if not batch.rows:
+        raise ChurnError(f"{source.path}: no data rows")
+    if batch.refused:
         log.warning(
             "%d of %d rows have a category outside the contract (the service refuses them); "
             "scoring the other %d",
-            refused.sum(),
-            len(batch),
-            (~refused).sum(),
+            batch.refused,
+            batch.rows,
+            batch.rows - batch.refused,
         )
-    accepted = batch.loc[~refused, contract.features]
-    if accepted.empty:
-        return np.empty(0)
-    model, _ = load_model(model_path)  # md5 checked against dvc.lock first
-    return model.predict_proba(accepted)[:, 1]
 
 
-def run(input_path: Path, out: Path) -> int:
+def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
     """Validate, compare, write the outputs; return the exit status (0 or 1)."""
+    if chunk_rows < 1:
+        raise ChurnError(f"--chunk-rows {chunk_rows}: must be at least 1")
     params = load_params()
     contract = read_contract(params.paths.contract)
-    batch, batch_scores = read_batch(input_path, contract)
+    source = open_batch(input_path, contract)
+    # md5-checked against dvc.lock before unpickling; a log carries its own scores.
+    model = None if source.logged_scores else load_model(params.paths.model)[0]
     reference = io.read_parquet(params.paths.train)
-    checks = compare(reference, batch, contract, params.monitor)
-    if batch_scores is None:
-        batch_scores = score_accepted(batch, contract, params.paths.model)
     test_scores = pd.read_csv(params.paths.predictions)["probability"].to_numpy()
-    prediction = compare_scores(test_scores, batch_scores, params.monitor)
+    batch = Batch(reference, test_scores, contract, params.monitor)
+    read(batch, source, model, chunk_rows)
+    checks, prediction = batch.checks(), batch.prediction()
     warning = ""
-    if len(batch) < params.monitor.min_rows:
+    if batch.rows < params.monitor.min_rows:
         warning = (
-            f"Only {len(batch)} rows (fewer than {params.monitor.min_rows}): the tests have "
+            f"Only {batch.rows} rows (fewer than {params.monitor.min_rows}): the tests have "
             "little power; a real shift may go unflagged."
         )
         log.warning("%s", warning)
     out.mkdir(parents=True, exist_ok=True)
     drifted = [c for c in checks if c.drifted]
-    for c in drifted:
-        plot(c.name, reference[c.name], batch[c.name], c.kind, out)
+    write_plots(drifted, batch, source, chunk_rows, out)
     result = {
         "input": str(input_path),
-        "rows": len(batch),
-        "scored_rows": len(batch_scores),  # the rows the service would accept
+        "rows": batch.rows,
+        "scored_rows": batch.scores.rows,  # the rows the service would accept
         "warning": warning,
         "drifted": [c.name for c in drifted],
         "prediction": asdict(prediction),
         "features": [asdict(c) for c in checks],
     }
     io.write_json(out / "drift.json", result)
-    io.write_text(out / "summary.md", summary_markdown(checks, prediction, len(batch), warning))
+    io.write_text(out / "summary.md", summary_markdown(checks, prediction, batch.rows, warning))
     log.info("%d of %d features drifted; report in %s", len(drifted), len(checks), out)
     return 1 if drifted or prediction.drifted else 0

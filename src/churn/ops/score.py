@@ -128,9 +128,14 @@ class Scorer:
 
     def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Numbers as float and categories as text, whatever types the file had."""
-        numbers = {c: pd.to_numeric(frame[c], errors="coerce") for c in self.contract.numeric}
-        texts = {c: frame[c].astype("str") for c in self.contract.categorical}
-        return pd.DataFrame({**numbers, **texts}).astype(dict.fromkeys(numbers, "float64"))
+        return model_input(frame, self.contract)
+
+
+def model_input(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """The model's input columns: numbers as float and categories as text (monitor uses it too)."""
+    numbers = {c: pd.to_numeric(frame[c], errors="coerce") for c in contract.numeric}
+    texts = {c: frame[c].astype("str") for c in contract.categorical}
+    return pd.DataFrame({**numbers, **texts}).astype(dict.fromkeys(numbers, "float64"))
 
 
 # --------------------------------------------------------------------------- input
@@ -150,13 +155,17 @@ def _kind(path: str, what: str) -> str:
     raise ChurnError(f"{path}: the {what} must be .csv or .parquet (got {suffix or 'no suffix'!r})")
 
 
-def open_input(path: str, contract: Contract) -> Source:
-    """The input's kind and header, checked: every feature (and the id, if in the data) there."""
+def open_input(path: str, contract: Contract, with_id: bool = True) -> Source:
+    """The input's kind and header, checked: every feature (and the id, if in the data) there.
+
+    ``with_id=False``: the features only (monitoring needs no id).
+    """
     kind = _kind(path, "input")
     fs, where = _fs(path)
     if not fs.isfile(where):
         raise ChurnError(f"{path}: file not found")
-    wanted = ([contract.id] if contract.id_in_data else []) + contract.features
+    with_id = with_id and contract.id_in_data
+    wanted = ([contract.id] if with_id else []) + contract.features
     with fs.open(where, "rb") as fh:
         if kind == "parquet":
             try:
@@ -167,8 +176,8 @@ def open_input(path: str, contract: Contract) -> Source:
         else:
             schema, rows = _csv_header(fh, path), None
     require_columns(wanted, schema.names, path)
-    id_type = schema.field(contract.id).type if contract.id_in_data else pa.int64()
-    if kind == "csv" and contract.id_in_data:
+    id_type = schema.field(contract.id).type if with_id else pa.int64()
+    if kind == "csv" and with_id:
         id_type = pa.string()  # as written: "0012" stays "0012"
     return Source(path, kind, wanted, id_type, rows)
 
@@ -227,16 +236,21 @@ def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches(pending)
 
 
+def local_tables(source: Source, chunk_rows: int) -> Iterator[pa.Table]:
+    """The input's columns ``source.columns`` as tables of ``chunk_rows`` rows, one at a time."""
+    fs, where = _fs(source.path)
+    with fs.open(where, "rb") as fh:
+        yield from rebatch(_batches(source, fh), chunk_rows)
+
+
 def local_chunks(source: Source, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """The input's chunks as frames indexed by row position, read one at a time."""
-    fs, where = _fs(source.path)
     start = 0
-    with fs.open(where, "rb") as fh:
-        for table in rebatch(_batches(source, fh), chunk_rows):
-            frame = table.to_pandas()
-            frame.index = pd.RangeIndex(start, start + len(frame))
-            start += len(frame)
-            yield frame
+    for table in local_tables(source, chunk_rows):
+        frame = table.to_pandas()
+        frame.index = pd.RangeIndex(start, start + len(frame))
+        start += len(frame)
+        yield frame
 
 
 # --------------------------------------------------------------------------- output

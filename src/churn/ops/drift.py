@@ -1,0 +1,329 @@
+"""Drift statistics of a batch against a reference, from counts that chunks add to.
+
+A batch is summarized column by column as it is read (:class:`NumericSummary`,
+:class:`CategoricalSummary`); the summaries' size depends on the reference alone. Every
+statistic is the one computed on the whole batch at once:
+
+- PSI needs counts per bin (numeric: the reference's deciles; categorical: categories);
+- the two-sample Kolmogorov-Smirnov distance needs the batch's counts at and below each
+  distinct reference value (:func:`ks_distance`), and is then ks_2samp's exactly;
+- its p-value: up to ``EXACT_KS_ROWS`` values, where scipy computes it exactly, the
+  values are kept and handed to ks_2samp; beyond, scipy's asymptotic formula, which
+  ks_2samp uses there too (:func:`ks_pvalue`);
+- the chi-square test, the missing, unseen and out-of-range shares need counts.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from churn.core.contract import Column
+from churn.core.params import MonitorParams
+
+EPS = 1e-6  # keeps PSI finite when a bin is empty on one side
+# scipy's ks_2samp computes an exact p-value while both samples have at most this many
+# values, and Smirnov's asymptotic one beyond. Up to it the batch's values are kept (a
+# bounded buffer) and handed to ks_2samp itself; past it, ks_pvalue is that formula.
+EXACT_KS_ROWS = 10_000
+
+
+@dataclass
+class Check:
+    """One feature's (or the predictions') comparison with the reference."""
+
+    name: str
+    kind: str
+    psi: float
+    test: str
+    statistic: float
+    p_value: float
+    missing_change: float
+    unseen_share: float = 0.0
+    out_of_range_share: float = 0.0
+    drifted: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+
+def psi(reference: np.ndarray, batch: np.ndarray) -> float:
+    """Population stability index of two share vectors over the same bins."""
+    ref = np.clip(reference, EPS, None)
+    new = np.clip(batch, EPS, None)
+    return float(np.sum((new - ref) * np.log(new / ref)))
+
+
+def numeric_bins(reference: pd.Series, bins: int) -> np.ndarray:
+    """Inner bin edges at the reference's quantiles (duplicates dropped; none if it is empty)."""
+    values = reference.dropna().to_numpy(dtype=float)
+    if not len(values):
+        return np.empty(0)
+    return np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+
+
+def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Count of ``values`` per bin delimited by ``edges`` (open-ended outer bins)."""
+    return np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+
+
+def shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Share of ``values`` per bin delimited by ``edges`` (open-ended outer bins)."""
+    counts = bin_counts(values, edges)
+    return counts / max(counts.sum(), 1)
+
+
+def ks_distance(
+    reference_at_or_below: np.ndarray,
+    reference_n: int,
+    at_or_below: np.ndarray,
+    below: np.ndarray,
+    n: int,
+) -> float:
+    """Two-sample KS distance from counts at the reference's sorted distinct values.
+
+    ``reference_at_or_below[i]`` counts reference values <= the i-th distinct value;
+    ``at_or_below[i]`` and ``below[i]`` count batch values <= and < it. Between two
+    distinct reference values the reference's ECDF is flat and the batch's rises, so
+    the largest gap is at a distinct value (reference above) or just below the next one
+    (batch above): the same maximum, from the same fractions, as ks_2samp's over every
+    value of both samples.
+    """
+    ref = reference_at_or_below / reference_n
+    ref_before = np.concatenate([[0.0], ref[:-1]])  # the reference's ECDF just below
+    above = ref - at_or_below / n
+    under = ref_before - below / n
+    return float(max(above.max(initial=0.0), -above.min(initial=0.0), -under.min(initial=0.0)))
+
+
+def ks_pvalue(distance: float, n1: int, n2: int) -> float:
+    """Two-sided p-value as ks_2samp computes it for large samples (Smirnov's asymptotic)."""
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    return float(np.clip(stats.kstwo.sf(distance, np.round(m * n / (m + n))), 0, 1))
+
+
+class NumericSummary:
+    """A numeric column of the batch as counts: chunks add to them, in any order and size.
+
+    The memory is fixed by the reference (its distinct values and deciles), never by the
+    batch: per PSI bin, per distinct reference value (for KS), the missing and the
+    out-of-range values, the minimum and maximum, and the first ``EXACT_KS_ROWS`` values.
+    """
+
+    def __init__(self, reference: pd.Series, bins: int, low: float, high: float) -> None:
+        values = reference.dropna().to_numpy(dtype=float)
+        self.reference = np.sort(values)
+        self.reference_missing = float(reference.isna().mean()) if len(reference) else 0.0
+        self.edges = numeric_bins(reference, bins)
+        self.support = np.unique(self.reference)
+        self.reference_at_or_below = np.searchsorted(self.reference, self.support, side="right")
+        self.low, self.high = low, high
+        self.rows = self.missing = self.outside = 0
+        self.minimum, self.maximum = math.inf, -math.inf
+        self.bins = np.zeros(len(self.edges) + 1, dtype=np.int64)
+        # Batch values <= and < each distinct reference value (the batch's ECDF there).
+        self.at_or_below = np.zeros(len(self.support), dtype=np.int64)
+        self.below = np.zeros(len(self.support), dtype=np.int64)
+        self.kept: list[np.ndarray] | None = []
+
+    @property
+    def present(self) -> int:
+        """Values seen that were not missing."""
+        return self.rows - self.missing
+
+    def add(self, values: np.ndarray) -> None:
+        """Count a chunk of the batch's values (NaN is missing).
+
+        The chunk is sorted once, and the reference's few points are looked up in it:
+        faster than looking up each of the chunk's values among the reference's points.
+        """
+        values = np.asarray(values, dtype=float)
+        ordered = np.sort(values[~np.isnan(values)])
+        n = len(ordered)
+        self.rows += len(values)
+        self.missing += len(values) - n
+        if not n:
+            return
+        cut = np.searchsorted(ordered, self.edges, side="left")  # values below each edge
+        self.bins += np.diff(cut, prepend=0, append=n)
+        self.at_or_below += np.searchsorted(ordered, self.support, side="right")
+        self.below += np.searchsorted(ordered, self.support, side="left")
+        low = np.searchsorted(ordered, self.low, side="left")
+        self.outside += int(low + n - np.searchsorted(ordered, self.high, side="right"))
+        self.minimum = min(self.minimum, float(ordered[0]))
+        self.maximum = max(self.maximum, float(ordered[-1]))
+        if self.kept is not None:
+            self.kept.append(ordered)
+            if self.present > EXACT_KS_ROWS:
+                self.kept = None  # past scipy's exact range: the counts suffice
+
+    def ks(self) -> tuple[float, float]:
+        """KS distance and p-value, as ks_2samp gives them on the whole batch (none: 0, 1)."""
+        if not self.present or not len(self.reference):
+            return 0.0, 1.0
+        if self.kept is not None:
+            result = stats.ks_2samp(self.reference, np.concatenate(self.kept))
+            return float(result.statistic), float(result.pvalue)
+        distance = ks_distance(
+            self.reference_at_or_below,
+            len(self.reference),
+            self.at_or_below,
+            self.below,
+            self.present,
+        )
+        return distance, ks_pvalue(distance, len(self.reference), self.present)
+
+    def psi(self) -> float:
+        """PSI over the reference's decile bins."""
+        return psi(shares(self.reference, self.edges), self.bins / max(self.bins.sum(), 1))
+
+    def missing_change(self) -> float:
+        """The batch's missing rate minus the reference's."""
+        return self.missing / self.rows - self.reference_missing if self.rows else 0.0
+
+    def check(self, name: str) -> Check:
+        """The feature's check: PSI, KS, missing rate and the share outside the range."""
+        statistic, p_value = self.ks()
+        return Check(
+            name,
+            "numeric",
+            self.psi(),
+            "ks",
+            statistic,
+            p_value,
+            self.missing_change(),
+            out_of_range_share=self.outside / self.present if self.present else 0.0,
+        )
+
+
+@dataclass
+class CategoricalSummary:
+    """A categorical column of the batch as counts per category (as text)."""
+
+    rows: int = 0
+    missing: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, values: pd.Series) -> None:
+        """Count a chunk of the batch's values."""
+        present = values.dropna()
+        self.rows += len(values)
+        self.missing += len(values) - len(present)
+        for value, count in present.astype(str).value_counts(sort=False).items():
+            self.counts[value] = self.counts.get(value, 0) + int(count)
+
+
+def numeric_summary(
+    reference: pd.Series, params: MonitorParams, column: Column | None = None
+) -> NumericSummary:
+    """Empty counts for a numeric feature, with the range that counts as outside."""
+    present = reference.dropna().to_numpy(dtype=float)
+    return NumericSummary(reference, params.bins, *observed_range(present, column))
+
+
+def compare_numeric(
+    name: str, ref: pd.Series, new: pd.Series, params: MonitorParams, column: Column | None = None
+) -> Check:
+    """PSI on reference deciles, the KS test, and the share outside the training range."""
+    summary = numeric_summary(ref, params, column)
+    summary.add(new.to_numpy(dtype=float))
+    return summary.check(name)
+
+
+def observed_range(reference: np.ndarray, column: Column | None) -> tuple[float, float]:
+    """The contract's observed training range; a contract without one: the reference's."""
+    if column is not None and column.observed_min is not None and column.observed_max is not None:
+        return column.observed_min, column.observed_max
+    if not len(reference):
+        return -np.inf, np.inf
+    return float(reference.min()), float(reference.max())
+
+
+def categorical_check(
+    name: str, ref: pd.Series, batch: CategoricalSummary, column: Column | None = None
+) -> Check:
+    """PSI over categories, chi-square, and the share outside the contract's categories.
+
+    A contract without categories (or none given): outside the training data's.
+    """
+    r = ref.dropna().astype(str)
+    known = set(column.categories) if column is not None and column.categories else set(r)
+    categories = sorted(set(r) | set(batch.counts))
+    ref_counts = r.value_counts().reindex(categories, fill_value=0).to_numpy()
+    new_counts = np.array([batch.counts.get(c, 0) for c in categories], dtype=np.int64)
+    table = np.vstack([ref_counts, new_counts])
+    table = table[:, table.sum(axis=0) > 0]
+    chi = stats.chi2_contingency(table) if table.shape[1] > 1 and new_counts.sum() else None
+    present = batch.rows - batch.missing
+    unseen = sum(n for value, n in batch.counts.items() if value not in known)
+    return Check(
+        name,
+        "categorical",
+        psi(ref_counts / max(ref_counts.sum(), 1), new_counts / max(new_counts.sum(), 1)),
+        "chi-square",
+        float(chi.statistic) if chi else 0.0,
+        float(chi.pvalue) if chi else 1.0,
+        batch.missing / batch.rows - float(ref.isna().mean()) if batch.rows else 0.0,
+        unseen_share=unseen / present if present else 0.0,
+    )
+
+
+def compare_categorical(
+    name: str, ref: pd.Series, new: pd.Series, column: Column | None = None
+) -> Check:
+    """:func:`categorical_check` of a whole batch column."""
+    summary = CategoricalSummary()
+    summary.add(new)
+    return categorical_check(name, ref, summary, column)
+
+
+def judge(check: Check, params: MonitorParams) -> Check:
+    """Flag drift by the thresholds in params, saying which rule fired."""
+    if check.psi >= params.psi:
+        check.reasons.append(f"PSI {check.psi:.3f} >= {params.psi}")
+    if (
+        check.test == "ks"
+        and check.statistic >= params.ks_statistic
+        and check.p_value < params.alpha
+    ):
+        check.reasons.append(
+            f"KS {check.statistic:.3f} >= {params.ks_statistic} "
+            f"(p {check.p_value:.2g} < {params.alpha})"
+        )
+    if check.unseen_share >= params.unseen_share:
+        check.reasons.append(
+            f"unseen categories {check.unseen_share:.1%} >= {params.unseen_share:.1%}"
+        )
+    if check.out_of_range_share >= params.out_of_range_share:
+        check.reasons.append(
+            f"outside the training range {check.out_of_range_share:.1%} "
+            f">= {params.out_of_range_share:.1%}"
+        )
+    if abs(check.missing_change) >= params.missing_change:
+        check.reasons.append(
+            f"missing rate {check.missing_change:+.1%} (limit ±{params.missing_change:.1%})"
+        )
+    check.drifted = bool(check.reasons)
+    return check
+
+
+def score_check(summary: NumericSummary, params: MonitorParams) -> Check:
+    """The scores' PSI and KS (no scores: no test)."""
+    statistic, p_value = summary.ks()
+    check = Check(
+        "prediction",
+        "score",
+        summary.psi() if summary.present else 0.0,
+        "ks",
+        statistic,
+        p_value,
+        0.0,
+    )
+    return judge(check, params)
+
+
+def compare_scores(reference: np.ndarray, batch: np.ndarray, params: MonitorParams) -> Check:
+    """The model's score distribution on the batch against the test split's (none: no test)."""
+    summary = NumericSummary(pd.Series(reference, dtype=float), params.bins, -np.inf, np.inf)
+    summary.add(batch)
+    return score_check(summary, params)
