@@ -9,11 +9,14 @@ from churn.core.contract import (
     ROW_ID,
     Column,
     Contract,
+    check_header,
+    check_slices,
     distinct_texts,
     markdown_table,
     one_of,
     read_contract,
     resolve_contract,
+    score_problems,
     validate,
     validate_features,
     write_contract,
@@ -480,3 +483,140 @@ def test_distinct_texts_sorted_without_missing():
     ) == ["x", "y"]
     assert distinct_texts(pd.Series([2, 1, 2])) == ["1", "2"]
     assert distinct_texts(pd.Series([None, None], dtype=object)) == []
+
+
+DECLARED = {
+    "target": "churn",
+    "positive_label": "Yes",
+    "id": "cid",
+    "features": {"plan": {"type": "categorical"}, "minutes": {"type": "numeric"}},
+}
+
+
+def test_check_header_declared_gives_the_declared_features_in_order():
+    data = DataParams(**DECLARED)
+    assert check_header(data, ["cid", "minutes", "plan", "churn"], "f.csv") == ["plan", "minutes"]
+
+
+def test_check_header_inferred_gives_every_column_but_target_and_id():
+    data = DataParams(**{**DECLARED, "features": "infer"})
+    header = ["cid", "b", "churn", "a"]
+    assert check_header(data, header, "f.csv") == ["b", "a"]
+
+
+def test_check_header_inferred_without_id_keeps_every_other_column():
+    data = DataParams(**{**DECLARED, "id": None, "features": "infer"})
+    assert check_header(data, ["cid", "churn", "a"], "f.csv") == ["cid", "a"]
+
+
+@pytest.mark.parametrize(
+    ("header", "features", "message"),
+    [
+        (
+            ["cid", "plan", "churn"],
+            None,
+            "f.csv: missing column(s) 'minutes' (found: cid, plan, churn)",
+        ),
+        (
+            ["plan", "minutes", "churn"],
+            None,
+            "f.csv: missing column(s) 'cid' (found: plan, minutes, churn)",
+        ),
+        (
+            ["cid", "plan", "minutes"],
+            None,
+            "f.csv: missing column(s) 'churn' (found: cid, plan, minutes)",
+        ),
+        (
+            ["cid", "plan", "minutes", "churn", "extra", "more"],
+            None,
+            "f.csv: unexpected column(s) 'extra', 'more': add them to data.features in "
+            "params.yaml or remove them from the file",
+        ),
+        (["cid", "churn"], "infer", "f.csv: no feature columns besides the target and id"),
+    ],
+    ids=["a declared feature", "the id", "the target", "extra columns", "nothing to infer"],
+)
+def test_check_header_refusals_name_the_file_and_columns(header, features, message):
+    data = DataParams(**({**DECLARED, "features": features} if features else DECLARED))
+    with pytest.raises(ChurnError) as err:
+        check_header(data, header, "f.csv")
+    assert str(err.value) == message
+
+
+def test_check_header_inferred_allows_any_extra_column():
+    data = DataParams(**{**DECLARED, "features": "infer"})
+    assert check_header(data, ["cid", "churn", "x", "y"], "f.csv") == ["x", "y"]
+
+
+def test_check_slices_passes_features_and_names_the_rest():
+    check_slices(["plan"], ["plan", "minutes"], "f.csv")
+    check_slices([], ["plan"], "f.csv")
+    with pytest.raises(ChurnError) as one:
+        check_slices(["plan", "region"], ["plan", "minutes"], "f.csv")
+    assert str(one.value) == (
+        "params.yaml: evaluate.slices: 'region' is not a feature of f.csv (features: plan, minutes)"
+    )
+    with pytest.raises(ChurnError) as two:
+        check_slices(["a", "b"], ["plan"], "g.csv")
+    assert str(two.value) == (
+        "params.yaml: evaluate.slices: 'a', 'b' are not features of g.csv (features: plan)"
+    )
+
+
+def test_check_slices_clips_a_long_feature_list():
+    features = [f"feature_{i:03d}" for i in range(40)]
+    with pytest.raises(ChurnError) as err:
+        check_slices(["nope"], features, "f.csv")
+    listed = str(err.value).split("(features: ", 1)[1]
+    assert listed.startswith("feature_000, feature_001")
+    assert listed.endswith("(518 characters))")  # clipped: the whole list is 518 characters
+    assert "feature_039" not in listed
+
+
+SCORING = Contract(
+    target="churn",
+    positive_label="Yes",
+    labels=None,
+    id="cid",
+    id_in_data=True,
+    columns={
+        "plan": Column("categorical", nullable=False, categories=("basic", "pro")),
+        "minutes": Column("numeric", min=0, max=100),
+    },
+)
+
+
+def test_score_problems_one_reason_per_bad_row_by_label():
+    frame = pd.DataFrame(
+        {
+            "plan": ["basic", "gold", "pro", None, "gold"],
+            "minutes": [5.0, 3.0, -1.0, 7.0, 500.0],
+            "churn": ["x"] * 5,  # extra columns are ignored
+        },
+        index=[10, 11, 12, 13, 14],
+    )
+    reasons = score_problems(frame, SCORING, "batch.csv")
+    assert reasons.index.tolist() == [11, 12, 13, 14]
+    assert reasons.to_dict() == {
+        11: "plan: one of 'basic', 'pro' ('gold')",
+        12: "minutes: >= 0 (-1.0)",
+        13: "plan: not null",
+        14: "plan: one of 'basic', 'pro' ('gold'); minutes: <= 100 (500.0)",
+    }
+
+
+def test_score_problems_empty_when_every_row_passes():
+    frame = pd.DataFrame({"plan": ["basic"], "minutes": [1.0]})
+    reasons = score_problems(frame, SCORING, "batch.csv")
+    assert reasons.empty
+    assert reasons.dtype == object or str(reasons.dtype).startswith("str")
+
+
+def test_score_problems_clips_long_values_and_needs_every_feature():
+    frame = pd.DataFrame({"plan": ["x" * 100], "minutes": [1.0]})
+    reason = score_problems(frame, SCORING, "b.csv").iloc[0]
+    assert reason.startswith("plan: one of 'basic', 'pro' ('xxxx")
+    assert len(reason) < 100
+    with pytest.raises(ChurnError, match=r"b.csv: missing column\(s\) 'minutes'"):
+        score_problems(frame[["plan"]], SCORING, "b.csv")
