@@ -70,9 +70,15 @@ def test_model_section_names_the_chosen_classifier_and_its_settings(params, trai
     Its own hyperparameters, its class weight ('none' when unset), the contract's column
     counts and the decision threshold.
     """
-    configured = _with(_with(params, "train", **train), "evaluate", threshold=0.35)
-    configured = _with(configured, "paths", contract="out/contract.json", model="out/model.pkl")
-    assert card._model_section(configured, CONTRACT) == [
+    configured = _with(params, "train", **train)
+    configured = _with(
+        configured,
+        "paths",
+        contract="out/contract.json",
+        model="out/model.pkl",
+        decision="out/decision.json",
+    )
+    assert card._model_section(configured, CONTRACT, 0.35) == [
         "## Model",
         "",
         classifier,
@@ -80,19 +86,19 @@ def test_model_section_names_the_chosen_classifier_and_its_settings(params, trai
         "the probability that the customer churns (`churn` = `Yes`).",
         "- One artifact: `out/model.pkl`, a scikit-learn Pipeline of the fitted feature "
         "transformer and the classifier.",
-        "- Decision threshold: 0.35.",
+        "- Decision threshold: 0.35 (`out/decision.json`).",
         "",
     ]
 
 
 def test_model_section_says_when_the_contract_was_inferred(params):
     inferred = replace(CONTRACT, inferred=True)
-    section = card._model_section(params, inferred)
+    section = card._model_section(params, inferred, 0.5)
     assert section[4] == (
         "- The data contract was inferred from the training split (`features: infer`); "
         "`churn contract --freeze` prints it as params to declare."
     )
-    assert len(section) == len(card._model_section(params, CONTRACT)) + 1
+    assert len(section) == len(card._model_section(params, CONTRACT, 0.5)) + 1
 
 
 # --- Data ------------------------------------------------------------------------------
@@ -149,11 +155,11 @@ def test_metrics_section_gives_model_interval_baseline_and_direction_per_metric(
     The baseline column must show the baseline's score, not the model's again; the title
     states the number of resamples.
     """
-    configured = _with(params, "evaluate", threshold=0.5, ci_resamples=200)
+    configured = _with(params, "evaluate", ci_resamples=200)
     y = np.array([0, 0, 1, 1])
     proba = np.array([0.2, 0.2, 0.8, 0.8])
     baseline = np.full(4, 0.5)
-    assert card._metrics_section(y, proba, baseline, configured) == [
+    assert card._metrics_section(y, proba, baseline, configured, 0.5) == [
         "## Test metrics (95 % bootstrap intervals, 200 resamples)",
         "",
         "| metric | model | 95 % CI | prior baseline | better |",
@@ -177,12 +183,10 @@ def _rows_behind_the_intervals(params, monkeypatch, n_rows, cap, seed):
         return real(y, proba, threshold, **kwargs)
 
     monkeypatch.setattr(card, "confidence_intervals", spy)
-    configured = _with(
-        params, "evaluate", threshold=0.5, ci_max_rows=cap, ci_resamples=100, seed=seed
-    )
+    configured = _with(params, "evaluate", ci_max_rows=cap, ci_resamples=100, seed=seed)
     proba = np.arange(1, n_rows + 1) / (n_rows + 1)
     y = (np.arange(1, n_rows + 1) % 3 == 0).astype(int)
-    lines = card._metrics_section(y, proba, np.full(n_rows, 1 / 3), configured)
+    lines = card._metrics_section(y, proba, np.full(n_rows, 1 / 3), configured, 0.5)
     return lines[0], seen
 
 

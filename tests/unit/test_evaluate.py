@@ -9,6 +9,7 @@ import pytest
 import yaml
 from dvclive import Live
 
+from churn.core.decision import Measured
 from churn.core.stats import HIGHER_IS_BETTER, score
 from churn.stages import evaluate
 from churn.stages.evaluate import baseline_proba, log_reports, predictions_frame, write_reports
@@ -50,9 +51,51 @@ def test_baseline_is_the_training_prior():
 
 def test_predictions_frame_keeps_ids_and_order():
     frame = predictions_frame(
-        pd.Index([7, 3], name="rownames"), np.array([1, 0]), np.array([0.7, 0.2])
+        pd.Index([7, 3], name="rownames"),
+        np.array([1, 0]),
+        np.array([0.7, 0.2]),
+        np.array([120.0, 30.0]),
     )
-    assert frame.to_dict("list") == {"id": [7, 3], "label": [1, 0], "probability": [0.7, 0.2]}
+    assert frame.to_dict("list") == {
+        "id": [7, 3],
+        "label": [1, 0],
+        "probability": [0.7, 0.2],
+        "value": [120.0, 30.0],
+    }
+
+
+def measured(params, y, proba, threshold=0.5) -> Measured:
+    """A fixed-threshold policy measured as evaluate does, every customer worth 100."""
+    value = np.full(len(y), 100.0)
+    metrics = evaluate.decision_metrics(
+        y, proba, value, threshold, params.decision, params.evaluate
+    )
+    return Measured({"policy": "fixed", "threshold": threshold}, value, metrics)
+
+
+def reports_of(reports, y, proba, baseline, top, params):
+    return write_reports(
+        reports,
+        y,
+        proba,
+        baseline,
+        top,
+        params.evaluate,
+        measured(params, y, proba),
+        params.decision,
+    )
+
+
+PLOTS = [
+    "plots/custom/gains.json",
+    "plots/custom/importance.json",
+    "plots/custom/lift.json",
+    "plots/custom/profit.json",
+    "plots/sklearn/calibration.json",
+    "plots/sklearn/confusion_matrix.json",
+    "plots/sklearn/precision_recall.json",
+    "plots/sklearn/roc.json",
+]
 
 
 def test_write_reports_makes_metrics_and_plots(tmp_path, params, monkeypatch):
@@ -61,19 +104,13 @@ def test_write_reports_makes_metrics_and_plots(tmp_path, params, monkeypatch):
     (reports / "plots").mkdir(parents=True)
     (reports / "plots" / "stale.json").write_text("{}")
     top = [{"feature": "tenure", "importance": 0.05}, {"feature": "contract", "importance": 0.02}]
-    write_reports(reports, Y, P, baseline_proba(Y, len(Y)), top, params.evaluate)
+    reports_of(reports, Y, P, baseline_proba(Y, len(Y)), top, params)
     metrics = json.loads((reports / "metrics.json").read_text())
     assert metrics["roc_auc"] == pytest.approx(13 / 15)
     assert metrics["baseline"]["roc_auc"] == 0.5
+    assert metrics["decision"]["threshold"] == 0.5
     files = sorted(str(p.relative_to(reports)) for p in reports.rglob("*") if p.is_file())
-    assert files == [
-        "metrics.json",
-        "plots/custom/importance.json",
-        "plots/sklearn/calibration.json",
-        "plots/sklearn/confusion_matrix.json",
-        "plots/sklearn/precision_recall.json",
-        "plots/sklearn/roc.json",
-    ]
+    assert files == ["metrics.json", *PLOTS]
     importance = json.loads((reports / "plots/custom/importance.json").read_text())
     assert importance == top
     confusion = json.loads((reports / "plots/sklearn/confusion_matrix.json").read_text())
@@ -130,10 +167,10 @@ def logged(tmp_path, monkeypatch, params):
     Function-scoped on purpose: mutmut credits a call to the test whose setup made it, so a
     shared fixture would hide log_reports from every test but the first.
     """
-    evaluate_params = params.evaluate.model_copy(update={"threshold": 0.5, "calibration_bins": 3})
+    evaluate_params = params.evaluate.model_copy(update={"calibration_bins": 3})
     monkeypatch.chdir(tmp_path)
     with Live(dir="live", dvcyaml="dvc.yaml", save_dvc_exp=False, report=None) as live:
-        returned = log_reports(live, Y6, P6, BASE6, TOP, evaluate_params)
+        returned = log_reports(live, Y6, P6, BASE6, TOP, evaluate_params, 0.5)
     return tmp_path, returned
 
 
@@ -223,16 +260,9 @@ def test_write_reports_touches_nothing_outside_reports(tmp_path, params, monkeyp
     Run from the repo root, a dvc.yaml written by dvclive would overwrite the project's own.
     """
     monkeypatch.chdir(tmp_path)
-    write_reports(Path("out", "reports"), Y6, P6, BASE6, TOP, params.evaluate)
+    reports_of(Path("out", "reports"), Y6, P6, BASE6, TOP, params)
     files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-    assert files == [
-        "out/reports/metrics.json",
-        "out/reports/plots/custom/importance.json",
-        "out/reports/plots/sklearn/calibration.json",
-        "out/reports/plots/sklearn/confusion_matrix.json",
-        "out/reports/plots/sklearn/precision_recall.json",
-        "out/reports/plots/sklearn/roc.json",
-    ]
+    assert files == ["out/reports/metrics.json", *(f"out/reports/{p}" for p in PLOTS)]
 
 
 def test_dvclive_writes_into_a_hidden_temp_dir_inside_reports(tmp_path, params, monkeypatch):
@@ -250,7 +280,7 @@ def test_dvclive_writes_into_a_hidden_temp_dir_inside_reports(tmp_path, params, 
 
     monkeypatch.setattr(evaluate, "log_reports", spy)
     reports = tmp_path / "reports"
-    write_reports(reports, Y6, P6, BASE6, TOP, params.evaluate)
+    reports_of(reports, Y6, P6, BASE6, TOP, params)
     [staging] = seen
     assert staging.parent == reports
     assert staging.name.startswith(".live-")
@@ -267,6 +297,6 @@ def test_write_reports_saves_no_dvc_experiment(tmp_path, params, monkeypatch):
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "base"], check=True)
     (tmp_path / ".dvc").mkdir()  # a DVC project, as the stage's repo is
     monkeypatch.chdir(tmp_path)
-    write_reports(tmp_path / "reports", Y6, P6, BASE6, TOP, params.evaluate)
+    reports_of(tmp_path / "reports", Y6, P6, BASE6, TOP, params)
     refs = subprocess.run([*git, "for-each-ref", "refs/exps"], capture_output=True, text=True)
     assert (refs.returncode, refs.stdout) == (0, "")

@@ -6,6 +6,7 @@ serves the model applies exactly the transform that was fitted in featurize.
 
 import logging
 
+import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin
 from sklearn.compose import ColumnTransformer
@@ -13,9 +14,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from churn.core import entry, io
+from churn.core import decision, entry, io
 from churn.core.contract import Contract, read_contract
-from churn.core.params import TrainParams, load_params
+from churn.core.params import DecisionParams, TrainParams, load_params
 
 log = logging.getLogger("churn.train")
 
@@ -66,14 +67,71 @@ def fit_model(
     return Pipeline([("features", featurizer), ("classifier", classifier)])
 
 
+def out_of_fold(
+    model: Pipeline, train: pd.DataFrame, contract: Contract, folds: int, seed: int
+) -> np.ndarray:
+    """Churn probabilities of the training rows, each from a copy of ``model`` fitted without it.
+
+    Stratified, shuffled, seeded folds; every fold refits the whole pipeline
+    (featurizer too), so no row's own label shapes its score.
+    """
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    proba = cross_val_predict(
+        clone(model),
+        train[contract.features],
+        train[contract.target].to_numpy(),
+        cv=splitter,
+        method="predict_proba",
+    )
+    return proba[:, 1]
+
+
+def decide(
+    model: Pipeline, train: pd.DataFrame, contract: Contract, params: DecisionParams, seed: int
+) -> dict:
+    """The decision policy to record with the model: its threshold and where it came from.
+
+    ``max_profit`` chooses the threshold on out-of-fold predictions of the TRAINING
+    split only (this function never sees another row); a fixed threshold is recorded as given.
+    """
+    if params.threshold != "max_profit":
+        return {"policy": "fixed", "threshold": float(params.threshold)}
+    decision.check_value_column(params, contract)
+    scores = out_of_fold(model, train, contract, params.cv_folds, seed)
+    profits = decision.row_profit(
+        train[contract.target].to_numpy(), decision.customer_value(train, params), params
+    )
+    threshold, per_customer = decision.choose_threshold(scores, profits)
+    return {
+        "policy": "max_profit",
+        "threshold": threshold,
+        "folds": params.cv_folds,
+        "seed": seed,
+        "train_rows": len(train),
+        "train_contact_share": float(np.mean(scores >= threshold)),
+        "train_profit_per_1000": per_customer * decision.PER,
+    }
+
+
 def main() -> None:
-    """Fit and save ``paths.model``."""
+    """Fit and save ``paths.model``; record the decision policy in ``paths.decision``."""
     params = load_params()
     contract = read_contract(params.paths.contract)
     featurizer = io.read_pickle(params.paths.featurizer)
-    model = fit_model(featurizer, io.read_parquet(params.paths.train), contract, params.train)
+    train = io.read_parquet(params.paths.train)
+    model = fit_model(featurizer, train, contract, params.train)
+    policy = decide(model, train, contract, params.decision, params.train.seed)
     io.write_pickle(params.paths.model, model)
-    log.info("trained %s", params.train.model)
+    io.write_json(params.paths.decision, policy)
+    log.info(
+        "trained %s; decision threshold %.4f (%s)",
+        params.train.model,
+        policy["threshold"],
+        policy["policy"],
+    )
 
 
 if __name__ == "__main__":
