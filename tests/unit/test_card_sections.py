@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from churn.core.contract import Column, Contract
+from churn.core.decision import Measured
 from churn.core.params import LogisticRegressionParams, RandomForestParams
 from churn.stages import card
 
@@ -387,3 +388,87 @@ def test_limitations_name_the_raw_file_and_the_group_columns(params):
     assert text.startswith("## Intended use\n\nRank existing customers")
     assert "- Trained on one snapshot of customers (`in/customers.csv`); customers" in text
     assert "the group table (`plan`, `region`) shows where the model\n  does worse." in text
+
+
+# --- In money: the campaign (issue 16) -----------------------------------------------------
+
+# Four rows, two churners ranked first; each worth 1,000. With params.yaml's economics a
+# contacted churner earns 0.3 * (1,000 - 100) - 50 = 220, a stayer costs 50: contacting the
+# top 1, 2, 3, 4 rows earns 220, 440, 390, 340 -> per 1,000 customers 55,000, 110,000,
+# 97,500, 85,000. Contact shares become rows by ceil(share * 4): 5-20 % -> 1, 30-50 % -> 2,
+# 75 % -> 3, 100 % -> 4. Lift at 3 rows: (2/3) / (2/4) = 1.33.
+MONEY_Y = np.array([1, 1, 0, 0])
+MONEY_PROBA = np.array([0.9, 0.8, 0.3, 0.1])
+MONEY_METRICS = {
+    "profit": 1234.5,
+    "lift_at_k": 2.0,
+    "capture_at_k": 0.5,
+    "decision/contact_share": 0.5,
+    "decision/profit_low": 1000.0,
+    "decision/profit_high": 1500.0,
+    "decision/best_share": 0.5,
+    "decision/max_profit": 110000.0,
+    "decision/max_profit_low": 90000.0,
+    "decision/max_profit_high": 120000.0,
+}
+
+
+def test_decision_section_states_the_policy_its_profit_and_the_curves(params):
+    policy = {
+        "policy": "max_profit",
+        "threshold": 0.55,
+        "folds": 5,
+        "seed": 42,
+        "train_profit_per_1000": 98765.4,
+    }
+    measured = Measured(policy, np.full(4, 1000.0), MONEY_METRICS)
+    assert card._decision_section(MONEY_Y, MONEY_PROBA, measured, params) == [
+        "### In money: the campaign",
+        "",
+        "Assumptions (`decision:` in params.yaml): a contact costs 50; an offer keeps a "
+        "customer who would leave with probability 0.3, who is then worth 12 x "
+        "`monthly_charges` less an incentive of 100.",
+        "",
+        "- Threshold **0.5500**, chosen by train for the highest profit on 5-fold out-of-fold "
+        "predictions of the training split (seed 42; 98,765 per 1,000 there), never on the "
+        "test split.",
+        "- On the test split it contacts 50.0% of the customers; expected profit **1,234 per "
+        "1,000 customers** (95 % bootstrap interval [1,000, 1,500]).",
+        "- Contacting the riskiest 10% reaches 50.0% of the churners: lift 2.00.",
+        "- In hindsight the best share on the test split is 50.0%, 110,000 per 1,000 "
+        "([90,000, 120,000]): the ceiling a threshold could reach here.",
+        "",
+        "Gains and profit by contact share, riskiest first (plots: `gains`, `lift`, `profit`):",
+        "",
+        "| contacted | churners reached | lift | profit per 1,000 |",
+        "|---:|---:|---:|---:|",
+        "| 5% | 50.0% | 2.00 | 55,000 |",
+        "| 10% | 50.0% | 2.00 | 55,000 |",
+        "| 20% | 50.0% | 2.00 | 55,000 |",
+        "| 30% | 100.0% | 2.00 | 110,000 |",
+        "| 40% | 100.0% | 2.00 | 110,000 |",
+        "| 50% | 100.0% | 2.00 | 110,000 |",
+        "| 75% | 100.0% | 1.33 | 97,500 |",
+        "| 100% | 100.0% | 1.00 | 85,000 |",
+        "",
+    ]
+
+
+def test_a_fixed_threshold_and_a_constant_value_are_said_as_such(params):
+    constant = _with(params, "decision", value=750.0, value_column=None)
+    measured = Measured({"policy": "fixed", "threshold": 0.3}, np.full(4, 750.0), MONEY_METRICS)
+    lines = card._decision_section(MONEY_Y, MONEY_PROBA, measured, constant)
+    assert lines[2].endswith("who is then worth 750 less an incentive of 100.")
+    assert lines[4] == "- Threshold **0.3000**, fixed in params.yaml (`decision.threshold`)."
+
+
+def test_a_chosen_threshold_shows_four_decimals_the_standard_ones_two():
+    lines = card._threshold_section(THRESHOLD_Y, THRESHOLD_PROBA, 0.2634)
+    assert [line.split(" |")[0] for line in lines[6:12]] == [
+        "| 0.2634 (used)",
+        "| 0.30",
+        "| 0.40",
+        "| 0.50",
+        "| 0.60",
+        "| 0.70",
+    ]
