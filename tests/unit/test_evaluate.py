@@ -49,6 +49,16 @@ def test_baseline_is_the_training_prior():
     assert m["accuracy"] == pytest.approx(5 / 8)
 
 
+@pytest.mark.parametrize("y", [[0, 1], [1, 0, 0, 1, 1, 1, 0], [0] * 994 + [1] * 7043])
+def test_baseline_is_dummy_classifiers_prior_to_the_bit(y):
+    from sklearn.dummy import DummyClassifier
+
+    y = np.array(y)
+    dummy = DummyClassifier(strategy="prior").fit(np.zeros((len(y), 1)), y)
+    expected = dummy.predict_proba(np.zeros((5, 1)))[:, 1]
+    assert baseline_proba(y, 5).tobytes() == expected.tobytes()
+
+
 def test_predictions_frame_keeps_ids_and_order():
     frame = predictions_frame(
         pd.Index([7, 3], name="rownames"),

@@ -1,11 +1,19 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from churn.core.contract import resolve_contract
 from churn.core.params import DataParams, FeaturizeParams
 from churn.stages.featurize import MISSING_CATEGORY, fit_featurizer
 from synthetic import CUSTOM_DATA
+
+
+def dense(matrix) -> np.ndarray:
+    """The featurizer's CSR output as an array, refusing anything but CSR."""
+    assert sparse.issparse(matrix)
+    assert matrix.format == "csr"
+    return matrix.toarray()
 
 
 @pytest.fixture
@@ -33,7 +41,7 @@ def test_output_columns_are_scaled_numbers_then_one_hot(fitted):
         "region_south",
         "region_west",
     ]
-    out = featurizer.transform(frame)
+    out = dense(featurizer.transform(frame))
     assert out.shape == (600, 10)
     assert not np.isnan(out).any()
     np.testing.assert_allclose(out[:, :2].mean(axis=0), 0.0, atol=1e-12)
@@ -47,7 +55,9 @@ def test_missing_number_gets_the_training_median(fitted):
     row["usage_minutes"] = np.nan
     with_median = row.copy()
     with_median["usage_minutes"] = median
-    np.testing.assert_array_equal(featurizer.transform(row), featurizer.transform(with_median))
+    np.testing.assert_array_equal(
+        dense(featurizer.transform(row)), dense(featurizer.transform(with_median))
+    )
 
 
 def test_unseen_category_is_all_zero_and_missing_is_its_own(fitted):
@@ -55,7 +65,7 @@ def test_unseen_category_is_all_zero_and_missing_is_its_own(fitted):
     rows = frame.iloc[[0, 1]].copy()
     rows["plan"] = pd.array(["platinum", "basic"], dtype="string")
     rows["region"] = pd.array([None, "east"], dtype="string")
-    out = featurizer.transform(rows)
+    out = dense(featurizer.transform(rows))
     assert out[0, 2:5].tolist() == [0.0, 0.0, 0.0]
     assert out[1, 2:5].tolist() == [1.0, 0.0, 0.0]
     assert out[0, 5:].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]  # missing region
@@ -66,12 +76,12 @@ def test_plain_object_columns_from_a_request_work_too(fitted):
     _, frame, featurizer = fitted
     rows = frame.iloc[:3].astype({"plan": object, "region": object})
     rows.loc[rows.index[0], "region"] = None
-    out = featurizer.transform(rows)
-    np.testing.assert_array_equal(out[1:], featurizer.transform(frame.iloc[:3])[1:])
+    out = dense(featurizer.transform(rows))
+    np.testing.assert_array_equal(out[1:], dense(featurizer.transform(frame.iloc[:3]))[1:])
     # The None row: its region one-hot is the "missing" column alone, as for pandas' NA.
     missing = frame.iloc[:1].astype({"region": "string"})
     missing.loc[missing.index[0], "region"] = pd.NA
-    np.testing.assert_array_equal(out[:1], featurizer.transform(missing))
+    np.testing.assert_array_equal(out[:1], dense(featurizer.transform(missing)))
     region = [n.startswith("region_") for n in featurizer.get_feature_names_out()]
     assert out[0, region].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]  # region_missing
 
@@ -81,7 +91,7 @@ def test_no_scaling_keeps_raw_numbers(custom_dataset):
     featurizer = fit_featurizer(
         custom_dataset, contract, FeaturizeParams(numeric_impute="mean", scale=False)
     )
-    out = featurizer.transform(custom_dataset.iloc[:5])
+    out = dense(featurizer.transform(custom_dataset.iloc[:5]))
     np.testing.assert_array_equal(out[:, 1], custom_dataset["support_calls"].iloc[:5].to_numpy())
 
 
@@ -97,14 +107,14 @@ def test_step_names_are_the_featurizers_interface(fitted):
         for name in featurizer.named_transformers_
         if name != "remainder"
     }
-    assert steps == {"numeric": ["impute", "scale"], "categorical": ["fill", "onehot"]}
+    assert steps == {"numeric": ["impute", "scale"], "categorical": ["text", "fill", "onehot"]}
     assert featurizer.get_params()["numeric__impute__strategy"] == "median"
 
 
-def test_output_is_dense_even_when_mostly_one_hot_zeros(custom_dataset):
-    """A one-hot encoder's default sparse output turns the whole matrix sparse below 30 % non-zeros.
+def test_output_is_sparse_even_when_mostly_dense(custom_dataset):
+    """The output stays CSR however dense: ten million dense rows would not fit a laptop.
 
-    The classifiers and permutation importance downstream are fed plain arrays.
+    ColumnTransformer's default would turn it dense above 30 % non-zeros.
     """
     data = DataParams(
         **{**CUSTOM_DATA, "features": {"region": {"type": "categorical", "nullable": True}}}
@@ -114,6 +124,37 @@ def test_output_is_dense_even_when_mostly_one_hot_zeros(custom_dataset):
     featurizer = fit_featurizer(
         frame, contract, FeaturizeParams(numeric_impute="median", scale=False)
     )
-    out = featurizer.transform(frame.head(3))
-    assert isinstance(out, np.ndarray)
+    out = dense(featurizer.transform(frame.head(3)))
     assert out.sum(axis=1).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_categories_strings_and_objects_give_the_same_rows(fitted):
+    """Categories (prepare), objects with None (a service), text (score): the same rows.
+
+    Each form must give the very same features, the "missing" one included.
+    """
+    _, frame, featurizer = fitted
+    rows = frame.iloc[:6].copy()
+    rows.loc[rows.index[0], "region"] = pd.NA
+    as_text = rows.astype({"plan": "str", "region": "str"})
+    as_objects = rows.astype({"plan": object, "region": object})
+    as_objects.loc[as_objects.index[0], "region"] = None
+    as_categories = rows.astype({"plan": "category", "region": "category"})
+    expected = dense(featurizer.transform(rows))
+    for variant in (as_text, as_objects, as_categories):
+        np.testing.assert_array_equal(dense(featurizer.transform(variant)), expected)
+    region = [n.startswith("region_") for n in featurizer.get_feature_names_out()]
+    assert expected[0, region].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]  # region_missing
+
+
+def test_fitting_on_categories_learns_the_same_featurizer(custom_dataset):
+    contract = resolve_contract(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
+    params = FeaturizeParams(numeric_impute="median", scale=True)
+    text = custom_dataset.astype({"plan": "string", "region": "string"})
+    categories = custom_dataset.astype({"plan": "category", "region": "category"})
+    on_text = fit_featurizer(text, contract, params)
+    on_categories = fit_featurizer(categories, contract, params)
+    assert list(on_text.get_feature_names_out()) == list(on_categories.get_feature_names_out())
+    np.testing.assert_array_equal(
+        dense(on_text.transform(text)), dense(on_categories.transform(categories))
+    )

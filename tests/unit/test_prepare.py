@@ -5,7 +5,16 @@ import pytest
 from churn.core.contract import Column, Contract, resolve_contract
 from churn.core.errors import ChurnError
 from churn.core.params import DataParams, PrepareParams
-from churn.stages.prepare import check_split, clean, encode_target, read_raw, split
+from churn.stages.prepare import (
+    approximate_mode,
+    as_category,
+    check_split,
+    clean,
+    encode_target,
+    read_raw,
+    split,
+    stratified_indices,
+)
 from synthetic import CUSTOM_DATA
 
 
@@ -36,10 +45,13 @@ def test_clean_types_target_and_index(telco_clean):
     assert "rownames" not in frame.columns
     assert frame["churn"].dtype == np.int64
     assert frame["churn"].sum() == 1869
-    assert frame["female"].dtype == np.int64
+    assert frame["female"].dtype == np.int8  # the smallest integer that holds 0/1
     assert set(frame["female"].unique()) == {0, 1}
-    assert frame["total_charges"].dtype == np.float64
-    assert isinstance(frame["contract"].dtype, pd.StringDtype)
+    assert frame["tenure"].dtype == np.int8  # 0..72 months
+    assert frame["total_charges"].dtype == np.float64  # floats keep every bit
+    assert isinstance(frame["contract"].dtype, pd.CategoricalDtype)
+    assert frame["contract"].cat.categories.tolist() == ["Month-to-month", "One year", "Two year"]
+    assert frame["contract"].value_counts().tolist() == [3875, 1695, 1473]
     assert list(frame.columns) == [*contract.features, "churn"]
 
 
@@ -216,17 +228,46 @@ def small_raw(**columns) -> pd.DataFrame:
 
 
 def test_clean_known_answer():
-    """Numbers parsed, categories trimmed to one string dtype, target 0/1, the id as index.
+    """Numbers parsed, categories trimmed into sorted text categories, target 0/1, id as index.
 
     Features come numeric first whatever the declared order, then the target.
     """
     out = clean(small_raw(), SMALL, "raw.csv")
+    plan = pd.Categorical(
+        ["basic", "pro", None], categories=pd.Index(["basic", "pro"], dtype="str")
+    )
     expected = pd.DataFrame(
-        {"minutes": [1.5, 2.0, np.nan], "plan": ["basic", "pro", np.nan], "churn": [1, 0, 0]},
+        {"minutes": [1.5, 2.0, np.nan], "plan": plan, "churn": [1, 0, 0]},
         index=pd.Index(["c1", "c2", "c3"], name="id"),
     )
     pd.testing.assert_frame_equal(out, expected)
-    assert isinstance(out["plan"].dtype, pd.StringDtype)
+
+
+@pytest.mark.parametrize(
+    ("values", "categories", "codes"),
+    [
+        ([" b", "a", "b ", None, "a"], ["a", "b"], [1, 0, 1, -1, 0]),  # blanks merge b and b
+        (pd.Categorical(["z", " y", None]), ["y", "z"], [1, 0, -1]),  # already categories
+        ([3, 1, 3], ["1", "3"], [1, 0, 1]),  # numbers become their text
+        ([True, False], ["False", "True"], [1, 0]),
+        ([None, None], [], [-1, -1]),
+    ],
+    ids=["stripped", "categorical", "numbers", "booleans", "all missing"],
+)
+def test_as_category_strips_and_sorts_distinct_texts(values, categories, codes):
+    out = as_category(pd.Series(values))
+    assert out.categories.tolist() == categories
+    assert out.codes.tolist() == codes
+    assert not out.ordered
+
+
+def test_encode_target_reads_categories_and_keeps_the_index():
+    values = pd.Series(pd.Categorical(["No", "Yes", "Yes"]), index=[7, 3, 5], name="churn")
+    out = encode_target(values, "Yes", "raw.csv")
+    assert out.tolist() == [0, 1, 1]
+    assert out.index.tolist() == [7, 3, 5]
+    assert out.name == "churn"
+    assert out.dtype == np.int64
 
 
 @pytest.mark.parametrize(
@@ -253,3 +294,48 @@ def test_clean_refuses_with_the_file_named(columns, message):
     with pytest.raises(ChurnError) as err:
         clean(small_raw(**columns), SMALL, "raw.csv")
     assert str(err.value) == f"raw.csv: {message}"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42])
+@pytest.mark.parametrize("test_size", [0.1, 0.2, 0.25, 0.333, 0.5, 0.7])
+@pytest.mark.parametrize(("rows", "positive"), [(4, 0.5), (7, 0.3), (33, 0.1), (1001, 0.27)])
+def test_stratified_indices_are_scikit_learns_split(rows, positive, test_size, seed):
+    """Draw for draw the split that scikit-learn's train_test_split(stratify=...) makes.
+
+    prepare used to call it: the committed split did not move when scikit-learn left.
+    """
+    from sklearn.model_selection import train_test_split
+
+    y = (np.random.RandomState(seed + rows).rand(rows) < positive).astype(int)
+    y[:2], y[-2:] = 0, 1  # two of each class at least
+    try:
+        expected = train_test_split(
+            np.arange(rows), test_size=test_size, random_state=seed, stratify=y
+        )
+    except ValueError:  # too few rows for this test_size: prepare refuses it too
+        with pytest.raises(ChurnError, match="cannot hold each of 2 classes"):
+            stratified_indices(y, test_size, seed)
+        return
+    train, test = stratified_indices(y, test_size, seed)
+    assert train.tolist() == expected[0].tolist()
+    assert test.tolist() == expected[1].tolist()
+
+
+def test_stratified_indices_three_classes_and_remainder_ties():
+    from sklearn.model_selection import train_test_split
+
+    y = np.repeat([0, 1, 2], [5, 5, 5])  # equal remainders: the tie is drawn from the seed
+    for seed in range(5):
+        expected = train_test_split(np.arange(15), test_size=0.2, random_state=seed, stratify=y)
+        got = stratified_indices(y, 0.2, seed)
+        assert [g.tolist() for g in got] == [e.tolist() for e in expected]
+
+
+def test_approximate_mode_known_answers():
+    """scikit-learn's documented examples of the helper."""
+    rng = np.random.RandomState
+    assert approximate_mode(np.array([4, 2]), 3, rng(0)).tolist() == [2, 1]
+    assert approximate_mode(np.array([5, 2]), 4, rng(0)).tolist() == [3, 1]
+    assert approximate_mode(np.array([2, 2, 2, 1]), 2, rng(0)).tolist() == [0, 1, 1, 0]
+    assert approximate_mode(np.array([2, 2, 2, 1]), 2, rng(42)).tolist() == [1, 1, 0, 0]
+    assert approximate_mode(np.array([6, 3]), 3, rng(0)).tolist() == [2, 1]  # exact: no draw

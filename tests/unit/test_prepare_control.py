@@ -4,7 +4,6 @@ Refused: Unicode category Cc except tab, LF and the CR of a CRLF, i.e. C0 (0x00-
 (0x7F), C1 (U+0080-U+009F, two bytes in UTF-8) and a bare CR (pandas ends a row there).
 """
 
-import time
 from pathlib import Path
 
 import pytest
@@ -127,13 +126,49 @@ def test_nul_in_a_quoted_field_after_a_quoted_newline_is_found(tmp_path):
     assert refusal(path) == (f"{path}: 1 line(s) have control characters (line 4: U+0000)" + TAIL)
 
 
-def test_the_check_is_cheap_on_a_telco_sized_file(tmp_path):
-    """7,043 rows of Telco width (~1 MB): the scan is a few vectorized passes."""
-    row = b"7590-VHVEG,Female,0,Yes,No,1,No,No phone service,DSL,No,Yes,No,No,No,No,"
-    row += b"Month-to-month,Yes,Electronic check,29.85,29.85,No\n"
-    path = tmp_path / "raw.csv"
-    path.write_bytes(row * 7043)
-    start = time.process_time()
-    for _ in range(10):
-        prepare._check_control_characters(path)
-    assert (time.process_time() - start) / 10 < 0.1
+BOUNDARY_ROWS = [
+    b"1,a\r\nb,No\r\n",  # CRLF: fine
+    b"2,x\x85\xc2\x85y,No\n",  # a NEL (U+0085, two bytes)
+    b"3,\x00\x01\x02,Yes\n",  # three on one line: one line counted
+    b"4,ok,No\r\n",
+    b"5,p\ry,No\n",  # a bare CR
+    b"6,\x7f,No\n",
+    b"7,\x1b[0m,No\n",
+    b"8,\xc2\x9f,Yes\n",
+]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 64, 1 << 20])
+def test_streaming_blocks_of_any_size_find_the_same_lines(tmp_path, size):
+    """Blocks of any size: the same lines, each counted once.
+
+    A CRLF or a two-byte C1 cut by a block end, and a line with control characters in
+    two blocks, are found (and counted) exactly once.
+    """
+    path = csv_file(tmp_path, BOUNDARY_ROWS)
+    scan = prepare.scan_bytes(path, size)
+    assert scan.bad_lines == 6
+    assert scan.last_bad == 10
+    assert scan.examples == [
+        (4, "U+0085"),  # row 1's CRLF inside a field is a line end: rows 2.. are lines 4..
+        (5, "U+0000"),
+        (7, "U+000D"),
+        (8, "U+007F"),
+        (9, "U+001B"),
+    ]  # five examples at most; line 10's U+009F is counted, not shown
+    assert scan.commas == 2 * 9
+    assert not scan.quoted
+    assert scan.line_ends == 10
+
+
+def test_scan_sees_a_quote_in_any_block(tmp_path):
+    path = csv_file(tmp_path, [*GOOD[:3], b'4,"plus",Yes\n'])
+    assert prepare.scan_bytes(path, 4).quoted
+    assert not prepare.scan_bytes(csv_file(tmp_path, GOOD), 4).quoted
+
+
+def test_file_blocks_pair_each_block_with_the_next_byte(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"abcdefg")
+    blocks = [(bytes(data), following) for data, following in prepare.file_blocks(path, 3)]
+    assert blocks == [(b"abc", ord("d")), (b"def", ord("g")), (b"g", 0)]

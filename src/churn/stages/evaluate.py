@@ -8,11 +8,10 @@ plus per-row test predictions to ``paths.predictions``.
 import logging
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from dvclive import Live
-from sklearn.dummy import DummyClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
@@ -23,13 +22,19 @@ from churn.core.params import DecisionParams, EvaluateParams, load_params
 from churn.core.stats import decision_intervals, score
 from churn.stages import card
 
+if TYPE_CHECKING:  # dvclive is imported where the reports are written
+    from dvclive import Live
+
 log = logging.getLogger("churn.evaluate")
 
 
 def baseline_proba(y_train: np.ndarray, n_rows: int) -> np.ndarray:
-    """The prior baseline: every customer gets the training churn rate."""
-    dummy = DummyClassifier(strategy="prior").fit(np.zeros((len(y_train), 1)), y_train)
-    return dummy.predict_proba(np.zeros((n_rows, 1)))[:, 1]
+    """The prior baseline: every customer gets the training churn rate.
+
+    What scikit-learn's ``DummyClassifier(strategy="prior")`` predicts, to the bit:
+    the count of 1s over the count of rows.
+    """
+    return np.full(n_rows, np.count_nonzero(y_train == 1) / len(y_train))
 
 
 def importances(
@@ -105,7 +110,7 @@ def decision_metrics(
 
 
 def log_decision(
-    live: Live,
+    live: "Live",
     y_true: np.ndarray,
     proba: np.ndarray,
     value: np.ndarray,
@@ -126,7 +131,7 @@ def log_decision(
 
 
 def log_reports(
-    live: Live,
+    live: "Live",
     y_true: np.ndarray,
     proba: np.ndarray,
     baseline: np.ndarray,
@@ -181,6 +186,8 @@ def write_reports(
     decision_params: DecisionParams,
 ) -> dict:
     """Write dvclive output into a temp dir, then move it into ``reports_dir``."""
+    from dvclive import Live
+
     reports = Path(reports_dir)
     reports.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".live-", dir=reports) as tmp:

@@ -18,23 +18,29 @@ MISSING_CATEGORY = "missing"
 
 
 def build_featurizer(contract: Contract, params: FeaturizeParams) -> ColumnTransformer:
-    """Impute and scale numbers; one-hot categories, ignoring ones unseen in training."""
+    """Impute and scale numbers; one-hot categories, ignoring ones unseen in training.
+
+    The output is a sparse (CSR) matrix: a customer has one 1 per categorical column
+    among dozens of one-hot columns, so ten million rows fit in a laptop's memory.
+    """
     numeric_steps = [("impute", SimpleImputer(strategy=params.numeric_impute))]
     if params.scale:
         numeric_steps.append(("scale", StandardScaler()))
+    # Plain pandas methods keep the pickle free of project code, so any consumer can
+    # load the model. Training data arrive as pandas categories (which refuse a fill
+    # value outside their categories), a service's as text with None or NaN, and
+    # pandas' string NA breaks sklearn's imputers: as objects, fillna handles all.
+    text = FunctionTransformer(
+        pd.DataFrame.astype, kw_args={"dtype": object}, feature_names_out="one-to-one"
+    )
+    fill = FunctionTransformer(
+        pd.DataFrame.fillna, kw_args={"value": MISSING_CATEGORY}, feature_names_out="one-to-one"
+    )
     categorical = Pipeline(
         [
-            # pandas' string NA breaks sklearn's imputers; a plain pandas method keeps
-            # the pickle free of project code, so any consumer can load the model.
-            (
-                "fill",
-                FunctionTransformer(
-                    pd.DataFrame.fillna,
-                    kw_args={"value": MISSING_CATEGORY},
-                    feature_names_out="one-to-one",
-                ),
-            ),
-            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            ("text", text),
+            ("fill", fill),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=True)),
         ]
     )
     return ColumnTransformer(
@@ -43,6 +49,7 @@ def build_featurizer(contract: Contract, params: FeaturizeParams) -> ColumnTrans
             ("categorical", categorical, list(contract.categorical)),
         ],
         remainder="drop",
+        sparse_threshold=1.0,  # sparse whenever a part is: the default 0.3 would densify
         verbose_feature_names_out=False,
     )
 

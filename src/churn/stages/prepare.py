@@ -9,12 +9,14 @@ a feature. Outputs are Parquet so the dtypes survive.
 
 import csv
 import logging
+import math
 import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from churn.core import entry, io
 from churn.core.contract import (
@@ -42,22 +44,25 @@ CONTROL_BYTES[[*range(0x20), 0x7F]] = True
 CONTROL_BYTES[[ord("\t"), ord("\n"), ord("\r")]] = False
 CR, LF = ord("\r"), ord("\n")
 C1_LEAD = 0xC2  # in UTF-8, U+0080-U+009F are 0xC2 followed by 0x80-0x9F
+BLOCK_BYTES = 1 << 24  # the byte checks stream the file in 16 MiB blocks: memory flat in its size
 
 
-def read_raw(path: str | Path) -> pd.DataFrame:
+def read_raw(path: str | Path, categorical: Iterable[str] = ()) -> pd.DataFrame:
     """Read the raw CSV (UTF-8, comma-separated) and run the file-level checks.
 
-    Whitespace-only cells count as missing. File-level problems (empty, header
+    Whitespace-only cells count as missing. Columns named in ``categorical`` are
+    read as pandas categories: the parser keeps each distinct text once and a small
+    code per row, instead of one string per row. File-level problems (empty, header
     only, not UTF-8, another delimiter, short or cut lines, a header repeated
     mid-file) stop here with a message naming the file.
     """
     p = io.require_file(path)
-    frame = parse_csv(p)
+    frame = parse_csv(p, categorical)
     check_file(frame, p)
     return frame
 
 
-def parse_csv(path: Path) -> pd.DataFrame:
+def parse_csv(path: Path, categorical: Iterable[str] = ()) -> pd.DataFrame:
     """Parse with pandas; its errors become one line naming the file."""
     try:
         with warnings.catch_warnings():
@@ -66,7 +71,12 @@ def parse_csv(path: Path) -> pd.DataFrame:
             # makes that a warning instead, and the warning an error here.
             warnings.simplefilter("error", pd.errors.ParserWarning)
             return pd.read_csv(
-                path, na_values=[" "], keep_default_na=True, encoding="utf-8", index_col=False
+                path,
+                na_values=[" "],
+                keep_default_na=True,
+                encoding="utf-8",
+                index_col=False,
+                dtype=dict.fromkeys(categorical, "category"),  # names absent from the file: ignored
             )
     except pd.errors.ParserWarning:
         raise ChurnError(f"{path}: data rows have more fields than the header") from None
@@ -87,42 +97,89 @@ def check_file(frame: pd.DataFrame, path: Path) -> None:
     if frame.empty:
         raise ChurnError(f"{path}: header only, no data rows")
     _check_line_ends(path)
-    _check_control_characters(path)
+    scan = scan_bytes(path)
+    _check_control_characters(path, scan)
     _check_last_line(path, len(frame.columns))
-    _check_row_widths(path, len(frame), len(frame.columns))
+    _check_row_widths(path, len(frame), len(frame.columns), scan)
     _check_repeated_header(frame, path)
 
 
-def _check_control_characters(path: Path) -> None:
-    """Refuse control characters but tab, LF and CRLF anywhere in the (UTF-8) file.
+@dataclass
+class ByteScan:
+    """What one streaming pass over the file's bytes found."""
 
-    A few vectorized passes over the bytes; lines are counted by LF, as an editor shows
-    them (the header is line 1).
-    """
-    data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
-    after = np.append(data[1:], np.uint8(0))  # each byte's successor
+    commas: int = 0
+    quoted: bool = False
+    line_ends: int = 0  # LF bytes before the current block
+    bad_lines: int = 0  # lines with a control character
+    last_bad: int = 0  # the last of them, so a line cut by a block boundary counts once
+    examples: list[tuple[int, str]] = field(default_factory=list)  # (line, U+XXXX)
+
+
+def file_blocks(path: Path, size: int = BLOCK_BYTES) -> Iterator[tuple[np.ndarray, int]]:
+    """The file's bytes in blocks of ``size``, each with the byte after it (0 after the last)."""
+    with path.open("rb") as fh:
+        block = fh.read(size)
+        while block:
+            following = fh.read(size)
+            yield np.frombuffer(block, dtype=np.uint8), following[0] if following else 0
+            block = following
+
+
+def scan_bytes(path: Path, size: int = BLOCK_BYTES) -> ByteScan:
+    """Count commas, find quotes and control characters, one block at a time."""
+    scan = ByteScan()
+    for data, following in file_blocks(path, size):
+        _scan_block(scan, data, following)
+    return scan
+
+
+def _scan_block(scan: ByteScan, data: np.ndarray, following: int) -> None:
+    """Fold one block into ``scan``; lines are counted by LF, as an editor shows them."""
+    ends = np.flatnonzero(data == LF)
+    where = np.flatnonzero(_control_mask(data, following))
+    lines = np.searchsorted(ends, where) + 1 + scan.line_ends
+    new = lines > scan.last_bad
+    new_lines, first = np.unique(lines[new], return_index=True)
+    if len(new_lines):
+        scan.bad_lines += len(new_lines)
+        scan.last_bad = int(new_lines[-1])
+        room = EXAMPLES - len(scan.examples)
+        scan.examples += [
+            (int(line), _code_point(data, where[new][i], following))
+            for line, i in zip(new_lines[:room], first[:room], strict=True)
+        ]
+    scan.line_ends += len(ends)
+    scan.commas += int(np.count_nonzero(data == ord(",")))
+    scan.quoted = scan.quoted or bool(np.count_nonzero(data == ord('"')))
+
+
+def _control_mask(data: np.ndarray, following: int) -> np.ndarray:
+    """True at each byte that starts a refused control character."""
+    after = np.append(data[1:], np.uint8(following))  # each byte's successor
     bad = CONTROL_BYTES[data]
     bad |= (data == CR) & (after != LF)
     bad |= (data == C1_LEAD) & (after >= 0x80) & (after <= 0x9F)
-    where = np.flatnonzero(bad)
-    if not len(where):
+    return bad
+
+
+def _check_control_characters(path: Path, scan: ByteScan | None = None) -> None:
+    """Refuse control characters but tab, LF and CRLF anywhere in the (UTF-8) file."""
+    scan = scan or scan_bytes(path)
+    if not scan.bad_lines:
         return
-    lines = np.searchsorted(np.flatnonzero(data == LF), where) + 1
-    bad_lines, first = np.unique(lines, return_index=True)
-    listed = ", ".join(
-        f"line {line}: {_code_point(data, where[i])}"
-        for line, i in zip(bad_lines[:EXAMPLES], first[:EXAMPLES], strict=True)
-    )
+    listed = ", ".join(f"line {line}: {code}" for line, code in scan.examples)
     raise ChurnError(
-        f"{path}: {len(bad_lines)} line(s) have control characters ({listed}); "
+        f"{path}: {scan.bad_lines} line(s) have control characters ({listed}); "
         "only tab and LF or CRLF line ends are allowed"
     )
 
 
-def _code_point(data: np.ndarray, at: int) -> str:
+def _code_point(data: np.ndarray, at: int, following: int = 0) -> str:
     """The control character starting at byte ``at``, as U+XXXX (C1 takes two bytes)."""
-    code = int(data[at + 1]) if data[at] == C1_LEAD else int(data[at])
-    return f"U+{code:04X}"
+    if data[at] != C1_LEAD:
+        return f"U+{int(data[at]):04X}"
+    return f"U+{int(data[at + 1]) if at + 1 < len(data) else following:04X}"
 
 
 def _check_delimiter(frame: pd.DataFrame, path: Path) -> None:
@@ -161,7 +218,7 @@ def _check_last_line(path: Path, n_columns: int) -> None:
         )
 
 
-def _check_row_widths(path: Path, n_rows: int, n_columns: int) -> None:
+def _check_row_widths(path: Path, n_rows: int, n_columns: int, scan: ByteScan) -> None:
     """Refuse lines with fewer fields than the header: pandas would pad them with NaN.
 
     pandas already refuses lines with too many fields, so in an unquoted file the
@@ -169,12 +226,12 @@ def _check_row_widths(path: Path, n_rows: int, n_columns: int) -> None:
     line counted, to name them. A file with quotes, where commas and newlines may
     sit inside fields, is walked with the csv module instead.
     """
-    data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
-    if np.count_nonzero(data == ord('"')):
+    if scan.quoted:
         examples, count = _short_rows_quoted(path, n_columns)
-    elif np.count_nonzero(data == ord(",")) == (n_columns - 1) * (n_rows + 1):
+    elif scan.commas == (n_columns - 1) * (n_rows + 1):
         return
-    else:
+    else:  # a bad file: reading it whole to name the lines is fine
+        data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
         examples, count = _short_rows_unquoted(data, n_columns)
     if count:
         listed = ", ".join(f"line {line}: {n} fields" for line, n in examples)
@@ -213,7 +270,7 @@ def _check_repeated_header(frame: pd.DataFrame, path: Path) -> None:
     if not text_columns:
         return
     probe = text_columns[0]
-    candidates = frame.index[frame[probe].astype("string") == str(probe)]
+    candidates = frame.index[(frame[probe] == str(probe)).fillna(False)]
     header = [str(c) for c in frame.columns]
     rows = [i for i in candidates if frame.loc[i].astype(str).tolist() == header]
     if rows:
@@ -227,31 +284,51 @@ def encode_target(values: pd.Series, positive_label: str | int, source: str) -> 
         raise ChurnError(
             f"{source}: column {values.name!r} has {values.isna().sum()} missing values"
         )
-    labels = sorted(values.astype(str).unique())
+    cat = values.astype("category").array  # each label compared once, not each row
+    texts = [str(label) for label in cat.categories]
+    labels = sorted(set(texts))
     positive = str(positive_label)
     if len(labels) != 2 or positive not in labels:
         raise ChurnError(
             f"{source}: target {values.name!r} must have two labels including "
             f"{positive!r} (found: {', '.join(labels)})"
         )
-    return (values.astype(str) == positive).astype("int64")
+    is_positive = np.array([text == positive for text in texts], dtype="int64")
+    return pd.Series(is_positive.take(cat.codes), index=values.index, name=values.name)
 
 
 def clean(frame: pd.DataFrame, contract: Contract, source: str) -> pd.DataFrame:
-    """Typed features and 0/1 target, indexed by the id, in contract order."""
+    """Typed features and 0/1 target, indexed by the id, in contract order.
+
+    Integers take the smallest integer dtype that holds them (a 0/1 flag is one
+    byte, not eight); categorical columns are pandas categories of stripped text,
+    which Parquet stores as a dictionary and every later stage reads back as is.
+    """
     out = pd.DataFrame(index=_index(frame, contract, source))
     for col in contract.numeric:
         try:
-            out[col] = pd.to_numeric(frame[col]).to_numpy()
+            out[col] = pd.to_numeric(frame[col], downcast="integer").to_numpy()
         except (ValueError, TypeError) as err:
             raise ChurnError(f"{source}: numeric column {col!r}: {err}") from None
     for col in contract.categorical:
-        # One string dtype for every categorical column, whatever the CSV reader guessed.
-        out[col] = frame[col].astype("string").str.strip().to_numpy()
+        out[col] = as_category(frame[col])
     out[contract.target] = encode_target(
         frame[contract.target], contract.positive_label, source
     ).to_numpy()
     return out
+
+
+def as_category(values: pd.Series) -> pd.Categorical:
+    """``values`` as categories of stripped text, sorted; missing stays missing.
+
+    Only the distinct values are stripped and compared (a few per column), never
+    each row; texts that differ only by surrounding blanks become one category.
+    """
+    cat = values.astype("category").array
+    texts = pd.Index(cat.categories.astype(str).str.strip()).to_numpy(dtype=object)
+    categories, recode = np.unique(texts, return_inverse=True)
+    codes = np.append(recode, -1).take(cat.codes)  # code -1 (missing) takes the appended -1
+    return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype="str"))
 
 
 def _index(frame: pd.DataFrame, contract: Contract, source: str) -> pd.Index:
@@ -274,10 +351,56 @@ def split(
     counts = frame[target].value_counts()
     if counts.min() < 2:
         raise ChurnError(f"target {target!r}: each class needs at least 2 rows to split")
-    train, test = train_test_split(
-        frame, test_size=params.test_size, random_state=params.seed, stratify=frame[target]
-    )
-    return train, test
+    train, test = stratified_indices(frame[target].to_numpy(), params.test_size, params.seed)
+    return frame.take(train), frame.take(test)
+
+
+def stratified_indices(y: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of a stratified shuffle split, draw for draw as scikit-learn's.
+
+    ``train_test_split(stratify=y, test_size=..., random_state=seed)`` makes exactly
+    this split (a unit test holds it to that); done in NumPy here so that prepare
+    does not import scikit-learn and SciPy (a second per stage run) for one split.
+    """
+    n_test = math.ceil(test_size * len(y))
+    n_train = len(y) - n_test
+    _, y_indices, class_counts = np.unique(y, return_inverse=True, return_counts=True)
+    if min(n_train, n_test) < len(class_counts):
+        raise ChurnError(
+            f"prepare.test_size {test_size}: {n_train} train and {n_test} test rows "
+            f"cannot hold each of {len(class_counts)} classes"
+        )
+    class_indices = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(class_counts)[:-1])
+    rng = np.random.RandomState(seed)
+    n_i = approximate_mode(class_counts, n_train, rng)
+    t_i = approximate_mode(class_counts - n_i, n_test, rng)
+    train, test = [], []
+    for indices, n, t in zip(class_indices, n_i, t_i, strict=True):
+        shuffled = indices.take(rng.permutation(len(indices)))
+        train.append(shuffled[:n])
+        test.append(shuffled[n : n + t])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+def approximate_mode(
+    class_counts: np.ndarray, n_draws: int, rng: np.random.RandomState
+) -> np.ndarray:
+    """Rows to draw per class: the floor of each share, the rest by largest remainder.
+
+    Ties among equal remainders are broken by ``rng``, as scikit-learn does.
+    """
+    continuous = class_counts / class_counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need = int(n_draws - floored.sum())
+    remainder = continuous - floored
+    for value in np.sort(np.unique(remainder))[::-1]:
+        if need <= 0:
+            break
+        (tied,) = np.where(remainder == value)
+        take = min(len(tied), need)
+        floored[rng.choice(tied, size=take, replace=False)] += 1
+        need -= take
+    return floored.astype(int)
 
 
 def check_split(whole: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, target: str) -> None:
@@ -303,11 +426,16 @@ def main() -> None:
     """Validate the raw CSV, write the train/test Parquet files and the contract."""
     params = load_params()
     raw_path = params.paths.raw
-    raw = read_raw(raw_path)
+    declared = params.data.features
+    categorical = (
+        [] if declared == "infer" else [n for n, r in declared.items() if r.type == "categorical"]
+    )
+    raw = read_raw(raw_path, [*categorical, params.data.target])
     contract = resolve_contract(params.data, raw, raw_path)
     check_slices(params.evaluate.slices, list(contract.columns), raw_path)  # evaluate's, said now
     validate(raw, contract, raw_path)
     frame = clean(raw, contract, raw_path)
+    del raw  # the typed copy is all that is needed from here on
     train, test = split(frame, contract.target, params.prepare)
     check_split(frame, train, test, contract.target)
     io.write_parquet(params.paths.train, train)

@@ -5,14 +5,14 @@ serves the model applies exactly the transform that was fitted in featurize.
 """
 
 import logging
+from operator import methodcaller
 
 import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from churn.core import decision, entry, io
 from churn.core.contract import Contract, read_contract
@@ -22,13 +22,21 @@ log = logging.getLogger("churn.train")
 
 
 def build_classifier(params: TrainParams) -> ClassifierMixin:
-    """The unfitted classifier named by ``params.model``, seeded."""
+    """The unfitted classifier named by ``params.model``, seeded.
+
+    Each is imported only when chosen: scikit-learn's ensembles cost a logistic
+    regression's training run a tenth of a second of imports for nothing.
+    """
     if params.model == "logistic_regression":
+        from sklearn.linear_model import LogisticRegression
+
         lr = params.logistic_regression
         return LogisticRegression(
             C=lr.C, max_iter=lr.max_iter, class_weight=params.class_weight, random_state=params.seed
         )
     if params.model == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier
+
         rf = params.random_forest
         return RandomForestClassifier(
             n_estimators=rf.n_estimators,
@@ -39,6 +47,8 @@ def build_classifier(params: TrainParams) -> ClassifierMixin:
             random_state=params.seed,
             n_jobs=-1,
         )
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     hgb = params.hist_gradient_boosting
     return HistGradientBoostingClassifier(
         learning_rate=hgb.learning_rate,
@@ -52,19 +62,27 @@ def build_classifier(params: TrainParams) -> ClassifierMixin:
     )
 
 
+# Histogram gradient boosting refuses sparse input: it gets the features as an array.
+# methodcaller pickles by name, so the model's pickle stays free of project code.
+DENSE_ONLY = {"hist_gradient_boosting"}
+
+
 def fit_model(
     featurizer: ColumnTransformer, train: pd.DataFrame, contract: Contract, params: TrainParams
 ) -> Pipeline:
     """Fit the classifier on features from the already-fitted featurizer."""
+    steps = [("features", featurizer)]
+    if params.model in DENSE_ONLY:
+        steps.append(("dense", FunctionTransformer(methodcaller("toarray"), accept_sparse=True)))
+    features = Pipeline(steps).transform(train[contract.features])
     classifier = build_classifier(params)
-    classifier.fit(
-        featurizer.transform(train[contract.features]), train[contract.target].to_numpy()
-    )
+    classifier.fit(features, train[contract.target].to_numpy())
+    del features  # the largest object here: gone before the model is pickled
     if "n_jobs" in classifier.get_params():
         # Trees are fitted in parallel deterministically, but parallel predict_proba
         # sums tree outputs in thread order; one job keeps predictions bit-stable.
         classifier.set_params(n_jobs=None)
-    return Pipeline([("features", featurizer), ("classifier", classifier)])
+    return Pipeline([*steps, ("classifier", classifier)])
 
 
 def out_of_fold(
