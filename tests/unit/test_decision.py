@@ -189,3 +189,40 @@ def test_everything_is_bit_for_bit_reproducible():
     second = (decision.gains(y, scores), decision.choose_threshold(scores, rows))
     assert first[0].tobytes() == second[0].tobytes()
     assert first[1] == second[1]
+
+
+def test_many_ties_keep_row_order_and_unsigned_scores_still_rank_high_first():
+    """A non-stable sort reorders long runs of equal scores; negating uint wraps around."""
+    scores = np.tile([0.5, 0.7], 100)
+    expected = [*range(1, 200, 2), *range(0, 200, 2)]  # the 0.7s, then the 0.5s, each in order
+    assert decision.order(scores).tolist() == expected
+    assert decision.order(np.array([0, 3, 2], dtype=np.uint8)).tolist() == [1, 2, 0]
+
+
+def test_gains_end_at_one_when_the_last_ranked_customer_churns():
+    assert decision.gains(
+        np.array([0, 1]), np.array([0.9, 0.1]), np.array([0.5, 1.0])
+    ).tolist() == [
+        0.0,
+        1.0,
+    ]
+
+
+def test_a_tie_after_the_first_score_is_one_group():
+    # Groups: 0.9 -> +1, the two 0.5 -> 5 - 10 = -5: contact the first group only.
+    threshold, per_customer = decision.choose_threshold(
+        np.array([0.9, 0.5, 0.5]), np.array([1.0, 5.0, -10.0])
+    )
+    assert (threshold, per_customer) == (pytest.approx(0.7), pytest.approx(1 / 3))
+
+
+def test_the_top_mask_is_boolean():
+    assert decision.top_mask(np.array([0.1, 0.2]), 0.5).dtype == bool
+
+
+def test_customer_values_are_floats_and_a_missing_one_is_zero():
+    frame = pd.DataFrame({"monthly": pd.array([10, None, 3], dtype="Int64")})
+    values = decision.customer_value(frame, policy(value=2.5, value_column="monthly"))
+    assert values.dtype == float
+    assert values.tolist() == [25.0, 0.0, 7.5]
+    assert decision.customer_value(frame, policy(value=2.0)).dtype == float

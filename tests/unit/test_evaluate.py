@@ -310,3 +310,104 @@ def test_write_reports_saves_no_dvc_experiment(tmp_path, params, monkeypatch):
     reports_of(tmp_path / "reports", Y6, P6, BASE6, TOP, params)
     refs = subprocess.run([*git, "for-each-ref", "refs/exps"], capture_output=True, text=True)
     assert (refs.returncode, refs.stdout) == (0, "")
+
+
+# --- decision metrics (issue 16) -----------------------------------------------------------
+
+# Five customers worth 100 each; an offer keeps a leaver with chance 0.5, a contact costs 10:
+# a contacted churner earns 0.5 * 100 - 10 = 40, a stayer costs 10. Threshold 0.7 (one score
+# sits on it) contacts the first two: (40 - 10) / 5 per customer = 6,000 per 1,000. The
+# profit curve 0, 40, 30, 70, 60, 50 peaks at 3 contacts: share 0.6, 70 / 5 -> 14,000.
+# The top 20 % is the first customer, a churner: capture 1/2, lift (1/1) / (2/5) = 2.5.
+DY = np.array([1, 0, 1, 0, 0])
+DP = np.array([0.9, 0.7, 0.6, 0.3, 0.1])
+DV = np.full(5, 100.0)
+
+
+def decision_params(params):
+    return params.decision.model_copy(
+        update={
+            "retention_rate": 0.5,
+            "contact_cost": 10.0,
+            "incentive_cost": 0.0,
+            "top_share": 0.2,
+            "value_column": None,
+        }
+    )
+
+
+def test_decision_metrics_by_hand(params):
+    from churn.core.stats import decision_intervals
+
+    chosen = decision_params(params)
+    evaluation = params.evaluate.model_copy(update={"ci_resamples": 200, "seed": 3})
+    got = evaluate.decision_metrics(DY, DP, DV, 0.7, chosen, evaluation)
+    top = np.array([True, False, False, False, False])
+    at_threshold = decision_intervals(
+        DY, np.array([40_000.0, -10_000.0, 0, 0, 0]), top, resamples=200, seed=3
+    )["profit"]
+    at_best = decision_intervals(
+        DY, np.array([40_000.0, -10_000.0, 40_000.0, 0, 0]), top, resamples=200, seed=3
+    )["profit"]
+    assert at_threshold != at_best
+    assert got == {
+        "lift_at_k": 2.5,
+        "capture_at_k": 0.5,
+        "profit": 6000.0,
+        "decision/threshold": 0.7,
+        "decision/contact_share": 0.4,
+        "decision/profit_low": at_threshold[0],
+        "decision/profit_high": at_threshold[1],
+        "decision/best_share": 0.6,
+        "decision/max_profit": 14000.0,
+        "decision/max_profit_low": at_best[0],
+        "decision/max_profit_high": at_best[1],
+    }
+    assert at_threshold[0] < at_threshold[1]
+    assert at_best[0] < at_best[1]
+
+
+def test_log_decision_logs_the_metrics_and_three_drawable_curves(tmp_path, monkeypatch, params):
+    monkeypatch.chdir(tmp_path)
+    metrics = {"profit": 6000.0, "decision/threshold": 0.7}
+    with Live(dir="live", dvcyaml="dvc.yaml", save_dvc_exp=False, report=None) as live:
+        evaluate.log_decision(live, DY, DP, DV, metrics, decision_params(params))
+    assert read_json(tmp_path, "metrics.json") == {"profit": 6000.0, "decision": {"threshold": 0.7}}
+    dvcyaml = yaml.safe_load((tmp_path / "dvc.yaml").read_text())
+    plots = {key: config for entry in dvcyaml["plots"] for key, config in entry.items()}
+    assert plots["live/plots/custom/gains.json"] == {
+        "template": "simple",
+        "x": "contact_share",
+        "y": "churners_reached",
+        "title": "Cumulative gains (test)",
+    }
+    assert plots["live/plots/custom/lift.json"] == {
+        "template": "simple",
+        "x": "contact_share",
+        "y": "lift",
+        "title": "Lift (test)",
+    }
+    assert plots["live/plots/custom/profit.json"] == {
+        "template": "simple",
+        "x": "contact_share",
+        "y": "profit_per_1000",
+        "title": "Expected campaign profit per 1,000 customers (test)",
+    }
+    profit = read_json(tmp_path, "plots/custom/profit.json")
+    assert profit[60] == {"contact_share": 0.6, "profit_per_1000": 14000.0}
+    assert read_json(tmp_path, "plots/custom/gains.json")[20] == {
+        "contact_share": 0.2,
+        "churners_reached": 0.5,
+    }
+    assert read_json(tmp_path, "plots/custom/lift.json")[19] == {"contact_share": 0.2, "lift": 2.5}
+
+
+def test_write_reports_logs_the_customer_values(tmp_path, params, monkeypatch):
+    """The profit curve is drawn with the measured policy's values, not any others."""
+    monkeypatch.chdir(tmp_path)
+    chosen = decision_params(params)
+    metrics = evaluate.decision_metrics(DY, DP, DV, 0.7, chosen, params.evaluate)
+    measured = Measured({"policy": "fixed", "threshold": 0.7}, DV, metrics)
+    write_reports("reports", DY, DP, np.full(5, 0.4), TOP, params.evaluate, measured, chosen)
+    profit = json.loads(Path("reports/plots/custom/profit.json").read_text())
+    assert profit[60]["profit_per_1000"] == 14000.0

@@ -54,17 +54,18 @@ def top_mask(scores: np.ndarray, share: float) -> np.ndarray:
 
 def gains(y: np.ndarray, scores: np.ndarray, shares: np.ndarray = GRID) -> np.ndarray:
     """Share of all churners in the top ``share`` of customers, per share (cumulative gains)."""
-    ranked = np.r_[0.0, np.cumsum(np.asarray(y, dtype=float)[order(scores)])]
+    ranked = np.r_[0, np.cumsum(np.asarray(y)[order(scores)])]
     counts = [top_count(len(scores), s) for s in shares]
     return ranked[counts] / ranked[-1]
 
 
 def lift(y: np.ndarray, scores: np.ndarray, shares: np.ndarray = GRID[1:]) -> np.ndarray:
-    """Churn rate among the top ``share`` over the overall churn rate, for each share > 0."""
-    y = np.asarray(y, dtype=float)
-    ranked = np.r_[0.0, np.cumsum(y[order(scores)])]
+    """Churn rate among the top ``share`` over the overall churn rate, for each share > 0.
+
+    That is the share of churners reached over the share of customers contacted.
+    """
     counts = np.array([top_count(len(scores), s) for s in shares])
-    return ranked[counts] / counts / y.mean()
+    return gains(y, scores, shares) * len(scores) / counts
 
 
 def capture_at_k(y: np.ndarray, scores: np.ndarray, share: float) -> float:
@@ -92,20 +93,20 @@ def customer_value(frame: pd.DataFrame, params: DecisionParams) -> np.ndarray:
     A missing value in the column counts as 0 (the campaign gains nothing it can name).
     """
     if params.value_column is None:
-        return np.full(len(frame), params.value, dtype=float)
-    column = pd.to_numeric(frame[params.value_column], errors="coerce").to_numpy(dtype=float)
-    return np.nan_to_num(column, nan=0.0) * params.value
+        return np.full(len(frame), params.value)
+    column = frame[params.value_column].astype(float).to_numpy()
+    return np.where(np.isnan(column), 0.0, column) * params.value
 
 
 def row_profit(y: np.ndarray, value: np.ndarray, params: DecisionParams) -> np.ndarray:
     """Each customer's expected profit if contacted, knowing whether they would leave."""
-    keep = params.retention_rate * (np.asarray(value, dtype=float) - params.incentive_cost)
-    return np.asarray(y, dtype=float) * keep - params.contact_cost
+    keep = params.retention_rate * (np.asarray(value) - params.incentive_cost)
+    return np.asarray(y) * keep - params.contact_cost
 
 
 def profit_curve(profits: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Campaign profit contacting the top 0, 1, ..., n customers (length n + 1)."""
-    return np.r_[0.0, np.cumsum(np.asarray(profits, dtype=float)[order(scores)])]
+    return np.r_[0.0, np.cumsum(np.asarray(profits)[order(scores)])]
 
 
 def best_count(curve: np.ndarray) -> int:
@@ -128,9 +129,8 @@ def choose_threshold(scores: np.ndarray, profits: np.ndarray) -> tuple[float, fl
     close to the cut fall on the same side as on these rows. Ties between cuts go
     to the fewer contacts.
     """
-    scores = np.asarray(scores, dtype=float)
     ranked = order(scores)
-    s, p = scores[ranked], np.asarray(profits, dtype=float)[ranked]
+    s, p = np.asarray(scores)[ranked], np.asarray(profits)[ranked]
     ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True])  # last row of each score group
     cumulative = np.r_[0.0, np.cumsum(p)[ends]]  # contact 0, 1, ... groups
     groups = best_count(cumulative)
@@ -155,22 +155,20 @@ def curve_points(
     y: np.ndarray, proba: np.ndarray, value: np.ndarray, params: DecisionParams
 ) -> dict[str, list[dict[str, float]]]:
     """The gains, lift and profit curves at the contact shares of :data:`GRID`, for plotting."""
-    captured = gains(y, proba)
-    lifted = lift(y, proba)
-    profit = profit_at(profit_curve(row_profit(y, value, params), proba))
+    curves = {
+        "churners_reached": np.column_stack((GRID, gains(y, proba))),
+        "lift": np.column_stack((GRID[1:], lift(y, proba))),
+        "profit_per_1000": np.column_stack(
+            (GRID, profit_at(profit_curve(row_profit(y, value, params), proba)))
+        ),
+    }
     return {
-        "gains": [
-            {"contact_share": float(s), "churners_reached": float(c)}
-            for s, c in zip(GRID, captured, strict=True)
-        ],
-        "lift": [
-            {"contact_share": float(s), "lift": float(v)}
-            for s, v in zip(GRID[1:], lifted, strict=True)
-        ],
-        "profit": [
-            {"contact_share": float(s), "profit_per_1000": float(v)}
-            for s, v in zip(GRID, profit, strict=True)
-        ],
+        name: [{"contact_share": float(s), field: float(v)} for s, v in curves[field]]
+        for name, field in (
+            ("gains", "churners_reached"),
+            ("lift", "lift"),
+            ("profit", "profit_per_1000"),
+        )
     }
 
 

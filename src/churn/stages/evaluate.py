@@ -90,8 +90,7 @@ def decision_metrics(
     best = decision.best_count(curve)
     options = {"resamples": evaluation.ci_resamples, "seed": evaluation.seed}
     at_threshold = decision_intervals(y, gain, top, **options)["profit"]
-    best_rows = np.zeros(len(y), dtype=bool)
-    best_rows[decision.order(proba)[:best]] = True
+    best_rows = decision.top_mask(proba, best / len(y))  # the top ``best`` customers
     best_gain = decision.PER * decision.row_profit(y, value, params) * best_rows
     at_best = decision_intervals(y, best_gain, top, **options)["profit"]
     return {
