@@ -51,8 +51,10 @@ COPY src/churn/__init__.py src/churn/__init__.py
 COPY src/churn/core/ src/churn/core/
 COPY src/churn/serving/ src/churn/serving/
 COPY models/model.pkl models/model.pkl
+COPY models/decision.json models/decision.json
 COPY data/prepared/contract.json data/prepared/contract.json
 COPY reports/metrics.json reports/metrics.json
+COPY reports/model_card.md reports/model_card.md
 USER churn
 EXPOSE 8000
 # slim has no curl: ask /health with the standard library (non-2xx or no answer: exit 1).

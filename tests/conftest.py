@@ -67,6 +67,7 @@ def run_pipeline(root: Path, params_raw: dict, raw_frame: pd.DataFrame) -> Path:
     paths = params_raw["paths"]
     recorded = [
         paths["model"],
+        paths["decision"],
         paths["contract"],
         paths["card"],
         f"{paths['reports']}/metrics.json",
@@ -96,6 +97,8 @@ def trained_inferred(tmp_path_factory, params_raw) -> Path:
         **copy.deepcopy(params_raw),
         "data": dict(CUSTOM_DATA),
         "evaluate": {**params_raw["evaluate"], "slices": ["plan"]},
+        # The campaign values a kept account by its usage (a numeric column with gaps).
+        "decision": {**params_raw["decision"], "value_column": "usage_minutes"},
     }
     raw["paths"]["raw"] = "data/raw/custom.csv"
     return run_pipeline(tmp_path_factory.mktemp("inferred"), raw, make_custom_dataset(1200))

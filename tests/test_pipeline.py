@@ -15,7 +15,7 @@ from churn.core import entry, io
 from churn.core.contract import read_contract
 from churn.stages import evaluate, featurize, prepare, train
 from conftest import REPO
-from synthetic import CUSTOM_DATA
+from synthetic import CUSTOM_DATA, make_custom_dataset
 
 STAGES = (prepare.main, featurize.main, train.main, evaluate.main)
 
@@ -76,6 +76,7 @@ def test_own_dataset_needs_only_params(tmp_path, monkeypatch, params_dict, custo
     params_dict["paths"]["raw"] = "data/raw/accounts.csv"
     params_dict["data"] = dict(CUSTOM_DATA)
     params_dict["evaluate"]["slices"] = ["plan"]  # the model card's groups are columns too
+    params_dict["decision"]["value_column"] = "usage_minutes"  # so is the customer value
     setup_workdir(tmp_path, params_dict, custom_dataset)
     metrics = run_all(tmp_path, monkeypatch)
     assert metrics["roc_auc"] > 0.7
@@ -123,3 +124,76 @@ def test_bad_param_fails_in_one_line(tmp_path, params_dict, telco):
     assert result.stderr.startswith("error: params.yaml: train.n_estimtors: unknown key (allowed: ")
     assert result.stderr.count("\n") == 1
     assert not (tmp_path / "data/prepared").exists()
+
+
+def test_the_chosen_threshold_never_reads_a_test_row(tmp_path, monkeypatch, params_dict):
+    """Poisoned test rows (labels flipped, numbers scrambled) leave the threshold unchanged.
+
+    train chooses ``max_profit`` on out-of-fold predictions of the training split; the
+    test split only measures it. A second run is byte-identical (seeded folds).
+    """
+    params_dict["paths"]["raw"] = "data/raw/accounts.csv"
+    params_dict["data"] = dict(CUSTOM_DATA)
+    params_dict["evaluate"]["slices"] = ["plan"]
+    params_dict["decision"]["value_column"] = "usage_minutes"
+    setup_workdir(tmp_path, params_dict, make_custom_dataset(1200))
+    run_all(tmp_path, monkeypatch)
+    recorded = Path("models/decision.json").read_bytes()
+    assert json.loads(recorded)["policy"] == "max_profit"
+    test_path = Path("data/prepared/test.parquet")
+    test = io.read_parquet(test_path)
+    poisoned = test.assign(
+        status=1 - test["status"],
+        usage_minutes=test["usage_minutes"].to_numpy()[::-1] * 7,
+        support_calls=test["support_calls"].to_numpy()[::-1],
+    )
+    io.write_parquet(test_path, poisoned)
+    assert entry.run(train.main) == 0
+    assert Path("models/decision.json").read_bytes() == recorded
+    # The metrics measure the recorded threshold on the (poisoned) test rows.
+    assert entry.run(evaluate.main) == 0
+    metrics = json.loads(Path("reports/metrics.json").read_text())
+    assert metrics["decision"]["threshold"] == json.loads(recorded)["threshold"]
+
+
+def test_evaluate_writes_the_decision_metrics_and_curves(tmp_path, monkeypatch, params_dict):
+    params_dict["paths"]["raw"] = "data/raw/accounts.csv"
+    params_dict["data"] = dict(CUSTOM_DATA)
+    params_dict["evaluate"]["slices"] = ["plan"]
+    params_dict["decision"].update(value_column=None, value=500.0, threshold=0.4, top_share=0.2)
+    setup_workdir(tmp_path, params_dict, make_custom_dataset(1200))
+    metrics = run_all(tmp_path, monkeypatch)
+    assert json.loads(Path("models/decision.json").read_text()) == {
+        "policy": "fixed",
+        "threshold": 0.4,
+    }
+    preds = pd.read_csv("reports/predictions.csv")
+    y, proba = preds["label"].to_numpy(), preds["probability"].to_numpy()
+    assert (preds["value"] == 500.0).all()
+    # By hand: the top 20 % (ceil), and the contacted rows at or above 0.4.
+    k = int(np.ceil(0.2 * len(y)))
+    top = np.argsort(-proba, kind="stable")[:k]
+    assert metrics["capture_at_k"] == pytest.approx(y[top].sum() / y.sum())
+    assert metrics["lift_at_k"] == pytest.approx(y[top].mean() / y.mean())
+    d = params_dict["decision"]
+    rows = y * d["retention_rate"] * (500.0 - d["incentive_cost"]) - d["contact_cost"]
+    assert metrics["profit"] == pytest.approx(1000 * np.mean(rows * (proba >= 0.4)))
+    assert (
+        metrics["decision"]["profit_low"] < metrics["profit"] < metrics["decision"]["profit_high"]
+    )
+    assert metrics["decision"]["contact_share"] == pytest.approx(np.mean(proba >= 0.4))
+    curve = np.r_[0.0, np.cumsum(rows[np.argsort(-proba, kind="stable")])]
+    assert metrics["decision"]["best_share"] == np.argmax(curve) / len(y)
+    assert metrics["decision"]["max_profit"] == pytest.approx(curve.max() / len(y) * 1000)
+    plots = Path("reports/plots/custom")
+    gains = json.loads((plots / "gains.json").read_text())
+    assert (gains[0], gains[-1]) == (
+        {"contact_share": 0.0, "churners_reached": 0.0},
+        {"contact_share": 1.0, "churners_reached": 1.0},
+    )
+    assert len(json.loads((plots / "lift.json").read_text())) == 100
+    assert json.loads((plots / "profit.json").read_text())[-1]["profit_per_1000"] == (
+        pytest.approx(1000 * rows.mean())
+    )
+    card = Path("reports/model_card.md").read_text()
+    assert "- Threshold **0.4000**, fixed in params.yaml (`decision.threshold`)." in card

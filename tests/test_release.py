@@ -5,7 +5,7 @@ import pytest
 from churn.core import integrity
 from churn.core.errors import ChurnError
 from churn.ops import release
-from test_report import BASE_P, HEAD_P, side
+from test_report import BASE_P, HEAD_P, decided_side, side
 
 
 def test_versions_parse_order_and_must_grow():
@@ -115,3 +115,26 @@ CHECKOUT = (
 )
 def test_release_refusal_tells_checkout_from_repro(status, said):
     assert release.advice(status) == said
+
+
+@pytest.mark.parametrize("metric", ["profit", "lift_at_k", "capture_at_k"])
+def test_the_gate_may_be_a_decision_metric(params, metric):
+    head = decided_side("this branch", HEAD_P, 0.4, params)
+    previous = decided_side("churn-model@v1.0.0", BASE_P, 0.5, params)
+    gate = gate_params(params, 0.95, metric=metric, minimum=0.01)
+    verdict = release.gate(head, previous, gate)
+    assert verdict.startswith(f"{metric} {head.metrics[metric]:.4f} (floor 0.01); vs ")
+    assert release.gate(head, None, gate).endswith("; first release")
+
+
+def test_a_decision_gate_needs_a_previous_release_that_measured_it(params):
+    head = decided_side("this branch", HEAD_P, 0.4, params)
+    old = side("churn-model@v1.0.0", BASE_P)  # before issue 16: no threshold, no values
+    with pytest.raises(ChurnError) as err:
+        release.gate(head, old, gate_params(params, 0.95, metric="profit", minimum=1.0))
+    assert str(err.value) == (
+        "cannot compare profit with the previous release churn-model@v1.0.0: it records no "
+        "decision threshold or customer values"
+    )
+    with pytest.raises(ChurnError, match=r"^metrics.json has no profit: run dvc repro$"):
+        release.gate(old, None, gate_params(params, 0.95, metric="profit", minimum=1.0))

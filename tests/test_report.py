@@ -1,8 +1,10 @@
 import numpy as np
 import pandas as pd
+import pytest
 
+from churn.core import decision
 from churn.core.params import ReportParams
-from churn.core.stats import score
+from churn.core.stats import DECISION, HEADLINE, score
 from churn.ops.report import (
     build_report,
     contract_change,
@@ -14,7 +16,7 @@ from churn.ops.report import (
     params_diff,
     png_charts,
 )
-from churn.ops.results import Side, same_rows
+from churn.ops.results import Side, compare, same_rows
 
 RNG = np.random.default_rng(5)
 Y = (RNG.random(400) < 0.3).astype(int)
@@ -73,7 +75,7 @@ def test_same_rows_ignores_order_but_not_ids():
 
 
 def test_better_head_gets_a_better_verdict():
-    text = build_report(side("main", BASE_P), side("this branch", HEAD_P), PARAMS, 0.5)
+    text = build_report(side("main", BASE_P), side("this branch", HEAD_P), PARAMS, None)
     assert "**Verdict against main:** roc_auc better, average_precision better" in text
     assert "| roc_auc | +0." in text
     assert "✅ better" in text
@@ -82,7 +84,7 @@ def test_better_head_gets_a_better_verdict():
 
 def test_different_rows_fall_back_to_unpaired():
     head = side("this branch", HEAD_P, ids=np.arange(1000, 1400))
-    text = build_report(side("main", BASE_P), head, PARAMS, 0.5)
+    text = build_report(side("main", BASE_P), head, PARAMS, None)
     assert "The test rows differ between main and this branch (400 vs 400 rows)" in text
     assert "_Unpaired bootstrap" in text
 
@@ -121,10 +123,10 @@ def test_png_charts_are_opt_in_files(tmp_path):
 
 def test_no_baseline_and_no_metrics():
     empty = Side("main", note="main has no evaluated pipeline in its dvc.lock")
-    text = build_report(empty, side("this branch", HEAD_P), PARAMS, 0.5)
+    text = build_report(empty, side("this branch", HEAD_P), PARAMS, None)
     assert "**No baseline on main** (main has no evaluated pipeline in its dvc.lock)" in text
     assert "| roc_auc |" in text
-    nothing = build_report(empty, Side("this branch"), PARAMS, 0.5)
+    nothing = build_report(empty, Side("this branch"), PARAMS, None)
     assert "This branch has no metrics" in nothing
 
 
@@ -143,13 +145,11 @@ def test_unreachable_base_says_so_plainly(monkeypatch, tmp_path):
         "could not get main's outputs: not in the DVC cache or remote, and reproducing it in a "
         "temporary worktree failed"
     )
-    text = build_report(base, side("this branch", HEAD_P), PARAMS, 0.5)
+    text = build_report(base, side("this branch", HEAD_P), PARAMS, None)
     assert "**Cannot compare with main** (could not get main's outputs" in text
 
 
 def test_a_broken_metrics_file_is_one_line_naming_it(tmp_path):
-    import pytest
-
     from churn.core.errors import ChurnError
     from churn.ops.results import load_head
 
@@ -211,5 +211,72 @@ def test_a_dataset_switch_is_said_first():
         "**Different data:** main trained on `data/raw/x.csv`, this branch on `data/raw/bank.csv`."
     )
     assert data_switch(base, base) is None
-    report = build_report(base, other, ReportParams(resamples=100, seed=1, confidence=0.95), 0.5)
+    report = build_report(base, other, ReportParams(resamples=100, seed=1, confidence=0.95), None)
     assert report.splitlines()[2].startswith("**Different data:** main trained on")
+
+
+# --- decision metrics (issue 16) ---------------------------------------------------------
+
+VALUE = np.full(400, 1000.0)  # every customer worth 1,000 if kept
+
+
+def decision_params(params, **changes):
+    return params.decision.model_copy(update=changes)
+
+
+def decided_side(label, proba, threshold, params, value=VALUE):
+    """A side as evaluate now writes it: values in the predictions, threshold in the metrics."""
+    from churn.stages.evaluate import decision_metrics
+
+    measured = decision_metrics(Y, proba, value, threshold, params.decision, params.evaluate)
+    out = side(label, proba)
+    out.metrics = {**out.metrics, **{k: v for k, v in measured.items() if "/" not in k}}
+    out.metrics["decision"] = {"threshold": threshold}
+    out.predictions = out.predictions.assign(value=value)
+    return out
+
+
+def test_profit_and_lift_are_judged_like_the_headline_metrics(params):
+    base = decided_side("main", BASE_P, 0.5, params)
+    head = decided_side("this branch", HEAD_P, 0.4, params)
+    text = build_report(base, head, PARAMS, params.decision)
+    assert "brier better, profit better, lift_at_k better." in text
+    assert "| profit | +" in text
+    assert "| capture_at_k | " not in text.split("### Is it real?")[1].split("###")[0]
+    assert "each side's own decision threshold" in text
+    # The comparison's points are the closed-form profits: each side at its own threshold.
+    [profit] = [c for c in compare(base, head, PARAMS, params.decision) if c.metric == "profit"]
+    rows = decision.row_profit(Y, VALUE, params.decision)
+    assert profit.base == pytest.approx(1000 * np.mean(rows * (BASE_P >= 0.5)))
+    assert profit.head == pytest.approx(1000 * np.mean(rows * (HEAD_P >= 0.4)))
+    assert profit.paired
+    assert profit.verdict == "better"
+
+
+def test_the_head_values_both_sides_when_the_rows_are_the_same(params):
+    """A base without values (before issue 16) is valued with the head's.
+
+    Its threshold is the one its params had.
+    """
+    base = side("main", BASE_P, params={"evaluate": {"threshold": 0.5}})
+    head = decided_side("this branch", HEAD_P, 0.4, params)
+    found = {c.metric: c for c in compare(base, head, PARAMS, params.decision)}
+    rows = decision.row_profit(Y, VALUE, params.decision)
+    assert found["profit"].base == pytest.approx(1000 * np.mean(rows * (BASE_P >= 0.5)))
+    text = build_report(base, head, PARAMS, params.decision)
+    assert "| profit | — | " in text  # the base's metrics.json has no profit
+
+
+def test_no_decision_rows_without_a_base_threshold_or_unpaired_values(params):
+    base = side("main", BASE_P)  # neither a recorded threshold nor evaluate.threshold
+    head = decided_side("this branch", HEAD_P, 0.4, params)
+    assert {c.metric for c in compare(base, head, PARAMS, params.decision)} == set(HEADLINE)
+    moved = decided_side("this branch", HEAD_P, 0.4, params)
+    moved.predictions = moved.predictions.assign(id=np.arange(1000, 1400))
+    old = side("main", BASE_P, params={"evaluate": {"threshold": 0.5}})  # no value column
+    assert {c.metric for c in compare(old, moved, PARAMS, params.decision)} == set(HEADLINE)
+    valued = decided_side("main", BASE_P, 0.5, params)
+    unpaired = compare(valued, moved, PARAMS, params.decision)
+    assert [c.metric for c in unpaired] == [*HEADLINE, *DECISION]
+    assert not any(c.paired for c in unpaired)
+    assert compare(valued, moved, PARAMS, None)[-1].metric == HEADLINE[-1]

@@ -58,7 +58,9 @@ def test_the_scores_are_the_models_on_the_whole_test_split(trained, customers, t
     meta = pq.read_schema(out).metadata
     assert meta[b"churn.model_md5"] == bundle.md5.encode()
     assert meta[b"churn.model_version"] == bundle.version.encode()
-    assert meta[b"churn.threshold"] == b"0.5"
+    recorded = json.loads((trained / "models/decision.json").read_text())["threshold"]
+    assert bundle.threshold == recorded  # what train chose, not a number in params
+    assert meta[b"churn.threshold"] == repr(recorded).encode()
 
 
 def test_csv_in_csv_out_has_a_sidecar_with_the_model(trained, customers, tmp_path):
@@ -74,7 +76,7 @@ def test_csv_in_csv_out_has_a_sidecar_with_the_model(trained, customers, tmp_pat
     )
     sidecar = json.loads((tmp_path / "scores.csv.meta.json").read_text())
     assert sidecar["model_md5"] == load_bundle(None, root=trained).md5
-    assert sidecar["threshold"] == "0.5"
+    assert sidecar["threshold"] == repr(load_bundle(None, root=trained).threshold)
 
 
 @pytest.mark.parametrize("kind", ["parquet", "csv"])

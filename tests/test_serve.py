@@ -40,13 +40,30 @@ def rows(workdir) -> list[dict]:
     return json.loads(test.to_json(orient="records"))
 
 
-def test_health_ready_and_model(client):
+def recorded_threshold(workdir: Path) -> float:
+    """The threshold train chose and recorded next to the model (models/decision.json)."""
+    return json.loads((workdir / "models/decision.json").read_text())["threshold"]
+
+
+def test_health_ready_and_model(client, workdir, params):
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready")
     assert ready.status_code == 200
     assert ready.json()["model_version"].startswith("workspace-")
     info = client.get("/v1/model").json()
-    assert info["threshold"] == 0.5
+    threshold = recorded_threshold(workdir)
+    assert 0.0 < threshold < 1.0
+    assert info["threshold"] == threshold
+    # The decision policy: how the threshold was chosen, and the campaign it assumes.
+    decision = info["decision"]
+    assert (decision["policy"], decision["threshold"], decision["folds"]) == (
+        "max_profit",
+        threshold,
+        params.decision.cv_folds,
+    )
+    assumptions = params.decision.model_dump(exclude={"threshold"})
+    assert decision["assumptions"] == assumptions
+    assert info["metrics"]["profit"] > 0
     assert info["max_batch"] == 50
     assert info["metrics"]["roc_auc"] > 0.7
     assert set(info["input_schema"]["properties"]) >= {"tenure", "contract", "total_charges"}
@@ -60,10 +77,13 @@ def test_predictions_equal_the_pipeline_and_count_by_label(client, workdir, rows
     expected = pd.read_csv(workdir / "reports/predictions.csv")["probability"].to_numpy()[:40]
     got = np.array([p["churn_probability"] for p in body["predictions"]])
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
-    assert [p["churn"] for p in body["predictions"]] == (expected >= 0.5).tolist()
+    threshold = recorded_threshold(workdir)
+    assert body["threshold"] == threshold
+    assert [p["churn"] for p in body["predictions"]] == (expected >= threshold).tolist()
     assert body["request_id"] == response.headers["x-request-id"]
     metrics = client.get("/metrics").text
-    assert f'churn_predictions_total{{label="churn"}} {float((expected >= 0.5).sum())}' in metrics
+    churned = float((expected >= threshold).sum())
+    assert f'churn_predictions_total{{label="churn"}} {churned}' in metrics
     assert 'churn_requests_total{path="/v1/predict",status="200"} 1.0' in metrics
     assert 'churn_request_seconds_bucket{le="0.001",path="/v1/predict"}' in metrics
 

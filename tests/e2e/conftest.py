@@ -125,27 +125,29 @@ class MovedOn(NamedTuple):
     repo: Path
     md5: str  # the released model's
     metrics: dict  # the release's
+    threshold: float  # the release's, as train chose it (max_profit) and recorded it
 
 
 @pytest.fixture(scope="session")
 def moved_on(tmp_path_factory) -> MovedOn:
-    """Release v0.1.0, then commit another threshold (0.3) and a narrower tenure rule (max 80).
+    """Release v0.1.0, then commit a fixed threshold (0.3) and a narrower tenure rule (max 80).
 
     Shared: tests read it and may add untracked files, nothing else.
     """
     repo = reproduced_copy(tmp_path_factory, "moved-on")
     md5 = hashlib.md5((repo / "models/model.pkl").read_bytes()).hexdigest()  # noqa: S324
     released = json.loads((repo / "reports/metrics.json").read_text())
+    threshold = json.loads((repo / "models/decision.json").read_text())["threshold"]
     sh(repo, "git", "tag", "-a", "churn-model@v0.1.0", "-m", f"test\n\nmodel-md5: {md5}")
     text = (repo / "params.yaml").read_text()
-    text = text.replace("  threshold: 0.5 ", "  threshold: 0.3 ", 1)
+    text = text.replace("  threshold: max_profit ", "  threshold: 0.3 ", 1)
     text = text.replace(
         "tenure: {type: numeric, min: 0, max: 120}", "tenure: {type: numeric, min: 0, max: 80}"
     )
     (repo / "params.yaml").write_text(text)
     sh(repo, "dvc", "repro")
     sh(repo, "git", "commit", "-qam", "threshold 0.3, tenure up to 80")
-    return MovedOn(repo, md5, released)
+    return MovedOn(repo, md5, released, threshold)
 
 
 def free_port() -> int:

@@ -30,7 +30,11 @@ def test_exp_run_changes_metrics_and_leaves_the_commit_alone(repo):
 
     after = read_metrics(repo)
     assert after["roc_auc"] != before["roc_auc"]
-    assert after["baseline"] == before["baseline"]
+    # The prior baseline ranks no one; its thresholded metrics follow the threshold the new
+    # model's training chose (decision.threshold: max_profit), the rest cannot move.
+    ranked = ("roc_auc", "average_precision", "log_loss", "brier")
+    assert {k: after["baseline"][k] for k in ranked} == {k: before["baseline"][k] for k in ranked}
+    assert after["decision"]["threshold"] != before["decision"]["threshold"]
 
     diff = json.loads(sh(repo, "dvc", "metrics", "diff", "HEAD", "--json").stdout)
     change = diff["reports/metrics.json"]["roc_auc"]
@@ -52,6 +56,31 @@ def test_exp_run_changes_metrics_and_leaves_the_commit_alone(repo):
 
     assert sh(repo, "git", "rev-parse", "HEAD").stdout == head
     assert sh(repo, "git", "show", "HEAD:dvc.lock").stdout == committed_lock
+
+
+def test_a_dearer_contact_changes_the_chosen_threshold(repo):
+    """`dvc exp run -S decision.contact_cost=...` moves the threshold train chooses up.
+
+    train (it chooses the threshold) and evaluate rerun: fewer customers are worth a dearer call.
+    """
+    before = read_metrics(repo)
+    out = sh(repo, "dvc", "exp", "run", "-n", "dear", "-S", "decision.contact_cost=150.0").stdout
+    assert "Running stage 'train'" in out
+    assert "Running stage 'featurize'" not in out
+    after = read_metrics(repo)
+    assert after["roc_auc"] == before["roc_auc"]  # the same model
+    assert after["decision"]["threshold"] > before["decision"]["threshold"]
+    assert after["profit"] != before["profit"]
+    sh(repo, "git", "checkout", "--", "params.yaml", "dvc.lock")
+    sh(repo, "dvc", "checkout", "-q")
+
+
+def test_a_report_only_decision_key_reruns_evaluate_alone(repo):
+    out = sh(repo, "dvc", "exp", "run", "-n", "top-20", "-S", "decision.top_share=0.2").stdout
+    assert "Running stage 'evaluate'" in out
+    assert "Running stage 'train'" not in out
+    sh(repo, "git", "checkout", "--", "params.yaml", "dvc.lock")
+    sh(repo, "dvc", "checkout", "-q")
 
 
 def test_typo_in_a_param_is_refused_by_name(repo):

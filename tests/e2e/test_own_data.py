@@ -74,6 +74,7 @@ def write_params(repo, own: Own, **data) -> None:
     params["paths"]["raw"] = f"data/raw/{own.file}"
     params["data"] = {**own.data, **data}
     params["evaluate"]["slices"] = own.slices
+    params["decision"]["value_column"] = own.shift  # a numeric feature of this dataset
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 

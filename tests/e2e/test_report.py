@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from .conftest import copy_repo, reproduced_copy, sh
+from .conftest import copy_repo, read_metrics, reproduced_copy, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +62,7 @@ def test_changed_param_shows_numbers_params_and_verdict(main_repo):
     assert text.startswith("## Model report\n")
     assert "| `train.logistic_regression.C` | `1.0` | `0.001` |" in text
     assert re.search(r"\| roc_auc \| 0\.8418 \| 0\.8327 \| -0\.0091 \| -1\.09 % \| 🔴 ↓ \|", text)
-    assert "| recall | 0.5588 | 0.2995 |" in text
+    assert re.search(r"\| recall \| 0\.7861 \| 0\.\d{4} \|", text)  # at each side's threshold
     row = re.search(r"\| roc_auc \| (-0\.\d+) \| \[(-?0\.\d+), (-?0\.\d+)\] \| (.+?) \|", text)
     diff, low, high, verdict = float(row[1]), float(row[2]), float(row[3]), row[4]
     assert low < diff < high
@@ -70,6 +70,31 @@ def test_changed_param_shows_numbers_params_and_verdict(main_repo):
     assert "Paired bootstrap, 1000 resamples" in text
     assert text.count("```mermaid") == 3
     assert "stale" not in text
+
+
+def test_a_dearer_contact_moves_the_threshold_and_the_report_prices_it(main_repo):
+    """`decision.contact_cost` up: a higher threshold, and the report says what it is worth.
+
+    Profit head vs base, both valued at the new cost, with a verdict.
+    """
+    repo = main_repo
+    before = read_metrics(repo)
+    branch_with(repo, "dear-contact", "decision.contact_cost=150.0")
+    after = read_metrics(repo)
+    text = report(repo)
+    back_to_main(repo)
+    assert after["decision"]["threshold"] > before["decision"]["threshold"]
+    assert after["decision"]["contact_share"] < before["decision"]["contact_share"]
+    assert "| `decision.contact_cost` | `50.0` | `150.0` |" in text
+    verdict = re.search(r"\*\*Verdict against main:\*\* (.+)\.", text)[1]
+    assert re.search(r"profit (better|worse|no significant change), lift_at_k ", verdict)
+    row = re.search(r"\| profit \| ([+-][\d,.]+) \| \[([+-][\d,.]+), ([+-][\d,.]+)\] \|", text)
+    diff, low, high = (float(v.replace(",", "")) for v in row.groups())
+    assert low <= diff <= high
+    # At the dearer contact, the old (lower) threshold contacts too many: the new one earns more.
+    assert diff > 0
+    # lift_at_k ranks the same model: no change at all.
+    assert "| lift_at_k | +0.0000 | [+0.0000, +0.0000] | ⚪ no significant change |" in text
 
 
 def test_identical_model_is_no_significant_change(main_repo):

@@ -24,10 +24,14 @@ def test_a_release_is_scored_with_its_own_contract_and_threshold(moved_on):
     assert released.returncode == 0, released.stderr
     meta = pq.read_schema(repo / "released.parquet").metadata
     assert meta[b"churn.model_version"] == b"churn-model@v0.1.0"
-    assert (meta[b"churn.model_md5"], meta[b"churn.threshold"]) == (md5.encode(), b"0.5")
+    threshold = moved_on.threshold
+    assert (meta[b"churn.model_md5"], meta[b"churn.threshold"]) == (
+        md5.encode(),
+        repr(threshold).encode(),
+    )
     scores = pd.read_parquet(repo / "released.parquet")
     assert len(scores) == 50
-    assert (scores["churn"] == (scores["churn_probability"] >= 0.5)).all()
+    assert (scores["churn"] == (scores["churn_probability"] >= threshold)).all()
     workspace = score("workspace.parquet")
     assert workspace.returncode == 3, workspace.stderr  # the workspace's rule rejects row 1
     assert pq.read_schema(repo / "workspace.parquet").metadata[b"churn.threshold"] == b"0.3"

@@ -84,7 +84,7 @@ def test_unknown_ref_refuses_to_start(reproduced):
 
 
 def test_a_release_is_served_with_its_own_contract_threshold_and_metrics(moved_on):
-    repo, md5, released = moved_on
+    repo, md5, released, threshold = moved_on
     row = json.loads(
         pd.read_parquet(repo / "data/prepared/test.parquet")
         .drop(columns="churn")
@@ -95,14 +95,17 @@ def test_a_release_is_served_with_its_own_contract_threshold_and_metrics(moved_o
     with server(repo, MODEL_REF="churn-model@v0.1.0") as url:
         info = httpx.get(f"{url}/v1/model", timeout=10).json()
         answer = httpx.post(f"{url}/v1/predict", json={"customers": [long_tenure]}, timeout=10)
-    assert (info["threshold"], info["md5"]) == (0.5, md5)
+    assert 0.0 < threshold < 1.0
+    assert (info["threshold"], info["md5"]) == (threshold, md5)
+    assert (info["decision"]["policy"], info["decision"]["threshold"]) == ("max_profit", threshold)
     assert info["metrics"] == released
     assert info["input_schema"]["properties"]["tenure"]["maximum"] == 120
     assert answer.status_code == 200  # the release's contract: tenure up to 120
-    assert answer.json()["threshold"] == 0.5
+    assert answer.json()["threshold"] == threshold
     with server(repo) as url:  # the workspace: its own rules
         info = httpx.get(f"{url}/v1/model", timeout=10).json()
         answer = httpx.post(f"{url}/v1/predict", json={"customers": [long_tenure]}, timeout=10)
     assert info["threshold"] == 0.3
+    assert info["decision"]["policy"] == "fixed"
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["body", "customers", 0, "tenure"]

@@ -227,3 +227,58 @@ def test_the_default_root_is_the_working_directory(tmp_path, monkeypatch):
     assert load_bundle(None).threshold == 0.3
     assert contract_at(None) == CONTRACT
     assert params_at(None).evaluate.threshold == 0.3
+
+
+POLICY = {"policy": "max_profit", "threshold": 0.2625, "folds": 5}
+DECISION = {"contact_cost": 50.0, "retention_rate": 0.3, "threshold": "max_profit"}
+
+
+def decided_tree(policy: dict, vouched: bool = True) -> dict[str, bytes]:
+    """A version whose train recorded its decision policy (paths.decision), issue 16 on."""
+    decision = {"out/decision.json": json.dumps(policy).encode()}
+    files = tree(vouched=decision) if vouched else tree(**decision)
+    params = {"paths": {**PATHS, "decision": "out/decision.json"}, "decision": DECISION}
+    return {**files, "params.yaml": yaml.safe_dump(params).encode()}
+
+
+def test_the_threshold_is_the_one_train_recorded_with_its_assumptions(tmp_path):
+    write_tree(tmp_path, decided_tree(POLICY))
+    bundle = load_bundle(None, root=tmp_path)
+    assert bundle.threshold == 0.2625
+    assert bundle.decision == {
+        **POLICY,
+        "assumptions": {"contact_cost": 50.0, "retention_rate": 0.3},
+    }
+
+
+def test_a_version_before_the_decision_file_has_a_fixed_threshold(tmp_path):
+    write_tree(tmp_path, tree(threshold=0.45))
+    assert load_bundle(None, root=tmp_path).decision == {"policy": "fixed", "threshold": 0.45}
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (
+            decided_tree({**POLICY, "threshold": 1.5}),
+            "out/decision.json: threshold: Input should be less than or equal to 1 (got 1.5)",
+        ),
+        (
+            decided_tree({"threshold": 0.5}),
+            "out/decision.json: policy: missing key",
+        ),
+        (
+            decided_tree(POLICY, vouched=False),
+            "dvc.lock records no md5 for out/decision.json: refusing to use it",
+        ),
+        (
+            {**tree(), "params.yaml": yaml.safe_dump({"paths": PATHS}).encode()},
+            "params.yaml: no decision path and no threshold",
+        ),
+    ],
+)
+def test_a_bad_or_unvouched_decision_file_stops_the_load(tmp_path, files, message):
+    write_tree(tmp_path, files)
+    with pytest.raises(ChurnError) as err:
+        load_bundle(None, root=tmp_path)
+    assert str(err.value) == message

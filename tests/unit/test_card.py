@@ -5,9 +5,11 @@ import pandas as pd
 import pytest
 
 from churn.core.contract import resolve_contract
+from churn.core.decision import Measured
 from churn.core.errors import ChurnError
 from churn.core.stats import score
 from churn.stages import card
+from churn.stages.evaluate import decision_metrics
 
 SECTIONS = [
     "# Model card: churn model",
@@ -15,6 +17,7 @@ SECTIONS = [
     "## Data",
     "## Test metrics (95 % bootstrap intervals, 50 resamples)",
     "## The threshold and what it trades",
+    "### In money: the campaign",
     "## Calibration",
     "## Performance by group",
     "## Intended use",
@@ -47,10 +50,24 @@ def inputs(params, telco, tmp_path, monkeypatch):
     return contract, test, y, proba, y_train
 
 
+def measured(params, y, proba, threshold=0.5):
+    """The decision policy at ``threshold``, measured as evaluate measures it."""
+    value = np.full(len(y), 500.0)
+    metrics = decision_metrics(y, proba, value, threshold, params.decision, params.evaluate)
+    return Measured({"policy": "fixed", "threshold": threshold}, value, metrics)
+
+
 def test_card_has_every_section_with_real_numbers(params, inputs):
     contract, test, y, proba, y_train = inputs
+    cheap = few_resamples(params)
     text = card.render(
-        few_resamples(params), contract, y_train, test, proba, np.full(len(y), y.mean())
+        cheap,
+        contract,
+        y_train,
+        test,
+        proba,
+        np.full(len(y), y.mean()),
+        measured(cheap, y, proba),
     )
     positions = [text.index(title) for title in SECTIONS]
     assert positions == sorted(positions)
@@ -68,16 +85,17 @@ def test_card_has_every_section_with_real_numbers(params, inputs):
     assert "md5 `04ee6033369237668cf680003791080c`" in text
     assert "- Training split: 4 rows, 25.0% churn" in text
     assert "| 0.50 (used) |" in text
+    assert "- Threshold **0.5000**, fixed in params.yaml (`decision.threshold`)." in text
     for value in ("Month-to-month", "One year", "Two year"):
         assert f"| contract = {value} |" in text
     assert "| senior_citizen = 0 |" in text
 
 
 def test_unknown_slice_column_names_the_key(params, inputs):
-    contract, test, _, proba, y_train = inputs
+    contract, test, y, proba, y_train = inputs
     bad = few_resamples(params, slices=["region"])
     with pytest.raises(ChurnError, match=r"evaluate\.slices: 'region' is not a feature column"):
-        card.render(bad, contract, y_train, test, proba, proba)
+        card.render(bad, contract, y_train, test, proba, proba, measured(bad, y, proba))
 
 
 def test_intervals_on_a_large_test_set_use_a_seeded_subsample(params, inputs, telco):
@@ -87,9 +105,10 @@ def test_intervals_on_a_large_test_set_use_a_seeded_subsample(params, inputs, te
     test["churn"] = y
     proba = np.clip(0.3 + 0.4 * y, 0.01, 0.99)
     capped = few_resamples(params, ci_max_rows=1000, ci_resamples=20)
-    text = card.render(capped, contract, y_train, test, proba, proba)
+    decided = measured(capped, y, proba)
+    text = card.render(capped, contract, y_train, test, proba, proba, decided)
     assert (
         "## Test metrics (95 % bootstrap intervals, 20 resamples, on 1,000 of 1,500 rows)" in text
     )
     # Rendered twice, the card is the same text: the subsample and the bootstrap are seeded.
-    assert text == card.render(capped, contract, y_train, test, proba, proba)
+    assert text == card.render(capped, contract, y_train, test, proba, proba, decided)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from churn.core.contract import Column, Contract
+from churn.core.decision import Measured
 from churn.core.params import LogisticRegressionParams, RandomForestParams
 from churn.stages import card
 
@@ -70,9 +71,15 @@ def test_model_section_names_the_chosen_classifier_and_its_settings(params, trai
     Its own hyperparameters, its class weight ('none' when unset), the contract's column
     counts and the decision threshold.
     """
-    configured = _with(_with(params, "train", **train), "evaluate", threshold=0.35)
-    configured = _with(configured, "paths", contract="out/contract.json", model="out/model.pkl")
-    assert card._model_section(configured, CONTRACT) == [
+    configured = _with(params, "train", **train)
+    configured = _with(
+        configured,
+        "paths",
+        contract="out/contract.json",
+        model="out/model.pkl",
+        decision="out/decision.json",
+    )
+    assert card._model_section(configured, CONTRACT, 0.35) == [
         "## Model",
         "",
         classifier,
@@ -80,19 +87,19 @@ def test_model_section_names_the_chosen_classifier_and_its_settings(params, trai
         "the probability that the customer churns (`churn` = `Yes`).",
         "- One artifact: `out/model.pkl`, a scikit-learn Pipeline of the fitted feature "
         "transformer and the classifier.",
-        "- Decision threshold: 0.35.",
+        "- Decision threshold: 0.35 (`out/decision.json`).",
         "",
     ]
 
 
 def test_model_section_says_when_the_contract_was_inferred(params):
     inferred = replace(CONTRACT, inferred=True)
-    section = card._model_section(params, inferred)
+    section = card._model_section(params, inferred, 0.5)
     assert section[4] == (
         "- The data contract was inferred from the training split (`features: infer`); "
         "`churn contract --freeze` prints it as params to declare."
     )
-    assert len(section) == len(card._model_section(params, CONTRACT)) + 1
+    assert len(section) == len(card._model_section(params, CONTRACT, 0.5)) + 1
 
 
 # --- Data ------------------------------------------------------------------------------
@@ -149,11 +156,11 @@ def test_metrics_section_gives_model_interval_baseline_and_direction_per_metric(
     The baseline column must show the baseline's score, not the model's again; the title
     states the number of resamples.
     """
-    configured = _with(params, "evaluate", threshold=0.5, ci_resamples=200)
+    configured = _with(params, "evaluate", ci_resamples=200)
     y = np.array([0, 0, 1, 1])
     proba = np.array([0.2, 0.2, 0.8, 0.8])
     baseline = np.full(4, 0.5)
-    assert card._metrics_section(y, proba, baseline, configured) == [
+    assert card._metrics_section(y, proba, baseline, configured, 0.5) == [
         "## Test metrics (95 % bootstrap intervals, 200 resamples)",
         "",
         "| metric | model | 95 % CI | prior baseline | better |",
@@ -177,12 +184,10 @@ def _rows_behind_the_intervals(params, monkeypatch, n_rows, cap, seed):
         return real(y, proba, threshold, **kwargs)
 
     monkeypatch.setattr(card, "confidence_intervals", spy)
-    configured = _with(
-        params, "evaluate", threshold=0.5, ci_max_rows=cap, ci_resamples=100, seed=seed
-    )
+    configured = _with(params, "evaluate", ci_max_rows=cap, ci_resamples=100, seed=seed)
     proba = np.arange(1, n_rows + 1) / (n_rows + 1)
     y = (np.arange(1, n_rows + 1) % 3 == 0).astype(int)
-    lines = card._metrics_section(y, proba, np.full(n_rows, 1 / 3), configured)
+    lines = card._metrics_section(y, proba, np.full(n_rows, 1 / 3), configured, 0.5)
     return lines[0], seen
 
 
@@ -401,3 +406,87 @@ def test_precision_recall_are_zero_where_undefined():
     assert card.precision_recall(np.array([1, 0]), np.array([False, False])) == (0.0, 0.0)
     assert card.precision_recall(np.array([0, 0]), np.array([True, False])) == (0.0, 0.0)
     assert card.precision_recall(np.array([1, 0, 1]), np.array([True, True, False])) == (0.5, 0.5)
+
+
+# --- In money: the campaign (issue 16) -----------------------------------------------------
+
+# Four rows, two churners ranked first; each worth 1,000. With params.yaml's economics a
+# contacted churner earns 0.3 * (1,000 - 100) - 50 = 220, a stayer costs 50: contacting the
+# top 1, 2, 3, 4 rows earns 220, 440, 390, 340 -> per 1,000 customers 55,000, 110,000,
+# 97,500, 85,000. Contact shares become rows by ceil(share * 4): 5-20 % -> 1, 30-50 % -> 2,
+# 75 % -> 3, 100 % -> 4. Lift at 3 rows: (2/3) / (2/4) = 1.33.
+MONEY_Y = np.array([1, 1, 0, 0])
+MONEY_PROBA = np.array([0.9, 0.8, 0.3, 0.1])
+MONEY_METRICS = {
+    "profit": 1234.5,
+    "lift_at_k": 2.0,
+    "capture_at_k": 0.5,
+    "decision/contact_share": 0.5,
+    "decision/profit_low": 1000.0,
+    "decision/profit_high": 1500.0,
+    "decision/best_share": 0.5,
+    "decision/max_profit": 110000.0,
+    "decision/max_profit_low": 90000.0,
+    "decision/max_profit_high": 120000.0,
+}
+
+
+def test_decision_section_states_the_policy_its_profit_and_the_curves(params):
+    policy = {
+        "policy": "max_profit",
+        "threshold": 0.55,
+        "folds": 5,
+        "seed": 42,
+        "train_profit_per_1000": 98765.4,
+    }
+    measured = Measured(policy, np.full(4, 1000.0), MONEY_METRICS)
+    assert card._decision_section(MONEY_Y, MONEY_PROBA, measured, params) == [
+        "### In money: the campaign",
+        "",
+        "Assumptions (`decision:` in params.yaml): a contact costs 50; an offer keeps a "
+        "customer who would leave with probability 0.3, who is then worth 12 x "
+        "`monthly_charges` less an incentive of 100.",
+        "",
+        "- Threshold **0.5500**, chosen by train for the highest profit on 5-fold out-of-fold "
+        "predictions of the training split (seed 42; 98,765 per 1,000 there), never on the "
+        "test split.",
+        "- On the test split it contacts 50.0% of the customers; expected profit **1,234 per "
+        "1,000 customers** (95 % bootstrap interval [1,000, 1,500]).",
+        "- Contacting the riskiest 10% reaches 50.0% of the churners: lift 2.00.",
+        "- In hindsight the best share on the test split is 50.0%, 110,000 per 1,000 "
+        "([90,000, 120,000]): the ceiling a threshold could reach here.",
+        "",
+        "Gains and profit by contact share, riskiest first (plots: `gains`, `lift`, `profit`):",
+        "",
+        "| contacted | churners reached | lift | profit per 1,000 |",
+        "|---:|---:|---:|---:|",
+        "| 5% | 50.0% | 2.00 | 55,000 |",
+        "| 10% | 50.0% | 2.00 | 55,000 |",
+        "| 20% | 50.0% | 2.00 | 55,000 |",
+        "| 30% | 100.0% | 2.00 | 110,000 |",
+        "| 40% | 100.0% | 2.00 | 110,000 |",
+        "| 50% | 100.0% | 2.00 | 110,000 |",
+        "| 75% | 100.0% | 1.33 | 97,500 |",
+        "| 100% | 100.0% | 1.00 | 85,000 |",
+        "",
+    ]
+
+
+def test_a_fixed_threshold_and_a_constant_value_are_said_as_such(params):
+    constant = _with(params, "decision", value=750.0, value_column=None)
+    measured = Measured({"policy": "fixed", "threshold": 0.3}, np.full(4, 750.0), MONEY_METRICS)
+    lines = card._decision_section(MONEY_Y, MONEY_PROBA, measured, constant)
+    assert lines[2].endswith("who is then worth 750 less an incentive of 100.")
+    assert lines[4] == "- Threshold **0.3000**, fixed in params.yaml (`decision.threshold`)."
+
+
+def test_a_chosen_threshold_shows_four_decimals_the_standard_ones_two():
+    lines = card._threshold_section(THRESHOLD_Y, THRESHOLD_PROBA, 0.2634)
+    assert [line.split(" |")[0] for line in lines[6:12]] == [
+        "| 0.2634 (used)",
+        "| 0.30",
+        "| 0.40",
+        "| 0.50",
+        "| 0.60",
+        "| 0.70",
+    ]

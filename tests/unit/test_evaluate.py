@@ -9,6 +9,7 @@ import pytest
 import yaml
 from dvclive import Live
 
+from churn.core.decision import Measured
 from churn.core.stats import HIGHER_IS_BETTER, score
 from churn.stages import evaluate
 from churn.stages.evaluate import baseline_proba, log_reports, predictions_frame, write_reports
@@ -60,9 +61,51 @@ def test_baseline_is_dummy_classifiers_prior_to_the_bit(y):
 
 def test_predictions_frame_keeps_ids_and_order():
     frame = predictions_frame(
-        pd.Index([7, 3], name="rownames"), np.array([1, 0]), np.array([0.7, 0.2])
+        pd.Index([7, 3], name="rownames"),
+        np.array([1, 0]),
+        np.array([0.7, 0.2]),
+        np.array([120.0, 30.0]),
     )
-    assert frame.to_dict("list") == {"id": [7, 3], "label": [1, 0], "probability": [0.7, 0.2]}
+    assert frame.to_dict("list") == {
+        "id": [7, 3],
+        "label": [1, 0],
+        "probability": [0.7, 0.2],
+        "value": [120.0, 30.0],
+    }
+
+
+def measured(params, y, proba, threshold=0.5) -> Measured:
+    """A fixed-threshold policy measured as evaluate does, every customer worth 100."""
+    value = np.full(len(y), 100.0)
+    metrics = evaluate.decision_metrics(
+        y, proba, value, threshold, params.decision, params.evaluate
+    )
+    return Measured({"policy": "fixed", "threshold": threshold}, value, metrics)
+
+
+def reports_of(reports, y, proba, baseline, top, params):
+    return write_reports(
+        reports,
+        y,
+        proba,
+        baseline,
+        top,
+        params.evaluate,
+        measured(params, y, proba),
+        params.decision,
+    )
+
+
+PLOTS = [
+    "plots/custom/gains.json",
+    "plots/custom/importance.json",
+    "plots/custom/lift.json",
+    "plots/custom/profit.json",
+    "plots/sklearn/calibration.json",
+    "plots/sklearn/confusion_matrix.json",
+    "plots/sklearn/precision_recall.json",
+    "plots/sklearn/roc.json",
+]
 
 
 def test_write_reports_makes_metrics_and_plots(tmp_path, params, monkeypatch):
@@ -71,19 +114,13 @@ def test_write_reports_makes_metrics_and_plots(tmp_path, params, monkeypatch):
     (reports / "plots").mkdir(parents=True)
     (reports / "plots" / "stale.json").write_text("{}")
     top = [{"feature": "tenure", "importance": 0.05}, {"feature": "contract", "importance": 0.02}]
-    write_reports(reports, Y, P, baseline_proba(Y, len(Y)), top, params.evaluate)
+    reports_of(reports, Y, P, baseline_proba(Y, len(Y)), top, params)
     metrics = json.loads((reports / "metrics.json").read_text())
     assert metrics["roc_auc"] == pytest.approx(13 / 15)
     assert metrics["baseline"]["roc_auc"] == 0.5
+    assert metrics["decision"]["threshold"] == 0.5
     files = sorted(str(p.relative_to(reports)) for p in reports.rglob("*") if p.is_file())
-    assert files == [
-        "metrics.json",
-        "plots/custom/importance.json",
-        "plots/sklearn/calibration.json",
-        "plots/sklearn/confusion_matrix.json",
-        "plots/sklearn/precision_recall.json",
-        "plots/sklearn/roc.json",
-    ]
+    assert files == ["metrics.json", *PLOTS]
     importance = json.loads((reports / "plots/custom/importance.json").read_text())
     assert importance == top
     confusion = json.loads((reports / "plots/sklearn/confusion_matrix.json").read_text())
@@ -140,10 +177,10 @@ def logged(tmp_path, monkeypatch, params):
     Function-scoped on purpose: mutmut credits a call to the test whose setup made it, so a
     shared fixture would hide log_reports from every test but the first.
     """
-    evaluate_params = params.evaluate.model_copy(update={"threshold": 0.5, "calibration_bins": 3})
+    evaluate_params = params.evaluate.model_copy(update={"calibration_bins": 3})
     monkeypatch.chdir(tmp_path)
     with Live(dir="live", dvcyaml="dvc.yaml", save_dvc_exp=False, report=None) as live:
-        returned = log_reports(live, Y6, P6, BASE6, TOP, evaluate_params)
+        returned = log_reports(live, Y6, P6, BASE6, TOP, evaluate_params, 0.5)
     return tmp_path, returned
 
 
@@ -233,16 +270,9 @@ def test_write_reports_touches_nothing_outside_reports(tmp_path, params, monkeyp
     Run from the repo root, a dvc.yaml written by dvclive would overwrite the project's own.
     """
     monkeypatch.chdir(tmp_path)
-    write_reports(Path("out", "reports"), Y6, P6, BASE6, TOP, params.evaluate)
+    reports_of(Path("out", "reports"), Y6, P6, BASE6, TOP, params)
     files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-    assert files == [
-        "out/reports/metrics.json",
-        "out/reports/plots/custom/importance.json",
-        "out/reports/plots/sklearn/calibration.json",
-        "out/reports/plots/sklearn/confusion_matrix.json",
-        "out/reports/plots/sklearn/precision_recall.json",
-        "out/reports/plots/sklearn/roc.json",
-    ]
+    assert files == ["out/reports/metrics.json", *(f"out/reports/{p}" for p in PLOTS)]
 
 
 def test_dvclive_writes_into_a_hidden_temp_dir_inside_reports(tmp_path, params, monkeypatch):
@@ -260,7 +290,7 @@ def test_dvclive_writes_into_a_hidden_temp_dir_inside_reports(tmp_path, params, 
 
     monkeypatch.setattr(evaluate, "log_reports", spy)
     reports = tmp_path / "reports"
-    write_reports(reports, Y6, P6, BASE6, TOP, params.evaluate)
+    reports_of(reports, Y6, P6, BASE6, TOP, params)
     [staging] = seen
     assert staging.parent == reports
     assert staging.name.startswith(".live-")
@@ -277,7 +307,7 @@ def test_write_reports_saves_no_dvc_experiment(tmp_path, params, monkeypatch):
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "base"], check=True)
     (tmp_path / ".dvc").mkdir()  # a DVC project, as the stage's repo is
     monkeypatch.chdir(tmp_path)
-    write_reports(tmp_path / "reports", Y6, P6, BASE6, TOP, params.evaluate)
+    reports_of(tmp_path / "reports", Y6, P6, BASE6, TOP, params)
     refs = subprocess.run([*git, "for-each-ref", "refs/exps"], capture_output=True, text=True)
     assert (refs.returncode, refs.stdout) == (0, "")
 
@@ -314,14 +344,117 @@ def test_per_row_plots_draw_at_most_plot_max_rows(tmp_path, params, monkeypatch)
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 3000)
     p = np.clip(y * 0.3 + rng.random(3000) * 0.7, 0, 1)
-    ev = params.evaluate.model_copy(update={"plot_max_rows": 1000})
+    capped = params.model_copy(
+        update={"evaluate": params.evaluate.model_copy(update={"plot_max_rows": 1000})}
+    )
     top = [{"feature": "x", "importance": 0.1}]
-    metrics = write_reports(tmp_path / "reports", y, p, baseline_proba(y, 3000), top, ev)
-    assert metrics["accuracy"] == score(y, p, ev.threshold)["accuracy"]
+    metrics = reports_of(tmp_path / "reports", y, p, baseline_proba(y, 3000), top, capped)
+    assert metrics["accuracy"] == score(y, p, 0.5)["accuracy"]
     plots = tmp_path / "reports" / "plots" / "sklearn"
     confusion = json.loads((plots / "confusion_matrix.json").read_text())
     assert len(confusion) == 1000
-    rows = evaluate.plot_rows(3000, 1000, ev.seed)
+    rows = evaluate.plot_rows(3000, 1000, capped.evaluate.seed)
     assert [r["actual"] for r in confusion] == y[rows].astype(str).tolist()
-    flagged = (p[rows] >= ev.threshold).astype(int).astype(str)
+    flagged = (p[rows] >= 0.5).astype(int).astype(str)
     assert [r["predicted"] for r in confusion] == flagged.tolist()
+
+
+# --- decision metrics (issue 16) -----------------------------------------------------------
+
+# Five customers worth 100 each; an offer keeps a leaver with chance 0.5, a contact costs 10:
+# a contacted churner earns 0.5 * 100 - 10 = 40, a stayer costs 10. Threshold 0.7 (one score
+# sits on it) contacts the first two: (40 - 10) / 5 per customer = 6,000 per 1,000. The
+# profit curve 0, 40, 30, 70, 60, 50 peaks at 3 contacts: share 0.6, 70 / 5 -> 14,000.
+# The top 20 % is the first customer, a churner: capture 1/2, lift (1/1) / (2/5) = 2.5.
+DY = np.array([1, 0, 1, 0, 0])
+DP = np.array([0.9, 0.7, 0.6, 0.3, 0.1])
+DV = np.full(5, 100.0)
+
+
+def decision_params(params):
+    return params.decision.model_copy(
+        update={
+            "retention_rate": 0.5,
+            "contact_cost": 10.0,
+            "incentive_cost": 0.0,
+            "top_share": 0.2,
+            "value_column": None,
+        }
+    )
+
+
+def test_decision_metrics_by_hand(params):
+    from churn.core.stats import decision_intervals
+
+    chosen = decision_params(params)
+    evaluation = params.evaluate.model_copy(update={"ci_resamples": 200, "seed": 3})
+    got = evaluate.decision_metrics(DY, DP, DV, 0.7, chosen, evaluation)
+    top = np.array([True, False, False, False, False])
+    at_threshold = decision_intervals(
+        DY, np.array([40_000.0, -10_000.0, 0, 0, 0]), top, resamples=200, seed=3
+    )["profit"]
+    at_best = decision_intervals(
+        DY, np.array([40_000.0, -10_000.0, 40_000.0, 0, 0]), top, resamples=200, seed=3
+    )["profit"]
+    assert at_threshold != at_best
+    assert got == {
+        "lift_at_k": 2.5,
+        "capture_at_k": 0.5,
+        "profit": 6000.0,
+        "decision/threshold": 0.7,
+        "decision/contact_share": 0.4,
+        "decision/profit_low": at_threshold[0],
+        "decision/profit_high": at_threshold[1],
+        "decision/best_share": 0.6,
+        "decision/max_profit": 14000.0,
+        "decision/max_profit_low": at_best[0],
+        "decision/max_profit_high": at_best[1],
+    }
+    assert at_threshold[0] < at_threshold[1]
+    assert at_best[0] < at_best[1]
+
+
+def test_log_decision_logs_the_metrics_and_three_drawable_curves(tmp_path, monkeypatch, params):
+    monkeypatch.chdir(tmp_path)
+    metrics = {"profit": 6000.0, "decision/threshold": 0.7}
+    with Live(dir="live", dvcyaml="dvc.yaml", save_dvc_exp=False, report=None) as live:
+        evaluate.log_decision(live, DY, DP, DV, metrics, decision_params(params))
+    assert read_json(tmp_path, "metrics.json") == {"profit": 6000.0, "decision": {"threshold": 0.7}}
+    dvcyaml = yaml.safe_load((tmp_path / "dvc.yaml").read_text())
+    plots = {key: config for entry in dvcyaml["plots"] for key, config in entry.items()}
+    assert plots["live/plots/custom/gains.json"] == {
+        "template": "simple",
+        "x": "contact_share",
+        "y": "churners_reached",
+        "title": "Cumulative gains (test)",
+    }
+    assert plots["live/plots/custom/lift.json"] == {
+        "template": "simple",
+        "x": "contact_share",
+        "y": "lift",
+        "title": "Lift (test)",
+    }
+    assert plots["live/plots/custom/profit.json"] == {
+        "template": "simple",
+        "x": "contact_share",
+        "y": "profit_per_1000",
+        "title": "Expected campaign profit per 1,000 customers (test)",
+    }
+    profit = read_json(tmp_path, "plots/custom/profit.json")
+    assert profit[60] == {"contact_share": 0.6, "profit_per_1000": 14000.0}
+    assert read_json(tmp_path, "plots/custom/gains.json")[20] == {
+        "contact_share": 0.2,
+        "churners_reached": 0.5,
+    }
+    assert read_json(tmp_path, "plots/custom/lift.json")[19] == {"contact_share": 0.2, "lift": 2.5}
+
+
+def test_write_reports_logs_the_customer_values(tmp_path, params, monkeypatch):
+    """The profit curve is drawn with the measured policy's values, not any others."""
+    monkeypatch.chdir(tmp_path)
+    chosen = decision_params(params)
+    metrics = evaluate.decision_metrics(DY, DP, DV, 0.7, chosen, params.evaluate)
+    measured = Measured({"policy": "fixed", "threshold": 0.7}, DV, metrics)
+    write_reports("reports", DY, DP, np.full(5, 0.4), TOP, params.evaluate, measured, chosen)
+    profit = json.loads(Path("reports/plots/custom/profit.json").read_text())
+    assert profit[60]["profit_per_1000"] == 14000.0

@@ -45,8 +45,8 @@ def test_repository_params_are_valid(params):
         (lambda p: p.pop("evaluate"), "params.yaml: evaluate: missing key"),
         (
             lambda p: p.update(extra={}),
-            "params.yaml: extra: unknown key (allowed: data, evaluate, featurize, monitor, "
-            "paths, prepare, release, report, source, train)",
+            "params.yaml: extra: unknown key (allowed: data, decision, evaluate, featurize, "
+            "monitor, paths, prepare, release, report, source, train)",
         ),
         # Bounds and cross-checks, each at its edge (issue #17: mutants these must kill).
         (
@@ -91,6 +91,84 @@ def test_repository_params_are_valid(params):
             lambda p: p["prepare"].update(seed=2**32),
             "params.yaml: prepare.seed: Input should be less than or equal to 4294967295 "
             "(got 4294967296)",
+        ),
+        # The decision section (issue 16).
+        (
+            lambda p: p["decision"].update(contact_cost=-0.01),
+            "params.yaml: decision.contact_cost: Input should be greater than or equal to 0 "
+            "(got -0.01)",
+        ),
+        (
+            lambda p: p["decision"].update(incentive_cost=-1.0),
+            "params.yaml: decision.incentive_cost: Input should be greater than or equal to 0 "
+            "(got -1.0)",
+        ),
+        (
+            lambda p: p["decision"].update(value=-1.0),
+            "params.yaml: decision.value: Input should be greater than or equal to 0 (got -1.0)",
+        ),
+        (
+            lambda p: p["decision"].update(retention_rate=1.01),
+            "params.yaml: decision.retention_rate: Input should be less than or equal to 1 "
+            "(got 1.01)",
+        ),
+        (
+            lambda p: p["decision"].update(retention_rate=-0.1),
+            "params.yaml: decision.retention_rate: Input should be greater than or equal to 0 "
+            "(got -0.1)",
+        ),
+        (
+            lambda p: p["decision"].update(top_share=0.0),
+            "params.yaml: decision.top_share: Input should be greater than 0 (got 0.0)",
+        ),
+        (
+            lambda p: p["decision"].update(top_share=1.5),
+            "params.yaml: decision.top_share: Input should be less than or equal to 1 (got 1.5)",
+        ),
+        (
+            lambda p: p["decision"].update(value_column="no_such_column"),
+            "params.yaml: decision.value_column: 'no_such_column' is not a numeric feature in "
+            "data.features",
+        ),
+        (
+            lambda p: p["decision"].update(value_column="contract"),
+            "params.yaml: decision.value_column: 'contract' is not a numeric feature in "
+            "data.features",
+        ),
+        (
+            lambda p: p["decision"].update(threshold="best"),
+            "params.yaml: decision.threshold: must be a probability or max_profit (got 'best')",
+        ),
+        (
+            lambda p: p["decision"].update(threshold=True),
+            "params.yaml: decision.threshold: must be a probability or max_profit (got True)",
+        ),
+        (
+            lambda p: p["decision"].update(threshold=1.5),
+            "params.yaml: decision.threshold: Input should be less than or equal to 1 (got 1.5)",
+        ),
+        (
+            lambda p: p["decision"].update(threshold=-0.5),
+            "params.yaml: decision.threshold: Input should be greater than or equal to 0 "
+            "(got -0.5)",
+        ),
+        (
+            lambda p: p["decision"].update(cv_folds=1),
+            "params.yaml: decision.cv_folds: Input should be greater than or equal to 2 (got 1)",
+        ),
+        (
+            lambda p: p["decision"].update(budget=1),
+            "params.yaml: decision.budget: unknown key (allowed: contact_cost, cv_folds, "
+            "cv_max_rows, incentive_cost, retention_rate, threshold, top_share, value, "
+            "value_column)",
+        ),
+        (
+            lambda p: p["release"].update(metric="roc_auc", minimum=1.0),
+            "params.yaml: release: minimum must be between 0 and 1 for roc_auc (got 1.0)",
+        ),
+        (
+            lambda p: p["release"].update(metric="capture_at_k", minimum=0.0),
+            "params.yaml: release: minimum must be between 0 and 1 for capture_at_k (got 0.0)",
         ),
     ],
 )
@@ -201,3 +279,44 @@ def test_unknown_key_of_a_feature_named_like_a_rule_key(params_dict):
         "params.yaml: data.features.min.bogus: unknown key "
         "(allowed: categories, max, min, nullable, type)"
     )
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"threshold": 0}, 0.0),
+        ({"threshold": 1}, 1.0),
+        ({"threshold": 0.35}, 0.35),
+        ({"threshold": "max_profit"}, "max_profit"),
+    ],
+)
+def test_decision_threshold_is_a_probability_or_max_profit(params_dict, changes, expected):
+    params_dict["decision"].update(changes)
+    assert parse_params(params_dict).decision.threshold == expected
+
+
+def test_decision_edges_and_defaults(params_dict):
+    params_dict["decision"].update(
+        top_share=1.0, retention_rate=0.0, contact_cost=0.0, value_column=None
+    )
+    for key in ("incentive_cost", "cv_folds"):
+        params_dict["decision"].pop(key)
+    decision = parse_params(params_dict).decision
+    assert (decision.top_share, decision.retention_rate, decision.value_column) == (1.0, 0.0, None)
+    assert (decision.incentive_cost, decision.cv_folds) == (0.0, 5)
+    params_dict["decision"].pop("top_share")
+    assert parse_params(params_dict).decision.top_share == 0.1
+
+
+def test_the_value_column_is_checked_against_the_contract_when_features_are_inferred(params_dict):
+    params_dict["data"]["features"] = "infer"
+    params_dict["decision"]["value_column"] = "anything"
+    assert parse_params(params_dict).decision.value_column == "anything"  # train checks it
+
+
+@pytest.mark.parametrize("metric", ["profit", "lift_at_k"])
+def test_release_minimum_of_an_unbounded_metric_may_exceed_one(params_dict, metric):
+    params_dict["release"].update(metric=metric, minimum=2500)
+    assert parse_params(params_dict).release.minimum == 2500.0
+    params_dict["release"].update(metric="average_precision", minimum=0.999)
+    assert parse_params(params_dict).release.minimum == 0.999

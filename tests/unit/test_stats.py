@@ -363,3 +363,77 @@ def test_one_class_labels_are_an_error_not_an_endless_redraw(y, shown):
     with pytest.raises(ChurnError) as err:
         confidence_intervals(y, np.full(len(y), 0.5), 0.5, resamples=10, seed=0)
     assert str(err.value) == f"bootstrap: the test labels hold one class only ({shown})"
+
+
+# --- decision metrics (issue 16) -----------------------------------------------------------
+
+from churn.core.stats import (  # noqa: E402
+    DECISION,
+    DIRECTIONS,
+    decision_intervals,
+    decision_scores,
+    paired_decision_bootstrap,
+    unpaired_decision_bootstrap,
+)
+
+Y4 = np.array([1.0, 0.0, 1.0, 0.0])
+GAIN4 = np.array([40.0, -10.0, 0.0, 0.0])  # rows 0 and 1 contacted
+TOP4 = np.array([1.0, 0.0, 0.0, 0.0])
+
+
+def test_decision_scores_are_weighted_sums_by_hand():
+    counts = np.array([[1.0, 1.0, 1.0, 1.0], [2.0, 1.0, 0.0, 1.0], [0.0, 1.0, 1.0, 1.0]])
+    got = decision_scores(counts, Y4, GAIN4, TOP4)
+    # Plain rows: profit 30 / 4; top 1 of 4 rows holds 1 of 2 churners: lift (1/1)/(2/4) = 2.
+    # Row 0 twice: profit 70 / 4; the top is 2 of 4 draws, both churners of 2: lift 2, capture 1.
+    # Row 0 not drawn: profit -10 / 3; nobody in the top: lift 0, capture 0.
+    np.testing.assert_allclose(got["profit"], [7.5, 17.5, -10 / 3])
+    np.testing.assert_allclose(got["lift_at_k"], [2.0, 2.0, 0.0])
+    np.testing.assert_allclose(got["capture_at_k"], [0.5, 1.0, 0.0])
+    assert list(got) == list(DECISION)
+
+
+def test_decision_metrics_are_higher_is_better():
+    assert all(DIRECTIONS[name] for name in DECISION)
+    assert Comparison("profit", 1.0, 2.0, 0.5, 1.5, True).verdict == "better"
+    assert Comparison("profit", 2.0, 1.0, -1.5, -0.5, True).verdict == "worse"
+    assert Comparison("log_loss", 2.0, 1.0, -1.5, -0.5, True).verdict == "better"
+
+
+def test_decision_intervals_are_seeded_and_bracket_the_value():
+    rng = np.random.default_rng(1)
+    y = (rng.random(300) < 0.3).astype(float)
+    gain = np.where(y == 1, 400.0, -100.0) * (rng.random(300) < 0.5)
+    top = (rng.random(300) < 0.1).astype(float)
+    first = decision_intervals(y, gain, top, resamples=200, seed=3)
+    assert first == decision_intervals(y, gain, top, resamples=200, seed=3)
+    assert first != decision_intervals(y, gain, top, resamples=200, seed=4)
+    low, high = first["profit"]
+    assert low < gain.mean() < high
+    narrow = decision_intervals(y, gain, top, resamples=200, seed=3, confidence=0.5)["profit"]
+    assert low < narrow[0] < narrow[1] < high
+
+
+def test_paired_decision_bootstrap_of_a_model_against_itself_is_exactly_zero():
+    rng = np.random.default_rng(2)
+    y = (rng.random(200) < 0.3).astype(float)
+    side = (np.where(y == 1, 300.0, -50.0), (rng.random(200) < 0.1).astype(float))
+    found = paired_decision_bootstrap(y, side, side, resamples=100, seed=0)
+    assert [c.metric for c in found] == list(DECISION)
+    assert all((c.diff, c.low, c.high, c.paired) == (0.0, 0.0, 0.0, True) for c in found)
+    better = (side[0] + 10.0, side[1])
+    [profit] = [
+        c for c in paired_decision_bootstrap(y, side, better, resamples=100) if c.metric == "profit"
+    ]
+    assert (profit.diff, profit.low, profit.high) == pytest.approx((10.0, 10.0, 10.0))
+    assert profit.verdict == "better"
+
+
+def test_unpaired_decision_bootstrap_resamples_each_side_on_its_own():
+    rng = np.random.default_rng(3)
+    y = (rng.random(200) < 0.3).astype(float)
+    side = (y, np.where(y == 1, 300.0, -50.0), (rng.random(200) < 0.1).astype(float))
+    found = unpaired_decision_bootstrap(side, side, resamples=100, seed=0)
+    assert [c.diff for c in found] == [0.0, 0.0, 0.0]
+    assert not any(c.paired for c in found)
+    assert all(c.low < 0 < c.high for c in found)  # different draws for the two sides

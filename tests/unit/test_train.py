@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -6,8 +7,11 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from churn.core import decision
 from churn.core.contract import resolve_contract
-from churn.core.params import DataParams, FeaturizeParams, TrainParams
+from churn.core.errors import ChurnError
+from churn.core.params import DataParams, DecisionParams, FeaturizeParams, TrainParams
+from churn.stages import train
 from churn.stages.featurize import fit_featurizer
 from churn.stages.prepare import clean
 from churn.stages.train import build_classifier, fit_model
@@ -106,3 +110,101 @@ def test_result_does_not_depend_on_thread_count(params, prepared, model):
             pipe = fit_model(featurizer, frame, contract, train_params(params, model=model))
             runs.append(pipe.predict_proba(frame[contract.features])[:, 1])
     np.testing.assert_array_equal(runs[0], runs[1])
+
+
+# --- the decision threshold (issue 16) ---------------------------------------------------
+
+
+def decision_params(params, **changes) -> DecisionParams:
+    """The repository's economics, valued by the generated data's usage column."""
+    return params.decision.model_copy(update={"value_column": "usage_minutes", **changes})
+
+
+def test_a_fixed_threshold_is_recorded_as_given_without_cross_validation(
+    params, prepared, monkeypatch
+):
+    contract, frame, featurizer = prepared
+    pipe = fit_model(featurizer, frame, contract, train_params(params))
+
+    def refuse(*args):
+        raise AssertionError("a fixed threshold needs no out-of-fold predictions")
+
+    monkeypatch.setattr(train, "out_of_fold", refuse)
+    policy = train.decide(pipe, frame, contract, decision_params(params, threshold=0.35), 1)
+    assert policy == {"policy": "fixed", "threshold": 0.35}
+
+
+def test_out_of_fold_scores_come_from_seeded_stratified_folds(params, prepared):
+    """Every training row scored once by a pipeline fitted on the other folds, reproducibly."""
+    contract, frame, featurizer = prepared
+    pipe = fit_model(featurizer, frame, contract, train_params(params))
+    first = train.out_of_fold(pipe, frame, contract, 4, 7)
+    assert first.shape == (len(frame),)
+    assert first.tobytes() == train.out_of_fold(pipe, frame, contract, 4, 7).tobytes()
+    assert first.tobytes() != train.out_of_fold(pipe, frame, contract, 4, 8).tobytes()
+    assert first.tobytes() != train.out_of_fold(pipe, frame, contract, 3, 7).tobytes()
+    # Not the in-sample scores of the model fitted on every row.
+    in_sample = pipe.predict_proba(frame[contract.features])[:, 1]
+    assert not np.allclose(first, in_sample)
+    assert roc_auc_score(frame[contract.target], first) > 0.7
+
+
+def test_max_profit_is_chosen_on_training_rows_only_and_reproducibly(params, prepared, monkeypatch):
+    contract, frame, featurizer = prepared
+    pipe = fit_model(featurizer, frame, contract, train_params(params))
+    seen = []
+    real = train.out_of_fold
+
+    def spy(model, rows, *args):
+        seen.append(rows)
+        return real(model, rows, *args)
+
+    monkeypatch.setattr(train, "out_of_fold", spy)
+    chosen = decision_params(params, cv_folds=4)
+    policy = train.decide(pipe, frame, contract, chosen, 7)
+    assert seen[0] is frame  # the training frame, nothing else
+    scores = real(pipe, frame, contract, 4, 7)
+    profits = decision.row_profit(
+        frame[contract.target].to_numpy(), decision.customer_value(frame, chosen), chosen
+    )
+    threshold, per_customer = decision.choose_threshold(scores, profits)
+    assert policy == {
+        "policy": "max_profit",
+        "threshold": threshold,
+        "folds": 4,
+        "seed": 7,
+        "train_rows": len(frame),
+        "train_contact_share": float(np.mean(scores >= threshold)),
+        "train_profit_per_1000": per_customer * 1000,
+    }
+    assert 0.0 < threshold < 1.0
+    assert train.decide(pipe, frame, contract, chosen, 7) == policy  # bit for bit
+
+
+def test_a_dearer_contact_raises_the_chosen_threshold(params, prepared):
+    contract, frame, featurizer = prepared
+    pipe = fit_model(featurizer, frame, contract, train_params(params))
+    cheap = train.decide(pipe, frame, contract, decision_params(params, contact_cost=5.0), 7)
+    dear = train.decide(pipe, frame, contract, decision_params(params, contact_cost=60.0), 7)
+    assert dear["threshold"] > cheap["threshold"]
+    assert dear["train_contact_share"] < cheap["train_contact_share"]
+
+
+def test_a_value_column_outside_the_contract_is_refused(params, prepared):
+    contract, frame, featurizer = prepared
+    pipe = fit_model(featurizer, frame, contract, train_params(params))
+    with pytest.raises(ChurnError, match=r"decision.value_column: 'plan' is not a numeric"):
+        train.decide(pipe, frame, contract, decision_params(params, value_column="plan"), 7)
+
+
+def test_cv_rows_all_below_the_cap_else_a_seeded_sample_in_order():
+    from churn.stages.train import cv_rows
+
+    frame = pd.DataFrame({"x": range(5000)}, index=[f"r{i}" for i in range(5000)])
+    assert cv_rows(frame, 5000, 0) is frame
+    sample = cv_rows(frame, 1000, 7)
+    assert len(sample) == 1000
+    assert sample.index.is_unique
+    assert (np.diff(sample["x"].to_numpy()) > 0).all()  # training order kept
+    assert sample.index.tolist() == cv_rows(frame, 1000, 7).index.tolist()
+    assert sample.index.tolist() != cv_rows(frame, 1000, 8).index.tolist()

@@ -1,14 +1,16 @@
 """A model version, whole: the model and everything needed to use it, read at one revision.
 
 A release is self-contained. Serving and scoring a ``MODEL_REF`` read the model, the
-data contract, the decision threshold, the metrics and the model card at that
+data contract, the decision policy, the metrics and the model card at that
 revision, never from the workspace: each file's md5 is checked against the
 ``dvc.lock`` of the same revision (the model also against its release tag's
 ``model-md5:`` line) before it is used. Without a ref, the same files come from the
 workspace, checked against the workspace's ``dvc.lock``.
 
-Only the keys a bundle needs are read from the revision's ``params.yaml`` (the paths
-and the threshold), so a release made before a later params key existed still loads.
+Only the keys a bundle needs are read from the revision's ``params.yaml`` (the paths,
+the decision section), so a release made before a later params key existed still loads.
+The threshold is the one train recorded in ``paths.decision``; a revision from before
+that file existed has it in ``evaluate.threshold``.
 """
 
 import json
@@ -33,11 +35,24 @@ from churn.core.integrity import (
 )
 from churn.core.params import PARAMS_FILE, PathsParams, describe
 
+Threshold = Annotated[float, Field(ge=0.0, le=1.0)]
+
 
 class _Evaluate(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
 
-    threshold: Annotated[float, Field(gt=0.0, lt=1.0)]
+    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None  # before paths.decision
+
+
+class _Policy(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+
+    policy: str
+    threshold: Threshold
+
+
+class _BundlePaths(PathsParams):
+    decision: str | None = None  # revisions from before train recorded the policy have none
 
 
 class _BundleParams(BaseModel):
@@ -45,8 +60,9 @@ class _BundleParams(BaseModel):
 
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
 
-    paths: PathsParams
-    evaluate: _Evaluate
+    paths: _BundlePaths
+    evaluate: _Evaluate = _Evaluate()
+    decision: dict = {}  # the campaign's assumptions, stated by the service as they are
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,7 @@ class Bundle:
     contract: Contract
     metrics: dict
     card: str
+    decision: dict  # the policy train recorded (threshold, how chosen) and its assumptions
 
 
 @dataclass(frozen=True)
@@ -82,7 +99,7 @@ class _Source:
 
 
 def params_at(rev: str | None, root: str | Path = ".", params_file: str = PARAMS_FILE) -> Any:
-    """The paths and threshold of ``params.yaml`` in the workspace or at git revision ``rev``."""
+    """The paths and decision section of ``params.yaml`` in the workspace or at revision ``rev``."""
     if rev is None:
         origin = str(Path(root) / params_file)
         if not Path(origin).is_file():
@@ -136,17 +153,36 @@ def load_bundle(ref: str | None, root: str | Path = ".", params_file: str = PARA
     contract = parse_contract(source.read(paths.contract), _origin(source, paths.contract))
     metrics = _json(source.read(metrics_path), _origin(source, metrics_path))
     card = source.read(paths.card).decode("utf-8", errors="replace")
+    policy = _policy(source)
     md5 = md5_of(model_bytes)
     return Bundle(
         model=pickle.loads(model_bytes),  # safe only because the md5s matched
         md5=md5,
         version=ref if ref else f"workspace-{md5[:12]}",
         commit=commit_of(source.rev or "HEAD", root),
-        threshold=source.params.evaluate.threshold,
+        threshold=policy["threshold"],
         contract=contract,
         metrics=metrics,
         card=card,
+        decision=policy,
     )
+
+
+def _policy(source: _Source) -> dict:
+    """The recorded decision policy with the assumptions behind it (or the old fixed threshold)."""
+    path = source.params.paths.decision
+    assumptions = {k: v for k, v in source.params.decision.items() if k != "threshold"}
+    if path is None:
+        threshold = source.params.evaluate.threshold
+        if threshold is None:
+            raise ChurnError(f"{_origin(source, PARAMS_FILE)}: no decision path and no threshold")
+        return {"policy": "fixed", "threshold": threshold}
+    origin = _origin(source, path)
+    try:
+        policy = _Policy.model_validate(_json(source.read(path), origin))
+    except ValidationError as err:
+        raise ChurnError(f"{origin}: {describe(err)}") from None
+    return {**policy.model_dump(), "assumptions": assumptions}
 
 
 def _origin(source: _Source, path: str) -> str:

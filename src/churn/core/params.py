@@ -7,7 +7,14 @@ here, before any stage does work, with the dotted key in the message.
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from churn.core import io
 from churn.core.errors import ChurnError, clip
@@ -17,6 +24,7 @@ PARAMS_FILE = "params.yaml"
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
 PositiveInt = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+NonNegative = Annotated[float, Field(ge=0.0)]
 
 
 class Section(BaseModel):
@@ -37,6 +45,7 @@ class PathsParams(Section):
     reports: str
     predictions: str
     card: str
+    decision: str  # the decision policy train records next to the model
 
 
 class SourceParams(Section):
@@ -142,9 +151,8 @@ class TrainParams(Section):
 
 
 class EvaluateParams(Section):
-    """Test-set evaluation: decision threshold and permutation importance."""
+    """Test-set evaluation: permutation importance, calibration, intervals, group table."""
 
-    threshold: Probability
     importance_repeats: PositiveInt
     importance_top: PositiveInt
     importance_max_rows: PositiveInt
@@ -156,6 +164,33 @@ class EvaluateParams(Section):
     seed: Seed
 
 
+class DecisionParams(Section):
+    """Whom to contact: the campaign's economics and the probability threshold.
+
+    Value of keeping a customer: ``value``, or ``value`` times the numeric feature
+    ``value_column`` (e.g. 12 x monthly_charges). ``threshold`` is a fixed probability
+    or ``max_profit``: chosen by train on cross-validated out-of-fold predictions of
+    the training split.
+    """
+
+    top_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.10
+    value: NonNegative
+    value_column: str | None = None
+    contact_cost: NonNegative
+    retention_rate: Annotated[float, Field(ge=0.0, le=1.0)]
+    incentive_cost: NonNegative = 0.0
+    threshold: Annotated[float, Field(ge=0.0, le=1.0)] | Literal["max_profit"]
+    cv_folds: Annotated[int, Field(ge=2, le=20)] = 5
+    cv_max_rows: Annotated[int, Field(ge=1000)] = 200_000
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _probability_or_max_profit(cls, value: object) -> object:
+        if isinstance(value, bool) or (isinstance(value, str) and value != "max_profit"):
+            raise ValueError(f"must be a probability or max_profit (got {clip(repr(value))})")
+        return value
+
+
 class ReportParams(Section):
     """The pull-request report's bootstrap."""
 
@@ -164,11 +199,22 @@ class ReportParams(Section):
     confidence: Probability
 
 
+SHARE_METRICS = ("roc_auc", "average_precision", "capture_at_k")  # between 0 and 1
+
+
 class ReleaseParams(Section):
     """The gate a model must pass to be released."""
 
-    metric: Literal["roc_auc", "average_precision"]
-    minimum: Probability
+    metric: Literal["roc_auc", "average_precision", "lift_at_k", "capture_at_k", "profit"]
+    minimum: float
+
+    @model_validator(mode="after")
+    def _minimum_fits_the_metric(self) -> "ReleaseParams":
+        if self.metric in SHARE_METRICS and not 0.0 < self.minimum < 1.0:
+            raise ValueError(
+                f"minimum must be between 0 and 1 for {self.metric} (got {self.minimum})"
+            )
+        return self
 
 
 class MonitorParams(Section):
@@ -194,9 +240,23 @@ class Params(Section):
     featurize: FeaturizeParams
     train: TrainParams
     evaluate: EvaluateParams
+    decision: DecisionParams
     report: ReportParams
     release: ReleaseParams
     monitor: MonitorParams
+
+    @model_validator(mode="after")
+    def _value_column_is_a_numeric_feature(self) -> "Params":
+        column, features = self.decision.value_column, self.data.features
+        if column is None or features == "infer":
+            return self  # checked against the inferred contract by train and evaluate
+        rule = features.get(column)
+        if rule is None or rule.type != "numeric":
+            raise ValueError(
+                f"decision.value_column: {clip(repr(column))} is not a numeric feature in "
+                "data.features"
+            )
+        return self
 
 
 def parse_params(raw: object, origin: str = PARAMS_FILE) -> Params:
@@ -222,6 +282,8 @@ def describe(err: ValidationError) -> str:
     first = err.errors(include_url=False)[0]
     key = clip(".".join(str(part) for part in first["loc"] if not _is_union_tag(part)), 200)
     kind = first["type"]
+    if not key:  # a check across sections names its key itself
+        return first["msg"].removeprefix("Value error, ")
     if kind == "missing":
         return f"{key}: missing key"
     if kind == "extra_forbidden":
@@ -234,7 +296,9 @@ def describe(err: ValidationError) -> str:
 
 def _is_union_tag(part: object) -> bool:
     # pydantic adds the union member it tried (e.g. "literal['infer']") to the path.
-    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool"})
+    return isinstance(part, str) and (
+        "[" in part or part.startswith("constrained-") or part in {"str", "int", "float", "bool"}
+    )
 
 
 def _allowed_keys(loc: tuple) -> list[str]:

@@ -38,6 +38,9 @@ METRICS: dict[str, Metric] = {
 }
 HIGHER_IS_BETTER = {name: metric.higher_is_better for name, metric in METRICS.items()}
 HEADLINE = ("roc_auc", "average_precision", "log_loss", "brier")  # judged by the bootstrap
+# Decision metrics (churn.core.decision): higher is better for each; the report judges them too.
+DECISION = ("profit", "lift_at_k", "capture_at_k")
+DIRECTIONS = {**HIGHER_IS_BETTER, **dict.fromkeys(DECISION, True)}
 
 
 def score(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
@@ -64,7 +67,7 @@ class Comparison:
     @property
     def verdict(self) -> str:
         """``better``, ``worse`` or ``no significant change``, direction-aware."""
-        higher = METRICS[self.metric].higher_is_better
+        higher = DIRECTIONS[self.metric]
         if self.low > 0:
             return "better" if higher else "worse"
         if self.high < 0:
@@ -278,3 +281,82 @@ def metric_ci(
     return confidence_intervals(
         y, proba, threshold, (name,), resamples=resamples, seed=seed, confidence=confidence
     )[name]
+
+
+def decision_scores(
+    counts: np.ndarray, y: np.ndarray, gain: np.ndarray, top: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The decision metrics for each row of ``counts`` (row weights).
+
+    ``gain`` is each row's contribution to the profit per 1,000 customers (zero for a
+    row the policy does not contact); ``top`` marks the rows in the top share by score.
+    A row of ones gives the plain values.
+    """
+    total = counts.sum(axis=1)
+    churners, chosen = counts @ y, counts @ top
+    reached = counts @ (y * top)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift = np.where(chosen > 0, reached * total / (chosen * churners), 0.0)
+    return {"profit": counts @ gain / total, "lift_at_k": lift, "capture_at_k": reached / churners}
+
+
+def _decision_resampled(
+    y: np.ndarray, gain: np.ndarray, top: np.ndarray, resamples: int, seed: int
+) -> dict[str, np.ndarray]:
+    yf, tf = y.astype(float), top.astype(float)
+    blocks = [
+        decision_scores(counts, yf, gain, tf)
+        for counts in _weights(y, resamples, seed, _block(len(y)))
+    ]
+    return {name: np.concatenate([b[name] for b in blocks]) for name in DECISION}
+
+
+def _decision_points(y: np.ndarray, gain: np.ndarray, top: np.ndarray) -> dict[str, float]:
+    ones = np.ones((1, len(y)))
+    values = decision_scores(ones, y.astype(float), gain, top.astype(float))
+    return {name: float(v[0]) for name, v in values.items()}
+
+
+def decision_intervals(
+    y: np.ndarray,
+    gain: np.ndarray,
+    top: np.ndarray,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap interval of each decision metric for one policy."""
+    values = _decision_resampled(y, gain, top, resamples, seed)
+    return {name: _interval(values[name], confidence) for name in DECISION}
+
+
+def paired_decision_bootstrap(
+    y: np.ndarray,
+    base: tuple[np.ndarray, np.ndarray],
+    head: tuple[np.ndarray, np.ndarray],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> list[Comparison]:
+    """Head minus base on the decision metrics, same rows, same draws; sides are ``(gain, top)``."""
+    old = _decision_resampled(y, *base, resamples, seed)
+    new = _decision_resampled(y, *head, resamples, seed)
+    points = (_decision_points(y, *base), _decision_points(y, *head))
+    return _comparisons(DECISION, points, old, new, confidence, paired=True)
+
+
+def unpaired_decision_bootstrap(
+    base: tuple[np.ndarray, np.ndarray, np.ndarray],
+    head: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> list[Comparison]:
+    """Head minus base on different rows; sides are ``(labels, gain, top)``, resampled alone."""
+    old = _decision_resampled(*base, resamples, seed)
+    new = _decision_resampled(*head, resamples, seed + 1)
+    points = (_decision_points(*base), _decision_points(*head))
+    return _comparisons(DECISION, points, old, new, confidence, paired=False)

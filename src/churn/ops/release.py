@@ -134,7 +134,9 @@ def check_pushed() -> None:
 def gate(head: Side, previous: Side | None, params: Params) -> str:
     """Check the metrics; return the verdict line for the tag message."""
     rule = params.release
-    value = head.metrics[rule.metric]
+    value = head.metrics.get(rule.metric)
+    if value is None:
+        raise ChurnError(f"metrics.json has no {rule.metric}: run dvc repro")
     if value < rule.minimum:
         raise ChurnError(
             f"{rule.metric} {value:.4f} is below the release floor {rule.minimum} "
@@ -146,8 +148,13 @@ def gate(head: Side, previous: Side | None, params: Params) -> str:
         raise ChurnError(
             f"cannot compare with the previous release {previous.label}: {previous.note}"
         )
-    comparisons = compare(previous, head, params.report, params.evaluate.threshold)
-    result = next(c for c in comparisons if c.metric == rule.metric)
+    comparisons = compare(previous, head, params.report, params.decision)
+    result = next((c for c in comparisons if c.metric == rule.metric), None)
+    if result is None:  # a release from before the decision metrics existed
+        raise ChurnError(
+            f"cannot compare {rule.metric} with the previous release {previous.label}: it "
+            "records no decision threshold or customer values"
+        )
     interval = (
         f"{result.diff:+.4f}, {params.report.confidence * 100:g} % CI "
         f"[{result.low:+.4f}, {result.high:+.4f}]"

@@ -16,14 +16,17 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from churn.core import io
 from churn.core.errors import ChurnError
 from churn.core.integrity import LOCK_FILE, git_or_none, is_revision
-from churn.core.params import ReportParams, load_params
-from churn.core.stats import HEADLINE, HIGHER_IS_BETTER, Comparison
+from churn.core.params import DecisionParams, ReportParams, load_params
+from churn.core.stats import DIRECTIONS, HEADLINE, HIGHER_IS_BETTER, Comparison
 from churn.ops.results import Side, compare, load_base, load_head, paths_of, same_rows
 
 log = logging.getLogger("churn.report")
 
 GRID = np.linspace(0.0, 1.0, 11)  # x positions of the comment's line charts
 TITLE = "## Model report"
+# Judged by the bootstrap and named in the verdict line: the headline metrics and what the
+# campaign earns (profit per 1,000 customers at each side's threshold) and lift_at_k.
+REPORTED = (*HEADLINE, "profit", "lift_at_k")
 
 
 # --------------------------------------------------------------------------- comparing
@@ -140,29 +143,43 @@ def _fmt(value: object) -> str:
     return f"`{value if isinstance(value, str) else json.dumps(value)}`"
 
 
+def _num(name: str, value: float, sign: str = "") -> str:
+    """A metric's value as the tables show it: money to 0.1, the rest to 4 decimals."""
+    return f"{value:{sign},.1f}" if name == "profit" else f"{value:{sign}.4f}"
+
+
 def _arrow(name: str, diff: float) -> str:
     if abs(diff) < 1e-12:
         return "="
-    good = (diff > 0) == HIGHER_IS_BETTER[name]
+    good = (diff > 0) == DIRECTIONS[name]
     return ("🟢 " if good else "🔴 ") + ("↑" if diff > 0 else "↓")
+
+
+def _shown(head: dict) -> list[str]:
+    """The metrics of the table: every test metric, then the decision ones the head has."""
+    return [*HIGHER_IS_BETTER, *(n for n in DIRECTIONS if n not in HIGHER_IS_BETTER and n in head)]
 
 
 def metrics_table(base: dict | None, head: dict, base_label: str) -> str:
     """Markdown table of every metric, base -> head, with deltas and direction-aware arrows."""
     if base is None:
         lines = ["| metric | this branch |", "|---|---:|"]
-        lines += [f"| {name} | {head[name]:.4f} |" for name in HIGHER_IS_BETTER]
+        lines += [f"| {name} | {_num(name, head[name])} |" for name in _shown(head)]
         return "\n".join(lines)
     lines = [
         f"| metric | {base_label} | this branch | Δ | Δ % | |",
         "|---|---:|---:|---:|---:|:-:|",
     ]
-    for name in HIGHER_IS_BETTER:
+    for name in _shown(head):
+        if name not in base:  # a decision metric the base did not measure yet
+            lines.append(f"| {name} | — | {_num(name, head[name])} | | | |")
+            continue
         old, new = base[name], head[name]
         diff = new - old
         rel = f"{diff / abs(old) * 100:+.2f} %" if old else "—"
         lines.append(
-            f"| {name} | {old:.4f} | {new:.4f} | {diff:+.4f} | {rel} | {_arrow(name, diff)} |"
+            f"| {name} | {_num(name, old)} | {_num(name, new)} | {_num(name, diff, '+')} | {rel} "
+            f"| {_arrow(name, diff)} |"
         )
     return "\n".join(lines)
 
@@ -184,17 +201,26 @@ def verdict_table(comparisons: list[Comparison], confidence: float, resamples: i
         f"| metric | Δ (this branch - base) | {pct} CI | verdict |",
         "|---|---:|---|---|",
     ]
-    for c in comparisons:
+    for c in (c for c in comparisons if c.metric in REPORTED):
         mark = {"better": "✅ better", "worse": "❌ worse"}.get(
             c.verdict, "⚪ no significant change"
         )
-        lines.append(f"| {c.metric} | {c.diff:+.4f} | [{c.low:+.4f}, {c.high:+.4f}] | {mark} |")
+        low, high = _num(c.metric, c.low, "+"), _num(c.metric, c.high, "+")
+        lines.append(f"| {c.metric} | {_num(c.metric, c.diff, '+')} | [{low}, {high}] | {mark} |")
     lines.append("")
     lines.append(
         f"_{kind.capitalize()} bootstrap, {resamples} resamples of the test rows: a metric is "
         f"better or worse only when the whole {pct} interval of the difference is on one side "
         "of zero._"
     )
+    if any(c.metric == "profit" for c in comparisons):
+        lines.append("")
+        lines.append(
+            "_profit: expected profit per 1,000 test customers of contacting those at or above "
+            "each side's own decision threshold, both valued with this branch's `decision:` "
+            "assumptions; lift_at_k: churn rate in the riskiest `decision.top_share` over the "
+            "overall rate._"
+        )
     return "\n".join(lines)
 
 
@@ -311,7 +337,7 @@ def build_report(
     base: Side,
     head: Side,
     params: ReportParams,
-    threshold: float,
+    policy: DecisionParams | None,
     stale: bool = False,
     images: Path | None = None,
     head_columns: list[str] | None = None,
@@ -344,8 +370,8 @@ def build_report(
         ]
         parts += [metrics_table(base.metrics, head.metrics, base.label)]
         return "\n".join(parts) + "\n"
-    comparisons = compare(base, head, params, threshold)
-    headline = ", ".join(f"{c.metric} {c.verdict}" for c in comparisons if c.metric in HEADLINE)
+    comparisons = compare(base, head, params, policy)
+    headline = ", ".join(f"{c.metric} {c.verdict}" for c in comparisons if c.metric in REPORTED)
     parts += [f"**Verdict against {base.label}:** {headline}.", ""]
     if not same_rows(base.predictions, head.predictions):
         parts += [
@@ -420,7 +446,7 @@ def write_report(base: str, out: Path, images: Path | None = None) -> Path:
         load_base(root, base),
         load_head(root),
         params.report,
-        params.evaluate.threshold,
+        params.decision,
         stale=is_stale(root),
         images=images,
         head_columns=_workspace_columns(Path(params.paths.contract)),

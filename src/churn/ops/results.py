@@ -15,10 +15,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from churn.core import io
+from churn.core import decision, io
 from churn.core.integrity import LOCK_FILE, git_or_none
-from churn.core.params import ReportParams
-from churn.core.stats import Comparison, paired_bootstrap, unpaired_bootstrap
+from churn.core.params import DecisionParams, ReportParams
+from churn.core.stats import (
+    Comparison,
+    paired_bootstrap,
+    paired_decision_bootstrap,
+    unpaired_bootstrap,
+    unpaired_decision_bootstrap,
+)
 
 log = logging.getLogger("churn.results")
 
@@ -133,26 +139,61 @@ def same_rows(base: pd.DataFrame, head: pd.DataFrame) -> bool:
     )
 
 
-def compare(base: Side, head: Side, params: ReportParams, threshold: float) -> list[Comparison]:
-    """Bootstrap head minus base on the headline metrics; paired when the rows match."""
-    options = {
-        "resamples": params.resamples,
-        "seed": params.seed,
-        "confidence": params.confidence,
-        "threshold": threshold,
-    }
+def threshold_of(side: Side) -> float | None:
+    """The decision threshold a side's model was measured at (None if it records none).
+
+    Evaluate records it in the metrics (``decision/threshold``); revisions from
+    before that had it in ``evaluate.threshold`` of their params.
+    """
+    recorded = (side.metrics or {}).get("decision", {}).get("threshold")
+    if recorded is None:
+        recorded = (side.params.get("evaluate") or {}).get("threshold")
+    return None if recorded is None else float(recorded)
+
+
+def compare(
+    base: Side, head: Side, params: ReportParams, policy: DecisionParams | None = None
+) -> list[Comparison]:
+    """Bootstrap head minus base on the headline metrics; paired when the rows match.
+
+    With ``policy`` (the head's ``decision:`` params), also on the decision metrics:
+    each side contacts the customers at or above its own recorded threshold, and both
+    are valued with the head's assumptions, so the difference is what the change is worth.
+    Sides without a recorded threshold or customer values get the headline metrics only.
+    """
+    options = {"resamples": params.resamples, "seed": params.seed, "confidence": params.confidence}
     b, h = base.predictions, head.predictions
+    thresholds = (threshold_of(base), threshold_of(head))
+    cut = thresholds[1] if thresholds[1] is not None else 0.5  # thresholded metrics: not judged
+    decide = policy is not None and None not in thresholds
     if same_rows(b, h):
         joined = b.merge(h, on=["id", "label"], suffixes=("_base", "_head"))
         y = joined["label"].to_numpy()
-        return paired_bootstrap(
-            y,
-            joined["probability_base"].to_numpy(),
-            joined["probability_head"].to_numpy(),
-            **options,
-        )
-    return unpaired_bootstrap(
+        pb, ph = joined["probability_base"].to_numpy(), joined["probability_head"].to_numpy()
+        found = paired_bootstrap(y, pb, ph, **options, threshold=cut)
+        # The head's values for both: the same customers, valued by one yardstick.
+        value = joined.get("value_head", joined.get("value"))
+        if not decide or value is None:
+            return found
+        sides = [
+            decision.policy_rows(y, p, value.to_numpy(dtype=float), t, policy)
+            for p, t in ((pb, thresholds[0]), (ph, thresholds[1]))
+        ]
+        return found + paired_decision_bootstrap(y, *sides, **options)
+    found = unpaired_bootstrap(
         (b["label"].to_numpy(), b["probability"].to_numpy()),
         (h["label"].to_numpy(), h["probability"].to_numpy()),
         **options,
+        threshold=cut,
     )
+    if not decide or "value" not in b or "value" not in h:
+        return found
+    sides = [_rows(frame, t, policy) for frame, t in ((b, thresholds[0]), (h, thresholds[1]))]
+    return found + unpaired_decision_bootstrap(*sides, **options)
+
+
+def _rows(frame: pd.DataFrame, threshold: float, policy: DecisionParams) -> tuple:
+    """``(labels, gain, top)`` of one side's predictions under ``policy``."""
+    y, proba = frame["label"].to_numpy(), frame["probability"].to_numpy()
+    value = frame["value"].to_numpy(dtype=float)
+    return (y, *decision.policy_rows(y, proba, value, threshold, policy))

@@ -87,13 +87,14 @@ class Service:
         return self.loaded
 
     def model_info(self) -> dict[str, Any]:
-        """Version, commit, metrics, threshold and the input schema."""
+        """Version, commit, metrics, threshold, decision policy and the input schema."""
         current = self.current()
         return {
             "version": current.version,
             "commit": current.commit,
             "md5": current.md5,
             "threshold": current.threshold,
+            "decision": current.decision,
             "metrics": current.metrics,
             "max_batch": self.settings.max_batch,
             "input_schema": TypeAdapter(self.customer).json_schema(),

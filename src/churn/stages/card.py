@@ -9,6 +9,7 @@ the card.
 import numpy as np
 import pandas as pd
 
+from churn.core import decision
 from churn.core.contract import Contract
 from churn.core.errors import ChurnError
 from churn.core.integrity import file_md5
@@ -16,9 +17,10 @@ from churn.core.params import Params
 from churn.core.stats import METRICS, confidence_intervals, score
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+SHARES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0)  # rows of the card's gains/profit table
 
 
-def _model_section(params: Params, contract: Contract) -> list[str]:
+def _model_section(params: Params, contract: Contract, threshold: float) -> list[str]:
     train = params.train
     hyper = getattr(train, train.model).model_dump()
     listed = ", ".join(f"{k}={v}" for k, v in hyper.items())
@@ -41,7 +43,7 @@ def _model_section(params: Params, contract: Contract) -> list[str]:
         ),
         f"- One artifact: `{params.paths.model}`, a scikit-learn Pipeline of the fitted "
         "feature transformer and the classifier.",
-        f"- Decision threshold: {params.evaluate.threshold}.",
+        f"- Decision threshold: {threshold:.4g} (`{params.paths.decision}`).",
         "",
     ]
 
@@ -60,18 +62,18 @@ def _data_section(params: Params, y_train: pd.Series, y_test: np.ndarray) -> lis
 
 
 def _metrics_section(
-    y: np.ndarray, proba: np.ndarray, baseline: np.ndarray, params: Params
+    y: np.ndarray, proba: np.ndarray, baseline: np.ndarray, params: Params, threshold: float
 ) -> list[str]:
     ev = params.evaluate
-    values = score(y, proba, ev.threshold)
-    base = score(y, baseline, ev.threshold)
+    values = score(y, proba, threshold)
+    base = score(y, baseline, threshold)
     rows = np.arange(len(y))
     if len(y) > ev.ci_max_rows:
         # Intervals on a seeded subsample: as wide as or wider than the full set's, at a
         # bounded cost (1,000 resamples of 200,000 rows would dominate evaluate).
         rows = np.sort(np.random.default_rng(ev.seed).choice(len(y), ev.ci_max_rows, replace=False))
     cis = confidence_intervals(
-        y[rows], proba[rows], ev.threshold, resamples=ev.ci_resamples, seed=ev.seed
+        y[rows], proba[rows], threshold, resamples=ev.ci_resamples, seed=ev.seed
     )
     sampled = f", on {len(rows):,} of {len(y):,} rows" if len(rows) < len(y) else ""
     lines = [
@@ -103,7 +105,65 @@ def _threshold_section(y: np.ndarray, proba: np.ndarray, threshold: float) -> li
         flagged = proba >= t
         precision, recall = precision_recall(y, flagged)
         mark = " (used)" if t == threshold else ""
-        lines.append(f"| {t:.2f}{mark} | {flagged.mean():.1%} | {precision:.3f} | {recall:.3f} |")
+        lines.append(
+            f"| {t:.{2 if round(t, 2) == t else 4}f}{mark} | {flagged.mean():.1%} | "
+            f"{precision:.3f} | {recall:.3f} |"
+        )
+    return [*lines, ""]
+
+
+def _how_chosen(policy: dict, params: Params) -> str:
+    if policy["policy"] == "fixed":
+        return "fixed in params.yaml (`decision.threshold`)"
+    return (
+        f"chosen by train for the highest profit on {policy['folds']}-fold out-of-fold "
+        f"predictions of the training split (seed {policy['seed']}; "
+        f"{policy['train_profit_per_1000']:,.0f} per 1,000 there), never on the test split"
+    )
+
+
+def _economics(params: Params) -> str:
+    d = params.decision
+    value = f"{d.value:g} x `{d.value_column}`" if d.value_column else f"{d.value:g}"
+    return (
+        f"a contact costs {d.contact_cost:g}; an offer keeps a customer who would leave with "
+        f"probability {d.retention_rate:g}, who is then worth {value} less an incentive of "
+        f"{d.incentive_cost:g}"
+    )
+
+
+def _decision_section(
+    y: np.ndarray, proba: np.ndarray, measured: decision.Measured, params: Params
+) -> list[str]:
+    """What the threshold trades in money: the policy, its profit, the gains and profit curves."""
+    m, d = measured.metrics, params.decision
+    captured = decision.gains(y, proba, np.array(SHARES))
+    lifted = decision.lift(y, proba, np.array(SHARES))
+    profit = decision.profit_at(
+        decision.profit_curve(decision.row_profit(y, measured.value, d), proba), np.array(SHARES)
+    )
+    lines = [
+        "### In money: the campaign",
+        "",
+        f"Assumptions (`decision:` in params.yaml): {_economics(params)}.",
+        "",
+        f"- Threshold **{measured.threshold:.4f}**, {_how_chosen(measured.policy, params)}.",
+        f"- On the test split it contacts {m['decision/contact_share']:.1%} of the customers; "
+        f"expected profit **{m['profit']:,.0f} per 1,000 customers** (95 % bootstrap interval "
+        f"[{m['decision/profit_low']:,.0f}, {m['decision/profit_high']:,.0f}]).",
+        f"- Contacting the riskiest {d.top_share:.0%} reaches {m['capture_at_k']:.1%} of the "
+        f"churners: lift {m['lift_at_k']:.2f}.",
+        f"- In hindsight the best share on the test split is {m['decision/best_share']:.1%}, "
+        f"{m['decision/max_profit']:,.0f} per 1,000 ([{m['decision/max_profit_low']:,.0f}, "
+        f"{m['decision/max_profit_high']:,.0f}]): the ceiling a threshold could reach here.",
+        "",
+        "Gains and profit by contact share, riskiest first (plots: `gains`, `lift`, `profit`):",
+        "",
+        "| contacted | churners reached | lift | profit per 1,000 |",
+        "|---:|---:|---:|---:|",
+    ]
+    for share, c, li, pr in zip(SHARES, captured, lifted, profit, strict=True):
+        lines.append(f"| {share:.0%} | {c:.1%} | {li:.2f} | {pr:,.0f} |")
     return [*lines, ""]
 
 
@@ -202,6 +262,7 @@ def render(
     test: pd.DataFrame,
     proba: np.ndarray,
     baseline: np.ndarray,
+    measured: decision.Measured,
 ) -> str:
     """The whole card as markdown."""
     ev = params.evaluate
@@ -213,12 +274,13 @@ def render(
     parts = [
         "# Model card: churn model",
         "",
-        *_model_section(params, contract),
+        *_model_section(params, contract, measured.threshold),
         *_data_section(params, y_train, y),
-        *_metrics_section(y, proba, baseline, params),
-        *_threshold_section(y, proba, ev.threshold),
+        *_metrics_section(y, proba, baseline, params, measured.threshold),
+        *_threshold_section(y, proba, measured.threshold),
+        *_decision_section(y, proba, measured, params),
         *_calibration_section(y, proba),
-        *_slice_section(test, y, proba, ev.slices, ev.threshold),
+        *_slice_section(test, y, proba, ev.slices, measured.threshold),
         _use_section(params),
     ]
     return "\n".join(parts)

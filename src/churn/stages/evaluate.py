@@ -15,11 +15,11 @@ import pandas as pd
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
-from churn.core import entry, io
+from churn.core import decision, entry, io
 from churn.core.contract import Contract, read_contract
 from churn.core.errors import ChurnError
-from churn.core.params import EvaluateParams, load_params
-from churn.core.stats import score
+from churn.core.params import DecisionParams, EvaluateParams, load_params
+from churn.core.stats import decision_intervals, score
 from churn.stages import card
 from churn.stages.featurize import CHUNK_ROWS
 
@@ -68,9 +68,72 @@ def predict_rows(model: Pipeline, features: pd.DataFrame, rows: int = CHUNK_ROWS
     return np.concatenate([model.predict_proba(features.iloc[i : i + rows])[:, 1] for i in blocks])
 
 
-def predictions_frame(ids: pd.Index, y_true: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
-    """Per-row test predictions in test-split order: id, true label, probability."""
-    return pd.DataFrame({"id": ids.to_numpy(), "label": y_true, "probability": proba})
+def predictions_frame(
+    ids: pd.Index, y_true: np.ndarray, proba: np.ndarray, value: np.ndarray
+) -> pd.DataFrame:
+    """Per-row test predictions in test-split order: id, true label, probability, value if kept."""
+    return pd.DataFrame(
+        {"id": ids.to_numpy(), "label": y_true, "probability": proba, "value": value}
+    )
+
+
+def decision_metrics(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    value: np.ndarray,
+    threshold: float,
+    params: DecisionParams,
+    evaluation: EvaluateParams,
+) -> dict[str, float]:
+    """lift_at_k, capture_at_k and profit at the threshold, plus the test's own best share.
+
+    ``profit`` is what the recorded threshold earns per 1,000 test customers; the best
+    share on the test curve (``decision/best_share``, ``decision/max_profit``) is the
+    hindsight optimum, for reference only. Intervals: seeded bootstrap of the rows.
+    """
+    y = np.asarray(y_true)
+    gain, top = decision.policy_rows(y, proba, value, threshold, params)
+    curve = decision.profit_curve(decision.row_profit(y, value, params), proba)
+    best = decision.best_count(curve)
+    options = {"resamples": evaluation.ci_resamples, "seed": evaluation.seed}
+    at_threshold = decision_intervals(y, gain, top, **options)["profit"]
+    best_rows = decision.top_mask(proba, best / len(y))  # the top ``best`` customers
+    best_gain = decision.PER * decision.row_profit(y, value, params) * best_rows
+    at_best = decision_intervals(y, best_gain, top, **options)["profit"]
+    return {
+        "lift_at_k": decision.lift_at_k(y, proba, params.top_share),
+        "capture_at_k": decision.capture_at_k(y, proba, params.top_share),
+        "profit": float(gain.sum() / len(y)),
+        "decision/threshold": float(threshold),
+        "decision/contact_share": float(np.mean(proba >= threshold)),
+        "decision/profit_low": at_threshold[0],
+        "decision/profit_high": at_threshold[1],
+        "decision/best_share": best / len(y),
+        "decision/max_profit": float(curve[best] / len(y) * decision.PER),
+        "decision/max_profit_low": at_best[0],
+        "decision/max_profit_high": at_best[1],
+    }
+
+
+def log_decision(
+    live: "Live",
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    value: np.ndarray,
+    metrics: dict,
+    params: DecisionParams,
+) -> None:
+    """Log the decision metrics and the gains, lift and profit curves."""
+    for name, number in metrics.items():
+        live.log_metric(name, number, plot=False)
+    titles = {
+        "gains": ("churners_reached", "Cumulative gains (test)"),
+        "lift": ("lift", "Lift (test)"),
+        "profit": ("profit_per_1000", "Expected campaign profit per 1,000 customers (test)"),
+    }
+    for name, points in decision.curve_points(y_true, proba, value, params).items():
+        y_field, title = titles[name]
+        live.log_plot(name, points, x="contact_share", y=y_field, template="simple", title=title)
 
 
 def plot_rows(n_rows: int, cap: int, seed: int) -> np.ndarray:
@@ -87,6 +150,7 @@ def log_reports(
     baseline: np.ndarray,
     top: list[dict[str, float | str]],
     params: EvaluateParams,
+    threshold: float,
 ) -> dict[str, dict[str, float] | float]:
     """Log metrics and plot data to ``live``; returns the metrics logged.
 
@@ -94,10 +158,10 @@ def log_reports(
     distinct score, a confusion matrix a record per row) draw on at most
     ``plot_max_rows`` of them, a seeded subsample their titles state.
     """
-    model_metrics = score(y_true, proba, params.threshold)
+    model_metrics = score(y_true, proba, threshold)
     for name, value in model_metrics.items():
         live.log_metric(name, value, plot=False)
-    for name, value in score(y_true, baseline, params.threshold).items():
+    for name, value in score(y_true, baseline, threshold).items():
         live.log_metric(f"baseline/{name}", value, plot=False)
     rows = plot_rows(len(y_true), params.plot_max_rows, params.seed)
     y, p = y_true[rows], proba[rows]
@@ -110,9 +174,9 @@ def log_reports(
     live.log_sklearn_plot(
         "confusion_matrix",
         y,
-        (p >= params.threshold).astype(int),
+        (p >= threshold).astype(int),
         name="confusion_matrix",
-        title=f"Confusion matrix at threshold {params.threshold}" + (f" ({of})" if of else ""),
+        title=f"Confusion matrix at threshold {threshold:.4g}" + (f" ({of})" if of else ""),
     )
     live.log_sklearn_plot(
         "calibration",
@@ -140,6 +204,8 @@ def write_reports(
     baseline: np.ndarray,
     top: list[dict[str, float | str]],
     params: EvaluateParams,
+    measured: decision.Measured,
+    decision_params: DecisionParams,
 ) -> dict:
     """Write dvclive output into a temp dir, then move it into ``reports_dir``."""
     from dvclive import Live
@@ -148,7 +214,8 @@ def write_reports(
     reports.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".live-", dir=reports) as tmp:
         with Live(dir=tmp, save_dvc_exp=False, dvcyaml=False, report=None) as live:
-            logged = log_reports(live, y_true, proba, baseline, top, params)
+            logged = log_reports(live, y_true, proba, baseline, top, params, measured.threshold)
+            log_decision(live, y_true, proba, measured.value, measured.metrics, decision_params)
         with io.atomic_path(reports / "metrics.json") as target:
             Path(tmp, "metrics.json").replace(target)
         io.replace_dir(Path(tmp, "plots"), reports / "plots")
@@ -162,7 +229,9 @@ def main() -> None:
     unknown = [s for s in params.evaluate.slices if s not in contract.features]
     if unknown:  # fail before any work, not after the metrics are written
         raise ChurnError(f"params.yaml: evaluate.slices: {unknown} are not feature columns")
+    decision.check_value_column(params.decision, contract)
     model: Pipeline = io.read_pickle(params.paths.model)
+    policy = io.read_json(params.paths.decision)
     test = io.read_parquet(params.paths.test)
     y_train = io.read_parquet(params.paths.train, [contract.target])[contract.target]
     y_true = test[contract.target].to_numpy()
@@ -170,9 +239,29 @@ def main() -> None:
     proba = predict_rows(model, features)
     top = importances(model, features, y_true, params.evaluate)
     baseline = baseline_proba(y_train.to_numpy(), len(test))
-    logged = write_reports(params.paths.reports, y_true, proba, baseline, top, params.evaluate)
-    io.write_csv(params.paths.predictions, predictions_frame(test.index, y_true, proba))
-    io.write_text(params.paths.card, card.render(params, contract, y_train, test, proba, baseline))
+    value = decision.customer_value(test, params.decision)
+    measured = decision.Measured(
+        policy,
+        value,
+        decision_metrics(
+            y_true, proba, value, policy["threshold"], params.decision, params.evaluate
+        ),
+    )
+    logged = write_reports(
+        params.paths.reports,
+        y_true,
+        proba,
+        baseline,
+        top,
+        params.evaluate,
+        measured,
+        params.decision,
+    )
+    io.write_csv(params.paths.predictions, predictions_frame(test.index, y_true, proba, value))
+    io.write_text(
+        params.paths.card,
+        card.render(params, contract, y_train, test, proba, baseline, measured),
+    )
     log.info(
         "test ROC AUC %.4f, average precision %.4f", logged["roc_auc"], logged["average_precision"]
     )

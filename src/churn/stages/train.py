@@ -11,9 +11,9 @@ import pandas as pd
 from sklearn.base import ClassifierMixin
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from churn.core import entry, io
+from churn.core import decision, entry, io
 from churn.core.contract import Contract, read_contract
-from churn.core.params import TrainParams, load_params
+from churn.core.params import DecisionParams, TrainParams, load_params
 from churn.stages.featurize import transform_rows
 
 log = logging.getLogger("churn.train")
@@ -81,18 +81,85 @@ def fit_classifier(
     return Pipeline([("features", featurizer), ("classifier", classifier)])
 
 
+def out_of_fold(
+    model: Pipeline, train: pd.DataFrame, contract: Contract, folds: int, seed: int
+) -> np.ndarray:
+    """Churn probabilities of the training rows, each from a copy of ``model`` fitted without it.
+
+    Stratified, shuffled, seeded folds; every fold refits the whole pipeline
+    (featurizer too), so no row's own label shapes its score.
+    """
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    proba = cross_val_predict(
+        clone(model),
+        train[contract.features],
+        train[contract.target].to_numpy(),
+        cv=splitter,
+        method="predict_proba",
+    )
+    return proba[:, 1]
+
+
+def cv_rows(train: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
+    """All training rows, or a seeded sample of ``cap`` of them in their order.
+
+    Five refits of the whole pipeline on ten million rows would cost five trainings
+    and several times the memory; a threshold is pinned down by far fewer rows.
+    """
+    if len(train) <= cap:
+        return train
+    return train.iloc[np.sort(np.random.default_rng(seed).choice(len(train), cap, replace=False))]
+
+
+def decide(
+    model: Pipeline, train: pd.DataFrame, contract: Contract, params: DecisionParams, seed: int
+) -> dict:
+    """The decision policy to record with the model: its threshold and where it came from.
+
+    ``max_profit`` chooses the threshold on out-of-fold predictions of the TRAINING
+    split only (this function never sees another row); a fixed threshold is recorded as given.
+    """
+    if params.threshold != "max_profit":
+        return {"policy": "fixed", "threshold": float(params.threshold)}
+    decision.check_value_column(params, contract)
+    train = cv_rows(train, params.cv_max_rows, seed)
+    scores = out_of_fold(model, train, contract, params.cv_folds, seed)
+    profits = decision.row_profit(
+        train[contract.target].to_numpy(), decision.customer_value(train, params), params
+    )
+    threshold, per_customer = decision.choose_threshold(scores, profits)
+    return {
+        "policy": "max_profit",
+        "threshold": threshold,
+        "folds": params.cv_folds,
+        "seed": seed,
+        "train_rows": len(train),
+        "train_contact_share": float(np.mean(scores >= threshold)),
+        "train_profit_per_1000": per_customer * decision.PER,
+    }
+
+
 def main() -> None:
-    """Fit and save ``paths.model``."""
+    """Fit and save ``paths.model``; record the decision policy in ``paths.decision``."""
     params = load_params()
     contract = read_contract(params.paths.contract)
     featurizer = io.read_pickle(params.paths.featurizer)
-    y = io.read_parquet(params.paths.train, [contract.target])[contract.target].to_numpy()
-    # The feature columns only, transformed as read, then dropped: the matrix is what stays.
-    features = transform_rows(featurizer, io.read_parquet(params.paths.train, contract.features))
-    model = fit_classifier(featurizer, features, y, params.train)
-    del features
+    train = io.read_parquet(params.paths.train)
+    features = transform_rows(featurizer, train[contract.features])
+    model = fit_classifier(featurizer, features, train[contract.target].to_numpy(), params.train)
+    del features  # the largest object here: gone before the out-of-fold fits
+    policy = decide(model, train, contract, params.decision, params.train.seed)
     io.write_pickle(params.paths.model, model)
-    log.info("trained %s", params.train.model)
+    io.write_json(params.paths.decision, policy)
+    log.info(
+        "trained %s; decision threshold %.4f (%s)",
+        params.train.model,
+        policy["threshold"],
+        policy["policy"],
+    )
 
 
 if __name__ == "__main__":
