@@ -115,8 +115,8 @@ def test_quoted_values_keep_their_commas_and_spaces(params_dict):
         ),
         (
             "trian.seed=1",
-            "grid: trian.seed: not a key of params.yaml (keys at the top level: data, evaluate, "
-            "featurize, monitor, paths, prepare, release, report, source, train)",
+            "grid: trian.seed: not a key of params.yaml (keys at the top level: data, decision, "
+            "evaluate, featurize, monitor, paths, prepare, release, report, source, train)",
         ),
         (
             "train.seed.x=1",

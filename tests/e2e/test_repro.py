@@ -35,11 +35,15 @@ def test_two_copies_give_identical_outputs(reproduced, tmp_path):
         "data/prepared/test.parquet",
         "data/prepared/train.parquet",
         "data/raw/wa_churn.csv",
+        "models/decision.json",
         "models/featurizer.pkl",
         "models/model.pkl",
         "reports/metrics.json",
         "reports/model_card.md",
+        "reports/plots/custom/gains.json",
         "reports/plots/custom/importance.json",
+        "reports/plots/custom/lift.json",
+        "reports/plots/custom/profit.json",
         "reports/plots/sklearn/calibration.json",
         "reports/plots/sklearn/confusion_matrix.json",
         "reports/plots/sklearn/precision_recall.json",
@@ -69,7 +73,10 @@ def test_metrics_and_plots_are_declared(reproduced):
     plots = json.loads(sh(reproduced, "dvc", "plots", "show", "--json").stdout)
     assert "errors" not in plots
     assert sorted(plots["data"]) == [
+        "reports/plots/custom/gains.json",
         "reports/plots/custom/importance.json",
+        "reports/plots/custom/lift.json",
+        "reports/plots/custom/profit.json",
         "reports/plots/sklearn/calibration.json",
         "reports/plots/sklearn/confusion_matrix.json",
         "reports/plots/sklearn/precision_recall.json",
