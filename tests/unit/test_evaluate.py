@@ -458,3 +458,24 @@ def test_write_reports_logs_the_customer_values(tmp_path, params, monkeypatch):
     write_reports("reports", DY, DP, np.full(5, 0.4), TOP, params.evaluate, measured, chosen)
     profit = json.loads(Path("reports/plots/custom/profit.json").read_text())
     assert profit[60]["profit_per_1000"] == 14000.0
+
+
+def test_decision_intervals_use_at_most_ci_max_rows(params):
+    """Above ci_max_rows the profit interval is the bootstrap of the seeded subsample."""
+    from churn.core import decision
+    from churn.core.stats import decision_intervals
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 3000)
+    proba = rng.random(3000)
+    value = np.full(3000, 100.0)
+    chosen = decision_params(params)
+    evaluation = params.evaluate.model_copy(update={"ci_max_rows": 1000, "ci_resamples": 100})
+    got = evaluate.decision_metrics(y, proba, value, 0.5, chosen, evaluation)
+    gain, top = decision.policy_rows(y, proba, value, 0.5, chosen)
+    rows = evaluate.plot_rows(3000, 1000, evaluation.seed)
+    expected = decision_intervals(
+        y[rows], gain[rows], top[rows], resamples=100, seed=evaluation.seed
+    )
+    assert (got["decision/profit_low"], got["decision/profit_high"]) == expected["profit"]
+    assert got["profit"] == gain.sum() / 3000  # the point estimate uses every row

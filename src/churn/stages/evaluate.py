@@ -96,10 +96,13 @@ def decision_metrics(
     curve = decision.profit_curve(decision.row_profit(y, value, params), proba)
     best = decision.best_count(curve)
     options = {"resamples": evaluation.ci_resamples, "seed": evaluation.seed}
-    at_threshold = decision_intervals(y, gain, top, **options)["profit"]
+    # Intervals on at most ci_max_rows rows (as the card's): a bootstrap of millions of
+    # test rows would dominate evaluate, and a subsample's interval is only wider.
+    rows = plot_rows(len(y), evaluation.ci_max_rows, evaluation.seed)
+    at_threshold = decision_intervals(y[rows], gain[rows], top[rows], **options)["profit"]
     best_rows = decision.top_mask(proba, best / len(y))  # the top ``best`` customers
     best_gain = decision.PER * decision.row_profit(y, value, params) * best_rows
-    at_best = decision_intervals(y, best_gain, top, **options)["profit"]
+    at_best = decision_intervals(y[rows], best_gain[rows], top[rows], **options)["profit"]
     return {
         "lift_at_k": decision.lift_at_k(y, proba, params.top_share),
         "capture_at_k": decision.capture_at_k(y, proba, params.top_share),
