@@ -100,7 +100,7 @@ def test_a_queued_experiment_runs_the_code_of_its_own_copy(repo):
     # copy of `repo` and must run THAT copy's stage code (PYTHONPATH=src in dvc.yaml).
     evaluate = repo / "src/churn/stages/evaluate.py"
     original = evaluate.read_text()
-    anchor = "    for name, value in model_metrics.items():\n"
+    anchor = "    for name, value in scores.model.items():\n"
     marker = '    live.log_metric("code_of_the_copy", 1.0, plot=False)\n'
     assert anchor in original
     evaluate.write_text(original.replace(anchor, marker + anchor, 1))

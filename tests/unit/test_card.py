@@ -7,7 +7,7 @@ import pytest
 from churn.core.contract import resolve_contract
 from churn.core.decision import Measured
 from churn.core.errors import ChurnError
-from churn.core.stats import score
+from churn.core.stats import Scores, score
 from churn.stages import card
 from churn.stages.evaluate import decision_metrics
 
@@ -57,6 +57,11 @@ def measured(params, y, proba, threshold=0.5):
     return Measured({"policy": "fixed", "threshold": threshold}, value, metrics)
 
 
+def same(y, proba) -> Scores:
+    """Model and baseline scored alike: for tests that read neither."""
+    return Scores(score(y, proba, 0.5), score(y, proba, 0.5))
+
+
 def test_card_has_every_section_with_real_numbers(params, inputs):
     contract, test, y, proba, y_train = inputs
     cheap = few_resamples(params)
@@ -66,7 +71,7 @@ def test_card_has_every_section_with_real_numbers(params, inputs):
         y_train,
         test,
         proba,
-        np.full(len(y), y.mean()),
+        Scores(score(y, proba, 0.5), score(y, np.full(len(y), y.mean()), 0.5)),
         measured(cheap, y, proba),
     )
     positions = [text.index(title) for title in SECTIONS]
@@ -95,7 +100,7 @@ def test_unknown_slice_column_names_the_key(params, inputs):
     contract, test, y, proba, y_train = inputs
     bad = few_resamples(params, slices=["region"])
     with pytest.raises(ChurnError, match=r"evaluate\.slices: 'region' is not a feature column"):
-        card.render(bad, contract, y_train, test, proba, proba, measured(bad, y, proba))
+        card.render(bad, contract, y_train, test, proba, same(y, proba), measured(bad, y, proba))
 
 
 def test_intervals_on_a_large_test_set_use_a_seeded_subsample(params, inputs, telco):
@@ -106,9 +111,9 @@ def test_intervals_on_a_large_test_set_use_a_seeded_subsample(params, inputs, te
     proba = np.clip(0.3 + 0.4 * y, 0.01, 0.99)
     capped = few_resamples(params, ci_max_rows=1000, ci_resamples=20)
     decided = measured(capped, y, proba)
-    text = card.render(capped, contract, y_train, test, proba, proba, decided)
+    text = card.render(capped, contract, y_train, test, proba, same(y, proba), decided)
     assert (
         "## Test metrics (95 % bootstrap intervals, 20 resamples, on 1,000 of 1,500 rows)" in text
     )
     # Rendered twice, the card is the same text: the subsample and the bootstrap are seeded.
-    assert text == card.render(capped, contract, y_train, test, proba, proba, decided)
+    assert text == card.render(capped, contract, y_train, test, proba, same(y, proba), decided)

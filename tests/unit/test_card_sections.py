@@ -13,6 +13,7 @@ import pytest
 from churn.core.contract import Column, Contract
 from churn.core.decision import Measured
 from churn.core.params import LogisticRegressionParams, RandomForestParams
+from churn.core.stats import Scores, score
 from churn.stages import card
 
 CONTRACT = Contract(
@@ -160,7 +161,8 @@ def test_metrics_section_gives_model_interval_baseline_and_direction_per_metric(
     y = np.array([0, 0, 1, 1])
     proba = np.array([0.2, 0.2, 0.8, 0.8])
     baseline = np.full(4, 0.5)
-    assert card._metrics_section(y, proba, baseline, configured, 0.5) == [
+    scores = Scores(score(y, proba, 0.5), score(y, baseline, 0.5))
+    assert card._metrics_section(y, proba, scores, configured, 0.5) == [
         "## Test metrics (95 % bootstrap intervals, 200 resamples)",
         "",
         "| metric | model | 95 % CI | prior baseline | better |",
@@ -187,7 +189,8 @@ def _rows_behind_the_intervals(params, monkeypatch, n_rows, cap, seed):
     configured = _with(params, "evaluate", ci_max_rows=cap, ci_resamples=100, seed=seed)
     proba = np.arange(1, n_rows + 1) / (n_rows + 1)
     y = (np.arange(1, n_rows + 1) % 3 == 0).astype(int)
-    lines = card._metrics_section(y, proba, np.full(n_rows, 1 / 3), configured, 0.5)
+    scores = Scores(score(y, proba, 0.5), score(y, np.full(n_rows, 1 / 3), 0.5))
+    lines = card._metrics_section(y, proba, scores, configured, 0.5)
     return lines[0], seen
 
 

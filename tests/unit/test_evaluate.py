@@ -10,7 +10,7 @@ import yaml
 from dvclive import Live
 
 from churn.core.decision import Measured
-from churn.core.stats import HIGHER_IS_BETTER, score
+from churn.core.stats import HIGHER_IS_BETTER, sample_rows, score
 from churn.stages import evaluate
 from churn.stages.evaluate import baseline_proba, log_reports, predictions_frame, write_reports
 
@@ -194,7 +194,8 @@ def test_log_reports_logs_model_and_baseline_metrics_once(logged):
     Also against a per-step metric history (plots/metrics) for what is one evaluation.
     """
     root, returned = logged
-    assert returned == pytest.approx(MODEL_METRICS)
+    assert returned.model == pytest.approx(MODEL_METRICS)
+    assert returned.baseline == pytest.approx(BASELINE_METRICS)
     metrics = read_json(root, "metrics.json")
     assert metrics.pop("baseline") == pytest.approx(BASELINE_METRICS)
     assert metrics == pytest.approx(MODEL_METRICS)
@@ -327,17 +328,6 @@ def test_predict_rows_asks_blocks_of_at_most_rows_and_keeps_their_order():
     assert seen == [["a", "b", "c"], ["d", "e", "f"], ["g"]]
 
 
-def test_plot_rows_all_below_the_cap_else_a_seeded_sorted_sample():
-    assert evaluate.plot_rows(5, 5, 0).tolist() == [0, 1, 2, 3, 4]
-    sample = evaluate.plot_rows(100_000, 1000, 7)
-    assert len(sample) == 1000
-    assert len(np.unique(sample)) == 1000
-    assert (np.diff(sample) > 0).all()
-    assert sample.tolist() == evaluate.plot_rows(100_000, 1000, 7).tolist()
-    assert sample.tolist() != evaluate.plot_rows(100_000, 1000, 8).tolist()
-    assert sample.max() > 90_000  # drawn from the whole range
-
-
 def test_per_row_plots_draw_at_most_plot_max_rows(tmp_path, params, monkeypatch):
     """Metrics on every row; the confusion matrix's records and the curves on the sample."""
     monkeypatch.chdir(tmp_path)
@@ -349,11 +339,11 @@ def test_per_row_plots_draw_at_most_plot_max_rows(tmp_path, params, monkeypatch)
     )
     top = [{"feature": "x", "importance": 0.1}]
     metrics = reports_of(tmp_path / "reports", y, p, baseline_proba(y, 3000), top, capped)
-    assert metrics["accuracy"] == score(y, p, 0.5)["accuracy"]
+    assert metrics.model["accuracy"] == score(y, p, 0.5)["accuracy"]
     plots = tmp_path / "reports" / "plots" / "sklearn"
     confusion = json.loads((plots / "confusion_matrix.json").read_text())
     assert len(confusion) == 1000
-    rows = evaluate.plot_rows(3000, 1000, capped.evaluate.seed)
+    rows = sample_rows(3000, 1000, capped.evaluate.seed)
     assert [r["actual"] for r in confusion] == y[rows].astype(str).tolist()
     flagged = (p[rows] >= 0.5).astype(int).astype(str)
     assert [r["predicted"] for r in confusion] == flagged.tolist()
@@ -473,7 +463,7 @@ def test_decision_intervals_use_at_most_ci_max_rows(params):
     evaluation = params.evaluate.model_copy(update={"ci_max_rows": 1000, "ci_resamples": 100})
     got = evaluate.decision_metrics(y, proba, value, 0.5, chosen, evaluation)
     gain, top = decision.policy_rows(y, proba, value, 0.5, chosen)
-    rows = evaluate.plot_rows(3000, 1000, evaluation.seed)
+    rows = sample_rows(3000, 1000, evaluation.seed)
     expected = decision_intervals(
         y[rows], gain[rows], top[rows], resamples=100, seed=evaluation.seed
     )

@@ -12,6 +12,7 @@ from churn.core.stats import (
     confidence_intervals,
     metric_ci,
     paired_bootstrap,
+    sample_rows,
     score,
     unpaired_bootstrap,
     weighted_scores,
@@ -437,3 +438,14 @@ def test_unpaired_decision_bootstrap_resamples_each_side_on_its_own():
     assert [c.diff for c in found] == [0.0, 0.0, 0.0]
     assert not any(c.paired for c in found)
     assert all(c.low < 0 < c.high for c in found)  # different draws for the two sides
+
+
+def test_sample_rows_all_below_the_cap_else_a_seeded_sorted_sample():
+    assert sample_rows(5, 5, 0).tolist() == [0, 1, 2, 3, 4]
+    sample = sample_rows(100_000, 1000, 7)
+    assert len(sample) == 1000
+    assert len(np.unique(sample)) == 1000
+    assert (np.diff(sample) > 0).all()
+    assert sample.tolist() == sample_rows(100_000, 1000, 7).tolist()
+    assert sample.tolist() != sample_rows(100_000, 1000, 8).tolist()
+    assert sample.max() > 90_000  # drawn from the whole range

@@ -48,6 +48,25 @@ def score(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, 
     return {name: float(m.compute(y_true, proba, threshold)) for name, m in METRICS.items()}
 
 
+def sample_rows(n_rows: int, cap: int, seed: int) -> np.ndarray:
+    """All row positions, or a seeded sample of ``cap`` of them in ascending order.
+
+    The one subsample rule for work that a bounded number of rows pins down (plots,
+    intervals, the out-of-fold threshold): the same ``seed`` and size give the same rows.
+    """
+    if n_rows <= cap:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, cap, replace=False))
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The model's and the prior baseline's test metrics: computed once, logged and carded."""
+
+    model: dict[str, float]
+    baseline: dict[str, float]
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Head minus base for one metric, with its bootstrap confidence interval."""

@@ -14,7 +14,7 @@ from churn.core.contract import Contract
 from churn.core.errors import ChurnError
 from churn.core.integrity import file_md5
 from churn.core.params import Params
-from churn.core.stats import METRICS, confidence_intervals, score
+from churn.core.stats import METRICS, Scores, confidence_intervals, sample_rows
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 SHARES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0)  # rows of the card's gains/profit table
@@ -62,16 +62,13 @@ def _data_section(params: Params, y_train: pd.Series, y_test: np.ndarray) -> lis
 
 
 def _metrics_section(
-    y: np.ndarray, proba: np.ndarray, baseline: np.ndarray, params: Params, threshold: float
+    y: np.ndarray, proba: np.ndarray, scores: Scores, params: Params, threshold: float
 ) -> list[str]:
     ev = params.evaluate
-    values = score(y, proba, threshold)
-    base = score(y, baseline, threshold)
-    rows = np.arange(len(y))
-    if len(y) > ev.ci_max_rows:
-        # Intervals on a seeded subsample: as wide as or wider than the full set's, at a
-        # bounded cost (1,000 resamples of 200,000 rows would dominate evaluate).
-        rows = np.sort(np.random.default_rng(ev.seed).choice(len(y), ev.ci_max_rows, replace=False))
+    values, base = scores.model, scores.baseline
+    # Intervals on a seeded subsample: as wide as or wider than the full set's, at a
+    # bounded cost (1,000 resamples of 200,000 rows would dominate evaluate).
+    rows = sample_rows(len(y), ev.ci_max_rows, ev.seed)
     cis = confidence_intervals(
         y[rows], proba[rows], threshold, resamples=ev.ci_resamples, seed=ev.seed
     )
@@ -261,10 +258,10 @@ def render(
     y_train: pd.Series,
     test: pd.DataFrame,
     proba: np.ndarray,
-    baseline: np.ndarray,
+    scores: Scores,
     measured: decision.Measured,
 ) -> str:
-    """The whole card as markdown."""
+    """The whole card as markdown; ``scores`` are evaluate's logged test metrics."""
     ev = params.evaluate
     # A bad slice name is refused before the bootstrap spends seconds on the metrics.
     for column in ev.slices:
@@ -276,7 +273,7 @@ def render(
         "",
         *_model_section(params, contract, measured.threshold),
         *_data_section(params, y_train, y),
-        *_metrics_section(y, proba, baseline, params, measured.threshold),
+        *_metrics_section(y, proba, scores, params, measured.threshold),
         *_threshold_section(y, proba, measured.threshold),
         *_decision_section(y, proba, measured, params),
         *_calibration_section(y, proba),

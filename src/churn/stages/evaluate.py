@@ -19,7 +19,7 @@ from churn.core import decision, entry, io
 from churn.core.contract import Contract, read_contract
 from churn.core.errors import ChurnError
 from churn.core.params import DecisionParams, EvaluateParams, load_params
-from churn.core.stats import decision_intervals, score
+from churn.core.stats import Scores, decision_intervals, sample_rows, score
 from churn.stages import card
 from churn.stages.featurize import CHUNK_ROWS
 
@@ -98,7 +98,7 @@ def decision_metrics(
     options = {"resamples": evaluation.ci_resamples, "seed": evaluation.seed}
     # Intervals on at most ci_max_rows rows (as the card's): a bootstrap of millions of
     # test rows would dominate evaluate, and a subsample's interval is only wider.
-    rows = plot_rows(len(y), evaluation.ci_max_rows, evaluation.seed)
+    rows = sample_rows(len(y), evaluation.ci_max_rows, evaluation.seed)
     at_threshold = decision_intervals(y[rows], gain[rows], top[rows], **options)["profit"]
     best_rows = decision.top_mask(proba, best / len(y))  # the top ``best`` customers
     best_gain = decision.PER * decision.row_profit(y, value, params) * best_rows
@@ -139,13 +139,6 @@ def log_decision(
         live.log_plot(name, points, x="contact_share", y=y_field, template="simple", title=title)
 
 
-def plot_rows(n_rows: int, cap: int, seed: int) -> np.ndarray:
-    """All row positions, or a seeded sorted sample of ``cap`` of them."""
-    if n_rows <= cap:
-        return np.arange(n_rows)
-    return np.sort(np.random.default_rng(seed).choice(n_rows, cap, replace=False))
-
-
 def log_reports(
     live: "Live",
     y_true: np.ndarray,
@@ -154,19 +147,19 @@ def log_reports(
     top: list[dict[str, float | str]],
     params: EvaluateParams,
     threshold: float,
-) -> dict[str, dict[str, float] | float]:
+) -> Scores:
     """Log metrics and plot data to ``live``; returns the metrics logged.
 
     Metrics use every test row. The per-row plots (a PR curve has a point per
     distinct score, a confusion matrix a record per row) draw on at most
     ``plot_max_rows`` of them, a seeded subsample their titles state.
     """
-    model_metrics = score(y_true, proba, threshold)
-    for name, value in model_metrics.items():
+    scores = Scores(score(y_true, proba, threshold), score(y_true, baseline, threshold))
+    for name, value in scores.model.items():
         live.log_metric(name, value, plot=False)
-    for name, value in score(y_true, baseline, threshold).items():
+    for name, value in scores.baseline.items():
         live.log_metric(f"baseline/{name}", value, plot=False)
-    rows = plot_rows(len(y_true), params.plot_max_rows, params.seed)
+    rows = sample_rows(len(y_true), params.plot_max_rows, params.seed)
     y, p = y_true[rows], proba[rows]
     of = f"{len(y):,} of {len(y_true):,} rows" if len(y) < len(y_true) else ""
     on = f", {of}" if of else ""
@@ -197,7 +190,7 @@ def log_reports(
         template="bar_horizontal_sorted",
         title="Permutation importance (ROC AUC drop, test)",
     )
-    return model_metrics
+    return scores
 
 
 def write_reports(
@@ -209,8 +202,8 @@ def write_reports(
     params: EvaluateParams,
     measured: decision.Measured,
     decision_params: DecisionParams,
-) -> dict:
-    """Write dvclive output into a temp dir, then move it into ``reports_dir``."""
+) -> Scores:
+    """Write dvclive output into a temp dir, then move it into ``reports_dir``; the scores."""
     from dvclive import Live
 
     reports = Path(reports_dir)
@@ -263,10 +256,12 @@ def main() -> None:
     io.write_csv(params.paths.predictions, predictions_frame(test.index, y_true, proba, value))
     io.write_text(
         params.paths.card,
-        card.render(params, contract, y_train, test, proba, baseline, measured),
+        card.render(params, contract, y_train, test, proba, logged, measured),
     )
     log.info(
-        "test ROC AUC %.4f, average precision %.4f", logged["roc_auc"], logged["average_precision"]
+        "test ROC AUC %.4f, average precision %.4f",
+        logged.model["roc_auc"],
+        logged.model["average_precision"],
     )
 
 

@@ -14,6 +14,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from churn.core import decision, entry, io
 from churn.core.contract import Contract, read_contract
 from churn.core.params import DecisionParams, TrainParams, load_params
+from churn.core.stats import sample_rows
 from churn.stages.featurize import transform_rows
 
 log = logging.getLogger("churn.train")
@@ -111,7 +112,7 @@ def cv_rows(train: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
     """
     if len(train) <= cap:
         return train
-    return train.iloc[np.sort(np.random.default_rng(seed).choice(len(train), cap, replace=False))]
+    return train.iloc[sample_rows(len(train), cap, seed)]
 
 
 def decide(
@@ -148,10 +149,15 @@ def main() -> None:
     contract = read_contract(params.paths.contract)
     featurizer = io.read_pickle(params.paths.featurizer)
     train = io.read_parquet(params.paths.train)
+    y = train[contract.target].to_numpy()
+    # decide() sees at most cv_max_rows rows: keep those, not the whole frame, beside
+    # the feature matrix while the model fits.
+    sample = cv_rows(train, params.decision.cv_max_rows, params.train.seed)
     features = transform_rows(featurizer, train[contract.features])
-    model = fit_classifier(featurizer, features, train[contract.target].to_numpy(), params.train)
+    del train
+    model = fit_classifier(featurizer, features, y, params.train)
     del features  # the largest object here: gone before the out-of-fold fits
-    policy = decide(model, train, contract, params.decision, params.train.seed)
+    policy = decide(model, sample, contract, params.decision, params.train.seed)
     io.write_pickle(params.paths.model, model)
     io.write_json(params.paths.decision, policy)
     log.info(
