@@ -139,6 +139,16 @@ def test_blocks_do_not_change_the_draws():
     assert whole.sum(axis=1).tolist() == [50.0] * 30
 
 
+def test_a_block_holds_about_two_and_a_half_million_counts_and_at_least_one_resample():
+    """The bootstrap's memory: a count matrix of ~20 MB, whatever the test size."""
+    from churn.core.stats import _block
+
+    assert _block(20_000) == 125  # the card's 20,000 rows: 125 resamples a block
+    assert _block(1409) == 1774  # the real test split: 1,000 resamples fit one block
+    assert _block(10_000_000) == 1
+    assert _block(0) == 2_500_000
+
+
 # Known answers, worked out by hand (issue #17: mutants these must kill).
 
 
