@@ -328,6 +328,29 @@ def test_predict_rows_asks_blocks_of_at_most_rows_and_keeps_their_order():
     assert seen == [["a", "b", "c"], ["d", "e", "f"], ["g"]]
 
 
+def test_subsampled_plots_say_so_in_their_titles(tmp_path, monkeypatch, params):
+    """A curve drawn on a sample names it: the reader must not take it for every test row."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 3000)
+    p = rng.random(3000)
+    capped = params.evaluate.model_copy(update={"plot_max_rows": 1000})
+    with Live(dir="live", dvcyaml="dvc.yaml", save_dvc_exp=False, report=None) as live:
+        log_reports(live, y, p, np.full(3000, 0.5), TOP, capped, 0.5)
+    dvcyaml = yaml.safe_load(Path("dvc.yaml").read_text())
+    titles = {
+        key.rsplit("/", 1)[-1]: config.get("title")
+        for entry in dvcyaml["plots"]
+        for key, config in entry.items()
+    }
+    assert titles["roc.json"] == "ROC (test, 1,000 of 3,000 rows)"
+    assert titles["precision_recall.json"] == "Precision-recall (test, 1,000 of 3,000 rows)"
+    assert (
+        titles["confusion_matrix.json"] == "Confusion matrix at threshold 0.5 (1,000 of 3,000 rows)"
+    )
+    assert titles["calibration.json"] == "Calibration (test, 1,000 of 3,000 rows)"
+
+
 def test_per_row_plots_draw_at_most_plot_max_rows(tmp_path, params, monkeypatch):
     """Metrics on every row; the confusion matrix's records and the curves on the sample."""
     monkeypatch.chdir(tmp_path)
