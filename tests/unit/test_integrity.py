@@ -368,18 +368,62 @@ def test_a_5000_digit_version_is_one_short_line():
 
 
 @pytest.mark.parametrize(
-    ("text", "kind"),
+    ("text", "kind", "artifact"),
     [
-        ("churn-model@v1.0.0", "release"),
-        ("churn-model@v0.12.999999", "release"),
-        ("churn-model#prod", "stage"),
-        ("churn-model#prod#12", "stage"),
-        ("abcdef0", "commit"),
-        ("0123456789abcdef0123456789abcdef01234567", "commit"),
+        ("churn-model@v1.0.0", "release", "churn-model"),
+        ("other-model@v0.12.999999", "release", "other-model"),
+        ("churn-model#prod", "stage", "churn-model"),
+        ("other-model#prod#12", "stage", "other-model"),
+        ("abcdef0", "commit", ""),
+        ("0123456789abcdef0123456789abcdef01234567", "commit", ""),
     ],
 )
-def test_the_three_forms_of_a_model_ref(text, kind):
-    assert integrity.parse_model_ref(text).kind == kind
+def test_the_three_forms_of_a_model_ref(text, kind, artifact):
+    assert integrity.parse_model_ref(text) == integrity.ModelRef(text, kind, artifact)
+
+
+def test_tag_message_of_a_missing_tag_names_it(history):
+    with pytest.raises(ChurnError, match=r"^churn-model@v9\.0\.0: no such tag$"):
+        integrity.tag_message("churn-model@v9.0.0", cwd=history.root)
+
+
+def test_latest_stage_tag_is_the_highest_assignment_number(tmp_path):
+    """GTO's numbers compare as numbers (#10 is above #9, which text order inverts).
+
+    Guards against a tag with a number GTO never writes (a leading zero) winning on its
+    value, and against a stage name that looks like an option being read as one.
+    """
+    sh_git(tmp_path, "init", "-q")
+    sh_git(tmp_path, "commit", "-q", "--allow-empty", "-m", "one")
+    for tag in ("churn-model#prod#9", "churn-model#prod#10", "churn-model#prod#0100"):
+        sh_git(tmp_path, "tag", tag)
+    sh_git(tmp_path, "tag", "churn-model#dev#11")
+    assert integrity.latest_stage_tag("churn-model", "prod", cwd=tmp_path) == "churn-model#prod#10"
+    with pytest.raises(ChurnError, match=r"^churn-model#staging: no such stage tag"):
+        integrity.latest_stage_tag("churn-model", "staging", cwd=tmp_path)
+    with pytest.raises(ChurnError, match=r"^-n#prod: no such stage tag"):
+        integrity.latest_stage_tag("-n", "prod", cwd=tmp_path)
+
+
+def test_release_at_picks_the_highest_version_of_that_artifact(tmp_path):
+    """Versions compare as numbers (v1.10.0 is above v1.9.0, which text order inverts).
+
+    Guards against another artifact's tag on the same commit and a tag shaped like a
+    release whose version is not X.Y.Z, which would make the comparison fail.
+    """
+    sh_git(tmp_path, "init", "-q")
+    sh_git(tmp_path, "commit", "-q", "--allow-empty", "-m", "one")
+    for tag in ("churn-model@v1.9.0", "churn-model@v1.10.0", "other-model@v9.0.0"):
+        sh_git(tmp_path, "tag", "-a", "-m", tag, tag)
+    sh_git(tmp_path, "tag", "churn-model@v1.2.3.4")
+    head = sh_git(tmp_path, "rev-parse", "HEAD").strip()
+    assert integrity.release_at(head, "churn-model", cwd=tmp_path) == "churn-model@v1.10.0"
+    assert integrity.release_at(head, "other-model", cwd=tmp_path) == "other-model@v9.0.0"
+    with pytest.raises(ChurnError, match=r"carries no third-model@vX\.Y\.Z release tag"):
+        integrity.release_at(head, "third-model", cwd=tmp_path)
+    # An artifact that looks like an option stays a pattern: git never reads it as one.
+    with pytest.raises(ChurnError, match=r"carries no -n@vX\.Y\.Z release tag"):
+        integrity.release_at(head, "-n", cwd=tmp_path)
 
 
 @pytest.mark.parametrize(
