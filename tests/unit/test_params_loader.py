@@ -132,6 +132,20 @@ def test_nesting_at_the_limit_loads_and_one_more_is_refused(style):
     assert message.endswith(f": nested deeper than {DEPTH} levels")
 
 
+def test_depth_counts_back_down_one_level_per_closed_collection():
+    """Siblings at the limit load; a sibling one level deeper is refused after them.
+
+    Guards against the count being reset, or dropped two levels, when a collection
+    closes: either would let the deeper sibling through.
+    """
+    outer = "[" * (DEPTH - 1)
+    at_limit = io.parse_yaml(outer + "[1], [2]" + "]" * (DEPTH - 1))
+    assert innermost(at_limit) == 1
+    assert refused(outer + "[1], [[2]]" + "]" * (DEPTH - 1)) == (
+        f"params.yaml: line 1: nested deeper than {DEPTH} levels"
+    )
+
+
 def test_the_refusal_names_the_line_of_the_deepest_collection():
     assert refused(nested(DEPTH + 1, "block sequence")) == (
         f"params.yaml: line {DEPTH + 1}: nested deeper than {DEPTH} levels"
