@@ -18,7 +18,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from churn.core import integrity
+from churn.core import integrity, io
 from churn.core.errors import ChurnError
 from churn.core.integrity import ModelBytes, ProgramMissing
 
@@ -184,6 +184,27 @@ def test_dvc_lock_is_read_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
     lock = lock_of(GOOD_MD5, path="models/modèle.pkl")
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump(lock, allow_unicode=True), "utf-8")
     assert integrity.read_lock(root=tmp_path) == lock
+
+
+def test_committed_text_is_read_as_utf8_and_stray_bytes_named_on_one_line(tmp_path, ascii_locale):
+    """The output of git is UTF-8 whatever the locale; a file with a stray byte is one line.
+
+    Guards against decoding git's output by the locale (an ASCII one fails on any accent)
+    and against a decode error escaping as a traceback where one line naming the file,
+    its line and the byte is promised.
+    """
+    sh_git(tmp_path, "init", "-q")
+    (tmp_path / "ok.yaml").write_bytes("name: modèle\n".encode())
+    (tmp_path / "dvc.lock").write_bytes(b"schema: '2.0'\nstages: {}\n# caf\xe9\n")
+    sh_git(tmp_path, "add", "-A")
+    sh_git(tmp_path, "commit", "-q", "-m", "one")
+    shown = integrity.git("show", "HEAD:ok.yaml", cwd=tmp_path)
+    assert io.parse_yaml(shown, "HEAD:ok.yaml") == {"name": "modèle"}
+    with pytest.raises(ChurnError) as err:
+        integrity.read_lock("HEAD", root=tmp_path)
+    assert str(err.value) == (
+        "HEAD:dvc.lock: line 3: not UTF-8 (byte 0xe9); re-save the file as UTF-8"
+    )
 
 
 def test_load_model_at_a_tag_reads_the_lock_and_model_of_that_revision(history, elsewhere):

@@ -215,6 +215,28 @@ def test_a_bad_byte_on_the_first_line_is_line_1():
     )
 
 
+def test_text_holding_a_lone_surrogate_is_refused_with_its_line():
+    """Text no UTF-8 file can hold (a lone surrogate) is one line, not an encoder's error."""
+    assert refused("a: 1\nb: \ud800\n") == (
+        "params.yaml: line 2: not UTF-8 text (a lone surrogate U+D800)"
+    )
+
+
+def test_command_output_with_a_stray_byte_names_the_byte_as_a_file_would():
+    """Command output keeps a stray byte as an escape; the parser names it like the file's."""
+    shown = b"a: 1\nb: caf\xe9\n".decode("utf-8", "surrogateescape")
+    assert (
+        refused(shown)
+        == refused(b"a: 1\nb: caf\xe9\n")
+        == ("params.yaml: line 2: not UTF-8 (byte 0xe9); re-save the file as UTF-8")
+    )
+    with pytest.raises(ChurnError) as err:
+        io.parse_json('{"a": "caf\udce9"}', "HEAD:metrics.json")
+    assert str(err.value) == (
+        "HEAD:metrics.json: line 1: not UTF-8 (byte 0xe9); re-save the file as UTF-8"
+    )
+
+
 def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
     """YAML allows a BOM at the start and DVC reads it; Windows editors write one."""
     plain = (REPO / "params.yaml").read_bytes()

@@ -48,16 +48,23 @@ class ProgramMissing(ChurnError):
 
 
 def command(*cmd: str, cwd: str | Path | None = None) -> str:
-    """Output of a command; a failure (or a missing program) is one line naming it."""
+    """Output of a command; a failure (or a missing program) is one line naming it.
+
+    Output that is not UTF-8 (``git show`` of a file with stray bytes) never raises here:
+    its bytes are kept as ``surrogateescape`` escapes, for the parser that reads it to
+    name the bad byte and its line (:func:`churn.core.io.utf8_text`).
+    """
     try:
-        result = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, check=False)
+        result = subprocess.run(list(cmd), cwd=cwd, capture_output=True, check=False)
     except OSError as err:
         raise ProgramMissing(f"`{' '.join(cmd)}`: {err.strerror}") from None
+    stdout = result.stdout.decode("utf-8", "surrogateescape")
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
+        stderr = result.stderr.decode("utf-8", "replace")
+        detail = (stderr or stdout).strip().splitlines()
         last = detail[-1] if detail else f"exit {result.returncode}"
         raise ChurnError(f"`{' '.join(cmd)}` failed: {last}")
-    return result.stdout
+    return stdout
 
 
 def git(*args: str, cwd: str | Path | None = None) -> str:

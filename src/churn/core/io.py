@@ -78,7 +78,8 @@ def read_json(path: str | Path) -> Any:
 
 
 def parse_json(text: str, origin: str) -> Any:
-    """Parse JSON text; a broken one is one line naming ``origin``."""
+    """Parse JSON text; a broken one (or one that is not UTF-8) is one line naming ``origin``."""
+    text = utf8_text(text, origin)
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
@@ -107,10 +108,10 @@ def parse_yaml(data: str | bytes | None, origin: str = "YAML") -> Any:
     """
     if not data:
         return {}
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    raw = utf8_bytes(data, origin) if isinstance(data, str) else data
     if len(raw) > MAX_YAML_BYTES:
         raise ChurnError(f"{origin}: over the {MAX_YAML_BYTES}-byte limit for YAML")
-    text = data if isinstance(data, str) else decode_utf8(raw, origin)
+    text = decode_utf8(raw, origin)
     try:
         check_yaml_structure(text, origin)
         return YAML(typ="safe", pure=True).load(text) or {}
@@ -119,6 +120,26 @@ def parse_yaml(data: str | bytes | None, origin: str = "YAML") -> Any:
         raise ChurnError(
             f"{origin}: not valid YAML ({clip(' '.join(str(err).split()), 300)})"
         ) from None
+
+
+def utf8_bytes(text: str, origin: str) -> bytes:
+    """The bytes behind ``text``: command output keeps undecodable bytes as escapes.
+
+    :func:`churn.core.integrity.command` decodes with ``surrogateescape``, so a file
+    shown by git that is not UTF-8 arrives here intact; any other lone surrogate is refused.
+    """
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as err:
+        line = text.count("\n", 0, err.start) + 1
+        raise ChurnError(
+            f"{origin}: line {line}: not UTF-8 text (a lone surrogate U+{ord(text[err.start]):04X})"
+        ) from None
+
+
+def utf8_text(text: str, origin: str) -> str:
+    """``text`` if it is clean UTF-8 text, else one line naming the first bad byte and line."""
+    return decode_utf8(utf8_bytes(text, origin), origin)
 
 
 def decode_utf8(raw: bytes, origin: str) -> str:

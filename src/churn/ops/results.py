@@ -103,10 +103,12 @@ def read_through_dvc(root: Path, rev: str, paths: list[str]) -> list[str] | None
     from dvc.exceptions import DvcException
 
     try:
-        return [dvc.api.read(p, repo=str(root), rev=rev) for p in paths]
+        raw = [dvc.api.read(p, repo=str(root), rev=rev, mode="rb") for p in paths]
     except (DvcException, FileNotFoundError, OSError) as err:
         log.info("%s: outputs not available through DVC (%s)", rev, type(err).__name__)
         return None
+    # UTF-8 whatever the locale; a stray byte is one line naming the file, not a traceback.
+    return [io.decode_utf8(data, f"{rev}:{p}") for p, data in zip(paths, raw, strict=True)]
 
 
 def reproduce_in_worktree(root: Path, rev: str, paths: list[str]) -> list[str] | None:
@@ -118,7 +120,12 @@ def reproduce_in_worktree(root: Path, rev: str, paths: list[str]) -> list[str] |
             return None
         try:
             result = subprocess.run(
-                ["dvc", "repro"], cwd=tree, capture_output=True, text=True, check=False
+                ["dvc", "repro"],
+                cwd=tree,
+                capture_output=True,
+                encoding="utf-8",
+                errors="replace",  # only logged
+                check=False,
             )
             if result.returncode != 0:
                 log.warning("%s: dvc repro failed: %s", rev, result.stderr.strip()[-500:])

@@ -416,7 +416,14 @@ def _dvc(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
     """
     log.info("dvc %s", " ".join(shlex.quote(arg) for arg in args))
     if capture:
-        return subprocess.run(["dvc", *args], capture_output=True, text=True, check=False)
+        # DVC writes UTF-8; a stray byte stays an escape for io.parse_json to name.
+        return subprocess.run(
+            ["dvc", *args],
+            capture_output=True,
+            encoding="utf-8",
+            errors="surrogateescape",
+            check=False,
+        )
     return subprocess.run(["dvc", *args], stdout=sys.stderr, text=True, check=False)
 
 
