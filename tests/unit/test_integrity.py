@@ -207,6 +207,16 @@ def test_committed_text_is_read_as_utf8_and_stray_bytes_named_on_one_line(tmp_pa
     )
 
 
+def test_a_failing_command_with_stray_bytes_in_its_message_is_one_line(history):
+    """Git echoes a missing path in its error; stray bytes in it must not raise."""
+    with pytest.raises(ChurnError) as err:
+        integrity.git("show", f"{TAG}:caf\udce9.yaml", cwd=history.root)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"`git show {TAG}:caf")
+    assert "caf\ufffd.yaml" in message
+
+
 def test_load_model_at_a_tag_reads_the_lock_and_model_of_that_revision(history, elsewhere):
     """A released model is checked against the lock committed with it, read at the tag.
 

@@ -216,9 +216,22 @@ def test_a_bad_byte_on_the_first_line_is_line_1():
 
 
 def test_text_holding_a_lone_surrogate_is_refused_with_its_line():
-    """Text no UTF-8 file can hold (a lone surrogate) is one line, not an encoder's error."""
-    assert refused("a: 1\nb: \ud800\n") == (
+    """Text no UTF-8 file can hold (a lone surrogate) is one line, not an encoder's error.
+
+    The line counts the newlines before it: the first character may be one, later ones
+    do not count.
+    """
+    assert refused("\nb: \ud800\nc: 1\nd: 2\n") == (
         "params.yaml: line 2: not UTF-8 text (a lone surrogate U+D800)"
+    )
+    with pytest.raises(ChurnError) as err:
+        io.parse_json('{"a": "\ud800"}', "HEAD:metrics.json")
+    assert str(err.value) == "HEAD:metrics.json: line 1: not UTF-8 text (a lone surrogate U+D800)"
+
+
+def test_a_stray_byte_after_a_leading_newline_is_on_line_2():
+    assert refused(b"\nb: caf\xe9\nc: 1\n") == (
+        "params.yaml: line 2: not UTF-8 (byte 0xe9); re-save the file as UTF-8"
     )
 
 
