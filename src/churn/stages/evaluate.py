@@ -93,7 +93,8 @@ def decision_metrics(
     """
     y = np.asarray(y_true)
     gain, top = decision.policy_rows(y, proba, value, threshold, params)
-    curve = decision.profit_curve(decision.row_profit(y, value, params), proba)
+    profits = decision.row_profit(y, value, params)
+    curve = decision.profit_curve(profits, proba)
     best = decision.best_count(curve)
     options = {"resamples": evaluation.ci_resamples, "seed": evaluation.seed}
     # Intervals on at most ci_max_rows rows (as the card's): a bootstrap of millions of
@@ -101,7 +102,7 @@ def decision_metrics(
     rows = sample_rows(len(y), evaluation.ci_max_rows, evaluation.seed)
     at_threshold = decision_intervals(y[rows], gain[rows], top[rows], **options)["profit"]
     best_rows = decision.top_mask(proba, best / len(y))  # the top ``best`` customers
-    best_gain = decision.PER * decision.row_profit(y, value, params) * best_rows
+    best_gain = decision.PER * profits * best_rows
     at_best = decision_intervals(y[rows], best_gain[rows], top[rows], **options)["profit"]
     return {
         "lift_at_k": decision.lift_at_k(y, proba, params.top_share),

@@ -148,7 +148,8 @@ def main() -> None:
     params = load_params()
     contract = read_contract(params.paths.contract)
     featurizer = io.read_pickle(params.paths.featurizer)
-    train = io.read_parquet(params.paths.train)
+    # The value column of a decision is a feature (check_value_column): nothing else is read.
+    train = io.read_parquet(params.paths.train, [*contract.features, contract.target])
     y = train[contract.target].to_numpy()
     # decide() sees at most cv_max_rows rows: keep those, not the whole frame, beside
     # the feature matrix while the model fits.
