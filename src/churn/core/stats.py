@@ -201,10 +201,24 @@ def _resampled(
     seed: int,
 ) -> dict[str, np.ndarray]:
     """Each metric over ``resamples`` seeded bootstrap draws of the rows."""
-    blocks = [
-        weighted_scores(counts, y, proba, threshold, names)
-        for counts in _weights(y, resamples, seed, _block(len(y)))
-    ]
+    return _over_draws(
+        y,
+        resamples,
+        seed,
+        names,
+        lambda counts: weighted_scores(counts, y, proba, threshold, names),
+    )
+
+
+def _over_draws(
+    y: np.ndarray,
+    resamples: int,
+    seed: int,
+    names: Sequence[str],
+    scorer: Callable[[np.ndarray], dict[str, np.ndarray]],
+) -> dict[str, np.ndarray]:
+    """``scorer`` over the seeded bootstrap draws of the rows, a block of count rows at a time."""
+    blocks = [scorer(counts) for counts in _weights(y, resamples, seed, _block(len(y)))]
     return {name: np.concatenate([b[name] for b in blocks]) for name in names}
 
 
@@ -329,11 +343,9 @@ def _decision_resampled(
     y: np.ndarray, gain: np.ndarray, top: np.ndarray, resamples: int, seed: int
 ) -> dict[str, np.ndarray]:
     yf, tf = y.astype(float), top.astype(float)
-    blocks = [
-        decision_scores(counts, yf, gain, tf)
-        for counts in _weights(y, resamples, seed, _block(len(y)))
-    ]
-    return {name: np.concatenate([b[name] for b in blocks]) for name in DECISION}
+    return _over_draws(
+        y, resamples, seed, DECISION, lambda counts: decision_scores(counts, yf, gain, tf)
+    )
 
 
 def _decision_points(y: np.ndarray, gain: np.ndarray, top: np.ndarray) -> dict[str, float]:

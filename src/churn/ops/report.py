@@ -17,7 +17,7 @@ from churn.core import io
 from churn.core.errors import ChurnError
 from churn.core.integrity import LOCK_FILE, git_or_none, is_revision
 from churn.core.params import DecisionParams, ReportParams, load_params
-from churn.core.stats import DIRECTIONS, HEADLINE, HIGHER_IS_BETTER, Comparison
+from churn.core.stats import DECISION, DIRECTIONS, HEADLINE, HIGHER_IS_BETTER, Comparison
 from churn.ops.results import Side, compare, load_base, load_head, paths_of, same_rows
 
 log = logging.getLogger("churn.report")
@@ -157,7 +157,7 @@ def _arrow(name: str, diff: float) -> str:
 
 def _shown(head: dict) -> list[str]:
     """The metrics of the table: every test metric, then the decision ones the head has."""
-    return [*HIGHER_IS_BETTER, *(n for n in DIRECTIONS if n not in HIGHER_IS_BETTER and n in head)]
+    return [*HIGHER_IS_BETTER, *(n for n in DECISION if n in head)]
 
 
 def metrics_table(base: dict | None, head: dict, base_label: str) -> str:
