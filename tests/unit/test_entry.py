@@ -1,7 +1,12 @@
-"""core.entry.run: the exit status, one-line errors, one BLAS thread, and the log format."""
+"""core.entry: the exit status, one-line errors, one BLAS thread, the log format, leaving."""
 
 import contextlib
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 import sklearn  # noqa: F401 (loads the BLAS and OpenMP runtimes threadpoolctl reports on)
@@ -87,3 +92,79 @@ def test_stage_logs_reach_stderr_as_level_name_message_from_info_up(capsys):
     with unconfigured_logging():
         entry.run(main)
     assert capsys.readouterr() == ("", "INFO churn.fetch: wrote data/raw.csv: 3 rows\n")
+
+
+# --------------------------------------------------------------------------- leave
+# A fresh interpreter each: leave() ends the process it runs in. The child imports
+# churn from wherever this process did (under mutation testing, the mutated copy).
+SRC = str(Path(entry.__file__).parents[2])
+
+LEAVING = """
+import atexit, logging, sys, threading, time
+from pathlib import Path
+from churn.core import entry
+
+out = Path(sys.argv[1])
+atexit.register(lambda: (out / "atexit").write_text("ran"))
+handler = logging.FileHandler(out / "log.txt", delay=True)
+logging.getLogger().addHandler(handler)
+logging.getLogger().warning("logged")
+
+def late():
+    time.sleep(0.3)
+    (out / "thread").write_text("done")
+
+threading.Thread(target=late).start()
+print("no newline, so still in the buffer", end="")
+entry.leave(int(sys.argv[2]))
+"""
+
+
+def leave_in_child(tmp_path: Path, status: int, stdout: Any = subprocess.PIPE):
+    env = {**os.environ, "PYTHONPATH": SRC}
+    return subprocess.run(
+        [sys.executable, "-c", LEAVING, str(tmp_path), str(status)],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("status", [0, 3])
+def test_leave_exits_with_the_status_after_what_a_normal_exit_does(tmp_path, status):
+    """Threads joined, atexit handlers run, logging and stdout flushed; then the status."""
+    done = leave_in_child(tmp_path, status)
+    assert (done.returncode, done.stderr) == (status, b"")
+    assert done.stdout == b"no newline, so still in the buffer"
+    assert (tmp_path / "thread").read_text() == "done"
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert (tmp_path / "log.txt").read_text() == "logged\n"
+
+
+def run_child(script: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": SRC},
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_leave_exits_120_when_stdout_cannot_be_flushed():
+    """As Python's own exit: output that never got written is not a success."""
+    script = (
+        "import sys; from churn.core import entry; "
+        "sys.stdout = open('/dev/full', 'w', buffering=65536); "
+        "print('lost', end=''); entry.leave(0)"
+    )
+    assert run_child(script).returncode == 120
+
+
+def test_leave_skips_a_closed_stdout():
+    """A closed stream has nothing left to flush: no error, the status stands."""
+    done = run_child("import sys; from churn.core import entry; sys.stdout.close(); entry.leave(4)")
+    assert (done.returncode, done.stderr) == (4, b"")

@@ -1,8 +1,12 @@
 """Entry-point plumbing shared by every command: logging, one thread of BLAS, one-line errors."""
 
+import atexit
 import logging
+import os
 import sys
+import threading
 from collections.abc import Callable
+from typing import NoReturn
 
 from threadpoolctl import threadpool_limits
 
@@ -28,3 +32,28 @@ def run(main: Callable[[], int | None], error_status: int = 1) -> int:
         print(f"error: {err}", file=sys.stderr)  # noqa: T201 (the one-line message is the interface)
         return error_status
     return status or 0
+
+
+def leave(status: int) -> NoReturn:
+    """End a one-shot stage process with ``status``, skipping the interpreter's teardown.
+
+    A stage's outputs are written, closed and renamed into place before ``main``
+    returns; what is left of exiting is freeing the 750 (prepare) to 1,800 modules
+    that pandas and scikit-learn bring, object by object: about 0.3 s a stage, for
+    memory the OS takes back at once. The rest of a normal exit still happens, in its
+    order: other non-daemon threads are joined, atexit handlers run (logging's
+    flush among them), and stdout/stderr are flushed; a failed flush exits 120, as
+    Python's own exit does.
+    """
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()  # the handlers a normal exit runs (there is no public call)
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None or stream.closed:
+            continue
+        try:
+            stream.flush()
+        except OSError:  # a closed pipe, a full disk
+            status = 120
+    os._exit(status)

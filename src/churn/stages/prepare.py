@@ -489,4 +489,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(entry.run(main))
+    entry.leave(entry.run(main))
