@@ -75,11 +75,14 @@ def test_a_bad_equivalents_line_names_its_line(line, message):
         (f"{PREPARE}.x_main__mutmut_1", True),
         (f"{PREPARE}.x_main_part__mutmut_1", False),  # a pure function that starts with main
         (f"{PREPARE}.x__check_split__mutmut_1", False),
-        ("churn.core.entry.x_main__mutmut_1", False),  # core has no I/O shell to leave out
+        ("churn.core.entry.x_main__mutmut_1", False),  # core's only shell is leave()
+        ("churn.core.entry.x_leave__mutmut_1", True),  # ends its process: child-process tests
+        ("churn.core.entry.x_leave_now__mutmut_1", False),
+        ("churn.core.io.x_leave__mutmut_1", False),
         ("not a mutant", False),
     ],
 )
-def test_only_a_stages_main_is_the_shell_outside_the_score(name, shell):
+def test_only_the_process_shells_are_outside_the_score(name, shell):
     assert is_shell(name) is shell
 
 

@@ -7,8 +7,11 @@ go unnoticed. This prints, per module, the share of mutants killed and fails whe
 module is under the floor.
 
 What the score leaves out, and nothing else:
-- a stage's ``main()``: the thin shell that reads params and files and writes outputs;
-  the end-to-end tests run it, the unit tests are for the pure functions it calls;
+- the process shells: a stage's ``main()``, the thin shell that reads params and files
+  and writes outputs (the end-to-end tests run it, the unit tests are for the pure
+  functions it calls), and ``core.entry.leave()``, which ends the process it runs in
+  (its unit tests run it in child processes, where mutmut cannot see which test
+  reached it);
 - the equivalent mutants listed in ``tools/mutation-equivalents.txt``, each with a
   one-line reason. A listed mutant that the tests kill, or that mutmut no longer makes,
   is a stale entry and fails the run: the list cannot quietly hide a real survivor.
@@ -70,7 +73,7 @@ class ModuleScore:
     untested: list[str] = field(default_factory=list)
     other: list[str] = field(default_factory=list)  # not checked, suspicious, crashed
     equivalent: int = 0
-    shell: int = 0  # a stage's main(): out of scope
+    shell: int = 0  # a stage's main(), entry.leave(): out of scope
 
     @property
     def scored(self) -> int:
@@ -182,11 +185,14 @@ def changed_equivalents(
 
 
 def is_shell(name: str) -> bool:
-    """A mutant of a stage's ``main()``, the I/O shell outside the score."""
+    """A mutant of a process shell, outside the score: a stage's ``main()``, ``entry.leave()``."""
     match = NAME.match(name)
     if not match:
         return False
-    return match["module"].startswith("churn.stages.") and match["function"] == "main"
+    module, function = match["module"], match["function"]
+    if module.startswith("churn.stages."):
+        return function == "main"
+    return (module, function) == ("churn.core.entry", "leave")
 
 
 def stale_equivalents(
@@ -238,7 +244,7 @@ def score_modules(
 def render(scores: list[ModuleScore], floor: float) -> str:
     """The per-module table, then the total."""
     lines = [
-        f"{'module':<24}{'scored':>7}{'killed':>7}{'missed':>7}{'equiv':>6}{'main()':>7}  score",
+        f"{'module':<24}{'scored':>7}{'killed':>7}{'missed':>7}{'equiv':>6}{'shell':>7}  score",
     ]
     for s in scores:
         mark = "" if s.score >= floor else f"  < {floor:g} %"
