@@ -1,6 +1,7 @@
 """The prediction service in-process (TestClient): every status code, schema, loading safety."""
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -429,3 +430,196 @@ def test_an_inferred_contract_is_enforced_like_a_declared_one(inferred_client, t
     # A number outside the training range is scored (monitoring counts it).
     low = contract.columns["usage_minutes"].observed_min
     assert post({**row, "usage_minutes": low - 100}).status_code == 200
+
+
+# --------------------------------------------------------------------------- hostile bodies
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"customers": [' + b"[" * 1000 + b"]" * 1000 + b"]}",
+        b'{"x":' + b"[" * 1000 + b"]" * 1000 + b',"customers":[]}',
+    ],
+    ids=["in-customers", "beside-customers"],
+)
+def test_json_nested_past_the_parsers_limit_is_422_not_500(client, body):
+    response = client.post("/v1/predict", content=body, headers=JSON)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["type"]) == (["body"], "json_invalid")
+    assert "recursion limit exceeded" in error["msg"]
+
+
+@pytest.mark.parametrize("text", ["1_0", "١٢", "0x10", "1,000", "12 months", ""])
+def test_a_number_sent_as_text_must_read_as_prepare_reads_it(client, rows, text):
+    """Python's float() takes "1_0" and other scripts' digits; pandas (prepare, monitor) not."""
+    response = client.post("/v1/predict", json={"customers": [{**rows[0], "tenure": text}]})
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {
+            "loc": ["body", "customers", 0, "tenure"],
+            "msg": "Input should be a valid number, unable to parse string as a number",
+            "type": "float_parsing",
+        }
+    ]
+
+
+@pytest.mark.parametrize("text", ["12", " 12 ", "+12", "12.0", "1.2e1", "\t12"])
+def test_number_text_pandas_reads_scores_as_the_number(client, rows, text):
+    as_number = client.post("/v1/predict", json={"customers": [{**rows[0], "tenure": 12}]})
+    as_text = client.post("/v1/predict", json={"customers": [{**rows[0], "tenure": text}]})
+    assert as_text.status_code == 200
+    assert as_text.json()["predictions"] == as_number.json()["predictions"]
+
+
+def test_an_unknown_field_name_is_clipped_in_the_422(client, rows):
+    response = client.post("/v1/predict", json={"customers": [{**rows[0], "K" * 100_000: 1}]})
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "customers", 0, "K" * 80 + "... (100000 characters)"]
+    assert error["type"] == "extra_forbidden"
+    assert len(response.content) < 1000
+
+
+def test_customers_with_more_fields_than_the_contract_are_named_once_each(workdir, monkeypatch):
+    monkeypatch.chdir(workdir)
+    contract = read_contract(workdir / "data/prepared/contract.json")
+    wide = {f"x{i}": 0 for i in range(len(contract.columns) + 1)}
+    customers = [{"tenure": 1}, wide, wide, wide]
+    with TestClient(create_app(Settings(max_errors=2))) as c:
+        response = c.post("/v1/predict", json={"customers": customers})
+    assert response.status_code == 422
+    extra = f"Extra inputs are not permitted ({len(wide)} unknown fields)"
+    assert response.json()["detail"] == [
+        {"loc": ["body", "customers", 1, "x0"], "msg": extra, "type": "extra_forbidden"},
+        {"loc": ["body", "customers", 2, "x0"], "msg": extra, "type": "extra_forbidden"},
+        {
+            "loc": ["body"],
+            "msg": "and 1 more errors (3 in all; MAX_ERRORS=2)",
+            "type": "too_many_errors",
+        },
+    ]
+
+
+def test_a_customer_with_as_many_fields_as_the_contract_gets_pydantics_errors(client, rows):
+    """Not more fields than columns: each unknown one is pydantic's own error."""
+    contract_size = len(rows[0])
+    odd = {f"x{i}": 0 for i in range(contract_size)}
+    response = client.post("/v1/predict", json={"customers": [odd]})
+    kinds = {d["type"] for d in response.json()["detail"]}
+    assert response.status_code == 422
+    assert "extra_forbidden" in kinds
+    assert "missing" in kinds
+
+
+@pytest.mark.parametrize(
+    ("body", "count"),
+    [
+        (b'{"customers": [{"tenure": NaN}, {}, 1]}', 3),
+        (b'{"customers": 1, "customers": [{}, {}]}', 2),  # the last one, as pydantic reads it
+        (b'{"customers": {}}', None),
+        (b'{"customers": [1,]}', None),
+        (b"[]", None),
+        (b'{"other": 1}', None),
+        (b"[" * 5000 + b"]" * 5000, None),
+    ],
+)
+def test_read_loosely_sees_the_list_pydantic_would(body, count):
+    from churn.serving.parsing import read_loosely
+
+    customers = read_loosely(body)
+    assert (None if customers is None else len(customers)) == count
+
+
+def test_count_customers_gives_up_on_deep_nesting_without_raising():
+    from churn.serving.parsing import count_customers
+
+    assert count_customers(b'{"customers": [' + b"[" * 5000 + b"]" * 5000 + b"]}") is None
+
+
+def test_unknown_fields_names_only_customers_wider_than_the_contract():
+    from churn.serving.parsing import unknown_fields
+
+    known = ["a", "b"]
+    customers = [
+        {"a": 1, "b": 2},
+        {"a": 1, "b": 2, "c": 3},
+        {"c": 1, "d": 2},
+        5,
+        {"x": 1, "y": 2, "z": 3},
+    ]
+    assert unknown_fields(customers, known) == [(1, ["c"]), (4, ["x", "y", "z"])]
+
+
+# --------------------------------------------------------------------------- settings and start-up
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("CORS_ORIGINS", "*", "CORS_ORIGINS: not a JSON list of strings (got '*')"),
+        ("CORS_ORIGINS", '["a"', "CORS_ORIGINS: not a JSON list of strings (got '[\"a\"')"),
+        (
+            "MAX_BATCH",
+            "99999999999999999999999999",
+            "MAX_BATCH: Input should be less than or equal to 1000000 "
+            "(got '99999999999999999999999999')",
+        ),
+    ],
+)
+def test_a_setting_that_does_not_parse_is_one_line(monkeypatch, name, value, message):
+    from churn.serving.settings import load_settings
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ChurnError) as err:
+        load_settings()
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("where", ["missing/dir/log.jsonl", "."])
+def test_a_prediction_log_that_cannot_be_appended_to_stops_the_start(tmp_path, monkeypatch, where):
+    from churn.serving.settings import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PREDICTION_LOG", where)
+    monkeypatch.setenv("LOG_SAMPLE_RATE", "1")
+    with pytest.raises(
+        ChurnError, match=rf"^PREDICTION_LOG: cannot append to {re.escape(where)} \("
+    ):
+        load_settings()
+    monkeypatch.setenv("LOG_SAMPLE_RATE", "0")  # sampling off: the path is never used
+    assert load_settings().prediction_log == where
+
+
+def test_a_prediction_log_that_fails_later_costs_no_answer(workdir, monkeypatch, rows, tmp_path):
+    """The log is for monitoring: a write that fails is counted and logged, the answer sent."""
+    monkeypatch.chdir(workdir)
+    log_file = tmp_path / "gone" / "log.jsonl"
+    settings = Settings(prediction_log=str(log_file), log_sample_rate=1.0)
+    with TestClient(create_app(settings)) as c:
+        response = c.post("/v1/predict", json={"customers": rows[:2]})
+        metrics = c.get("/metrics").text
+    assert response.status_code == 200
+    assert len(response.json()["predictions"]) == 2
+    assert 'churn_errors_total{kind="prediction_log"} 1.0' in metrics
+
+
+def test_a_port_in_use_or_a_bad_host_is_one_line_before_loading():
+    import socket
+
+    from churn.serving.app import check_listen
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ChurnError) as err:
+            check_listen("127.0.0.1", port)
+    assert (
+        str(err.value) == f"HOST '127.0.0.1', PORT {port}: cannot listen (Address already in use)"
+    )
+    with pytest.raises(
+        ChurnError, match=r"^HOST 'no such host\.invalid': not a host name or address"
+    ):
+        check_listen("no such host.invalid", 8000)
+    check_listen("127.0.0.1", 0)  # free: no error

@@ -133,6 +133,18 @@ def status_of(response: bytes) -> int:
     return int(response.split(b" ", 2)[1])
 
 
+def error_of(response: bytes) -> dict:
+    """The JSON error body of an answer, checked to be the app's: detail, request_id."""
+    head_part, _, body = response.partition(b"\r\n\r\n")
+    assert re.search(rb"(?im)^content-type: application/json\r?$", head_part)
+    error = json.loads(body)
+    assert set(error) == {"detail", "request_id"}
+    request_id = re.search(rb"(?im)^x-request-id: (\S+)\r?$", head_part)
+    assert request_id
+    assert request_id[1].decode() == error["request_id"]
+    return error
+
+
 class HealthProbe(threading.Thread):
     """Polls /health every 50 ms while a hostile request runs; records each latency."""
 
@@ -194,7 +206,7 @@ def test_a_huge_header_is_431_at_once_and_health_is_unaffected(server):
         answer = read_until_closed(sock)
         elapsed = time.monotonic() - start
     assert status_of(answer) == 431
-    assert answer.endswith(b"request header fields too large")
+    assert error_of(answer)["detail"] == "request header fields too large"
     assert elapsed < 2.0
     assert server.errors("header_too_large") == before + 1
     assert probe.failures == []
@@ -215,6 +227,7 @@ def test_a_body_that_trickles_in_gets_408_at_the_body_deadline(server, row):
         answer = read_until_closed(sock)
         elapsed = time.monotonic() - start
     assert status_of(answer) == 408
+    assert error_of(answer)["detail"] == "request body not received in time"
     assert BODY_TIMEOUT - 0.1 <= elapsed < BODY_TIMEOUT + 3
     assert server.errors("body_timeout") >= 1
     assert server.healthy()
@@ -302,3 +315,85 @@ def test_a_client_gone_mid_body_is_one_log_line_and_a_disconnect(server):
     assert "Traceback" not in log
     assert "Exception in ASGI application" not in log
     assert re.search(r"request \w+: client disconnected before sending its body\n", log)
+
+
+def test_a_whole_head_over_the_limit_in_one_read_is_431(server, row):
+    """A 40 KB head in one write (one read) is over MAX_HEADER_BYTES=32 KiB too.
+
+    h11 measures only a head still incomplete in its buffer: this one was answered 200.
+    """
+    body = json.dumps({"customers": [row]}).encode()
+    pad = b"X-Pad: " + b"a" * 40_000 + b"\r\n"
+    request = post("/v1/predict", body).replace(b"Host: test\r\n", b"Host: test\r\n" + pad)
+    with connect(server) as sock:
+        sock.sendall(request)
+        answer = read_until_closed(sock)
+    assert status_of(answer) == 431
+    assert error_of(answer)["detail"] == "request header fields too large"
+    with connect(server) as sock:  # just under the limit: served
+        sock.sendall(
+            post("/v1/predict", body).replace(
+                b"Host: test\r\n", b"Host: test\r\nX-Pad: " + b"a" * 30_000 + b"\r\n"
+            )
+        )
+        assert status_of(read_answer(sock)) == 200
+
+
+def test_a_broken_request_is_400_in_the_json_error_body(server):
+    """Errors written past the app (here a bad chunk size) are still the app's JSON body."""
+    with connect(server) as sock:
+        sock.sendall(
+            b"POST /v1/predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\nZZ\r\n"
+        )
+        answer = read_until_closed(sock)
+    assert status_of(answer) == 400
+    assert error_of(answer)["detail"] == "Invalid HTTP request received."
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"customers":[{"tenure":NaN}' + b",{}" * 199_999 + b"]}",  # not strict JSON
+        b'{"customers": 1, "customers": [' + b",".join([b"{}"] * 200_000) + b"]}",  # last wins
+    ],
+    ids=["nan-literal", "repeated-key"],
+)
+def test_a_batch_only_pydantic_can_read_is_counted_before_it_is_checked(server, body):
+    """Bodies msgspec cannot count, pydantic's parser can: still 413 at once."""
+    Path(f"/proc/{server.proc.pid}/clear_refs").write_text("5")
+    before = server.rss_kib()
+    with HealthProbe(server) as probe, connect(server) as sock:
+        start = time.monotonic()
+        sock.sendall(post("/v1/predict", body))
+        answer = read_answer(sock)
+        elapsed = time.monotonic() - start
+    assert status_of(answer) == 413
+    assert error_of(answer)["detail"] == "batch of 200000 exceeds MAX_BATCH=1000"
+    assert elapsed < 2.0
+    assert (server.rss_kib("VmHWM") - before) / 1024 < 200  # peak growth, MB
+    assert probe.failures == []
+
+
+def test_a_customer_with_350k_unknown_fields_is_one_error_in_little_time(server):
+    """One error per unknown field would be gigabytes of errors; the customer is named once."""
+    fields = ",".join(f'"{i:x}":0' for i in range(350_000))
+    body = ('{"customers":[{' + fields + "}]}").encode()
+    Path(f"/proc/{server.proc.pid}/clear_refs").write_text("5")
+    before = server.rss_kib()
+    with HealthProbe(server) as probe, connect(server) as sock:
+        start = time.monotonic()
+        sock.sendall(post("/v1/predict", body))
+        answer = read_answer(sock)
+        elapsed = time.monotonic() - start
+    assert status_of(answer) == 422
+    assert error_of(answer)["detail"] == [
+        {
+            "loc": ["body", "customers", 0, "0"],
+            "msg": "Extra inputs are not permitted (350000 unknown fields)",
+            "type": "extra_forbidden",
+        }
+    ]
+    assert elapsed < 2.0
+    assert (server.rss_kib("VmHWM") - before) / 1024 < 300
+    assert probe.failures == []

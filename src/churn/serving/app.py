@@ -11,6 +11,7 @@ categories as prepare. Settings come from the environment (see
 import gc
 import logging
 import random
+import socket
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,6 +33,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from churn.core.contract import Contract
+from churn.core.errors import ChurnError, clip
 from churn.serving.metrics import Metrics, Observe
 from churn.serving.model import Loaded, load
 from churn.serving.model import contract as model_contract
@@ -40,8 +42,10 @@ from churn.serving.parsing import (
     customer_model,
     fast_decoder,
     is_json,
+    read_loosely,
     request_model,
     to_frame,
+    unknown_fields,
 )
 from churn.serving.protocol import limited_protocol
 from churn.serving.settings import Settings, load_settings
@@ -113,7 +117,11 @@ class Service:
         rows = self.parse_fast(body)
         if rows is not None:
             return rows
-        self.check_batch(count_customers(body) or 0)
+        self.check_batch(count_customers(body) or 0)  # strict JSON: counted without parsing
+        customers = read_loosely(body)
+        if customers is not None:
+            self.check_batch(len(customers))
+            self.check_fields(customers)
         return self.parse_checked(body)
 
     def check_batch(self, size: int) -> None:
@@ -121,11 +129,26 @@ class Service:
         if size > self.settings.max_batch:
             raise HTTPException(413, f"batch of {size} exceeds MAX_BATCH={self.settings.max_batch}")
 
+    def check_fields(self, customers: list[Any]) -> None:
+        """422 naming each customer with more fields than the contract has, once each."""
+        wide = unknown_fields(customers, self.contract.columns)
+        if not wide:
+            return
+        errors = [
+            {
+                "loc": ("body", "customers", i, names[0]),
+                "msg": f"Extra inputs are not permitted ({len(names)} unknown fields)",
+                "type": "extra_forbidden",
+            }
+            for i, names in wide[: self.settings.max_errors]
+        ]
+        raise RequestValidationError(with_rest(errors, len(wide), self.settings.max_errors))
+
     def parse_fast(self, body: bytes) -> list[tuple] | None:
         """Msgspec's reading of the body, or None where it refuses (pydantic then decides)."""
         try:
             return list(map(msgspec.structs.astuple, self.fast.decode(body).customers))
-        except (msgspec.MsgspecError, ValueError):  # ValueError: bytes that are not UTF-8
+        except (msgspec.MsgspecError, ValueError, RecursionError):  # ValueError: not UTF-8
             return None
 
     def parse_checked(self, body: bytes) -> list[tuple]:
@@ -173,18 +196,26 @@ class Service:
             return
         sampled = frame.iloc[keep].assign(churn_probability=proba[keep])
         lines = sampled.to_json(orient="records", lines=True)
-        with self.log_lock, Path(path).open("a", encoding="utf-8") as fh:
-            fh.write(lines if lines.endswith("\n") else lines + "\n")
+        try:
+            with self.log_lock, Path(path).open("a", encoding="utf-8") as fh:
+                fh.write(lines if lines.endswith("\n") else lines + "\n")
+        except OSError as err:  # the log is for monitoring: the answer still goes out
+            self.metrics.errors.labels("prediction_log").inc()
+            log.warning("PREDICTION_LOG %s: %d rows not logged (%s)", path, len(keep), err)
 
 
 def capped_errors(err: ValidationError, limit: int) -> list[dict[str, Any]]:
     """The first ``limit`` errors with ``body`` prefixed to their path, then one counting the rest.
 
     An error answer stays small whatever the body: at most MAX_BATCH customers
-    reach pydantic, each with a bounded number of fields.
+    reach pydantic, each with at most as many fields as the contract has.
     """
-    total = err.error_count()
     errors = [{**e, "loc": ("body", *e["loc"])} for e in err.errors(include_url=False)[:limit]]
+    return with_rest(errors, err.error_count(), limit)
+
+
+def with_rest(errors: list[dict[str, Any]], total: int, limit: int) -> list[dict[str, Any]]:
+    """``errors`` (the first ``limit``), then one entry counting the ``total - limit`` left out."""
     if total > limit:
         errors.append(
             {
@@ -204,7 +235,15 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 
 async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
     request.app.state.service.metrics.errors.labels("validation").inc()
-    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    # A field name in a path is the client's text (an unknown field's): clipped as any echo.
+    detail = [
+        {
+            "loc": [clip(p) if isinstance(p, str) else p for p in e["loc"]],
+            "msg": e["msg"],
+            "type": e["type"],
+        }
+        for e in exc.errors()
+    ]
     return JSONResponse({"detail": detail, "request_id": request.state.request_id}, status_code=422)
 
 
@@ -340,11 +379,31 @@ def create_app(settings: Settings | None = None, loaded: Loaded | None = None) -
     return app
 
 
+def check_listen(host: str, port: int) -> None:
+    """One line, before any loading, if the service could not listen on HOST:PORT.
+
+    uvicorn would find out only after loading the model, log its own error and exit 3.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as err:
+        raise ChurnError(f"HOST {clip(host)!r}: not a host name or address ({err})") from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(address)
+        except OSError as err:
+            raise ChurnError(
+                f"HOST {host!r}, PORT {port}: cannot listen ({err.strerror})"
+            ) from None
+
+
 def main() -> None:
     """Load and check the model, then run uvicorn; a bad model is one line and exit 1."""
     import uvicorn
 
     settings = load_settings()
+    check_listen(settings.host, settings.port)
     app = create_app(settings, loaded=load(settings))
     errors = app.state.service.metrics.errors
     protocol = limited_protocol(

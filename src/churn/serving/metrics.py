@@ -1,16 +1,14 @@
 """Prometheus metrics, request ids and the last-resort 500, as plain ASGI middleware."""
 
 import logging
-import re
 import time
-import uuid
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from churn.serving.protocol import BODY_TIMED_OUT
+from churn.serving.protocol import BODY_TIMED_OUT, request_id_of
 
 log = logging.getLogger("churn.serving")
 
@@ -38,19 +36,6 @@ class Metrics:
         self.errors = Counter(
             "churn_errors_total", "Errors by kind", ["kind"], registry=self.registry
         )
-
-
-REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-
-
-def request_id_of(header: str | None) -> str:
-    """The caller's ``x-request-id`` if it is a plain token, else a fresh one.
-
-    It is echoed in headers, JSON and logs, so anything longer or stranger is replaced.
-    """
-    if header and REQUEST_ID.fullmatch(header):
-        return header
-    return uuid.uuid4().hex
 
 
 class Observe:

@@ -5,12 +5,16 @@ well-formed batch, and the pydantic model that the OpenAPI document shows and
 that words every 422. Both read raw bytes.
 """
 
+import re
+from collections.abc import Collection
 from typing import Annotated, Any, Literal, NotRequired
 
 import msgspec
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, create_model
+import pydantic_core
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from churn.core.contract import Column, Contract
@@ -21,11 +25,26 @@ def _category(column: Column) -> Any:
     return Literal[tuple(column.categories)] if column.categories else str
 
 
+# A number sent as text, as prepare and monitor read one (pandas' to_numeric): ASCII
+# digits, one sign, one point, an exponent, blanks around. Python's float() would also
+# take "1_0" (10) and other scripts' digits, which the pipeline refuses.
+NUMBER_TEXT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", re.ASCII)
+
+
+def _number_text(value: Any) -> Any:
+    if isinstance(value, str) and not NUMBER_TEXT.fullmatch(value):
+        raise PydanticCustomError(
+            "float_parsing", "Input should be a valid number, unable to parse string as a number"
+        )
+    return value
+
+
 def _field(column: Column) -> Any:
     if column.type == "categorical":
         kind: Any = _category(column)
     else:
-        kind = Annotated[float, Field(ge=column.min, le=column.max, allow_inf_nan=False)]
+        bounds = Field(ge=column.min, le=column.max, allow_inf_nan=False)
+        kind = Annotated[float, bounds, BeforeValidator(_number_text)]
     return NotRequired[kind | None] if column.nullable else kind
 
 
@@ -136,8 +155,36 @@ def count_customers(body: bytes) -> int | None:
     """
     try:
         return len(_COUNTER.decode(body).customers)
-    except (msgspec.MsgspecError, ValueError):  # not JSON, no list: pydantic words it
+    except (msgspec.MsgspecError, ValueError, RecursionError):  # pydantic words it
         return None
+
+
+def read_loosely(body: bytes) -> list[Any] | None:
+    """The ``customers`` list as pydantic's JSON parser reads it; None if there is none.
+
+    Looser than :func:`count_customers` (``NaN`` literals, a repeated key: the last
+    wins), as the 422's wording is pydantic's: so the batch is measured as pydantic
+    would see it before pydantic validates it.
+    """
+    try:
+        parsed = pydantic_core.from_json(body, allow_inf_nan=True)
+    except (ValueError, RecursionError):  # not JSON at all: pydantic's one error says where
+        return None
+    customers = parsed.get("customers") if isinstance(parsed, dict) else None
+    return customers if isinstance(customers, list) else None
+
+
+def unknown_fields(customers: list[Any], known: Collection[str]) -> list[tuple[int, list[str]]]:
+    """Customers with more fields than the contract has (so some unknown): index, unknown names.
+
+    pydantic reports each unknown field on its own; a customer with 300,000 of them would
+    cost gigabytes of errors. Such a customer is refused here, named once.
+    """
+    return [
+        (i, [name for name in customer if name not in known])
+        for i, customer in enumerate(customers)
+        if isinstance(customer, dict) and len(customer) > len(known)
+    ]
 
 
 def to_frame(customers: list[tuple], contract: Contract) -> pd.DataFrame:

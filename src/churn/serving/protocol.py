@@ -14,7 +14,10 @@ has no head size limit at all. What uvicorn has no setting for is added here:
 - a **body deadline**: once the head is in, the body must be in within
   ``BODY_TIMEOUT``, or the answer is 408 (or, if one was already sent, the
   connection is closed). Bytes trickling in do not extend it;
-- **431** instead of a bare 400 when the head is over the limit (h11's own hint);
+- **431** instead of a bare 400 when the head is over the limit: h11 only measures a
+  head still incomplete in its buffer, so a whole head that arrived in one read is
+  measured here once parsed;
+- errors written past the app (400, 408, 431) in the app's JSON error body.
 - a cap on open connections: past ``MAX_CONNECTIONS`` a new one is closed at once,
   before the process runs out of file descriptors.
 
@@ -24,7 +27,10 @@ phase starts and not reset by data.
 """
 
 import asyncio
+import json
 import logging
+import re
+import uuid
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -39,19 +45,45 @@ log = logging.getLogger("churn.serving")
 # tells a timeout from a client that went away.
 BODY_TIMED_OUT = "body_timed_out"
 
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_of(header: str | None) -> str:
+    """The caller's ``x-request-id`` if it is a plain token, else a fresh one.
+
+    It is echoed in headers, JSON and logs, so anything longer or stranger is replaced.
+    """
+    if header and REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+def head_size(request: h11.Request) -> int:
+    """The bytes of a parsed request line and headers (as sent, less optional whitespace)."""
+    line = len(request.method) + len(request.target) + len(request.http_version) + 8
+    return line + sum(len(name) + len(value) + 4 for name, value in request.headers) + 2
+
 
 class _Connection(h11.Connection):
-    """h11's connection, remembering the status its last protocol error suggests."""
+    """h11's connection, holding whole heads to the size limit, remembering the error status."""
 
     error_status = 400
 
     def next_event(self) -> Any:
         """h11's next event; a protocol error's status hint (431: head too large) is kept."""
         try:
-            return super().next_event()
+            event = super().next_event()
+            if isinstance(event, h11.Request) and head_size(event) > self.max_head:
+                raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
         except h11.RemoteProtocolError as err:
             self.error_status = err.error_status_hint
             raise
+        return event
+
+    @property
+    def max_head(self) -> int:
+        """The largest request line plus headers taken (``MAX_HEADER_BYTES``)."""
+        return self._max_incomplete_event_size
 
 
 class LimitedH11Protocol(H11Protocol):
@@ -134,27 +166,35 @@ class LimitedH11Protocol(H11Protocol):
         )
         if cycle is not None and not cycle.response_started:
             self.scope["state"][BODY_TIMED_OUT] = True
-            self.write_error(408, b"request body not received in time")
+            request_id = self.scope["state"].get("request_id")
+            self.write_error(408, "request body not received in time", request_id)
             # The app sees a disconnect; what it still sends goes nowhere.
             cycle.disconnected = True
             cycle.message_event.set()
         self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
-        """A head h11 refuses: 431 when it is too large (h11's hint), else uvicorn's 400."""
-        if self.conn.error_status != 431:
-            super().send_400_response(msg)
-            return
-        self.count("header_too_large")
-        self.write_error(431, b"request header fields too large")
+        """A head h11 refuses: 431 when it is too large (h11's hint), else 400; then close."""
+        if self.conn.error_status == 431:
+            self.count("header_too_large")
+            self.write_error(431, "request header fields too large")
+        else:
+            self.write_error(400, msg)
         self.transport.close()
 
-    def write_error(self, status: int, text: bytes) -> None:
-        """A plain-text answer that closes the connection, written past the app."""
+    def write_error(self, status: int, detail: str, request_id: str | None = None) -> None:
+        """The app's JSON error body, written past the app; the connection is then closed.
+
+        ``request_id``: the request's, when the app has seen it; else a fresh one.
+        """
+        request_id = request_id or request_id_of(None)
+        log.info("request %s: %d %s", request_id, status, detail)
+        text = json.dumps({"detail": detail, "request_id": request_id}).encode()
         headers = [
-            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-type", b"application/json"),
             (b"content-length", str(len(text)).encode()),
             (b"connection", b"close"),
+            (b"x-request-id", request_id.encode("latin-1")),
         ]
         reason = HTTPStatus(status).phrase.encode()
         for event in (

@@ -1,9 +1,13 @@
 """The service's settings: environment variables, documented in the README."""
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import os
+import re
+from pathlib import Path
 
-from churn.core.errors import ChurnError
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from churn.core.errors import ChurnError, clip
 
 
 class Settings(BaseSettings):
@@ -14,7 +18,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     model_ref: str | None = None  # e.g. churn-model@v1.0.0; default: the workspace model
-    max_batch: int = Field(1000, ge=1)
+    # Bounded: a list length limit must fit the parsers' sizes (and a batch, memory).
+    max_batch: int = Field(1000, ge=1, le=1_000_000)
     # Refused (413) before parsing; default: MAX_BATCH customers of 4 KiB each.
     max_body_bytes: int | None = Field(None, ge=1)
     cors_origins: list[str] = []
@@ -41,8 +46,27 @@ class Settings(BaseSettings):
 def load_settings() -> Settings:
     """The settings from the environment; a bad value is one line naming the variable."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "environment"
-        raise ChurnError(f"{name}: {first['msg']} (got {first.get('input')!r})") from None
+        raise ChurnError(f"{name}: {first['msg']} (got {clip(repr(first.get('input')))})") from None
+    except SettingsError as err:  # a list setting that is not a JSON list
+        found = re.search(r'field "(\w+)"', str(err))
+        name = found.group(1).upper() if found else "environment"
+        got = clip(repr(os.environ.get(name, "")))
+        raise ChurnError(f"{name}: not a JSON list of strings (got {got})") from None
+    check_prediction_log(settings)
+    return settings
+
+
+def check_prediction_log(settings: Settings) -> None:
+    """PREDICTION_LOG, when sampling is on, must be a file the service can append to."""
+    if not settings.prediction_log or settings.log_sample_rate <= 0:
+        return
+    path = Path(settings.prediction_log)
+    try:
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as err:
+        raise ChurnError(f"PREDICTION_LOG: cannot append to {path} ({err.strerror})") from None
