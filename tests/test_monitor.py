@@ -331,13 +331,21 @@ def test_a_batch_needs_no_id_column_even_when_the_data_has_one(tmp_path, suffix)
         ("short.csv", "n,k\n1,a\n2\n", "cannot read as CSV (CSV parse error: Expected 2 columns"),
         ("log.jsonl", '{"n": 1, "k": "a"}\nnot json\n', "not JSON lines (JSON parse error"),
         ("log.jsonl", '{"n": 1, "k": "a"}\n{"n": "x", "k": "a"}\n', "Column(/n) changed"),
+        # Past the header probe's first 64 KiB, inside the reader's first block:
+        ("wide.csv", "n,k\n" + "1,a\n" * 20_000 + "2,b,extra\n", "cannot read (CSV parse error"),
+        ("bytes.csv", b"n,k\n" + b"1,a\n" * 20_000 + b"2,\xe9\n", "cannot read (In CSV column #1"),
+        ("log.jsonl", '{"n": 1, "k": ' + "[" * 5000 + "]" * 5000 + "}\n", "not JSON lines"),
+        ("thrift.parquet", b"PAR1" + b"\0" * 10 + b"PAR1", "not a Parquet file (Couldn't"),
     ],
 )
 def test_a_broken_file_is_one_line_naming_it(tmp_path, tiny_model, name, text, says):
-    (tmp_path / name).write_text(text)
+    if isinstance(text, bytes):
+        (tmp_path / name).write_bytes(text)
+    else:
+        (tmp_path / name).write_text(text)
     batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)
     with pytest.raises(ChurnError) as err:
-        mon.read(batch, mon.open_batch(tmp_path / name, TINY), tiny_model, 7)
+        mon.read(batch, mon.open_batch(tmp_path / name, TINY), tiny_model, 30_000)
     assert str(err.value).startswith(f"{tmp_path / name}: ")
     assert says in str(err.value)
     assert "\n" not in str(err.value)

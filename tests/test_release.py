@@ -56,6 +56,25 @@ def test_gate_refuses_below_the_floor_and_significantly_worse(params):
     assert first.endswith("; first release")
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (float("nan"), "nan"),
+        (float("inf"), "inf"),
+        (True, "True"),
+        ("0.99", "'0.99'"),
+        ([1], "[1]"),
+    ],
+)
+def test_gate_takes_only_a_finite_number(params, value, shown):
+    """NaN is below no floor and True is 1.0: neither may pass as a metric."""
+    head = side("this branch", HEAD_P)
+    head.metrics["roc_auc"] = value
+    with pytest.raises(ChurnError) as err:
+        release.gate(head, None, gate_params(params, 0.95))
+    assert str(err.value) == f"metrics.json: roc_auc is {shown}, not a finite number"
+
+
 def test_tag_message_lists_every_metric_and_the_model_md5():
     md5 = "0123456789abcdef0123456789abcdef"
     metrics = {"roc_auc": 0.84, "brier": 0.13814, "baseline": {}}

@@ -36,3 +36,24 @@ def test_outputs_read_as_utf8_and_a_stray_byte_is_one_line(tracked, ascii_locale
     assert (
         str(err.value) == "HEAD:bad.json: line 2: not UTF-8 (byte 0xe9); re-save the file as UTF-8"
     )
+
+
+def test_a_rev_that_looks_like_an_option_is_a_name_not_a_git_option(tmp_path):
+    """``churn report --base=--output=FILE`` once made ``git show`` write FILE."""
+    import subprocess
+
+    from churn.ops.results import _yaml_at
+
+    repo, out = tmp_path / "repo", tmp_path / "injected"
+    repo.mkdir()
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+    git("init", "-q")
+    (repo / "params.yaml").write_text("train: {C: 1.0}\n")
+    git("add", "params.yaml")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    git("update-ref", f"refs/tags/--output={out}", "HEAD")
+    assert _yaml_at(repo, f"--output={out}", "params.yaml") == {"train": {"C": 1.0}}
+    assert not list(tmp_path.glob("injected*"))

@@ -381,7 +381,10 @@ def test_churn_sweep_reads_the_grid_from_the_environment(params_dict, monkeypatc
         (["plan", "--grid", f"{C}=0"], f"error: grid: {C}: Input should be greater than 0 (got 0)"),
         (["run", "--grid", f"{C}=1", "--name", "sweep-x"], "error: sweep: no set of this grid "
          "is named 'sweep-x'"),
-        (["queue", "--grid", f"{C}=1", "--jobs", "0"], "error: --jobs 0: must be at least 1"),
+        (["queue", "--grid", f"{C}=1", "--jobs", "0"], "error: --jobs 0: must be 1 to 64"),
+        (["queue", "--grid", f"{C}=1", "--jobs", "65"], "error: --jobs 65: must be 1 to 64"),
+        (["queue", "--grid", f"{C}=1", "--jobs", str(10**20)],
+         f"error: --jobs {10**20}: must be 1 to 64"),
     ],
 )  # fmt: skip
 def test_churn_sweep_refuses_bad_input_in_one_line_before_running_dvc(

@@ -168,7 +168,7 @@ def open_batch(path: Path, contract: Contract) -> BatchFile:
         first = fh.readline()
     try:
         header = json.loads(first) if first.strip() else None
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise ChurnError(f"{path}: not JSON lines (line 1: {clip(err, 200)})") from None
     if not isinstance(header, dict):
         raise ChurnError(f"{path}: not JSON lines (line 1 is not an object)")
@@ -260,7 +260,10 @@ def chunks(
         if SCORE_COLUMN in table.column_names:
             scores = table[SCORE_COLUMN].to_numpy(zero_copy_only=False).astype(float)
             table = table.drop_columns([SCORE_COLUMN])
-        frame = typed(table, contract)
+        try:
+            frame = typed(table, contract)
+        except (pa.ArrowException, UnicodeDecodeError) as err:  # e.g. binary that is not UTF-8
+            raise ChurnError(f"{batch.path}: cannot read ({scoring.one_line(err)})") from None
         frame.index = pd.RangeIndex(start, start + len(frame))
         start += len(frame)
         yield frame, scores

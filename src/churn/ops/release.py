@@ -15,11 +15,12 @@ release workflow runs both). The artifact's name comes from ``artifacts:`` in dv
 
 import json
 import logging
+import math
 import re
 from pathlib import Path
 
 from churn.core import integrity, io
-from churn.core.errors import ChurnError
+from churn.core.errors import ChurnError, clip
 from churn.core.integrity import (
     RELEASE_TAG,
     STAGE_TAG,
@@ -137,6 +138,9 @@ def gate(head: Side, previous: Side | None, params: Params) -> str:
     value = head.metrics.get(rule.metric)
     if value is None:
         raise ChurnError(f"metrics.json has no {rule.metric}: run dvc repro")
+    # NaN is below no floor and True is 1: only a real, finite number can pass the gate.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ChurnError(f"metrics.json: {rule.metric} is {clip(repr(value))}, not a finite number")
     if value < rule.minimum:
         raise ChurnError(
             f"{rule.metric} {value:.4f} is below the release floor {rule.minimum} "

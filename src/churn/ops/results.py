@@ -94,7 +94,9 @@ def load_base(root: Path, rev: str) -> Side:
 
 
 def _yaml_at(root: Path, rev: str, path: str) -> dict:
-    return io.parse_yaml(git_or_none("show", f"{rev}:{path}", cwd=root), f"{rev}:{path}")
+    # --end-of-options: a rev like "--output=x" is a name, never an option of git show.
+    text = git_or_none("show", "--end-of-options", f"{rev}:{path}", cwd=root)
+    return io.parse_yaml(text, f"{rev}:{path}")
 
 
 def read_through_dvc(root: Path, rev: str, paths: list[str]) -> list[str] | None:

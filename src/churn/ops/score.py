@@ -170,8 +170,8 @@ def open_input(path: str, contract: Contract, with_id: bool = True) -> Source:
         if kind == "parquet":
             try:
                 meta = pq.ParquetFile(fh).metadata
-            except pa.ArrowException as err:
-                raise ChurnError(f"{path}: not a Parquet file ({err})") from None
+            except (pa.ArrowException, OSError) as err:  # OSError: a footer that is not Thrift
+                raise ChurnError(f"{path}: not a Parquet file ({one_line(err)})") from None
             schema, rows = meta.schema.to_arrow_schema(), meta.num_rows
         else:
             schema, rows = _csv_header(fh, path), None
@@ -180,6 +180,11 @@ def open_input(path: str, contract: Contract, with_id: bool = True) -> Source:
     if kind == "csv" and with_id:
         id_type = pa.string()  # as written: "0012" stays "0012"
     return Source(path, kind, wanted, id_type, rows)
+
+
+def one_line(err: Exception) -> str:
+    """A library's error message on one line (pyarrow's may end in a newline), clipped."""
+    return clip(" ".join(str(err).split()), 200)
 
 
 def _csv_header(fh: Any, path: str) -> pa.Schema:
@@ -240,7 +245,11 @@ def local_tables(source: Source, chunk_rows: int) -> Iterator[pa.Table]:
     """The input's columns ``source.columns`` as tables of ``chunk_rows`` rows, one at a time."""
     fs, where = _fs(source.path)
     with fs.open(where, "rb") as fh:
-        yield from rebatch(_batches(source, fh), chunk_rows)
+        try:
+            yield from rebatch(_batches(source, fh), chunk_rows)
+        except (pa.ArrowException, UnicodeDecodeError) as err:
+            # Past the header probe: a row of the wrong width, bytes that are not UTF-8.
+            raise ChurnError(f"{source.path}: cannot read ({one_line(err)})") from None
 
 
 def local_chunks(source: Source, chunk_rows: int) -> Iterator[pd.DataFrame]:

@@ -502,8 +502,9 @@ def queue(grid: str, jobs: int) -> int:
     A set that already has an experiment of its name at HEAD is removed first, so the
     table shows this run's results, not an older one's.
     """
-    if jobs < 1:
-        raise ChurnError(f"--jobs {jobs}: must be at least 1")
+    if not 1 <= jobs <= MAX_SETS:
+        # Each job is a DVC queue worker process: more than the sets is never useful.
+        raise ChurnError(f"--jobs {jobs}: must be 1 to {MAX_SETS}")
     sets = load_plan(grid)
     stale = sorted(_names_at_head() & {s.name for s in sets})
     if stale:
