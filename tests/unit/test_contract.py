@@ -125,6 +125,24 @@ def test_text_in_a_numeric_column(telco_contract, telco):
     )
 
 
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e999", "Infinity", "nan"])
+def test_an_infinite_number_is_not_a_number(telco_contract, telco, value):
+    """No bound catches inf where a column has none, and no JSON can hold its range."""
+    bad = telco.head(10).astype({"monthly_charges": object})
+    bad.loc[2, "monthly_charges"] = value
+    assert failing(bad, telco_contract)[1] == (
+        f"  monthly_charges: is a number: 1 bad row(s) (row 3: {value!r})"
+    )
+
+
+def test_an_infinite_float_is_not_a_number(telco_contract, telco):
+    bad = telco.head(10).copy()
+    bad.loc[2, "monthly_charges"] = np.inf
+    assert failing(bad, telco_contract)[1] == (
+        "  monthly_charges: is a number: 1 bad row(s) (row 3: inf)"
+    )
+
+
 def test_examples_stop_at_five(telco_contract, telco):
     bad = telco.head(30).copy()
     bad.loc[:9, "tenure"] = -1

@@ -168,3 +168,35 @@ def test_leave_skips_a_closed_stdout():
     """A closed stream has nothing left to flush: no error, the status stands."""
     done = run_child("import sys; from churn.core import entry; sys.stdout.close(); entry.leave(4)")
     assert (done.returncode, done.stderr) == (4, b"")
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            PermissionError(13, "Permission denied", "data/raw.csv"),
+            "data/raw.csv: Permission denied",
+        ),
+        (IsADirectoryError(21, "Is a directory", "out.csv"), "out.csv: Is a directory"),
+        (
+            OSError(36, "File name too long", "x" * 100),
+            "x" * 80 + "... (100 characters): File name too long",
+        ),
+    ],
+)
+def test_a_file_that_cannot_be_read_or_written_is_one_line(capsys, error, line):
+    """An OSError naming a file is the user's environment: one line, the error status."""
+
+    def main():
+        raise error
+
+    assert entry.run(main, error_status=2) == 2
+    assert capsys.readouterr() == ("", f"error: {line}\n")
+
+
+def test_an_os_error_naming_no_file_is_a_bug_and_keeps_its_traceback():
+    def main():
+        raise OSError(5, "Input/output error")
+
+    with pytest.raises(OSError, match="Input/output error"):
+        entry.run(main)

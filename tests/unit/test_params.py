@@ -92,6 +92,23 @@ def test_repository_params_are_valid(params):
             "params.yaml: prepare.seed: Input should be less than or equal to 4294967295 "
             "(got 4294967296)",
         ),
+        # Not a real number: .nan compares false to every bound, .inf is no JSON.
+        (
+            lambda p: p["data"]["features"]["tenure"].update(min=float("nan")),
+            "params.yaml: data.features.tenure.min: Input should be a finite number (got nan)",
+        ),
+        (
+            lambda p: p["data"]["features"]["tenure"].update(max=float("inf")),
+            "params.yaml: data.features.tenure.max: Input should be a finite number (got inf)",
+        ),
+        (
+            lambda p: p["release"].update(minimum=float("nan")),
+            "params.yaml: release.minimum: Input should be a finite number (got nan)",
+        ),
+        (
+            lambda p: p["decision"].update(value=float("inf")),
+            "params.yaml: decision.value: Input should be a finite number (got inf)",
+        ),
         # The decision section (issue 16).
         (
             lambda p: p["decision"].update(contact_cost=-0.01),

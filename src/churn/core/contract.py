@@ -296,12 +296,16 @@ def _numbers(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values, errors="coerce")
 
 
+def _finite_or_missing(values: pd.Series) -> pd.Series:
+    """A finite number, or missing (nullability is another check): inf and 1e999 are not."""
+    numbers = _numbers(values).to_numpy(dtype=float, na_value=np.nan)
+    return pd.Series(np.isfinite(numbers), index=values.index) | values.isna()
+
+
 def _numeric_checks(col: Column) -> list:
     import pandera.pandas as pa
 
-    checks = [
-        pa.Check(lambda s: _numbers(s).notna() | s.isna(), name="is a number", ignore_na=False)
-    ]
+    checks = [pa.Check(_finite_or_missing, name="is a number", ignore_na=False)]
     if col.min is not None:
         low = col.min
         checks.append(pa.Check(lambda s: ~(_numbers(s) < low), name=f">= {low:g}"))

@@ -10,7 +10,7 @@ from typing import NoReturn
 
 from threadpoolctl import threadpool_limits
 
-from churn.core.errors import ChurnError
+from churn.core.errors import ChurnError, clip
 
 log = logging.getLogger("churn")
 
@@ -19,8 +19,9 @@ def run(main: Callable[[], int | None], error_status: int = 1) -> int:
     """Run ``main`` and turn a :class:`ChurnError` into one line on stderr.
 
     Returns the process exit status: what ``main`` returns (0 when it returns
-    None), or ``error_status`` on bad input. Anything else is a bug and keeps
-    its traceback.
+    None), or ``error_status`` on bad input: a :class:`ChurnError`, or an
+    ``OSError`` naming a file (permission denied, a directory, a full disk).
+    Anything else is a bug and keeps its traceback.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -30,6 +31,13 @@ def run(main: Callable[[], int | None], error_status: int = 1) -> int:
             status = main()
     except ChurnError as err:
         print(f"error: {err}", file=sys.stderr)  # noqa: T201 (the one-line message is the interface)
+        return error_status
+    except OSError as err:
+        if err.filename is None:  # not about a file the user named: a bug, keep the traceback
+            raise
+        # A file the user gave that cannot be read or written (no permission, a directory,
+        # a name too long, a full disk) is their environment's problem, not a bug.
+        print(f"error: {clip(err.filename)}: {err.strerror}", file=sys.stderr)  # noqa: T201
         return error_status
     return status or 0
 

@@ -24,7 +24,10 @@ PARAMS_FILE = "params.yaml"
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
 PositiveInt = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
-NonNegative = Annotated[float, Field(ge=0.0)]
+NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+# A bound or a floor must be a real number: .nan compares false to everything, .inf makes
+# a contract or a metrics file that is no longer JSON.
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Section(BaseModel):
@@ -61,8 +64,8 @@ class FeatureRule(Section):
 
     type: Literal["numeric", "categorical"]
     nullable: bool = False
-    min: float | None = None
-    max: float | None = None
+    min: Finite | None = None
+    max: Finite | None = None
     categories: list[str] | None = None
 
     @model_validator(mode="after")
@@ -206,7 +209,7 @@ class ReleaseParams(Section):
     """The gate a model must pass to be released."""
 
     metric: Literal["roc_auc", "average_precision", "lift_at_k", "capture_at_k", "profit"]
-    minimum: float
+    minimum: Finite
 
     @model_validator(mode="after")
     def _minimum_fits_the_metric(self) -> "ReleaseParams":
