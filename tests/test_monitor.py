@@ -336,6 +336,12 @@ def test_a_batch_needs_no_id_column_even_when_the_data_has_one(tmp_path, suffix)
         ("bytes.csv", b"n,k\n" + b"1,a\n" * 20_000 + b"2,\xe9\n", "cannot read (In CSV column #1"),
         ("log.jsonl", '{"n": 1, "k": ' + "[" * 5000 + "]" * 5000 + "}\n", "not JSON lines"),
         ("thrift.parquet", b"PAR1" + b"\0" * 10 + b"PAR1", "not a Parquet file (Couldn't"),
+        (
+            "log.jsonl",
+            '{"n": 1, "k": "a", "churn_probability": 0.5}\n{"n": 1, "k": "a"}\n'
+            '{"n": 1, "k": "a", "churn_probability": 5.0}\n',
+            "churn_probability: not a probability in 0..1: 2 bad row(s) (row 2: nan)",
+        ),
     ],
 )
 def test_a_broken_file_is_one_line_naming_it(tmp_path, tiny_model, name, text, says):

@@ -379,6 +379,10 @@ def test_churn_sweep_reads_the_grid_from_the_environment(params_dict, monkeypatc
     ("args", "message"),
     [
         (["plan", "--grid", f"{C}=0"], f"error: grid: {C}: Input should be greater than 0 (got 0)"),
+        (["plan", "--grid", "train.seed=range(5,1)"],
+         "error: grid: 'train.seed=range(5,1)': no values"),
+        (["plan", "--grid", "train.seed=range(0,10,0)"],
+         "error: grid: train.seed: range() arg 3 must not be zero"),
         (["run", "--grid", f"{C}=1", "--name", "sweep-x"], "error: sweep: no set of this grid "
          "is named 'sweep-x'"),
         (["queue", "--grid", f"{C}=1", "--jobs", "0"], "error: --jobs 0: must be 1 to 64"),

@@ -638,3 +638,25 @@ def test_score_problems_clips_long_values_and_needs_every_feature():
     assert len(reason) < 100
     with pytest.raises(ChurnError, match=r"b.csv: missing column\(s\) 'minutes'"):
         score_problems(frame[["plan"]], SCORING, "b.csv")
+
+
+@pytest.mark.parametrize(
+    ("values", "ok"),
+    [
+        (pd.Series([1, pd.NA, 3], dtype="Int64"), [True, True, True]),
+        (pd.Series([1.5, pd.NA, np.inf], dtype="Float64"), [True, True, False]),
+        (
+            pd.Series(["1", None, "inf", "x", "1e999"], dtype=object),
+            [True, True, False, False, False],
+        ),
+        (pd.Series(["2", pd.NA, "-Infinity"], dtype="string"), [True, True, False]),
+        (pd.Series([0.5, np.nan, -np.inf]), [True, True, False]),
+    ],
+)
+def test_finite_or_missing_reads_every_dtype_a_reader_gives(values, ok):
+    """Nullable integers and floats, text, pandas strings: a missing value passes here."""
+    from churn.core.contract import _finite_or_missing
+
+    result = _finite_or_missing(values)
+    assert result.tolist() == ok
+    assert result.index.equals(values.index)

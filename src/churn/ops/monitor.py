@@ -395,11 +395,24 @@ def refused_rows(batch: pd.DataFrame, contract: Contract) -> np.ndarray:
     return refused
 
 
+def check_logged_scores(scores: np.ndarray, rows: pd.Index, path: Path) -> None:
+    """A logged score is a probability: present and within 0..1 on every line."""
+    bad = ~((scores >= 0) & (scores <= 1))  # NaN (a line without one) is bad too
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ChurnError(
+            f"{path}: {SCORE_COLUMN}: not a probability in 0..1: {int(bad.sum())} bad row(s) "
+            f"(row {rows[first] + 1}: {float(scores[first])!r})"
+        )
+
+
 def read(batch: Batch, source: BatchFile, model: Any, chunk_rows: int) -> None:
     """One pass over the batch: each chunk validated, counted and (unless logged) scored."""
     contract = batch.contract
     for frame, logged in read_ahead(chunks(source, contract, chunk_rows)):
         validate_features(frame, contract, str(source.path))
+        if logged is not None:
+            check_logged_scores(logged, frame.index, source.path)
         batch.add(frame)
         scores = logged
         if scores is None:

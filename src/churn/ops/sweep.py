@@ -89,8 +89,10 @@ def _choices(parser: Any, token: str, limit: int) -> tuple[str, list[tuple[str, 
             texts = list(itertools.islice(override.sweep_string_iterator(), limit + 1))
         else:
             texts = [override.get_value_element_as_str()]
-    except HydraException as err:
+    except (HydraException, ValueError) as err:  # ValueError: range(0, 10, 0)
         raise ChurnError(f"grid: {key}: {clip(str(err), 200)}") from None
+    if not texts:  # range(5, 1): a sweep over nothing
+        raise ChurnError(f"grid: {clip(repr(token))}: no values")
     if len(texts) > limit:
         raise ChurnError(f"grid: {key}: more than {limit} values")
     # Each text parsed back as DVC will parse `-S key=text`: the value DVC writes.
