@@ -175,9 +175,19 @@ class HealthProbe(threading.Thread):
         self.join(10)
 
 
-def test_200k_empty_rows_are_refused_fast_in_little_memory(server):
-    """300 KB of ``{}`` rows: 413 on the count, before any per-row validation or error."""
-    body = b'{"customers":[' + b",".join([b"{}"] * 200_000) + b"]}"
+@dataclass
+class Hostile:
+    """One hostile POST's answer, how long it took, the server's peak growth, the probes."""
+
+    answer: bytes
+    seconds: float
+    peak_growth_mb: float
+    probe_failures: list[str]
+    probe_latencies: list[float]
+
+
+def hostile_post(server: Server, body: bytes) -> Hostile:
+    """POST ``body`` to /v1/predict on a raw socket while /health is probed."""
     Path(f"/proc/{server.proc.pid}/clear_refs").write_text("5")  # restart the peak (VmHWM)
     before = server.rss_kib()
     with HealthProbe(server) as probe, connect(server) as sock:
@@ -185,13 +195,20 @@ def test_200k_empty_rows_are_refused_fast_in_little_memory(server):
         sock.sendall(post("/v1/predict", body))
         answer = read_answer(sock)
         elapsed = time.monotonic() - start
-    assert status_of(answer) == 413
-    assert b"batch of 200000 exceeds MAX_BATCH=1000" in answer
-    assert elapsed < 2.0
-    assert (server.rss_kib("VmHWM") - before) / 1024 < 100  # peak growth, MB
-    assert probe.failures == []
-    assert probe.latencies
-    assert max(probe.latencies) < 1.0
+    growth = (server.rss_kib("VmHWM") - before) / 1024
+    return Hostile(answer, elapsed, growth, probe.failures, probe.latencies)
+
+
+def test_200k_empty_rows_are_refused_fast_in_little_memory(server):
+    """300 KB of ``{}`` rows: 413 on the count, before any per-row validation or error."""
+    done = hostile_post(server, b'{"customers":[' + b",".join([b"{}"] * 200_000) + b"]}")
+    assert status_of(done.answer) == 413
+    assert b"batch of 200000 exceeds MAX_BATCH=1000" in done.answer
+    assert done.seconds < 2.0
+    assert done.peak_growth_mb < 100
+    assert done.probe_failures == []
+    assert done.probe_latencies
+    assert max(done.probe_latencies) < 1.0
 
 
 def test_a_huge_header_is_431_at_once_and_health_is_unaffected(server):
@@ -361,39 +378,26 @@ def test_a_broken_request_is_400_in_the_json_error_body(server):
 )
 def test_a_batch_only_pydantic_can_read_is_counted_before_it_is_checked(server, body):
     """Bodies msgspec cannot count, pydantic's parser can: still 413 at once."""
-    Path(f"/proc/{server.proc.pid}/clear_refs").write_text("5")
-    before = server.rss_kib()
-    with HealthProbe(server) as probe, connect(server) as sock:
-        start = time.monotonic()
-        sock.sendall(post("/v1/predict", body))
-        answer = read_answer(sock)
-        elapsed = time.monotonic() - start
-    assert status_of(answer) == 413
-    assert error_of(answer)["detail"] == "batch of 200000 exceeds MAX_BATCH=1000"
-    assert elapsed < 2.0
-    assert (server.rss_kib("VmHWM") - before) / 1024 < 200  # peak growth, MB
-    assert probe.failures == []
+    done = hostile_post(server, body)
+    assert status_of(done.answer) == 413
+    assert error_of(done.answer)["detail"] == "batch of 200000 exceeds MAX_BATCH=1000"
+    assert done.seconds < 2.0
+    assert done.peak_growth_mb < 200
+    assert done.probe_failures == []
 
 
 def test_a_customer_with_350k_unknown_fields_is_one_error_in_little_time(server):
     """One error per unknown field would be gigabytes of errors; the customer is named once."""
     fields = ",".join(f'"{i:x}":0' for i in range(350_000))
-    body = ('{"customers":[{' + fields + "}]}").encode()
-    Path(f"/proc/{server.proc.pid}/clear_refs").write_text("5")
-    before = server.rss_kib()
-    with HealthProbe(server) as probe, connect(server) as sock:
-        start = time.monotonic()
-        sock.sendall(post("/v1/predict", body))
-        answer = read_answer(sock)
-        elapsed = time.monotonic() - start
-    assert status_of(answer) == 422
-    assert error_of(answer)["detail"] == [
+    done = hostile_post(server, ('{"customers":[{' + fields + "}]}").encode())
+    assert status_of(done.answer) == 422
+    assert error_of(done.answer)["detail"] == [
         {
             "loc": ["body", "customers", 0, "0"],
             "msg": "Extra inputs are not permitted (350000 unknown fields)",
             "type": "extra_forbidden",
         }
     ]
-    assert elapsed < 2.0
-    assert (server.rss_kib("VmHWM") - before) / 1024 < 300
-    assert probe.failures == []
+    assert done.seconds < 2.0
+    assert done.peak_growth_mb < 300
+    assert done.probe_failures == []
