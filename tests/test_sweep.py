@@ -306,6 +306,15 @@ def test_rank_puts_the_best_first_ties_by_name_and_the_missing_last(four):
     assert by_loss.rows[-2].param_set.name == tied[1]
 
 
+def test_a_nan_or_infinite_metric_ranks_with_the_missing(four):
+    """NaN compares false to everything: sorted as a number it could come out best."""
+    found = found_for(four, {0: 0.80, 1: float("nan"), 2: 0.90, 3: float("inf")})
+    table = sweep.rank(four, found, "roc_auc")
+    assert table.best.param_set is four[2]
+    assert [row.param_set.name for row in table.rows[:2]] == [four[2].name, four[0].name]
+    assert table.missing == tuple(sorted([four[1].name, four[3].name]))
+
+
 def test_rank_with_no_results_at_all(four):
     table = sweep.rank(four, {}, "roc_auc")
     assert table.best is None

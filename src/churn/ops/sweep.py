@@ -328,7 +328,10 @@ def _higher_is_better(metric: str) -> bool:
 
 def _metric(metrics: Mapping[str, Any] | None, metric: str) -> float | None:
     value = None if metrics is None else metrics.get(metric)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    # NaN would sort anywhere (every comparison is false): no number, ranked with the missing.
+    return float(value) if math.isfinite(value) else None
 
 
 def rank(sets: Sequence[ParamSet], found: Mapping[str, Result], metric: str) -> Table:
