@@ -150,3 +150,22 @@ def test_without_git_a_ref_says_git_is_missing_and_the_workspace_commit_is_unkno
     with pytest.raises(ChurnError, match=r"^`git rev-parse .*`: No such file or directory$"):
         integrity.read_lock("churn-model@v1.0.0", root=trained)
     assert integrity.commit_of("HEAD", cwd=trained) == "unknown"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("report", "--base", "b" * 5000, "--out", "unused.md"),
+        ("remote", "check", "b" * 5000),
+        ("release", "notes", "b" * 5000),
+    ],
+    ids=["report-base", "remote-check", "release-notes"],
+)
+def test_a_huge_argument_is_echoed_clipped(args, monkeypatch, capsys):
+    """Every echoed value is cut to 80 characters: the error stays one readable line."""
+    monkeypatch.chdir(REPO)
+    assert cli.main(list(args)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "b" * 80 + "... (5000 characters)" in err
+    assert len(err) < 300

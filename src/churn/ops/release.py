@@ -239,7 +239,7 @@ def release_tag(tag: str) -> str:
             f"TAG {integrity.shown(tag)}: expected {artifact}@vX.Y.Z or {artifact}#<stage>#N"
         )
     if not is_revision(tag):
-        raise ChurnError(f"{tag}: no such tag")
+        raise ChurnError(f"{clip(tag)}: no such tag")
     if stage:
         return release_at(commit_of(tag), artifact)
     parse_version(release["version"])
@@ -294,7 +294,9 @@ def notes(tag: str) -> str:
     """Release notes: the model card with the tag and commit it was released from."""
     params = load_params()
     if not (RELEASE_TAG.fullmatch(tag) or STAGE_TAG.fullmatch(tag)) or not is_revision(tag):
-        raise ChurnError(f"{tag}: no such tag or revision (git tag --list shows the releases)")
+        raise ChurnError(
+            f"{clip(tag)}: no such tag or revision (git tag --list shows the releases)"
+        )
     commit = commit_of(tag)
     card = io.require_file(params.paths.card).read_text(encoding="utf-8")
     return f"{card.rstrip()}\n\n## Release\n\n- Tag: `{tag}`\n- Commit: `{commit}`\n"

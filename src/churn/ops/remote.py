@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from churn.core.errors import ChurnError
+from churn.core.errors import ChurnError, clip
 
 log = logging.getLogger("churn.remote")
 
@@ -209,7 +209,7 @@ def check_remote(
         )
     if name not in remotes:
         known = ", ".join(sorted(remotes)) or "none"
-        raise ChurnError(f"no DVC remote named '{name}' (configured: {known})")
+        raise ChurnError(f"no DVC remote named '{clip(name)}' (configured: {known})")
     remote = remotes[name]
     profiles = shared_profiles(env, Path.home() if home is None else home)
     problem = credentials_problem(name, remote, env, profiles)

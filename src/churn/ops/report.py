@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from churn.core import io
-from churn.core.errors import ChurnError
+from churn.core.errors import ChurnError, clip
 from churn.core.integrity import LOCK_FILE, git_or_none, is_revision
 from churn.core.params import DecisionParams, ReportParams, load_params
 from churn.core.stats import DECISION, DIRECTIONS, HEADLINE, HIGHER_IS_BETTER, Comparison
@@ -440,7 +440,7 @@ def write_report(base: str, out: Path, images: Path | None = None) -> Path:
     """Write the report for the workspace against git revision ``base``."""
     root = Path.cwd()
     if not is_revision(base, cwd=root):
-        raise ChurnError(f"--base {base}: no such git revision (fetch it first)")
+        raise ChurnError(f"--base {clip(base)}: no such git revision (fetch it first)")
     params = load_params()
     text = build_report(
         load_base(root, base),
