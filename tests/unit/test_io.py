@@ -173,3 +173,19 @@ def test_replace_dir_clears_a_stale_old_copy_left_by_a_crash(tmp_path):
     io.replace_dir(src, dst)
     assert [p.name for p in dst.iterdir()] == ["fresh"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plots"]
+
+
+def test_json_that_is_not_utf8_names_the_byte_and_line(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_bytes(b'{"a": 1,\n "b": "\xff"}')
+    with pytest.raises(ChurnError) as err:
+        io.read_json(path)
+    assert str(err.value) == (f"{path}: line 2: not UTF-8 (byte 0xff); re-save the file as UTF-8")
+
+
+def test_json_nested_past_the_recursion_limit_is_one_line(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text('{"roc_auc": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ChurnError) as err:
+        io.read_json(path)
+    assert str(err.value) == f"{path}: not valid JSON (nested too deep)"

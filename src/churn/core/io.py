@@ -74,7 +74,8 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 def read_json(path: str | Path) -> Any:
     """Read a JSON file, naming it if it is missing or broken."""
-    return parse_json(require_file(path).read_text(encoding="utf-8"), str(path))
+    # Bytes first: read_text would raise on a stray byte before parse_json could name it.
+    return parse_json(decode_utf8(require_file(path).read_bytes(), str(path)), str(path))
 
 
 def parse_json(text: str, origin: str) -> Any:
@@ -84,6 +85,8 @@ def parse_json(text: str, origin: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise ChurnError(f"{origin}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    except RecursionError:
+        raise ChurnError(f"{origin}: not valid JSON (nested too deep)") from None
 
 
 def read_yaml(path: str | Path) -> Any:
