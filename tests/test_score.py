@@ -261,3 +261,20 @@ def test_urls_are_read_and_the_output_uploaded_once_complete(trained, customers,
         assert memory.cat("/score-test/out.parquet") == local.read_bytes()
     finally:
         memory.rm("/score-test", recursive=True)
+
+
+def test_an_output_that_cannot_be_published_takes_its_sidecars_with_it(
+    trained, customers, tmp_path
+):
+    """A directory where the output goes: one line, and no meta.json or rejects.csv beside it."""
+    out = tmp_path / "scores.csv"
+    out.mkdir()
+    result = churn_score(
+        "--input", str(customers["csv"]), "--output", str(out), "--on-error", "reject", cwd=trained
+    )
+    assert (result.returncode, result.stderr.splitlines()[-1]) == (
+        1,
+        f"error: {out}: Is a directory",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"]
+    assert list(out.iterdir()) == []

@@ -37,7 +37,9 @@ def run(main: Callable[[], int | None], error_status: int = 1) -> int:
             raise
         # A file the user gave that cannot be read or written (no permission, a directory,
         # a name too long, a full disk) is their environment's problem, not a bug.
-        print(f"error: {clip(err.filename)}: {err.strerror}", file=sys.stderr)  # noqa: T201
+        # Of two files (a rename), the second is the one the user named: the first is a temp.
+        name = err.filename2 if err.filename2 is not None else err.filename
+        print(f"error: {clip(name)}: {err.strerror}", file=sys.stderr)  # noqa: T201
         return error_status
     return status or 0
 

@@ -415,17 +415,18 @@ def sink(output: str, bundle: Bundle, source: Source, on_error: str) -> Iterator
         ]
     )
     with contextlib.ExitStack() as stack:
-        out = Writer(stack.enter_context(_published(output)), kind, schema)
-        rejects = None
-        if on_error == "reject":
-            rejects = Writer(
-                stack.enter_context(_published(f"{output}.rejects.csv")), "csv", rejects_schema
-            )
+        # The sidecars are entered first so the output, entered last, is published first:
+        # an output that cannot be (a directory in its place) takes its sidecars down with it.
+        rejects = meta = None
         if kind == "csv":
-            meta = json.dumps(model_metadata(bundle), indent=2, sort_keys=True) + "\n"
-            stack.enter_context(_published(f"{output}.meta.json")).write_text(
-                meta, encoding="utf-8"
-            )
+            meta = stack.enter_context(_published(f"{output}.meta.json"))
+        if on_error == "reject":
+            path = stack.enter_context(_published(f"{output}.rejects.csv"))
+            rejects = Writer(path, "csv", rejects_schema)
+        out = Writer(stack.enter_context(_published(output)), kind, schema)
+        if meta is not None:
+            text = json.dumps(model_metadata(bundle), indent=2, sort_keys=True) + "\n"
+            meta.write_text(text, encoding="utf-8")
         result = Sink(out, rejects, source, bundle.contract.id)
         yield result
         out.close()
