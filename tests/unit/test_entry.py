@@ -182,9 +182,10 @@ def test_leave_skips_a_closed_stdout():
             IsADirectoryError(21, "Is a directory", ".out.csv.tmp", None, "out.csv"),
             "out.csv: Is a directory",
         ),
+        (OSError(36, "File name too long", "x" * 300), "x" * 300 + ": File name too long"),
         (
-            OSError(36, "File name too long", "x" * 100),
-            "x" * 80 + "... (100 characters): File name too long",
+            OSError(36, "File name too long", "x" * 400),
+            "x" * 300 + "... (400 characters): File name too long",
         ),
     ],
 )

@@ -14,6 +14,8 @@ from churn.core.errors import ChurnError, clip
 
 log = logging.getLogger("churn")
 
+PATH_CLIP = 300  # characters of a file name echoed in an error
+
 
 def run(main: Callable[[], int | None], error_status: int = 1) -> int:
     """Run ``main`` and turn a :class:`ChurnError` into one line on stderr.
@@ -39,7 +41,8 @@ def run(main: Callable[[], int | None], error_status: int = 1) -> int:
         # a name too long, a full disk) is their environment's problem, not a bug.
         # Of two files (a rename), the second is the one the user named: the first is a temp.
         name = err.filename2 if err.filename2 is not None else err.filename
-        print(f"error: {clip(name)}: {err.strerror}", file=sys.stderr)  # noqa: T201
+        # A path is clipped later than a value: any real one is shown whole, not a 5 KB one.
+        print(f"error: {clip(name, PATH_CLIP)}: {err.strerror}", file=sys.stderr)  # noqa: T201
         return error_status
     return status or 0
 
