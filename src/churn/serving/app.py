@@ -394,7 +394,7 @@ def check_listen(host: str, port: int) -> None:
             sock.bind(address)
         except OSError as err:
             raise ChurnError(
-                f"HOST {host!r}, PORT {port}: cannot listen ({err.strerror})"
+                f"HOST {clip(host)!r}, PORT {port}: cannot listen ({err.strerror})"
             ) from None
 
 
