@@ -38,7 +38,6 @@ DVC costs beyond its work.
 
 import argparse
 import csv
-import importlib
 import json
 import logging
 import math
@@ -436,7 +435,11 @@ def floor_worker(report: Path) -> None:
     from threadpoolctl import threadpool_limits
 
     start = time.perf_counter()
-    modules = [importlib.import_module(f"churn.stages.{name}") for name in STAGES]
+    from churn.core.entry import import_frozen
+
+    # Imported as each stage process imports its stage (python -m churn.stages <stage>), so
+    # the floor's work runs with the same collector as the stages' work.
+    modules = [import_frozen(f"churn.stages.{name}") for name in STAGES]
     import_seconds = time.perf_counter() - start
     stages: dict[str, float] = {}
     cpu: dict[str, float] = {}

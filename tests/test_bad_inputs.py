@@ -250,7 +250,7 @@ def test_hostile_params_yaml_is_one_line_from_the_churn_command(tmp_path, case):
 
 
 def test_hostile_params_yaml_stops_a_stage(tmp_path):
-    command = [sys.executable, "-m", "churn.stages.prepare"]
+    command = [sys.executable, "-m", "churn.stages", "prepare"]
     status, err, elapsed = _run_hostile(tmp_path, "alias_bomb", command)
     assert (status, err) == (
         1,

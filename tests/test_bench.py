@@ -366,7 +366,7 @@ def test_stage_commands_come_from_dvc_yaml(tmp_path: Path) -> None:
     commands = bench.stage_commands(REPO)
     assert list(commands) == list(bench.STAGES)
     for name, cmd in commands.items():
-        assert f"-m churn.stages.{name}" in cmd
+        assert cmd.endswith(f"-m churn.stages {name}")
     declared = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))
     declared["stages"]["train"]["cmd"] = "python train.py ${train.seed}"
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(declared), encoding="utf-8")

@@ -96,7 +96,7 @@ def test_own_dataset_needs_only_params(tmp_path, monkeypatch, params_dict, custo
 def run_stage(stage: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     return subprocess.run(
-        [sys.executable, "-m", f"churn.stages.{stage}"],
+        [sys.executable, "-m", "churn.stages", stage],
         cwd=cwd,
         env=env,
         capture_output=True,

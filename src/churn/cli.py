@@ -4,7 +4,7 @@ The work lives in the layers below (``churn.ops``, ``churn.serving``,
 ``churn.core``); this module only parses arguments and maps outcomes to exit
 codes. Modules are imported inside the handlers, so ``churn --help`` answers
 without loading scikit-learn or FastAPI. The pipeline's stages are not here:
-DVC runs them as ``python -m churn.stages.<stage>`` (see dvc.yaml).
+DVC runs them as ``python -m churn.stages <stage>`` (see dvc.yaml).
 """
 
 import argparse

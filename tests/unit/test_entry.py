@@ -1,6 +1,7 @@
 """core.entry: the exit status, one-line errors, one BLAS thread, the log format, leaving."""
 
 import contextlib
+import gc
 import logging
 import os
 import subprocess
@@ -205,3 +206,40 @@ def test_an_os_error_naming_no_file_is_a_bug_and_keeps_its_traceback():
 
     with pytest.raises(OSError, match="Input/output error"):
         entry.run(main)
+
+
+def test_import_frozen_holds_the_collector_during_the_import_and_freezes_what_it_left(
+    tmp_path, monkeypatch
+):
+    """The module's own import runs with the collector off; then it is on again.
+
+    Every object that existed is in the permanent generation, skipped by collections.
+    """
+    (tmp_path / "frozen_probe.py").write_text(
+        "import gc\nCOLLECTING = gc.isenabled()\nBOX = [[]]\nBOX[0].append(BOX)  # a cycle\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    gc.unfreeze()
+    try:
+        module = entry.import_frozen("frozen_probe")
+        assert module.COLLECTING is False
+        assert gc.isenabled()
+        # The module's objects are tracked but in no generation a collection walks.
+        assert gc.is_tracked(module.BOX)
+        assert not any(obj is module.BOX for obj in gc.get_objects())
+        assert gc.get_freeze_count() > 1000  # pytest's and the imports' objects too
+    finally:
+        gc.unfreeze()
+        sys.modules.pop("frozen_probe", None)
+
+
+def test_import_frozen_turns_the_collector_back_on_when_the_import_fails(tmp_path, monkeypatch):
+    (tmp_path / "broken_probe.py").write_text("raise ValueError('broken at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        with pytest.raises(ValueError, match="broken at import"):
+            entry.import_frozen("broken_probe")
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

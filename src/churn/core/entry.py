@@ -1,11 +1,14 @@
 """Entry-point plumbing shared by every command: logging, one thread of BLAS, one-line errors."""
 
 import atexit
+import gc
+import importlib
 import logging
 import os
 import sys
 import threading
 from collections.abc import Callable
+from types import ModuleType
 from typing import NoReturn
 
 from threadpoolctl import threadpool_limits
@@ -15,6 +18,23 @@ from churn.core.errors import ChurnError, clip
 log = logging.getLogger("churn")
 
 PATH_CLIP = 300  # characters of a file name echoed in an error
+
+
+def import_frozen(name: str) -> ModuleType:
+    """Import module ``name`` with the cyclic garbage collector held, then freeze what exists.
+
+    A stage's imports (pandas, pyarrow, scikit-learn, SciPy) leave ~270,000 objects
+    that live until the process ends; ~1,300 of them are garbage. With the collector
+    on, every full collection during the imports and then during the work walks them
+    all again (0.1 s each). Frozen, the collector skips them for good, ~0.25 s a stage;
+    what the work allocates afterwards is collected as usual.
+    """
+    gc.disable()
+    try:
+        return importlib.import_module(name)
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def run(main: Callable[[], int | None], error_status: int = 1) -> int:

@@ -1,0 +1,29 @@
+"""Run one pipeline stage as ``python -m churn.stages <stage>``: each command in dvc.yaml.
+
+The stage is imported through :func:`churn.core.entry.import_frozen`, so the objects its
+imports leave are not walked by the garbage collector again, and it ends through
+:func:`churn.core.entry.leave`, so the interpreter's teardown is skipped.
+"""
+
+import argparse
+from collections.abc import Sequence
+from typing import NoReturn
+
+from churn.core import entry
+
+STAGES = ("fetch", "prepare", "featurize", "train", "evaluate")  # dvc.yaml's, in its order
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Parse the stage name, import it frozen, run its ``main()`` and leave with its status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m churn.stages", description="Run one stage of dvc.yaml."
+    )
+    parser.add_argument("stage", choices=STAGES, help="the stage, as named in dvc.yaml")
+    args = parser.parse_args(argv)
+    stage = entry.import_frozen(f"churn.stages.{args.stage}")
+    entry.leave(entry.run(stage.main))
+
+
+if __name__ == "__main__":
+    main()
