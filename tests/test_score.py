@@ -185,6 +185,37 @@ def test_fail_mode_names_rows_and_checks_and_writes_nothing(trained, customers, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.csv"]  # not even a temp file
 
 
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_row_without_its_id_breaks_the_contract(trained, customers, tmp_path, kind):
+    """A score keyed by no id reaches no customer: an empty CSV cell, a Parquet null."""
+    frame = customers["frame"].head(6).copy()
+    frame[ID] = frame[ID].astype("Int64")  # a Parquet integer column with nulls
+    frame.loc[[1, 4], ID] = pd.NA
+    path = tmp_path / f"batch.{kind}"
+    if kind == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    out = tmp_path / "scores.csv"
+    failed = churn_score("--input", str(path), "--output", str(out), cwd=trained)
+    assert (failed.returncode, failed.stderr) == (
+        1,
+        f"error: {path}: 2 row(s) break the data contract (rows 2..5): row 2: {ID}: not null; "
+        f"row 5: {ID}: not null; nothing written (--on-error reject scores the others)\n",
+    )
+    assert not out.exists()
+    rejected = churn_score(
+        "--input", str(path), "--output", str(out), "--on-error", "reject", cwd=trained
+    )
+    assert rejected.returncode == 3, rejected.stderr
+    rejects = pd.read_csv(tmp_path / "scores.csv.rejects.csv")
+    assert rejects["row"].tolist() == [2, 5]
+    assert rejects[ID].isna().all()
+    assert rejects["reason"].tolist() == [f"{ID}: not null"] * 2
+    scored = pd.read_csv(out)
+    assert scored[ID].tolist() == frame[ID].dropna().astype(int).tolist()
+
+
 def test_a_missing_feature_column_is_a_whole_file_error(trained, customers, tmp_path):
     path = tmp_path / "batch.parquet"
     customers["frame"].drop(columns="tenure").to_parquet(path, index=False)

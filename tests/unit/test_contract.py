@@ -1,5 +1,6 @@
 import json
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -621,6 +622,25 @@ def test_score_problems_one_reason_per_bad_row_by_label():
         12: "minutes: >= 0 (-1.0)",
         13: "plan: not null",
         14: "plan: one of 'basic', 'pro' ('gold'); minutes: <= 100 (500.0)",
+    }
+
+
+def test_score_problems_with_ids_refuses_a_row_without_its_id_but_not_a_repeat():
+    frame = pd.DataFrame(
+        {"cid": ["a", None, "a", np.nan], "plan": ["basic", "basic", "pro", "gold"], "minutes": 1.0}
+    )
+    assert score_problems(frame, SCORING, "batch.csv").to_dict() == {
+        3: "plan: one of 'basic', 'pro' ('gold')"
+    }
+    assert score_problems(frame, SCORING, "batch.csv", ids=True).to_dict() == {
+        1: "cid: not null",
+        3: "cid: not null; plan: one of 'basic', 'pro' ('gold')",
+    }
+    with pytest.raises(ChurnError, match=r"batch.csv: missing column\(s\) 'cid'"):
+        score_problems(frame.drop(columns="cid"), SCORING, "batch.csv", ids=True)
+    no_id = replace(SCORING, id="row", id_in_data=False)  # ids are row numbers: none missing
+    assert score_problems(frame.drop(columns="cid"), no_id, "batch.csv", ids=True).to_dict() == {
+        3: "plan: one of 'basic', 'pro' ('gold')"
     }
 
 

@@ -341,8 +341,15 @@ def _category_check(col: Column):
     return pa.Check(lambda s: one_of(s, allowed), name=f"one of {shown}")
 
 
-def _error_schema(contract: Contract, features_only: bool = False, categories: bool = True):
-    """The refusing checks; ``categories=False`` leaves unknown categories to be counted."""
+def _error_schema(
+    contract: Contract, features_only: bool = False, categories: bool = True, ids: bool = False
+):
+    """The refusing checks; ``categories=False`` leaves unknown categories to be counted.
+
+    ``ids=True`` with ``features_only``: the id must be there in every row too (a score
+    keyed by no id reaches no customer); unique is for training data, not for a batch
+    checked a chunk at a time.
+    """
     import pandera.pandas as pa
 
     columns = {}
@@ -353,6 +360,8 @@ def _error_schema(contract: Contract, features_only: bool = False, categories: b
         )
     if contract.id_in_data and not features_only:
         columns[contract.id] = pa.Column(nullable=False, unique=True)
+    elif contract.id_in_data and ids:
+        columns[contract.id] = pa.Column(nullable=False)
     for name, col in contract.columns.items():
         if col.type == "numeric":
             checks = _numeric_checks(col)
@@ -445,20 +454,23 @@ def require_columns(wanted: list[str], present, source: str) -> None:
         )
 
 
-def score_problems(frame: pd.DataFrame, contract: Contract, source: str) -> pd.Series:
+def score_problems(
+    frame: pd.DataFrame, contract: Contract, source: str, ids: bool = False
+) -> pd.Series:
     """Check a batch to score with the rules the service applies: why each bad row is bad.
 
-    The features only (extra columns such as the id or the label are ignored), and,
-    as in the API and prepare, a category outside the contract's list is refused.
-    A missing feature column is a whole-file error. Returns one reason per bad row,
-    indexed by ``frame``'s labels ("column: rule (value)", joined by "; "); empty
-    when every row passes.
+    The features (other columns such as the label are ignored), and with ``ids`` the
+    id, when the contract has one: a row without it is bad. As in the API and
+    prepare, a category outside the contract's list is refused. A missing column is a
+    whole-file error. Returns one reason per bad row, indexed by ``frame``'s labels
+    ("column: rule (value)", joined by "; "); empty when every row passes.
     """
     from pandera.errors import SchemaErrors
 
-    require_columns(contract.features, frame.columns, source)
+    ids = ids and contract.id_in_data
+    require_columns([contract.id] * ids + contract.features, frame.columns, source)
     try:
-        _error_schema(contract, features_only=True).validate(frame, lazy=True)
+        _error_schema(contract, features_only=True, ids=ids).validate(frame, lazy=True)
     except SchemaErrors as err:
         cases = err.failure_cases.dropna(subset=["index"])
         values = cases["failure_case"].map(lambda v: f" ({clip(repr(v), 40)})")

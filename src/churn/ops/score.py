@@ -87,7 +87,8 @@ class Scorer:
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` indexed by row position from 0: row, id, probability, flag, reason."""
-        reasons = score_problems(frame, self.contract, self.source).reindex(frame.index)
+        reasons = score_problems(frame, self.contract, self.source, ids=True)
+        reasons = reasons.reindex(frame.index)
         good = reasons.isna().to_numpy()
         proba = np.full(len(frame), np.nan)
         if good.any():
@@ -340,7 +341,8 @@ class Sink:
         bad = part[REASON].notna().to_numpy()
         if bad.any() and self.rejects is None:
             raise ChurnError(fail_message(self.source.path, part[bad]))
-        ids = pa.array(part[self.id_name].to_numpy(), type=self.source.id_type)
+        # from_pandas: a rejected row's missing id is a null, not NaN or None to convert.
+        ids = pa.array(part[self.id_name], type=self.source.id_type, from_pandas=True)
         good = pa.array(~bad)
         self.out.write(
             pa.table(
