@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from scipy import stats
@@ -355,6 +357,16 @@ def test_a_broken_file_is_one_line_naming_it(tmp_path, tiny_model, name, text, s
     assert str(err.value).startswith(f"{tmp_path / name}: ")
     assert says in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_a_column_twice_or_holding_lists_is_refused_by_name(tmp_path):
+    (tmp_path / "twice.csv").write_text("n,k,n\n1,a,2\n")
+    with pytest.raises(ChurnError, match=r"twice.csv: column 'n' appears 2 times$"):
+        mon.open_batch(tmp_path / "twice.csv", TINY)
+    pq.write_table(pa.table({"n": [[1.0]], "k": ["a"]}), tmp_path / "lists.parquet")
+    says = r"lists.parquet: column 'n' holds list<element: double> values, not numbers or text$"
+    with pytest.raises(ChurnError, match=says):
+        mon.open_batch(tmp_path / "lists.parquet", TINY)
 
 
 def test_a_batch_of_another_kind_or_without_rows_is_refused(tmp_path):

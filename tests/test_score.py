@@ -2,12 +2,14 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -214,6 +216,35 @@ def test_a_row_without_its_id_breaks_the_contract(trained, customers, tmp_path, 
     assert rejects["reason"].tolist() == [f"{ID}: not null"] * 2
     scored = pd.read_csv(out)
     assert scored[ID].tolist() == frame[ID].dropna().astype(int).tolist()
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda t: t.append_column("tenure", t["tenure"]), "column 'tenure' appears 2 times"),
+        (
+            lambda t: t.set_column(
+                t.schema.get_field_index("contract"),
+                "contract",
+                pa.array([{"kind": "x"}] * len(t)),
+            ),
+            "column 'contract' holds struct<kind: string> values, not numbers or text",
+        ),
+        (
+            lambda t: t.set_column(t.schema.get_field_index(ID), ID, pa.array([[1]] * len(t))),
+            f"column '{ID}' holds list<element: int64> values, not numbers or text",
+        ),
+    ],
+)
+def test_a_column_twice_or_of_records_is_a_whole_file_error(
+    trained, customers, tmp_path, change, says
+):
+    """Which of two columns a reader takes is not the user's choice; a record is no value."""
+    path = tmp_path / "batch.parquet"
+    pq.write_table(change(pa.Table.from_pandas(customers["frame"].head(5))), path)
+    with pytest.raises(ChurnError, match=f"^{re.escape(f'{path}: {says}')}$"):
+        score.run(path, tmp_path / "out.parquet", on_error="reject", root=trained)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.parquet"]
 
 
 def test_a_missing_feature_column_is_a_whole_file_error(trained, customers, tmp_path):

@@ -177,10 +177,28 @@ def open_input(path: str, contract: Contract, with_id: bool = True) -> Source:
         else:
             schema, rows = _csv_header(fh, path), None
     require_columns(wanted, schema.names, path)
+    check_columns(schema, wanted, path)
     id_type = schema.field(contract.id).type if with_id else pa.int64()
     if kind == "csv" and with_id:
         id_type = pa.string()  # as written: "0012" stays "0012"
     return Source(path, kind, wanted, id_type, rows)
+
+
+def check_columns(schema: pa.Schema, wanted: list[str], path: str) -> None:
+    """Each column read is in the file once and holds plain values, not lists or records.
+
+    Of two columns with one name, which one a reader takes is not the user's choice;
+    a nested value (a Parquet list, struct or map) is no number and no category.
+    """
+    for name in wanted:
+        found = schema.get_all_field_indices(name)
+        if len(found) > 1:
+            raise ChurnError(f"{path}: column {clip(name)!r} appears {len(found)} times")
+        kind = schema.field(found[0]).type
+        if pa.types.is_nested(kind):
+            raise ChurnError(
+                f"{path}: column {clip(name)!r} holds {clip(kind, 60)} values, not numbers or text"
+            )
 
 
 def one_line(err: Exception) -> str:
