@@ -12,10 +12,12 @@ from churn.core.contract import (
     Contract,
     check_header,
     check_slices,
+    describe_failures,
     distinct_texts,
     markdown_table,
     one_of,
     read_contract,
+    require_columns,
     resolve_contract,
     score_problems,
     validate,
@@ -642,6 +644,26 @@ def test_score_problems_with_ids_refuses_a_row_without_its_id_but_not_a_repeat()
     assert score_problems(frame.drop(columns="cid"), no_id, "batch.csv", ids=True).to_dict() == {
         3: "plan: one of 'basic', 'pro' ('gold')"
     }
+
+
+def test_failure_lines_and_missing_columns_clip_what_they_echo():
+    cases = pd.DataFrame(
+        {
+            "column": ["c" * 500],
+            "check": ["one of 'a'"],
+            "index": [3],
+            "failure_case": ["v" * 10**5],
+        }
+    )
+    (line,) = describe_failures(cases)
+    assert line.startswith(f"{'c' * 80}... (500 characters): one of 'a': 1 bad row(s) (row 4: 'vvv")
+    assert line.endswith("... (100002 characters))")
+    assert len(line) < 250
+    with pytest.raises(ChurnError) as err:
+        require_columns(["id"], ["h" * 10**5, "other"], "f.csv")
+    assert str(err.value).startswith("f.csv: missing column(s) 'id' (found: hhh")
+    assert str(err.value).endswith("... (100007 characters))")
+    assert len(str(err.value)) < 300
 
 
 def test_score_problems_empty_when_every_row_passes():

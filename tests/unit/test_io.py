@@ -1,3 +1,4 @@
+import csv
 import json
 
 import pandas as pd
@@ -189,3 +190,16 @@ def test_json_nested_past_the_recursion_limit_is_one_line(tmp_path):
     with pytest.raises(ChurnError) as err:
         io.read_json(path)
     assert str(err.value) == f"{path}: not valid JSON (nested too deep)"
+
+
+def test_csv_fields_of_any_size_lifts_the_limit_only_inside():
+    field = "x" * 200_000
+    before = csv.field_size_limit()
+    with pytest.raises(csv.Error, match="field larger than field limit"):
+        next(csv.reader([field]))
+    with io.csv_fields_of_any_size():
+        assert next(csv.reader([field])) == [field]
+    assert csv.field_size_limit() == before
+    with pytest.raises(ValueError, match="inside"), io.csv_fields_of_any_size():
+        raise ValueError("inside")
+    assert csv.field_size_limit() == before

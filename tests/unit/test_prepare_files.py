@@ -162,6 +162,19 @@ def test_quoted_rows_are_walked_as_utf8_whatever_the_locale(tmp_path, ascii_loca
     )
 
 
+def test_a_quoted_field_longer_than_the_csv_modules_limit_is_walked(tmp_path):
+    """Csv refuses fields over 131,072 characters unless told; pandas reads them."""
+    long = "a, b " * 40_000
+    path = write(tmp_path, f'id,note\n1,"{long}"\n2,x\n3\n')
+    with pytest.raises(ChurnError) as err:
+        read_raw(path)
+    assert str(err.value) == (
+        f"{path}: 1 line(s) have fewer than the header's 2 fields (line 4: 1 fields)"
+    )
+    path = write(tmp_path, f'id,note\n1,"{long}"\n2,x\n')
+    assert read_raw(path)["note"].str.len().tolist() == [len(long), 1]
+
+
 @pytest.mark.parametrize("cell", [" ", "", "NA"])
 def test_blank_and_na_cells_are_missing(tmp_path, cell):
     """A whitespace cell, an empty cell and pandas' NA all become missing values."""

@@ -398,10 +398,10 @@ def describe_failures(cases: pd.DataFrame) -> list[str]:
         count = len(rows) if len(rows) else len(group)
         shown = group.head(EXAMPLES)
         examples = ", ".join(
-            f"row {int(i) + 1}: {v!r}" if pd.notna(i) else repr(v)
+            f"row {int(i) + 1}: {clip(repr(v), 40)}" if pd.notna(i) else clip(repr(v), 40)
             for i, v in zip(shown["index"], shown["failure_case"], strict=True)
         )
-        lines.append(f"{column}: {rule_text(check)}: {count} bad row(s) ({examples})")
+        lines.append(f"{clip(column)}: {rule_text(check)}: {count} bad row(s) ({examples})")
     return lines
 
 
@@ -449,8 +449,8 @@ def require_columns(wanted: list[str], present, source: str) -> None:
     missing = [c for c in wanted if c not in present]
     if missing:
         raise ChurnError(
-            f"{source}: missing column(s) {', '.join(map(repr, missing))} "
-            f"(found: {', '.join(map(str, present))})"
+            f"{source}: missing column(s) {clip(', '.join(map(repr, missing)), 200)} "
+            f"(found: {clip(', '.join(map(str, present)), 200)})"
         )
 
 

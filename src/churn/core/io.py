@@ -1,10 +1,12 @@
 """Atomic, byte-stable writes and checked reads. Stages never open files by hand."""
 
 import contextlib
+import csv
 import json
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -70,6 +72,20 @@ def write_text(path: str | Path, text: str) -> None:
 def write_json(path: str | Path, obj: Any) -> None:
     """Write JSON with sorted keys and a trailing newline so equal data gives equal bytes."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+@contextlib.contextmanager
+def csv_fields_of_any_size() -> Iterator[None]:
+    """Let the csv module read fields of any length while the block runs.
+
+    It refuses a field over 131,072 characters (a ``csv.Error`` traceback); pandas and
+    pyarrow read it, so a file they accept must not fail a check made beside them.
+    """
+    previous = csv.field_size_limit(sys.maxsize)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
 def read_json(path: str | Path) -> Any:

@@ -9,6 +9,7 @@ on the raw file's first line only, so a typo is found before ``dvc repro`` or
 import csv
 from pathlib import Path
 
+from churn.core import io
 from churn.core.contract import check_header, check_slices
 from churn.core.errors import ChurnError
 from churn.core.params import PARAMS_FILE, load_params
@@ -17,7 +18,7 @@ from churn.core.params import PARAMS_FILE, load_params
 def read_header(path: Path) -> list[str]:
     """The column names on the first line of a UTF-8 CSV file."""
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
+        with io.csv_fields_of_any_size(), path.open(encoding="utf-8-sig", newline="") as fh:
             header = next(csv.reader(fh), [])
     except UnicodeDecodeError:
         raise ChurnError(f"{path}: not UTF-8; re-save the file as UTF-8") from None

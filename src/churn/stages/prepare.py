@@ -245,7 +245,8 @@ def _check_last_line(path: Path, n_columns: int) -> None:
     if tail.endswith(b"\n"):
         return
     last_line = tail.rsplit(b"\n", 1)[-1].decode("utf-8", errors="replace")
-    fields = next(csv.reader([last_line]), [])
+    with io.csv_fields_of_any_size():
+        fields = next(csv.reader([last_line]), [])
     if len(fields) < n_columns:
         raise ChurnError(
             f"{path}: last line has {len(fields)} of {n_columns} fields and no line end: "
@@ -288,7 +289,7 @@ def _short_rows_unquoted(data: np.ndarray, n_columns: int) -> tuple[list[tuple[i
 
 def _short_rows_quoted(path: Path, n_columns: int) -> tuple[list[tuple[int, int]], int]:
     examples, count = [], 0
-    with path.open(newline="", encoding="utf-8") as fh:
+    with io.csv_fields_of_any_size(), path.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         for row in reader:
             if row and len(row) < n_columns:
