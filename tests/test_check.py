@@ -30,6 +30,13 @@ def test_check_header_gives_the_feature_columns():
     with pytest.raises(ChurnError) as err:
         check_header(INFER, ["plan", "status"], "x.csv")
     assert str(err.value) == "x.csv: missing column(s) 'account' (found: plan, status)"
+    for header, says in [
+        (["account", "status", "plan", "plan"], "x.csv: header: column 'plan' appears 2 times"),
+        (["account", "status", "plan", ""], "x.csv: header: column 4 has no name"),
+    ]:
+        with pytest.raises(ChurnError) as err:
+            check_header(INFER, header, "x.csv")
+        assert str(err.value) == says
 
 
 def test_slices_must_name_features():

@@ -99,6 +99,15 @@ REFUSED = {
         "id,name\n" + "id,name\n" * 6 + "1,a\n",
         "the header is repeated as data row(s) 1, 2, 3, 4, 5",
     ),
+    # pandas would read these as 'plan.1' and 'Unnamed: 1': names the file never had.
+    "a name twice": ("id,plan,plan\n1,a,b\n", "header: column 'plan' appears 2 times"),
+    "a name twice, quoted": (
+        '"id","plan","plan"\n1,a,b\n',
+        "header: column 'plan' appears 2 times",
+    ),
+    "a column without a name": ("id,,plan\n1,a,b\n", "header: column 2 has no name"),
+    "trailing commas": ("id,plan,,\n1,a,,\n", "header: column 3 has no name (and 1 more)"),
+    "a blank name": ("id, ,plan\n1,a,b\n", "header: column 2 has no name"),
 }
 
 

@@ -234,6 +234,26 @@ def observe(contract: Contract, train: pd.DataFrame) -> Contract:
     return replace(contract, columns=columns)
 
 
+def check_header_names(header: list[str], source: str) -> None:
+    """Every column has a name, and only one column has it.
+
+    Left alone, pandas names a nameless column 'Unnamed: 7' and a second 'plan'
+    'plan.1', and either would be read, inferred and trained on under a name the file
+    never had.
+    """
+    blank = [i for i, name in enumerate(header, start=1) if not name.strip()]
+    if blank:
+        more = f" (and {len(blank) - 1} more)" if len(blank) > 1 else ""
+        raise ChurnError(f"{source}: header: column {blank[0]} has no name{more}")
+    seen: dict[str, int] = {}
+    for name in header:
+        seen[name] = seen.get(name, 0) + 1
+    repeated = [name for name, count in seen.items() if count > 1]
+    if repeated:
+        name = repeated[0]
+        raise ChurnError(f"{source}: header: column {clip(name)!r} appears {seen[name]} times")
+
+
 def check_header(data: DataParams, header: list[str], source: str) -> list[str]:
     """The feature columns ``header`` gives under ``data``, after the column checks.
 
@@ -241,6 +261,7 @@ def check_header(data: DataParams, header: list[str], source: str) -> list[str]:
     first line): target, id and declared features present, no unexpected column when
     the features are declared.
     """
+    check_header_names(header, source)
     if data.features == "infer":
         names = [c for c in header if c not in {data.target, data.id}]
     else:

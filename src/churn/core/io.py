@@ -88,6 +88,18 @@ def csv_fields_of_any_size() -> Iterator[None]:
         csv.field_size_limit(previous)
 
 
+def read_csv_header(path: str | Path) -> list[str]:
+    """The column names on the first line of a UTF-8 CSV file, as written."""
+    try:
+        with csv_fields_of_any_size(), Path(path).open(encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except UnicodeDecodeError:
+        raise ChurnError(f"{path}: not UTF-8; re-save the file as UTF-8") from None
+    if not header:
+        raise ChurnError(f"{path}: file is empty")
+    return header
+
+
 def read_json(path: str | Path) -> Any:
     """Read a JSON file, naming it if it is missing or broken."""
     # Bytes first: read_text would raise on a stray byte before parse_json could name it.

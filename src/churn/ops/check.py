@@ -6,7 +6,6 @@ on the raw file's first line only, so a typo is found before ``dvc repro`` or
 ``dvc exp run`` deletes a stage's outputs to rerun it.
 """
 
-import csv
 from pathlib import Path
 
 from churn.core import io
@@ -15,25 +14,13 @@ from churn.core.errors import ChurnError
 from churn.core.params import PARAMS_FILE, load_params
 
 
-def read_header(path: Path) -> list[str]:
-    """The column names on the first line of a UTF-8 CSV file."""
-    try:
-        with io.csv_fields_of_any_size(), path.open(encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(fh), [])
-    except UnicodeDecodeError:
-        raise ChurnError(f"{path}: not UTF-8; re-save the file as UTF-8") from None
-    if not header:
-        raise ChurnError(f"{path}: file is empty")
-    return header
-
-
 def check(params_file: str = PARAMS_FILE) -> str:
     """Validate; return a one-line summary. Raises ChurnError on the first problem."""
     params = load_params(params_file)
     raw = Path(params.paths.raw)
     if not raw.is_file():
         raise ChurnError(f"{raw}: file not found (dvc pull, or dvc repro to fetch it)")
-    features = check_header(params.data, read_header(raw), str(raw))
+    features = check_header(params.data, io.read_csv_header(raw), str(raw))
     check_slices(params.evaluate.slices, features, str(raw))
     how = "inferred" if params.data.features == "infer" else "declared"
     return (

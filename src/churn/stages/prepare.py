@@ -21,6 +21,7 @@ import pandas as pd
 from churn.core import entry, io
 from churn.core.contract import (
     Contract,
+    check_header_names,
     check_slices,
     observe,
     resolve_contract,
@@ -62,6 +63,8 @@ def read_raw(
     """
     p = io.require_file(path)
     frame = parse_csv(p, categorical, exact)
+    # pandas has renamed a repeated or empty name by now: the names as written decide.
+    check_header_names(io.read_csv_header(p), str(p))
     check_file(frame, p)
     return frame
 
