@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churn.core import io
 from churn.core.errors import ChurnError
 from churn.stages import prepare
 from churn.stages.prepare import _check_last_line, _short_rows_unquoted, read_raw
@@ -241,6 +242,18 @@ def test_blocks_of_rows_read_as_one_file(tmp_path, monkeypatch):
     assert frame["plan"].astype(object).tolist()[:4] == ["b", "a", "c", "a"]
     assert frame["plan"].isna().tolist() == [False, False, False, False, True]
     assert frame["churn"].cat.categories.tolist() == ["No", "Yes"]
+
+
+def test_an_id_past_64_bits_is_kept_as_its_digits(tmp_path, monkeypatch):
+    """Pandas leaves such a column as Python objects, which no Parquet type holds."""
+    monkeypatch.setattr(prepare, "READ_ROWS", 2)  # ints in one block, the long one in another
+    path = write(tmp_path, "id,n\n1,5\n2,6\n12345678901234567890123,7\n,8\n")
+    frame = read_raw(path, [], ["id"])
+    assert frame["id"].tolist()[:3] == ["1", "2", "12345678901234567890123"]
+    assert frame["id"].isna().tolist() == [False, False, False, True]  # missing, for the contract
+    assert frame["n"].tolist() == [5, 6, 7, 8]  # not an id: untouched
+    io.write_parquet(tmp_path / "out.parquet", frame)  # was an OverflowError
+    assert pd.read_parquet(tmp_path / "out.parquet")["id"].tolist()[2] == "12345678901234567890123"
 
 
 def test_compact_downcasts_integers_only():

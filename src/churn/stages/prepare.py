@@ -93,7 +93,7 @@ def parse_csv(
                 dtype=dict.fromkeys(categorical, "category"),  # names absent from the file: ignored
                 chunksize=READ_ROWS,
             ) as reader:
-                return concat_blocks([compact(block, keep) for block in reader])
+                return exact_text(concat_blocks([compact(block, keep) for block in reader]), keep)
     except pd.errors.ParserWarning:
         raise ChurnError(f"{path}: data rows have more fields than the header") from None
     except pd.errors.EmptyDataError:
@@ -113,6 +113,19 @@ def compact(block: pd.DataFrame, keep: set[str]) -> pd.DataFrame:
         if block[name].dtype == np.int64 and name not in keep:
             block[name] = pd.to_numeric(block[name], downcast="integer")
     return block
+
+
+def exact_text(frame: pd.DataFrame, keep: set[str]) -> pd.DataFrame:
+    """``frame`` with each column of ``keep`` (the id) that pandas left as objects made text.
+
+    An integer past 64 bits makes pandas keep the column as Python objects (ints, or
+    ints and text across blocks), which no Parquet type holds; an id is a name, so
+    its digits are kept as written. Missing cells stay missing for the contract.
+    """
+    for name in keep & set(frame.columns):
+        if frame[name].dtype == object:
+            frame[name] = frame[name].astype("str")
+    return frame
 
 
 def concat_blocks(blocks: list[pd.DataFrame]) -> pd.DataFrame:
