@@ -208,3 +208,18 @@ def test_cv_rows_all_below_the_cap_else_a_seeded_sample_in_order():
     assert (np.diff(sample["x"].to_numpy()) > 0).all()  # training order kept
     assert sample.index.tolist() == cv_rows(frame, 1000, 7).index.tolist()
     assert sample.index.tolist() != cv_rows(frame, 1000, 8).index.tolist()
+
+
+@pytest.mark.parametrize(("y", "folds"), [([1, 1, 0, 0, 0, 0], 3), ([1] * 5 + [0] * 4, 5)])
+def test_out_of_fold_scores_need_a_row_of_each_class_per_fold(y, folds):
+    y = np.array(y)
+    positives, others = int(y.sum()), int(len(y) - y.sum())
+    with pytest.raises(ChurnError) as err:
+        train.check_folds(y, folds)
+    assert str(err.value) == (
+        f"params.yaml: decision.cv_folds: {folds} folds need {folds} rows of each class, and "
+        f"the training split has {positives} churner(s) and {others} other(s): use more data, "
+        "fewer folds or a fixed decision.threshold"
+    )
+    train.check_folds(y, min(positives, others))  # exactly enough: no error
+    train.check_folds(np.array([True, True, False, False]), 2)  # booleans count too

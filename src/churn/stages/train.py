@@ -13,6 +13,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from churn.core import decision, entry, io
 from churn.core.contract import Contract, read_contract
+from churn.core.errors import ChurnError
 from churn.core.params import DecisionParams, TrainParams, load_params
 from churn.core.stats import sample_rows
 from churn.stages.featurize import transform_rows
@@ -115,6 +116,18 @@ def cv_rows(train: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
     return train.iloc[sample_rows(len(train), cap, seed)]
 
 
+def check_folds(y: np.ndarray, folds: int) -> None:
+    """Each class needs a row in every fold, or the out-of-fold scores cannot be made."""
+    positives = int(np.count_nonzero(y))
+    fewest = min(positives, len(y) - positives)
+    if fewest < folds:
+        raise ChurnError(
+            f"params.yaml: decision.cv_folds: {folds} folds need {folds} rows of each class, "
+            f"and the training split has {positives} churner(s) and {len(y) - positives} "
+            "other(s): use more data, fewer folds or a fixed decision.threshold"
+        )
+
+
 def decide(
     model: Pipeline, train: pd.DataFrame, contract: Contract, params: DecisionParams, seed: int
 ) -> dict:
@@ -127,6 +140,7 @@ def decide(
         return {"policy": "fixed", "threshold": float(params.threshold)}
     decision.check_value_column(params, contract)
     train = cv_rows(train, params.cv_max_rows, seed)
+    check_folds(train[contract.target].to_numpy(), params.cv_folds)
     scores = out_of_fold(model, train, contract, params.cv_folds, seed)
     profits = decision.row_profit(
         train[contract.target].to_numpy(), decision.customer_value(train, params), params
