@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from churn.core.errors import ChurnError
+from churn.core.stats import HIGHER_IS_BETTER
 from churn.ops.results import read_through_dvc
 
 
@@ -57,3 +58,83 @@ def test_a_rev_that_looks_like_an_option_is_a_name_not_a_git_option(tmp_path):
     git("update-ref", f"refs/tags/--output={out}", "HEAD")
     assert _yaml_at(repo, f"--output={out}", "params.yaml") == {"train": {"C": 1.0}}
     assert not list(tmp_path.glob("injected*"))
+
+
+def test_a_revisions_yaml_that_is_no_mapping_is_one_line(tmp_path):
+    from churn.ops.results import _yaml_at
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "params.yaml").write_text("- a list\n- not params\n")
+    (tmp_path / "dvc.lock").write_text("just text\n")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    for path, found in [("params.yaml", "list"), ("dvc.lock", "str")]:
+        with pytest.raises(ChurnError) as err:
+            _yaml_at(tmp_path, "HEAD", path)
+        assert str(err.value) == f"HEAD:{path}: expected a mapping of names, found {found}"
+
+
+GOOD_METRICS = dict.fromkeys(HIGHER_IS_BETTER, 0.5)  # every headline metric, as evaluate writes
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ([1, 2], "m.json: expected a mapping of names, found list"),
+        ({**GOOD_METRICS, "roc_auc": "0.84"}, 'm.json: roc_auc: "0.84" is not a finite number'),
+        ({**GOOD_METRICS, "brier": None}, "m.json: brier: null is not a finite number"),
+        ({**GOOD_METRICS, "brier": True}, "m.json: brier: true is not a finite number"),
+        ({**GOOD_METRICS, "profit": float("nan")}, "m.json: profit: NaN is not a finite number"),
+        ({**GOOD_METRICS, "decision": "max"}, "m.json: decision: expected a mapping of names"),
+        (
+            {**GOOD_METRICS, "decision": {"threshold": 2}},
+            "m.json: decision.threshold: 2 is not in 0..1",
+        ),
+    ],
+)
+def test_metrics_that_are_not_numbers_are_one_line_naming_the_key(raw, says):
+    from churn.ops.results import metrics_of
+
+    for required in (True, False):
+        with pytest.raises(ChurnError) as err:
+            metrics_of(raw, "m.json", required=required)
+        assert str(err.value).startswith(says)
+
+
+def test_a_missing_metric_is_refused_in_the_workspace_and_a_dash_in_a_revision():
+    from churn.ops.results import metrics_of
+
+    partial = {"roc_auc": 0.84, "decision": {"threshold": 0.3}}
+    assert metrics_of(partial, "m.json", required=False) == partial
+    with pytest.raises(ChurnError, match=r"^m.json: [a-z_]+: missing \(run dvc repro\)$"):
+        metrics_of(partial, "m.json", required=True)
+    assert metrics_of(GOOD_METRICS, "m.json", required=True) == GOOD_METRICS
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "p.csv: cannot read as CSV"),
+        ("id,label\n1,0\n", "p.csv: missing column(s) 'probability'"),
+        ("id,label,probability\n1,2,0.5\n", "p.csv: label: not 0 or 1 in every row"),
+        ("id,label,probability\n1,1,x\n", "p.csv: probability: not a number in 0..1 in every row"),
+        (
+            "id,label,probability\n1,1,1.5\n",
+            "p.csv: probability: not a number in 0..1 in every row",
+        ),
+        ("id,label,probability,value\n1,1,0.5,\n", "p.csv: value: not a number in every row"),
+        ('id,label,probability\n1,1,"0.5\n', "p.csv: cannot read as CSV"),
+    ],
+)
+def test_broken_predictions_are_one_line(text, says):
+    from churn.ops.results import predictions_of
+
+    with pytest.raises(ChurnError) as err:
+        predictions_of(text, "p.csv")
+    assert str(err.value).startswith(says)
+    assert "\n" not in str(err.value)
+    good = predictions_of("id,label,probability,value\n7,1,0.25,100\n", "p.csv")
+    assert good.to_dict("list") == {"id": [7], "label": [1], "probability": [0.25], "value": [100]}

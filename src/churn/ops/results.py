@@ -6,7 +6,9 @@ reproduced, and a revision through DVC (local cache or remote) or, when its
 outputs cannot be fetched, by reproducing it in a temporary git worktree.
 """
 
+import json
 import logging
+import math
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -16,9 +18,12 @@ from pathlib import Path
 import pandas as pd
 
 from churn.core import decision, io
+from churn.core.errors import ChurnError, clip
 from churn.core.integrity import LOCK_FILE, git_or_none
 from churn.core.params import DecisionParams, ReportParams
 from churn.core.stats import (
+    DIRECTIONS,
+    HIGHER_IS_BETTER,
     Comparison,
     paired_bootstrap,
     paired_decision_bootstrap,
@@ -44,21 +49,86 @@ class Side:
 
 def paths_of(params: dict) -> dict:
     """The ``paths`` section of a raw params mapping (``{}`` when absent)."""
-    return params.get("paths", {})
+    return mapping(params.get("paths", {}), "params.yaml: paths")
+
+
+def mapping(value: object, origin: str) -> dict:
+    """``value`` if it is a mapping with text keys; a revision's file may hold anything."""
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise ChurnError(f"{origin}: expected a mapping of names, found {type(value).__name__}")
+    return value
+
+
+def metrics_of(raw: object, origin: str, required: bool) -> dict:
+    """metrics.json as evaluate writes it: each metric a finite number, ``decision`` a mapping.
+
+    ``required``: every headline metric is there (the workspace's, which the tables
+    show); a revision from before a metric existed may lack it and shows a dash.
+    """
+    metrics = mapping(raw, origin)
+    for name in DIRECTIONS:
+        if name not in metrics:
+            if required and name in HIGHER_IS_BETTER:
+                raise ChurnError(f"{origin}: {name}: missing (run dvc repro)")
+            continue
+        value = metrics[name]
+        if not _finite(value):
+            raise ChurnError(
+                f"{origin}: {name}: {clip(json.dumps(value), 40)} is not a finite number"
+            )
+    policy = mapping(metrics.get("decision", {}), f"{origin}: decision")
+    threshold = policy.get("threshold")
+    if threshold is not None and not _probability(threshold):
+        raise ChurnError(
+            f"{origin}: decision.threshold: {clip(json.dumps(threshold), 40)} is not in 0..1"
+        )
+    return metrics
+
+
+def _finite(value: object) -> bool:
+    """A JSON number that is a number: not true/false, not NaN or infinite."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _probability(value: object) -> bool:
+    return _finite(value) and 0 <= value <= 1
+
+
+PREDICTION_COLUMNS = ("id", "label", "probability")
+
+
+def predictions_of(text: str, origin: str) -> pd.DataFrame:
+    """predictions.csv as evaluate writes it: id, 0/1 label, probability in 0..1 (and value)."""
+    try:
+        frame = pd.read_csv(StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as err:
+        raise ChurnError(f"{origin}: cannot read as CSV ({clip(err, 120)})") from None
+    missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ChurnError(f"{origin}: missing column(s) {', '.join(map(repr, missing))}")
+    if not frame["label"].isin([0, 1]).all():
+        raise ChurnError(f"{origin}: label: not 0 or 1 in every row")
+    numbers = pd.to_numeric(frame["probability"], errors="coerce")
+    if not numbers.between(0, 1).all():
+        raise ChurnError(f"{origin}: probability: not a number in 0..1 in every row")
+    if "value" in frame and not pd.to_numeric(frame["value"], errors="coerce").notna().all():
+        raise ChurnError(f"{origin}: value: not a number in every row")
+    return frame
 
 
 def load_head(root: Path) -> Side:
     """The workspace: params, dvc.lock, metrics and predictions as reproduced."""
-    params = io.read_yaml(root / "params.yaml")
+    params = mapping(io.read_yaml(root / "params.yaml"), "params.yaml")
     paths = paths_of(params)
     side = Side("this branch", params=params)
     lock_path = root / LOCK_FILE
     if lock_path.exists():
-        side.lock = io.read_yaml(lock_path)
+        side.lock = mapping(io.read_yaml(lock_path), LOCK_FILE)
     metrics = root / paths.get("reports", "reports") / "metrics.json"
     if metrics.exists():
-        side.metrics = io.read_json(metrics)
-        side.predictions = pd.read_csv(io.require_file(root / paths["predictions"]))
+        side.metrics = metrics_of(io.read_json(metrics), str(metrics), required=True)
+        predictions = io.require_file(root / paths["predictions"])
+        side.predictions = predictions_of(predictions.read_text(encoding="utf-8"), str(predictions))
     raw = root / paths.get("raw", "")
     side.raw_rows = _count_rows(raw.read_text(encoding="utf-8")) if raw.is_file() else None
     return side
@@ -72,7 +142,7 @@ def load_base(root: Path, rev: str) -> Side:
     """The revision's results, fetched through DVC or reproduced in a worktree."""
     side = Side(rev, params=_yaml_at(root, rev, "params.yaml"))
     side.lock = _yaml_at(root, rev, LOCK_FILE)
-    if "evaluate" not in side.lock.get("stages", {}):
+    if "evaluate" not in mapping(side.lock.get("stages", {}), f"{rev}:{LOCK_FILE}: stages"):
         side.note = f"{rev} has no evaluated pipeline in its dvc.lock"
         side.lock = {}
         return side
@@ -86,8 +156,9 @@ def load_base(root: Path, rev: str) -> Side:
             "reproducing it in a temporary worktree failed"
         )
         return side
-    side.metrics = io.parse_json(texts[0], f"{rev}:{metrics_path}")
-    side.predictions = pd.read_csv(StringIO(texts[1]))
+    origin = f"{rev}:{metrics_path}"
+    side.metrics = metrics_of(io.parse_json(texts[0], origin), origin, required=False)
+    side.predictions = predictions_of(texts[1], f"{rev}:{paths.get('predictions')}")
     raw = read_through_dvc(root, rev, [paths.get("raw", "")])
     side.raw_rows = _count_rows(raw[0]) if raw else None
     return side
@@ -96,7 +167,7 @@ def load_base(root: Path, rev: str) -> Side:
 def _yaml_at(root: Path, rev: str, path: str) -> dict:
     # --end-of-options: a rev like "--output=x" is a name, never an option of git show.
     text = git_or_none("show", "--end-of-options", f"{rev}:{path}", cwd=root)
-    return io.parse_yaml(text, f"{rev}:{path}")
+    return mapping(io.parse_yaml(text, f"{rev}:{path}"), f"{rev}:{path}")
 
 
 def read_through_dvc(root: Path, rev: str, paths: list[str]) -> list[str] | None:
