@@ -203,3 +203,31 @@ def test_csv_fields_of_any_size_lifts_the_limit_only_inside():
     with pytest.raises(ValueError, match="inside"), io.csv_fields_of_any_size():
         raise ValueError("inside")
     assert csv.field_size_limit() == before
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 1 << 24])
+def test_first_bad_utf8_finds_the_byte_in_the_file_whatever_the_blocks(tmp_path, block):
+    """Blocks of 1 to 3 bytes cut the two- and three-byte characters before the bad byte."""
+    path = tmp_path / "f.csv"
+    path.write_bytes("id,name\n1,Zürich\n2,€\n".encode() + b"3,caf\xe9\n")
+    assert io.first_bad_utf8(path, block) == (
+        len("id,name\n1,Zürich\n2,€\n3,caf".encode()),
+        0xE9,
+        4,
+    )
+    path.write_bytes("ok\n€".encode())
+    assert io.first_bad_utf8(path, block) is None
+    path.write_bytes(b"ok\n" + "€".encode()[:2])  # the file ends inside a character
+    assert io.first_bad_utf8(path, block) == (3, 0xE2, 2)
+
+
+def test_the_csv_header_is_the_first_non_blank_line_as_written(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"\xef\xbb\xbf\r\n\nid,plan,plan,\n1,a,b,\n")  # a BOM, two blank lines
+    assert io.read_csv_header(path) == ["id", "plan", "plan", ""]
+    path.write_text("\n\n")
+    with pytest.raises(ChurnError, match=r"f.csv: file is empty$"):
+        io.read_csv_header(path)
+    path.write_bytes(b"id,caf\xe9\n")
+    with pytest.raises(ChurnError, match=r"f.csv: not UTF-8; re-save the file as UTF-8$"):
+        io.read_csv_header(path)

@@ -33,10 +33,10 @@ REFUSED = {
     "empty": ("", "file is empty"),
     "header only": ("a,b,c\n", "header only, no data rows"),
     # Given encoding="utf-8", pandas decodes cell by cell and reports the offset inside
-    # the cell ("caf\xe9" -> 3), not the byte's offset in the file (13).
+    # the cell ("caf\xe9" -> 3): the message gives the byte's offset in the file.
     "latin-1": (
         b"id,name\n1,caf\xe9\n",
-        "not UTF-8 (byte 0xe9 at offset 3); re-save the file as UTF-8",
+        "not UTF-8 (byte 0xe9 at offset 13, line 2); re-save the file as UTF-8",
     ),
     # pandas' own message ends in a newline: it must be folded onto the one line.
     "a row too long": (
@@ -148,6 +148,8 @@ ACCEPTED = {
         "2023,2024\n2023,2024\n5,7\n",
         {"2023": [2023, 5], "2024": [2024, 7]},
     ),
+    # pandas skips blank lines before the header; so does the check of its names.
+    "blank lines before the header": ("\n\nid,x\n1,2\n", {"id": [1], "x": [2]}),
     # The probed column equals its name, but the row as a whole is not the header.
     "a cell equal to its column's name": (
         "id,name\n1,name\n2,x\n",

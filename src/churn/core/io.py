@@ -1,5 +1,6 @@
 """Atomic, byte-stable writes and checked reads. Stages never open files by hand."""
 
+import codecs
 import contextlib
 import csv
 import json
@@ -89,10 +90,13 @@ def csv_fields_of_any_size() -> Iterator[None]:
 
 
 def read_csv_header(path: str | Path) -> list[str]:
-    """The column names on the first line of a UTF-8 CSV file, as written."""
+    """The column names on the first non-blank line of a UTF-8 CSV file, as written.
+
+    Blank lines before it are skipped, as pandas skips them.
+    """
     try:
         with csv_fields_of_any_size(), Path(path).open(encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(fh), [])
+            header = next((row for row in csv.reader(fh) if row), [])
     except UnicodeDecodeError:
         raise ChurnError(f"{path}: not UTF-8; re-save the file as UTF-8") from None
     if not header:
@@ -183,6 +187,30 @@ def decode_utf8(raw: bytes, origin: str) -> str:
             f"{origin}: line {line}: not UTF-8 (byte 0x{raw[err.start]:02x}); "
             "re-save the file as UTF-8"
         ) from None
+
+
+def first_bad_utf8(path: str | Path, block: int = 1 << 24) -> tuple[int, int, int] | None:
+    """Where a file stops being UTF-8: (byte offset, the byte, line), or None if it never does.
+
+    Read in blocks, so a multi-gigabyte file costs one block of memory; a character
+    split across two blocks is joined by the incremental decoder.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = 0, 1
+    with Path(path).open("rb") as fh:
+        while True:
+            chunk = fh.read(block)
+            pending = decoder.getstate()[0]  # the start of a character the last block cut
+            data = pending + chunk
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as err:
+                start = offset - len(pending) + err.start
+                return start, data[err.start], line + data.count(b"\n", 0, err.start)
+            if not chunk:
+                return None
+            offset += len(chunk)
+            line += chunk.count(b"\n")
 
 
 def check_yaml_structure(text: str, origin: str) -> None:

@@ -99,8 +99,10 @@ def parse_csv(
     except pd.errors.EmptyDataError:
         raise ChurnError(f"{path}: file is empty") from None
     except UnicodeDecodeError as err:
+        # pandas reports the byte's offset inside the piece it decoded: find it in the file.
+        offset, byte, line = io.first_bad_utf8(path) or (err.start, err.object[err.start], 0)
         raise ChurnError(
-            f"{path}: not UTF-8 (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+            f"{path}: not UTF-8 (byte 0x{byte:02x} at offset {offset}, line {line}); "
             "re-save the file as UTF-8"
         ) from None
     except pd.errors.ParserError as err:
