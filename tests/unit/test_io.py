@@ -1,5 +1,7 @@
 import csv
 import json
+import os
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -231,3 +233,36 @@ def test_the_csv_header_is_the_first_non_blank_line_as_written(tmp_path):
     path.write_bytes(b"id,caf\xe9\n")
     with pytest.raises(ChurnError, match=r"f.csv: not UTF-8; re-save the file as UTF-8$"):
         io.read_csv_header(path)
+
+
+def test_a_fifo_or_a_character_device_is_written_through_not_replaced(tmp_path):
+    """``--out /dev/stdout`` or a pipe gets the finished bytes; the node stays what it was."""
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    io.write_text(fifo, "report\n")
+    reader.join(timeout=10)
+    assert got == ["report\n"]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    with pytest.raises(ValueError, match="failed"), io.atomic_path(fifo):
+        raise ValueError("failed")  # never opened: a reader would see nothing at all
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+    io.write_text("/dev/null", "discarded\n")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert io.writes_through(Path("/dev/stdout"))  # a link into /proc, whatever stdout is
+    assert not io.writes_through(tmp_path / "new.md")
+
+
+def test_a_socket_is_no_file_to_write(tmp_path):
+    import socket
+
+    path = tmp_path / "s"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        with pytest.raises(ChurnError, match=r"/s: a device or socket, not a file to write$"):
+            io.write_text(path, "x")

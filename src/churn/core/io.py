@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -52,16 +53,53 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     A crash or an exception leaves the previous file untouched and no temp file behind.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    through = writes_through(target)
+    parent = Path(tempfile.gettempdir()) if through else target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     os.close(fd)
     os.chmod(tmp, 0o644)  # mkstemp's 0600 would make outputs private to one user
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, target)
+        if through:  # a pipe or a terminal gets the finished bytes; it is not replaced
+            with tmp_path.open("rb") as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+        else:
+            os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def writes_through(path: Path) -> bool:
+    """Whether ``path`` is a stream to write into rather than a file to replace.
+
+    A FIFO, a character device (/dev/null, a terminal) or a link into /proc
+    (/dev/stdout, /dev/fd/3) is written through once the output is complete: renaming
+    onto it would swap the device node or the link for a plain file. A block device
+    or a socket is refused.
+    """
+    try:
+        mode = path.stat().st_mode  # the link's target
+    except OSError:
+        return False
+    if stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        raise ChurnError(f"{clip(path, 300)}: a device or socket, not a file to write")
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+        return True
+    return _via_proc(str(path))
+
+
+def _via_proc(path: str) -> bool:
+    """Whether ``path`` or a link on the way to it is in /proc (/dev/stdout, /dev/fd/3)."""
+    for _ in range(40):  # the kernel's own limit on links followed
+        full = os.path.join(os.path.realpath(os.path.dirname(path) or "."), os.path.basename(path))
+        if full.startswith("/proc/"):
+            return True
+        if not os.path.islink(full):
+            return False
+        path = os.path.join(os.path.dirname(full), os.readlink(full))
+    return False
 
 
 def write_text(path: str | Path, text: str) -> None:
