@@ -43,7 +43,7 @@ def test_a_rev_that_looks_like_an_option_is_a_name_not_a_git_option(tmp_path):
     """``churn report --base=--output=FILE`` once made ``git show`` write FILE."""
     import subprocess
 
-    from churn.ops.results import _yaml_at
+    from churn.ops.results import yaml_at
 
     repo, out = tmp_path / "repo", tmp_path / "injected"
     repo.mkdir()
@@ -56,12 +56,12 @@ def test_a_rev_that_looks_like_an_option_is_a_name_not_a_git_option(tmp_path):
     git("add", "params.yaml")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
     git("update-ref", f"refs/tags/--output={out}", "HEAD")
-    assert _yaml_at(repo, f"--output={out}", "params.yaml") == {"train": {"C": 1.0}}
+    assert yaml_at(repo, f"--output={out}", "params.yaml") == {"train": {"C": 1.0}}
     assert not list(tmp_path.glob("injected*"))
 
 
 def test_a_revisions_yaml_that_is_no_mapping_is_one_line(tmp_path):
-    from churn.ops.results import _yaml_at
+    from churn.ops.results import yaml_at
 
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
@@ -73,7 +73,7 @@ def test_a_revisions_yaml_that_is_no_mapping_is_one_line(tmp_path):
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
     for path, found in [("params.yaml", "list"), ("dvc.lock", "str")]:
         with pytest.raises(ChurnError) as err:
-            _yaml_at(tmp_path, "HEAD", path)
+            yaml_at(tmp_path, "HEAD", path)
         assert str(err.value) == f"HEAD:{path}: expected a mapping of names, found {found}"
 
 

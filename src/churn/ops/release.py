@@ -35,7 +35,15 @@ from churn.core.integrity import (
     version_text,
 )
 from churn.core.params import Params, load_params
-from churn.ops.results import Side, compare, load_base, load_head
+from churn.ops.results import (
+    Side,
+    compare,
+    load_base,
+    load_head,
+    paths_of,
+    read_through_dvc,
+    yaml_at,
+)
 
 log = logging.getLogger("churn.release")
 
@@ -291,12 +299,22 @@ def gate_tag(tag: str) -> str:
 
 
 def notes(tag: str) -> str:
-    """Release notes: the model card with the tag and commit it was released from."""
-    params = load_params()
-    if not (RELEASE_TAG.fullmatch(tag) or STAGE_TAG.fullmatch(tag)) or not is_revision(tag):
+    """Release notes: the model card as released at ``tag``, with the tag and its commit.
+
+    ``tag`` is a release tag or a stage tag (then the release on its commit is named
+    too). The card is read at the release through DVC (cache or remote), never from
+    the workspace, which may hold another commit's.
+    """
+    release = release_tag(tag)
+    root = Path.cwd()
+    card = paths_of(yaml_at(root, release, "params.yaml")).get("card")
+    texts = read_through_dvc(root, release, [card]) if isinstance(card, str) else None
+    if texts is None:
         raise ChurnError(
-            f"{clip(tag)}: no such tag or revision (git tag --list shows the releases)"
+            f"{release}: its model card ({clip(card)}) is in neither the DVC cache nor the "
+            "remote: dvc pull, or dvc push where it was released"
         )
-    commit = commit_of(tag)
-    card = io.require_file(params.paths.card).read_text(encoding="utf-8")
-    return f"{card.rstrip()}\n\n## Release\n\n- Tag: `{tag}`\n- Commit: `{commit}`\n"
+    lines = [f"- Tag: `{tag}`", f"- Commit: `{commit_of(release)}`"]
+    if tag != release:
+        lines.insert(1, f"- Release: `{release}`")
+    return f"{texts[0].rstrip()}\n\n## Release\n\n" + "\n".join(lines) + "\n"

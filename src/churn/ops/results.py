@@ -140,8 +140,8 @@ def _count_rows(text: str) -> int:
 
 def load_base(root: Path, rev: str) -> Side:
     """The revision's results, fetched through DVC or reproduced in a worktree."""
-    side = Side(rev, params=_yaml_at(root, rev, "params.yaml"))
-    side.lock = _yaml_at(root, rev, LOCK_FILE)
+    side = Side(rev, params=yaml_at(root, rev, "params.yaml"))
+    side.lock = yaml_at(root, rev, LOCK_FILE)
     if "evaluate" not in mapping(side.lock.get("stages", {}), f"{rev}:{LOCK_FILE}: stages"):
         side.note = f"{rev} has no evaluated pipeline in its dvc.lock"
         side.lock = {}
@@ -164,7 +164,8 @@ def load_base(root: Path, rev: str) -> Side:
     return side
 
 
-def _yaml_at(root: Path, rev: str, path: str) -> dict:
+def yaml_at(root: Path, rev: str, path: str) -> dict:
+    """The YAML mapping in ``path`` at git revision ``rev`` (``{}`` when the file is absent)."""
     # --end-of-options: a rev like "--output=x" is a name, never an option of git show.
     text = git_or_none("show", "--end-of-options", f"{rev}:{path}", cwd=root)
     return mapping(io.parse_yaml(text, f"{rev}:{path}"), f"{rev}:{path}")
