@@ -216,9 +216,10 @@ def test_unreproduced_commit_is_refused(repo):
 
 def test_release_notes_add_tag_and_commit_to_the_card(repo):
     """The card as released, read at the tag through DVC: HEAD has moved on by now."""
-    assert sh(repo, "git", "rev-parse", "HEAD").stdout != sh(
-        repo, "git", "rev-parse", "churn-model@v1.0.0^{commit}"
-    ).stdout
+    assert (
+        sh(repo, "git", "rev-parse", "HEAD").stdout
+        != sh(repo, "git", "rev-parse", "churn-model@v1.0.0^{commit}").stdout
+    )
     (repo / "reports/model_card.md").write_text("# another commit's card\n")  # not the tag's
     notes = release(repo, "notes", "churn-model@v1.0.0", check=True).stdout
     commit = sh(repo, "git", "rev-list", "-n", "1", "churn-model@v1.0.0").stdout.strip()

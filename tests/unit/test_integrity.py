@@ -565,3 +565,29 @@ def test_a_stage_ref_loads_the_newest_assignment_and_a_commit_its_lock(history, 
     for commit in (sha, sha[:7]):
         model, checked = integrity.load_model(MODEL, rev=commit, root=history.root)
         assert (model, checked.rev) == (RELEASED, commit)
+
+
+@pytest.mark.parametrize(
+    ("output", "why"),
+    [
+        # DVC: the ERROR line, not the support banner after it.
+        (
+            "ERROR: failed to push data to the cloud - remote 'x' doesn't exist\n\nHaving any "
+            "troubles? Hit us up at https://dvc.org/support, we are always happy to help!\n",
+            "ERROR: failed to push data to the cloud - remote 'x' doesn't exist",
+        ),
+        # GTO: the cross-marked line, not "report it here" and the issues link.
+        (
+            "\N{CROSS MARK} Unexpected error: . is not a git repository\nPlease report it here "
+            "running with '--traceback' flag: \n<https://github.com/iterative/gto/issues>\n",
+            "\N{CROSS MARK} Unexpected error: . is not a git repository",
+        ),
+        ("warning: a\nerror: b\nerror: c\n", "error: b"),  # the first error line
+        ("some detail\nHaving any troubles? see https://dvc.org/support\n", "some detail"),
+        ("Please report it here\n", "exit 7"),
+        ("x" * 1000, "x" * 300 + "... (1000 characters)"),
+    ],
+    ids=["dvc", "gto", "first-error", "banner-last", "banner-only", "clipped"],
+)
+def test_the_failure_line_is_the_one_that_says_why(output, why):
+    assert integrity.failure_line(output, 7) == why

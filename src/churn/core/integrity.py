@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from churn.core import io
-from churn.core.errors import ChurnError
+from churn.core.errors import ChurnError, clip
 
 LOCK_FILE = "dvc.lock"
 
@@ -61,10 +61,32 @@ def command(*cmd: str, cwd: str | Path | None = None) -> str:
     stdout = result.stdout.decode("utf-8", "surrogateescape")
     if result.returncode != 0:
         stderr = result.stderr.decode("utf-8", "replace")
-        detail = (stderr or stdout).strip().splitlines()
-        last = detail[-1] if detail else f"exit {result.returncode}"
-        raise ChurnError(f"`{' '.join(cmd)}` failed: {last}")
+        why = failure_line(stderr or stdout, result.returncode)
+        raise ChurnError(f"`{clip(' '.join(cmd), 200)}` failed: {why}")
     return stdout
+
+
+# How DVC, git and GTO start the line that says what went wrong.
+FAILURE_PREFIXES = ("ERROR:", "error:", "fatal:", "\N{CROSS MARK}")
+
+
+def failure_line(output: str, status: int) -> str:
+    """The line of a failed command's output that says why, clipped.
+
+    The first line starting the way DVC, git or GTO word an error; else the last line,
+    leaving out a "report it here" or support banner, which says nothing of the cause.
+    """
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(FAILURE_PREFIXES):
+            return clip(line, 300)
+    said = [line for line in lines if not _banner(line)]
+    return clip(said[-1], 300) if said else f"exit {status}"
+
+
+def _banner(line: str) -> bool:
+    """A help banner of DVC or GTO: where to ask, not what failed."""
+    return "dvc.org/support" in line or "/issues>" in line or line.startswith("Please report it")
 
 
 def git(*args: str, cwd: str | Path | None = None) -> str:
