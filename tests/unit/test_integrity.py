@@ -591,3 +591,25 @@ def test_a_stage_ref_loads_the_newest_assignment_and_a_commit_its_lock(history, 
 )
 def test_the_failure_line_is_the_one_that_says_why(output, why):
     assert integrity.failure_line(output, 7) == why
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (pickle.dumps({"a": [1, 2, 3]})[:-5], "UnpicklingError"),  # cut short
+        (b"", "EOFError"),
+        (b"cno_such_module_here\nModel\n.", "ModuleNotFoundError"),  # a class since moved
+        (b"cbuiltins\nno_such_name\n.", "AttributeError"),  # or renamed
+    ],
+    ids=["cut", "empty", "moved", "renamed"],
+)
+def test_bytes_that_do_not_unpickle_are_one_line_naming_the_file(data, error):
+    with pytest.raises(ChurnError) as err:
+        integrity.unpickle(data, "v1:models/model.pkl")
+    message = str(err.value)
+    assert message.startswith(f"v1:models/model.pkl: cannot be unpickled ({error}: ")
+    assert message.endswith(
+        "): made with other versions of its libraries (see requirements.txt), or damaged"
+    )
+    assert "\n" not in message
+    assert integrity.unpickle(pickle.dumps({"a": [1, 2]}), "x") == {"a": [1, 2]}

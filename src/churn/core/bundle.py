@@ -14,7 +14,6 @@ that file existed has it in ``evaluate.threshold``.
 """
 
 import json
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,6 +31,7 @@ from churn.core.integrity import (
     read_lock,
     read_tracked_bytes,
     resolve_model_ref,
+    unpickle,
 )
 from churn.core.params import PARAMS_FILE, PathsParams, describe
 
@@ -156,7 +156,7 @@ def load_bundle(ref: str | None, root: str | Path = ".", params_file: str = PARA
     policy = _policy(source)
     md5 = md5_of(model_bytes)
     return Bundle(
-        model=pickle.loads(model_bytes),  # safe only because the md5s matched
+        model=unpickle(model_bytes, _origin(source, paths.model)),  # md5s matched: safe
         md5=md5,
         version=ref if ref else f"workspace-{md5[:12]}",
         commit=commit_of(source.rev or "HEAD", root),

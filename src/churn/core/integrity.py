@@ -357,4 +357,23 @@ def load_model(
     if rev is not None:
         rev, tag_md5 = resolve_model_ref(rev, root)
     checked = read_model_bytes(model_path, rev, root, tag_md5=tag_md5)
-    return pickle.loads(checked.data), checked  # safe only because the md5s matched
+    origin = model_path if rev is None else f"{rev}:{model_path}"
+    return unpickle(checked.data, origin), checked
+
+
+DAMAGED = (ValueError, TypeError, IndexError, KeyError)  # what pickle raises on cut bytes
+
+
+def unpickle(data: bytes, origin: str) -> Any:
+    """The object in checked bytes (safe only because their md5 matched); one line if it fails.
+
+    A model pickled with other versions of its libraries (a class since moved or
+    renamed) or bytes damaged before DVC recorded them fail here, not in a traceback.
+    """
+    try:
+        return pickle.loads(data)
+    except (pickle.UnpicklingError, EOFError, ImportError, AttributeError, *DAMAGED) as err:
+        raise ChurnError(
+            f"{origin}: cannot be unpickled ({type(err).__name__}: {clip(err)}): made with "
+            "other versions of its libraries (see requirements.txt), or damaged"
+        ) from None
