@@ -1,5 +1,6 @@
 """The prediction service in-process (TestClient): every status code, schema, loading safety."""
 
+import gzip
 import json
 import re
 from dataclasses import replace
@@ -141,6 +142,22 @@ def test_a_body_that_is_not_json_is_415(client, rows, content_type):
     response = client.post("/v1/predict", content=body, headers=headers)
     assert response.status_code == 415
     assert response.json()["detail"] == "content-type must be application/json"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br", "deflate", "identity, gzip", "x-custom"])
+def test_a_compressed_body_is_415_naming_the_coding_accepted(client, rows, encoding):
+    """A gzip body read as JSON would be a 422 about bytes: the client is told what to send."""
+    body = gzip.compress(json.dumps({"customers": rows[:1]}).encode())
+    headers = {"content-type": "application/json", "content-encoding": encoding}
+    response = client.post("/v1/predict", content=body, headers=headers)
+    assert response.status_code == 415
+    assert (
+        response.json()["detail"] == "content-encoding must be identity: send the JSON uncompressed"
+    )
+    assert response.headers["accept-encoding"] == "identity"
+    plain = json.dumps({"customers": rows[:1]}).encode()
+    headers["content-encoding"] = "identity"
+    assert client.post("/v1/predict", content=plain, headers=headers).status_code == 200
 
 
 @pytest.mark.parametrize(

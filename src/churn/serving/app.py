@@ -41,6 +41,7 @@ from churn.serving.parsing import (
     count_customers,
     customer_model,
     fast_decoder,
+    is_identity,
     is_json,
     read_loosely,
     request_model,
@@ -272,7 +273,7 @@ class ErrorBody(BaseModel):
 ERRORS = {
     408: "the body did not arrive within BODY_TIMEOUT (the connection is closed)",
     413: "batch over MAX_BATCH, or body over MAX_BODY_BYTES",
-    415: "content-type is not application/json (or missing)",
+    415: "content-type is not application/json (or missing), or the body is compressed",
     422: "a field's type, range or category, unknown or missing fields, bad JSON",
     500: "unexpected error; the details are only in the server's log",
     503: "model not loaded, or MAX_CONCURRENT predictions in flight (see Retry-After)",
@@ -292,6 +293,12 @@ def _predict_route(app: FastAPI, service: Service) -> None:
         """Churn probability and label for each customer (at most MAX_BATCH)."""
         if not is_json(request.headers.get("content-type")):
             raise HTTPException(415, "content-type must be application/json")
+        if not is_identity(request.headers.getlist("content-encoding")):
+            raise HTTPException(
+                415,
+                "content-encoding must be identity: send the JSON uncompressed",
+                headers={"Accept-Encoding": "identity"},  # RFC 9110: the codings accepted
+            )
         # Shed load rather than queue it: a request past the limit is answered at
         # once, before its body is read, so the admitted ones keep their latency.
         if service.in_flight >= settings.max_concurrent:

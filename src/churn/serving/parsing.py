@@ -119,6 +119,15 @@ def request_model(contract: Contract, customer: type) -> type[BaseModel]:
     )
 
 
+def is_identity(content_encodings: list[str]) -> bool:
+    """No content coding, or only ``identity``: a gzip body read as JSON is bytes, not data.
+
+    Each ``Content-Encoding`` header may list several codings, comma-separated.
+    """
+    codings = [c.strip().lower() for value in content_encodings for c in value.split(",")]
+    return all(coding in {"", "identity"} for coding in codings)
+
+
 def is_json(content_type: str | None) -> bool:
     """``application/json`` exactly (any case), with parameters; a charset must be UTF-8.
 
