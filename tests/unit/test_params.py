@@ -180,6 +180,33 @@ def test_repository_params_are_valid(params):
             "value_column)",
         ),
         (
+            lambda p: p["decision"].update(value=1e308),  # finite, but the profit would not be
+            "params.yaml: decision.value: Input should be less than or equal to 1000000000000 "
+            "(got 1e+308)",
+        ),
+        (
+            lambda p: p["decision"].update(incentive_cost=1e13),
+            "params.yaml: decision.incentive_cost: Input should be less than or equal to "
+            "1000000000000 (got 10000000000000.0)",
+        ),
+        (
+            lambda p: p["data"]["features"].update(churn={"type": "categorical"}),
+            "params.yaml: data: features: 'churn' is the target, not a feature",
+        ),
+        (
+            lambda p: p["data"]["features"].update(rownames={"type": "numeric"}),
+            "params.yaml: data: features: 'rownames' is the id, not a feature",
+        ),
+        (
+            lambda p: p["data"].update(id="churn"),
+            "params.yaml: data: id and target are both 'churn': two columns are needed",
+        ),
+        (
+            lambda p: p["data"]["features"]["contract"].update(categories=[]),
+            "params.yaml: data.features.contract.categories: List should have at least 1 item "
+            "after validation, not 0 (got [])",
+        ),
+        (
             lambda p: p["release"].update(metric="roc_auc", minimum=1.0),
             "params.yaml: release: minimum must be between 0 and 1 for roc_auc (got 1.0)",
         ),

@@ -24,10 +24,12 @@ PARAMS_FILE = "params.yaml"
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
 PositiveInt = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
-NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 # A bound or a floor must be a real number: .nan compares false to everything, .inf makes
 # a contract or a metrics file that is no longer JSON.
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+# Money per customer or contact. Bounded well inside float range: summed over ten million
+# customers and scaled per 1,000, 1e308 would overflow the profit to infinity.
+Money = Annotated[float, Field(ge=0.0, le=1e12, allow_inf_nan=False)]
 
 
 class Section(BaseModel):
@@ -66,7 +68,8 @@ class FeatureRule(Section):
     nullable: bool = False
     min: Finite | None = None
     max: Finite | None = None
-    categories: list[str] | None = None
+    # An empty list would allow no value at all; to allow any, leave categories out.
+    categories: Annotated[list[str], Field(min_length=1)] | None = None
 
     @model_validator(mode="after")
     def _rules_fit_the_type(self) -> "FeatureRule":
@@ -96,6 +99,18 @@ class DataParams(Section):
         ):
             given = clip(repr(self.positive_label))
             raise ValueError(f"labels must be two values including positive_label {given}")
+        return self
+
+    @model_validator(mode="after")
+    def _target_id_and_features_are_distinct(self) -> "DataParams":
+        if self.id is not None and self.id == self.target:
+            raise ValueError(
+                f"id and target are both {clip(repr(self.id))}: two columns are needed"
+            )
+        if isinstance(self.features, dict):
+            for role, name in (("target", self.target), ("id", self.id)):
+                if name in self.features:
+                    raise ValueError(f"features: {clip(repr(name))} is the {role}, not a feature")
         return self
 
 
@@ -177,11 +192,11 @@ class DecisionParams(Section):
     """
 
     top_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.10
-    value: NonNegative
+    value: Money
     value_column: str | None = None
-    contact_cost: NonNegative
+    contact_cost: Money
     retention_rate: Annotated[float, Field(ge=0.0, le=1.0)]
-    incentive_cost: NonNegative = 0.0
+    incentive_cost: Money = 0.0
     threshold: Annotated[float, Field(ge=0.0, le=1.0)] | Literal["max_profit"]
     cv_folds: Annotated[int, Field(ge=2, le=20)] = 5
     cv_max_rows: Annotated[int, Field(ge=1000)] = 200_000
