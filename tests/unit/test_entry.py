@@ -243,3 +243,63 @@ def test_import_frozen_turns_the_collector_back_on_when_the_import_fails(tmp_pat
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+TERMINATED = """
+import sys, time
+from pathlib import Path
+from churn.core import entry
+
+out = Path(sys.argv[1])
+
+def main():
+    try:
+        (out / "started").write_text("yes")
+        time.sleep(60)
+    finally:
+        (out / "cleaned").write_text("yes")  # a temp file or a worktree removed here
+
+sys.exit(entry.run(main))
+"""
+
+
+def test_sigterm_unwinds_the_command_so_its_finally_blocks_run(tmp_path):
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONPATH": SRC}
+    child = subprocess.Popen([sys.executable, "-c", TERMINATED, str(tmp_path)], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=30) == 143
+    finally:
+        child.kill()
+    assert (tmp_path / "cleaned").read_text() == "yes"
+
+
+def test_the_sigterm_handler_is_only_there_while_the_command_runs():
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    seen = []
+    assert entry.run(lambda: seen.append(signal.getsignal(signal.SIGTERM))) == 0
+    assert seen == [entry._exit_on_sigterm]
+    assert signal.getsignal(signal.SIGTERM) is before
+    with pytest.raises(SystemExit) as exited:
+        entry._exit_on_sigterm(signal.SIGTERM, None)
+    assert exited.value.code == 143
+    inside = []
+
+    def in_a_thread():
+        with entry.terminated_as_exit():
+            inside.append(signal.getsignal(signal.SIGTERM))
+
+    import threading
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert inside == [before]  # no handler from another thread: Python refuses it there

@@ -1,13 +1,15 @@
 """Entry-point plumbing shared by every command: logging, one thread of BLAS, one-line errors."""
 
 import atexit
+import contextlib
 import gc
 import importlib
 import logging
 import os
+import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import NoReturn
 
@@ -37,6 +39,29 @@ def import_frozen(name: str) -> ModuleType:
         gc.enable()
 
 
+@contextlib.contextmanager
+def terminated_as_exit() -> Iterator[None]:
+    """While the block runs, SIGTERM ends the command as Ctrl-C would: by an exception.
+
+    Python's default for SIGTERM ends the process on the spot: no ``finally`` runs, so
+    a temp file, a temp dir or a git worktree made for the work stays behind. Raised as
+    ``SystemExit(143)`` (128 + 15, the status a shell reports), it unwinds like any
+    error. Only the main thread may install a handler; elsewhere nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
 def run(main: Callable[[], int | None], error_status: int = 1) -> int:
     """Run ``main`` and turn a :class:`ChurnError` into one line on stderr.
 
@@ -49,7 +74,7 @@ def run(main: Callable[[], int | None], error_status: int = 1) -> int:
     try:
         # Multi-threaded BLAS may sum in a different order per thread count; one
         # thread keeps every output bit-identical across machines and runs.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with terminated_as_exit(), threadpool_limits(limits=1, user_api="blas"):
             status = main()
     except ChurnError as err:
         print(f"error: {err}", file=sys.stderr)  # noqa: T201 (the one-line message is the interface)
