@@ -11,6 +11,7 @@ from churn.core.contract import (
     Column,
     Contract,
     check_header,
+    check_header_names,
     check_slices,
     describe_failures,
     distinct_texts,
@@ -656,14 +657,32 @@ def test_failure_lines_and_missing_columns_clip_what_they_echo():
         }
     )
     (line,) = describe_failures(cases)
-    assert line.startswith(f"{'c' * 80}... (500 characters): one of 'a': 1 bad row(s) (row 4: 'vvv")
-    assert line.endswith("... (100002 characters))")
-    assert len(line) < 250
+    value = "'" + "v" * 39 + "... (100002 characters)"  # repr() adds the quotes: 40 shown
+    assert line == f"{'c' * 80}... (500 characters): one of 'a': 1 bad row(s) (row 4: {value})"
+    (whole,) = describe_failures(cases.assign(index=[np.nan]))  # a check of the whole column
+    assert whole.endswith(f"1 bad row(s) ({value})")
     with pytest.raises(ChurnError) as err:
-        require_columns(["id"], ["h" * 10**5, "other"], "f.csv")
-    assert str(err.value).startswith("f.csv: missing column(s) 'id' (found: hhh")
-    assert str(err.value).endswith("... (100007 characters))")
-    assert len(str(err.value)) < 300
+        require_columns(["i" * 300], ["h" * 10**5, "other"], "f.csv")
+    wanted = "'" + "i" * 199 + "... (302 characters)"
+    assert str(err.value) == (
+        f"f.csv: missing column(s) {wanted} (found: {'h' * 200}... (100007 characters))"
+    )
+
+
+def test_every_header_column_has_a_name_of_its_own():
+    check_header_names(["id", "plan", "Plan"], "f.csv")  # names differ by case: fine
+    for header, says in [
+        (["id", "plan", "plan", "plan"], "f.csv: header: column 'plan' appears 3 times"),
+        (["id", " ", "plan"], "f.csv: header: column 2 has no name"),
+        (["", "x", "", ""], "f.csv: header: column 1 has no name (and 2 more)"),
+        (
+            ["a" * 100, "a" * 100],
+            f"f.csv: header: column '{'a' * 80}... (100 characters)' appears 2 times",
+        ),
+    ]:
+        with pytest.raises(ChurnError) as err:
+            check_header_names(header, "f.csv")
+        assert str(err.value) == says
 
 
 def test_score_problems_empty_when_every_row_passes():

@@ -585,9 +585,10 @@ def test_a_stage_ref_loads_the_newest_assignment_and_a_commit_its_lock(history, 
         ("warning: a\nerror: b\nerror: c\n", "error: b"),  # the first error line
         ("some detail\nHaving any troubles? see https://dvc.org/support\n", "some detail"),
         ("Please report it here\n", "exit 7"),
+        ("the cause\n<https://github.com/iterative/gto/issues>\n", "the cause"),
         ("x" * 1000, "x" * 300 + "... (1000 characters)"),
     ],
-    ids=["dvc", "gto", "first-error", "banner-last", "banner-only", "clipped"],
+    ids=["dvc", "gto", "first-error", "banner-last", "banner-only", "issues-link", "clipped"],
 )
 def test_the_failure_line_is_the_one_that_says_why(output, why):
     assert integrity.failure_line(output, 7) == why
@@ -613,3 +614,9 @@ def test_bytes_that_do_not_unpickle_are_one_line_naming_the_file(data, error):
     )
     assert "\n" not in message
     assert integrity.unpickle(pickle.dumps({"a": [1, 2]}), "x") == {"a": [1, 2]}
+
+
+def test_the_unpickling_error_is_quoted():
+    with pytest.raises(ChurnError) as err:
+        integrity.unpickle(b"cno_such_module_here\nModel\n.", "m.pkl")
+    assert "(ModuleNotFoundError: No module named 'no_such_module_here'): made" in str(err.value)
