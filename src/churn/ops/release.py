@@ -15,7 +15,6 @@ release workflow runs both). The artifact's name comes from ``artifacts:`` in dv
 
 import json
 import logging
-import math
 import re
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from churn.core.params import Params, load_params
 from churn.ops.results import (
     Side,
     compare,
+    finite_number,
     load_base,
     load_head,
     paths_of,
@@ -147,7 +147,7 @@ def gate(head: Side, previous: Side | None, params: Params) -> str:
     if value is None:
         raise ChurnError(f"metrics.json has no {rule.metric}: run dvc repro")
     # NaN is below no floor and True is 1: only a real, finite number can pass the gate.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not finite_number(value):
         raise ChurnError(f"metrics.json: {rule.metric} is {clip(repr(value))}, not a finite number")
     if value < rule.minimum:
         raise ChurnError(

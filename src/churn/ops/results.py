@@ -72,7 +72,7 @@ def metrics_of(raw: object, origin: str, required: bool) -> dict:
                 raise ChurnError(f"{origin}: {name}: missing (run dvc repro)")
             continue
         value = metrics[name]
-        if not _finite(value):
+        if not finite_number(value):
             raise ChurnError(
                 f"{origin}: {name}: {clip(json.dumps(value), 40)} is not a finite number"
             )
@@ -85,13 +85,13 @@ def metrics_of(raw: object, origin: str, required: bool) -> dict:
     return metrics
 
 
-def _finite(value: object) -> bool:
+def finite_number(value: object) -> bool:
     """A JSON number that is a number: not true/false, not NaN or infinite."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _probability(value: object) -> bool:
-    return _finite(value) and 0 <= value <= 1
+    return finite_number(value) and 0 <= value <= 1
 
 
 PREDICTION_COLUMNS = ("id", "label", "probability")
