@@ -100,7 +100,7 @@ CASES = {
         "  rownames: unique: 2 bad row(s) (row 10: 10, row 11: 10)",
     ],
     "short_rows.csv": [
-        f"error: {RAW}: 2 line(s) have fewer than the header's 21 fields "
+        f"error: {RAW}: 2 line(s) do not have the header's 21 fields "
         "(line 6: 19 fields, line 10: 19 fields)"
     ],
     "repeated_header.csv": [f"error: {RAW}: the header is repeated as data row(s) 16"],
@@ -164,7 +164,7 @@ def test_short_rows_in_a_quoted_file_are_found_too(tmp_path):
     path = tmp_path / "quoted.csv"
     path.write_text('a,b,c\n"1","x, y\nz",3\n"4","5"\n6,7,8\n')
     with pytest.raises(
-        Exception, match=r"1 line\(s\) have fewer than the header's 3 fields \(line 4: 2"
+        Exception, match=r"1 line\(s\) do not have the header's 3 fields \(line 4: 2"
     ):
         prepare.read_raw(path)
 

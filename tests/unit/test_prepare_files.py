@@ -2,7 +2,7 @@
 
 A refused file must be named in one exact line that says what is wrong and where
 (line numbers count the header as line 1, data rows count from 1); an accepted
-file must come back exactly as pandas reads it. The short-row counter is also
+file must come back exactly as pandas reads it. The row-width counter is also
 called directly on bytes whose lines and fields are counted by hand.
 """
 
@@ -13,7 +13,7 @@ import pytest
 from churn.core import io
 from churn.core.errors import ChurnError
 from churn.stages import prepare
-from churn.stages.prepare import _check_last_line, _short_rows_unquoted, read_raw
+from churn.stages.prepare import _check_last_line, _uneven_rows_unquoted, read_raw
 
 
 def write(tmp_path, content: str | bytes):
@@ -24,7 +24,7 @@ def write(tmp_path, content: str | bytes):
 
 # Six one-field rows (lines 2 to 7) under a two-field header: all counted, five listed.
 SIX_SHORT = (
-    "6 line(s) have fewer than the header's 2 fields (line 2: 1 fields, line 3: 1 fields, "
+    "6 line(s) do not have the header's 2 fields (line 2: 1 fields, line 3: 1 fields, "
     "line 4: 1 fields, line 5: 1 fields, line 6: 1 fields)"
 )
 
@@ -62,13 +62,13 @@ REFUSED = {
     ),
     "one short row": (
         "a,b,c\n1,2,3\n4,5\n6,7,8\n",
-        "1 line(s) have fewer than the header's 3 fields (line 3: 2 fields)",
+        "1 line(s) do not have the header's 3 fields (line 3: 2 fields)",
     ),
     # Short by 4 commas in all, which is (3 - 1) * (3 - 1) and (3 - 2) * (3 + 1): the
     # quick comma count must compare with exactly (columns - 1) * (rows + 1).
     "every row short": (
         "a,b,c\n1,2\n3,4\n50\n",
-        "3 line(s) have fewer than the header's 3 fields "
+        "3 line(s) do not have the header's 3 fields "
         "(line 2: 2 fields, line 3: 2 fields, line 4: 1 fields)",
     ),
     # Two-byte lines ("10\n") are rows, not the blank lines pandas skips.
@@ -83,17 +83,35 @@ REFUSED = {
     # A quoted field holds a comma and a newline: line 4 is the short one.
     "a short row in a quoted file": (
         'a,b,c\n"1","x, y\nz",3\n"4","5"\n6,7,8\n',
-        "1 line(s) have fewer than the header's 3 fields (line 4: 2 fields)",
+        "1 line(s) do not have the header's 3 fields (line 4: 2 fields)",
     ),
     # Blank lines (an empty CRLF line included) are skipped by pandas, so not short,
     # but they still count in the line numbers.
     "a short row after a blank line": (
         "a,b,c\r\n1,2,3\r\n\r\n4,5\r\n",
-        "1 line(s) have fewer than the header's 3 fields (line 4: 2 fields)",
+        "1 line(s) do not have the header's 3 fields (line 4: 2 fields)",
     ),
     "a short row after a blank line, quoted": (
         'a,b,c\r\n"1",2,3\r\n\r\n4,5\r\n',
-        "1 line(s) have fewer than the header's 3 fields (line 4: 2 fields)",
+        "1 line(s) do not have the header's 3 fields (line 4: 2 fields)",
+    ),
+    # A first data line one empty field too long makes pandas drop that field on every
+    # line: the long line and the short one balance the comma count between them.
+    "a trailing comma on the first row and a short row": (
+        "a,b,c\n1,2,3,\n4,5\n",
+        "2 line(s) do not have the header's 3 fields (line 2: 4 fields, line 3: 2 fields)",
+    ),
+    "a trailing comma on every data row": (
+        "a,b,c\n1,2,3,\n4,5,6,\n",
+        "2 line(s) do not have the header's 3 fields (line 2: 4 fields, line 3: 4 fields)",
+    ),
+    "a trailing comma on the first row after blank lines": (
+        "a,b,c\n\n\n1,2,3,\n4,5,6\n",
+        "1 line(s) do not have the header's 3 fields (line 4: 4 fields)",
+    ),
+    "a trailing comma on the first row, quoted": (
+        'a,b,c\n"1",2,3,\n4,5,6\n',
+        "1 line(s) do not have the header's 3 fields (line 2: 4 fields)",
     ),
     "a repeated header": ("id,x\n1,a\nid,x\n2,b\n", "the header is repeated as data row(s) 2"),
     "a header repeated six times": (
@@ -170,7 +188,7 @@ def test_quoted_rows_are_walked_as_utf8_whatever_the_locale(tmp_path, ascii_loca
     with pytest.raises(ChurnError) as err:
         read_raw(path)
     assert str(err.value) == (
-        f"{path}: 1 line(s) have fewer than the header's 2 fields (line 3: 1 fields)"
+        f"{path}: 1 line(s) do not have the header's 2 fields (line 3: 1 fields)"
     )
 
 
@@ -181,7 +199,7 @@ def test_a_quoted_field_longer_than_the_csv_modules_limit_is_walked(tmp_path):
     with pytest.raises(ChurnError) as err:
         read_raw(path)
     assert str(err.value) == (
-        f"{path}: 1 line(s) have fewer than the header's 2 fields (line 4: 1 fields)"
+        f"{path}: 1 line(s) do not have the header's 2 fields (line 4: 1 fields)"
     )
     path = write(tmp_path, f'id,note\n1,"{long}"\n2,x\n')
     assert read_raw(path)["note"].str.len().tolist() == [len(long), 1]
@@ -222,9 +240,9 @@ def test_a_cut_last_line_is_read_from_its_first_byte(tmp_path, content, fields):
         (b"12\na,b,c\n", ([(1, 1)], 1)),  # the first line counts like any other
     ],
 )
-def test_short_rows_unquoted_counts_every_line(data, expected):
+def test_uneven_rows_unquoted_counts_every_line(data, expected):
     """Lines and fields counted by hand; a line without a line end is still a line."""
-    assert _short_rows_unquoted(np.frombuffer(data, dtype=np.uint8), 3) == expected
+    assert _uneven_rows_unquoted(np.frombuffer(data, dtype=np.uint8), 3) == expected
 
 
 def test_blocks_of_rows_read_as_one_file(tmp_path, monkeypatch):

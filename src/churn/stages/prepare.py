@@ -58,8 +58,8 @@ def read_raw(
     read as pandas categories: the parser keeps each distinct text once and a small
     code per row, instead of one string per row. Integer columns take the smallest
     integer dtype that holds them, but those named in ``exact`` (the id). File-level
-    problems (empty, header only, not UTF-8, another delimiter, short or cut lines,
-    a header repeated mid-file) stop here with a message naming the file.
+    problems (empty, header only, not UTF-8, another delimiter, lines of another width,
+    a cut last line, a header repeated mid-file) stop here with a message naming the file.
     """
     p = io.require_file(path)
     frame = parse_csv(p, categorical, exact)
@@ -273,44 +273,55 @@ def _check_last_line(path: Path, n_columns: int) -> None:
 
 
 def _check_row_widths(path: Path, n_rows: int, n_columns: int, scan: ByteScan) -> None:
-    """Refuse lines with fewer fields than the header: pandas would pad them with NaN.
+    """Refuse lines with other than the header's number of fields.
 
-    pandas already refuses lines with too many fields, so in an unquoted file the
-    total comma count tells at once whether any line is short; only then is each
-    line counted, to name them. A file with quotes, where commas and newlines may
-    sit inside fields, is walked with the csv module instead.
+    pandas pads a short line with NaN, and once the first data line ends in one extra,
+    empty field it drops that field on every line that has it. Otherwise it refuses
+    longer lines itself, so in an unquoted file whose first data line has the header's
+    width the total comma count tells at once whether every line is right (a short
+    line and a long one cannot cancel out); only then is each line counted, to name
+    them. A file with quotes, where commas and newlines may sit inside fields, is
+    walked with the csv module instead.
     """
     if scan.quoted:
-        examples, count = _short_rows_quoted(path, n_columns)
-    elif scan.commas == (n_columns - 1) * (n_rows + 1):
+        examples, count = _uneven_rows_quoted(path, n_columns)
+    elif scan.commas == (n_columns - 1) * (n_rows + 1) and _first_row_width(path) == n_columns:
         return
     else:  # a bad file: reading it whole to name the lines is fine
         data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
-        examples, count = _short_rows_unquoted(data, n_columns)
+        examples, count = _uneven_rows_unquoted(data, n_columns)
     if count:
         listed = ", ".join(f"line {line}: {n} fields" for line, n in examples)
         raise ChurnError(
-            f"{path}: {count} line(s) have fewer than the header's {n_columns} fields ({listed})"
+            f"{path}: {count} line(s) do not have the header's {n_columns} fields ({listed})"
         )
 
 
-def _short_rows_unquoted(data: np.ndarray, n_columns: int) -> tuple[list[tuple[int, int]], int]:
+def _first_row_width(path: Path) -> int:
+    """Fields on the first non-blank line after the header (0 if there is none)."""
+    with io.csv_fields_of_any_size(), path.open(newline="", encoding="utf-8") as fh:
+        rows = (row for row in csv.reader(fh) if row)
+        next(rows, None)
+        return len(next(rows, []))
+
+
+def _uneven_rows_unquoted(data: np.ndarray, n_columns: int) -> tuple[list[tuple[int, int]], int]:
     ends = np.flatnonzero(data == ord("\n"))
     if len(ends) == 0 or ends[-1] != len(data) - 1:
         ends = np.append(ends, len(data))
     fields = np.diff(np.searchsorted(np.flatnonzero(data == ord(",")), ends), prepend=0) + 1
     starts = np.concatenate(([0], ends[:-1] + 1))
     blank = (ends - starts) <= 1  # pandas skips empty lines (maybe a lone \r)
-    bad = np.flatnonzero((fields < n_columns) & ~blank)
+    bad = np.flatnonzero((fields != n_columns) & ~blank)
     return [(int(i) + 1, int(fields[i])) for i in bad[:EXAMPLES]], len(bad)
 
 
-def _short_rows_quoted(path: Path, n_columns: int) -> tuple[list[tuple[int, int]], int]:
+def _uneven_rows_quoted(path: Path, n_columns: int) -> tuple[list[tuple[int, int]], int]:
     examples, count = [], 0
     with io.csv_fields_of_any_size(), path.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         for row in reader:
-            if row and len(row) < n_columns:
+            if row and len(row) != n_columns:
                 count += 1
                 if len(examples) < EXAMPLES:
                     examples.append((reader.line_num, len(row)))
