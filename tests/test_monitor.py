@@ -110,6 +110,9 @@ def test_refused_rows_are_those_with_a_category_outside_the_contract():
         {"n": [1.0, 2.0, 3.0, 4.0], "k": ["a", "z", None, "b"], "free": ["q", "r", "s", "t"]}
     )
     assert refused_rows(batch, contract).tolist() == [False, True, False, False]
+    # Read as categories, the same verdicts: each category judged once, missing passes.
+    batch["k"] = batch["k"].astype("category")
+    assert refused_rows(batch, contract).tolist() == [False, True, False, False]
 
 
 def test_ks_distance_from_counts_at_the_reference_values():

@@ -43,6 +43,7 @@ import pyarrow.json as pajson
 from churn.core import io
 from churn.core.contract import (
     Contract,
+    one_of,
     read_contract,
     require_columns,
     validate_features,
@@ -391,7 +392,7 @@ def refused_rows(batch: pd.DataFrame, contract: Contract) -> np.ndarray:
         allowed = contract.columns[name].categories
         if allowed:
             values = batch[name]
-            refused |= (values.notna() & ~values.astype(str).isin(allowed)).to_numpy()
+            refused |= (values.notna() & ~one_of(values, allowed)).to_numpy()
     return refused
 
 
