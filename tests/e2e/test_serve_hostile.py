@@ -245,6 +245,14 @@ def test_a_body_that_trickles_in_gets_408_at_the_body_deadline(server, row):
         elapsed = time.monotonic() - start
     assert status_of(answer) == 408
     assert error_of(answer)["detail"] == "request body not received in time"
+    # One log line for the request, naming it, its route and what was done.
+    named = [
+        ln for ln in server.log.read_text().splitlines() if error_of(answer)["request_id"] in ln
+    ]
+    assert len(named) == 1
+    assert named[0].endswith(
+        f"POST /v1/predict: body not received within BODY_TIMEOUT={BODY_TIMEOUT:g}s; 408, closed"
+    )
     assert BODY_TIMEOUT - 0.1 <= elapsed < BODY_TIMEOUT + 3
     assert server.errors("body_timeout") >= 1
     assert server.healthy()

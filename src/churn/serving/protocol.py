@@ -158,16 +158,20 @@ class LimitedH11Protocol(H11Protocol):
             return
         self.count("body_timeout")
         cycle = self.cycle
+        answered = cycle is None or cycle.response_started
+        request_id = self.scope["state"].get("request_id") or request_id_of(None)
+        # One line per timed-out request, with its id: write_error is told not to add its own.
         log.info(
-            "%s %s: body not received within BODY_TIMEOUT=%gs; closed",
+            "request %s: %s %s: body not received within BODY_TIMEOUT=%gs; %s",
+            request_id,
             self.scope["method"],
             self.scope["path"],
             self.body_timeout,
+            "closed (an answer had started)" if answered else "408, closed",
         )
-        if cycle is not None and not cycle.response_started:
+        if not answered:
             self.scope["state"][BODY_TIMED_OUT] = True
-            request_id = self.scope["state"].get("request_id")
-            self.write_error(408, "request body not received in time", request_id)
+            self.write_error(408, "request body not received in time", request_id, logged=True)
             # The app sees a disconnect; what it still sends goes nowhere.
             cycle.disconnected = True
             cycle.message_event.set()
@@ -182,13 +186,17 @@ class LimitedH11Protocol(H11Protocol):
             self.write_error(400, msg)
         self.transport.close()
 
-    def write_error(self, status: int, detail: str, request_id: str | None = None) -> None:
+    def write_error(
+        self, status: int, detail: str, request_id: str | None = None, *, logged: bool = False
+    ) -> None:
         """The app's JSON error body, written past the app; the connection is then closed.
 
         ``request_id``: the request's, when the app has seen it; else a fresh one.
+        ``logged``: the caller has logged the request's fate already.
         """
         request_id = request_id or request_id_of(None)
-        log.info("request %s: %d %s", request_id, status, detail)
+        if not logged:
+            log.info("request %s: %d %s", request_id, status, detail)
         text = json.dumps({"detail": detail, "request_id": request_id}).encode()
         headers = [
             (b"content-type", b"application/json"),
