@@ -176,9 +176,9 @@ def test_blank_lines_are_not_short_rows(tmp_path):
 
 
 def test_split_drift_fails_loudly():
-    whole = pd.DataFrame({"y": [0] * 80 + [1] * 20})
-    train, test = whole.iloc[:70], whole.iloc[70:]
-    with pytest.raises(Exception, match=r"split: train positive rate 0\.000 is 20\.0 points"):
+    whole = pd.DataFrame({"y": [1] * 20 + [0] * 80})
+    train, test = whole.iloc[15:85], pd.concat([whole.iloc[:15], whole.iloc[85:]])
+    with pytest.raises(Exception, match=r"split: train positive rate 0\.071 is 12\.9 points"):
         prepare.check_split(whole, train, test, "y")
 
 

@@ -189,6 +189,26 @@ def test_check_split_tolerates_one_rows_worth_on_tiny_sides():
         check_split(whole, side(10, 5), side(10, 3, start=10), "y")
 
 
+@pytest.mark.parametrize(
+    ("train", "test", "expected"),
+    [
+        # 2 churners in 100: a test side of 20 with none is 2 points off, within the limit.
+        (side(80, 2), side(20, 0, start=80), "test has no positive 'y' rows (of 20)"),
+        (side(80, 0), side(20, 2, start=80), "train has no positive 'y' rows (of 80)"),
+        (side(80, 78), side(20, 20, start=80), "test has no negative 'y' rows (of 20)"),
+    ],
+    ids=["test without positives", "train without positives", "test without negatives"],
+)
+def test_check_split_needs_both_classes_on_each_side(train, test, expected):
+    """A rare class can be missing from one side within the rate's tolerance."""
+    whole = pd.concat([train, test])
+    with pytest.raises(ChurnError) as err:
+        check_split(whole, train, test, "y")
+    assert str(err.value) == (
+        f"split: {expected}: each side needs both classes; add rows or change prepare.test_size"
+    )
+
+
 def test_check_split_refuses_an_id_on_both_sides():
     with pytest.raises(ChurnError) as err:
         check_split(side(4, 2), side(2, 1), side(2, 1, start=1), "y")

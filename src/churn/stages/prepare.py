@@ -469,16 +469,23 @@ def approximate_mode(
 
 
 def check_split(whole: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, target: str) -> None:
-    """No id on both sides; each side's positive rate within 2 points of the whole's.
+    """No id on both sides; both classes on each; each side's positive rate near the whole's.
 
-    A tiny split cannot get closer than one row's worth (1/rows), so that is the
-    floor of the tolerance.
+    Within 2 points; a tiny split cannot get closer than one row's worth (1/rows), so
+    that is the floor of the tolerance. A side without one class passes that on a rare
+    enough class, but nothing can be trained or measured on it.
     """
     shared = train.index.intersection(test.index)
     if len(shared):
         raise ChurnError(f"split: {len(shared)} id(s) in both train and test (e.g. {shared[0]!r})")
     rate = whole[target].mean()
     for name, part in (("train", train), ("test", test)):
+        for label, kind in ((1, "positive"), (0, "negative")):
+            if not (part[target] == label).any():
+                raise ChurnError(
+                    f"split: {name} has no {kind} {target!r} rows (of {len(part)}): each side "
+                    "needs both classes; add rows or change prepare.test_size"
+                )
         drift = abs(part[target].mean() - rate)
         if drift > max(MAX_SPLIT_DRIFT, 1 / len(part)):
             raise ChurnError(
