@@ -109,6 +109,40 @@ def test_repository_params_are_valid(params):
             lambda p: p["decision"].update(value=float("inf")),
             "params.yaml: decision.value: Input should be a finite number (got inf)",
         ),
+        # scikit-learn refuses an infinite l2_regularization at fit time, with a traceback.
+        (
+            lambda p: p["train"]["hist_gradient_boosting"].update(l2_regularization=float("inf")),
+            "params.yaml: train.hist_gradient_boosting.l2_regularization: Input should be a "
+            "finite number (got inf)",
+        ),
+        (
+            lambda p: p["monitor"].update(psi=float("inf")),
+            "params.yaml: monitor.psi: Input should be a finite number (got inf)",
+        ),
+        # An empty name names nothing: a path "" is the working directory, an id "" a column
+        # the file never has, and no features at all leaves nothing to train on.
+        (
+            lambda p: p["paths"].update(raw=""),
+            "params.yaml: paths.raw: String should have at least 1 character (got '')",
+        ),
+        (
+            lambda p: p["data"].update(id=""),
+            "params.yaml: data.id: String should have at least 1 character (got '')",
+        ),
+        (
+            lambda p: p["data"].update(features={}),
+            "params.yaml: data.features: Dictionary should have at least 1 item after "
+            "validation, not 0 (got {})",
+        ),
+        (
+            lambda p: p["data"]["features"]["contract"].update(categories=["One year", ""]),
+            "params.yaml: data.features.contract.categories.1: String should have at least 1 "
+            "character (got '')",
+        ),
+        (
+            lambda p: p["evaluate"].update(slices=["contract", "tenure", "contract"]),
+            "params.yaml: evaluate.slices: listed more than once: 'contract'",
+        ),
         # The decision section (issue 16).
         (
             lambda p: p["decision"].update(contact_cost=-0.01),
@@ -260,9 +294,11 @@ def test_the_edges_themselves_are_allowed(params_dict):
     params_dict["evaluate"].update(calibration_bins=2)
     params_dict["prepare"].update(seed=2**32 - 1)
     params_dict["data"].update(labels=["Yes", "No"])  # order does not matter
+    params_dict["train"]["logistic_regression"].update(C=float("inf"))  # scikit-learn: no penalty
     parsed = parse_params(params_dict)
     assert parsed.data.features["tenure"].min == parsed.data.features["tenure"].max == 3
     assert parsed.evaluate.calibration_bins == 2
+    assert parsed.train.logistic_regression.C == float("inf")
 
 
 def test_a_bad_value_in_the_file_names_the_file_and_the_key(tmp_path, params_dict):

@@ -30,6 +30,8 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 # Money per customer or contact. Bounded well inside float range: summed over ten million
 # customers and scaled per 1,000, 1e308 would overflow the profit to infinity.
 Money = Annotated[float, Field(ge=0.0, le=1e12, allow_inf_nan=False)]
+# A path, a column name or a label: an empty one names nothing (and a path "" is ".").
+Name = Annotated[str, Field(min_length=1)]
 
 
 class Section(BaseModel):
@@ -41,24 +43,24 @@ class Section(BaseModel):
 class PathsParams(Section):
     """Where every stage reads and writes; dvc.yaml interpolates the same keys."""
 
-    raw: str
-    train: str
-    test: str
-    contract: str
-    featurizer: str
-    model: str
-    reports: str
-    predictions: str
-    card: str
-    decision: str  # the decision policy train records next to the model
+    raw: Name
+    train: Name
+    test: Name
+    contract: Name
+    featurizer: Name
+    model: Name
+    reports: Name
+    predictions: Name
+    card: Name
+    decision: Name  # the decision policy train records next to the model
 
 
 class SourceParams(Section):
     """The packaged dataset the fetch stage materializes."""
 
-    package: str
-    item: str
-    out: str
+    package: Name
+    item: Name
+    out: Name
 
 
 class FeatureRule(Section):
@@ -69,7 +71,7 @@ class FeatureRule(Section):
     min: Finite | None = None
     max: Finite | None = None
     # An empty list would allow no value at all; to allow any, leave categories out.
-    categories: Annotated[list[str], Field(min_length=1)] | None = None
+    categories: Annotated[list[Name], Field(min_length=1)] | None = None
 
     @model_validator(mode="after")
     def _rules_fit_the_type(self) -> "FeatureRule":
@@ -85,11 +87,11 @@ class FeatureRule(Section):
 class DataParams(Section):
     """The raw table's contract: target, id and every feature, or ``infer`` for the features."""
 
-    target: str
-    positive_label: str | int
-    labels: list[str | int] | None = None
-    id: str | None
-    features: dict[str, FeatureRule] | Literal["infer"]
+    target: Name
+    positive_label: Name | int
+    labels: list[Name | int] | None = None
+    id: Name | None
+    features: Annotated[dict[Name, FeatureRule], Field(min_length=1)] | Literal["infer"]
 
     @model_validator(mode="after")
     def _labels_are_two_including_the_positive(self) -> "DataParams":
@@ -131,6 +133,7 @@ class FeaturizeParams(Section):
 class LogisticRegressionParams(Section):
     """Hyperparameters of :class:`sklearn.linear_model.LogisticRegression`."""
 
+    # inf is scikit-learn's own spelling of "no penalty", so it stays allowed here.
     C: Annotated[float, Field(gt=0.0)]
     max_iter: PositiveInt
 
@@ -151,7 +154,7 @@ class HistGradientBoostingParams(Section):
     max_iter: PositiveInt
     max_leaf_nodes: Annotated[int, Field(ge=2)]
     min_samples_leaf: PositiveInt
-    l2_regularization: Annotated[float, Field(ge=0.0)]
+    l2_regularization: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
 
 ModelName = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
@@ -178,8 +181,16 @@ class EvaluateParams(Section):
     ci_resamples: Annotated[int, Field(ge=100, le=100_000)]
     ci_max_rows: Annotated[int, Field(ge=1000)]
     plot_max_rows: Annotated[int, Field(ge=1000)]
-    slices: list[str]
+    slices: list[Name]
     seed: Seed
+
+    @field_validator("slices")
+    @classmethod
+    def _each_slice_once(cls, slices: list[str]) -> list[str]:
+        twice = sorted({s for s in slices if slices.count(s) > 1})
+        if twice:
+            raise ValueError(f"listed more than once: {clip(', '.join(map(repr, twice)))}")
+        return slices
 
 
 class DecisionParams(Section):
@@ -239,7 +250,7 @@ class MonitorParams(Section):
     """Drift thresholds for `make monitor`."""
 
     bins: Annotated[int, Field(ge=2, le=100)]
-    psi: Annotated[float, Field(gt=0.0)]
+    psi: Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
     ks_statistic: Probability
     alpha: Probability
     unseen_share: Probability
