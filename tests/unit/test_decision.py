@@ -148,6 +148,26 @@ def test_choose_threshold_edges_contact_nobody_or_everybody():
     assert decision.choose_threshold(scores, np.array([1.0, 2.0])) == (0.2, 1.5)
 
 
+def test_choose_threshold_makes_the_cut_it_reports_at_the_ends_of_float_range():
+    """Scores of exactly 1, and neighbouring floats whose midpoint rounds onto one of them."""
+    ones = np.array([1.0, 1.0, 0.5])
+    # Nobody would be best (every contact loses), but no threshold <= 1 leaves out a 1.0:
+    # the best cut that can be made is the 1.0 group, and its profit is what is reported.
+    assert decision.choose_threshold(ones, np.array([-1.0, -1.0, -1.0])) == (0.75, -2 / 3)
+    low = 0.25
+    high = float(np.nextafter(low, 1.0))
+    assert (low + high) / 2 == low  # the midpoint rounds onto the lower score
+    threshold, per_customer = decision.choose_threshold(
+        np.array([high, low]), np.array([1.0, -1.0])
+    )
+    assert (threshold, per_customer) == (high, 0.5)
+    assert (np.array([high, low]) >= threshold).tolist() == [True, False]
+    # Contacting nobody below a top score one float under 1: the threshold is 1 itself.
+    top = float(np.nextafter(1.0, 0.0))
+    threshold, _ = decision.choose_threshold(np.array([top, 0.2]), np.array([-1.0, -1.0]))
+    assert threshold == 1.0 > top
+
+
 def test_the_chosen_threshold_contacts_exactly_the_churners_of_a_perfect_ranking():
     rows = decision.row_profit(Y_SORTED, np.full(N, 100.0), policy())
     threshold, per_customer = decision.choose_threshold(PERFECT, rows)

@@ -127,15 +127,22 @@ def choose_threshold(scores: np.ndarray, profits: np.ndarray) -> tuple[float, fl
     between the lowest contacted score and the next lower one (0 below the lowest;
     contacting nobody puts it halfway between the highest score and 1), so scores
     close to the cut fall on the same side as on these rows. Ties between cuts go
-    to the fewer contacts.
+    to the fewer contacts. Every cut returned is one ``probability >= threshold``
+    makes: when the midpoint of two neighbouring floats rounds down onto the lower
+    score, the threshold is the contacted score itself; and with a top score of
+    exactly 1 no probability threshold contacts nobody, so that cut is not offered.
     """
     ranked = order(scores)
     s, p = np.asarray(scores)[ranked], np.asarray(profits)[ranked]
     ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True])  # last row of each score group
     cumulative = np.r_[0.0, np.cumsum(p)[ends]]  # contact 0, 1, ... groups
-    groups = best_count(cumulative)
+    first = 1 if s[0] >= 1.0 else 0
+    groups = first + best_count(cumulative[first:])
     distinct = np.r_[1.0, s[ends], 0.0]  # above the first group, each group, below the last
-    threshold = (distinct[groups] + distinct[groups + 1]) / 2
+    lowest_in, highest_out = distinct[groups], distinct[groups + 1]
+    threshold = (lowest_in + highest_out) / 2
+    if threshold <= highest_out:
+        threshold = lowest_in
     return float(threshold), float(cumulative[groups] / len(s))
 
 
