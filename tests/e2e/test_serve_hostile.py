@@ -394,6 +394,40 @@ def test_a_batch_only_pydantic_can_read_is_counted_before_it_is_checked(server, 
     assert done.probe_failures == []
 
 
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        # One name 680,000 times: a dict holds one member, pydantic would word 680,000 errors.
+        (
+            '{"customers":[{' + ",".join(['"x":0'] * 680_000) + "}]}",
+            {
+                "loc": ["body", "customers", 0, "x"],
+                "msg": "Extra inputs are not permitted (1 unknown fields, 679999 repeated names)",
+                "type": "extra_forbidden",
+            },
+        ),
+        # 350,000 members beside the customers, at the top level.
+        (
+            "{" + ",".join(f'"{i:x}":0' for i in range(350_000)) + ',"customers":[]}',
+            {
+                "loc": ["body"],
+                "msg": "Extra inputs are not permitted (350001 members; only 'customers')",
+                "type": "extra_forbidden",
+            },
+        ),
+    ],
+    ids=["a repeated name", "top-level members"],
+)
+def test_a_body_of_repeated_or_extra_names_is_one_error_in_little_time(server, body, error):
+    """Members a dict would collapse, or outside any customer, are still counted and named once."""
+    done = hostile_post(server, body.encode())
+    assert status_of(done.answer) == 422
+    assert error_of(done.answer)["detail"] == [error]
+    assert done.seconds < 2.0
+    assert done.peak_growth_mb < 300
+    assert done.probe_failures == []
+
+
 def test_a_customer_with_350k_unknown_fields_is_one_error_in_little_time(server):
     """One error per unknown field would be gigabytes of errors; the customer is named once."""
     fields = ",".join(f'"{i:x}":0' for i in range(350_000))

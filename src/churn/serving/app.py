@@ -46,7 +46,7 @@ from churn.serving.parsing import (
     read_loosely,
     request_model,
     to_frame,
-    unknown_fields,
+    wide_customers,
 )
 from churn.serving.protocol import limited_protocol
 from churn.serving.settings import Settings, load_settings
@@ -119,10 +119,12 @@ class Service:
         if rows is not None:
             return rows
         self.check_batch(count_customers(body) or 0)  # strict JSON: counted without parsing
-        customers = read_loosely(body)
-        if customers is not None:
-            self.check_batch(len(customers))
-            self.check_fields(customers)
+        loose = read_loosely(body)
+        if loose is not None:
+            self.check_members(loose.members)
+            if loose.customers is not None:
+                self.check_batch(len(loose.customers))
+                self.check_fields(loose.customers)
         return self.parse_checked(body)
 
     def check_batch(self, size: int) -> None:
@@ -130,20 +132,26 @@ class Service:
         if size > self.settings.max_batch:
             raise HTTPException(413, f"batch of {size} exceeds MAX_BATCH={self.settings.max_batch}")
 
-    def check_fields(self, customers: list[Any]) -> None:
-        """422 naming each customer with more fields than the contract has, once each."""
-        wide = unknown_fields(customers, self.contract.columns)
-        if not wide:
-            return
-        errors = [
-            {
-                "loc": ("body", "customers", i, names[0]),
-                "msg": f"Extra inputs are not permitted ({len(names)} unknown fields)",
+    def check_members(self, members: int) -> None:
+        """422 for a request object with more members than MAX_ERRORS: one error, not each."""
+        limit = self.settings.max_errors
+        if members > limit:
+            error = {
+                "loc": ("body",),
+                "msg": f"Extra inputs are not permitted ({members} members; only 'customers')",
                 "type": "extra_forbidden",
             }
-            for i, names in wide[: self.settings.max_errors]
-        ]
-        raise RequestValidationError(with_rest(errors, len(wide), self.settings.max_errors))
+            raise RequestValidationError([error])
+
+    def check_fields(self, customers: list[Any]) -> None:
+        """422 naming each customer with more members than the contract has fields, once each."""
+        wide = wide_customers(customers, self.contract.columns)
+        if not wide:
+            return
+        errors = [_wide_error(i, names, repeated) for i, names, repeated in wide]
+        raise RequestValidationError(
+            with_rest(errors[: self.settings.max_errors], len(wide), self.settings.max_errors)
+        )
 
     def parse_fast(self, body: bytes) -> list[tuple] | None:
         """Msgspec's reading of the body, or None where it refuses (pydantic then decides)."""
@@ -203,6 +211,17 @@ class Service:
         except OSError as err:  # the log is for monitoring: the answer still goes out
             self.metrics.errors.labels("prediction_log").inc()
             log.warning("PREDICTION_LOG %s: %d rows not logged (%s)", path, len(keep), err)
+
+
+def _wide_error(i: int, unknown: list[str], repeated: int) -> dict[str, Any]:
+    """One error for a customer with too many members: its unknown and its repeated names."""
+    counts = [f"{len(unknown)} unknown fields"] if unknown else []
+    counts += [f"{repeated} repeated names"] if repeated else []
+    return {
+        "loc": ("body", "customers", i, *unknown[:1]),
+        "msg": f"Extra inputs are not permitted ({', '.join(counts)})",
+        "type": "extra_forbidden",
+    }
 
 
 def capped_errors(err: ValidationError, limit: int) -> list[dict[str, Any]]:

@@ -5,14 +5,15 @@ well-formed batch, and the pydantic model that the OpenAPI document shows and
 that words every 422. Both read raw bytes.
 """
 
+import json
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NotRequired
 
 import msgspec
 import numpy as np
 import pandas as pd
-import pydantic_core
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
@@ -168,31 +169,59 @@ def count_customers(body: bytes) -> int | None:
         return None
 
 
-def read_loosely(body: bytes) -> list[Any] | None:
-    """The ``customers`` list as pydantic's JSON parser reads it; None if there is none.
+class Written(dict):
+    """A JSON object as pydantic reads it (of a repeated name the last value wins).
 
-    Looser than :func:`count_customers` (``NaN`` literals, a repeated key: the last
+    ``members`` is how many it was written with: pydantic words an error for every
+    repeated or unknown one, which a dict alone would hide.
+    """
+
+    __slots__ = ("members",)
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.members = len(pairs)
+
+
+@dataclass(frozen=True)
+class LooseBody:
+    """A body's top-level object, read loosely: its members as written, and ``customers``."""
+
+    members: int
+    customers: list[Any] | None  # None unless a list
+
+
+def read_loosely(body: bytes) -> LooseBody | None:
+    """The body's object and its ``customers`` list as pydantic reads them; None if no object.
+
+    Looser than :func:`count_customers` (``NaN`` literals, a repeated name: the last
     wins), as the 422's wording is pydantic's: so the batch is measured as pydantic
-    would see it before pydantic validates it.
+    would see it before pydantic validates it. Objects are :class:`Written`.
     """
     try:
-        parsed = pydantic_core.from_json(body, allow_inf_nan=True)
-    except (ValueError, RecursionError):  # not JSON at all: pydantic's one error says where
+        # Decoded first: json.loads would drop a byte-order mark that pydantic refuses.
+        parsed = json.loads(body.decode("utf-8"), object_pairs_hook=Written)
+    except (ValueError, RecursionError):  # not UTF-8 or not JSON: pydantic's one error says where
         return None
-    customers = parsed.get("customers") if isinstance(parsed, dict) else None
-    return customers if isinstance(customers, list) else None
+    if not isinstance(parsed, Written):
+        return None
+    customers = parsed.get("customers")
+    return LooseBody(parsed.members, customers if isinstance(customers, list) else None)
 
 
-def unknown_fields(customers: list[Any], known: Collection[str]) -> list[tuple[int, list[str]]]:
-    """Customers with more fields than the contract has (so some unknown): index, unknown names.
+def wide_customers(
+    customers: list[Any], known: Collection[str]
+) -> list[tuple[int, list[str], int]]:
+    """Customers written with more members than the contract has fields.
 
-    pydantic reports each unknown field on its own; a customer with 300,000 of them would
+    Each as (index, its unknown names, how many names it repeats). pydantic reports
+    every unknown or repeated member on its own; a customer with 300,000 of them would
     cost gigabytes of errors. Such a customer is refused here, named once.
     """
     return [
-        (i, [name for name in customer if name not in known])
+        (i, [name for name in customer if name not in known], customer.members - len(customer))
         for i, customer in enumerate(customers)
-        if isinstance(customer, dict) and len(customer) > len(known)
+        if isinstance(customer, Written) and customer.members > len(known)
     ]
 
 
