@@ -325,6 +325,24 @@ def test_a_burst_over_max_concurrent_is_shed_with_503_and_retry_after(server, ro
     assert probe.failures == []
 
 
+def test_clients_that_never_finish_their_body_hold_no_prediction_slot(server, row):
+    """MAX_CONCURRENT + 1 bodies left half-sent: a whole request is still answered at once."""
+    body = json.dumps({"customers": [row]}).encode()
+    slow = [connect(server) for _ in range(MAX_CONCURRENT + 1)]
+    try:
+        for sock in slow:
+            sock.sendall(head("/v1/predict", len(body)) + body[:5])
+        time.sleep(0.3)  # every slow request is in the route, reading its body
+        with connect(server) as sock:
+            sock.sendall(post("/v1/predict", body))
+            answer = read_answer(sock)
+    finally:
+        for sock in slow:
+            sock.close()
+    assert status_of(answer) == 200
+    assert b'"churn_probability"' in answer
+
+
 def test_a_client_gone_mid_body_is_one_log_line_and_a_disconnect(server):
     """No traceback, no 500: counted as ``client_disconnect``."""
     before = server.errors("client_disconnect")

@@ -318,8 +318,12 @@ def _predict_route(app: FastAPI, service: Service) -> None:
                 "content-encoding must be identity: send the JSON uncompressed",
                 headers={"Accept-Encoding": "identity"},  # RFC 9110: the codings accepted
             )
+        # Reading costs the loop little and is bounded (MAX_BODY_BYTES, BODY_TIMEOUT,
+        # MAX_CONNECTIONS); counted from the start, 16 clients that never finish a body
+        # would hold every slot for BODY_TIMEOUT.
+        body = await read_body(request, settings.body_limit)
         # Shed load rather than queue it: a request past the limit is answered at
-        # once, before its body is read, so the admitted ones keep their latency.
+        # once, before any parsing, so the admitted ones keep their latency.
         if service.in_flight >= settings.max_concurrent:
             raise HTTPException(
                 503,
@@ -328,7 +332,6 @@ def _predict_route(app: FastAPI, service: Service) -> None:
             )
         service.in_flight += 1
         try:
-            body = await read_body(request, settings.body_limit)
             # Off the event loop: parsing and scoring a batch is milliseconds of CPU.
             answer = await run_in_threadpool(service.predict_body, body, request.state.request_id)
         finally:
