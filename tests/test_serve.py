@@ -171,6 +171,50 @@ def test_json_media_types_are_read(client, rows, content_type):
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/health", "/ready", "/v1/model", "/metrics"])
+def test_every_get_route_answers_head_too(client, path):
+    """RFC 9110: a load balancer's HEAD health check must not get 405."""
+    got = client.get(path)
+    headed = client.head(path)
+    assert headed.status_code == got.status_code == 200
+    assert headed.headers["content-type"] == got.headers["content-type"]
+    assert headed.content == b""
+    operations = client.get("/openapi.json").json()["paths"][path]
+    assert list(operations) == ["get"]  # the HEAD twin is not a documented operation
+
+
+def test_a_trailing_slash_is_404_not_a_redirect_to_the_clients_host(client, rows):
+    response = client.post(
+        "/v1/predict/",
+        json={"customers": rows[:1]},
+        headers={"host": "elsewhere.example:666"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 404
+    assert "location" not in response.headers
+
+
+def test_cors_lets_a_browser_send_and_read_the_request_id(workdir, monkeypatch, rows):
+    monkeypatch.chdir(workdir)
+    origin = "https://app.example"
+    with TestClient(create_app(Settings(cors_origins=[origin]))) as c:
+        preflight = c.options(
+            "/v1/predict",
+            headers={
+                "origin": origin,
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "content-type, x-request-id",
+            },
+        )
+        assert preflight.status_code == 200
+        allowed = preflight.headers["access-control-allow-methods"]
+        assert sorted(m.strip() for m in allowed.split(",")) == ["GET", "HEAD", "POST"]
+        answer = c.post("/v1/predict", json={"customers": rows[:1]}, headers={"origin": origin})
+        assert answer.status_code == 200
+        exposed = answer.headers["access-control-expose-headers"].lower()
+        assert {"x-request-id", "retry-after"} <= {h.strip() for h in exposed.split(",")}
+
+
 def test_a_body_over_the_limit_is_413_before_it_is_read(workdir, monkeypatch, rows):
     monkeypatch.chdir(workdir)
     body = json.dumps({"customers": rows[:3]}).encode()

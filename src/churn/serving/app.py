@@ -13,7 +13,7 @@ import logging
 import random
 import socket
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -368,6 +368,15 @@ def _openapi(app: FastAPI, body_model: type[BaseModel]) -> Any:
     return openapi
 
 
+def _get(app: FastAPI, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+    """A GET route, and HEAD on the same path (RFC 9110: a GET resource answers HEAD too).
+
+    uvicorn sends a HEAD answer's head only; the HEAD twin stays out of the OpenAPI document.
+    """
+    app.add_api_route(path, endpoint, methods=["GET"], **kwargs)
+    app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
+
+
 def create_app(settings: Settings | None = None, loaded: Loaded | None = None) -> FastAPI:
     """The FastAPI app; ``loaded`` skips loading (tests), otherwise the lifespan loads."""
     settings = settings or load_settings()
@@ -381,27 +390,34 @@ def create_app(settings: Settings | None = None, loaded: Loaded | None = None) -
             log.info("loaded %s (md5 %s)", service.loaded.version, service.loaded.md5)
         yield
 
-    app = FastAPI(title="churn", version="1", lifespan=lifespan)
+    # No redirect for a trailing slash: Starlette's would echo the client's Host header.
+    app = FastAPI(title="churn", version="1", lifespan=lifespan, redirect_slashes=False)
     app.state.service = service
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD", "POST"],
+            allow_headers=["content-type", "x-request-id"],
+            expose_headers=["x-request-id", "retry-after"],
+        )
     app.add_middleware(Observe, metrics=service.metrics)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)
 
-    app.add_api_route("/health", lambda: {"status": "ok"}, methods=["GET"], summary="Liveness")
-    app.add_api_route(
+    _get(app, "/health", lambda: {"status": "ok"}, summary="Liveness")
+    _get(
+        app,
         "/ready",
         lambda: {"status": "ready", "model_version": service.current().version},
-        methods=["GET"],
         summary="Readiness: 200 once the model is loaded, 503 before",
     )
-    app.add_api_route("/v1/model", service.model_info, methods=["GET"])
+    _get(app, "/v1/model", service.model_info)
     _predict_route(app, service)
-    app.add_api_route(
+    _get(
+        app,
         "/metrics",
         lambda: Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST),
-        methods=["GET"],
         summary="Prometheus metrics",
     )
     app.openapi = _openapi(app, service.request_model)  # type: ignore[method-assign]
