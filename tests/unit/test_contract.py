@@ -628,6 +628,41 @@ def test_score_problems_one_reason_per_bad_row_by_label():
     }
 
 
+@pytest.mark.parametrize(
+    "dtype", ["str", "object", "string[pyarrow]", "string[python]"], ids=lambda d: d
+)
+def test_score_problems_judges_every_row_of_a_text_column_whatever_its_string_dtype(dtype):
+    """A nullable string column made <NA> of 'x', and pandera then passed the whole range check."""
+    frame = pd.DataFrame(
+        {"plan": "basic", "minutes": pd.Series(["5", "150", "x", None, "-1"], dtype=dtype)}
+    )
+    assert score_problems(frame, SCORING, "batch.csv").to_dict() == {
+        1: "minutes: <= 100 ('150')",
+        2: "minutes: is a number ('x')",
+        4: "minutes: >= 0 ('-1')",
+    }
+
+
+@pytest.mark.parametrize(
+    "minutes",
+    [
+        pd.Series([True, False, None], dtype="boolean"),
+        pd.Series([True, False, True]),
+        pd.Series([True, False, True], dtype=object),
+        pd.Series(pd.to_timedelta([1, 2, 3], unit="s")),
+        pd.Series(pd.to_datetime(["2026-01-01"] * 3)),
+    ],
+    ids=["nullable bool", "bool", "object bools", "durations", "dates"],
+)
+def test_score_problems_refuses_true_false_dates_and_durations_as_numbers(minutes):
+    """Not numbers, though pandas would make 1/0 or nanoseconds of them (a CSV's 'True' neither)."""
+    frame = pd.DataFrame({"plan": "basic", "minutes": minutes})
+    reasons = score_problems(frame, SCORING, "batch.csv")
+    present = minutes.notna()
+    assert reasons.index.tolist() == minutes.index[present].tolist()
+    assert all(r.startswith("minutes: is a number (") for r in reasons)
+
+
 def test_score_problems_with_ids_refuses_a_row_without_its_id_but_not_a_repeat():
     frame = pd.DataFrame(
         {"cid": ["a", None, "a", np.nan], "plan": ["basic", "basic", "pro", "gold"], "minutes": 1.0}

@@ -312,9 +312,31 @@ def _check_columns(contract: Contract, present: list[str], source: str, strict: 
 
 
 def _numbers(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return values
-    return pd.to_numeric(values, errors="coerce")
+    """The values as plain numpy numbers, NaN where missing or not a number.
+
+    Plain, not pandas' nullable Int64/Float64: a comparison with <NA> in it is <NA>,
+    which pandera counts as passing for the whole column, so a 150 beside an 'x' in a
+    string[pyarrow] column escaped "<= 120". True/False, dates and durations are not
+    numbers (a CSV's "True" is refused too), though pandas would convert them.
+    """
+    if _not_numbers(values):
+        return pd.Series(np.nan, index=values.index)
+    if isinstance(values.dtype, np.dtype) and pd.api.types.is_numeric_dtype(values):
+        return values  # already plain: compared as is, no float copy of ten million rows
+    if not pd.api.types.is_numeric_dtype(values):
+        values = pd.to_numeric(values, errors="coerce")
+    if _not_numbers(values):  # an object column of True/False comes back as bool
+        return pd.Series(np.nan, index=values.index)
+    return pd.Series(values.to_numpy(float, na_value=np.nan), index=values.index)
+
+
+def _not_numbers(values: pd.Series) -> bool:
+    kind = values.dtype
+    return (
+        pd.api.types.is_bool_dtype(kind)
+        or pd.api.types.is_datetime64_any_dtype(kind)
+        or pd.api.types.is_timedelta64_dtype(kind)
+    )
 
 
 def _finite_or_missing(values: pd.Series) -> pd.Series:
