@@ -526,6 +526,27 @@ def test_check_header_inferred_gives_every_column_but_target_and_id():
     assert check_header(data, header, "f.csv") == ["b", "a"]
 
 
+def test_check_header_clips_the_columns_it_lists():
+    """A 100,000-column header (or one 50 MB name) must not become a message that size."""
+    data = DataParams(**DECLARED)
+    extra = [f"x{i}" for i in range(100_000)]
+    with pytest.raises(ChurnError) as err:
+        check_header(data, ["cid", "minutes", "plan", "churn", *extra], "f.csv")
+    message = str(err.value)
+    assert message.startswith("f.csv: unexpected column(s) 'x0', 'x1', ")
+    assert message.endswith(
+        "... (988888 characters): add them to data.features in params.yaml or remove them "
+        "from the file"
+    )
+    assert len(message) < 400
+    with pytest.raises(ChurnError) as err:
+        check_header(data, ["a" * 10**6], "f.csv")
+    assert str(err.value) == (
+        "f.csv: missing column(s) 'cid', 'churn', 'plan', 'minutes' "
+        f"(found: {'a' * 200}... (1000000 characters))"
+    )
+
+
 def test_check_header_inferred_without_id_keeps_every_other_column():
     data = DataParams(**{**DECLARED, "id": None, "features": "infer"})
     assert check_header(data, ["cid", "churn", "a"], "f.csv") == ["cid", "a"]

@@ -293,15 +293,15 @@ def _check_columns(contract: Contract, present: list[str], source: str, strict: 
     missing = [c for c in contract.required if c not in present]
     if missing:
         raise ChurnError(
-            f"{source}: missing column(s) {', '.join(map(repr, missing))} "
-            f"(found: {', '.join(present)})"
+            f"{source}: missing column(s) {clip(', '.join(map(repr, missing)), 200)} "
+            f"(found: {clip(', '.join(present), 200)})"
         )
     if not contract.columns:
         raise ChurnError(f"{source}: no feature columns besides the target and id")
     extra = [c for c in present if c not in contract.required]
     if strict and extra:
         raise ChurnError(
-            f"{source}: unexpected column(s) {', '.join(map(repr, extra))}: "
+            f"{source}: unexpected column(s) {clip(', '.join(map(repr, extra)), 200)}: "
             "add them to data.features in params.yaml or remove them from the file"
         )
 
