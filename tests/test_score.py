@@ -340,3 +340,60 @@ def test_an_output_that_cannot_be_published_takes_its_sidecars_with_it(
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"]
     assert list(out.iterdir()) == []
+
+
+def test_quoted_line_breaks_across_read_blocks_are_read(trained, customers, tmp_path, monkeypatch):
+    """A note with line breaks in every row, read in 2 KiB blocks.
+
+    The reader must cut at rows, not at any newline (pyarrow's default: 'CSV parser
+    got out of sync with chunker').
+    """
+    monkeypatch.setattr(score, "CSV_BLOCK_BYTES", 2048)
+    frame = customers["frame"].head(300).assign(note="first line\nsecond, line\n")
+    frame.to_csv(tmp_path / "batch.csv", index=False)
+    counts = score.run(tmp_path / "batch.csv", tmp_path / "out.csv", root=trained)
+    assert (counts.scored, counts.rejected) == (300, 0)
+    assert pd.read_csv(tmp_path / "out.csv")[ID].tolist() == frame[ID].tolist()
+
+
+def test_a_header_longer_than_64_kib_is_read(trained, customers, tmp_path):
+    """20,000 more columns make a 190 KB header: the probe read only its first 64 KiB."""
+    frame = customers["frame"].head(30)
+    wide = pd.DataFrame({f"extra_{i}": [0] * len(frame) for i in range(20_000)})
+    pd.concat([frame, wide], axis=1).to_csv(tmp_path / "batch.csv", index=False)
+    counts = score.run(tmp_path / "batch.csv", tmp_path / "out.csv", root=trained)
+    assert (counts.scored, counts.rejected) == (30, 0)
+
+
+def test_a_damaged_parquet_page_is_one_line_and_nothing_written(trained, customers, tmp_path):
+    """The footer reads, a data page does not: pyarrow's OSError names no file."""
+    path = tmp_path / "batch.parquet"
+    customers["frame"].head(50).to_parquet(path, index=False)
+    data = bytearray(path.read_bytes())
+    data[100:164] = bytes(b ^ 0xFF for b in data[100:164])
+    path.write_bytes(bytes(data))
+    result = churn_score("--input", str(path), "--output", str(tmp_path / "s.parquet"), cwd=trained)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(f"error: {path}: cannot read (")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.parquet"]
+
+
+def test_a_readers_message_is_one_line_with_control_characters_escaped(
+    trained, customers, tmp_path
+):
+    """A Parquet file named .csv: pyarrow quotes its bytes; a quoted line break, its row."""
+    customers["frame"].head(5).to_parquet(tmp_path / "binary.csv", index=False)
+    with pytest.raises(ChurnError) as err:
+        score.run(tmp_path / "binary.csv", tmp_path / "out.csv", root=trained)
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'binary.csv'}: cannot read as CSV (")
+    assert message.isprintable()
+    assert "\\x00" in message
+    lines = customers["csv"].read_text().splitlines()
+    lines[3] = '"4\nerror: injected",' + lines[3] + ",x"
+    (tmp_path / "ragged.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ChurnError) as err:
+        score.run(tmp_path / "ragged.csv", tmp_path / "out.csv", root=trained)
+    assert "\n" not in str(err.value)
+    assert "Expected 21 columns, got 23" in str(err.value)

@@ -53,6 +53,9 @@ CHUNK_ROWS = 2 * BLOCK_ROWS
 # file's bytes then depend on the data alone.
 ROW_GROUP_ROWS = 128 * 1024
 CSV_BLOCK_BYTES = 4 * 1024 * 1024
+# A quoted field may hold line breaks (as prepare and pandas read it); the reader then
+# cuts blocks at rows, not at any newline.
+PARSE = pacsv.ParseOptions(newlines_in_values=True)
 PARQUET_BUFFER_BYTES = 1024 * 1024
 # Cells read as missing, as prepare's pandas reader does (its defaults and a lone space).
 NULLS = [
@@ -202,15 +205,23 @@ def check_columns(schema: pa.Schema, wanted: list[str], path: str) -> None:
 
 
 def one_line(err: Exception) -> str:
-    """A library's error message on one line (pyarrow's may end in a newline), clipped."""
-    return clip(" ".join(str(err).split()), 200)
+    """A library's error message on one line, clipped, control characters escaped.
+
+    pyarrow's may end in a newline, quote a row with a newline in it, or quote the
+    binary bytes of a file that is not CSV at all.
+    """
+    text = " ".join(str(err).split())
+    return clip("".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text), 200)
 
 
 def _csv_header(fh: Any, path: str) -> pa.Schema:
     try:
-        reader = pacsv.open_csv(fh, read_options=pacsv.ReadOptions(block_size=1 << 16))
+        # One whole read block: a header of 20,000 columns is longer than 64 KiB. Read in
+        # this thread: a reader left behind must not be reading from a closed file.
+        options = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False)
+        reader = pacsv.open_csv(fh, read_options=options, parse_options=PARSE)
     except pa.ArrowException as err:
-        raise ChurnError(f"{path}: cannot read as CSV ({clip(err, 200)})") from None
+        raise ChurnError(f"{path}: cannot read as CSV ({one_line(err)})") from None
     return reader.schema
 
 
@@ -219,6 +230,7 @@ def _csv_options(columns: list[str]) -> dict:
     # file the reader gives up on; the contract's checks turn text into numbers.
     return {
         "read_options": pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+        "parse_options": PARSE,
         "convert_options": pacsv.ConvertOptions(
             column_types=dict.fromkeys(columns, pa.string()),
             include_columns=columns,
@@ -241,7 +253,7 @@ def _batches(source: Source, fh: Any) -> Iterator[pa.RecordBatch]:
     try:
         yield from reader
     except pa.ArrowException as err:
-        raise ChurnError(f"{source.path}: cannot read as CSV ({clip(err, 200)})") from None
+        raise ChurnError(f"{source.path}: cannot read as CSV ({one_line(err)})") from None
 
 
 def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
@@ -266,8 +278,9 @@ def local_tables(source: Source, chunk_rows: int) -> Iterator[pa.Table]:
     with fs.open(where, "rb") as fh:
         try:
             yield from rebatch(_batches(source, fh), chunk_rows)
-        except (pa.ArrowException, UnicodeDecodeError) as err:
-            # Past the header probe: a row of the wrong width, bytes that are not UTF-8.
+        except (pa.ArrowException, UnicodeDecodeError, OSError) as err:
+            # Past the header probe: a row of the wrong width, bytes that are not UTF-8, a
+            # damaged Parquet page (an OSError naming no file).
             raise ChurnError(f"{source.path}: cannot read ({one_line(err)})") from None
 
 
