@@ -333,11 +333,19 @@ def test_a_batch_needs_no_id_column_even_when_the_data_has_one(tmp_path, suffix)
 @pytest.mark.parametrize(
     ("name", "text", "says"),
     [
-        ("short.csv", "n,k\n1,a\n2\n", "cannot read as CSV (CSV parse error: Expected 2 columns"),
+        (
+            "short.csv",
+            "n,k\n1,a\n2\n",
+            "cannot read as CSV (CSV parse error: Row #3: Expected 2 columns, got 1: 2)",
+        ),
         ("log.jsonl", '{"n": 1, "k": "a"}\nnot json\n', "not JSON lines (JSON parse error"),
         ("log.jsonl", '{"n": 1, "k": "a"}\n{"n": "x", "k": "a"}\n', "Column(/n) changed"),
-        # Past the header probe's first 64 KiB, inside the reader's first block:
-        ("wide.csv", "n,k\n" + "1,a\n" * 20_000 + "2,b,extra\n", "cannot read (CSV parse error"),
+        # 80 KB in, inside the header probe's block: the row is named.
+        (
+            "wide.csv",
+            "n,k\n" + "1,a\n" * 20_000 + "2,b,extra\n",
+            "cannot read as CSV (CSV parse error: Row #20002: Expected 2 columns, got 3",
+        ),
         ("bytes.csv", b"n,k\n" + b"1,a\n" * 20_000 + b"2,\xe9\n", "cannot read (In CSV column #1"),
         ("log.jsonl", '{"n": 1, "k": ' + "[" * 5000 + "]" * 5000 + "}\n", "not JSON lines"),
         ("thrift.parquet", b"PAR1" + b"\0" * 10 + b"PAR1", "not a Parquet file (Couldn't"),
@@ -457,6 +465,25 @@ def test_shifted_charges_and_a_new_payment_method_are_exactly_what_drifts(
     ]
     first_two = {row.split(" | ")[0] for row in table[1:3]}  # drifted features come first
     assert first_two == {"| monthly_charges", "| payment_method"}
+
+
+def test_a_report_is_published_whole_and_keeps_no_plot_of_an_earlier_run(
+    trained, batches, tmp_path
+):
+    """A directory where summary.md goes: nothing replaced. A rerun: no stale PNGs."""
+    out = tmp_path / "out"
+    (out / "summary.md").mkdir(parents=True)
+    result, _ = monitor(trained, batches["shifted"], out)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == f"error: {out / 'summary.md'}: Is a directory"
+    assert sorted(p.name for p in out.iterdir()) == ["summary.md"]  # no drift.json, no PNG
+    (out / "summary.md").rmdir()
+    assert monitor(trained, batches["shifted"], out)[0].returncode == 1
+    assert len(list(out.glob("*.png"))) == 2
+    (out / "notes.png").write_bytes(b"not ours")  # a file of the user's stays
+    result, report = monitor(trained, batches["same"], out)
+    assert (result.returncode, report["drifted"]) == (0, [])
+    assert sorted(p.name for p in out.iterdir()) == ["drift.json", "notes.png", "summary.md"]
 
 
 def test_the_chunk_size_changes_nothing_in_the_report(trained, batches, tmp_path):

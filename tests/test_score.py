@@ -397,3 +397,26 @@ def test_a_readers_message_is_one_line_with_control_characters_escaped(
         score.run(tmp_path / "ragged.csv", tmp_path / "out.csv", root=trained)
     assert "\n" not in str(err.value)
     assert "Expected 21 columns, got 23" in str(err.value)
+
+
+def test_a_sidecar_that_cannot_be_written_stops_the_run_before_any_output(
+    trained, customers, tmp_path
+):
+    """A directory where meta.json goes: nothing published, the output included."""
+    out = tmp_path / "scores.csv"
+    (tmp_path / "scores.csv.meta.json").mkdir()
+    result = churn_score("--input", str(customers["csv"]), "--output", str(out), cwd=trained)
+    assert (result.returncode, result.stderr.splitlines()[-1]) == (
+        1,
+        f"error: {out}.meta.json: Is a directory",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv.meta.json"]
+
+
+def test_a_clean_run_removes_the_rejects_of_an_earlier_one(trained, customers, tmp_path):
+    out = tmp_path / "scores.parquet"
+    bad, _ = _corpus(customers, tmp_path)
+    score.run(bad, out, on_error="reject", root=trained)
+    assert (tmp_path / "scores.parquet.rejects.csv").exists()
+    score.run(customers["parquet"], out, root=trained)
+    assert not (tmp_path / "scores.parquet.rejects.csv").exists()

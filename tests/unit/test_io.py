@@ -266,3 +266,14 @@ def test_a_socket_is_no_file_to_write(tmp_path):
         sock.bind(str(path))
         with pytest.raises(ChurnError, match=r"/s: a device or socket, not a file to write$"):
             io.write_text(path, "x")
+
+
+def test_atomic_path_refuses_a_directory_before_any_work(tmp_path):
+    """Said on entering, so no work is done and no temp file is left for a rename to fail."""
+    (tmp_path / "out.json").mkdir()
+    entered = []
+    with pytest.raises(IsADirectoryError) as err, io.atomic_path(tmp_path / "out.json"):
+        entered.append(True)
+    assert err.value.filename == str(tmp_path / "out.json")
+    assert entered == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]

@@ -3,6 +3,7 @@
 import codecs
 import contextlib
 import csv
+import errno
 import json
 import os
 import pickle
@@ -53,6 +54,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     A crash or an exception leaves the previous file untouched and no temp file behind.
     """
     target = Path(path)
+    if target.is_dir():  # said before any work, not by the rename after it
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
     through = writes_through(target)
     parent = Path(tempfile.gettempdir()) if through else target.parent
     parent.mkdir(parents=True, exist_ok=True)

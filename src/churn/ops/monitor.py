@@ -26,8 +26,11 @@ Thresholds live in ``params.yaml`` (``monitor:``). Writes ``drift.json``,
 drifted, 1 when something did, 2 when the batch is invalid.
 """
 
+import errno
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -438,6 +441,24 @@ def read(batch: Batch, source: BatchFile, model: Any, chunk_rows: int) -> None:
         )
 
 
+def publish(report: Path, out: Path, ours: set[str]) -> None:
+    """Move a finished report's files into ``out``; drop plots of ours it no longer has.
+
+    Every name is checked before the first is moved, so a directory where a file goes
+    stops the run with nothing replaced; a plot from an earlier run whose feature no
+    longer drifts would otherwise sit beside a report that says it did not.
+    """
+    written = sorted(p.name for p in report.iterdir())
+    for name in written:
+        if (out / name).is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(out / name))
+    for name in written:
+        os.replace(report / name, out / name)
+    for name in sorted(ours - set(written)):
+        if (out / name).is_file():
+            (out / name).unlink()
+
+
 def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
     """Validate, compare, write the outputs; return the exit status (0 or 1)."""
     if chunk_rows < 1:
@@ -461,7 +482,6 @@ def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
         log.warning("%s", warning)
     out.mkdir(parents=True, exist_ok=True)
     drifted = [c for c in checks if c.drifted]
-    write_plots(drifted, batch, source, chunk_rows, out)
     result = {
         "input": str(input_path),
         "rows": batch.rows,
@@ -471,7 +491,13 @@ def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
         "prediction": asdict(prediction),
         "features": [asdict(c) for c in checks],
     }
-    io.write_json(out / "drift.json", result)
-    io.write_text(out / "summary.md", summary_markdown(checks, prediction, batch.rows, warning))
+    with tempfile.TemporaryDirectory(prefix=".report-", dir=out) as staging:
+        report = Path(staging)
+        write_plots(drifted, batch, source, chunk_rows, report)
+        io.write_json(report / "drift.json", result)
+        io.write_text(
+            report / "summary.md", summary_markdown(checks, prediction, batch.rows, warning)
+        )
+        publish(report, out, ours={f"{c.name}.png" for c in checks})
     log.info("%d of %d features drifted; report in %s", len(drifted), len(checks), out)
     return 1 if drifted or prediction.drifted else 0

@@ -465,6 +465,15 @@ def sink(output: str, bundle: Bundle, source: Source, on_error: str) -> Iterator
         out.close()
         if rejects is not None:
             rejects.close()
+    if on_error != "reject":  # an earlier run's rejects must not sit beside this output
+        _remove(f"{output}.rejects.csv")
+
+
+def _remove(path: str) -> None:
+    """Delete the file ``path`` (local or a URL) if there is one."""
+    fs, where = _fs(path)
+    if fs.isfile(where):
+        fs.rm_file(where)
 
 
 # --------------------------------------------------------------------------- engines
