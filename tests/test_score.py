@@ -420,3 +420,16 @@ def test_a_clean_run_removes_the_rejects_of_an_earlier_one(trained, customers, t
     assert (tmp_path / "scores.parquet.rejects.csv").exists()
     score.run(customers["parquet"], out, root=trained)
     assert not (tmp_path / "scores.parquet.rejects.csv").exists()
+
+
+def test_the_input_file_is_never_the_output(trained, customers, tmp_path):
+    """The rename at the end would replace the customers with their scores."""
+    path = tmp_path / "batch.csv"
+    path.write_bytes(customers["csv"].read_bytes())
+    (tmp_path / "link.csv").symlink_to(path)
+    (tmp_path / "hard.csv").hardlink_to(path)
+    same = (path, tmp_path / "link.csv", tmp_path / "hard.csv", tmp_path / "." / "batch.csv")
+    for output in same:
+        with pytest.raises(ChurnError, match=r": is the input file; scores go elsewhere$"):
+            score.run(path, output, root=trained)
+    assert path.read_bytes() == customers["csv"].read_bytes()

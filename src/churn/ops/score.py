@@ -469,6 +469,18 @@ def sink(output: str, bundle: Bundle, source: Source, on_error: str) -> Iterator
         _remove(f"{output}.rejects.csv")
 
 
+def _not_the_input(input_path: str, output: str) -> None:
+    """Refuse an output that is the input file: the rename at the end would replace it."""
+    (in_fs, read_at), (out_fs, write_at) = _fs(input_path), _fs(output)
+    if isinstance(in_fs, LocalFileSystem) and isinstance(out_fs, LocalFileSystem):
+        a, b = Path(read_at), Path(write_at)
+        same = a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    else:
+        same = in_fs.unstrip_protocol(read_at) == out_fs.unstrip_protocol(write_at)
+    if same:
+        raise ChurnError(f"--output {clip(output, 300)}: is the input file; scores go elsewhere")
+
+
 def _remove(path: str) -> None:
     """Delete the file ``path`` (local or a URL) if there is one."""
     fs, where = _fs(path)
@@ -622,6 +634,7 @@ def run(
         raise ChurnError(f"--chunk-rows {chunk_rows}: must be at least 1")
     _kind(output, "output")
     _kind(str(input_path), "input")  # usage mistakes first, before the model is read
+    _not_the_input(str(input_path), str(output))
     started = time.monotonic()
     bundle = load_bundle(model_ref, root)
     source = open_input(str(input_path), bundle.contract)
