@@ -183,6 +183,21 @@ def test_every_get_route_answers_head_too(client, path):
     assert list(operations) == ["get"]  # the HEAD twin is not a documented operation
 
 
+def test_the_docs_pages_are_counted_by_their_own_path(client):
+    """Starlette's routes (the docs) have no FastAPI route in scope: not 'unmatched'."""
+    for path in ("/docs", "/redoc", "/openapi.json", "/no/such/page"):
+        client.get(path)
+    counted = [
+        line
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("churn_requests_total{")
+    ]
+    assert 'churn_requests_total{path="/docs",status="200"} 1.0' in counted
+    assert 'churn_requests_total{path="/redoc",status="200"} 1.0' in counted
+    assert 'churn_requests_total{path="/openapi.json",status="200"} 1.0' in counted
+    assert 'churn_requests_total{path="unmatched",status="404"} 1.0' in counted
+
+
 def test_a_trailing_slash_is_404_not_a_redirect_to_the_clients_host(client, rows):
     response = client.post(
         "/v1/predict/",

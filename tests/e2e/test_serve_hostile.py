@@ -57,6 +57,13 @@ class Server:
         found = re.search(rf'^churn_errors_total\{{kind="{kind}"\}} (\S+)$', text, re.MULTILINE)
         return float(found[1]) if found else 0.0
 
+    def requests(self, path: str, status: str) -> float:
+        """``churn_requests_total{path=..., status=...}`` from /metrics (0 if never counted)."""
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        labels = rf'path="{re.escape(path)}",status="{status}"'
+        found = re.search(rf"^churn_requests_total\{{{labels}\}} (\S+)$", text, re.MULTILINE)
+        return float(found[1]) if found else 0.0
+
     def healthy(self) -> bool:
         """/health answers 200 within a second."""
         return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
@@ -255,6 +262,7 @@ def test_a_body_that_trickles_in_gets_408_at_the_body_deadline(server, row):
     )
     assert BODY_TIMEOUT - 0.1 <= elapsed < BODY_TIMEOUT + 3
     assert server.errors("body_timeout") >= 1
+    assert server.requests("/v1/predict", "408") >= 1
     assert server.healthy()
 
 
@@ -461,3 +469,23 @@ def test_a_customer_with_350k_unknown_fields_is_one_error_in_little_time(server)
     assert done.seconds < 2.0
     assert done.peak_growth_mb < 300
     assert done.probe_failures == []
+
+
+def test_a_body_framed_by_both_length_and_chunks_is_400_and_the_connection_closed(server, row):
+    """RFC 9112 6.3: a proxy may have read the length, h11 the chunks; no request follows."""
+    body = json.dumps({"customers": [row]}).encode()
+    before = server.errors("bad_request")
+    with connect(server) as sock:
+        sock.sendall(
+            b"POST /v1/predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"%x\r\n" % len(body)
+            + body
+            + b"\r\n0\r\n\r\n"
+            + b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n"
+        )
+        answer = read_until_closed(sock)
+    assert status_of(answer) == 400
+    assert answer.count(b"HTTP/1.1 ") == 1  # the pipelined GET was not served
+    assert server.errors("bad_request") == before + 1
+    assert server.healthy()

@@ -31,8 +31,9 @@ class Metrics:
         self.predictions = Counter(
             "churn_predictions_total", "Predictions by label", ["label"], registry=self.registry
         )
-        # kinds: http_<status>, validation, internal, and, outside any answer,
-        # client_disconnect, header_timeout, body_timeout, header_too_large, connection_refused
+        # kinds: http_<status>, validation, internal, and, outside the app,
+        # client_disconnect, header_timeout, body_timeout, header_too_large, bad_request
+        # (a head h11 refuses), connection_refused
         self.errors = Counter(
             "churn_errors_total", "Errors by kind", ["kind"], registry=self.registry
         )
@@ -82,7 +83,24 @@ class Observe:
             body = {"detail": "internal error", "request_id": request_id}
             await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
         finally:  # counted even when the client went away (no status sent: "none")
-            route = scope.get("route")
-            path = route.path if route is not None else "unmatched"
-            self.metrics.requests.labels(path, str(status[0] or "none")).inc()
+            path = route_path(scope)
+            # A body timeout's 408 is written past the app, which saw only a disconnect.
+            sent = status[0] or (408 if scope["state"].get(BODY_TIMED_OUT) else "none")
+            self.metrics.requests.labels(path, str(sent)).inc()
             self.metrics.latency.labels(path).observe(time.perf_counter() - start)
+
+
+def route_path(scope: Scope) -> str:
+    """The route's path template, for the API's routes and Starlette's (the docs pages).
+
+    Never the request's own path: a label per URL a client makes up would grow the
+    metrics without bound.
+    """
+    route = scope.get("route")
+    if route is not None:
+        return route.path
+    endpoint = scope.get("endpoint")
+    for candidate in getattr(scope.get("app"), "routes", ()):
+        if endpoint is not None and getattr(candidate, "endpoint", None) is endpoint:
+            return candidate.path
+    return "unmatched"

@@ -64,6 +64,21 @@ def head_size(request: h11.Request) -> int:
     return line + sum(len(name) + len(value) + 4 for name, value in request.headers) + 2
 
 
+def check_head(request: h11.Request, max_head: int) -> None:
+    """431 for a head over the limit; 400 for a body framed two ways.
+
+    With both Content-Length and Transfer-Encoding, h11 follows the chunking and keeps
+    the connection; a proxy in front may have followed the length instead, and the
+    rest of the body would be read here as the next request (RFC 9112 6.3: reject or
+    close).
+    """
+    if head_size(request) > max_head:
+        raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
+    names = {name for name, _ in request.headers}
+    if b"content-length" in names and b"transfer-encoding" in names:
+        raise h11.RemoteProtocolError("both Content-Length and Transfer-Encoding", 400)
+
+
 class _Connection(h11.Connection):
     """h11's connection, holding whole heads to the size limit, remembering the error status."""
 
@@ -73,8 +88,8 @@ class _Connection(h11.Connection):
         """h11's next event; a protocol error's status hint (431: head too large) is kept."""
         try:
             event = super().next_event()
-            if isinstance(event, h11.Request) and head_size(event) > self.max_head:
-                raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
+            if isinstance(event, h11.Request):
+                check_head(event, self.max_head)
         except h11.RemoteProtocolError as err:
             self.error_status = err.error_status_hint
             raise
@@ -183,6 +198,7 @@ class LimitedH11Protocol(H11Protocol):
             self.count("header_too_large")
             self.write_error(431, "request header fields too large")
         else:
+            self.count("bad_request")
             self.write_error(400, msg)
         self.transport.close()
 
