@@ -366,6 +366,9 @@ def test_wide_customers_are_those_written_with_more_members_than_fields():
             "MAX_BATCH: Input should be less than or equal to 1000000 "
             "(got '99999999999999999999999999')",
         ),
+        # An infinite deadline is no deadline: a slow client would hold a connection forever.
+        ("HEADER_TIMEOUT", "inf", "HEADER_TIMEOUT: Input should be a finite number (got 'inf')"),
+        ("BODY_TIMEOUT", "1e400", "BODY_TIMEOUT: Input should be a finite number (got '1e400')"),
     ],
 )
 def test_a_setting_that_does_not_parse_is_one_line(monkeypatch, name, value, message):

@@ -31,8 +31,10 @@ class Settings(BaseSettings):
     # Limits against hostile or careless clients (README, "Serving the model").
     max_errors: int = Field(20, ge=1)  # per-field 422 entries listed; the rest only counted
     max_header_bytes: int = Field(32 * 1024, ge=1024)  # request line + headers, else 431
-    header_timeout: float = Field(10.0, gt=0)  # seconds to receive a request's line + headers
-    body_timeout: float = Field(30.0, gt=0)  # seconds to receive its body, else 408
+    # Seconds to receive a request's line + headers, then its body (else 408); inf would
+    # turn the deadline off.
+    header_timeout: float = Field(10.0, gt=0, allow_inf_nan=False)
+    body_timeout: float = Field(30.0, gt=0, allow_inf_nan=False)
     keepalive_timeout: int = Field(5, ge=1)  # seconds an idle keep-alive connection stays open
     max_concurrent: int = Field(16, ge=1)  # predictions in flight; beyond, 503 + Retry-After
     max_connections: int = Field(1000, ge=1)  # open connections; beyond, new ones are closed
