@@ -330,6 +330,23 @@ def test_a_batch_needs_no_id_column_even_when_the_data_has_one(tmp_path, suffix)
     assert [len(f) for f, _ in mon.chunks(source, with_id, 7)] == [7, 3]
 
 
+def test_binary_text_is_read_as_text_and_other_bytes_are_one_line(tmp_path):
+    """A category stored as binary: read as text; a byte that is not UTF-8 names the column."""
+    frame = tiny_batch(10)
+    values = [v.encode() for v in frame["k"]]
+    path = tmp_path / "batch.parquet"
+    table = pa.table({"n": frame["n"], "k": pa.array(values, pa.binary())})
+    pq.write_table(table, path)
+    source = mon.open_batch(path, TINY)
+    (chunk, _), *_ = mon.chunks(source, TINY, 100)
+    assert chunk["k"].tolist() == frame["k"].tolist()
+    values[3] = b"\xff"
+    pq.write_table(table.set_column(1, "k", pa.array(values, pa.binary())), path)
+    with pytest.raises(ChurnError) as err:
+        list(mon.chunks(mon.open_batch(path, TINY), TINY, 100))
+    assert str(err.value) == f"{path}: column 'k' holds bytes that are not UTF-8 text"
+
+
 @pytest.mark.parametrize(
     ("name", "text", "says"),
     [

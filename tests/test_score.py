@@ -433,3 +433,27 @@ def test_the_input_file_is_never_the_output(trained, customers, tmp_path):
         with pytest.raises(ChurnError, match=r": is the input file; scores go elsewhere$"):
             score.run(path, output, root=trained)
     assert path.read_bytes() == customers["csv"].read_bytes()
+
+
+@pytest.mark.parametrize("column", ["contract", ID])
+def test_binary_text_is_read_as_text_and_bytes_that_are_not_utf8_are_one_line(
+    trained, customers, tmp_path, cluster, column
+):
+    """Some writers store text as binary: read as text; a byte that is not UTF-8 names it."""
+    table = pa.Table.from_pandas(customers["frame"].head(6).astype({ID: str}), preserve_index=False)
+    where = table.schema.get_field_index(column)
+    as_bytes = [v.encode() for v in table.column(where).to_pylist()]
+    path = tmp_path / "batch.parquet"
+    pq.write_table(table.set_column(where, column, pa.array(as_bytes, pa.binary())), path)
+    at = {"scheduler": cluster.scheduler_address, "root": trained}
+    for engine in ("local", "dask"):
+        out = tmp_path / f"{engine}.csv"
+        assert score.run(path, out, engine=engine, **at).scored == 6
+        assert pd.read_csv(out, dtype=str)[ID].tolist() == table.column(ID).to_pylist()
+    as_bytes[2] = b"\xff"
+    pq.write_table(table.set_column(where, column, pa.array(as_bytes, pa.binary())), path)
+    for engine in ("local", "dask"):
+        with pytest.raises(ChurnError) as err:
+            score.run(path, tmp_path / "bad.csv", engine=engine, **at)
+        assert str(err.value) == f"{path}: column {column!r} holds bytes that are not UTF-8 text"
+    assert not (tmp_path / "bad.csv").exists()

@@ -184,6 +184,8 @@ def open_input(path: str, contract: Contract, with_id: bool = True) -> Source:
     id_type = schema.field(contract.id).type if with_id else pa.int64()
     if kind == "csv" and with_id:
         id_type = pa.string()  # as written: "0012" stays "0012"
+    elif pa.types.is_binary(id_type) or pa.types.is_large_binary(id_type):
+        id_type = pa.large_string() if pa.types.is_large_binary(id_type) else pa.string()  # as_text
     return Source(path, kind, wanted, id_type, rows)
 
 
@@ -272,12 +274,32 @@ def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches(pending)
 
 
+def as_text(table: pa.Table, path: str) -> pa.Table:
+    """``table`` with each binary column as UTF-8 text; bytes that are not UTF-8 name the column.
+
+    Some Parquet writers store text as plain binary. Left as bytes, a category would be
+    compared as b'...' and an id written to CSV as raw bytes; a byte that is not UTF-8
+    was a UnicodeDecodeError traceback deep in the scoring.
+    """
+    for i, field in enumerate(table.schema):
+        if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
+            text = pa.large_string() if pa.types.is_large_binary(field.type) else pa.string()
+            try:
+                table = table.set_column(i, field.name, table.column(i).cast(text))
+            except pa.ArrowInvalid:
+                raise ChurnError(
+                    f"{path}: column {clip(field.name)!r} holds bytes that are not UTF-8 text"
+                ) from None
+    return table
+
+
 def local_tables(source: Source, chunk_rows: int) -> Iterator[pa.Table]:
     """The input's columns ``source.columns`` as tables of ``chunk_rows`` rows, one at a time."""
     fs, where = _fs(source.path)
     with fs.open(where, "rb") as fh:
         try:
-            yield from rebatch(_batches(source, fh), chunk_rows)
+            for table in rebatch(_batches(source, fh), chunk_rows):
+                yield as_text(table, source.path)
         except (pa.ArrowException, UnicodeDecodeError, OSError) as err:
             # Past the header probe: a row of the wrong width, bytes that are not UTF-8, a
             # damaged Parquet page (an OSError naming no file).
@@ -514,7 +536,7 @@ def parquet_slice(path: str, columns: list[str], start: int, stop: int) -> pd.Da
             table = table.slice(start - (first or 0), stop - start)
         else:  # an empty file, or the empty frame Dask takes the column types from
             table = pf.schema_arrow.empty_table().select(columns)
-    frame = table.to_pandas()
+    frame = as_text(table, path).to_pandas()
     frame.index = pd.RangeIndex(start, stop)
     return frame
 
