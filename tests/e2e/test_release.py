@@ -87,8 +87,7 @@ def test_the_tag_records_the_md5_and_verify_and_gate_check_it(repo):
         sh(repo, "git", "tag", "-a", "-m", text, name)
     try:
         assert refused(repo, "gate", "churn-model@v7.0.0") == (
-            "error: churn-model@v7.0.0: its message records no test metrics: "
-            "not made by make release"
+            "error: churn-model@v7.0.0: its message has no single 'model-md5: <hex>' line"
         )
         assert refused(repo, "verify", "churn-model@v7.0.0") == (
             "error: churn-model@v7.0.0: its message has no single 'model-md5: <hex>' line"
@@ -229,11 +228,19 @@ def test_release_notes_add_tag_and_commit_to_the_card(repo):
     assert refused(repo, "notes", "v1.0.0") == (
         "error: TAG 'v1.0.0': expected churn-model@vX.Y.Z or churn-model#<stage>#N"
     )
+    # Named like a release and nothing more: no notes, as verify and gate refuse it too.
+    sh(repo, "git", "tag", "churn-model@v0.0.1", "churn-model@v1.0.0^{commit}")
+    assert refused(repo, "notes", "churn-model@v0.0.1") == (
+        "error: churn-model@v0.0.1: a lightweight tag; a release is an annotated tag with its md5"
+    )
 
 
 def test_a_leading_v_is_stripped_and_the_newest_release_tag_names_a_stage(repo):
     sh(repo, "git", "checkout", "-q", "churn-model@v1.0.0")
     sh(repo, "dvc", "checkout", "-q")
+    # Made by hand on the same commit, no md5: neither the release compared with nor the
+    # one the stage tag stands for.
+    sh(repo, "git", "tag", "-a", "-m", "by hand", "churn-model@v1.0.1")
     assert release(repo, "create", "v1.0.2", check=True).stdout == "churn-model@v1.0.2\n"
     assert sh(repo, "git", "tag", "--list", "churn-model@vv*").stdout == ""
     md5 = release(repo, "verify", "churn-model#prod#1", check=True).stdout

@@ -439,14 +439,18 @@ def test_latest_stage_tag_is_the_highest_assignment_number(tmp_path):
 def test_release_at_picks_the_highest_version_of_that_artifact(tmp_path):
     """Versions compare as numbers (v1.10.0 is above v1.9.0, which text order inverts).
 
-    Guards against another artifact's tag on the same commit and a tag shaped like a
-    release whose version is not X.Y.Z, which would make the comparison fail.
+    Guards against another artifact's tag on the same commit, a tag shaped like a
+    release whose version is not X.Y.Z, which would make the comparison fail, and tags
+    named like a release that record no model md5 (verify would refuse them).
     """
     sh_git(tmp_path, "init", "-q")
     sh_git(tmp_path, "commit", "-q", "--allow-empty", "-m", "one")
     for tag in ("churn-model@v1.9.0", "churn-model@v1.10.0", "other-model@v9.0.0"):
-        sh_git(tmp_path, "tag", "-a", "-m", tag, tag)
+        sh_git(tmp_path, "tag", "-a", "-m", f"{tag}\n\nmodel-md5: {'0' * 32}", tag)
     sh_git(tmp_path, "tag", "churn-model@v1.2.3.4")
+    # Named like releases, made by hand: no md5 recorded, or no message at all.
+    sh_git(tmp_path, "tag", "-a", "-m", "by hand", "churn-model@v1.11.0")
+    sh_git(tmp_path, "tag", "churn-model@v1.12.0")
     head = sh_git(tmp_path, "rev-parse", "HEAD").strip()
     assert integrity.release_at(head, "churn-model", cwd=tmp_path) == "churn-model@v1.10.0"
     assert integrity.release_at(head, "other-model", cwd=tmp_path) == "other-model@v9.0.0"

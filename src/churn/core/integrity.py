@@ -214,6 +214,18 @@ def release_tag_md5(tag: str, cwd: str | Path | None = None) -> str:
     return md5
 
 
+def is_release(tag: str, cwd: str | Path | None = None) -> bool:
+    """Whether ``tag`` is a release: annotated, recording one model md5 (what verify checks).
+
+    A lightweight tag or one made by hand with another message has the name of a
+    release and nothing else: it is no earlier release to compare with.
+    """
+    try:
+        return md5_in_message(tag_message(tag, cwd=cwd)) is not None
+    except ChurnError:
+        return False
+
+
 def latest_stage_tag(artifact: str, stage: str, cwd: str | Path | None = None) -> str:
     """The newest ``<artifact>#<stage>#N`` tag (GTO numbers each assignment)."""
     found = git("tag", "--list", "--", f"{artifact}#{stage}#*", cwd=cwd).split()
@@ -224,9 +236,11 @@ def latest_stage_tag(artifact: str, stage: str, cwd: str | Path | None = None) -
 
 
 def release_at(commit: str, artifact: str, cwd: str | Path | None = None) -> str:
-    """The highest ``<artifact>@vX.Y.Z`` tag on ``commit``; error when none."""
+    """The highest ``<artifact>@vX.Y.Z`` release tag on ``commit``; error when none."""
     tags = git("tag", "--points-at", commit, "--list", "--", f"{artifact}@v*", cwd=cwd).split()
-    versions = [t for t in tags if RELEASE_TAG.fullmatch(t) and _is_version(t)]
+    versions = [
+        t for t in tags if RELEASE_TAG.fullmatch(t) and _is_version(t) and is_release(t, cwd)
+    ]
     if not versions:
         raise ChurnError(f"commit {commit[:12]} carries no {artifact}@vX.Y.Z release tag")
     return max(versions, key=lambda t: parse_version(t.split("@v", 1)[1]))

@@ -27,6 +27,7 @@ from churn.core.integrity import (
     command,
     commit_of,
     git,
+    is_release,
     is_revision,
     parse_version,
     read_model_bytes,
@@ -69,6 +70,11 @@ def released_versions(artifact: str, tags: list[str]) -> list[tuple[int, int, in
     prefix = f"{artifact}@v"
     found = [t.removeprefix(prefix) for t in tags if t.startswith(prefix)]
     return sorted(parse_version(v) for v in found if VERSION.fullmatch(v))
+
+
+def releases(artifact: str, tags: list[str]) -> list[str]:
+    """The tags among ``tags`` that are releases of ``artifact``, not only named like one."""
+    return [t for t in tags if t.startswith(f"{artifact}@v") and is_release(t)]
 
 
 def check_version(version: str, existing: list[tuple[int, int, int]]) -> None:
@@ -200,17 +206,16 @@ def create(version: str) -> str:
     params = load_params()
     artifact = artifact_name()
     check_clean()
-    existing = released_versions(artifact, git("tag", "--list").split())
-    check_version(version, existing)
+    names = git("tag", "--list").split()
+    check_version(version, released_versions(artifact, names))  # any tag holds its name
     check_pushed()
     md5 = read_model_bytes(params.paths.model).md5
     root = Path.cwd()
     head = load_head(root)
     if head.metrics is None:
         raise ChurnError(f"{params.paths.reports}/metrics.json: missing: run dvc repro first")
-    previous = None
-    if existing:
-        previous = load_base(root, f"{artifact}@v{version_text(existing[-1])}")
+    older = released_versions(artifact, releases(artifact, names))
+    previous = load_base(root, f"{artifact}@v{version_text(older[-1])}") if older else None
     verdict = gate(head, previous, params)
     tag = f"{artifact}@v{version}"
     message = tag_message(artifact, version, head.metrics, verdict, md5)
@@ -251,6 +256,7 @@ def release_tag(tag: str) -> str:
     if stage:
         return release_at(commit_of(tag), artifact)
     parse_version(release["version"])
+    integrity.release_tag_md5(tag)  # a lightweight or hand-made tag is no release
     return tag
 
 
@@ -293,7 +299,8 @@ def gate_tag(tag: str) -> str:
             raise ChurnError(f"{tag}: records {name} {text}, but metrics.json has {value}")
     artifact, version = tag.split("@v", 1)
     wanted = parse_version(version)
-    older = [v for v in released_versions(artifact, git("tag", "--list").split()) if v < wanted]
+    names = releases(artifact, git("tag", "--list").split())
+    older = [v for v in released_versions(artifact, names) if v < wanted]
     previous = load_base(root, f"{artifact}@v{version_text(older[-1])}") if older else None
     return gate(head, previous, params)
 
