@@ -457,3 +457,26 @@ def test_binary_text_is_read_as_text_and_bytes_that_are_not_utf8_are_one_line(
             score.run(path, tmp_path / "bad.csv", engine=engine, **at)
         assert str(err.value) == f"{path}: column {column!r} holds bytes that are not UTF-8 text"
     assert not (tmp_path / "bad.csv").exists()
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_whitespace_only_cells_are_missing_as_in_prepare(
+    trained, customers, tmp_path, cluster, kind
+):
+    """'  ' in a nullable number is missing (scored); a tab in a category, missing (refused)."""
+    frame = customers["frame"].head(8).astype(str)
+    frame.loc[2, "total_charges"] = "  "
+    frame.loc[3, "contract"] = "\t"
+    path = tmp_path / f"batch.{kind}"
+    frame.to_csv(path, index=False) if kind == "csv" else frame.to_parquet(path, index=False)
+    for engine in ("local", "dask"):
+        out = tmp_path / f"{engine}.csv"
+        at = {"scheduler": cluster.scheduler_address, "root": trained}
+        counts = score.run(path, out, on_error="reject", engine=engine, **at)
+        assert (counts.scored, counts.rejected) == (7, 1)
+        rejects = pd.read_csv(f"{out}.rejects.csv")
+        assert rejects.to_dict("list") == {
+            "row": [4],
+            ID: [int(frame.loc[3, ID])],
+            "reason": ["contract: not null"],
+        }

@@ -3,6 +3,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -277,3 +278,28 @@ def test_atomic_path_refuses_a_directory_before_any_work(tmp_path):
     assert err.value.filename == str(tmp_path / "out.json")
     assert entered == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (pd.Series(["a", "  ", "\t", None, " x "]), ["a", None, None, None, " x "]),
+        (pd.Series(["a", " \u00a0", 1, None], dtype=object), ["a", None, 1, None]),
+        (pd.Series(["29.85", "  "], dtype="string[pyarrow]"), ["29.85", None]),
+        (pd.Series([1.5, np.nan]), [1.5, None]),  # numbers: untouched
+        (pd.Series([[1], [2]]), [[1], [2]]),  # objects that are not text: untouched
+    ],
+    ids=["str", "object", "string[pyarrow]", "floats", "lists"],
+)
+def test_blank_as_missing_makes_whitespace_only_text_missing(values, expected):
+    got = io.blank_as_missing(values)
+    assert [
+        None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else v
+        for v in got.tolist()
+    ] == expected
+
+
+def test_blank_as_missing_drops_whitespace_only_categories():
+    got = io.blank_as_missing(pd.Series(["a", "  ", "b", "a"], dtype="category"))
+    assert got.cat.categories.tolist() == ["a", "b"]
+    assert got.isna().tolist() == [False, True, False, False]

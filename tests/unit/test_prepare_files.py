@@ -166,6 +166,12 @@ ACCEPTED = {
         "2023,2024\n2023,2024\n5,7\n",
         {"2023": [2023, 5], "2024": [2024, 7]},
     ),
+    # Whitespace-only cells are missing like empty ones: the numbers stay numbers, and no
+    # category "" appears (categories read as such, or text).
+    "whitespace-only cells": (
+        "id,x,c\n1,2.5,a\n2,  ,\t\n3,4,b\n",
+        {"id": [1, 2, 3], "x": [2.5, None, 4.0], "c": ["a", None, "b"]},
+    ),
     # pandas skips blank lines before the header; so does the check of its names.
     "blank lines before the header": ("\n\nid,x\n1,2\n", {"id": [1], "x": [2]}),
     # The probed column equals its name, but the row as a whole is not the header.
@@ -179,7 +185,8 @@ ACCEPTED = {
 @pytest.mark.parametrize(("content", "expected"), ACCEPTED.values(), ids=ACCEPTED)
 def test_a_good_file_is_read_as_is(tmp_path, content, expected):
     """Guards against false alarms: valid shapes each check could mistake for a bad file."""
-    assert read_raw(write(tmp_path, content)).to_dict("list") == expected
+    got = read_raw(write(tmp_path, content)).astype(object)
+    assert got.where(got.notna(), None).to_dict("list") == expected
 
 
 def test_quoted_rows_are_walked_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
@@ -295,3 +302,10 @@ def test_concat_blocks_unites_categories_sorted():
     assert out["c"].astype(object).tolist()[:3] == ["z", "x", "y"]
     assert out["n"].tolist() == [1, 2, 3, 4]
     assert out.index.tolist() == [0, 1, 2, 3]
+
+
+def test_whitespace_only_cells_of_a_categorical_column_are_missing(tmp_path):
+    """Read as categories: '  ' and a tab are no categories (stripped, they would be '')."""
+    frame = read_raw(write(tmp_path, "id,plan\n1,basic\n2,  \n3,\t\n4,pro\n"), ["plan"], ["id"])
+    assert frame["plan"].cat.categories.tolist() == ["basic", "pro"]
+    assert frame["plan"].isna().tolist() == [False, True, True, False]

@@ -105,6 +105,25 @@ def _via_proc(path: str) -> bool:
     return False
 
 
+def blank_as_missing(values: pd.Series) -> pd.Series:
+    """``values`` with each whitespace-only text (spaces, tabs) missing, as an empty cell is.
+
+    pandas reads "" and, told so, " " as missing, but "  " or a tab as text: a numeric
+    column then turns to text and a category "" appears. Other values are untouched.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = values.cat.categories
+        blank = [c for c in categories if isinstance(c, str) and c.isspace()]
+        return values.cat.remove_categories(blank) if blank else values
+    if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
+        return values
+    try:
+        blank = values.str.isspace().fillna(False).astype(bool)  # vectorized on str columns
+    except AttributeError:  # objects that are not text (a column of lists, of numbers)
+        return values
+    return values.mask(blank) if blank.any() else values
+
+
 def write_text(path: str | Path, text: str) -> None:
     """Write UTF-8 text with Unix line endings, atomically."""
     with atomic_path(path) as tmp:

@@ -33,6 +33,7 @@ import fsspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
@@ -293,13 +294,29 @@ def as_text(table: pa.Table, path: str) -> pa.Table:
     return table
 
 
+def blank_as_null(table: pa.Table) -> pa.Table:
+    """``table`` with each whitespace-only text null, as prepare reads such a cell.
+
+    The reader's null values are exact texts ("", " ", "NA", ...); "  " or a tab would
+    otherwise be a number that does not parse or a category the contract lacks.
+    """
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            values = table.column(i)
+            blank = pc.utf8_is_space(values)
+            if pc.any(blank).as_py():
+                nulls = pa.nulls(len(values), field.type)
+                table = table.set_column(i, field.name, pc.if_else(blank, nulls, values))
+    return table
+
+
 def local_tables(source: Source, chunk_rows: int) -> Iterator[pa.Table]:
     """The input's columns ``source.columns`` as tables of ``chunk_rows`` rows, one at a time."""
     fs, where = _fs(source.path)
     with fs.open(where, "rb") as fh:
         try:
             for table in rebatch(_batches(source, fh), chunk_rows):
-                yield as_text(table, source.path)
+                yield blank_as_null(as_text(table, source.path))
         except (pa.ArrowException, UnicodeDecodeError, OSError) as err:
             # Past the header probe: a row of the wrong width, bytes that are not UTF-8, a
             # damaged Parquet page (an OSError naming no file).
@@ -536,7 +553,7 @@ def parquet_slice(path: str, columns: list[str], start: int, stop: int) -> pd.Da
             table = table.slice(start - (first or 0), stop - start)
         else:  # an empty file, or the empty frame Dask takes the column types from
             table = pf.schema_arrow.empty_table().select(columns)
-    frame = as_text(table, path).to_pandas()
+    frame = blank_as_null(as_text(table, path)).to_pandas()
     frame.index = pd.RangeIndex(start, stop)
     return frame
 
@@ -576,6 +593,8 @@ def _span(path: str, columns: list[str], span: tuple[int, int]) -> pd.DataFrame:
 
 
 def _positioned(frame: pd.DataFrame, start: int) -> pd.DataFrame:
+    # As blank_as_null does for pyarrow's reader.
+    frame = pd.DataFrame({c: io.blank_as_missing(frame[c]) for c in frame.columns})
     return frame.set_axis(pd.RangeIndex(start, start + len(frame)), axis=0)
 
 

@@ -7,6 +7,7 @@ index, so it is carried along for the per-row predictions without ever being
 a feature. Outputs are Parquet so the dtypes survive.
 """
 
+import contextlib
 import csv
 import logging
 import math
@@ -54,7 +55,7 @@ def read_raw(
 ) -> pd.DataFrame:
     """Read the raw CSV (UTF-8, comma-separated) and run the file-level checks.
 
-    Whitespace-only cells count as missing. Columns named in ``categorical`` are
+    Empty and whitespace-only cells count as missing. Columns named in ``categorical`` are
     read as pandas categories: the parser keeps each distinct text once and a small
     code per row, instead of one string per row. Integer columns take the smallest
     integer dtype that holds them, but those named in ``exact`` (the id). File-level
@@ -93,7 +94,8 @@ def parse_csv(
                 dtype=dict.fromkeys(categorical, "category"),  # names absent from the file: ignored
                 chunksize=READ_ROWS,
             ) as reader:
-                return exact_text(concat_blocks([compact(block, keep) for block in reader]), keep)
+                blocks = [compact(blank_cells(block, keep), keep) for block in reader]
+                return exact_text(concat_blocks(blocks), keep)
     except pd.errors.ParserWarning:
         raise ChurnError(f"{path}: data rows have more fields than the header") from None
     except pd.errors.EmptyDataError:
@@ -107,6 +109,26 @@ def parse_csv(
         ) from None
     except pd.errors.ParserError as err:
         raise ChurnError(f"{path}: cannot parse as CSV ({' '.join(str(err).split())})") from None
+
+
+def blank_cells(block: pd.DataFrame, keep: set[str]) -> pd.DataFrame:
+    """``block`` with whitespace-only cells missing, in every column but those in ``keep``.
+
+    pandas took "" and " " as missing but "  " or a tab as text, so one such cell made
+    a numeric column text (and an inferred contract call it categorical). A column that
+    was text only because of them is read as numbers, as pandas would have read it.
+    """
+    for name in block.columns:
+        if name in keep:
+            continue
+        values = io.blank_as_missing(block[name])
+        if values is block[name]:
+            continue
+        if not isinstance(values.dtype, pd.CategoricalDtype):
+            with contextlib.suppress(ValueError, TypeError):
+                values = pd.to_numeric(values)
+        block[name] = values
+    return block
 
 
 def compact(block: pd.DataFrame, keep: set[str]) -> pd.DataFrame:
