@@ -330,6 +330,15 @@ def test_a_batch_needs_no_id_column_even_when_the_data_has_one(tmp_path, suffix)
     assert [len(f) for f, _ in mon.chunks(source, with_id, 7)] == [7, 3]
 
 
+def test_whitespace_only_cells_are_missing_as_in_prepare(tmp_path):
+    """'  ' in a number and a tab in a category: missing, not text the contract refuses."""
+    (tmp_path / "batch.csv").write_text("n,k\n1.5,a\n  ,b\n3,\t\n")
+    (chunk, _), *_ = mon.chunks(mon.open_batch(tmp_path / "batch.csv", TINY), TINY, 100)
+    assert chunk["n"].isna().tolist() == [False, True, False]
+    assert chunk["k"].isna().tolist() == [False, False, True]
+    assert chunk["n"].dtype == float
+
+
 def test_binary_text_is_read_as_text_and_other_bytes_are_one_line(tmp_path):
     """A category stored as binary: read as text; a byte that is not UTF-8 names the column."""
     frame = tiny_batch(10)
