@@ -154,6 +154,8 @@ def test_choose_threshold_makes_the_cut_it_reports_at_the_ends_of_float_range():
     # Nobody would be best (every contact loses), but no threshold <= 1 leaves out a 1.0:
     # the best cut that can be made is the 1.0 group, and its profit is what is reported.
     assert decision.choose_threshold(ones, np.array([-1.0, -1.0, -1.0])) == (0.75, -2 / 3)
+    lone = np.array([0.5, 1.0])  # one top score of 1, not first in row order
+    assert decision.choose_threshold(lone, np.array([-1.0, -1.0])) == (0.75, -0.5)
     low = 0.25
     high = float(np.nextafter(low, 1.0))
     assert (low + high) / 2 == low  # the midpoint rounds onto the lower score

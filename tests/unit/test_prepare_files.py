@@ -199,6 +199,12 @@ def test_quoted_rows_are_walked_as_utf8_whatever_the_locale(tmp_path, ascii_loca
     )
 
 
+def test_the_first_data_row_is_read_as_utf8_whatever_the_locale(tmp_path, ascii_locale):
+    """The width check reads the first data row itself: UTF-8, not the locale's encoding."""
+    frame = read_raw(write(tmp_path, "id,city\n1,Z\u00fcrich\n2,Bern\n"))
+    assert frame["city"].tolist() == ["Z\u00fcrich", "Bern"]
+
+
 def test_a_quoted_field_longer_than_the_csv_modules_limit_is_walked(tmp_path):
     """Csv refuses fields over 131,072 characters unless told; pandas reads them."""
     long = "a, b " * 40_000

@@ -319,15 +319,13 @@ def _numbers(values: pd.Series) -> pd.Series:
     string[pyarrow] column escaped "<= 120". True/False, dates and durations are not
     numbers (a CSV's "True" is refused too), though pandas would convert them.
     """
-    if _not_numbers(values):
-        return pd.Series(np.nan, index=values.index)
-    if isinstance(values.dtype, np.dtype) and pd.api.types.is_numeric_dtype(values):
-        return values  # already plain: compared as is, no float copy of ten million rows
-    if not pd.api.types.is_numeric_dtype(values):
+    if not _not_numbers(values):
+        if isinstance(values.dtype, np.dtype) and pd.api.types.is_numeric_dtype(values):
+            return values  # already plain: compared as is, no float copy of ten million rows
         values = pd.to_numeric(values, errors="coerce")
-    if _not_numbers(values):  # an object column of True/False comes back as bool
+    if _not_numbers(values):  # also an object column of True/False, which stays bool
         return pd.Series(np.nan, index=values.index)
-    return pd.Series(values.to_numpy(float, na_value=np.nan), index=values.index)
+    return pd.Series(values.to_numpy(float), index=values.index)
 
 
 def _not_numbers(values: pd.Series) -> bool:
@@ -341,8 +339,7 @@ def _not_numbers(values: pd.Series) -> bool:
 
 def _finite_or_missing(values: pd.Series) -> pd.Series:
     """A finite number, or missing (nullability is another check): inf and 1e999 are not."""
-    numbers = _numbers(values).to_numpy(dtype=float, na_value=np.nan)
-    return pd.Series(np.isfinite(numbers), index=values.index) | values.isna()
+    return pd.Series(np.isfinite(_numbers(values).to_numpy()), index=values.index) | values.isna()
 
 
 def _numeric_checks(col: Column) -> list:
