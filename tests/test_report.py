@@ -82,6 +82,25 @@ def test_better_head_gets_a_better_verdict():
     assert "_Paired bootstrap, 200 resamples" in text
 
 
+def test_a_test_split_with_few_churners_gets_no_verdict():
+    """Under 10 rows of a class (a 2-row test split once read 'better'): said once, no marks."""
+    few = np.r_[np.flatnonzero(Y == 1)[:9], np.flatnonzero(Y == 0)]
+
+    def small(label, proba):
+        return Side(
+            label,
+            params={"train": {"C": 1.0}, "paths": {"raw": "data/raw/x.csv"}},
+            lock={"stages": {"evaluate": {"outs": [{"path": "p.csv", "md5": str(proba[0])}]}}},
+            metrics=score(Y[few], proba[few], 0.5),
+            predictions=predictions(proba)[lambda f: f["id"].isin(few)],
+        )
+
+    text = build_report(small("main", BASE_P), small("this branch", HEAD_P), PARAMS, None)
+    assert "**Verdict against main:** too few test rows to judge (under 10 of a class)." in text
+    assert "| ⚪ too few test rows to judge (under 10 of a class) |" in text
+    assert "✅" not in text
+
+
 def test_different_rows_fall_back_to_unpaired():
     head = side("this branch", HEAD_P, ids=np.arange(1000, 1400))
     text = build_report(side("main", BASE_P), head, PARAMS, None)

@@ -84,6 +84,40 @@ def test_verdict_reads_the_metric_direction():
     assert Comparison("roc_auc", 0.8, 0.81, -0.01, 0.03, True).verdict == "no significant change"
 
 
+def test_too_few_rows_of_a_class_give_no_verdict():
+    """2 test rows once read as 'significantly better': a resample cannot vary, so no verdict."""
+    from churn.core.stats import (
+        MIN_CLASS_ROWS,
+        TOO_FEW,
+        enough_rows,
+        paired_decision_bootstrap,
+        unpaired_decision_bootstrap,
+    )
+
+    assert TOO_FEW == "too few test rows to judge (under 10 of a class)"
+    assert MIN_CLASS_ROWS == 10
+    ten, nine = np.r_[np.zeros(10), np.ones(10)], np.r_[np.zeros(30), np.ones(9)]
+    assert enough_rows(ten)
+    assert not enough_rows(nine)
+    assert not enough_rows(np.r_[np.ones(9), np.zeros(30)][::-1])
+    assert not enough_rows(ten, nine)  # every side must have them
+    assert not enough_rows(np.ones(40))
+    y, weak, strong = synthetic()
+    few = np.r_[np.flatnonzero(y == 1)[:9], np.flatnonzero(y == 0)[:200]]
+    tiny = paired_bootstrap(y[few], weak[few], strong[few], ("roc_auc",), resamples=50)[0]
+    assert (tiny.judged, tiny.verdict) == (False, TOO_FEW)
+    side = (y[few], weak[few])
+    apart = unpaired_bootstrap((y, weak), side, ("roc_auc",), resamples=50)[0]
+    assert (apart.judged, apart.verdict) == (False, TOO_FEW)
+    gain, top = np.ones(len(few)), np.ones(len(few), dtype=bool)
+    decided = paired_decision_bootstrap(y[few], (gain, top), (gain, top), resamples=20)
+    assert {c.verdict for c in decided} == {TOO_FEW}
+    whole = (y, np.ones(len(y)), np.ones(len(y), dtype=bool))
+    apart = unpaired_decision_bootstrap((y[few], gain, top), whole, resamples=20)
+    assert {c.verdict for c in apart} == {TOO_FEW}
+    assert paired_bootstrap(y, weak, strong, ("roc_auc",), resamples=50)[0].judged
+
+
 def test_metric_ci_brackets_the_estimate():
     y, _, strong = synthetic()
     low, high = metric_ci(y, strong, "roc_auc", resamples=200)

@@ -41,6 +41,10 @@ HEADLINE = ("roc_auc", "average_precision", "log_loss", "brier")  # judged by th
 # Decision metrics (churn.core.decision): higher is better for each; the report judges them too.
 DECISION = ("profit", "lift_at_k", "capture_at_k")
 DIRECTIONS = {**HIGHER_IS_BETTER, **dict.fromkeys(DECISION, True)}
+# Below this many test rows of either class on a side, a bootstrap interval says nothing:
+# no verdict is given (README, "Reviewing a pull request").
+MIN_CLASS_ROWS = 10
+TOO_FEW = f"too few test rows to judge (under {MIN_CLASS_ROWS} of a class)"
 
 
 def score(y_true: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
@@ -77,6 +81,7 @@ class Comparison:
     low: float
     high: float
     paired: bool
+    judged: bool = True  # False: a side has too few rows of a class for an interval to mean much
 
     @property
     def diff(self) -> float:
@@ -85,7 +90,9 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        """``better``, ``worse`` or ``no significant change``, direction-aware."""
+        """``better``, ``worse`` or ``no significant change``, direction-aware; or too few rows."""
+        if not self.judged:
+            return TOO_FEW
         higher = DIRECTIONS[self.metric]
         if self.low > 0:
             return "better" if higher else "worse"
@@ -248,7 +255,7 @@ def paired_bootstrap(
     old = _resampled(y, base, names, threshold, resamples, seed)
     new = _resampled(y, head, names, threshold, resamples, seed)
     points = (score(y, base, threshold), score(y, head, threshold))
-    return _comparisons(names, points, old, new, confidence, paired=True)
+    return _comparisons(names, points, old, new, confidence, True, enough_rows(y))
 
 
 def unpaired_bootstrap(
@@ -270,7 +277,20 @@ def unpaired_bootstrap(
     old = _resampled(yb, pb, names, threshold, resamples, seed)
     new = _resampled(yh, ph, names, threshold, resamples, seed + 1)
     points = (score(yb, pb, threshold), score(yh, ph, threshold))
-    return _comparisons(names, points, old, new, confidence, paired=False)
+    return _comparisons(names, points, old, new, confidence, False, enough_rows(yb, yh))
+
+
+def enough_rows(*labels: np.ndarray) -> bool:
+    """Whether every label array holds at least :data:`MIN_CLASS_ROWS` rows of each class.
+
+    With fewer, the bootstrap redraws the same handful of rows of the rare class (a
+    resample must hold both): the interval is narrow because it cannot vary, not
+    because the difference is sure, and 2 test rows read as "significantly better".
+    """
+    return all(
+        np.bincount(np.asarray(y, dtype=int), minlength=2)[:2].min() >= MIN_CLASS_ROWS
+        for y in labels
+    )
 
 
 def _comparisons(
@@ -280,12 +300,18 @@ def _comparisons(
     new: dict[str, np.ndarray],
     confidence: float,
     paired: bool,
+    judged: bool,
 ) -> list[Comparison]:
     """Head minus base per metric: point estimates and the interval of resampled differences."""
     base, head = points
     return [
         Comparison(
-            name, base[name], head[name], *_interval(new[name] - old[name], confidence), paired
+            name,
+            base[name],
+            head[name],
+            *_interval(new[name] - old[name], confidence),
+            paired,
+            judged,
         )
         for name in names
     ]
@@ -381,7 +407,7 @@ def paired_decision_bootstrap(
     old = _decision_resampled(y, *base, resamples, seed)
     new = _decision_resampled(y, *head, resamples, seed)
     points = (_decision_points(y, *base), _decision_points(y, *head))
-    return _comparisons(DECISION, points, old, new, confidence, paired=True)
+    return _comparisons(DECISION, points, old, new, confidence, True, enough_rows(y))
 
 
 def unpaired_decision_bootstrap(
@@ -396,4 +422,6 @@ def unpaired_decision_bootstrap(
     old = _decision_resampled(*base, resamples, seed)
     new = _decision_resampled(*head, resamples, seed + 1)
     points = (_decision_points(*base), _decision_points(*head))
-    return _comparisons(DECISION, points, old, new, confidence, paired=False)
+    return _comparisons(
+        DECISION, points, old, new, confidence, False, enough_rows(base[0], head[0])
+    )

@@ -202,9 +202,7 @@ def verdict_table(comparisons: list[Comparison], confidence: float, resamples: i
         "|---|---:|---|---|",
     ]
     for c in (c for c in comparisons if c.metric in REPORTED):
-        mark = {"better": "✅ better", "worse": "❌ worse"}.get(
-            c.verdict, "⚪ no significant change"
-        )
+        mark = {"better": "✅ better", "worse": "❌ worse"}.get(c.verdict, f"⚪ {c.verdict}")
         low, high = _num(c.metric, c.low, "+"), _num(c.metric, c.high, "+")
         lines.append(f"| {c.metric} | {_num(c.metric, c.diff, '+')} | [{low}, {high}] | {mark} |")
     lines.append("")
@@ -372,6 +370,8 @@ def build_report(
         return "\n".join(parts) + "\n"
     comparisons = compare(base, head, params, policy)
     headline = ", ".join(f"{c.metric} {c.verdict}" for c in comparisons if c.metric in REPORTED)
+    if not all(c.judged for c in comparisons):  # the same for every metric: said once
+        headline = comparisons[0].verdict
     parts += [f"**Verdict against {base.label}:** {headline}.", ""]
     if not same_rows(base.predictions, head.predictions):
         parts += [
