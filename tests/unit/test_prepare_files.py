@@ -169,8 +169,8 @@ ACCEPTED = {
     # Whitespace-only cells are missing like empty ones: the numbers stay numbers, and no
     # category "" appears (categories read as such, or text).
     "whitespace-only cells": (
-        "id,x,c\n1,2.5,a\n2,  ,\t\n3,4,b\n",
-        {"id": [1, 2, 3], "x": [2.5, None, 4.0], "c": ["a", None, "b"]},
+        "id,q,x,c\n1,u,2.5,a\n2,v,  ,\t\n3,w,4,b\n",
+        {"id": [1, 2, 3], "q": ["u", "v", "w"], "x": [2.5, None, 4.0], "c": ["a", None, "b"]},
     ),
     # pandas skips blank lines before the header; so does the check of its names.
     "blank lines before the header": ("\n\nid,x\n1,2\n", {"id": [1], "x": [2]}),

@@ -115,11 +115,9 @@ def blank_as_missing(values: pd.Series) -> pd.Series:
         categories = values.cat.categories
         blank = [c for c in categories if isinstance(c, str) and c.isspace()]
         return values.cat.remove_categories(blank) if blank else values
-    if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
-        return values
     try:
         blank = values.str.isspace().fillna(False).astype(bool)  # vectorized on str columns
-    except AttributeError:  # objects that are not text (a column of lists, of numbers)
+    except AttributeError:  # numbers, or objects that are not text
         return values
     return values.mask(blank) if blank.any() else values
 

@@ -125,7 +125,7 @@ def blank_cells(block: pd.DataFrame, keep: set[str]) -> pd.DataFrame:
         if values is block[name]:
             continue
         if not isinstance(values.dtype, pd.CategoricalDtype):
-            with contextlib.suppress(ValueError, TypeError):
+            with contextlib.suppress(ValueError):  # text that is not numbers stays text
                 values = pd.to_numeric(values)
         block[name] = values
     return block
