@@ -365,6 +365,8 @@ def test_binary_text_is_read_as_text_and_other_bytes_are_one_line(tmp_path):
             "cannot read as CSV (CSV parse error: Row #3: Expected 2 columns, got 1: 2)",
         ),
         ("log.jsonl", '{"n": 1, "k": "a"}\nnot json\n', "not JSON lines (JSON parse error"),
+        ("empty.jsonl", "\n\n", "no data rows"),
+        ("list.jsonl", "\n[1, 2]\n", "not JSON lines (the first line is not an object)"),
         ("log.jsonl", '{"n": 1, "k": "a"}\n{"n": "x", "k": "a"}\n', "Column(/n) changed"),
         # 80 KB in, inside the header probe's block: the row is named.
         (
@@ -528,7 +530,10 @@ def test_the_chunk_size_changes_nothing_in_the_report(trained, batches, tmp_path
 
 def test_tiny_batch_warns_about_power(trained, batches, tmp_path):
     _, report = monitor(trained, batches["tiny"], tmp_path / "out")
-    assert report["warning"].startswith("Only 30 rows (fewer than 50): the tests have little power")
+    assert report["warning"] == (
+        "Only 30 rows (fewer than 50): the tests have little power; a real shift may go "
+        "unflagged, and with a handful of rows what is flagged may be chance."
+    )
     assert "> Only 30 rows" in (tmp_path / "out/summary.md").read_text()
 
 

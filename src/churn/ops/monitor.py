@@ -169,13 +169,15 @@ def open_batch(path: Path, contract: Contract) -> BatchFile:
         scoring.open_input(str(path), contract, with_id=False)
         return BatchFile(path, kind, False)
     with io.require_file(path).open("rb") as fh:
-        first = fh.readline()
+        first = next((line for line in fh if line.strip()), b"")  # blank lines are skipped
+    if not first:
+        raise ChurnError(f"{path}: no data rows")
     try:
-        header = json.loads(first) if first.strip() else None
+        header = json.loads(first)
     except (ValueError, RecursionError) as err:
-        raise ChurnError(f"{path}: not JSON lines (line 1: {clip(err, 200)})") from None
+        raise ChurnError(f"{path}: not JSON lines (first line: {clip(err, 200)})") from None
     if not isinstance(header, dict):
-        raise ChurnError(f"{path}: not JSON lines (line 1 is not an object)")
+        raise ChurnError(f"{path}: not JSON lines (the first line is not an object)")
     require_columns(contract.features, list(header), str(path))
     return BatchFile(path, kind, SCORE_COLUMN in header)
 
@@ -477,7 +479,8 @@ def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
     if batch.rows < params.monitor.min_rows:
         warning = (
             f"Only {batch.rows} rows (fewer than {params.monitor.min_rows}): the tests have "
-            "little power; a real shift may go unflagged."
+            "little power; a real shift may go unflagged, and with a handful of rows what is "
+            "flagged may be chance."
         )
         log.warning("%s", warning)
     out.mkdir(parents=True, exist_ok=True)
