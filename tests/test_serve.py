@@ -137,7 +137,17 @@ def test_a_body_that_is_not_json_is_415(client, rows, content_type):
     body = json.dumps({"customers": rows[:1]}).encode()
     response = client.post("/v1/predict", content=body, headers=headers)
     assert response.status_code == 415
-    assert response.json()["detail"] == "content-type must be application/json"
+    assert response.json()["detail"] == "content-type must be application/json, given once"
+
+
+@pytest.mark.parametrize("second", ["text/plain", "application/json"])
+def test_two_content_type_headers_are_415_whichever_comes_first(client, rows, second):
+    """RFC 9110: one value for a single-value field; which one counts is not ours to pick."""
+    body = json.dumps({"customers": rows[:1]}).encode()
+    for pair in (("application/json", second), (second, "application/json")):
+        headers = [("content-type", value) for value in pair]
+        response = client.post("/v1/predict", content=body, headers=headers)
+        assert response.status_code == 415
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "br", "deflate", "identity, gzip", "x-custom"])

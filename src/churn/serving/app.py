@@ -310,8 +310,9 @@ def _predict_route(app: FastAPI, service: Service) -> None:
 
     async def predict(request: Request) -> Response:
         """Churn probability and label for each customer (at most MAX_BATCH)."""
-        if not is_json(request.headers.get("content-type")):
-            raise HTTPException(415, "content-type must be application/json")
+        types = request.headers.getlist("content-type")  # two would leave the choice to us
+        if len(types) != 1 or not is_json(types[0]):
+            raise HTTPException(415, "content-type must be application/json, given once")
         if not is_identity(request.headers.getlist("content-encoding")):
             raise HTTPException(
                 415,
