@@ -102,19 +102,24 @@ def test_too_few_rows_of_a_class_give_no_verdict():
     assert not enough_rows(np.r_[np.ones(9), np.zeros(30)][::-1])
     assert not enough_rows(ten, nine)  # every side must have them
     assert not enough_rows(np.ones(40))
+    assert not enough_rows(np.zeros(40))
     y, weak, strong = synthetic()
     few = np.r_[np.flatnonzero(y == 1)[:9], np.flatnonzero(y == 0)[:200]]
     tiny = paired_bootstrap(y[few], weak[few], strong[few], ("roc_auc",), resamples=50)[0]
     assert (tiny.judged, tiny.verdict) == (False, TOO_FEW)
     side = (y[few], weak[few])
-    apart = unpaired_bootstrap((y, weak), side, ("roc_auc",), resamples=50)[0]
-    assert (apart.judged, apart.verdict) == (False, TOO_FEW)
+    for sides in (((y, weak), side), (side, (y, weak))):  # either side may be the small one
+        apart = unpaired_bootstrap(*sides, ("roc_auc",), resamples=50)[0]
+        assert (apart.judged, apart.verdict) == (False, TOO_FEW)
     gain, top = np.ones(len(few)), np.ones(len(few), dtype=bool)
     decided = paired_decision_bootstrap(y[few], (gain, top), (gain, top), resamples=20)
     assert {c.verdict for c in decided} == {TOO_FEW}
     whole = (y, np.ones(len(y)), np.ones(len(y), dtype=bool))
-    apart = unpaired_decision_bootstrap((y[few], gain, top), whole, resamples=20)
-    assert {c.verdict for c in apart} == {TOO_FEW}
+    for sides in (((y[few], gain, top), whole), (whole, (y[few], gain, top))):
+        apart = unpaired_decision_bootstrap(*sides, resamples=20)
+        assert {(c.paired, c.judged, c.verdict) for c in apart} == {(False, False, TOO_FEW)}
+    judged = unpaired_decision_bootstrap(whole, whole, resamples=20)
+    assert {(c.paired, c.judged) for c in judged} == {(False, True)}
     assert paired_bootstrap(y, weak, strong, ("roc_auc",), resamples=50)[0].judged
 
 

@@ -288,8 +288,7 @@ def enough_rows(*labels: np.ndarray) -> bool:
     because the difference is sure, and 2 test rows read as "significantly better".
     """
     return all(
-        np.bincount(np.asarray(y, dtype=int), minlength=2)[:2].min() >= MIN_CLASS_ROWS
-        for y in labels
+        np.bincount(np.asarray(y, dtype=int), minlength=2).min() >= MIN_CLASS_ROWS for y in labels
     )
 
 

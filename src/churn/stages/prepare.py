@@ -121,8 +121,9 @@ def blank_cells(block: pd.DataFrame, keep: set[str]) -> pd.DataFrame:
     for name in block.columns:
         if name in keep:
             continue
-        values = io.blank_as_missing(block[name])
-        if values is block[name]:
+        column = block[name]  # pandas makes a new Series at each block[name]
+        values = io.blank_as_missing(column)
+        if values is column:
             continue
         if not isinstance(values.dtype, pd.CategoricalDtype):
             with contextlib.suppress(ValueError):  # text that is not numbers stays text
