@@ -116,7 +116,8 @@ def blank_as_missing(values: pd.Series) -> pd.Series:
         blank = [c for c in categories if isinstance(c, str) and c.isspace()]
         return values.cat.remove_categories(blank) if blank else values
     try:
-        blank = values.str.isspace().fillna(False).astype(bool)  # vectorized on str columns
+        # Vectorized on str columns; missing cells (NaN or <NA> by dtype) are not blank.
+        blank = values.str.isspace().astype("boolean").fillna(False).to_numpy(dtype=bool)
     except AttributeError:  # numbers, or objects that are not text
         return values
     return values.mask(blank) if blank.any() else values
