@@ -380,6 +380,27 @@ def test_group_values_of_mixed_types_are_listed_in_text_order():
     ]
 
 
+def test_a_numeric_slice_of_many_values_is_five_groups_in_numeric_order():
+    """Tenure would be 73 one-customer rows in text order ('10' before '9'): five groups."""
+    tenure = pd.Series([*range(73), np.nan])
+    groups = card.slice_groups("tenure", tenure)
+    assert [(label, int(rows.sum())) for label, rows in groups] == [
+        ("tenure 0 to 14", 15),
+        ("tenure 15 to 28", 14),
+        ("tenure 29 to 43", 15),
+        ("tenure 44 to 57", 14),
+        ("tenure 58 to 72", 15),
+    ]
+    assert not any(rows[-1] for _, rows in groups)  # the missing value is in no group
+    few = pd.Series([float(v % 10) for v in range(40)])  # ten values: one group each
+    assert [label for label, _ in card.slice_groups("k", few)][:3] == [
+        "k = 0.0",
+        "k = 1.0",
+        "k = 2.0",
+    ]
+    assert len(card.slice_groups("k", few)) == 10
+
+
 # --- Intended use and the whole card ---------------------------------------------------
 
 

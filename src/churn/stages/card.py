@@ -18,6 +18,8 @@ from churn.core.stats import METRICS, Scores, confidence_intervals, sample_rows
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 SHARES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0)  # rows of the card's gains/profit table
+MAX_GROUPS = 10  # a numeric slice column with more values is cut into quantile groups
+QUANTILE_GROUPS = 5
 
 
 def _model_section(params: Params, contract: Contract, threshold: float) -> list[str]:
@@ -214,8 +216,7 @@ def _slice_section(
         "|---|---:|---:|---:|---:|---:|",
     ]
     for column in slices:
-        for value in sorted(test[column].dropna().unique(), key=str):
-            inside = (test[column] == value).to_numpy()
+        for group, inside in slice_groups(column, test[column]):
             yy, pp = y[inside], proba[inside]
             both = len(np.unique(yy)) == 2
             precision, recall = precision_recall(yy, pp >= threshold)
@@ -223,10 +224,31 @@ def _slice_section(
             prec = f"{precision:.3f}" if both else "—"
             rec = f"{recall:.3f}" if both else "—"
             lines.append(
-                f"| {column} = {value} | {inside.sum():,} | {yy.mean():.1%} | {auc} | {prec} "
-                f"| {rec} |"
+                f"| {group} | {inside.sum():,} | {yy.mean():.1%} | {auc} | {prec} | {rec} |"
             )
     return [*lines, ""]
+
+
+def slice_groups(column: str, values: pd.Series) -> list[tuple[str, np.ndarray]]:
+    """The groups of a slice column, each a label and its rows; a missing value is in none.
+
+    One group per value, in text order; a numeric column of more than
+    :data:`MAX_GROUPS` values (tenure, charges) in :data:`QUANTILE_GROUPS` groups of
+    about equal size instead, in numeric order: a row per customer would say nothing.
+    """
+    present = values.dropna()
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if numeric and present.nunique() > MAX_GROUPS:
+        bins = pd.qcut(values, QUANTILE_GROUPS, duplicates="drop")
+        masks = [(bins == b).to_numpy() for b in bins.cat.categories]
+        # Labelled by the values each group holds, not qcut's widened edges (-0.001).
+        return [
+            (f"{column} {values[m].min():g} to {values[m].max():g}", m) for m in masks if m.any()
+        ]
+    return [
+        (f"{column} = {value}", (values == value).to_numpy())
+        for value in sorted(present.unique(), key=str)
+    ]
 
 
 def _use_section(params: Params) -> str:
