@@ -399,6 +399,12 @@ def test_a_numeric_slice_of_many_values_is_five_groups_in_numeric_order():
         "k = 2.0",
     ]
     assert len(card.slice_groups("k", few)) == 10
+    # Half the rows one value: quantile edges repeat, and groups are merged, not refused.
+    lumpy = pd.Series([1.5] * 50 + [float(v) for v in range(3, 23)])
+    assert [label for label, _ in card.slice_groups("x", lumpy)] == ["x 1.5 to 8", "x 9 to 22"]
+    # Text of many values: one group each (only numbers are cut into ranges).
+    names = pd.Series([f"n{v:02d}" for v in range(12)])
+    assert len(card.slice_groups("name", names)) == 12
 
 
 # --- Intended use and the whole card ---------------------------------------------------

@@ -117,7 +117,7 @@ def blank_as_missing(values: pd.Series) -> pd.Series:
         return values.cat.remove_categories(blank) if blank else values
     try:
         # Vectorized on str columns; missing cells (NaN or <NA> by dtype) are not blank.
-        blank = values.str.isspace().astype("boolean").fillna(False).to_numpy(dtype=bool)
+        blank = values.str.isspace().astype("boolean").fillna(False)
     except AttributeError:  # numbers, or objects that are not text
         return values
     return values.mask(blank) if blank.any() else values

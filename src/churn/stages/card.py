@@ -237,8 +237,7 @@ def slice_groups(column: str, values: pd.Series) -> list[tuple[str, np.ndarray]]
     about equal size instead, in numeric order: a row per customer would say nothing.
     """
     present = values.dropna()
-    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    if numeric and present.nunique() > MAX_GROUPS:
+    if pd.api.types.is_numeric_dtype(values) and present.nunique() > MAX_GROUPS:
         bins = pd.qcut(values, QUANTILE_GROUPS, duplicates="drop")
         masks = [(bins == b).to_numpy() for b in bins.cat.categories]
         # Labelled by the values each group holds, not qcut's widened edges (-0.001).
