@@ -4,6 +4,7 @@ import codecs
 import contextlib
 import csv
 import errno
+import itertools
 import json
 import os
 import pickle
@@ -54,8 +55,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     A crash or an exception leaves the previous file untouched and no temp file behind.
     """
     target = Path(path)
-    if target.is_dir():  # said before any work, not by the rename after it
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+    refuse_directory(target)  # said before any work, not by the rename after it
     through = writes_through(target)
     parent = Path(tempfile.gettempdir()) if through else target.parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +72,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def refuse_directory(path: Path) -> None:
+    """The OSError a write onto directory ``path`` would end in, raised before any work."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
 
 
 def writes_through(path: Path) -> bool:
@@ -154,13 +160,18 @@ def read_csv_header(path: str | Path) -> list[str]:
     Blank lines before it are skipped, as pandas skips them.
     """
     try:
-        with csv_fields_of_any_size(), Path(path).open(encoding="utf-8-sig", newline="") as fh:
-            header = next((row for row in csv.reader(fh) if row), [])
+        rows = csv_head_rows(path, 1)
     except UnicodeDecodeError:
         raise ChurnError(f"{path}: not UTF-8; re-save the file as UTF-8") from None
-    if not header:
+    if not rows:
         raise ChurnError(f"{path}: file is empty")
-    return header
+    return rows[0]
+
+
+def csv_head_rows(path: str | Path, count: int) -> list[list[str]]:
+    """The first ``count`` non-blank records of a UTF-8 CSV file (fewer if it has fewer)."""
+    with csv_fields_of_any_size(), Path(path).open(encoding="utf-8-sig", newline="") as fh:
+        return list(itertools.islice((row for row in csv.reader(fh) if row), count))
 
 
 def read_json(path: str | Path) -> Any:

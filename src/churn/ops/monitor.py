@@ -26,7 +26,6 @@ Thresholds live in ``params.yaml`` (``monitor:``). Writes ``drift.json``,
 drifted, 1 when something did, 2 when the batch is invalid.
 """
 
-import errno
 import json
 import logging
 import os
@@ -452,8 +451,7 @@ def publish(report: Path, out: Path, ours: set[str]) -> None:
     """
     written = sorted(p.name for p in report.iterdir())
     for name in written:
-        if (out / name).is_dir():
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(out / name))
+        io.refuse_directory(out / name)
     for name in written:
         os.replace(report / name, out / name)
     for name in sorted(ours - set(written)):

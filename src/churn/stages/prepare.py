@@ -321,11 +321,8 @@ def _check_row_widths(path: Path, n_rows: int, n_columns: int, scan: ByteScan) -
 
 
 def _first_row_width(path: Path) -> int:
-    """Fields on the first non-blank line after the header (0 if there is none)."""
-    with io.csv_fields_of_any_size(), path.open(newline="", encoding="utf-8") as fh:
-        rows = (row for row in csv.reader(fh) if row)
-        next(rows, None)
-        return len(next(rows, []))
+    """Fields on the first non-blank line after the header (check_file has seen data rows)."""
+    return len(io.csv_head_rows(path, 2)[1])
 
 
 def _uneven_rows_unquoted(data: np.ndarray, n_columns: int) -> tuple[list[tuple[int, int]], int]:
