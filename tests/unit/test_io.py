@@ -1,4 +1,5 @@
 import csv
+import errno
 import json
 import os
 from pathlib import Path
@@ -234,6 +235,11 @@ def test_the_csv_header_is_the_first_non_blank_line_as_written(tmp_path):
     path.write_bytes(b"id,caf\xe9\n")
     with pytest.raises(ChurnError, match=r"f.csv: not UTF-8; re-save the file as UTF-8$"):
         io.read_csv_header(path)
+    # A quoted name keeps its line break as written (CRLF, not translated to LF).
+    path.write_bytes(b'"a\r\nb",c\r\n1,2\r\n3,4\r\n')
+    assert io.read_csv_header(path) == ["a\r\nb", "c"]
+    assert io.csv_head_rows(path, 2) == [["a\r\nb", "c"], ["1", "2"]]
+    assert io.csv_head_rows(path, 5) == [["a\r\nb", "c"], ["1", "2"], ["3", "4"]]
 
 
 def test_a_fifo_or_a_character_device_is_written_through_not_replaced(tmp_path):
@@ -276,6 +282,7 @@ def test_atomic_path_refuses_a_directory_before_any_work(tmp_path):
     with pytest.raises(IsADirectoryError) as err, io.atomic_path(tmp_path / "out.json"):
         entered.append(True)
     assert err.value.filename == str(tmp_path / "out.json")
+    assert (err.value.errno, err.value.strerror) == (errno.EISDIR, "Is a directory")
     assert entered == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
 
