@@ -489,3 +489,46 @@ def test_a_body_framed_by_both_length_and_chunks_is_400_and_the_connection_close
     assert answer.count(b"HTTP/1.1 ") == 1  # the pipelined GET was not served
     assert server.errors("bad_request") == before + 1
     assert server.healthy()
+
+
+def test_an_absolute_form_target_is_served_as_its_path(server, row):
+    """RFC 9112 3.2.2: ``POST http://host/v1/predict`` is the predict route, not a 404."""
+    body = json.dumps({"customers": [row]}).encode()
+    answers = []
+    with connect(server) as sock:
+        for target in (
+            "/v1/predict",
+            "http://churn.example:8000/v1/predict",
+            "HTTP://x/v1/predict",
+        ):
+            sock.sendall(post(target, body))
+            answers.append(read_answer(sock))
+        sock.sendall(b"GET http://churn.example/health?probe=1 HTTP/1.1\r\nHost: test\r\n\r\n")
+        health = read_answer(sock)
+    assert [status_of(answer) for answer in answers] == [200, 200, 200]
+    bodies = [json.loads(answer.partition(b"\r\n\r\n")[2]) for answer in answers]
+    assert bodies[1]["predictions"] == bodies[0]["predictions"] == bodies[2]["predictions"]
+    assert status_of(health) == 200
+    assert json.loads(health.partition(b"\r\n\r\n")[2]) == {"status": "ok"}
+
+
+def test_a_long_method_or_path_is_clipped_in_the_access_log(server):
+    """A head may be MAX_HEADER_BYTES long; its access line is not."""
+    method, path = "M" * 5000, "/" + "p" * 5000
+    with connect(server) as sock:
+        sock.sendall(f"{method} /health HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        wrong_method = read_answer(sock)
+        sock.sendall(f"GET {path}?q=1 HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        wrong_path = read_answer(sock)
+    assert (status_of(wrong_method), status_of(wrong_path)) == (405, 404)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the access line is written after the answer
+        lines = [ln for ln in server.log.read_text().splitlines() if "MMMM" in ln or "pppp" in ln]
+        if len(lines) == 2:
+            break
+        time.sleep(0.05)
+    assert len(lines) == 2
+    assert all(len(line) < 600 for line in lines)
+    assert '"MMMM' in lines[0]
+    assert "... (5000 characters) /health" in lines[0]
+    assert '... (5005 characters) HTTP/1.1" 404' in lines[1]  # the path with "?q=1"

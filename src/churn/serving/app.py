@@ -48,7 +48,7 @@ from churn.serving.parsing import (
     to_frame,
     wide_customers,
 )
-from churn.serving.protocol import limited_protocol
+from churn.serving.protocol import limited_protocol, log_config
 from churn.serving.settings import Settings, load_settings
 
 log = logging.getLogger("churn.serving")
@@ -467,6 +467,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level="info",
+        log_config=log_config(),
         http=protocol,  # h11 with read deadlines (churn.serving.protocol)
         h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_keep_alive=settings.keepalive_timeout,

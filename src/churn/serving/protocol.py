@@ -27,6 +27,7 @@ phase starts and not reset by data.
 """
 
 import asyncio
+import copy
 import json
 import logging
 import re
@@ -37,7 +38,10 @@ from typing import Any
 
 import h11
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from churn.core.errors import clip
 
 log = logging.getLogger("churn.serving")
 
@@ -45,7 +49,13 @@ log = logging.getLogger("churn.serving")
 # tells a timeout from a client that went away.
 BODY_TIMED_OUT = "body_timed_out"
 
+# The longest field of an access log line: a method or a path may be as long as the head.
+ACCESS_FIELD = 200
+
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+# RFC 9112 3.2.2: the absolute-form of a request target, "http://host:port/path?query".
+ABSOLUTE_FORM = re.compile(rb"https?://([^/?#]*)([^#]*)", re.IGNORECASE)
 
 
 def request_id_of(header: str | None) -> str:
@@ -79,6 +89,24 @@ def check_head(request: h11.Request, max_head: int) -> None:
         raise h11.RemoteProtocolError("both Content-Length and Transfer-Encoding", 400)
 
 
+def origin_form(request: h11.Request) -> h11.Request:
+    """The request with an absolute-form target as its path and query, its host as Host.
+
+    RFC 9112 3.2.2: a server MUST accept the absolute-form, and then use its host in
+    place of the Host header. uvicorn takes the target as the path as it is, so
+    ``POST http://host/v1/predict`` would be a 404.
+    """
+    found = ABSOLUTE_FORM.fullmatch(request.target)
+    if found is None:
+        return request
+    authority, rest = found.groups()
+    target = rest if rest.startswith(b"/") else b"/" + rest
+    headers = [(name, authority if name == b"host" else value) for name, value in request.headers]
+    return h11.Request(
+        method=request.method, target=target, headers=headers, http_version=request.http_version
+    )
+
+
 class _Connection(h11.Connection):
     """h11's connection, holding whole heads to the size limit, remembering the error status."""
 
@@ -90,6 +118,7 @@ class _Connection(h11.Connection):
             event = super().next_event()
             if isinstance(event, h11.Request):
                 check_head(event, self.max_head)
+                event = origin_form(event)
         except h11.RemoteProtocolError as err:
             self.error_status = err.error_status_hint
             raise
@@ -246,3 +275,26 @@ def limited_protocol(
             "count": staticmethod(count),
         },
     )
+
+
+class ClippedAccess(logging.Filter):
+    """uvicorn's access lines with each field clipped to ``ACCESS_FIELD`` characters.
+
+    The method and the path are the client's and may each be ``MAX_HEADER_BYTES`` long;
+    one request must not write that to the log.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Clip the string arguments; always log the line."""
+        if isinstance(record.args, tuple):
+            args = record.args
+            record.args = tuple(clip(a, ACCESS_FIELD) if isinstance(a, str) else a for a in args)
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    """The logging configuration of uvicorn, its access lines clipped (``ClippedAccess``)."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"clipped": {"()": ClippedAccess}}
+    config["handlers"]["access"]["filters"] = ["clipped"]
+    return config
