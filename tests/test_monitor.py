@@ -415,6 +415,9 @@ def test_a_batch_of_another_kind_or_without_rows_is_refused(tmp_path):
     batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)
     with pytest.raises(ChurnError, match=r"empty.csv: no data rows"):
         mon.read(batch, mon.open_batch(tmp_path / "empty.csv", TINY), None, 7)
+    (tmp_path / "unended.csv").write_text("n,k")  # pyarrow: "Empty CSV file"
+    with pytest.raises(ChurnError, match=r"unended.csv: no data rows"):
+        mon.read(batch, mon.open_batch(tmp_path / "unended.csv", TINY), None, 7)
     (tmp_path / "log.jsonl").write_text('{"n": 1.0}\n')
     with pytest.raises(ChurnError, match=r"log.jsonl: missing column\(s\) 'k'"):
         mon.open_batch(tmp_path / "log.jsonl", TINY)

@@ -356,6 +356,47 @@ def test_quoted_line_breaks_across_read_blocks_are_read(trained, customers, tmp_
     assert pd.read_csv(tmp_path / "out.csv")[ID].tolist() == frame[ID].tolist()
 
 
+@pytest.mark.parametrize("rows", [0, 2])
+def test_a_file_without_its_final_newline_reads_as_with_it(trained, customers, tmp_path, rows):
+    """A lone header line without its newline: pyarrow alone calls that an empty file."""
+    text = customers["frame"].head(rows).to_csv(index=False)
+    (tmp_path / "ended.csv").write_text(text)
+    (tmp_path / "unended.csv").write_text(text.rstrip("\n"))
+    counts = [
+        score.run(tmp_path / f"{name}.csv", tmp_path / f"{name}.out.csv", root=trained)
+        for name in ("ended", "unended")
+    ]
+    assert [(c.scored, c.rejected) for c in counts] == [(rows, 0), (rows, 0)]
+    ended, unended = ((tmp_path / f"{n}.out.csv").read_bytes() for n in ("ended", "unended"))
+    assert unended == ended
+    assert ended.count(b"\n") == rows + 1
+
+
+@pytest.mark.parametrize(
+    ("data", "size", "reads"),
+    [
+        (b"a,b\n1,2", 3, [b"a,b", b"\n1,", b"2\n", b""]),
+        (b"a,b\n1,2\n", 3, [b"a,b", b"\n1,", b"2\n", b""]),
+        (b"a,b\r", 8, [b"a,b\r", b""]),
+        (b"a,b", 3, [b"a,b", b"\n", b""]),
+        (b"", 4, [b""]),
+    ],
+)
+def test_last_line_ended_fills_each_read_and_adds_one_line_end(data, size, reads):
+    """Arrow takes a short read for the end: each read is whole until the file ends."""
+
+    class Trickle:  # a file that hands out one byte per read
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def read(self, size: int) -> bytes:
+            byte, self.data = self.data[:1], self.data[1:]
+            return byte
+
+    stream = score.LastLineEnded(Trickle(data))
+    assert [stream.read(size) for _ in reads] == reads
+
+
 def test_a_header_longer_than_64_kib_is_read(trained, customers, tmp_path):
     """20,000 more columns make a 190 KB header: the probe read only its first 64 KiB."""
     frame = customers["frame"].head(30)

@@ -18,6 +18,7 @@ bad rows go to ``<output>.rejects.csv`` (row number from 1, id, reason); with
 
 import contextlib
 import functools
+import io as stdio
 import json
 import logging
 import sys
@@ -217,12 +218,46 @@ def one_line(err: Exception) -> str:
     return clip("".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text), 200)
 
 
+class LastLineEnded(stdio.RawIOBase):
+    """A binary file read with a line end after its last byte, if it had none.
+
+    pyarrow's CSV reader calls a file of one header line without its newline empty
+    ("cannot infer number of columns"), where the same header with a newline is a file
+    of no rows; any other file reads the same with or without a final newline.
+    """
+
+    def __init__(self, raw: Any) -> None:
+        super().__init__()
+        self.raw, self.last, self.ended = raw, b"\n", False
+
+    def readable(self) -> bool:
+        """A read-only stream."""
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """The next bytes of the file, then a line end once if the file did not end a line.
+
+        Arrow takes a short read for the end of the file, so the buffer is filled unless
+        the file ends first.
+        """
+        view, size = memoryview(buffer).cast("B"), 0
+        while size < len(view) and (data := self.raw.read(len(view) - size)):
+            view[size : size + len(data)] = data
+            size += len(data)
+            self.last = data[-1:]
+        if size < len(view) and not self.ended and self.last not in (b"\n", b"\r"):
+            self.ended = True
+            view[size] = ord("\n")
+            size += 1
+        return size
+
+
 def _csv_header(fh: Any, path: str) -> pa.Schema:
     try:
         # One whole read block: a header of 20,000 columns is longer than 64 KiB. Read in
         # this thread: a reader left behind must not be reading from a closed file.
         options = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=False)
-        reader = pacsv.open_csv(fh, read_options=options, parse_options=PARSE)
+        reader = pacsv.open_csv(LastLineEnded(fh), read_options=options, parse_options=PARSE)
     except pa.ArrowException as err:
         raise ChurnError(f"{path}: cannot read as CSV ({one_line(err)})") from None
     return reader.schema
@@ -252,7 +287,7 @@ def _batches(source: Source, fh: Any) -> Iterator[pa.RecordBatch]:
             batch_size=CHUNK_ROWS, columns=source.columns, use_threads=False
         )
         return
-    reader = pacsv.open_csv(fh, **_csv_options(source.columns))
+    reader = pacsv.open_csv(LastLineEnded(fh), **_csv_options(source.columns))
     try:
         yield from reader
     except pa.ArrowException as err:
