@@ -1,6 +1,7 @@
 """`churn score`: a whole file scored by a model version, chunk by chunk, on either engine."""
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -155,6 +156,19 @@ def _corpus(customers, tmp_path: Path) -> tuple[Path, pd.DataFrame]:
     path = tmp_path / "batch.csv"
     frame.to_csv(path, index=False)
     return path, frame
+
+
+def test_the_local_cluster_logs_only_its_warnings(caplog):
+    """Its INFO lines (scheduler, nannies, workers) no longer reach churn's log."""
+    pytest.importorskip("distributed")
+    caplog.set_level(logging.INFO)
+    before = logging.getLogger("distributed").level
+    with score.dask_client(None) as client:
+        assert len(client.scheduler_info()["workers"]) == score.DASK_WORKERS
+        assert client.submit(sum, [1, 2]).result() == 3
+    loud = [r for r in caplog.records if r.name.startswith("distributed") and r.levelno < 30]
+    assert loud == []
+    assert logging.getLogger("distributed").level == before
 
 
 def test_reject_mode_scores_the_good_rows_and_lists_each_bad_one(trained, customers, tmp_path):

@@ -646,17 +646,25 @@ def dask_client(scheduler: str | None) -> Iterator[Any]:
         with client:
             yield client
         return
-    with (
-        LocalCluster(
-            n_workers=DASK_WORKERS,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=None,
-            memory_limit="1GiB",
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
+    # LocalCluster quiets distributed's own handlers (silence_logs), but its INFO records
+    # still reached the root handler churn's entry sets up: 30 lines of cluster life a run.
+    distributed_log = logging.getLogger("distributed")
+    level = distributed_log.level
+    distributed_log.setLevel(logging.WARNING)
+    try:
+        with (
+            LocalCluster(
+                n_workers=DASK_WORKERS,
+                threads_per_worker=1,
+                host="127.0.0.1",
+                dashboard_address=None,
+                memory_limit="1GiB",
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+    finally:
+        distributed_log.setLevel(level)
 
 
 def dask_parts(
