@@ -248,13 +248,13 @@ def small_raw(**columns) -> pd.DataFrame:
 
 
 def test_clean_known_answer():
-    """Numbers parsed, categories trimmed into sorted text categories, target 0/1, id as index.
+    """Numbers parsed, categories as written in sorted text categories, target 0/1, id as index.
 
     Features come numeric first whatever the declared order, then the target.
     """
     out = clean(small_raw(), SMALL, "raw.csv")
     plan = pd.Categorical(
-        ["basic", "pro", None], categories=pd.Index(["basic", "pro"], dtype="str")
+        [" basic", "pro ", None], categories=pd.Index([" basic", "pro "], dtype="str")
     )
     expected = pd.DataFrame(
         {"minutes": [1.5, 2.0, np.nan], "plan": plan, "churn": [1, 0, 0]},
@@ -266,15 +266,15 @@ def test_clean_known_answer():
 @pytest.mark.parametrize(
     ("values", "categories", "codes"),
     [
-        ([" b", "a", "b ", None, "a"], ["a", "b"], [1, 0, 1, -1, 0]),  # blanks merge b and b
-        (pd.Categorical(["z", " y", None]), ["y", "z"], [1, 0, -1]),  # already categories
+        ([" b", "a", "b ", None, "a", "b"], [" b", "a", "b", "b "], [0, 1, 3, -1, 1, 2]),
+        (pd.Categorical(["z", " y", None]), [" y", "z"], [1, 0, -1]),  # already categories
         ([3, 1, 3], ["1", "3"], [1, 0, 1]),  # numbers become their text
         ([True, False], ["False", "True"], [1, 0]),
         ([None, None], [], [-1, -1]),
     ],
-    ids=["stripped", "categorical", "numbers", "booleans", "all missing"],
+    ids=["as written", "categorical", "numbers", "booleans", "all missing"],
 )
-def test_as_category_strips_and_sorts_distinct_texts(values, categories, codes):
+def test_as_category_sorts_the_distinct_texts_as_written(values, categories, codes):
     out = as_category(pd.Series(values))
     assert out.categories.tolist() == categories
     assert out.codes.tolist() == codes

@@ -259,7 +259,7 @@ def test_uneven_rows_unquoted_counts_every_line(data, expected):
 
 
 def test_blocks_of_rows_read_as_one_file(tmp_path, monkeypatch):
-    """Parsed two rows at a time: categories united, integers compact, ids kept exact."""
+    """Parsed two rows at a time: categories united, integers compact, ids kept as written."""
     monkeypatch.setattr(prepare, "READ_ROWS", 2)
     path = write(
         tmp_path,
@@ -267,7 +267,7 @@ def test_blocks_of_rows_read_as_one_file(tmp_path, monkeypatch):
     )
     frame = read_raw(path, ["plan", "churn"], ["id"])
     assert frame.index.tolist() == [0, 1, 2, 3, 4]
-    assert frame["id"].dtype == np.int64  # exact: not downcast
+    assert frame["id"].tolist() == ["1", "2", "3", "4", "5"]  # text: not numbers
     assert frame["n"].dtype == np.int16  # 300 does not fit int8
     assert frame["n"].tolist() == [1, 2, 300, 4, 5]
     assert frame["x"].isna().tolist() == [False, True, False, False, False]
@@ -291,11 +291,14 @@ def test_an_id_past_64_bits_is_kept_as_its_digits(tmp_path, monkeypatch):
     assert pd.read_parquet(tmp_path / "out.parquet")["id"].tolist()[2] == "12345678901234567890123"
 
 
-def test_compact_downcasts_integers_only():
-    block = pd.DataFrame({"i": [1, -2], "big": [1, 2**40], "f": [1.0, 2.0], "id": [1, 2]})
-    out = prepare.compact(block, {"id"})
-    assert out.dtypes.astype(str).tolist() == ["int8", "int64", "float64", "int64"]
+def test_compact_downcasts_integers_and_makes_the_categorical_categories():
+    block = pd.DataFrame({"i": [1, -2], "big": [1, 2**40], "f": [1.0, 2.0], "plan": ["b", "a"]})
+    block["code"] = pd.Series(["01", "1"], dtype="str")
+    out = prepare.compact(block, {"plan", "code"})
+    assert out.dtypes.astype(str).tolist() == ["int8", "int64", "float64", "category", "category"]
     assert out["big"].tolist() == [1, 2**40]
+    assert out["code"].cat.categories.tolist() == ["01", "1"]
+    assert out["plan"].astype(str).tolist() == ["b", "a"]
 
 
 def test_concat_blocks_unites_categories_sorted():
@@ -315,3 +318,30 @@ def test_whitespace_only_cells_of_a_categorical_column_are_missing(tmp_path):
     frame = read_raw(write(tmp_path, "id,plan\n1,basic\n2,  \n3,\t\n4,pro\n"), ["plan"], ["id"])
     assert frame["plan"].cat.categories.tolist() == ["basic", "pro"]
     assert frame["plan"].isna().tolist() == [False, True, True, False]
+
+
+def test_text_is_read_as_written_where_the_contract_compares_text(tmp_path):
+    """Declared categories, the target and the id keep their text; true/false is not guessed.
+
+    pandas made "01234" the number 1234 and "TRUE"/"true" the boolean True, while the
+    service, churn score and churn monitor compare the text as sent.
+    """
+    path = write(
+        tmp_path,
+        "id,zip,flag,guessed,n,churn\n"
+        "0004,01234,TRUE,true,1,true\n4,1234,true,False,2,False\n4.0,01234,False,TRUE,3,true\n",
+    )
+    frame = read_raw(path, ["zip", "flag", "churn"], ["id"])
+    assert frame["id"].tolist() == ["0004", "4", "4.0"]  # three ids, not one
+    assert frame["zip"].cat.categories.tolist() == ["01234", "1234"]
+    assert frame["flag"].cat.categories.tolist() == ["False", "TRUE", "true"]
+    assert frame["churn"].cat.categories.tolist() == ["False", "true"]
+    assert frame["guessed"].tolist() == ["true", "False", "TRUE"]  # read again as written
+    assert frame["n"].tolist() == [1, 2, 3]
+
+
+def test_a_column_of_booleans_in_some_blocks_only_is_read_as_written(tmp_path, monkeypatch):
+    """Block by block, pandas makes an all-true/false block booleans and keeps the others text."""
+    monkeypatch.setattr(prepare, "READ_ROWS", 2)
+    path = write(tmp_path, "id,flag\n1,True\n2,FALSE\n3,maybe\n4,True\n")
+    assert read_raw(path, [], ["id"])["flag"].tolist() == ["True", "FALSE", "maybe", "True"]

@@ -51,34 +51,52 @@ BLOCK_BYTES = 1 << 24  # the byte checks stream the file in 16 MiB blocks: memor
 
 
 def read_raw(
-    path: str | Path, categorical: Iterable[str] = (), exact: Iterable[str] = ()
+    path: str | Path, categorical: Iterable[str] = (), text: Iterable[str] = ()
 ) -> pd.DataFrame:
     """Read the raw CSV (UTF-8, comma-separated) and run the file-level checks.
 
     Empty and whitespace-only cells count as missing. Columns named in ``categorical`` are
-    read as pandas categories: the parser keeps each distinct text once and a small
-    code per row, instead of one string per row. Integer columns take the smallest
-    integer dtype that holds them, but those named in ``exact`` (the id). File-level
-    problems (empty, header only, not UTF-8, another delimiter, lines of another width,
-    a cut last line, a header repeated mid-file) stop here with a message naming the file.
+    read as written (no number or true/false guessing) and held as pandas categories, one
+    small code per row, instead of one string per row; those in ``text`` (the id) are
+    read as written and kept as text. Other columns that pandas reads as true/false are
+    read again as written: the contract compares the text. Integer columns take the
+    smallest integer dtype that holds them. File-level problems (empty, header only, not
+    UTF-8, another delimiter, lines of another width, a cut last line, a header repeated
+    mid-file) stop here with a message naming the file.
     """
     p = io.require_file(path)
-    frame = parse_csv(p, categorical, exact)
+    frame = parse_csv(p, categorical, text)
     # pandas has renamed a repeated or empty name by now: the names as written decide.
     check_header_names(io.read_csv_header(p), str(p))
     check_file(frame, p)
+    guessed = [name for name in frame.columns if _has_booleans(frame[name])]
+    if guessed:
+        written = parse_csv(p, (), guessed, columns=guessed)
+        frame[guessed] = written[guessed]
     return frame
 
 
+def _has_booleans(values: pd.Series) -> bool:
+    """True if pandas made any of the column's cells True or False (all, or a block's)."""
+    if values.dtype == bool:
+        return True
+    return values.dtype == object and any(isinstance(v, bool) for v in values.unique())
+
+
 def parse_csv(
-    path: Path, categorical: Iterable[str] = (), exact: Iterable[str] = ()
+    path: Path,
+    categorical: Iterable[str] = (),
+    text: Iterable[str] = (),
+    columns: list[str] | None = None,
 ) -> pd.DataFrame:
     """Parse with pandas, ``READ_ROWS`` rows at a time; its errors become one line naming the file.
 
-    Each block is made compact (small integers) before the next is read, so the peak
-    is about twice the compact table, not twice pandas' 8-byte-per-cell one.
+    ``categorical`` and ``text`` columns are read as written (see ``read_raw``);
+    ``columns``: only these (default: all). Each block is made compact (small integers,
+    categories) before the next is read, so the peak is about twice the compact table,
+    not twice pandas' 8-byte-per-cell one.
     """
-    keep = set(exact)
+    categories, written = set(categorical), set(categorical) | set(text)
     try:
         with warnings.catch_warnings():
             # Left to itself, pandas reads rows one field longer than the header by taking
@@ -87,15 +105,16 @@ def parse_csv(
             warnings.simplefilter("error", pd.errors.ParserWarning)
             with pd.read_csv(
                 path,
+                usecols=columns,
                 na_values=[" "],
                 keep_default_na=True,
                 encoding="utf-8",
                 index_col=False,
-                dtype=dict.fromkeys(categorical, "category"),  # names absent from the file: ignored
+                dtype=dict.fromkeys(written, "str"),  # names absent from the file: ignored
                 chunksize=READ_ROWS,
             ) as reader:
-                blocks = [compact(blank_cells(block, keep), keep) for block in reader]
-                return exact_text(concat_blocks(blocks), keep)
+                blocks = [compact(blank_cells(block, written), categories) for block in reader]
+                return concat_blocks(blocks)
     except pd.errors.ParserWarning:
         raise ChurnError(f"{path}: data rows have more fields than the header") from None
     except pd.errors.EmptyDataError:
@@ -111,46 +130,34 @@ def parse_csv(
         raise ChurnError(f"{path}: cannot parse as CSV ({' '.join(str(err).split())})") from None
 
 
-def blank_cells(block: pd.DataFrame, keep: set[str]) -> pd.DataFrame:
-    """``block`` with whitespace-only cells missing, in every column but those in ``keep``.
+def blank_cells(block: pd.DataFrame, written: set[str]) -> pd.DataFrame:
+    """``block`` with whitespace-only cells missing, in every column.
 
     pandas took "" and " " as missing but "  " or a tab as text, so one such cell made
     a numeric column text (and an inferred contract call it categorical). A column that
-    was text only because of them is read as numbers, as pandas would have read it.
+    was text only because of them is read as numbers, as pandas would have read it,
+    unless it is one of ``written`` (read as written).
     """
     for name in block.columns:
-        if name in keep:
-            continue
         column = block[name]  # pandas makes a new Series at each block[name]
         values = io.blank_as_missing(column)
         if values is column:
             continue
-        if not isinstance(values.dtype, pd.CategoricalDtype):
+        if name not in written:
             with contextlib.suppress(ValueError):  # text that is not numbers stays text
                 values = pd.to_numeric(values)
         block[name] = values
     return block
 
 
-def compact(block: pd.DataFrame, keep: set[str]) -> pd.DataFrame:
-    """``block`` with each 64-bit integer column (but those in ``keep``) downcast."""
+def compact(block: pd.DataFrame, categorical: set[str]) -> pd.DataFrame:
+    """``block`` with each 64-bit integer column downcast, ``categorical`` ones categories."""
     for name in block.columns:
-        if block[name].dtype == np.int64 and name not in keep:
+        if name in categorical:
+            block[name] = block[name].astype("category")
+        elif block[name].dtype == np.int64:
             block[name] = pd.to_numeric(block[name], downcast="integer")
     return block
-
-
-def exact_text(frame: pd.DataFrame, keep: set[str]) -> pd.DataFrame:
-    """``frame`` with each column of ``keep`` (the id) that pandas left as objects made text.
-
-    An integer past 64 bits makes pandas keep the column as Python objects (ints, or
-    ints and text across blocks), which no Parquet type holds; an id is a name, so
-    its digits are kept as written. Missing cells stay missing for the contract.
-    """
-    for name in keep & set(frame.columns):
-        if frame[name].dtype == object:
-            frame[name] = frame[name].astype("str")
-    return frame
 
 
 def concat_blocks(blocks: list[pd.DataFrame]) -> pd.DataFrame:
@@ -386,7 +393,7 @@ def clean(frame: pd.DataFrame, contract: Contract, source: str) -> pd.DataFrame:
     """Typed features and 0/1 target, indexed by the id, in contract order.
 
     Integers take the smallest integer dtype that holds them (a 0/1 flag is one
-    byte, not eight); categorical columns are pandas categories of stripped text,
+    byte, not eight); categorical columns are pandas categories of their text as written,
     which Parquet stores as a dictionary and every later stage reads back as is.
     """
     out = pd.DataFrame(index=_index(frame, contract, source))
@@ -404,13 +411,14 @@ def clean(frame: pd.DataFrame, contract: Contract, source: str) -> pd.DataFrame:
 
 
 def as_category(values: pd.Series) -> pd.Categorical:
-    """``values`` as categories of stripped text, sorted; missing stays missing.
+    """``values`` as categories of their text as written, sorted; missing stays missing.
 
-    Only the distinct values are stripped and compared (a few per column), never
-    each row; texts that differ only by surrounding blanks become one category.
+    Only the distinct values are turned into text (a few per column), never each row.
+    Nothing is stripped or folded: the service, ``churn score`` and ``churn monitor``
+    compare the text as sent, so " basic" is not "basic" anywhere.
     """
     cat = values.astype("category").array
-    texts = pd.Index(cat.categories.astype(str).str.strip()).to_numpy(dtype=object)
+    texts = cat.categories.astype(str).to_numpy(dtype=object)
     categories, recode = np.unique(texts, return_inverse=True)
     codes = np.append(recode, -1).take(cat.codes)  # code -1 (missing) takes the appended -1
     return pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype="str"))
@@ -426,7 +434,7 @@ def _index(frame: pd.DataFrame, contract: Contract, source: str) -> pd.Index:
             f"{source}: id column {contract.id!r} must be unique and present "
             f"({ids.isna().sum()} missing, {len(duplicated)} duplicated)"
         )
-    return pd.Index(ids.to_numpy(), name=contract.id)
+    return pd.Index(ids.array, name=contract.id)  # text ids stay Arrow strings, not objects
 
 
 def split(
