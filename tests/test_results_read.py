@@ -5,8 +5,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from churn.core.errors import ChurnError
+from churn.core.integrity import md5_of
 from churn.core.stats import HIGHER_IS_BETTER
 from churn.ops.results import read_through_dvc
 
@@ -29,14 +31,40 @@ def tracked(tmp_path) -> Path:
     return tmp_path
 
 
+def lock_of(repo: Path, *names: str) -> dict:
+    """A parsed dvc.lock recording the md5 that each ``NAME.dvc`` file records."""
+    outs = [yaml.safe_load((repo / f"{name}.dvc").read_text())["outs"][0] for name in names]
+    return {"stages": {"add": {"outs": [{"path": o["path"], "md5": o["md5"]} for o in outs]}}}
+
+
 def test_outputs_read_as_utf8_and_a_stray_byte_is_one_line(tracked, ascii_locale):
     """Guards against the locale deciding the decoding, and a traceback for a stray byte."""
-    assert read_through_dvc(tracked, "HEAD", ["good.json"]) == ['{"name": "modèle"}\n']
+    lock = lock_of(tracked, "good.json", "bad.json")
+    assert read_through_dvc(tracked, "HEAD", ["good.json"], lock) == ['{"name": "modèle"}\n']
     with pytest.raises(ChurnError) as err:
-        read_through_dvc(tracked, "HEAD", ["good.json", "bad.json"])
+        read_through_dvc(tracked, "HEAD", ["good.json", "bad.json"], lock)
     assert (
         str(err.value) == "HEAD:bad.json: line 2: not UTF-8 (byte 0xe9); re-save the file as UTF-8"
     )
+
+
+def test_bytes_that_do_not_match_the_lock_are_refused_and_unrecorded_ones_unavailable(tracked):
+    """A cache or remote anyone can write to must not become a report or release notes."""
+    lock = lock_of(tracked, "good.json")
+    md5 = lock["stages"]["add"]["outs"][0]["md5"]
+    stored = tracked / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    forged = b'{"name": "forged"}\n'
+    stored.chmod(0o644)
+    stored.write_bytes(forged)
+    with pytest.raises(ChurnError) as err:
+        read_through_dvc(tracked, "HEAD", ["good.json"], lock)
+    assert str(err.value) == (
+        f"HEAD:good.json: md5 {md5_of(forged)} does not "
+        f"match {md5} in HEAD:dvc.lock: the DVC cache or remote holds other bytes; refusing to "
+        "use them"
+    )
+    assert read_through_dvc(tracked, "HEAD", ["bad.json"], lock) is None  # not recorded
+    assert read_through_dvc(tracked, "HEAD", ["good.json"], {}) is None
 
 
 def test_a_rev_that_looks_like_an_option_is_a_name_not_a_git_option(tmp_path):

@@ -235,15 +235,23 @@ def test_release_notes_add_tag_and_commit_to_the_card(repo):
     )
 
 
-def test_a_leading_v_is_stripped_and_the_newest_release_tag_names_a_stage(repo):
+def test_one_version_per_commit_and_a_tag_of_a_blob_is_no_release(repo):
     sh(repo, "git", "checkout", "-q", "churn-model@v1.0.0")
     sh(repo, "dvc", "checkout", "-q")
-    # Made by hand on the same commit, no md5: neither the release compared with nor the
-    # one the stage tag stands for.
-    sh(repo, "git", "tag", "-a", "-m", "by hand", "churn-model@v1.0.1")
+    assert refused(repo, "create", "v1.0.2") == (
+        "error: HEAD already carries churn-model@v0.0.1, churn-model@v1.0.0: one version per "
+        "commit (GTO's rule); commit a change to release another"
+    )
+    assert sh(repo, "git", "tag", "--list", "churn-model@v1.0.2").stdout == ""
+    assert json.loads(sh(repo, "gto", "show", "--json").stdout)  # GTO still reads every tag
+    # Annotated, with an md5, named like a later release, but of a file: no release.
+    blob = sh(repo, "git", "rev-parse", "HEAD:params.yaml").stdout.strip()
+    message = f"by hand\n\nmodel-md5: {'0' * 32}\n"
+    sh(repo, "git", "tag", "-a", "-m", message, "churn-model@v1.0.1", blob)
+    sh(repo, "git", "commit", "-q", "--allow-empty", "-m", "the same model, a commit of its own")
     assert release(repo, "create", "v1.0.2", check=True).stdout == "churn-model@v1.0.2\n"
     assert sh(repo, "git", "tag", "--list", "churn-model@vv*").stdout == ""
-    md5 = release(repo, "verify", "churn-model#prod#1", check=True).stdout
+    md5 = release(repo, "verify", "churn-model@v1.0.2", check=True).stdout
     assert (
         f"model-md5: {md5}"
         in sh(repo, "git", "tag", "-l", "--format=%(contents)", "churn-model@v1.0.2").stdout
@@ -251,3 +259,16 @@ def test_a_leading_v_is_stripped_and_the_newest_release_tag_names_a_stage(repo):
     assert release(repo, "gate", "churn-model@v1.0.2", check=True).stdout.startswith(
         "roc_auc 0.8418 (floor 0.8); vs churn-model@v1.0.0: +0.0000"
     )
+    assert refused(repo, "notes", "churn-model@v1.0.1") == "error: churn-model@v1.0.1: no such tag"
+
+
+def test_a_shallow_clone_cannot_release(repo, tmp_path):
+    """Its earlier releases are not there: the version order and the gate would be skipped."""
+    shallow = tmp_path / "shallow"
+    sh(tmp_path, "git", "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
+    said = refused(shallow, "create", "9.0.0")
+    assert said == (
+        "error: this clone is shallow: a release (the version order, the gate) needs the "
+        "whole history and its tags (git fetch --unshallow --tags)"
+    )
+    assert sh(shallow, "git", "tag", "--list", "churn-model@v9*").stdout == ""

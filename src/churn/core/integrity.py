@@ -221,9 +221,19 @@ def is_release(tag: str, cwd: str | Path | None = None) -> bool:
     release and nothing else: it is no earlier release to compare with.
     """
     try:
-        return md5_in_message(tag_message(tag, cwd=cwd)) is not None
+        recorded = md5_in_message(tag_message(tag, cwd=cwd)) is not None
     except ChurnError:
         return False
+    return recorded and is_revision(tag, cwd=cwd)  # a tag of a tree or a blob is no release
+
+
+def check_full_history(what: str, cwd: str | Path | None = None) -> None:
+    """A shallow clone has neither the earlier releases nor their history: ``what`` needs both."""
+    if git("rev-parse", "--is-shallow-repository", cwd=cwd).strip() == "true":
+        raise ChurnError(
+            f"this clone is shallow: {what} needs the whole history and its tags "
+            "(git fetch --unshallow --tags)"
+        )
 
 
 def latest_stage_tag(artifact: str, stage: str, cwd: str | Path | None = None) -> str:

@@ -88,6 +88,17 @@ def check_version(version: str, existing: list[tuple[int, int, int]]) -> None:
         raise ChurnError(f"version v{version} is not greater than the latest release v{latest}")
 
 
+def check_head_unreleased(artifact: str) -> None:
+    """One version per commit: GTO refuses a second one, then every later assignment too."""
+    here = git("tag", "--points-at", "HEAD", "--list", "--", f"{artifact}@v*").split()
+    named = sorted(t for t in here if RELEASE_TAG.fullmatch(t))
+    if named:
+        raise ChurnError(
+            f"HEAD already carries {', '.join(named[:3])}: one version per commit (GTO's rule); "
+            "commit a change to release another"
+        )
+
+
 def check_clean() -> None:
     """No uncommitted or untracked files, and nothing for `dvc repro` to do."""
     dirty = git("status", "--porcelain").splitlines()
@@ -205,9 +216,11 @@ def create(version: str) -> str:
     version = version_text(parse_version(version))  # before any other work; v1.0.2 -> 1.0.2
     params = load_params()
     artifact = artifact_name()
+    integrity.check_full_history("a release (the version order, the gate)")
     check_clean()
     names = git("tag", "--list").split()
     check_version(version, released_versions(artifact, names))  # any tag holds its name
+    check_head_unreleased(artifact)
     check_pushed()
     md5 = read_model_bytes(params.paths.model).md5
     root = Path.cwd()
@@ -285,6 +298,7 @@ def gate_tag(tag: str) -> str:
     """
     tag = release_tag(tag)
     _at_head(tag)
+    integrity.check_full_history("the gate (the release before this one)")
     params = load_params()
     root = Path.cwd()
     head = load_head(root)
@@ -315,7 +329,8 @@ def notes(tag: str) -> str:
     release = release_tag(tag)
     root = Path.cwd()
     card = paths_of(yaml_at(root, release, "params.yaml")).get("card")
-    texts = read_through_dvc(root, release, [card]) if isinstance(card, str) else None
+    lock = yaml_at(root, release, integrity.LOCK_FILE)
+    texts = read_through_dvc(root, release, [card], lock) if isinstance(card, str) else None
     if texts is None:
         raise ChurnError(
             f"{release}: its model card ({clip(card)}) is in neither the DVC cache nor the "

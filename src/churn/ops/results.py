@@ -19,7 +19,7 @@ import pandas as pd
 
 from churn.core import decision, io
 from churn.core.errors import ChurnError, clip
-from churn.core.integrity import LOCK_FILE, git_or_none
+from churn.core.integrity import LOCK_FILE, git_or_none, md5_of, recorded_md5
 from churn.core.params import DecisionParams, ReportParams
 from churn.core.stats import (
     DIRECTIONS,
@@ -148,8 +148,13 @@ def load_base(root: Path, rev: str) -> Side:
         return side
     paths = paths_of(side.params)
     metrics_path = f"{paths.get('reports', 'reports')}/metrics.json"
-    wanted = [metrics_path, paths.get("predictions")]
-    texts = read_through_dvc(root, rev, wanted) or reproduce_in_worktree(root, rev, wanted)
+    if not isinstance(paths.get("predictions"), str):
+        side.note = f"{rev}:params.yaml names no paths.predictions: nothing to compare with"
+        return side
+    wanted = [metrics_path, paths["predictions"]]
+    texts = read_through_dvc(root, rev, wanted, side.lock) or reproduce_in_worktree(
+        root, rev, wanted
+    )
     if texts is None:
         side.note = (
             f"could not get {rev}'s outputs: not in the DVC cache or remote, and "
@@ -159,7 +164,7 @@ def load_base(root: Path, rev: str) -> Side:
     origin = f"{rev}:{metrics_path}"
     side.metrics = metrics_of(io.parse_json(texts[0], origin), origin, required=False)
     side.predictions = predictions_of(texts[1], f"{rev}:{paths.get('predictions')}")
-    raw = read_through_dvc(root, rev, [paths.get("raw", "")])
+    raw = read_through_dvc(root, rev, [str(paths.get("raw", ""))], side.lock)
     side.raw_rows = _count_rows(raw[0]) if raw else None
     return side
 
@@ -171,16 +176,32 @@ def yaml_at(root: Path, rev: str, path: str) -> dict:
     return mapping(io.parse_yaml(text, f"{rev}:{path}"), f"{rev}:{path}")
 
 
-def read_through_dvc(root: Path, rev: str, paths: list[str]) -> list[str] | None:
-    """The text of DVC-tracked files at ``rev`` (cache or remote), or None."""
+def read_through_dvc(root: Path, rev: str, paths: list[str], lock: dict) -> list[str] | None:
+    """The text of DVC-tracked files at ``rev`` (cache or remote), or None.
+
+    Each file's bytes must match the md5 ``lock`` (``rev``'s dvc.lock) records: a cache
+    or remote is storage anyone with write access can change, and these bytes become a
+    report, a release gate's verdict or release notes. A file the lock does not record
+    cannot be checked and counts as not available.
+    """
     import dvc.api
     from dvc.exceptions import DvcException
 
+    expected = [recorded_md5(lock, p) for p in paths]
+    if None in expected:
+        log.info("%s: %s records no md5 for %s", rev, LOCK_FILE, paths[expected.index(None)])
+        return None
     try:
         raw = [dvc.api.read(p, repo=str(root), rev=rev, mode="rb") for p in paths]
     except (DvcException, FileNotFoundError, OSError) as err:
         log.info("%s: outputs not available through DVC (%s)", rev, type(err).__name__)
         return None
+    for path, data, md5 in zip(paths, raw, expected, strict=True):
+        if md5_of(data) != md5:
+            raise ChurnError(
+                f"{rev}:{path}: md5 {md5_of(data)} does not match {md5} in {rev}:{LOCK_FILE}: "
+                "the DVC cache or remote holds other bytes; refusing to use them"
+            )
     # UTF-8 whatever the locale; a stray byte is one line naming the file, not a traceback.
     return [io.decode_utf8(data, f"{rev}:{p}") for p, data in zip(paths, raw, strict=True)]
 

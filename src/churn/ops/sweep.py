@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from churn.core import io
+from churn.core import integrity, io
 from churn.core.errors import ChurnError, clip
 from churn.core.params import PARAMS_FILE, load_params, parse_params
 
@@ -511,6 +511,9 @@ def queue(grid: str, jobs: int) -> int:
         # Each job is a DVC queue worker process: more than the sets is never useful.
         raise ChurnError(f"--jobs {jobs}: must be 1 to {MAX_SETS}")
     sets = load_plan(grid)
+    # DVC's queue runs each set in a copy of the repository and saves nothing from one
+    # made of a shallow clone: every set would show "Success" and have no results.
+    integrity.check_full_history("DVC's experiment queue")
     stale = sorted(_names_at_head() & {s.name for s in sets})
     if stale:
         _require(_dvc("exp", "remove", *stale), "dvc exp remove")
