@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -152,10 +154,11 @@ def test_no_baseline_and_no_metrics():
 def test_unreachable_base_says_so_plainly(monkeypatch, tmp_path):
     from churn.ops import results
 
-    lock = "stages:\n  evaluate:\n    outs: []\n"
-    monkeypatch.setattr(
-        results, "git_or_none", lambda *args, cwd: lock if args[-1].endswith("dvc.lock") else ""
-    )
+    files = {
+        "main:dvc.lock": "stages:\n  evaluate:\n    outs: []\n",
+        "main:params.yaml": "paths: {predictions: reports/predictions.csv}\n",
+    }
+    monkeypatch.setattr(results, "git_or_none", lambda *args, cwd: files[args[-1]])
     monkeypatch.setattr(results, "read_through_dvc", lambda *a: None)
     monkeypatch.setattr(results, "reproduce_in_worktree", lambda *a: None)
     base = results.load_base(tmp_path, "main")
@@ -166,6 +169,10 @@ def test_unreachable_base_says_so_plainly(monkeypatch, tmp_path):
     )
     text = build_report(base, side("this branch", HEAD_P), PARAMS, None)
     assert "**Cannot compare with main** (could not get main's outputs" in text
+    files["main:params.yaml"] = "paths: {reports: reports}\n"  # no predictions named
+    assert results.load_base(tmp_path, "main").note == (
+        "main:params.yaml names no paths.predictions: nothing to compare with"
+    )
 
 
 def test_a_broken_metrics_file_is_one_line_naming_it(tmp_path):
@@ -299,3 +306,29 @@ def test_no_decision_rows_without_a_base_threshold_or_unpaired_values(params):
     assert [c.metric for c in unpaired] == [*HEADLINE, *DECISION]
     assert not any(c.paired for c in unpaired)
     assert compare(valued, moved, PARAMS, None)[-1].metric == HEADLINE[-1]
+
+
+def test_a_png_that_fails_mid_write_leaves_the_earlier_one_whole(tmp_path, monkeypatch):
+    """A full disk while drawing the third chart: no empty calibration.png under its name."""
+    import matplotlib.figure
+
+    png_charts(predictions(BASE_P), predictions(HEAD_P), "main", tmp_path / "img")
+    earlier = (tmp_path / "img" / "calibration.png").read_bytes()
+    real = matplotlib.figure.Figure.savefig
+
+    def full_at_calibration(fig, fname, **kwargs):
+        if fig.axes[0].get_title().lower().startswith("calibration"):
+            Path(fname).write_bytes(b"")
+            raise OSError(28, "No space left on device")
+        return real(fig, fname, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", full_at_calibration)
+    with pytest.raises(OSError, match="No space left") as err:
+        png_charts(predictions(BASE_P), predictions(HEAD_P), "main", tmp_path / "img")
+    assert err.value.filename == str(tmp_path / "img" / "calibration.png")
+    assert (tmp_path / "img" / "calibration.png").read_bytes() == earlier
+    assert sorted(p.name for p in (tmp_path / "img").iterdir()) == [
+        "calibration.png",
+        "pr.png",
+        "roc.png",
+    ]

@@ -69,7 +69,7 @@ def test_the_scores_are_the_models_on_the_whole_test_split(trained, customers, t
 def test_csv_in_csv_out_has_a_sidecar_with_the_model(trained, customers, tmp_path):
     out = tmp_path / "scores.csv"
     score.run(customers["csv"], out, root=trained)
-    got = pd.read_csv(out)
+    got = pd.read_csv(out, dtype={ID: str})
     parquet = tmp_path / "scores.parquet"
     score.run(customers["parquet"], parquet, root=trained)
     assert got[ID].tolist() == customers["frame"][ID].tolist()
@@ -179,7 +179,7 @@ def test_reject_mode_scores_the_good_rows_and_lists_each_bad_one(trained, custom
     )
     assert result.returncode == 3, result.stderr
     assert "7 rows scored, 5 rejected" in result.stderr
-    rejects = pd.read_csv(tmp_path / "scores.parquet.rejects.csv")
+    rejects = pd.read_csv(tmp_path / "scores.parquet.rejects.csv", dtype={ID: str})
     assert rejects["row"].tolist() == list(BAD_ROWS)
     assert rejects["reason"].tolist() == [reason for _, _, reason in BAD_ROWS.values()]
     assert rejects[ID].tolist() == [frame[ID][row - 1] for row in BAD_ROWS]
@@ -367,7 +367,7 @@ def test_quoted_line_breaks_across_read_blocks_are_read(trained, customers, tmp_
     frame.to_csv(tmp_path / "batch.csv", index=False)
     counts = score.run(tmp_path / "batch.csv", tmp_path / "out.csv", root=trained)
     assert (counts.scored, counts.rejected) == (300, 0)
-    assert pd.read_csv(tmp_path / "out.csv")[ID].tolist() == frame[ID].tolist()
+    assert pd.read_csv(tmp_path / "out.csv", dtype={ID: str})[ID].tolist() == frame[ID].tolist()
 
 
 @pytest.mark.parametrize("rows", [0, 2])
@@ -488,6 +488,39 @@ def test_the_input_file_is_never_the_output(trained, customers, tmp_path):
         with pytest.raises(ChurnError, match=r": is the input file; scores go elsewhere$"):
             score.run(path, output, root=trained)
     assert path.read_bytes() == customers["csv"].read_bytes()
+
+
+def test_a_local_name_is_a_file_name_whatever_fsspec_would_make_of_it(trained, customers, tmp_path):
+    """'a::b.csv' was fsspec's chain whose file is 'a': it was overwritten, then deleted."""
+    (tmp_path / "precious").write_text("keep me")
+    for name in ("precious::x.csv", "data:x.csv"):
+        counts = score.run(customers["csv"], tmp_path / name, root=trained)
+        assert counts.scored == len(customers["frame"])
+        written = pd.read_csv(tmp_path / name, dtype={ID: str})[ID].tolist()
+        assert written == customers["frame"][ID].tolist()
+    assert (tmp_path / "precious").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("output", "says"),
+    [
+        ("zz://x.csv", "zz://x.csv: Protocol not known: zz"),
+        ("http://127.0.0.1:9/x.csv", "--output http://127.0.0.1:9/x.csv: an HTTP URL can be"),
+        ("loop.csv", "--output {tmp}/loop.csv: a loop of symbolic links"),
+    ],
+)
+def test_an_output_nothing_can_be_written_to_is_one_line(
+    trained, customers, tmp_path, output, says
+):
+    (tmp_path / "loop.csv").symlink_to("loop2.csv")
+    (tmp_path / "loop2.csv").symlink_to("loop.csv")
+    target = output if "://" in output else str(tmp_path / output)
+    with pytest.raises(ChurnError) as err:
+        score.run(customers["csv"], target, root=trained)
+    assert str(err.value).startswith(says.format(tmp=tmp_path))
+    with pytest.raises(ChurnError, match=r"^--input .*loop.csv: a loop of symbolic links$"):
+        score.run(tmp_path / "loop.csv", tmp_path / "out.csv", root=trained)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.csv", "loop2.csv"]
 
 
 @pytest.mark.parametrize("column", ["contract", ID])

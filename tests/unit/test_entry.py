@@ -283,14 +283,16 @@ def test_sigterm_unwinds_the_command_so_its_finally_blocks_run(tmp_path):
 def test_the_sigterm_handler_is_only_there_while_the_command_runs():
     import signal
 
-    before = signal.getsignal(signal.SIGTERM)
+    before = [signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)]
     seen = []
-    assert entry.run(lambda: seen.append(signal.getsignal(signal.SIGTERM))) == 0
-    assert seen == [entry._exit_on_sigterm]
-    assert signal.getsignal(signal.SIGTERM) is before
-    with pytest.raises(SystemExit) as exited:
-        entry._exit_on_sigterm(signal.SIGTERM, None)
-    assert exited.value.code == 143
+    handlers = lambda: [signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)]  # noqa: E731
+    assert entry.run(lambda: seen.append(handlers())) == 0
+    assert seen == [[entry._exit_on_signal, entry._exit_on_signal]]
+    assert handlers() == before
+    for sig, status in [(signal.SIGTERM, 143), (signal.SIGHUP, 129)]:
+        with pytest.raises(SystemExit) as exited:
+            entry._exit_on_signal(sig, None)
+        assert exited.value.code == status
     inside = []
 
     def in_a_thread():
@@ -302,4 +304,48 @@ def test_the_sigterm_handler_is_only_there_while_the_command_runs():
     thread = threading.Thread(target=in_a_thread)
     thread.start()
     thread.join()
-    assert inside == [before]  # no handler from another thread: Python refuses it there
+    assert inside == [before[0]]  # no handler from another thread: Python refuses it there
+
+
+def test_ctrl_c_is_one_line_and_130_after_the_finally_blocks(capsys):
+    cleaned = []
+
+    def main() -> None:
+        try:
+            raise KeyboardInterrupt
+        finally:
+            cleaned.append(True)
+
+    assert entry.run(main) == 130
+    assert capsys.readouterr().err == "error: interrupted\n"
+    assert cleaned == [True]
+
+
+@pytest.mark.parametrize(
+    ("errno_", "text"),
+    [(28, "No space left on device"), (32, "Broken pipe"), (27, "File too large")],
+)
+def test_a_full_disk_or_a_closed_pipe_naming_no_file_is_one_line(capsys, errno_, text):
+    def main() -> None:
+        raise OSError(errno_, text)
+
+    assert entry.run(main, error_status=2) == 2
+    assert capsys.readouterr().err == f"error: {text}\n"
+
+
+def test_another_os_error_naming_no_file_keeps_its_traceback():
+    def main() -> None:
+        raise OSError(5, "Input/output error")
+
+    with pytest.raises(OSError, match="Input/output error"):
+        entry.run(main)
+
+
+def test_text_the_terminal_cannot_encode_is_escaped(tmp_path):
+    """An ASCII locale's stdout: '…' was a UnicodeEncodeError traceback."""
+    code = "from churn.core import entry; entry.run(lambda: print('a \u2026 b'))"
+    env = {**os.environ, "PYTHONPATH": SRC, "PYTHONIOENCODING": "ascii", "PYTHONUTF8": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, check=False, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (0, b"a \\u2026 b\n")

@@ -104,6 +104,54 @@ def test_the_temporary_file_sits_beside_the_target(tmp_path, monkeypatch):
     assert (tmp_path / "sub" / "out.txt").stat().st_mode & 0o777 == 0o644
 
 
+def test_an_output_keeps_the_mode_of_the_file_it_replaces_else_follows_the_umask(tmp_path):
+    private = tmp_path / "private.txt"
+    private.write_text("old")
+    private.chmod(0o600)
+    io.write_text(private, "new")
+    assert (private.read_text(), private.stat().st_mode & 0o777) == ("new", 0o600)
+    before = os.umask(0o077)
+    try:
+        io.write_text(tmp_path / "fresh.txt", "x")
+    finally:
+        os.umask(before)
+    assert (tmp_path / "fresh.txt").stat().st_mode & 0o777 == 0o600
+    assert os.umask(before) == before  # left as it was
+
+
+def test_a_name_near_the_limit_is_written_and_a_failed_write_names_the_target(tmp_path):
+    """The temp name is short: NAME_MAX (255) is the target's alone."""
+    long = tmp_path / ("a" * 250 + ".txt")
+    io.write_text(long, "x")
+    assert long.read_text() == "x"
+
+    def full_disk() -> None:
+        with io.atomic_path(tmp_path / "out.csv"):
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left") as err:
+        full_disk()
+    assert (err.value.errno, err.value.filename) == (28, str(tmp_path / "out.csv"))
+    with pytest.raises(OSError, match="Error writing") as err, io.atomic_path(tmp_path / "out.csv"):
+        raise OSError("Error writing bytes to file")  # pyarrow's: text only
+    assert (err.value.errno, err.value.strerror) == (5, "Error writing bytes to file")
+    assert err.value.filename == str(tmp_path / "out.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [long.name]
+
+
+def test_an_unreadable_parquet_file_is_named(tmp_path, monkeypatch):
+    path = tmp_path / "train.parquet"
+    io.write_parquet(path, pd.DataFrame({"a": [1]}))
+
+    def denied(*_args, **_kwargs):
+        raise PermissionError("Failed to open local file")  # pyarrow's, no file name
+
+    monkeypatch.setattr(io.pd, "read_parquet", denied)
+    with pytest.raises(PermissionError) as err:
+        io.read_parquet(path)
+    assert err.value.filename == str(path)
+
+
 def test_text_is_utf8_whatever_the_locale(tmp_path):
     """Relying on the locale's encoding breaks (or garbles) non-ASCII text in a non-UTF-8 locale."""
     path = tmp_path / "card.json"

@@ -2,6 +2,7 @@
 
 import atexit
 import contextlib
+import errno
 import gc
 import importlib
 import logging
@@ -20,6 +21,8 @@ from churn.core.errors import ChurnError, clip
 log = logging.getLogger("churn")
 
 PATH_CLIP = 300  # characters of a file name echoed in an error
+# The machine's limits, not bugs, even where the failing write names no file.
+ROOM_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EPIPE}
 
 
 def import_frozen(name: str) -> ModuleType:
@@ -41,7 +44,7 @@ def import_frozen(name: str) -> ModuleType:
 
 @contextlib.contextmanager
 def terminated_as_exit() -> Iterator[None]:
-    """While the block runs, SIGTERM ends the command as Ctrl-C would: by an exception.
+    """While the block runs, SIGTERM or SIGHUP ends the command by an exception.
 
     Python's default for SIGTERM ends the process on the spot: no ``finally`` runs, so
     a temp file, a temp dir or a git worktree made for the work stays behind. Raised as
@@ -51,14 +54,16 @@ def terminated_as_exit() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    # A closed terminal (SIGHUP) ends the command the same way.
+    previous = {sig: signal.signal(sig, _exit_on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-def _exit_on_sigterm(signum: int, _frame: object) -> NoReturn:
+def _exit_on_signal(signum: int, _frame: object) -> NoReturn:
     raise SystemExit(128 + signum)
 
 
@@ -71,6 +76,10 @@ def run(main: Callable[[], int | None], error_status: int = 1) -> int:
     Anything else is a bug and keeps its traceback.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for stream in (sys.stdout, sys.stderr):
+        # A text the terminal's encoding lacks (an ASCII locale) is escaped, not a traceback.
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     try:
         # Multi-threaded BLAS may sum in a different order per thread count; one
         # thread keeps every output bit-identical across machines and runs.
@@ -79,7 +88,14 @@ def run(main: Callable[[], int | None], error_status: int = 1) -> int:
     except ChurnError as err:
         print(f"error: {err}", file=sys.stderr)  # noqa: T201 (the one-line message is the interface)
         return error_status
+    except KeyboardInterrupt:
+        # Ctrl-C: the finally blocks have run (temp files gone); a traceback says nothing.
+        print("error: interrupted", file=sys.stderr)  # noqa: T201
+        return 128 + signal.SIGINT
     except OSError as err:
+        if err.filename is None and err.errno in ROOM_ERRORS:
+            print(f"error: {err.strerror or err}", file=sys.stderr)  # noqa: T201
+            return error_status
         if err.filename is None:  # not about a file the user named: a bug, keep the traceback
             raise
         # A file the user gave that cannot be read or written (no permission, a directory,

@@ -53,15 +53,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only on success.
 
     A crash or an exception leaves the previous file untouched and no temp file behind.
+    A write that fails for want of room or rights (a full disk, a read-only place) is
+    one error naming ``path``, never the temp file, whoever wrote it (pandas, pyarrow,
+    matplotlib say no name at all).
     """
     target = Path(path)
     refuse_directory(target)  # said before any work, not by the rename after it
     through = writes_through(target)
     parent = Path(tempfile.gettempdir()) if through else target.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        # A short name of its own: the target's name plus a suffix could pass NAME_MAX.
+        fd, tmp = tempfile.mkstemp(prefix=".churn-", suffix=".tmp", dir=parent)
+    except OSError as err:
+        raise _naming(err, target) from None
     os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp's 0600 would make outputs private to one user
+    os.chmod(tmp, _mode_for(target))  # mkstemp's is always 0600
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -70,8 +77,32 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
                 shutil.copyfileobj(src, dst)
         else:
             os.replace(tmp_path, target)
+    except OSError as err:
+        if err.filename not in (None, tmp, str(target)):
+            raise  # about another file (an output written inside this one's block)
+        raise _naming(err, target) from None
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _naming(err: OSError, target: Path) -> OSError:
+    """``err`` about ``target``: the file the user named, not the temp file beside it."""
+    if err.errno is None:  # pyarrow's own I/O errors carry only text
+        code = errno.EACCES if isinstance(err, PermissionError) else errno.EIO
+        return type(err)(code, " ".join(str(err).split()), str(target))
+    return type(err)(err.errno, err.strerror or os.strerror(err.errno), str(target))
+
+
+def _mode_for(target: Path) -> int:
+    """The permissions of the file ``target`` replaces, else what open() would give it."""
+    with contextlib.suppress(OSError):
+        found = target.stat()
+        if stat.S_ISREG(found.st_mode):
+            return stat.S_IMODE(found.st_mode)
+    # The umask can only be read by setting it; the outputs are written by one thread.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def refuse_directory(path: Path) -> None:
@@ -358,7 +389,10 @@ def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataF
     Arrow's allocator keeps the buffers it freed for reuse; they are handed back
     at once, so the NumPy arrays a stage builds next do not sit on top of them.
     """
-    frame = pd.read_parquet(require_file(path), columns=columns)
+    try:
+        frame = pd.read_parquet(require_file(path), columns=columns)
+    except OSError as err:  # pyarrow's PermissionError names no file
+        raise _naming(err, Path(path)) from None
     pa.default_memory_pool().release_unused()
     return frame
 

@@ -292,7 +292,8 @@ def png_charts(base: pd.DataFrame | None, head: pd.DataFrame, base_label: str, o
         ax.legend()
         fig.tight_layout()
         path = out / f"{kind}.png"
-        fig.savefig(path, metadata={"Software": None})
+        with io.atomic_path(path) as tmp:  # never a half-written PNG under its name
+            fig.savefig(tmp, format="png", metadata={"Software": None})
         plt.close(fig)
         links.append(f"![{title}]({path.as_posix()})")
     return "\n".join(links)

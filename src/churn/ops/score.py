@@ -21,6 +21,8 @@ import functools
 import io as stdio
 import json
 import logging
+import os
+import re
 import sys
 import tempfile
 import time
@@ -64,6 +66,7 @@ NULLS = [
     "", " ", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
     "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 ]  # fmt: skip
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # a scheme: s3://, file://, memory://
 SCORE, FLAG, ROW, REASON = "churn_probability", "churn", "row", "reason"
 EXAMPLES = 3  # bad rows quoted in the --on-error fail message
 DASK_WORKERS = 2  # a local cluster's worker processes, one thread each
@@ -148,8 +151,18 @@ def model_input(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
 
 
 def _fs(path: str) -> tuple[Any, str]:
-    """The filesystem of ``path`` (local, or a URL such as s3://bucket/key) and its path there."""
-    return fsspec.core.url_to_fs(path)
+    """The filesystem of ``path`` (local, or a URL such as s3://bucket/key) and its path there.
+
+    Only a name that starts with a scheme (``s3://``) is a URL. Anything else is a local
+    file name as written: fsspec alone reads ``a::b.csv`` as a chain whose file is ``a``
+    (which the run then overwrote and deleted) and ``data:x.csv`` as a data URL.
+    """
+    if not URL.match(path):
+        return LocalFileSystem(), os.path.abspath(path)
+    try:
+        return fsspec.core.url_to_fs(path)
+    except (ValueError, ImportError) as err:  # an unknown protocol, or one not installed
+        raise ChurnError(f"{clip(path, 300)}: {one_line(err)}") from None
 
 
 def _kind(path: str, what: str) -> str:
@@ -544,15 +557,28 @@ def sink(output: str, bundle: Bundle, source: Source, on_error: str) -> Iterator
 
 
 def _not_the_input(input_path: str, output: str) -> None:
-    """Refuse an output that is the input file: the rename at the end would replace it."""
+    """Refuse an output that is the input file, or an address nothing can be written to.
+
+    The rename at the end would replace the input with its scores.
+    """
     (in_fs, read_at), (out_fs, write_at) = _fs(input_path), _fs(output)
+    if "http" in out_fs.protocol:  # a name or a tuple of names
+        raise ChurnError(f"--output {clip(output, 300)}: an HTTP URL can be read, not written")
     if isinstance(in_fs, LocalFileSystem) and isinstance(out_fs, LocalFileSystem):
-        a, b = Path(read_at), Path(write_at)
-        same = a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+        a, b = _resolved(read_at, "--input"), _resolved(write_at, "--output")
+        same = a == b or (a.exists() and b.exists() and a.samefile(b))
     else:
         same = in_fs.unstrip_protocol(read_at) == out_fs.unstrip_protocol(write_at)
     if same:
         raise ChurnError(f"--output {clip(output, 300)}: is the input file; scores go elsewhere")
+
+
+def _resolved(path: str, option: str) -> Path:
+    """``path`` with every link followed; a loop of links is one line naming the option."""
+    try:
+        return Path(path).resolve()
+    except RuntimeError:  # Python 3.11's Path.resolve on a loop (3.13 raises OSError)
+        raise ChurnError(f"{option} {clip(path, 300)}: a loop of symbolic links") from None
 
 
 def _remove(path: str) -> None:
