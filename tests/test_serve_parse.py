@@ -195,3 +195,21 @@ def test_column_names_need_not_be_identifiers() -> None:
     frame = to_frame(service.parse(body), contract)
     assert list(frame.columns) == ["total charges", "class", "1st"]
     assert service.parse_fast(b'{"customers":[{"1st":"b","class":1,"f0":1}]}') is None
+
+
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_a_boolean_where_a_number_goes_is_a_422_as_everywhere_else(service, trained, value):
+    """The lax float of pydantic read true as 1.0; churn score and prepare refuse it."""
+    test = io.read_parquet(trained / "data/prepared/test.parquet").drop(columns="churn")
+    row = json.loads(test.head(1).to_json(orient="records"))[0]
+    body = json.dumps({"customers": [row]}).replace(
+        f'"tenure": {row["tenure"]}', f'"tenure": {value}'
+    )
+    assert f'"tenure": {value}' in body
+    assert service.parse_fast(body.encode()) is None
+    with pytest.raises(RequestValidationError) as caught:
+        service.parse(body.encode())
+    errors = caught.value.errors()
+    assert [(e["loc"], e["msg"]) for e in errors] == [
+        (("body", "customers", 0, "tenure"), "Input should be a valid number, not a boolean")
+    ]

@@ -33,6 +33,10 @@ NUMBER_TEXT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", re.ASCI
 
 
 def _number_text(value: Any) -> Any:
+    # pydantic's lax float takes true/false as 1/0; the contract, churn score, prepare
+    # and monitor all refuse a boolean where a number goes.
+    if isinstance(value, bool):
+        raise PydanticCustomError("float_type", "Input should be a valid number, not a boolean")
     if isinstance(value, str) and not NUMBER_TEXT.fullmatch(value):
         raise PydanticCustomError(
             "float_parsing", "Input should be a valid number, unable to parse string as a number"
