@@ -63,6 +63,31 @@ PARAMS = MonitorParams(
 )
 
 
+def test_psi_of_a_side_without_values_is_zero_not_drift():
+    """A column missing in every batch row: clipped zero shares gave ~13."""
+    ref = np.array([0.25, 0.25, 0.25, 0.25])
+    assert psi(ref, np.zeros(4)) == 0.0
+    assert psi(np.zeros(4), ref) == 0.0
+    assert psi(ref, np.array([1.0, 0.0, 0.0, 0.0])) > 1  # one bin holding all: still drift
+
+
+@pytest.mark.parametrize("cell", ["0x7", "0X1F", "1_0", "\u0667"])
+def test_a_number_the_contract_refuses_is_not_read_as_one(tmp_path, cell, tiny_model):
+    """The pyarrow cast read "0x7" as 7; prepare, churn score and the service refuse it."""
+    frame = tiny_batch(100)
+    frame["n"] = frame["n"].round().astype("Int64").astype(str)  # whole: an int64 cast
+    frame.loc[3, "n"] = cell
+    frame.to_csv(tmp_path / "batch.csv", index=False)
+    batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)
+    with pytest.raises(ChurnError, match=r"batch.csv: 1 data contract check\(s\) failed"):
+        mon.read(batch, mon.open_batch(tmp_path / "batch.csv", TINY), None, 1000)
+    frame.loc[3, "n"] = " 7 "  # blanks around digits are a number everywhere
+    frame.to_csv(tmp_path / "batch.csv", index=False)
+    batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)
+    mon.read(batch, mon.open_batch(tmp_path / "batch.csv", TINY), tiny_model, 1000)
+    assert batch.rows == 100
+
+
 def test_numbers_outside_the_observed_training_range_are_counted():
     ref = pd.Series(np.linspace(0, 10, 200))
     new = pd.Series([*np.linspace(1, 9, 90), -1.0, 11.0, 12.0, *[np.nan] * 7])

@@ -44,6 +44,7 @@ import pyarrow.json as pajson
 
 from churn.core import io
 from churn.core.contract import (
+    NUMBER_TEXT,
     Contract,
     one_of,
     read_contract,
@@ -233,6 +234,11 @@ def typed(table: pa.Table, contract: Contract) -> pd.DataFrame:
 def _as_numbers(values: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
         return values
+    # pyarrow's cast also reads "0x1F" and other forms the contract refuses: such a
+    # column stays text, for the contract's check to name its rows.
+    text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    if text and pc.all(pc.match_substring_regex(values, f"^{NUMBER_TEXT}$")).as_py() is False:
+        return values
     for kind in (pa.int64(), pa.float64()):
         try:
             return pc.cast(values, kind)
@@ -329,7 +335,8 @@ def plot_numeric(
     """Training vs batch densities of a numeric feature; the batch given as counts per bin."""
     fig, ax = _figure()
     ax.hist(ref.dropna(), bins=edges, density=True, alpha=0.5, label="training")
-    ax.hist(edges[:-1], bins=edges, weights=counts, density=True, alpha=0.5, label="batch")
+    if counts.sum():  # a batch without one value of the column has no histogram to draw
+        ax.hist(edges[:-1], bins=edges, weights=counts, density=True, alpha=0.5, label="batch")
     ax.set_ylabel("density")
     ax.legend()
     return _save(fig, ax, name, out)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
+from churn.core.contract import NUMBER_TEXT as NUMBER_PATTERN
 from churn.core.contract import Column, Contract
 
 
@@ -26,10 +27,8 @@ def _category(column: Column) -> Any:
     return Literal[tuple(column.categories)] if column.categories else str
 
 
-# A number sent as text, as prepare and monitor read one (pandas' to_numeric): ASCII
-# digits, one sign, one point, an exponent, blanks around. Python's float() would also
-# take "1_0" (10) and other scripts' digits, which the pipeline refuses.
-NUMBER_TEXT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", re.ASCII)
+# A number sent as text, as prepare and monitor read one.
+NUMBER_TEXT = re.compile(NUMBER_PATTERN, re.ASCII)
 
 
 def _number_text(value: Any) -> Any:
