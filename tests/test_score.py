@@ -312,6 +312,48 @@ def test_the_local_engine_never_imports_dask(trained, customers, tmp_path):
     assert (tmp_path / "o.parquet").is_file()
 
 
+@pytest.mark.parametrize(
+    ("width", "rows"),
+    [(1, 65536), (40, 65536), (128, 65536), (129, 32768), (2704, 2048), (10**6, 1024)],
+)
+def test_a_wide_model_predicts_in_smaller_blocks(width, rows):
+    """A block's feature matrix stays within BLOCK_BYTES: 2,704 one-hot features took 3 GB."""
+    from sklearn.pipeline import Pipeline
+
+    class Fitted:
+        n_features_in_ = width
+
+    assert (
+        score.block_rows(Pipeline([("features", "passthrough"), ("classifier", Fitted())])) == rows
+    )
+    assert score.block_rows(Fitted()) == rows
+
+
+def test_the_wide_block_gives_the_same_scores_as_the_default_one(trained, customers):
+    bundle = load_bundle(None, root=trained)
+    frame = customers["frame"].head(3000)
+    positions = np.arange(len(frame))
+    rows = score.model_input(frame, bundle.contract)
+    default = score.Scorer(bundle.model, bundle.contract, bundle.threshold, "f")
+    small = score.Scorer(bundle.model, bundle.contract, bundle.threshold, "f", 1024)
+    expected = bundle.model.predict_proba(rows)[:, 1]
+    np.testing.assert_allclose(small.probabilities(rows, positions), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(default.probabilities(rows, positions), expected, rtol=0, atol=1e-12)
+
+
+def test_workers_that_keep_dying_are_one_line():
+    """A worker past its memory limit is restarted, then the task given up: KilledWorker."""
+    distributed = pytest.importorskip("distributed")
+
+    class Died:
+        def result(self):
+            raise distributed.KilledWorker("task", "worker", 3)
+
+    source = score.Source("big.csv", "csv", [], pa.string(), None)
+    with pytest.raises(ChurnError, match=r"^big.csv: Dask workers died scoring a partition"):
+        score._result(Died(), source)
+
+
 def test_rebatch_cuts_exact_chunks_from_any_batches():
     import pyarrow as pa
 

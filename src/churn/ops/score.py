@@ -52,6 +52,10 @@ log = logging.getLogger("churn.score")
 # Rows go through the model in blocks of this size at fixed places (Scorer.probabilities);
 # a chunk size that is a multiple of it wastes no work.
 BLOCK_ROWS = 64 * 1024
+# One prediction block's feature matrix at most (float64): a model with thousands of
+# one-hot features gets blocks of fewer rows, or scoring 50 rows took 3 GB.
+BLOCK_BYTES = 64 * 1024 * 1024
+MIN_BLOCK_ROWS = 1024
 CHUNK_ROWS = 2 * BLOCK_ROWS
 # Output row groups are cut at this many rows, never at chunk or partition edges: the
 # file's bytes then depend on the data alone.
@@ -70,6 +74,7 @@ URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # a scheme: s3://, file://, mem
 SCORE, FLAG, ROW, REASON = "churn_probability", "churn", "row", "reason"
 EXAMPLES = 3  # bad rows quoted in the --on-error fail message
 DASK_WORKERS = 2  # a local cluster's worker processes, one thread each
+DASK_MEMORY = "1GiB"  # a local cluster's memory per worker
 DASK_WINDOW = 4  # partitions in flight per worker: results are collected in order
 
 
@@ -92,6 +97,7 @@ class Scorer:
     contract: Contract
     threshold: float
     source: str
+    block_rows: int = BLOCK_ROWS  # see block_rows(); fixed per model
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` indexed by row position from 0: row, id, probability, flag, reason."""
@@ -116,20 +122,21 @@ class Scorer:
         )
 
     def probabilities(self, rows: pd.DataFrame, positions: np.ndarray) -> np.ndarray:
-        """The model's probabilities, each computed as row ``position % BLOCK_ROWS`` of a block.
+        """The model's probabilities, each computed as row ``position % block_rows`` of a block.
 
         BLAS kernels sum a row's terms in an order that depends on the matrix shape
         and the row's place in it (1-ulp differences otherwise). Every row goes
-        through ``predict_proba`` in a ``BLOCK_ROWS`` block at the same place, whatever
+        through ``predict_proba`` in a ``block_rows`` block at the same place, whatever
         the chunk it came in; the free places hold a copy of a row of the block.
         """
+        size = self.block_rows
         out = np.empty(len(rows))
-        groups = positions // BLOCK_ROWS
+        groups = positions // size
         with threadpool_limits(limits=1, user_api="blas"):  # as entry.run: same sums anywhere
             for group in np.unique(groups):
                 members = np.flatnonzero(groups == group)
-                slots = positions[members] - group * BLOCK_ROWS
-                take = np.full(BLOCK_ROWS, members[0])
+                slots = positions[members] - group * size
+                take = np.full(size, members[0])
                 take[slots] = members
                 block = self.model.predict_proba(rows.iloc[take])[:, 1]
                 out[members] = block[slots]
@@ -138,6 +145,20 @@ class Scorer:
     def model_input(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Numbers as float and categories as text, whatever types the file had."""
         return model_input(frame, self.contract)
+
+
+def block_rows(model: Any) -> int:
+    """Rows per prediction block: ``BLOCK_ROWS``, halved while its features pass ``BLOCK_BYTES``.
+
+    It depends on the model alone (its feature count), so every chunk size and both
+    engines cut the same blocks and get the same bits.
+    """
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    width = int(getattr(final, "n_features_in_", 1))
+    rows = BLOCK_ROWS
+    while rows > MIN_BLOCK_ROWS and rows * width * 8 > BLOCK_BYTES:
+        rows //= 2
+    return rows
 
 
 def model_input(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
@@ -684,7 +705,7 @@ def dask_client(scheduler: str | None) -> Iterator[Any]:
                 threads_per_worker=1,
                 host="127.0.0.1",
                 dashboard_address=None,
-                memory_limit="1GiB",
+                memory_limit=DASK_MEMORY,
             ) as cluster,
             Client(cluster) as client,
         ):
@@ -708,9 +729,22 @@ def dask_parts(
     for part in parts:
         pending.append(client.compute(part))
         if len(pending) >= window:
-            yield pending.popleft().result()
+            yield _result(pending.popleft(), source)
     while pending:
-        yield pending.popleft().result()
+        yield _result(pending.popleft(), source)
+
+
+def _result(future: Any, source: Source) -> pd.DataFrame:
+    """A scored partition; a worker that kept dying on it (most often memory) is one line."""
+    from distributed import KilledWorker
+
+    try:
+        return future.result()
+    except KilledWorker:
+        raise ChurnError(
+            f"{source.path}: Dask workers died scoring a partition (most often out of memory: "
+            f"a local worker has {DASK_MEMORY}); give workers more memory or lower --chunk-rows"
+        ) from None
 
 
 # --------------------------------------------------------------------------- the command
@@ -748,7 +782,8 @@ def run(
     started = time.monotonic()
     bundle = load_bundle(model_ref, root)
     source = open_input(str(input_path), bundle.contract)
-    scorer = Scorer(bundle.model, bundle.contract, bundle.threshold, source.path)
+    rows = block_rows(bundle.model)
+    scorer = Scorer(bundle.model, bundle.contract, bundle.threshold, source.path, rows)
     with contextlib.ExitStack() as stack:
         if engine == "dask":
             client = stack.enter_context(dask_client(scheduler))
