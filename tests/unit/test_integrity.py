@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from churn.core import integrity, io
 from churn.core.errors import ChurnError
 from churn.core.integrity import ModelBytes, ProgramMissing
+from conftest import REPO
 
 MODEL = "models/model.pkl"
 RELEASED = {"weights": [1, 2, 3]}
@@ -237,7 +238,7 @@ def test_load_model_at_a_tag_reads_the_lock_and_model_of_that_revision(history, 
         ("v9", "v9: no such git revision (a tag like churn-model@v1.0.0, or a commit)"),
         (
             "no-lock",
-            "`git show --end-of-options no-lock:dvc.lock` failed: "
+            "`git show --end-of-options no-lock:./dvc.lock` failed: "
             "fatal: path 'dvc.lock' does not exist in 'no-lock'",
         ),
         ("broken-lock", "broken-lock:dvc.lock: " + BROKEN_YAML),
@@ -324,6 +325,17 @@ def test_a_failed_command_is_one_line_its_last_line_of_output(script, last):
     with pytest.raises(ChurnError) as err:
         integrity.command(sys.executable, "-c", script)
     assert str(err.value) == f"`{sys.executable} -c {script}` failed: {last}"
+
+
+def test_a_failed_command_with_a_multi_line_argument_is_still_one_line():
+    """A tag message (-m) made the error eight lines long."""
+    message = "churn-model v6.0.0\n\nroc_auc 0.84\n  roc_auc: 0.8418\n"
+    with pytest.raises(ChurnError) as err:
+        integrity.command(sys.executable, "-c", "raise SystemExit(5)", message)
+    assert str(err.value) == (
+        f"`{sys.executable} -c raise SystemExit(5) churn-model v6.0.0 ...` failed: exit 5"
+    )
+    assert "\n" not in str(err.value)
 
 
 def test_git_failures_are_one_line(history, elsewhere):
@@ -624,3 +636,23 @@ def test_the_unpickling_error_is_quoted():
     with pytest.raises(ChurnError) as err:
         integrity.unpickle(b"cno_such_module_here\nModel\n.", "m.pkl")
     assert "(ModuleNotFoundError: No module named 'no_such_module_here'): made" in str(err.value)
+
+
+def test_a_dvc_project_in_a_subfolder_of_its_git_repo_reads_its_own_files(tmp_path):
+    """A ``dvc init --subdir`` project: 'rev:dvc.lock' is the git root's; 'rev:./dvc.lock'."""
+    from churn.core.bundle import params_at
+    from churn.ops.results import yaml_at
+
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
+    (sub / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+    ):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+    assert integrity.read_lock("HEAD", root=sub) == {"schema": "2.0", "stages": {}}
+    assert yaml_at(sub, "HEAD", "params.yaml")["paths"]["model"] == "models/model.pkl"
+    assert params_at("HEAD", root=sub).paths.model == "models/model.pkl"

@@ -107,7 +107,8 @@ def params_at(rev: str | None, root: str | Path = ".", params_file: str = PARAMS
         raw = io.read_yaml(origin)
     else:
         origin = f"{rev}:{params_file}"
-        raw = io.parse_yaml(git("show", "--end-of-options", origin, cwd=root), origin)
+        shown = git("show", "--end-of-options", f"{rev}:./{params_file}", cwd=root)
+        raw = io.parse_yaml(shown, origin)
     if not isinstance(raw, dict):
         raise ChurnError(f"{origin}: expected a mapping of sections, got {type(raw).__name__}")
     try:

@@ -57,13 +57,19 @@ def command(*cmd: str, cwd: str | Path | None = None) -> str:
     try:
         result = subprocess.run(list(cmd), cwd=cwd, capture_output=True, check=False)
     except OSError as err:
-        raise ProgramMissing(f"`{' '.join(cmd)}`: {err.strerror}") from None
+        raise ProgramMissing(f"`{shown_command(cmd)}`: {err.strerror}") from None
     stdout = result.stdout.decode("utf-8", "surrogateescape")
     if result.returncode != 0:
         stderr = result.stderr.decode("utf-8", "replace")
         why = failure_line(stderr or stdout, result.returncode)
-        raise ChurnError(f"`{clip(' '.join(cmd), 200)}` failed: {why}")
+        raise ChurnError(f"`{shown_command(cmd)}` failed: {why}")
     return stdout
+
+
+def shown_command(cmd: tuple[str, ...]) -> str:
+    """The command as one clipped line: a tag message's lines would make the error many."""
+    first_lines = (arg.split("\n", 1)[0] + " ..." if "\n" in arg else arg for arg in cmd)
+    return clip(" ".join(first_lines), 200)
 
 
 # How DVC, git and GTO start the line that says what went wrong.
@@ -303,7 +309,7 @@ def read_lock(rev: str | None = None, root: str | Path = ".") -> dict:
         raise ChurnError(
             f"{rev}: no such git revision (a tag like churn-model@v1.0.0, or a commit)"
         )
-    shown_at = git("show", "--end-of-options", f"{rev}:{LOCK_FILE}", cwd=root)
+    shown_at = git("show", "--end-of-options", f"{rev}:./{LOCK_FILE}", cwd=root)
     return io.parse_yaml(shown_at, f"{rev}:{LOCK_FILE}")
 
 

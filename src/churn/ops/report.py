@@ -421,7 +421,7 @@ def _charts(base: pd.DataFrame | None, head: Side, label: str, images: Path | No
 
 def is_stale(root: Path) -> bool:
     """Does the workspace dvc.lock differ from the committed one?"""
-    committed = git_or_none("show", f"HEAD:{LOCK_FILE}", cwd=root)
+    committed = git_or_none("show", f"HEAD:./{LOCK_FILE}", cwd=root)
     lock = root / LOCK_FILE
     current = lock.read_text(encoding="utf-8") if lock.exists() else ""
     return committed is not None and committed != current

@@ -172,7 +172,7 @@ def load_base(root: Path, rev: str) -> Side:
 def yaml_at(root: Path, rev: str, path: str) -> dict:
     """The YAML mapping in ``path`` at git revision ``rev`` (``{}`` when the file is absent)."""
     # --end-of-options: a rev like "--output=x" is a name, never an option of git show.
-    text = git_or_none("show", "--end-of-options", f"{rev}:{path}", cwd=root)
+    text = git_or_none("show", "--end-of-options", f"{rev}:./{path}", cwd=root)
     return mapping(io.parse_yaml(text, f"{rev}:{path}"), f"{rev}:{path}")
 
 
