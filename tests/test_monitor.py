@@ -541,6 +541,11 @@ def test_a_report_is_published_whole_and_keeps_no_plot_of_an_earlier_run(
     result, report = monitor(trained, batches["same"], out)
     assert (result.returncode, report["drifted"]) == (0, [])
     assert sorted(p.name for p in out.iterdir()) == ["drift.json", "notes.png", "summary.md"]
+    # Named like a feature, but no earlier report here drew it: the user's, kept.
+    (out / "contract.png").write_bytes(b"the user's")
+    (out / "drift.json").unlink()
+    assert monitor(trained, batches["same"], out)[0].returncode == 0
+    assert (out / "contract.png").read_bytes() == b"the user's"
 
 
 def test_the_chunk_size_changes_nothing_in_the_report(trained, batches, tmp_path):
@@ -635,3 +640,20 @@ def test_a_model_dvc_lock_does_not_vouch_for_is_never_unpickled(trained, batches
     assert not trap.exists()
     assert result.stderr.splitlines()[-1].startswith("error: models/model.pkl: md5 ")
     assert result.stderr.splitlines()[-1].endswith("in dvc.lock: refusing to unpickle it")
+
+
+@pytest.mark.parametrize(
+    ("text", "plots"),
+    [
+        ('{"drifted": ["tenure", "contract"]}', {"tenure.png", "contract.png"}),
+        ('{"drifted": ["../up", 3, null]}', set()),
+        ('{"drifted": "tenure"}', set()),
+        ("[1, 2]", set()),
+        ("not json", set()),
+        (None, set()),
+    ],
+)
+def test_only_plots_an_earlier_report_drew_may_be_removed(tmp_path, text, plots):
+    if text is not None:
+        (tmp_path / "drift.json").write_text(text)
+    assert mon.earlier_plots(tmp_path) == plots

@@ -449,6 +449,20 @@ def read(batch: Batch, source: BatchFile, model: Any, chunk_rows: int) -> None:
         )
 
 
+def earlier_plots(out: Path) -> set[str]:
+    """The PNGs an earlier report in ``out`` drew: its drift.json's drifted features.
+
+    Only those may be removed; a file of the user's named like a feature is not ours.
+    """
+    try:
+        drifted = json.loads((out / "drift.json").read_text(encoding="utf-8"))["drifted"]
+    except (OSError, ValueError, TypeError, KeyError):  # none, or not one of ours
+        return set()
+    if not isinstance(drifted, list):
+        return set()
+    return {f"{name}.png" for name in drifted if isinstance(name, str) and "/" not in name}
+
+
 def publish(report: Path, out: Path, ours: set[str]) -> None:
     """Move a finished report's files into ``out``; drop plots of ours it no longer has.
 
@@ -506,6 +520,6 @@ def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
         io.write_text(
             report / "summary.md", summary_markdown(checks, prediction, batch.rows, warning)
         )
-        publish(report, out, ours={f"{c.name}.png" for c in checks})
+        publish(report, out, ours=earlier_plots(out))
     log.info("%d of %d features drifted; report in %s", len(drifted), len(checks), out)
     return 1 if drifted or prediction.drifted else 0
