@@ -1,8 +1,10 @@
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from churn.core import decision
 from churn.core.params import ReportParams
@@ -155,8 +157,8 @@ def test_unreachable_base_says_so_plainly(monkeypatch, tmp_path):
     from churn.ops import results
 
     files = {
-        "main:dvc.lock": "stages:\n  evaluate:\n    outs: []\n",
-        "main:params.yaml": "paths: {predictions: reports/predictions.csv}\n",
+        "main:./dvc.lock": "stages:\n  evaluate:\n    outs: []\n",
+        "main:./params.yaml": "paths: {predictions: reports/predictions.csv}\n",
     }
     monkeypatch.setattr(results, "git_or_none", lambda *args, cwd: files[args[-1]])
     monkeypatch.setattr(results, "read_through_dvc", lambda *a: None)
@@ -169,7 +171,7 @@ def test_unreachable_base_says_so_plainly(monkeypatch, tmp_path):
     )
     text = build_report(base, side("this branch", HEAD_P), PARAMS, None)
     assert "**Cannot compare with main** (could not get main's outputs" in text
-    files["main:params.yaml"] = "paths: {reports: reports}\n"  # no predictions named
+    files["main:./params.yaml"] = "paths: {reports: reports}\n"  # no predictions named
     assert results.load_base(tmp_path, "main").note == (
         "main:params.yaml names no paths.predictions: nothing to compare with"
     )
@@ -188,6 +190,34 @@ def test_a_broken_metrics_file_is_one_line_naming_it(tmp_path):
         f"{tmp_path}/reports/metrics.json: not valid JSON (Expecting property name enclosed "
         "in double quotes, line 1)"
     )
+
+
+def test_outputs_that_are_not_the_locked_ones_are_refused(tmp_path):
+    """After git checkout, no dvc checkout: another commit's files are not this branch's."""
+    import hashlib
+
+    from churn.core.errors import ChurnError
+    from churn.ops.results import load_head
+
+    (tmp_path / "params.yaml").write_text("paths: {reports: reports, predictions: p.csv}\n")
+    (tmp_path / "reports").mkdir()
+    from churn.core.stats import HIGHER_IS_BETTER
+
+    metrics = json.dumps(dict.fromkeys(HIGHER_IS_BETTER, 0.8)) + "\n"
+    (tmp_path / "reports/metrics.json").write_text(metrics)
+    (tmp_path / "p.csv").write_text("id,label,probability\n1,1,0.9\n2,0,0.1\n")
+    locked = hashlib.md5(metrics.encode()).hexdigest()  # noqa: S324 (DVC's hash)
+    outs = [{"path": "reports/metrics.json", "md5": locked}, {"path": "p.csv", "md5": "0" * 32}]
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump({"stages": {"evaluate": {"outs": outs}}}))
+    with pytest.raises(ChurnError) as err:
+        load_head(tmp_path)
+    assert str(err.value) == (
+        "p.csv: not the output dvc.lock records (another commit's?): dvc checkout, or dvc "
+        "repro, first"
+    )
+    outs[1]["md5"] = hashlib.md5((tmp_path / "p.csv").read_bytes()).hexdigest()  # noqa: S324
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump({"stages": {"evaluate": {"outs": outs}}}))
+    assert load_head(tmp_path).metrics["roc_auc"] == 0.8
 
 
 TELCO_FEATURES = {f"f{i}": {"type": "numeric"} for i in range(19)}

@@ -124,14 +124,32 @@ def load_head(root: Path) -> Side:
     lock_path = root / LOCK_FILE
     if lock_path.exists():
         side.lock = mapping(io.read_yaml(lock_path), LOCK_FILE)
-    metrics = root / paths.get("reports", "reports") / "metrics.json"
+    reports = paths.get("reports", "reports")
+    metrics = root / reports / "metrics.json"
     if metrics.exists():
+        for output in (f"{reports}/metrics.json", paths["predictions"]):
+            check_as_locked(root, output, side.lock)
         side.metrics = metrics_of(io.read_json(metrics), str(metrics), required=True)
         predictions = io.require_file(root / paths["predictions"])
         side.predictions = predictions_of(predictions.read_text(encoding="utf-8"), str(predictions))
     raw = root / paths.get("raw", "")
     side.raw_rows = _count_rows(raw.read_text(encoding="utf-8")) if raw.is_file() else None
     return side
+
+
+def check_as_locked(root: Path, output: str, lock: dict) -> None:
+    """The workspace's ``output`` must be the file dvc.lock records, when it records one.
+
+    After ``git checkout`` without ``dvc checkout``, the files are another commit's: a
+    report would show them as this branch's results.
+    """
+    expected = recorded_md5(lock, output)
+    path = root / output
+    if expected and path.is_file() and md5_of(path.read_bytes()) != expected:
+        raise ChurnError(
+            f"{output}: not the output {LOCK_FILE} records (another commit's?): "
+            "dvc checkout, or dvc repro, first"
+        )
 
 
 def _count_rows(text: str) -> int:
