@@ -166,3 +166,47 @@ def test_broken_predictions_are_one_line(text, says):
     assert "\n" not in str(err.value)
     good = predictions_of("id,label,probability,value\n7,1,0.25,100\n", "p.csv")
     assert good.to_dict("list") == {"id": [7], "label": [1], "probability": [0.25], "value": [100]}
+
+
+STOPPED = """
+import sys
+from pathlib import Path
+from churn.core import entry
+from churn.ops.results import run_group
+
+out = Path(sys.argv[1])
+script = f"sleep 60 & echo $! > {out}/grandchild; touch {out}/started; wait"
+sys.exit(entry.run(lambda: run_group(["sh", "-c", script], out)[0]))
+"""
+
+
+def test_a_stopped_command_takes_the_whole_reproduction_with_it(tmp_path):
+    """SIGTERM killed dvc alone; its running stage worked on in a deleted worktree."""
+    import os
+    import signal
+    import time
+
+    from conftest import REPO
+
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    child = subprocess.Popen([sys.executable, "-c", STOPPED, str(tmp_path)], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        grandchild = int((tmp_path / "grandchild").read_text())
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=30) == 143
+    finally:
+        child.kill()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{grandchild}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # killed: gone once its parent (sh, also killed) is reaped
+    stat = Path(f"/proc/{grandchild}/stat")
+    assert not stat.exists() or stat.read_text().split()[2] == "Z"
+
+
+def test_run_group_gives_the_status_and_stderr(tmp_path):
+    from churn.ops.results import run_group
+
+    assert run_group(["sh", "-c", "echo out; echo err >&2; exit 3"], tmp_path) == (3, "err\n")

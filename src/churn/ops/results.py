@@ -9,6 +9,8 @@ outputs cannot be fetched, by reproducing it in a temporary git worktree.
 import json
 import logging
 import math
+import os
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -232,20 +234,37 @@ def reproduce_in_worktree(root: Path, rev: str, paths: list[str]) -> list[str] |
         if git_or_none("worktree", "add", "--detach", str(tree), rev, cwd=root) is None:
             return None
         try:
-            result = subprocess.run(
-                ["dvc", "repro"],
-                cwd=tree,
-                capture_output=True,
-                encoding="utf-8",
-                errors="replace",  # only logged
-                check=False,
-            )
-            if result.returncode != 0:
-                log.warning("%s: dvc repro failed: %s", rev, result.stderr.strip()[-500:])
+            returncode, stderr = run_group(["dvc", "repro"], tree)
+            if returncode != 0:
+                log.warning("%s: dvc repro failed: %s", rev, stderr.strip()[-500:])
                 return None
             return [(tree / p).read_text(encoding="utf-8") for p in paths]
         finally:
             git_or_none("worktree", "remove", "--force", str(tree), cwd=root)
+
+
+def run_group(cmd: list[str], cwd: Path) -> tuple[int, str]:
+    """Run ``cmd`` in a process group of its own: its status and stderr.
+
+    If this command is stopped (Ctrl-C, SIGTERM), the whole group goes: killing only
+    ``dvc`` left its running stage orphaned, working on in a deleted worktree.
+    """
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        encoding="utf-8",
+        errors="replace",  # only logged
+        start_new_session=True,
+    )
+    try:
+        _, stderr = proc.communicate()
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    return proc.returncode, stderr
 
 
 def same_rows(base: pd.DataFrame, head: pd.DataFrame) -> bool:
