@@ -139,6 +139,18 @@ def test_a_name_near_the_limit_is_written_and_a_failed_write_names_the_target(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == [long.name]
 
 
+@pytest.mark.parametrize("under", ["afile", "afile/sub"])
+def test_a_file_where_a_folder_should_be_is_not_a_directory(tmp_path, under):
+    """The mkdir said 'File exists' of the parent itself: the output's path is named instead."""
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(NotADirectoryError) as err:
+        io.write_text(tmp_path / under / "out.csv", "y")
+    assert (err.value.filename, err.value.strerror) == (
+        str(tmp_path / under / "out.csv"),
+        "Not a directory",
+    )
+
+
 def test_an_unreadable_parquet_file_is_named(tmp_path, monkeypatch):
     path = tmp_path / "train.parquet"
     io.write_parquet(path, pd.DataFrame({"a": [1]}))

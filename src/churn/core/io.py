@@ -65,6 +65,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         parent.mkdir(parents=True, exist_ok=True)
         # A short name of its own: the target's name plus a suffix could pass NAME_MAX.
         fd, tmp = tempfile.mkstemp(prefix=".churn-", suffix=".tmp", dir=parent)
+    except FileExistsError:  # a file where a parent directory should be
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(target)) from None
     except OSError as err:
         raise _naming(err, target) from None
     os.close(fd)
