@@ -168,6 +168,20 @@ def test_params_at_reads_only_paths_and_threshold(tmp_path):
     assert str(err.value).endswith("params.yaml: expected a mapping of sections, got list")
 
 
+def test_a_ref_that_looks_like_an_option_is_a_name_for_params_at(tmp_path):
+    """``--output=FILE`` as a MODEL_REF must not become git show's --output."""
+    repo, out = tmp_path / "repo", tmp_path / "injected"
+    repo.mkdir()
+    params = (Path(__file__).resolve().parents[2] / "params.yaml").read_bytes()
+    write_tree(repo, {"params.yaml": params})
+    sh_git(repo, "init", "-q")
+    sh_git(repo, "add", "params.yaml")
+    sh_git(repo, "commit", "-qm", "x")
+    sh_git(repo, "update-ref", f"refs/tags/--output={out}", "HEAD")
+    assert params_at(f"--output={out}", root=repo).paths.model == "models/model.pkl"
+    assert not list(tmp_path.glob("injected*"))
+
+
 def test_an_unknown_ref_is_one_line(history):
     with pytest.raises(ChurnError) as err:
         load_bundle("churn-model@v9.9.9", root=history)

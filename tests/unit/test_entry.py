@@ -349,3 +349,28 @@ def test_text_the_terminal_cannot_encode_is_escaped(tmp_path):
         [sys.executable, "-c", code], env=env, capture_output=True, check=False, timeout=60
     )
     assert (done.returncode, done.stdout) == (0, b"a \\u2026 b\n")
+
+
+def test_the_output_streams_escape_what_their_encoding_lacks(monkeypatch):
+    """In process: an ASCII stdout gets the escape, not a UnicodeEncodeError."""
+    import io as stdio
+
+    raw = stdio.BytesIO()
+    ascii_out = stdio.TextIOWrapper(raw, encoding="ascii", errors="strict")
+    monkeypatch.setattr(sys, "stdout", ascii_out)
+    assert entry.run(lambda: print("a \u2026 b")) == 0  # noqa: T201 (the output under test)
+    ascii_out.flush()
+    assert raw.getvalue() == b"a \\u2026 b\n"
+
+
+@pytest.mark.parametrize("stream", ["no reconfigure", "closed"])
+def test_streams_that_cannot_be_reconfigured_are_left_alone(monkeypatch, stream):
+    import io as stdio
+
+    if stream == "closed":
+        target = stdio.TextIOWrapper(stdio.BytesIO(), encoding="utf-8")
+        target.close()  # reconfigure() raises ValueError
+    else:
+        target = stdio.StringIO()  # has no reconfigure()
+    monkeypatch.setattr(sys, "stdout", target)
+    assert entry.run(lambda: 7) == 7

@@ -336,6 +336,8 @@ def test_a_failed_command_with_a_multi_line_argument_is_still_one_line():
         f"`{sys.executable} -c raise SystemExit(5) churn-model v6.0.0 ...` failed: exit 5"
     )
     assert "\n" not in str(err.value)
+    long = integrity.shown_command(("git", "tag", "-m", "x" * 500))
+    assert long == "git tag -m " + "x" * 189 + "... (511 characters)"
 
 
 def test_git_failures_are_one_line(history, elsewhere):
@@ -656,3 +658,24 @@ def test_a_dvc_project_in_a_subfolder_of_its_git_repo_reads_its_own_files(tmp_pa
     assert integrity.read_lock("HEAD", root=sub) == {"schema": "2.0", "stages": {}}
     assert yaml_at(sub, "HEAD", "params.yaml")["paths"]["model"] == "models/model.pkl"
     assert params_at("HEAD", root=sub).paths.model == "models/model.pkl"
+
+
+def test_a_shallow_clone_is_refused_where_the_history_is_needed(tmp_path):
+    def git(*args: str, cwd: Path = tmp_path / "full") -> None:
+        subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+    (tmp_path / "full").mkdir()
+    git("init", "-q")
+    for n in (1, 2):
+        (tmp_path / "full" / "f.txt").write_text(str(n))
+        git("add", "f.txt")
+        git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", str(n))
+    integrity.check_full_history("a release", cwd=tmp_path / "full")
+    full = f"file://{tmp_path / 'full'}"
+    git("clone", "-q", "--depth", "1", full, str(tmp_path / "shallow"), cwd=tmp_path)
+    with pytest.raises(ChurnError) as err:
+        integrity.check_full_history("a release", cwd=tmp_path / "shallow")
+    assert str(err.value) == (
+        "this clone is shallow: a release needs the whole history and its tags "
+        "(git fetch --unshallow --tags)"
+    )

@@ -161,7 +161,22 @@ def test_an_unreadable_parquet_file_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(io.pd, "read_parquet", denied)
     with pytest.raises(PermissionError) as err:
         io.read_parquet(path)
-    assert err.value.filename == str(path)
+    assert (err.value.filename, err.value.errno) == (str(path), errno.EACCES)
+    assert err.value.strerror == "Failed to open local file"
+
+
+@pytest.mark.parametrize(
+    ("raised", "strerror"),
+    [
+        (OSError(28, "Error writing bytes to file. Detail: disk full"), "Error writing bytes"),
+        (OSError(28, ""), "No space left on device"),
+    ],
+)
+def test_a_failed_write_keeps_its_words_or_gets_the_systems(tmp_path, raised, strerror):
+    with pytest.raises(OSError, match=r"\w") as err, io.atomic_path(tmp_path / "out.csv"):
+        raise raised
+    assert err.value.strerror.startswith(strerror)
+    assert (err.value.errno, err.value.filename) == (28, str(tmp_path / "out.csv"))
 
 
 def test_text_is_utf8_whatever_the_locale(tmp_path):

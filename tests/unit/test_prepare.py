@@ -277,6 +277,7 @@ def test_clean_known_answer():
 def test_as_category_sorts_the_distinct_texts_as_written(values, categories, codes):
     out = as_category(pd.Series(values))
     assert out.categories.tolist() == categories
+    assert str(out.categories.dtype) == "str"  # text, also with no category at all
     assert out.codes.tolist() == codes
     assert not out.ordered
 

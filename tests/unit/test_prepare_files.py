@@ -333,6 +333,7 @@ def test_text_is_read_as_written_where_the_contract_compares_text(tmp_path):
     )
     frame = read_raw(path, ["zip", "flag", "churn"], ["id"])
     assert frame["id"].tolist() == ["0004", "4", "4.0"]  # three ids, not one
+    assert [str(frame[name].dtype) for name in ("id", "guessed")] == ["str", "str"]
     assert frame["zip"].cat.categories.tolist() == ["01234", "1234"]
     assert frame["flag"].cat.categories.tolist() == ["False", "TRUE", "true"]
     assert frame["churn"].cat.categories.tolist() == ["False", "true"]
@@ -345,3 +346,25 @@ def test_a_column_of_booleans_in_some_blocks_only_is_read_as_written(tmp_path, m
     monkeypatch.setattr(prepare, "READ_ROWS", 2)
     path = write(tmp_path, "id,flag\n1,True\n2,FALSE\n3,maybe\n4,True\n")
     assert read_raw(path, [], ["id"])["flag"].tolist() == ["True", "FALSE", "maybe", "True"]
+
+
+def test_numbers_then_text_in_one_block_read_without_pandas_warning(tmp_path):
+    """The DtypeWarning of pandas (mixed types in its own read chunks) is noise: none."""
+    import warnings
+
+    rows = [f"{i},{i % 7}" for i in range(300_000)] + ["300000,n/k"]
+    path = write(tmp_path, "id,x\n" + "\n".join(rows) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame = read_raw(path, [], ["id"])
+    assert frame["x"].iloc[[0, 6, -1]].tolist() == [0, 6, "n/k"]
+
+
+def test_a_file_changed_while_read_still_names_the_byte(tmp_path, monkeypatch):
+    """first_bad_utf8 finds nothing only if the file changed after pandas read it."""
+    path = tmp_path / "raw.csv"
+    path.write_bytes(b"id,x\n1,caf\xe9\n")
+    monkeypatch.setattr(prepare.io, "first_bad_utf8", lambda _path: None)
+    with pytest.raises(ChurnError) as err:
+        read_raw(path)
+    assert str(err.value) == f"{path}: not UTF-8 (byte 0xe9); re-save the file as UTF-8"

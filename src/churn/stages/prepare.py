@@ -99,6 +99,9 @@ def parse_csv(
     categories, written = set(categorical), set(categorical) | set(text)
     try:
         with warnings.catch_warnings():
+            # A column of numbers and text within one block is pandas' DtypeWarning; the
+            # contract names such rows itself, so the warning is noise on stderr.
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
             # Left to itself, pandas reads rows one field longer than the header by taking
             # the first field as the index, shifting every column left; index_col=False
             # makes that a warning instead, and the warning an error here.
@@ -121,7 +124,13 @@ def parse_csv(
         raise ChurnError(f"{path}: file is empty") from None
     except UnicodeDecodeError as err:
         # pandas reports the byte's offset inside the piece it decoded: find it in the file.
-        offset, byte, line = io.first_bad_utf8(path) or (err.start, err.object[err.start], 0)
+        found = io.first_bad_utf8(path)
+        if found is None:  # the file changed since pandas read it: what pandas saw
+            byte = err.object[err.start]
+            raise ChurnError(
+                f"{path}: not UTF-8 (byte 0x{byte:02x}); re-save the file as UTF-8"
+            ) from None
+        offset, byte, line = found
         raise ChurnError(
             f"{path}: not UTF-8 (byte 0x{byte:02x} at offset {offset}, line {line}); "
             "re-save the file as UTF-8"
