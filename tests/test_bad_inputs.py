@@ -97,7 +97,7 @@ CASES = {
     ],
     "duplicate_ids.csv": [
         f"error: {RAW}: 1 data contract check(s) failed",
-        "  rownames: unique: 2 bad row(s) (row 10: '10', row 11: '10')",
+        "  rownames: unique: 2 bad row(s) (row 10: 10, row 11: 10)",
     ],
     "short_rows.csv": [
         f"error: {RAW}: 2 line(s) do not have the header's 21 fields "
@@ -157,7 +157,7 @@ def test_quoted_newlines_and_commas_are_valid(workdir, capsys):
     test = pd.read_parquet(workdir / "data/prepared/test.parquet")
     both = pd.concat([train, test])
     assert len(both) == 30
-    assert both.loc["6", "payment_method"] == "Mailed check, then\nelectronic"
+    assert both.loc[6, "payment_method"] == "Mailed check, then\nelectronic"
 
 
 def test_short_rows_in_a_quoted_file_are_found_too(tmp_path):

@@ -452,8 +452,7 @@ def test_a_batch_of_another_kind_or_without_rows_is_refused(tmp_path):
 def batches(trained, telco, tmp_path):
     """Raw-format batches of test-split customers: as is, shifted, tiny, invalid."""
     test_ids = io.read_parquet(trained / "data/prepared/test.parquet").index
-    ids = telco["rownames"].astype(str)  # prepare reads the id as written, as text
-    rows = telco.set_index(ids).drop(columns="rownames").loc[test_ids].reset_index()
+    rows = telco.set_index("rownames").loc[test_ids].reset_index()
     out = {"same": rows.sample(800, random_state=0)}
     shifted = rows.sample(800, random_state=1).copy()
     shifted["monthly_charges"] *= 1.3

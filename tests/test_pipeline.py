@@ -43,7 +43,7 @@ def test_full_telco_meets_the_quality_floor(tmp_path, monkeypatch, params_dict, 
     assert metrics["log_loss"] < metrics["baseline"]["log_loss"]
     assert metrics["brier"] < metrics["baseline"]["brier"]
 
-    preds = pd.read_csv(tmp_path / "reports/predictions.csv", dtype={"id": str})
+    preds = pd.read_csv(tmp_path / "reports/predictions.csv")
     test = io.read_parquet(tmp_path / "data/prepared/test.parquet")
     assert len(preds) == 1409
     assert preds["id"].tolist() == test.index.tolist()

@@ -69,7 +69,7 @@ def test_the_scores_are_the_models_on_the_whole_test_split(trained, customers, t
 def test_csv_in_csv_out_has_a_sidecar_with_the_model(trained, customers, tmp_path):
     out = tmp_path / "scores.csv"
     score.run(customers["csv"], out, root=trained)
-    got = pd.read_csv(out, dtype={ID: str})
+    got = pd.read_csv(out)
     parquet = tmp_path / "scores.parquet"
     score.run(customers["parquet"], parquet, root=trained)
     assert got[ID].tolist() == customers["frame"][ID].tolist()
@@ -179,7 +179,7 @@ def test_reject_mode_scores_the_good_rows_and_lists_each_bad_one(trained, custom
     )
     assert result.returncode == 3, result.stderr
     assert "7 rows scored, 5 rejected" in result.stderr
-    rejects = pd.read_csv(tmp_path / "scores.parquet.rejects.csv", dtype={ID: str})
+    rejects = pd.read_csv(tmp_path / "scores.parquet.rejects.csv")
     assert rejects["row"].tolist() == list(BAD_ROWS)
     assert rejects["reason"].tolist() == [reason for _, _, reason in BAD_ROWS.values()]
     assert rejects[ID].tolist() == [frame[ID][row - 1] for row in BAD_ROWS]
@@ -409,7 +409,7 @@ def test_quoted_line_breaks_across_read_blocks_are_read(trained, customers, tmp_
     frame.to_csv(tmp_path / "batch.csv", index=False)
     counts = score.run(tmp_path / "batch.csv", tmp_path / "out.csv", root=trained)
     assert (counts.scored, counts.rejected) == (300, 0)
-    assert pd.read_csv(tmp_path / "out.csv", dtype={ID: str})[ID].tolist() == frame[ID].tolist()
+    assert pd.read_csv(tmp_path / "out.csv")[ID].tolist() == frame[ID].tolist()
 
 
 @pytest.mark.parametrize("rows", [0, 2])
@@ -538,7 +538,7 @@ def test_a_local_name_is_a_file_name_whatever_fsspec_would_make_of_it(trained, c
     for name in ("precious::x.csv", "data:x.csv"):
         counts = score.run(customers["csv"], tmp_path / name, root=trained)
         assert counts.scored == len(customers["frame"])
-        written = pd.read_csv(tmp_path / name, dtype={ID: str})[ID].tolist()
+        written = pd.read_csv(tmp_path / name)[ID].tolist()
         assert written == customers["frame"][ID].tolist()
     assert (tmp_path / "precious").read_text() == "keep me"
 

@@ -35,7 +35,7 @@ def test_a_release_is_scored_with_its_own_contract_and_threshold(moved_on):
     workspace = score("workspace.parquet")
     assert workspace.returncode == 3, workspace.stderr  # the workspace's rule rejects row 1
     assert pq.read_schema(repo / "workspace.parquet").metadata[b"churn.threshold"] == b"0.3"
-    rejects = pd.read_csv(repo / "workspace.parquet.rejects.csv", dtype={"rownames": str})
+    rejects = pd.read_csv(repo / "workspace.parquet.rejects.csv")
     assert rejects.to_dict("records") == [
         {"row": 1, "rownames": batch["rownames"][0], "reason": "tenure: <= 80 (100)"}
     ]

@@ -267,7 +267,8 @@ def test_blocks_of_rows_read_as_one_file(tmp_path, monkeypatch):
     )
     frame = read_raw(path, ["plan", "churn"], ["id"])
     assert frame.index.tolist() == [0, 1, 2, 3, 4]
-    assert frame["id"].tolist() == ["1", "2", "3", "4", "5"]  # text: not numbers
+    assert frame["id"].tolist() == [1, 2, 3, 4, 5]  # integers as int() writes them
+    assert frame["id"].dtype == np.int64  # not downcast
     assert frame["n"].dtype == np.int16  # 300 does not fit int8
     assert frame["n"].tolist() == [1, 2, 300, 4, 5]
     assert frame["x"].isna().tolist() == [False, True, False, False, False]
@@ -291,14 +292,11 @@ def test_an_id_past_64_bits_is_kept_as_its_digits(tmp_path, monkeypatch):
     assert pd.read_parquet(tmp_path / "out.parquet")["id"].tolist()[2] == "12345678901234567890123"
 
 
-def test_compact_downcasts_integers_and_makes_the_categorical_categories():
+def test_compact_downcasts_integers_only():
     block = pd.DataFrame({"i": [1, -2], "big": [1, 2**40], "f": [1.0, 2.0], "plan": ["b", "a"]})
-    block["code"] = pd.Series(["01", "1"], dtype="str")
-    out = prepare.compact(block, {"plan", "code"})
-    assert out.dtypes.astype(str).tolist() == ["int8", "int64", "float64", "category", "category"]
+    out = prepare.compact(block)
+    assert out.dtypes.astype(str).tolist() == ["int8", "int64", "float64", "str"]
     assert out["big"].tolist() == [1, 2**40]
-    assert out["code"].cat.categories.tolist() == ["01", "1"]
-    assert out["plan"].astype(str).tolist() == ["b", "a"]
 
 
 def test_concat_blocks_unites_categories_sorted():
@@ -368,3 +366,23 @@ def test_a_file_changed_while_read_still_names_the_byte(tmp_path, monkeypatch):
     with pytest.raises(ChurnError) as err:
         read_raw(path)
     assert str(err.value) == f"{path}: not UTF-8 (byte 0xe9); re-save the file as UTF-8"
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        (["1", "-7", "0", "123456789012345678"], [1, -7, 0, 123456789012345678]),
+        (["1", "0004"], ["1", "0004"]),  # a leading zero: the text is the id
+        (["1", "+2"], ["1", "+2"]),
+        (["1", "2.0"], ["1", "2.0"]),
+        (["1", "-0"], ["1", "-0"]),
+        (["1", "1234567890123456789"], ["1", "1234567890123456789"]),  # 19 digits: text
+        (["1", None], ["1", None]),  # missing: left for the contract to name
+        (["a1", "2"], ["a1", "2"]),
+    ],
+)
+def test_ids_are_numbers_only_where_the_numbers_print_back_as_written(ids, expected):
+    values = pd.Series(ids, dtype="str")
+    got = prepare.integers_as_written(values)
+    assert (got.dtype == np.int64) == all(isinstance(v, int) for v in expected)
+    assert [None if pd.isna(v) else v for v in got.tolist()] == expected

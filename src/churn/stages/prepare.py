@@ -56,47 +56,78 @@ def read_raw(
     """Read the raw CSV (UTF-8, comma-separated) and run the file-level checks.
 
     Empty and whitespace-only cells count as missing. Columns named in ``categorical`` are
-    read as written (no number or true/false guessing) and held as pandas categories, one
-    small code per row, instead of one string per row; those in ``text`` (the id) are
-    read as written and kept as text. Other columns that pandas reads as true/false are
-    read again as written: the contract compares the text. Integer columns take the
-    smallest integer dtype that holds them. File-level problems (empty, header only, not
-    UTF-8, another delimiter, lines of another width, a cut last line, a header repeated
-    mid-file) stop here with a message naming the file.
+    pandas categories of their text as written: one small code per row instead of one
+    string per row. Those in ``text`` (the id) are kept as text as written. Integer
+    columns take the smallest integer dtype that holds them. File-level problems (empty,
+    header only, not UTF-8, another delimiter, lines of another width, a cut last line,
+    a header repeated mid-file) stop here with a message naming the file.
     """
     p = io.require_file(path)
     frame = parse_csv(p, categorical, text)
     # pandas has renamed a repeated or empty name by now: the names as written decide.
     check_header_names(io.read_csv_header(p), str(p))
     check_file(frame, p)
-    guessed = [name for name in frame.columns if _has_booleans(frame[name])]
-    if guessed:
-        written = parse_csv(p, (), guessed, columns=guessed)
-        frame[guessed] = written[guessed]
     return frame
 
 
-def _has_booleans(values: pd.Series) -> bool:
-    """True if pandas made any of the column's cells True or False (all, or a block's)."""
+def parse_csv(
+    path: Path, categorical: Iterable[str] = (), text: Iterable[str] = ()
+) -> pd.DataFrame:
+    """Parse with pandas, ``READ_ROWS`` rows at a time, the text as written (see ``read_raw``).
+
+    pandas' own categories are the fast way (it keeps each distinct text once as it
+    parses), but it turns them into numbers or true/false when they all look like it
+    ('01234' becomes 1234, 'TRUE' and 'true' both True), and so it does with any column of
+    true/false words. The contract compares the text as sent, so only such columns are
+    read a second time, as text. Each block is made compact (small integers) before the
+    next is read: the peak is about twice the compact table, not pandas' 8 bytes a cell.
+    """
+    categories, written = set(categorical), set(categorical) | set(text)
+    dtypes = {**dict.fromkeys(text, "str"), **dict.fromkeys(categories, "category")}
+    blocks = _parsed_blocks(path, dtypes, written)
+    typed = sorted({name for block in blocks for name in block.columns if retyped(block[name])})
+    if typed:
+        again = _parsed_blocks(path, dict.fromkeys(typed, "str"), set(typed), columns=typed)
+        for block, as_written in zip(blocks, again, strict=True):
+            for name in typed:
+                values = as_written[name]
+                block[name] = values.astype("category") if name in categories else values
+    frame = concat_blocks(blocks)
+    for name in set(text) & set(frame.columns):
+        frame[name] = integers_as_written(frame[name])
+    return frame
+
+
+# An integer as int() writes it: no sign but "-", no leading zero, at most 18 digits (int64).
+CANONICAL_INTEGER = r"0|-?[1-9][0-9]{0,17}"
+
+
+def integers_as_written(values: pd.Series) -> pd.Series:
+    """Text ``values`` as int64 if each is an integer written the one way int() prints it.
+
+    Then no two texts share a number and each number prints back as its text, so
+    nothing of what was written is lost, and ids hash and compare as numbers (text ids
+    cost prepare a third more time at 2M rows). Anything else ('0004', '4.0', a
+    missing id) keeps the whole column as text.
+    """
+    if values.isna().any() or not values.str.fullmatch(CANONICAL_INTEGER).all():
+        return values
+    return values.astype("int64")
+
+
+def retyped(values: pd.Series) -> bool:
+    """Whether pandas made the column's text other values: true/false, or numeric categories."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return not pd.api.types.is_string_dtype(values.cat.categories.dtype)
     if values.dtype == bool:
         return True
     return values.dtype == object and any(isinstance(v, bool) for v in values.unique())
 
 
-def parse_csv(
-    path: Path,
-    categorical: Iterable[str] = (),
-    text: Iterable[str] = (),
-    columns: list[str] | None = None,
-) -> pd.DataFrame:
-    """Parse with pandas, ``READ_ROWS`` rows at a time; its errors become one line naming the file.
-
-    ``categorical`` and ``text`` columns are read as written (see ``read_raw``);
-    ``columns``: only these (default: all). Each block is made compact (small integers,
-    categories) before the next is read, so the peak is about twice the compact table,
-    not twice pandas' 8-byte-per-cell one.
-    """
-    categories, written = set(categorical), set(categorical) | set(text)
+def _parsed_blocks(
+    path: Path, dtypes: dict[str, str], written: set[str], columns: list[str] | None = None
+) -> list[pd.DataFrame]:
+    """The file's blocks as pandas parses them with ``dtypes`` (of ``columns``: all by default)."""
     try:
         with warnings.catch_warnings():
             # A column of numbers and text within one block is pandas' DtypeWarning; the
@@ -113,11 +144,10 @@ def parse_csv(
                 keep_default_na=True,
                 encoding="utf-8",
                 index_col=False,
-                dtype=dict.fromkeys(written, "str"),  # names absent from the file: ignored
+                dtype=dtypes,  # names absent from the file: ignored
                 chunksize=READ_ROWS,
             ) as reader:
-                blocks = [compact(blank_cells(block, written), categories) for block in reader]
-                return concat_blocks(blocks)
+                return [compact(blank_cells(block, written)) for block in reader]
     except pd.errors.ParserWarning:
         raise ChurnError(f"{path}: data rows have more fields than the header") from None
     except pd.errors.EmptyDataError:
@@ -159,12 +189,10 @@ def blank_cells(block: pd.DataFrame, written: set[str]) -> pd.DataFrame:
     return block
 
 
-def compact(block: pd.DataFrame, categorical: set[str]) -> pd.DataFrame:
-    """``block`` with each 64-bit integer column downcast, ``categorical`` ones categories."""
+def compact(block: pd.DataFrame) -> pd.DataFrame:
+    """``block`` with each 64-bit integer column downcast to the smallest that holds it."""
     for name in block.columns:
-        if name in categorical:
-            block[name] = block[name].astype("category")
-        elif block[name].dtype == np.int64:
+        if block[name].dtype == np.int64:
             block[name] = pd.to_numeric(block[name], downcast="integer")
     return block
 
