@@ -386,3 +386,32 @@ def test_ids_are_numbers_only_where_the_numbers_print_back_as_written(ids, expec
     got = prepare.integers_as_written(values)
     assert (got.dtype == np.int64) == all(isinstance(v, int) for v in expected)
     assert [None if pd.isna(v) else v for v in got.tolist()] == expected
+
+
+def test_blank_cells_in_ids_and_retyped_columns_are_missing_not_numbers(tmp_path, monkeypatch):
+    """Two rows a block: the flag is true/false (and a missing cell) in the first, not after."""
+    monkeypatch.setattr(prepare, "READ_ROWS", 2)
+    path = write(
+        tmp_path,
+        "id,flag,plan,churn\n1,TRUE,01,No\n2,,02,Yes\n  ,false,\t,No\n4,  ,02,No\n",
+    )
+    frame = read_raw(path, ["plan", "churn"], ["id"])
+    shown = {name: [None if pd.isna(v) else v for v in frame[name]] for name in ("id", "flag")}
+    assert shown == {"id": ["1", "2", None, "4"], "flag": ["TRUE", None, "false", None]}
+    assert frame["plan"].cat.categories.tolist() == ["01", "02"]
+    assert frame["plan"].isna().tolist() == [False, False, True, False]
+
+
+def test_a_file_of_text_categories_is_parsed_once(tmp_path, monkeypatch):
+    """The second, slower read is only for columns pandas retyped."""
+    calls = []
+    real = prepare._parsed_blocks
+    monkeypatch.setattr(
+        prepare, "_parsed_blocks", lambda *a, **k: calls.append(k.get("columns")) or real(*a, **k)
+    )
+    path = write(tmp_path, "id,plan,zip,churn\n1,basic,01234,No\n2,pro,94105,Yes\n")
+    frame = read_raw(path, ["plan", "churn"], ["id"])
+    assert calls == [None]
+    assert frame["plan"].cat.categories.tolist() == ["basic", "pro"]
+    assert read_raw(path, ["plan", "zip", "churn"], ["id"])["zip"].tolist() == ["01234", "94105"]
+    assert calls == [None, None, ["zip"]]

@@ -116,7 +116,11 @@ def integers_as_written(values: pd.Series) -> pd.Series:
 
 
 def retyped(values: pd.Series) -> bool:
-    """Whether pandas made the column's text other values: true/false, or numeric categories."""
+    """Whether pandas made a block's text other values: true/false, or numeric categories.
+
+    Within one block pandas makes a column true/false only if every present cell is
+    such a word: dtype bool, or objects True/False beside missing cells.
+    """
     if isinstance(values.dtype, pd.CategoricalDtype):
         return not pd.api.types.is_string_dtype(values.cat.categories.dtype)
     if values.dtype == bool:
