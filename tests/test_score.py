@@ -541,6 +541,8 @@ def test_a_local_name_is_a_file_name_whatever_fsspec_would_make_of_it(trained, c
         written = pd.read_csv(tmp_path / name)[ID].tolist()
         assert written == customers["frame"][ID].tolist()
     assert (tmp_path / "precious").read_text() == "keep me"
+    with pytest.raises(ChurnError, match=r"--engine dask cannot read a CSV whose name holds '::'"):
+        score.dask_frame(score.Source(str(tmp_path / "precious::x.csv"), "csv", [], None, None), 10)
 
 
 @pytest.mark.parametrize(

@@ -30,12 +30,12 @@ log = logging.getLogger("churn.contract")
 
 ROW_ID = "row_id"  # index name used when the data has no id column of its own
 EXAMPLES = 5  # offending rows shown per failed check
-# A text column with at least this share of distinct values (over at least KEY_MIN_ROWS
-# rows) is a key or free text, not a category: one-hot encoding it would learn row names.
 # A number written as text, as the pipeline reads one (pandas' to_numeric): ASCII digits,
 # one sign, one point, an exponent, blanks around. Python's float() would also take "1_0"
 # and other scripts' digits, pyarrow's cast "0x1F": the pipeline refuses them all.
 NUMBER_TEXT = r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"
+# A text column with at least this share of distinct values (over at least KEY_MIN_ROWS
+# rows) is a key or free text, not a category: one-hot encoding it would learn row names.
 KEY_DISTINCT_SHARE = 0.95
 KEY_MIN_ROWS = 20
 

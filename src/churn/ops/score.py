@@ -652,6 +652,11 @@ def dask_frame(source: Source, chunk_rows: int):
         spans = spans or [(0, 0)]
         meta = parquet_slice(source.path, source.columns, 0, 0)
         return dd.from_map(functools.partial(_span, source.path, source.columns), spans, meta=meta)
+    if "::" in source.path:  # fsspec, under dask's CSV reader, would split the name there
+        raise ChurnError(
+            f"{clip(source.path, 300)}: --engine dask cannot read a CSV whose name holds '::'; "
+            "rename it or use --engine local"
+        )
     raw = dd.read_csv(
         source.path,
         usecols=source.columns,
