@@ -129,29 +129,31 @@ def load_head(root: Path) -> Side:
     reports = paths.get("reports", "reports")
     metrics = root / reports / "metrics.json"
     if metrics.exists():
-        for output in (f"{reports}/metrics.json", paths["predictions"]):
-            check_as_locked(root, output, side.lock)
-        side.metrics = metrics_of(io.read_json(metrics), str(metrics), required=True)
-        predictions = io.require_file(root / paths["predictions"])
-        side.predictions = predictions_of(predictions.read_text(encoding="utf-8"), str(predictions))
+        text = locked_text(root, f"{reports}/metrics.json", side.lock)
+        side.metrics = metrics_of(io.parse_json(text, str(metrics)), str(metrics), required=True)
+        text = locked_text(root, paths["predictions"], side.lock)
+        side.predictions = predictions_of(text, str(root / paths["predictions"]))
     raw = root / paths.get("raw", "")
     side.raw_rows = _count_rows(raw.read_text(encoding="utf-8")) if raw.is_file() else None
     return side
 
 
-def check_as_locked(root: Path, output: str, lock: dict) -> None:
-    """The workspace's ``output`` must be the file dvc.lock records, when it records one.
+def locked_text(root: Path, output: str, lock: dict) -> str:
+    """The workspace's ``output`` as text, once its bytes are the file dvc.lock records.
 
     After ``git checkout`` without ``dvc checkout``, the files are another commit's: a
-    report would show them as this branch's results.
+    report would show them as this branch's results. A file the lock does not record
+    is read as it is.
     """
-    expected = recorded_md5(lock, output)
     path = root / output
-    if expected and path.is_file() and md5_of(path.read_bytes()) != expected:
+    data = io.require_file(path).read_bytes()
+    expected = recorded_md5(lock, output)
+    if expected and md5_of(data) != expected:
         raise ChurnError(
             f"{output}: not the output {LOCK_FILE} records (another commit's?): "
             "dvc checkout, or dvc repro, first"
         )
+    return io.decode_utf8(data, str(path))
 
 
 def _count_rows(text: str) -> int:
