@@ -3,15 +3,18 @@
 import copy
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
 from churn.core import entry
+from churn.core.contract import freeze_yaml, read_contract
 from churn.stages import prepare
-from synthetic import make_custom_dataset
+from synthetic import CUSTOM_DATA, make_custom_dataset
 from test_cli import churn
 
 
@@ -79,3 +82,45 @@ def test_a_key_column_stops_prepare_before_anything_is_written(
         f"error: data/raw/own.csv: {column!r} ({why}) looks like a row id or key, not a "
         f"feature: set data.id: {column} in params.yaml, or list data.features without it"
     )
+
+
+def test_a_frozen_contract_accepts_the_file_it_came_from_when_its_test_split_alone_has_a_value(
+    tmp_path, monkeypatch, params_raw
+):
+    """A rare category or a missing value can fall in the test split alone.
+
+    The frozen rules must still accept the file, and prepare write the same splits from it.
+    """
+    params = copy.deepcopy(params_raw)
+    params["data"] = {**CUSTOM_DATA}
+    params["evaluate"]["slices"] = ["plan"]
+    params["decision"]["value_column"] = "usage_minutes"
+    params["paths"]["raw"] = "data/raw/own.csv"
+    (tmp_path / "data/raw").mkdir(parents=True)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    frame = make_custom_dataset(300)
+    frame["support_calls"] = frame["support_calls"].astype(float)
+    frame.to_csv("data/raw/own.csv", index=False)
+    assert entry.run(prepare.main) == 0
+    # The split depends on the labels and the seed alone: these rows stay in the test split.
+    first, second = pd.read_parquet("data/prepared/test.parquet").index[:2]
+    frame.loc[frame["account"] == first, "plan"] = "legacy"
+    frame.loc[frame["account"] == second, "support_calls"] = np.nan
+    frame.to_csv("data/raw/own.csv", index=False)
+    assert entry.run(prepare.main) == 0
+    inferred = read_contract("data/prepared/contract.json")
+    assert "legacy" in inferred.columns["plan"].categories
+    assert inferred.columns["support_calls"].nullable is True
+    train = pd.read_parquet("data/prepared/train.parquet")
+    assert "legacy" not in set(train["plan"])
+    assert train["support_calls"].notna().all()
+    splits = {
+        p: Path(p).read_bytes()
+        for p in ("data/prepared/train.parquet", "data/prepared/test.parquet")
+    }
+    params["data"] = yaml.safe_load(freeze_yaml(inferred, "data/raw/own.csv"))["data"]
+    Path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert entry.run(prepare.main) == 0
+    assert {p: Path(p).read_bytes() for p in splits} == splits
+    assert read_contract("data/prepared/contract.json") == replace(inferred, inferred=False)

@@ -112,24 +112,37 @@ def test_the_declared_id_and_declared_features_are_never_key_checked():
     assert list(c.columns) == ["n"]  # the user listed it: their call
 
 
-def test_observe_gives_an_inferred_contract_real_rules():
+def test_observe_gives_an_inferred_contract_the_files_rules_and_the_training_range():
     train = pd.DataFrame(
         {
             "plan": pd.array(["b", "a", None, "b"], dtype="string"),
             "region": pd.array(["n", "s", "n", "s"], dtype="string"),
             "usage": [3.5, -1.0, np.nan, 7.0],
             "calls": [0, 2, 1, 5],
+            "tier": pd.array(["x", "y", "x", "y"], dtype="string"),
         }
     )
-    base = resolve_contract(data(), train.assign(y=["yes", "no", "no", "yes"]), "x.csv")
+    # The test split alone has a category, a missing value and the widest numbers.
+    test = pd.DataFrame(
+        {
+            "plan": pd.array(["c"], dtype="string"),
+            "region": pd.array(["n"], dtype="string"),
+            "usage": [99.0],
+            "calls": [-4],
+            "tier": pd.array([None], dtype="string"),
+        }
+    )
+    whole = pd.concat([train, test], ignore_index=True)
+    base = resolve_contract(data(), whole.assign(y=["yes", "no", "no", "yes", "no"]), "x.csv")
     assert all(col.nullable and col.categories is None for col in base.columns.values())
-    c = observe(base, train)
+    c = observe(base, whole, train)
     assert c.inferred is True
     assert c.columns == {
-        "plan": Column("categorical", nullable=True, categories=("a", "b")),
+        "plan": Column("categorical", nullable=True, categories=("a", "b", "c")),
         "region": Column("categorical", nullable=False, categories=("n", "s")),
         "usage": Column("numeric", nullable=True, observed_min=-1.0, observed_max=7.0),
         "calls": Column("numeric", nullable=False, observed_min=0.0, observed_max=5.0),
+        "tier": Column("categorical", nullable=True, categories=("x", "y")),
     }
 
 
@@ -146,7 +159,7 @@ def test_observe_keeps_a_declared_contracts_rules_and_adds_the_range():
         },
     )
     train = pd.DataFrame({"n": [4.0, 2.0], "c": ["p", "p"]})
-    c = observe(declared, train)
+    c = observe(declared, pd.concat([train, train.assign(c="q", n=99.0)]), train)
     assert c.columns["n"] == Column(
         "numeric", nullable=False, min=0.0, observed_min=2.0, observed_max=4.0
     )
@@ -155,7 +168,8 @@ def test_observe_keeps_a_declared_contracts_rules_and_adds_the_range():
 
 
 def test_an_all_missing_numeric_column_has_no_observed_range():
-    c = observe(resolve_contract(data(), frame(gap=np.nan), "x"), frame(gap=np.nan))
+    gaps = frame(gap=np.nan)
+    c = observe(resolve_contract(data(), gaps, "x"), gaps, gaps)
     assert (c.columns["gap"].observed_min, c.columns["gap"].observed_max) == (None, None)
     assert c.columns["gap"].nullable is True
 

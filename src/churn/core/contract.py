@@ -3,7 +3,7 @@
 ``params.yaml`` (section ``data``) declares the target, its labels, the id and,
 per feature, its type, nullability, range and allowed categories; ``infer``
 derives them instead: the types from the file's dtypes, then the rules from the
-training split (see :func:`observe`). This module turns that into a
+file's values (see :func:`observe`). This module turns that into a
 :class:`Contract`, validates raw frames against it with pandera, and renders it
 as the README's data table or as the YAML that freezes an inferred contract.
 prepare writes the resolved contract to ``paths.contract``; every later stage,
@@ -141,7 +141,7 @@ def resolve_contract(data: DataParams, frame: pd.DataFrame, source: str) -> Cont
     """The contract for ``frame``: declared in params, or its feature types inferred from dtypes.
 
     An inferred contract has types only (every column nullable, no categories):
-    :func:`observe` adds the rules from the training split once it exists.
+    :func:`observe` adds the rules once the file is typed and split.
 
     Raises on a missing target/id or declared column, when the features are
     declared on columns the contract does not know, and when inferred on a
@@ -212,28 +212,30 @@ def _refuse_keys(frame: pd.DataFrame, contract: Contract, source: str) -> None:
     raise ChurnError(f"{source}: {listed} {verb} like a row id or key, not a feature: {fix}")
 
 
-def observe(contract: Contract, train: pd.DataFrame) -> Contract:
-    """The contract with what the training split shows.
+def observe(contract: Contract, whole: pd.DataFrame, train: pd.DataFrame) -> Contract:
+    """The contract with what the data shows.
 
-    Every numeric column gets the range seen in training (monitoring counts values
-    outside it; nothing refuses them). An inferred contract also gets real rules:
-    nullable only where training had a missing value, and the categories it had.
+    Every numeric column gets the range seen in ``train`` (monitoring counts values
+    outside it; nothing refuses them). An inferred contract also gets real rules from
+    ``whole``, the file's rows: nullable only where a value is missing, and the
+    categories it has. They describe the file, not the split, so that the contract
+    frozen from a file accepts that file (a rare category can fall in the test split
+    alone, a missing value too).
     """
     columns = {}
     for name, col in contract.columns.items():
-        values = train[name]
         changes: dict = {}
         if col.type == "numeric":
-            present = values.dropna()
+            present = train[name].dropna()
             if len(present):
                 changes = {
                     "observed_min": float(present.min()),
                     "observed_max": float(present.max()),
                 }
         elif contract.inferred:
-            changes = {"categories": tuple(sorted(values.dropna().astype(str).unique()))}
+            changes = {"categories": tuple(distinct_texts(whole[name]))}
         if contract.inferred:
-            changes["nullable"] = bool(values.isna().any())
+            changes["nullable"] = bool(whole[name].isna().any())
         columns[name] = replace(col, **changes)
     return replace(contract, columns=columns)
 

@@ -581,8 +581,9 @@ def main() -> None:
     check_split(frame, train, test, contract.target)
     io.write_parquet(params.paths.train, train)
     io.write_parquet(params.paths.test, test)
-    # The rules come from the training split only: the test split stays unseen.
-    contract = observe(contract, train)
+    # An inferred contract's rules describe the file (frozen, they must accept it again);
+    # the observed numeric ranges are the training split's: what the model saw.
+    contract = observe(contract, frame, train)
     write_contract(params.paths.contract, contract)
     log.info(
         "train %d rows, test %d rows, positive rate %.3f; %d numeric + %d categorical features",
