@@ -5,7 +5,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from churn.core.contract import resolve_contract
 from churn.core.params import DataParams, FeaturizeParams
-from churn.stages.featurize import MISSING_CATEGORY, fit_featurizer, transform_rows
+from churn.stages.featurize import fit_featurizer, transform_rows
 from synthetic import CUSTOM_DATA
 
 
@@ -36,10 +36,10 @@ def test_output_columns_are_scaled_numbers_then_one_hot(fitted):
         "plan_plus",
         "plan_pro",
         "region_east",
-        f"region_{MISSING_CATEGORY}",
         "region_north",
         "region_south",
         "region_west",
+        "region_nan",
     ]
     out = dense(featurizer.transform(frame))
     assert out.shape == (600, 10)
@@ -68,7 +68,7 @@ def test_unseen_category_is_all_zero_and_missing_is_its_own(fitted):
     out = dense(featurizer.transform(rows))
     assert out[0, 2:5].tolist() == [0.0, 0.0, 0.0]
     assert out[1, 2:5].tolist() == [1.0, 0.0, 0.0]
-    assert out[0, 5:].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]  # missing region
+    assert out[0, 5:].tolist() == [0.0, 0.0, 0.0, 0.0, 1.0]  # missing region
     assert out[1, 5:].tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]  # east
 
 
@@ -78,12 +78,35 @@ def test_plain_object_columns_from_a_request_work_too(fitted):
     rows.loc[rows.index[0], "region"] = None
     out = dense(featurizer.transform(rows))
     np.testing.assert_array_equal(out[1:], dense(featurizer.transform(frame.iloc[:3]))[1:])
-    # The None row: its region one-hot is the "missing" column alone, as for pandas' NA.
+    # The None row: its region one-hot is the missing column alone, as for pandas' NA.
     missing = frame.iloc[:1].astype({"region": "string"})
     missing.loc[missing.index[0], "region"] = pd.NA
     np.testing.assert_array_equal(out[:1], dense(featurizer.transform(missing)))
     region = [n.startswith("region_") for n in featurizer.get_feature_names_out()]
-    assert out[0, region].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]  # region_missing
+    assert out[0, region].tolist() == [0.0, 0.0, 0.0, 0.0, 1.0]  # region_nan
+
+
+def test_a_category_named_missing_is_not_a_missing_value(custom_dataset):
+    """A real category keeps a column of its own: the old fill word merged them.
+
+    The NA words ("nan", "None", "NA", ...) never reach the encoder as text: prepare and
+    score read them as missing, and the service refuses text outside the contract.
+    """
+    word = "missing"
+    frame = custom_dataset.astype({"plan": "string", "region": "string"})
+    frame.loc[frame.index[:40], "region"] = word
+    contract = resolve_contract(DataParams(**CUSTOM_DATA), frame, "custom.csv")
+    featurizer = fit_featurizer(
+        frame, contract, FeaturizeParams(numeric_impute="median", scale=True)
+    )
+    names = list(featurizer.get_feature_names_out())
+    known = sorted(f"region_{r}" for r in ("east", "north", "south", "west", word))
+    assert names[5:] == [*known, "region_nan"]
+    rows = frame.iloc[:2].copy()
+    rows["region"] = pd.array([word, None], dtype="string")
+    out = dense(featurizer.transform(rows))
+    assert out[0, 5:].tolist() == [float(n == f"region_{word}") for n in names[5:]]
+    assert out[1, 5:].tolist() == [float(n == "region_nan") for n in names[5:]]
 
 
 def test_no_scaling_keeps_raw_numbers(custom_dataset):
@@ -128,7 +151,7 @@ def test_a_contract_without_numbers_has_no_numeric_part(custom_dataset):
 def test_categories_strings_and_objects_give_the_same_rows(fitted):
     """Categories (prepare), objects with None (a service), text (score): the same rows.
 
-    Each form must give the very same features, the "missing" one included.
+    Each form must give the very same features, the missing one included.
     """
     _, frame, featurizer = fitted
     rows = frame.iloc[:6].copy()
@@ -141,7 +164,7 @@ def test_categories_strings_and_objects_give_the_same_rows(fitted):
     for variant in (as_text, as_objects, as_categories):
         np.testing.assert_array_equal(dense(featurizer.transform(variant)), expected)
     region = [n.startswith("region_") for n in featurizer.get_feature_names_out()]
-    assert expected[0, region].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]  # region_missing
+    assert expected[0, region].tolist() == [0.0, 0.0, 0.0, 0.0, 1.0]  # region_nan
 
 
 def test_fitting_on_categories_learns_the_same_featurizer(custom_dataset):

@@ -15,7 +15,6 @@ from churn.core.params import FeaturizeParams, load_params
 
 log = logging.getLogger("churn.featurize")
 
-MISSING_CATEGORY = "missing"
 CHUNK_ROWS = 1 << 18  # rows transformed at once: bounds the one-hot and imputed copies
 
 
@@ -31,14 +30,15 @@ def build_featurizer(contract: Contract, params: FeaturizeParams) -> FeatureUnio
     if params.scale:
         numeric.append(("scale", StandardScaler()))
     # Plain pandas methods keep the pickle free of project code, so any consumer can
-    # load the model. Training data arrive as pandas categories (which refuse a fill
-    # value outside their categories), a service's as objects with None, score's as
-    # text, and pandas' string NA breaks sklearn's imputers: as objects, fillna takes all.
+    # load the model. Training data arrive as pandas categories, a service's as objects
+    # with None, score's as text with pandas' NA. As objects, each missing marker becomes
+    # NaN, which the encoder keeps as a category of its own ("region_nan"): a fill word
+    # such as "missing" would merge with a real category of that name.
     text = FunctionTransformer(
         pd.DataFrame.astype, kw_args={"dtype": object}, feature_names_out="one-to-one"
     )
     fill = FunctionTransformer(
-        pd.DataFrame.fillna, kw_args={"value": MISSING_CATEGORY}, feature_names_out="one-to-one"
+        pd.DataFrame.fillna, kw_args={"value": np.nan}, feature_names_out="one-to-one"
     )
     categorical = [
         ("text", text),
