@@ -1,4 +1,4 @@
-"""``features: infer``: real rules from the training split, keys refused, the frozen YAML."""
+"""``features: infer``: rules from the file, keys and dates refused, the frozen YAML."""
 
 import numpy as np
 import pandas as pd
@@ -9,6 +9,7 @@ from churn.core.contract import (
     KEY_MIN_ROWS,
     Column,
     Contract,
+    date_like,
     freeze_yaml,
     key_like,
     observe,
@@ -74,6 +75,68 @@ def test_a_short_text_column_needs_every_value_distinct():
     short = [f"C{i}" for i in range(KEY_MIN_ROWS - 2)]
     assert key_like(pd.Series([*short, short[0]])) is None  # 18 of 19: too few rows to say
     assert key_like(pd.Series(short)) == f"{len(short)} distinct values in {len(short)} rows"
+
+
+@pytest.mark.parametrize(
+    ("values", "first"),
+    [
+        (["2024-01-15", None, "2023-12-31"], "2024-01-15"),
+        (["01/15/2024", "12/31/2023"], "01/15/2024"),
+        (["15.01.2024", "31.12.2023"], "15.01.2024"),  # day first
+        (["2024-01", "2023-12"], "2024-01"),  # months of a year
+        ([" 2024-01-15T10:00:00Z", "2024-02-01T00:00:00Z"], "2024-01-15T10:00:00Z"),
+        (["Jan 15, 2024", "Feb 1, 2024"], "Jan 15, 2024"),
+    ],
+)
+def test_text_of_dates_is_date_like(values, first):
+    assert date_like(pd.Series(values, dtype="string")) == f"dates like {first}"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["Jan", "Feb"],  # months without a year: a category
+        ["2024", "2023"],  # a year alone (as text): a code as much as a date
+        ["2024-01-15", "unknown"],  # one value is no date
+        ["2024-01-15", "15.01.2024"],  # another layout than the first value's
+        ["basic", "pro"],
+        ["10:30", "11:00"],  # times of day
+        ["2024-01-15" + " " * 40 + "x"],  # too long for a date
+        [None, None],
+    ],
+)
+def test_other_text_is_not_date_like(values):
+    assert date_like(pd.Series(values, dtype="string")) is None
+
+
+def test_numbers_and_booleans_are_never_date_like():
+    assert date_like(pd.Series([20240115, 20231231])) is None
+    assert date_like(pd.Series([True, False])) is None
+
+
+def test_a_date_column_stops_inference_naming_it_and_the_fix():
+    dates = frame(signup=[f"2024-01-{1 + i % 28:02d}" for i in range(30)])
+    with pytest.raises(ChurnError) as err:
+        resolve_contract(data(), dates, "data/raw/x.csv")
+    assert str(err.value) == (
+        "data/raw/x.csv: 'signup' (dates like 2024-01-01) is a date, not a category (the "
+        "service would refuse every later date): list data.features in params.yaml without "
+        "it, and give the file a number made from it (days since, say)"
+    )
+    two = frame(a=["2024-01"] * 30, b=["01/02/2024"] * 30)
+    with pytest.raises(
+        ChurnError,
+        match=r"'a' \(dates like 2024-01\), 'b' \(dates like "
+        r"01/02/2024\) are dates, .* without them, and give the file a number "
+        r"made from them \(days since, say\)$",
+    ):
+        resolve_contract(data(), two, "x.csv")
+
+
+def test_declared_features_are_never_date_checked():
+    declared = data(features={"signup": {"type": "categorical"}})
+    dates = pd.DataFrame({"signup": ["2024-01-01", "2024-01-02"] * 15, "y": ["yes", "no"] * 15})
+    assert list(resolve_contract(declared, dates, "x").columns) == ["signup"]  # their call
 
 
 def test_a_row_number_column_stops_inference_naming_it_and_the_fix():

@@ -16,11 +16,13 @@ range seen in training is not refused; monitoring counts it.
 """
 
 import logging
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.api import guess_datetime_format
 
 from churn.core import io
 from churn.core.errors import ChurnError, clip
@@ -38,6 +40,7 @@ NUMBER_TEXT = r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"
 # rows) is a key or free text, not a category: one-hot encoding it would learn row names.
 KEY_DISTINCT_SHARE = 0.95
 KEY_MIN_ROWS = 20
+DATE_MAX_CHARS = 40  # longer text is no date: the format guess is not tried on it
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ def resolve_contract(data: DataParams, frame: pd.DataFrame, source: str) -> Cont
     _check_columns(contract, present, source, strict=not inferred)
     if inferred:
         _refuse_keys(frame, contract, source)
+        _refuse_dates(frame, contract, source)
     return contract
 
 
@@ -199,6 +203,36 @@ def key_like(values: pd.Series) -> str | None:
     return None
 
 
+def date_like(values: pd.Series) -> str | None:
+    """Why ``values`` look like dates rather than a category, or None.
+
+    Text whose every value is a date (a day or a month of a year) in the format of the
+    first one. As a category, each date would be a one-hot column of its own, and the
+    service would refuse every date after the training file's.
+    """
+    if _is_number(values) or pd.api.types.is_bool_dtype(values):
+        return None
+    present = values.notna().to_numpy()
+    if not present.any():
+        return None
+    first = str(values.iloc[int(present.argmax())]).strip()  # no copy of a column of text
+    if len(first) > DATE_MAX_CHARS:
+        return None
+    with warnings.catch_warnings():  # a day-first guess warns; the format is what counts
+        warnings.simplefilter("ignore")
+        layout = guess_datetime_format(first)
+    if layout is None or not _has_year_and_month(layout):
+        return None
+    distinct = pd.Series(values[present].astype(str).unique()).str.strip()
+    if pd.to_datetime(distinct, format=layout, errors="coerce").isna().any():
+        return None
+    return f"dates like {first}"
+
+
+def _has_year_and_month(layout: str) -> bool:
+    return any(y in layout for y in ("%Y", "%y")) and any(m in layout for m in ("%m", "%b", "%B"))
+
+
 def _refuse_keys(frame: pd.DataFrame, contract: Contract, source: str) -> None:
     found = [(c, why) for c in contract.columns if (why := key_like(frame[c])) is not None]
     if not found:
@@ -210,6 +244,19 @@ def _refuse_keys(frame: pd.DataFrame, contract: Contract, source: str) -> None:
         fix = "list data.features in params.yaml without " + ("it" if len(found) == 1 else "them")
     verb = "look" if len(found) > 1 else "looks"
     raise ChurnError(f"{source}: {listed} {verb} like a row id or key, not a feature: {fix}")
+
+
+def _refuse_dates(frame: pd.DataFrame, contract: Contract, source: str) -> None:
+    found = [(c, why) for c in contract.columns if (why := date_like(frame[c])) is not None]
+    if not found:
+        return
+    listed = ", ".join(f"{c!r} ({why})" for c, why in found[:EXAMPLES])
+    which = "it" if len(found) == 1 else "them"
+    raise ChurnError(
+        f"{source}: {listed} {'are dates' if len(found) > 1 else 'is a date'}, not a category "
+        f"(the service would refuse every later date): list data.features in params.yaml "
+        f"without {which}, and give the file a number made from {which} (days since, say)"
+    )
 
 
 def observe(contract: Contract, whole: pd.DataFrame, train: pd.DataFrame) -> Contract:
