@@ -412,3 +412,23 @@ def test_churn_sweep_outside_a_project_names_the_missing_params(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     assert cli.main(["sweep", "table", "--grid", f"{C}=1"]) == 1
     assert capsys.readouterr().err == "error: params.yaml: file not found\n"
+
+
+def test_an_output_is_uncached_when_any_object_of_its_data_is_missing():
+    outputs = [
+        ("models/model.pkl", ["a1"]),
+        ("reports/plots", ["d1.dir", "f1", "f2"]),  # a directory: its listing, then its files
+        ("reports/metrics.json", ["m1"]),
+        ("reports/other", ["d2.dir"]),  # the listing itself missing
+    ]
+    cache = {"a1", "d1.dir", "f1", "m1"}
+    assert sweep.uncached(outputs, cache.__contains__) == ["reports/plots", "reports/other"]
+    assert sweep.uncached(outputs, lambda oid: True) == []
+    assert sweep.uncached([], cache.__contains__) == []
+
+
+def test_listed_shows_three_paths_and_how_many_more():
+    assert sweep.listed([]) == ""
+    assert sweep.listed(["a", "b", "c"]) == "a, b, c"
+    assert sweep.listed(["a", "b", "c", "d", "e"]) == "a, b, c and 2 more"
+    assert sweep.listed(["a", "b"], limit=1) == "a and 1 more"

@@ -132,6 +132,7 @@ def test_the_collector_pulls_them_all_and_ranks_them(origin, sets, with_keys, wo
     pulled = churn(collector, "sweep", "pull", "--grid", GRID, check=False, **with_keys)
     assert pulled.returncode == 3, pulled.stderr
     assert f"2 of 4 sets are not on origin: {[e['name'] for e in sets[1:3]]}" in pulled.stderr
+    assert "came without their outputs" not in pulled.stderr
     sh(collector, "dvc", "pull", "evaluate", **with_keys)  # the baseline's metrics
 
     shown = churn(collector, "sweep", "table", "--grid", GRID, check=False)
@@ -160,6 +161,25 @@ def test_the_collector_pulls_them_all_and_ranks_them(origin, sets, with_keys, wo
     assert (
         json.loads((collector / "reports/metrics.json").read_text()) == (workers[best]["metrics"])
     )
+
+
+def test_sets_that_came_without_their_outputs_are_named(origin, sets, with_keys, workers):  # noqa: F811
+    """`dvc exp pull` only warns when the DVC remote lacks an experiment's data.
+
+    As after `dvc exp push --no-cache`: here the collector's DVC remote is another prefix.
+    """
+    collector = clone(origin, "collector-elsewhere")
+    sh(collector, "dvc", "remote", "modify", "--local", "s3", "url", f"s3://{BUCKET}/elsewhere")
+    pulled = churn(collector, "sweep", "pull", "--grid", GRID, check=False, **with_keys)
+    assert pulled.returncode == 3, pulled.stderr
+    first, last = sets[0]["name"], sets[3]["name"]
+    assert list(workers) == [first, last]
+    listed = "data/prepared/contract.json, data/prepared/test.parquet, data/prepared/train.parquet"
+    assert (
+        "WARNING churn.sweep: 2 of 4 sets came without their outputs (the DVC remote lacks "
+        "them; `dvc exp push` sends them unless --no-cache): "
+        f"{first} ({listed} and 8 more); {last} ({listed} and 8 more)"
+    ) in pulled.stderr.splitlines()
 
 
 def test_the_one_machine_queue_gives_the_same_results(sets, workers):

@@ -470,17 +470,68 @@ def _names_at_head(*remote: str) -> set[str]:
 def pull(grid: str, remote: str) -> list[str]:
     """``churn sweep pull``: pull this grid's experiments (and their outputs) from ``remote``.
 
-    Returns the names the git remote does not have (failed or not pushed).
+    Returns the names the git remote does not have (failed or not pushed), then those
+    that came without their outputs: ``dvc exp pull`` only warns when the DVC remote
+    lacks them (pushed with ``--no-cache``, or the push of the data failed).
     """
     sets = load_plan(grid)
     there = _names_at_head(remote)
     names = [s.name for s in sets if s.name in there]
-    if names:
-        _require(_dvc("exp", "pull", "--force", remote, *names), "dvc exp pull")
     absent = [s.name for s in sets if s.name not in there]
     if absent:
         log.warning("%d of %d sets are not on %s: %s", len(absent), len(sets), remote, absent)
-    return absent
+    if not names:
+        return absent
+    _require(_dvc("exp", "pull", "--force", remote, *names), "dvc exp pull")
+    lacking = {name: paths for name, paths in _uncached(names).items() if paths}
+    if lacking:
+        log.warning(
+            "%d of %d sets came without their outputs (the DVC remote lacks them; `dvc exp "
+            "push` sends them unless --no-cache): %s",
+            len(lacking),
+            len(sets),
+            "; ".join(f"{name} ({listed(paths)})" for name, paths in lacking.items()),
+        )
+    return absent + list(lacking)
+
+
+def uncached(outputs: Iterable[tuple[str, Sequence[str]]], cached: Any) -> list[str]:
+    """The paths among ``outputs`` (path, the objects its data needs) not all ``cached``."""
+    return [path for path, oids in outputs if not all(cached(oid) for oid in oids)]
+
+
+def listed(paths: Sequence[str], limit: int = 3) -> str:
+    """The first ``limit`` paths, and how many more."""
+    more = len(paths) - limit
+    return ", ".join(paths[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
+def _uncached(names: Sequence[str]) -> dict[str, list[str]]:
+    """Per experiment at HEAD: its cached outputs whose data the local DVC cache lacks."""
+    from dvc.repo import Repo
+    from dvc.repo.experiments.refs import ExpRefInfo
+
+    with Repo() as repo:
+        head = repo.scm.get_rev()
+        revs = {name: repo.scm.get_ref(str(ExpRefInfo(head, name))) for name in names}
+        return {name: _outputs_lacking(repo, rev) for name, rev in revs.items() if rev}
+
+
+def _outputs_lacking(repo: Any, rev: str) -> list[str]:
+    from dvc_data.hashfile.tree import Tree
+
+    odb = repo.cache.local
+    outputs = []
+    for _ in repo.brancher(revs=[rev], workspace=False):
+        for out in repo.index.outs:
+            info = out.hash_info
+            if not out.use_cache or not info.value:
+                continue
+            oids = [info.value]
+            if info.isdir and odb.exists(info.value):  # the listing is there: each file too
+                oids += [entry.value for _, (_, entry) in Tree.load(odb, info).iteritems()]
+            outputs.append((str(out.def_path), oids))
+    return uncached(sorted(outputs), odb.exists)
 
 
 def table(grid: str) -> tuple[str, Table]:
