@@ -389,10 +389,10 @@ def test_binary_text_is_read_as_text_and_other_bytes_are_one_line(tmp_path):
             "n,k\n1,a\n2\n",
             "cannot read as CSV (CSV parse error: Row #3: Expected 2 columns, got 1: 2)",
         ),
-        ("log.jsonl", '{"n": 1, "k": "a"}\nnot json\n', "not JSON lines (JSON parse error"),
+        ("log.jsonl", '{"n": 1, "k": "a"}\nnot json\n', "line 2: not JSON (Expecting value at"),
         ("empty.jsonl", "\n\n", "no data rows"),
         ("list.jsonl", "\n[1, 2]\n", "not JSON lines (the first line is not an object)"),
-        ("log.jsonl", '{"n": 1, "k": "a"}\n{"n": "x", "k": "a"}\n', "Column(/n) changed"),
+        ("log.jsonl", '{"n": 1, "k": "a"}\n{"n": "x", "k": "a"}\n', "line 2: 'n' is text, not a"),
         # 80 KB in, inside the header probe's block: the row is named.
         (
             "wide.csv",
@@ -421,6 +421,48 @@ def test_a_broken_file_is_one_line_naming_it(tmp_path, tiny_model, name, text, s
     assert str(err.value).startswith(f"{tmp_path / name}: ")
     assert says in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ('{"n": "7", "k": "a"}', "'n' is text, not a number"),
+        ('{"n": true, "k": "a"}', "'n' is true, not a number"),
+        ('{"n": [1], "k": "a"}', "'n' is an array, not a number"),
+        ('{"n": 1, "k": 5}', "'k' is a number, not text"),
+        ('{"n": 1, "k": {"a": 1}}', "'k' is an object, not text"),
+        ('{"n": 1, "k": false}', "'k' is false, not text"),
+        ('{"n": 1, "k": "a"', "not JSON (Expecting ',' delimiter at character 18)"),
+        (
+            '{"n": 1, "k": "a",}',
+            "not JSON (Expecting property name enclosed in double quotes at character 19)",
+        ),
+        ('["n", "k"]', "an array, not a JSON object"),
+        (
+            '{"n": 1, "k": "a", "churn_probability": "high"}',
+            "'churn_probability' is text, not a number",
+        ),
+    ],
+)
+def test_a_bad_json_line_is_named_by_its_line_in_the_file(tmp_path, monkeypatch, line, says):
+    """The message counts lines; pyarrow numbers rows from 0 within each block it reads.
+
+    Blocks of 1 KiB here (16 MiB in use): the bad line is far past the first block.
+    """
+    monkeypatch.setattr(mon, "JSON_BLOCK_BYTES", 1 << 10)
+    good = '{"n": 1.5, "k": "a", "churn_probability": 0.25}\n'
+    path = tmp_path / "log.jsonl"
+    path.write_text(good * 150 + "\n" + good * 99 + line + "\n" + good)
+    with pytest.raises(ChurnError) as err:
+        list(mon.chunks(mon.open_batch(path, TINY), TINY, 100))
+    assert str(err.value) == f"{path}: line 251: {says}"
+
+
+def test_a_good_json_line_has_no_problem():
+    kinds = {"n": "number", "k": "text"}
+    good = (b'{"n": 1, "k": "a"}\n', b'{"n": -2.5e3, "k": null, "x": true}\r\n', b"{}")
+    for line in (*good, b'{"n": NaN}'):  # pyarrow reads NaN too
+        assert mon.json_line_problem(line, kinds) is None
 
 
 def test_a_column_twice_or_holding_lists_is_refused_by_name(tmp_path):

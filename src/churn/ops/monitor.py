@@ -201,7 +201,49 @@ def _json_tables(batch: BatchFile, contract: Contract, chunk_rows: int) -> Itera
         )
         yield from scoring.rebatch(reader, chunk_rows)
     except pa.ArrowException as err:
-        raise ChurnError(f"{batch.path}: not JSON lines ({clip(err, 200)})") from None
+        # pyarrow counts rows from 0 within a 16 MiB block: find the line for the message.
+        kinds = {field.name: "number" if field.type == pa.float64() else "text" for field in fields}
+        where = first_bad_line(batch.path, kinds) or f"not JSON lines ({clip(err, 200)})"
+        raise ChurnError(f"{batch.path}: {where}") from None
+
+
+def first_bad_line(path: Path, kinds: dict[str, str]) -> str | None:
+    """``line N: what is wrong`` for the first line :func:`json_line_problem` refuses."""
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if line.strip() and (problem := json_line_problem(line, kinds)) is not None:
+                return f"line {number}: {problem}"
+    return None
+
+
+def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
+    """Why the batch reader refuses one JSON line, or None.
+
+    ``kinds`` maps each field read to "number" or "text"; null is always allowed,
+    true/false never (as the service and prepare refuse them).
+    """
+    try:
+        row = json.loads(line.rstrip(b"\r\n"))  # NaN and Infinity too, as pyarrow reads them
+    except json.JSONDecodeError as err:
+        return f"not JSON ({err.msg} at character {err.pos + 1})"
+    except (ValueError, RecursionError) as err:  # bytes that are not UTF-8, nesting depth
+        return f"not JSON ({clip(err, 200)})"
+    if not isinstance(row, dict):
+        return f"{_json_kind(row)}, not a JSON object"
+    for name, kind in kinds.items():
+        value = row.get(name)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if value is None or (number if kind == "number" else isinstance(value, str)):
+            continue
+        return f"{name!r} is {_json_kind(value)}, not {'a number' if kind == 'number' else 'text'}"
+    return None
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    kinds = ((str, "text"), (int | float, "a number"), (list, "an array"), (dict, "an object"))
+    return next(word for kind, word in kinds if isinstance(value, kind))
 
 
 def tables(
