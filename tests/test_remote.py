@@ -5,6 +5,7 @@ import pytest
 
 from churn import cli
 from churn.core.errors import ChurnError
+from churn.core.integrity import check_dvc_config
 from churn.ops.remote import check_remote, credential_source, credentials_problem, shared_profiles
 from conftest import REPO
 
@@ -183,3 +184,50 @@ def test_main_outside_a_dvc_repository(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert cli.main(["remote", "check"]) == 1
     assert capsys.readouterr().err.endswith(": not inside a DVC repository\n")
+
+
+@pytest.mark.parametrize(
+    ("level", "text", "why"),
+    [
+        (
+            "config.local",
+            "[core\nremote = x\n",
+            "Invalid line ('[core') (matched as neither section nor keyword) at line 1.",
+        ),
+        ("config.local", "[core]\nbogus = 1\n", "extra keys not allowed @ data['core']['bogus']"),
+        ("config", "[core]\nx\ny\n", "Parsing failed with several errors. First error at line 2."),
+        (
+            "global",
+            "['remote \"a\"']\nurl = s3://x\nfoo = 2\n",
+            "extra keys not allowed @ data['remote']['a']['foo']",
+        ),
+        (
+            "system",
+            b"\xff\xfe",
+            "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte",
+        ),
+    ],
+)
+def test_a_dvc_config_file_dvc_cannot_read_is_named(dvc_dir, monkeypatch, capsys, level, text, why):
+    """DVC's own message names no file; each command that reads the config names it."""
+    for name in ("global", "system"):
+        (dvc_dir.parent / name).mkdir()
+        monkeypatch.setenv(f"DVC_{name.upper()}_CONFIG_DIR", str(dvc_dir.parent / name))
+    path = dvc_dir.parent / level / "config" if level in ("global", "system") else dvc_dir / level
+    getattr(path, "write_bytes" if isinstance(text, bytes) else "write_text")(text)
+    shown = path.relative_to(dvc_dir.parent)  # the cwd is a subdirectory of the project
+    message = f"{path}: DVC cannot read this config file ({why})"
+    assert cli.main(["remote", "check"]) == 1
+    assert capsys.readouterr().err == f"error: {message}\n"
+    monkeypatch.chdir(dvc_dir.parent)
+    with pytest.raises(ChurnError) as err:
+        check_dvc_config()
+    assert str(err.value) == f"{shown}: DVC cannot read this config file ({why})"
+
+
+def test_readable_dvc_config_files_pass(dvc_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(tmp_path / "nowhere"))
+    (dvc_dir / "config.local").write_text("[core]\n    remote = s3\n")
+    check_dvc_config()
+    check_dvc_config(tmp_path / "sub")
+    check_dvc_config(tmp_path.parent)  # outside a project: not this check's to say

@@ -210,3 +210,17 @@ def test_run_group_gives_the_status_and_stderr(tmp_path):
     from churn.ops.results import run_group
 
     assert run_group(["sh", "-c", "echo out; echo err >&2; exit 3"], tmp_path) == (3, "err\n")
+
+
+def test_a_broken_dvc_config_is_an_error_naming_it_not_a_missing_base(tracked):
+    """A report would otherwise note "outputs not available" and go on without the base."""
+    lock = lock_of(tracked, "good.json")
+    (tracked / ".dvc/config.local").write_text("[core\n")
+    with pytest.raises(ChurnError) as err:
+        read_through_dvc(tracked, "HEAD", ["good.json"], lock)
+    assert str(err.value) == (
+        f"{tracked}/.dvc/config.local: DVC cannot read this config file (Invalid line ('[core') "
+        "(matched as neither section nor keyword) at line 1.)"
+    )
+    (tracked / ".dvc/config.local").unlink()
+    assert read_through_dvc(tracked, "HEAD", ["good.json"], lock) == ['{"name": "modèle"}\n']

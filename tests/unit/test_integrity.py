@@ -679,3 +679,19 @@ def test_a_shallow_clone_is_refused_where_the_history_is_needed(tmp_path):
         "this clone is shallow: a release needs the whole history and its tags "
         "(git fetch --unshallow --tags)"
     )
+
+
+def test_a_release_behind_a_broken_dvc_config_names_the_file(tmp_path, elsewhere):
+    """Not "cannot read it through DVC (ConfigError)": which of DVC's config files, and why."""
+    sh_git(tmp_path, "init", "-q")
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True)
+    write_tree(tmp_path, {"dvc.lock": yaml.safe_dump(lock_of(GOOD_MD5)).encode(), MODEL: GOOD})
+    sh_git(tmp_path, "add", "-A")
+    sh_git(tmp_path, "commit", "-q", "-m", "one")
+    assert integrity.read_model_bytes(MODEL, rev="HEAD", root=tmp_path).md5 == GOOD_MD5
+    (tmp_path / ".dvc/config.local").write_text("[core]\nremote = \n[[nested\n")
+    with pytest.raises(ChurnError) as err:
+        integrity.read_model_bytes(MODEL, rev="HEAD", root=tmp_path)
+    assert str(err.value).startswith(
+        f"{tmp_path}/.dvc/config.local: DVC cannot read this config file ("
+    )

@@ -242,6 +242,46 @@ def check_full_history(what: str, cwd: str | Path | None = None) -> None:
         )
 
 
+def check_dvc_config(root: str | Path = ".") -> None:
+    """Refuse in one line a DVC config file that DVC cannot read, naming the file.
+
+    DVC's own error names none of the four it merges (system, global, the repository's
+    and its config.local), and surfaces as a traceback, a failed subcommand or a
+    missing output, depending on which command read it first.
+    """
+    from dvc.config import Config, ConfigError
+    from dvc.exceptions import NotDvcRepoError
+    from dvc.repo import Repo
+
+    try:
+        dvc_dir = Path(Repo.find_dvc_dir(str(root)))
+    except NotDvcRepoError:
+        return  # each command says what it needs outside a project
+    files = [Path(Config.get_dir(level)) / Config.CONFIG for level in Config.SYSTEM_LEVELS]
+    for path in [*files, dvc_dir / Config.CONFIG, dvc_dir / Config.CONFIG_LOCAL]:
+        try:
+            Config.validate(Config.load_file(str(path)))
+        except FileNotFoundError:
+            continue
+        except ConfigError as err:
+            why = " ".join(str(err).removeprefix("config file error: ").split())
+            raise ChurnError(
+                f"{_shown_path(path)}: DVC cannot read this config file ({clip(why, 200)})"
+            ) from None
+        except OSError as err:
+            raise ChurnError(
+                f"{_shown_path(path)}: cannot read this DVC config file ({err.strerror})"
+            ) from None
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def latest_stage_tag(artifact: str, stage: str, cwd: str | Path | None = None) -> str:
     """The newest ``<artifact>#<stage>#N`` tag (GTO numbers each assignment)."""
     found = git("tag", "--list", "--", f"{artifact}#{stage}#*", cwd=cwd).split()
@@ -370,6 +410,7 @@ def _model_data(model_path: str, rev: str | None, root: Path) -> bytes:
     try:
         return dvc.api.read(model_path, repo=str(root), rev=rev, mode="rb")
     except (DvcException, FileNotFoundError, OSError) as err:
+        check_dvc_config(root)  # a broken config file: named
         raise ChurnError(
             f"{rev}:{model_path}: cannot read it through DVC ({type(err).__name__})"
         ) from None

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from churn.core.errors import ChurnError, clip
+from churn.core.integrity import check_dvc_config
 
 log = logging.getLogger("churn.remote")
 
@@ -180,6 +181,7 @@ def _dvc_config() -> Mapping[str, Any]:
     except NotDvcRepoError as err:
         raise ChurnError(f"{Path.cwd()}: not inside a DVC repository") from err
     except ConfigError as err:
+        check_dvc_config()  # names the file
         raise ChurnError(f"DVC {err}") from err
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from churn.core import decision, io
 from churn.core.errors import ChurnError, clip
-from churn.core.integrity import LOCK_FILE, git_or_none, md5_of, recorded_md5
+from churn.core.integrity import LOCK_FILE, check_dvc_config, git_or_none, md5_of, recorded_md5
 from churn.core.params import DecisionParams, ReportParams
 from churn.core.stats import (
     DIRECTIONS,
@@ -216,6 +216,7 @@ def read_through_dvc(root: Path, rev: str, paths: list[str], lock: dict) -> list
     try:
         raw = [dvc.api.read(p, repo=str(root), rev=rev, mode="rb") for p in paths]
     except (DvcException, FileNotFoundError, OSError) as err:
+        check_dvc_config(root)  # a broken config file is the user's to fix, not a note
         log.info("%s: outputs not available through DVC (%s)", rev, type(err).__name__)
         return None
     for path, data, md5 in zip(paths, raw, expected, strict=True):

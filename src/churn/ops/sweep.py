@@ -459,6 +459,7 @@ def _set_args(param_set: ParamSet) -> list[str]:
 def run(grid: str, name: str) -> None:
     """``churn sweep run``: run the set called ``name`` as ``dvc exp run --name NAME -S ...``."""
     param_set = find(load_plan(grid), name)
+    integrity.check_dvc_config()
     _require(_dvc("exp", "run", "--name", name, *_set_args(param_set)), f"dvc exp run {name}")
 
 
@@ -475,6 +476,7 @@ def pull(grid: str, remote: str) -> list[str]:
     lacks them (pushed with ``--no-cache``, or the push of the data failed).
     """
     sets = load_plan(grid)
+    integrity.check_dvc_config()
     there = _names_at_head(remote)
     names = [s.name for s in sets if s.name in there]
     absent = [s.name for s in sets if s.name not in there]
@@ -538,6 +540,7 @@ def table(grid: str) -> tuple[str, Table]:
     """The Markdown table of this grid's experiments at HEAD, from ``dvc exp show --json``."""
     params = load_params()
     sets = load_plan(grid)
+    integrity.check_dvc_config()
     done = _require(_dvc("exp", "show", "--json", capture=True), "dvc exp show")
     shown = io.parse_json(done.stdout, "dvc exp show --json")
     metrics_file = f"{params.paths.reports}/metrics.json"
@@ -562,6 +565,7 @@ def queue(grid: str, jobs: int) -> int:
         # Each job is a DVC queue worker process: more than the sets is never useful.
         raise ChurnError(f"--jobs {jobs}: must be 1 to {MAX_SETS}")
     sets = load_plan(grid)
+    integrity.check_dvc_config()
     # DVC's queue runs each set in a copy of the repository and saves nothing from one
     # made of a shallow clone: every set would show "Success" and have no results.
     integrity.check_full_history("DVC's experiment queue")
