@@ -1,11 +1,14 @@
 """`churn score`: a whole file scored by a model version, chunk by chunk, on either engine."""
 
+import contextlib
 import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -158,15 +161,29 @@ def _corpus(customers, tmp_path: Path) -> tuple[Path, pd.DataFrame]:
     return path, frame
 
 
-def test_the_local_cluster_logs_only_its_warnings(caplog):
-    """Its INFO lines (scheduler, nannies, workers) no longer reach churn's log."""
+def test_the_local_cluster_logs_only_its_errors_and_takes_no_fixed_port(caplog):
+    """Its INFO lines and warnings (scheduler, nannies, workers) do not reach churn's log.
+
+    Its HTTP routes take a free port on 127.0.0.1: with 8787 taken, distributed warned.
+    """
     pytest.importorskip("distributed")
     caplog.set_level(logging.INFO)
     before = logging.getLogger("distributed").level
-    with score.dask_client(None) as client:
-        assert len(client.scheduler_info()["workers"]) == score.DASK_WORKERS
-        assert client.submit(sum, [1, 2]).result() == 3
-    loud = [r for r in caplog.records if r.name.startswith("distributed") and r.levelno < 30]
+    with socket.socket() as taken:
+        # A user's own cluster, say; if something else has the port, so much the better.
+        with contextlib.suppress(OSError):
+            taken.bind(("127.0.0.1", 8787))
+            taken.listen()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # "Port 8787 is already in use"
+            with score.dask_client(None) as client:
+                assert len(client.scheduler_info()["workers"]) == score.DASK_WORKERS
+                assert client.submit(sum, [1, 2]).result() == 3
+                sockets = client.cluster.scheduler.http_server._sockets.values()
+                [(host, port)] = [sock.getsockname() for sock in sockets]
+                assert host == "127.0.0.1"
+                assert port != 8787
+    loud = [r for r in caplog.records if r.name.startswith("distributed") and r.levelno < 40]
     assert loud == []
     assert logging.getLogger("distributed").level == before
 
@@ -612,3 +629,29 @@ def test_whitespace_only_cells_are_missing_as_in_prepare(
             ID: [int(frame.loc[3, ID])],
             "reason": ["contract: not null"],
         }
+
+
+def test_ctrl_c_while_the_local_cluster_works_is_one_line(tmp_path):
+    """Closing the cluster midway made distributed and asyncio log tracebacks after it."""
+    pytest.importorskip("distributed")
+    script = tmp_path / "interrupted.py"
+    script.write_text(
+        "import os, signal, sys, threading, time\n"
+        "from churn.core import entry\n"
+        "from churn.ops import score\n"
+        "def main():\n"
+        "    with score.dask_client(None) as client:\n"
+        "        work = client.map(time.sleep, [3] * 4, pure=False)\n"
+        "        threading.Timer(1, os.kill, (os.getpid(), signal.SIGINT)).start()\n"
+        "        client.gather(work)\n"
+        "if __name__ == '__main__':\n"
+        "    sys.exit(entry.run(main))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
+    assert (done.returncode, done.stderr, done.stdout) == (130, "error: interrupted\n", "")

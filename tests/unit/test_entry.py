@@ -374,3 +374,60 @@ def test_streams_that_cannot_be_reconfigured_are_left_alone(monkeypatch, stream)
         target = stdio.StringIO()  # has no reconfigure()
     monkeypatch.setattr(sys, "stdout", target)
     assert entry.run(lambda: 7) == 7
+
+
+def test_a_stop_during_a_deferred_block_takes_effect_when_it_ends():
+    import signal
+
+    steps = []
+
+    def block(*stops: int) -> None:
+        with entry.terminated_as_exit(), entry.stops_deferred():
+            for stop in stops:
+                signal.raise_signal(stop)
+            steps.append(len(stops))
+
+    with pytest.raises(KeyboardInterrupt):
+        block(signal.SIGINT, signal.SIGINT)  # one stop, however many signals
+    with pytest.raises(SystemExit) as exited:
+        block(signal.SIGTERM, signal.SIGINT)  # the first one caught decides
+    assert exited.value.code == 143
+    block()
+    assert steps == [2, 2, 0]  # each block ran to its end
+
+
+def test_a_deferred_block_that_fails_because_of_the_stop_reports_the_stop():
+    """A terminal's Ctrl-C also kills the processes the block was starting."""
+    import signal
+
+    def block(stop: bool) -> None:
+        with entry.stops_deferred():
+            if stop:
+                signal.raise_signal(signal.SIGINT)
+            raise RuntimeError("Nanny failed to start.")
+
+    with pytest.raises(KeyboardInterrupt):
+        block(stop=True)
+    with pytest.raises(RuntimeError, match="Nanny"):
+        block(stop=False)  # without a stop, a failure is a failure
+
+
+def test_deferred_stops_leave_the_handlers_as_they_were_and_other_threads_alone():
+    import signal
+    import threading
+
+    before = [signal.getsignal(sig) for sig in entry.STOP_SIGNALS]
+    with entry.stops_deferred():
+        inside = [signal.getsignal(sig) for sig in entry.STOP_SIGNALS]
+    assert [signal.getsignal(sig) for sig in entry.STOP_SIGNALS] == before
+    assert all(handler not in before for handler in inside)
+    seen = []
+
+    def in_a_thread():
+        with entry.stops_deferred():
+            seen.append(signal.getsignal(signal.SIGINT))
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert seen == [before[0]]

@@ -67,6 +67,41 @@ def _exit_on_signal(signum: int, _frame: object) -> NoReturn:
     raise SystemExit(128 + signum)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def stops_deferred() -> Iterator[None]:
+    """Ctrl-C, SIGTERM or SIGHUP while the block runs takes effect when it ends.
+
+    For work that cannot be stopped halfway and cleaned up, such as starting a Dask
+    cluster: interrupted while its workers start, it cannot be closed, and distributed
+    prints the failure at exit. The first signal caught is then handled as it would
+    have been (KeyboardInterrupt, SystemExit(143), ...), also when the block failed
+    meanwhile. Main thread only, as above.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda n, _f: caught.append(n)) for sig in STOP_SIGNALS}
+    try:
+        yield
+    except Exception:
+        # A terminal's Ctrl-C (or a group's SIGTERM) also reaches the child processes the
+        # work was starting, and the work fails for it: the stop is what happened.
+        if not caught:
+            raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if caught:
+        handler = previous[caught[0]]
+        if callable(handler):
+            handler(caught[0], None)
+        signal.raise_signal(caught[0])  # the default action (or none, if it was ignored)
+
+
 def run(main: Callable[[], int | None], error_status: int = 1) -> int:
     """Run ``main`` and turn a :class:`ChurnError` into one line on stderr.
 

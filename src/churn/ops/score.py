@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 from threadpoolctl import threadpool_limits
 
-from churn.core import io
+from churn.core import entry, io
 from churn.core.bundle import Bundle, load_bundle
 from churn.core.contract import Contract, require_columns, score_problems
 from churn.core.errors import ChurnError, clip
@@ -685,6 +685,9 @@ def _positioned(frame: pd.DataFrame, start: int) -> pd.DataFrame:
     return frame.set_axis(pd.RangeIndex(start, start + len(frame)), axis=0)
 
 
+QUIET = ("distributed", "tornado", "asyncio")  # loggers a local cluster's life goes to
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: str | None) -> Iterator[Any]:
     """A client of the cluster at ``scheduler``, or of a small local cluster on 127.0.0.1."""
@@ -698,25 +701,39 @@ def dask_client(scheduler: str | None) -> Iterator[Any]:
         with client:
             yield client
         return
-    # LocalCluster quiets distributed's own handlers (silence_logs), but its INFO records
-    # still reached the root handler churn's entry sets up: 30 lines of cluster life a run.
-    distributed_log = logging.getLogger("distributed")
-    level = distributed_log.level
-    distributed_log.setLevel(logging.WARNING)
+    # Silent: its INFO records reached the root handler churn's entry sets up (30 lines of
+    # cluster life a run); what goes wrong reaches this process as an exception (a dead
+    # worker as _result's one line), and an interrupted run made distributed, tornado and
+    # asyncio log the cancelled work with tracebacks, in this process and the workers'.
+    levels = {name: logging.getLogger(name).level for name in QUIET}
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    ending = False
     try:
-        with (
-            LocalCluster(
-                n_workers=DASK_WORKERS,
-                threads_per_worker=1,
-                host="127.0.0.1",
-                dashboard_address=None,
-                memory_limit=DASK_MEMORY,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        with contextlib.ExitStack() as stack:
+            with entry.stops_deferred():  # a cluster stopped while it starts cannot close
+                cluster = stack.enter_context(
+                    LocalCluster(
+                        n_workers=DASK_WORKERS,
+                        threads_per_worker=1,
+                        host="127.0.0.1",
+                        # None still serves the scheduler's HTTP routes on :8787, and a
+                        # second run (or a user's own cluster) printed "Port 8787 is
+                        # already in use".
+                        dashboard_address="127.0.0.1:0",
+                        memory_limit=DASK_MEMORY,
+                        silence_logs=logging.CRITICAL,  # the worker processes' handlers
+                    )
+                )
+                client = stack.enter_context(Client(cluster))
             yield client
+    except (KeyboardInterrupt, SystemExit):
+        ending = True  # the process ends: what is still collected or reaped stays quiet
+        raise
     finally:
-        distributed_log.setLevel(level)
+        if not ending:
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
 
 
 def dask_parts(
