@@ -1,6 +1,7 @@
 """Drift statistics (churn.ops.drift) and monitoring, on small batches and on the real data."""
 
 import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -687,7 +688,8 @@ def test_a_model_dvc_lock_does_not_vouch_for_is_never_unpickled(trained, batches
     ("text", "plots"),
     [
         ('{"drifted": ["tenure", "contract"]}', {"tenure.png", "contract.png"}),
-        ('{"drifted": ["../up", 3, null]}', set()),
+        # A name with a '/' is the plain file plot_file makes of it, in this directory.
+        ('{"drifted": ["../up", 3, null]}', {"up-8c722b8ae2c9.png"}),
         ('{"drifted": "tenure"}', set()),
         ("[1, 2]", set()),
         ("not json", set()),
@@ -698,3 +700,39 @@ def test_only_plots_an_earlier_report_drew_may_be_removed(tmp_path, text, plots)
     if text is not None:
         (tmp_path / "drift.json").write_text(text)
     assert mon.earlier_plots(tmp_path) == plots
+
+
+@pytest.mark.parametrize(
+    ("feature", "file"),
+    [
+        ("monthly_charges", "monthly_charges.png"),
+        ("v1.2", "v1.2.png"),
+        ("calls/day", "calls_day-{}.png"),
+        ("../../evil", "evil-{}.png"),
+        ("..", "{}.png"),
+        (".hidden", "hidden-{}.png"),
+        ("-x", "x-{}.png"),
+        ("a b", "a_b-{}.png"),
+        ("élan", "élan-{}.png"),
+        ("", "{}.png"),
+        ("x" * 266, "x" * 80 + "-{}.png"),
+    ],
+)
+def test_a_plots_file_name_is_the_feature_or_a_plain_bounded_one(feature, file):
+    """A CSV header made the file's path: '../../evil' wrote outside --out."""
+    digest = hashlib.sha256(feature.encode()).hexdigest()[:12]
+    assert mon.plot_file(feature) == file.format(digest)
+
+
+def test_plots_of_hostile_feature_names_land_in_the_output_directory(tmp_path):
+    out = tmp_path / "a" / "out"
+    out.mkdir(parents=True)
+    names = ["../../evil", "calls/day", "x" * 266, "calls_day"]
+    for name in names:
+        fig, ax = mon._figure()
+        mon._save(fig, ax, name, out)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png")) == sorted(
+        f"a/out/{mon.plot_file(name)}" for name in names
+    )
+    (out / "drift.json").write_text(json.dumps({"drifted": names}))
+    assert mon.earlier_plots(out) == {mon.plot_file(name) for name in names}

@@ -26,9 +26,11 @@ Thresholds live in ``params.yaml`` (``monitor:``). Writes ``drift.json``,
 drifted, 1 when something did, 2 when the batch is invalid.
 """
 
+import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +73,9 @@ SCORE_COLUMN = "churn_probability"  # as the service writes it to its prediction
 CHUNK_ROWS = scoring.CHUNK_ROWS  # rows read, validated and counted at a time
 PLOT_BINS = 30
 JSON_BLOCK_BYTES = 16 * 1024 * 1024
+# A feature name used as is for its plot's file; others are made plain (see plot_file).
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+PLAIN_CHARS = 80
 T = TypeVar("T")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
 
@@ -414,11 +419,25 @@ def _save(fig: Any, ax: Any, name: str, out: Path) -> Path:
 
     ax.set_title(name)
     fig.tight_layout()
-    path = out / f"{name}.png"
+    path = out / plot_file(name)
     with io.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", metadata={"Software": None})
     plt.close(fig)
     return path
+
+
+def plot_file(feature: str) -> str:
+    """The PNG's file name for ``feature``: the name itself when it is a plain one.
+
+    A feature name is a CSV header: it may hold a '/', be '..', or be longer than a file
+    name may be. Any other name is its plain characters, cut short, and a hash of the
+    whole, so that every file lands in ``--out`` and two features never share one.
+    """
+    if PLAIN_NAME.fullmatch(feature):
+        return f"{feature}.png"
+    plain = re.sub(r"[^\w-]+", "_", feature)[:PLAIN_CHARS].strip("_-")
+    digest = hashlib.sha256(feature.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return f"{plain}-{digest}.png" if plain else f"{digest}.png"
 
 
 def write_plots(
@@ -502,7 +521,7 @@ def earlier_plots(out: Path) -> set[str]:
         return set()
     if not isinstance(drifted, list):
         return set()
-    return {f"{name}.png" for name in drifted if isinstance(name, str) and "/" not in name}
+    return {plot_file(name) for name in drifted if isinstance(name, str)}
 
 
 def publish(report: Path, out: Path, ours: set[str]) -> None:
