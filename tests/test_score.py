@@ -1,6 +1,7 @@
 """`churn score`: a whole file scored by a model version, chunk by chunk, on either engine."""
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -655,3 +656,22 @@ def test_ctrl_c_while_the_local_cluster_works_is_one_line(tmp_path):
         env={**os.environ, "PYTHONPATH": str(REPO / "src")},
     )
     assert (done.returncode, done.stderr, done.stdout) == (130, "error: interrupted\n", "")
+
+
+def test_a_release_whose_id_is_named_like_an_output_column_is_refused(
+    trained, customers, tmp_path, monkeypatch
+):
+    """Made before prepare refused such names: scored, its ids would be overwritten."""
+    bundle = score.load_bundle(None, trained)
+    renamed = dataclasses.replace(
+        bundle, contract=dataclasses.replace(bundle.contract, id="reason")
+    )
+    monkeypatch.setattr(score, "load_bundle", lambda ref, root: renamed)
+    out = tmp_path / "out.csv"
+    with pytest.raises(ChurnError) as err:
+        score.run(customers["csv"], out, root=trained)
+    assert str(err.value) == (
+        f"{bundle.version}'s contract: 'reason': a name churn's outputs give their own columns "
+        "(churn_probability, churn, row, reason) beside the id and the features; rename it"
+    )
+    assert not out.exists()

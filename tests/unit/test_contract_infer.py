@@ -317,3 +317,27 @@ def test_freeze_keeps_a_long_category_list_on_one_line():
 def test_a_half_recorded_observed_range_is_not_shown():
     half = Contract("y", 1, None, "row_id", False, {"n": Column("numeric", observed_min=1.0)})
     assert freeze_yaml(half, "x.csv").splitlines()[-1] == "    n: {type: numeric, nullable: true}"
+
+
+@pytest.mark.parametrize("name", ["churn_probability", "churn", "row", "reason"])
+def test_an_id_or_feature_named_like_an_output_column_is_refused(name):
+    """An id 'reason' came out empty: churn score wrote it beside columns of these names."""
+    as_id = frame(**{name: [f"C{i}" for i in range(30)]})
+    with pytest.raises(ChurnError) as err:
+        resolve_contract(data(id=name), as_id, "x.csv")
+    assert str(err.value) == (
+        f"x.csv: {name!r}: a name churn's outputs give their own columns (churn_probability, "
+        "churn, row, reason) beside the id and the features; rename it"
+    )
+    with pytest.raises(ChurnError, match=rf"^x.csv: {name!r}: a name churn's outputs"):
+        resolve_contract(data(), frame(**{name: [0.5, 1.5] * 15}), "x.csv")  # a feature
+    two = frame(row=[1.0, 2.0] * 15, reason=["a", "b"] * 15)
+    with pytest.raises(ChurnError, match=r"^x.csv: 'row', 'reason': a name .*; rename them$"):
+        resolve_contract(data(), two, "x.csv")
+
+
+def test_a_target_named_like_an_output_column_is_fine():
+    """Telco's target is 'churn': the target is never in an output beside the decision."""
+    telco = pd.DataFrame({"n": [1.5, 2.5] * 15, "churn": ["yes", "no"] * 15})
+    contract = resolve_contract(data(target="churn"), telco, "x.csv")
+    assert (contract.target, list(contract.columns)) == ("churn", ["n"])

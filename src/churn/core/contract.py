@@ -31,6 +31,10 @@ from churn.core.params import DataParams, FeatureRule
 log = logging.getLogger("churn.contract")
 
 ROW_ID = "row_id"  # index name used when the data has no id column of its own
+# The columns churn's outputs add beside a customer's id or features: churn score's
+# probability and decision (and a reject's row and reason), the service's prediction log.
+SCORE, DECISION, ROW, REASON = "churn_probability", "churn", "row", "reason"
+OUTPUT_NAMES = (SCORE, DECISION, ROW, REASON)
 EXAMPLES = 5  # offending rows shown per failed check
 # A number written as text, as the pipeline reads one (pandas' to_numeric): ASCII digits,
 # one sign, one point, an exponent, blanks around. Python's float() would also take "1_0"
@@ -167,6 +171,7 @@ def resolve_contract(data: DataParams, frame: pd.DataFrame, source: str) -> Cont
         inferred=inferred,
     )
     _check_columns(contract, present, source, strict=not inferred)
+    check_output_names(contract, source)
     if inferred:
         _refuse_keys(frame, contract, source)
         _refuse_dates(frame, contract, source)
@@ -339,6 +344,24 @@ def check_slices(slices: list[str], features: list[str], source: str) -> None:
             f"params.yaml: evaluate.slices: {', '.join(map(repr, unknown))} "
             f"{'is not a feature' if len(unknown) == 1 else 'are not features'} of {source} "
             f"(features: {clip(', '.join(features), 200)})"
+        )
+
+
+def check_output_names(contract: Contract, source: str) -> None:
+    """Refuse an id or feature named like a column churn's outputs add (OUTPUT_NAMES).
+
+    churn score writes the id beside its own columns, and the service logs the features
+    beside the probability: one would overwrite the other (the ids of a file whose id
+    column is "reason" came out empty).
+    """
+    names = [*([contract.id] if contract.id_in_data else []), *contract.columns]
+    taken = [name for name in names if name in OUTPUT_NAMES]
+    if taken:
+        listed = ", ".join(map(repr, taken))
+        which = "it" if len(taken) == 1 else "them"
+        raise ChurnError(
+            f"{source}: {listed}: a name churn's outputs give their own columns "
+            f"({', '.join(OUTPUT_NAMES)}) beside the id and the features; rename {which}"
         )
 
 

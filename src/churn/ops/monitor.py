@@ -47,6 +47,7 @@ import pyarrow.json as pajson
 from churn.core import io
 from churn.core.contract import (
     NUMBER_TEXT,
+    SCORE,
     Contract,
     one_of,
     read_contract,
@@ -69,7 +70,7 @@ from churn.ops.drift import (
 
 log = logging.getLogger("churn.monitor")
 
-SCORE_COLUMN = "churn_probability"  # as the service writes it to its prediction log
+SCORE_COLUMN = SCORE  # as the service writes it to its prediction log
 CHUNK_ROWS = scoring.CHUNK_ROWS  # rows read, validated and counted at a time
 PLOT_BINS = 30
 JSON_BLOCK_BYTES = 16 * 1024 * 1024

@@ -44,7 +44,16 @@ from threadpoolctl import threadpool_limits
 
 from churn.core import entry, io
 from churn.core.bundle import Bundle, load_bundle
-from churn.core.contract import Contract, require_columns, score_problems
+from churn.core.contract import (
+    DECISION,
+    REASON,
+    ROW,
+    SCORE,
+    Contract,
+    check_output_names,
+    require_columns,
+    score_problems,
+)
 from churn.core.errors import ChurnError, clip
 
 log = logging.getLogger("churn.score")
@@ -71,7 +80,7 @@ NULLS = [
     "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 ]  # fmt: skip
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # a scheme: s3://, file://, memory://
-SCORE, FLAG, ROW, REASON = "churn_probability", "churn", "row", "reason"
+FLAG = DECISION  # the output's column of the decision
 EXAMPLES = 3  # bad rows quoted in the --on-error fail message
 DASK_WORKERS = 2  # a local cluster's worker processes, one thread each
 DASK_MEMORY = "1GiB"  # a local cluster's memory per worker
@@ -803,6 +812,8 @@ def run(
     _not_the_input(str(input_path), str(output))
     started = time.monotonic()
     bundle = load_bundle(model_ref, root)
+    # A release made before prepare refused these names: its ids would be overwritten.
+    check_output_names(bundle.contract, f"{bundle.version}'s contract")
     source = open_input(str(input_path), bundle.contract)
     rows = block_rows(bundle.model)
     scorer = Scorer(bundle.model, bundle.contract, bundle.threshold, source.path, rows)

@@ -32,7 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from churn.core.contract import Contract
+from churn.core.contract import DECISION, SCORE, Contract
 from churn.core.errors import ChurnError, clip
 from churn.serving.metrics import Metrics, Observe
 from churn.serving.model import Loaded, load
@@ -190,8 +190,7 @@ class Service:
             "request_id": request_id,
             "threshold": current.threshold,
             "predictions": [
-                {"churn_probability": p, "churn": f}
-                for p, f in zip(proba.tolist(), flags.tolist(), strict=True)
+                {SCORE: p, DECISION: f} for p, f in zip(proba.tolist(), flags.tolist(), strict=True)
             ],
         }
 
@@ -203,7 +202,7 @@ class Service:
         keep = [i for i in range(len(frame)) if self.sampler.random() < rate]
         if not keep:
             return
-        sampled = frame.iloc[keep].assign(churn_probability=proba[keep])
+        sampled = frame.iloc[keep].assign(**{SCORE: proba[keep]})
         lines = sampled.to_json(orient="records", lines=True)
         try:
             with self.log_lock, Path(path).open("a", encoding="utf-8") as fh:
