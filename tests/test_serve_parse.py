@@ -197,6 +197,25 @@ def test_column_names_need_not_be_identifiers() -> None:
     assert service.parse_fast(b'{"customers":[{"1st":"b","class":1,"f0":1}]}') is None
 
 
+def test_column_names_msgspec_cannot_rename_are_read_by_pydantic_alone() -> None:
+    """A quote or backslash in a CSV header took the service down at start-up."""
+    columns = {
+        'say "hi"': Column("categorical", nullable=False, categories=("a", "b")),
+        "a\\b": Column("numeric", nullable=True, min=0.0),
+        "tab\there": Column("numeric", nullable=False),
+    }
+    contract = Contract("y", "Yes", None, "id", False, columns)
+    assert fast_decoder(contract) is None
+    service = Service(Settings(), contract, loaded=None)
+    body = json.dumps({"customers": [{'say "hi"': "b", "tab\there": 2}]}).encode()
+    assert service.parse_fast(body) is None
+    assert service.parse(body) == [("b", None, 2.0)]
+    frame = to_frame(service.parse(body), contract)
+    assert list(frame.columns) == ["a\\b", "tab\there", 'say "hi"']
+    with pytest.raises(RequestValidationError):
+        service.parse(json.dumps({"customers": [{'say "hi"': "c", "tab\there": 2}]}).encode())
+
+
 @pytest.mark.parametrize("value", ["true", "false"])
 def test_a_boolean_where_a_number_goes_is_a_422_as_everywhere_else(service, trained, value):
     """The lax float of pydantic read true as 1.0; churn score and prepare refuse it."""

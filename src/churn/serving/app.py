@@ -155,6 +155,8 @@ class Service:
 
     def parse_fast(self, body: bytes) -> list[tuple] | None:
         """Msgspec's reading of the body, or None where it refuses (pydantic then decides)."""
+        if self.fast is None:
+            return None
         try:
             return list(map(msgspec.structs.astuple, self.fast.decode(body).customers))
         except (msgspec.MsgspecError, ValueError, RecursionError):  # ValueError: not UTF-8

@@ -72,15 +72,19 @@ def _fast_field(column: Column) -> Any:
     return Annotated[float, msgspec.Meta(**meta)] if meta else float
 
 
-def fast_decoder(contract: Contract, max_batch: int | None = None) -> msgspec.json.Decoder:
+def fast_decoder(contract: Contract, max_batch: int | None = None) -> msgspec.json.Decoder | None:
     """A msgspec decoder for ``{"customers": [...]}``, built from the same contract.
 
     It parses and checks a body in one pass, about four times faster than pydantic,
     but only ever as a shortcut: it is stricter (no lax coercion such as ``"1.5"``
     or ``true`` for a number), and whatever it refuses goes to the pydantic model,
     which decides and words the 422. A test holds it to never accepting what
-    pydantic refuses, nor reading a value differently.
+    pydantic refuses, nor reading a value differently. None for a contract with a
+    column name msgspec cannot take (a quote, a backslash, a control character):
+    pydantic then reads every body.
     """
+    if any(UNRENAMABLE.search(name) for name in contract.columns):
+        return None
     fields: list[tuple[str, Any] | tuple[str, Any, None]] = []
     for i, column in enumerate(contract.columns.values()):
         # Slots need identifiers; a column may be "total charges": name f0.., rename.
@@ -100,6 +104,10 @@ def fast_decoder(contract: Contract, max_batch: int | None = None) -> msgspec.js
         "PredictRequest", [("customers", customers)], forbid_unknown_fields=True
     )
     return msgspec.json.Decoder(body)
+
+
+# What msgspec refuses in a renamed field (its "rename" names the JSON keys).
+UNRENAMABLE = re.compile(r'["\\\x00-\x1f]')
 
 
 def example_customer(contract: Contract) -> dict[str, Any]:
