@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
+from churn.core import io
 from churn.core.contract import (
     KEY_MIN_ROWS,
     Column,
@@ -267,13 +267,38 @@ def test_freeze_is_yaml_that_declares_the_same_contract():
         "    charges: {type: numeric, nullable: true, min: 0.0}  # seen in training: 1.5 … 9",
         "    plan: {type: categorical, categories: ['No', 'on', 'null', '1']}",
     ]
-    # YAML 1.1 words (No, on, null) and digits stay strings; the result is valid params.
-    parsed = DataParams(**yaml.safe_load(text)["data"])
+    # YAML 1.1 words (No, on, null) and digits stay strings; the result is valid params,
+    # read as params.yaml is.
+    parsed = DataParams(**io.parse_yaml(text)["data"])
     assert parsed.positive_label == "Yes"
     assert parsed.labels == ["No", "Yes"]
     assert parsed.features["plan"].categories == ["No", "on", "null", "1"]
     assert parsed.features["tenure months"].nullable is False
     assert parsed.features["charges"].min == 0.0
+
+
+def test_freeze_writes_text_yaml_1_2_would_read_as_a_number_as_json():
+    """PyYAML left 1E1 and 0o17 bare (text in YAML 1.1): pasted back, they were numbers."""
+    odd = ("1E1", "2e-3", "-.5", "0o17", "0x1F", ".inf", "B7")
+    c = Contract(
+        "y",
+        "0o17",
+        None,
+        "row_id",
+        False,
+        {
+            "1e3": Column("numeric", nullable=False),
+            "code": Column("categorical", nullable=False, categories=odd),
+        },
+    )
+    text = freeze_yaml(c, "x.csv")
+    assert '  positive_label: "0o17"\n' in text
+    assert '    "1e3": {type: numeric}\n' in text
+    assert '    code: {"type": "categorical", "categories": ["1E1", "2e-3", "-.5", "0o17", ' in text
+    parsed = DataParams(**io.parse_yaml(text)["data"])
+    assert parsed.positive_label == "0o17"
+    assert list(parsed.features) == ["1e3", "code"]
+    assert parsed.features["code"].categories == list(odd)
 
 
 def test_freeze_names_the_declared_id():

@@ -198,6 +198,14 @@ def test_yaml_error_is_one_line_naming_the_origin():
     )
 
 
+def test_an_integer_too_long_for_python_is_one_line():
+    """4,301 digits: Python refuses to convert it (a ValueError, which was a traceback)."""
+    with pytest.raises(ChurnError) as err:
+        io.parse_yaml("seed: " + "9" * 4301, "params.yaml")
+    assert str(err.value).startswith("params.yaml: not valid YAML (Exceeds the limit (4300 ")
+    assert io.parse_yaml("seed: " + "9" * 4300)["seed"] == int("9" * 4300)
+
+
 def test_csv_has_unix_lines_even_where_the_os_default_is_crlf(tmp_path, monkeypatch):
     """Unless told otherwise pandas ends CSV lines in os.linesep: CRLF on Windows."""
     monkeypatch.setattr(io.os, "linesep", "\r\n")

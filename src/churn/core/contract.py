@@ -15,6 +15,7 @@ service would refuse them) and scores only the others. A number outside the
 range seen in training is not refused; monitoring counts it.
 """
 
+import json
 import logging
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -655,7 +656,13 @@ def freeze_yaml(contract: Contract, source: str) -> str:
 
     def flow(value: object) -> str:
         text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=2**31)
-        return text.strip().removesuffix("...").strip()
+        text = text.strip().removesuffix("...").strip()
+        # PyYAML writes YAML 1.1, where a bare 1E1 or 0o17 is text; params.yaml is read
+        # as YAML 1.2, where both are numbers. Such a value is written as JSON instead,
+        # which YAML 1.2 reads as written.
+        if io.parse_yaml(f"v: {text}", "frozen contract")["v"] != value:
+            return json.dumps(value, ensure_ascii=False)
+        return text
 
     how = "inferred" if contract.inferred else "declared"
     lines = [

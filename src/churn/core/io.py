@@ -253,8 +253,9 @@ def parse_yaml(data: str | bytes | None, origin: str = "YAML") -> Any:
     try:
         check_yaml_structure(text, origin)
         return YAML(typ="safe", pure=True).load(text) or {}
-    except (RuamelError, yaml.YAMLError, AssertionError) as err:
+    except (RuamelError, yaml.YAMLError, AssertionError, ValueError) as err:
         # ruamel asserts on some directives (``%YAML 1.3``): bad input, not a bug here.
+        # ValueError: an integer of more digits than Python converts (4,300).
         raise ChurnError(
             f"{origin}: not valid YAML ({clip(' '.join(str(err).split()), 300)})"
         ) from None
