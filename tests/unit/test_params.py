@@ -248,6 +248,41 @@ def test_repository_params_are_valid(params):
             lambda p: p["release"].update(metric="capture_at_k", minimum=0.0),
             "params.yaml: release: minimum must be between 0 and 1 for capture_at_k (got 0.0)",
         ),
+        (
+            lambda p: p["paths"].update(test="./data/prepared/train.parquet"),
+            "params.yaml: paths: test: the same file as paths.train",
+        ),
+        (
+            lambda p: p["paths"].update(card="reports/metrics.json"),
+            "params.yaml: paths: card: reports/metrics.json collides with reports/metrics.json "
+            "(evaluate's, in paths.reports)",
+        ),
+        (
+            lambda p: p["paths"].update(predictions="reports/plots/p.csv"),
+            "params.yaml: paths: predictions: reports/plots/p.csv collides with reports/plots "
+            "(evaluate's, in paths.reports)",
+        ),
+        (
+            lambda p: p["paths"].update(featurizer="models/model.pkl/f.pkl"),
+            "params.yaml: paths: featurizer: models/model.pkl/f.pkl collides with "
+            "models/model.pkl (paths.model)",
+        ),
+        (
+            lambda p: p["paths"].update(predictions="../predictions.csv"),
+            "params.yaml: paths: predictions: ../predictions.csv is not inside the project",
+        ),
+        (
+            lambda p: p["paths"].update(model="/srv/model.pkl"),
+            "params.yaml: paths: model: /srv/model.pkl is not inside the project",
+        ),
+        (
+            lambda p: p["paths"].update(reports="."),
+            "params.yaml: paths: reports: . is not inside the project",
+        ),
+        (
+            lambda p: p["paths"].update(raw="data/prepared/test.parquet"),
+            "params.yaml: paths: raw: the same file as paths.test",
+        ),
     ],
 )
 def test_bad_params_name_the_key(params_dict, edit, message):
@@ -287,6 +322,17 @@ def test_params_are_read_as_yaml_1_2_like_dvc_writes_them(tmp_path, params_raw):
     path = tmp_path / "params.yaml"
     path.write_text(text)
     assert load_params(path).data.positive_label == "Yes"
+
+
+def test_paths_may_sit_beside_each_other_and_raw_anywhere(params_dict):
+    """The card and predictions beside evaluate's files; an input outside the project."""
+    params_dict["paths"].update(raw="/data/customers.csv", reports="models", card="models/c.md")
+    paths = parse_params(params_dict).paths
+    assert (paths.raw, paths.reports, paths.card) == (
+        "/data/customers.csv",
+        "models",
+        "models/c.md",
+    )
 
 
 def test_the_edges_themselves_are_allowed(params_dict):

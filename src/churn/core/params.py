@@ -4,6 +4,7 @@ Unknown keys, missing keys, wrong types and out-of-range values are rejected
 here, before any stage does work, with the dotted key in the message.
 """
 
+import posixpath
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
@@ -53,6 +54,46 @@ class PathsParams(Section):
     predictions: Name
     card: Name
     decision: Name  # the decision policy train records next to the model
+
+    @model_validator(mode="after")
+    def _outputs_apart_and_inside(self) -> "PathsParams":
+        """Each output its own file, inside the project, and none over the input.
+
+        A test split written over the training split trained and scored the model on the
+        same rows (metrics too good, exit 0); an output outside the project was written
+        before DVC refused it; metrics.json and plots/ are evaluate's in ``reports``.
+        """
+        seen: dict[str, str] = {}
+        for key in OUTPUT_KEYS:
+            path = posixpath.normpath(getattr(self, key))
+            if posixpath.isabs(path) or path == "." or path.split("/")[0] == "..":
+                raise ValueError(f"{key}: {clip(getattr(self, key))} is not inside the project")
+            if path in seen:
+                raise ValueError(f"{key}: the same file as paths.{seen[path]}")
+            seen[path] = key
+        reports = posixpath.normpath(self.reports)
+        # evaluate's own files in paths.reports; the other outputs may sit beside them.
+        taken = {f"{reports}/metrics.json": "reports", f"{reports}/plots": "reports"}
+        within = {path: key for path, key in seen.items() if key != "reports"} | taken
+        for path, key in seen.items():
+            for other, owner in within.items():
+                if owner != key and _within(path, other):
+                    what = "evaluate's, in paths.reports" if other in taken else f"paths.{owner}"
+                    raise ValueError(f"{key}: {clip(path)} collides with {other} ({what})")
+        if posixpath.normpath(self.raw) in seen:
+            raise ValueError(f"raw: the same file as paths.{seen[posixpath.normpath(self.raw)]}")
+        return self
+
+
+# Every path a stage writes (raw is read).
+OUTPUT_KEYS = (
+    "train", "test", "contract", "featurizer", "model", "reports", "predictions", "card",
+    "decision",
+)  # fmt: skip
+
+
+def _within(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent + "/")
 
 
 class SourceParams(Section):
