@@ -42,7 +42,17 @@ def test_order_is_best_score_first_and_ties_keep_row_order():
 
 @pytest.mark.parametrize(
     ("n_rows", "share", "expected"),
-    [(30, 0.1, 3), (10, 0.05, 1), (10, 0.0, 0), (10, 1.0, 10), (7, 0.5, 4), (3, 0.34, 2)],
+    [
+        (30, 0.1, 3),
+        (10, 0.05, 1),
+        (10, 0.0, 0),
+        (10, 1.0, 10),
+        (7, 0.5, 4),
+        (3, 0.34, 2),
+        (1409, 1e-13, 1),  # rounds to 0 customers: one still (lift was NaN, exit 0)
+        (1409, 1e-12, 1),
+        (0, 1e-13, 0),  # nobody to reach
+    ],
 )
 def test_top_count_rounds_up_but_not_float_noise(n_rows, share, expected):
     assert decision.top_count(n_rows, share) == expected

@@ -249,6 +249,21 @@ def test_repository_params_are_valid(params):
             "params.yaml: release: minimum must be between 0 and 1 for capture_at_k (got 0.0)",
         ),
         (
+            lambda p: p["evaluate"].update(importance_repeats=10**12),
+            "params.yaml: evaluate.importance_repeats: Input should be less than or equal to "
+            "1000 (got 1000000000000)",
+        ),
+        (
+            lambda p: p["train"]["random_forest"].update(n_estimators=10_001),
+            "params.yaml: train.random_forest.n_estimators: Input should be less than or equal "
+            "to 10000 (got 10001)",
+        ),
+        (
+            lambda p: p["train"]["logistic_regression"].update(max_iter=10**7),
+            "params.yaml: train.logistic_regression.max_iter: Input should be less than or "
+            "equal to 1000000 (got 10000000)",
+        ),
+        (
             lambda p: p["paths"].update(test="./data/prepared/train.parquet"),
             "params.yaml: paths: test: the same file as paths.train",
         ),

@@ -40,9 +40,11 @@ def order(scores: np.ndarray) -> np.ndarray:
 def top_count(n_rows: int, share: float) -> int:
     """How many customers a contact share reaches: ``ceil(share * n)``, at least one for share > 0.
 
-    The product is rounded to 9 decimals first, so 0.1 * 30 is 3, not 4.
+    The product is rounded to 9 decimals first, so 0.1 * 30 is 3, not 4; a product
+    that rounds to 0 (a share of 1e-13) still reaches one customer.
     """
-    return min(n_rows, math.ceil(round(share * n_rows, 9)))
+    reached = math.ceil(round(share * n_rows, 9))
+    return min(n_rows, reached if reached or share <= 0 else 1)
 
 
 def top_mask(scores: np.ndarray, share: float) -> np.ndarray:

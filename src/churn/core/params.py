@@ -24,6 +24,8 @@ PARAMS_FILE = "params.yaml"
 
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
 PositiveInt = Annotated[int, Field(ge=1)]
+# Loops of work a typo should not turn into a run that never ends (1e12 repeats or trees).
+Iterations = Annotated[int, Field(ge=1, le=1_000_000)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 # A bound or a floor must be a real number: .nan compares false to everything, .inf makes
 # a contract or a metrics file that is no longer JSON.
@@ -176,13 +178,13 @@ class LogisticRegressionParams(Section):
 
     # inf is scikit-learn's own spelling of "no penalty", so it stays allowed here.
     C: Annotated[float, Field(gt=0.0)]
-    max_iter: PositiveInt
+    max_iter: Iterations
 
 
 class RandomForestParams(Section):
     """Hyperparameters of :class:`sklearn.ensemble.RandomForestClassifier`."""
 
-    n_estimators: PositiveInt
+    n_estimators: Annotated[int, Field(ge=1, le=10_000)]
     max_depth: PositiveInt | None
     min_samples_leaf: PositiveInt
     max_features: Literal["sqrt", "log2"] | Annotated[float, Field(gt=0.0, le=1.0)]
@@ -192,7 +194,7 @@ class HistGradientBoostingParams(Section):
     """Hyperparameters of :class:`sklearn.ensemble.HistGradientBoostingClassifier`."""
 
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)]
-    max_iter: PositiveInt
+    max_iter: Iterations
     max_leaf_nodes: Annotated[int, Field(ge=2)]
     min_samples_leaf: PositiveInt
     l2_regularization: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
@@ -215,7 +217,8 @@ class TrainParams(Section):
 class EvaluateParams(Section):
     """Test-set evaluation: permutation importance, calibration, intervals, group table."""
 
-    importance_repeats: PositiveInt
+    # Each repeat shuffles every feature once and scores the sample again.
+    importance_repeats: Annotated[int, Field(ge=1, le=1_000)]
     importance_top: PositiveInt
     importance_max_rows: PositiveInt
     calibration_bins: Annotated[int, Field(ge=2, le=100)]
