@@ -173,3 +173,42 @@ def test_a_huge_argument_is_echoed_clipped(args, echo, monkeypatch, capsys):
     assert err.count("\n") == 1
     assert echo + "... (5000 characters)" in err
     assert len(err) < 300
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["monitor", "--input", "", "--out", "m"],
+        ["monitor", "--input", "b.csv", "--out", " "],
+        ["report", "--out", ""],
+        ["report", "--images", ""],
+    ],
+)
+def test_an_empty_path_is_a_usage_error_not_the_current_directory(args, capsys):
+    """--out "" wrote drift.json and summary.md into the current directory."""
+    with pytest.raises(SystemExit) as exited:
+        cli.main(args)
+    assert exited.value.code == 2
+    option = args[args.index(next(a for a in args if not a.strip())) - 1]
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith(f"error: argument {option}: an empty path (give a file or directory name)")
+    )
+
+
+def test_a_file_where_a_directory_goes_is_named_first(tmp_path, monkeypatch, capsys):
+    """--images naming a file passed when nothing changed, and said 'File exists' otherwise."""
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(["git", "init", "-q"], check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q",
+         "--allow-empty", "-m", "one"],
+        check=True,
+    )  # fmt: skip
+    (tmp_path / "afile").write_text("mine")
+    assert cli.main(["report", "--base", "HEAD", "--images", "afile"]) == 1
+    assert capsys.readouterr().err == "error: --images afile: not a directory\n"
+    assert cli.main(["monitor", "--input", "b.csv", "--out", "afile"]) == 2
+    assert capsys.readouterr().err == "error: --out afile: not a directory\n"
+    assert (tmp_path / "afile").read_text() == "mine"

@@ -384,6 +384,12 @@ def test_wide_customers_are_those_written_with_more_members_than_fields():
         # An infinite deadline is no deadline: a slow client would hold a connection forever.
         ("HEADER_TIMEOUT", "inf", "HEADER_TIMEOUT: Input should be a finite number (got 'inf')"),
         ("BODY_TIMEOUT", "1e400", "BODY_TIMEOUT: Input should be a finite number (got '1e400')"),
+        # And a tiny one closed every connection before its first byte.
+        (
+            "HEADER_TIMEOUT",
+            "1e-300",
+            "HEADER_TIMEOUT: Input should be greater than or equal to 0.1 (got '1e-300')",
+        ),
     ],
 )
 def test_a_setting_that_does_not_parse_is_one_line(monkeypatch, name, value, message):
@@ -408,6 +414,25 @@ def test_a_prediction_log_that_cannot_be_appended_to_stops_the_start(tmp_path, m
         load_settings()
     monkeypatch.setenv("LOG_SAMPLE_RATE", "0")  # sampling off: the path is never used
     assert load_settings().prediction_log == where
+
+
+@pytest.mark.parametrize("log", [None, "", "  "])
+def test_sampling_without_a_prediction_log_stops_the_start(monkeypatch, log):
+    """PREDICTION_LOG="" with sampling on logged nothing, silently."""
+    from churn.serving.settings import load_settings
+
+    monkeypatch.delenv("PREDICTION_LOG", raising=False)
+    if log is not None:
+        monkeypatch.setenv("PREDICTION_LOG", log)
+    monkeypatch.setenv("LOG_SAMPLE_RATE", "0.25")
+    with pytest.raises(ChurnError) as err:
+        load_settings()
+    assert str(err.value) == (
+        "LOG_SAMPLE_RATE=0.25 needs PREDICTION_LOG, the file to append the sampled predictions "
+        f"to (got {log!r})"
+    )
+    monkeypatch.setenv("LOG_SAMPLE_RATE", "0")
+    assert load_settings().log_sample_rate == 0.0
 
 
 def test_a_prediction_log_that_fails_later_costs_no_answer(workdir, monkeypatch, rows, tmp_path):

@@ -142,6 +142,13 @@ def _sweep(args: argparse.Namespace) -> int:
     return entry.run(actions[args.action])
 
 
+def _path(text: str) -> Path:
+    """A path option's value; an empty one would be ".", the current directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (give a file or directory name)")
+    return Path(text)
+
+
 def _add(
     commands: argparse._SubParsersAction,
     name: str,
@@ -288,9 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
         commands, "report", _report, "Write the PR report: metrics and params against a base"
     )
     report.add_argument("--base", default="main", help="git revision to compare with")
-    report.add_argument("--out", type=Path, default=Path("report.md"), help="markdown to write")
+    report.add_argument("--out", type=_path, default=Path("report.md"), help="markdown to write")
     report.add_argument(
-        "--images", type=Path, help="opt-in: write PNG charts here and link them from the report"
+        "--images", type=_path, help="opt-in: write PNG charts here and link them from the report"
     )
     _release_parser(commands)
     _add(
@@ -310,12 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     monitor.add_argument(
         "--input",
-        type=Path,
+        type=_path,
         required=True,
         help="CSV or Parquet batch, or the service's log (.jsonl)",
     )
     monitor.add_argument(
-        "--out", type=Path, default=Path("monitoring"), help="report directory (monitoring/)"
+        "--out", type=_path, default=Path("monitoring"), help="report directory (monitoring/)"
     )
     monitor.add_argument(
         "--chunk-rows",

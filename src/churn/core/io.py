@@ -235,6 +235,12 @@ def read_yaml(path: str | Path) -> Any:
     return parse_yaml(data, str(p))
 
 
+def require_directory_or_absent(path: Path, option: str) -> None:
+    """Refuse ``path``, a directory to write into, when it is something else."""
+    if path.exists() and not path.is_dir():
+        raise ChurnError(f"{option} {clip(path, 200)}: not a directory")
+
+
 def parse_yaml(data: str | bytes | None, origin: str = "YAML") -> Any:
     """YAML 1.2, as DVC reads and rewrites its files; empty or missing text gives ``{}``.
 

@@ -546,6 +546,7 @@ def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
     """Validate, compare, write the outputs; return the exit status (0 or 1)."""
     if chunk_rows < 1:
         raise ChurnError(f"--chunk-rows {chunk_rows}: must be at least 1")
+    io.require_directory_or_absent(out, "--out")
     params = load_params()
     contract = read_contract(params.paths.contract)
     source = open_batch(input_path, contract)

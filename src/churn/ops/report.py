@@ -442,6 +442,8 @@ def write_report(base: str, out: Path, images: Path | None = None) -> Path:
     root = Path.cwd()
     if not is_revision(base, cwd=root):
         raise ChurnError(f"--base {clip(base)}: no such git revision (fetch it first)")
+    if images is not None:
+        io.require_directory_or_absent(images, "--images")  # before "no changes" skips it
     params = load_params()
     text = build_report(
         load_base(root, base),

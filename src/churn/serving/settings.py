@@ -32,9 +32,9 @@ class Settings(BaseSettings):
     max_errors: int = Field(20, ge=1)  # per-field 422 entries listed; the rest only counted
     max_header_bytes: int = Field(32 * 1024, ge=1024)  # request line + headers, else 431
     # Seconds to receive a request's line + headers, then its body (else 408); inf would
-    # turn the deadline off.
-    header_timeout: float = Field(10.0, gt=0, allow_inf_nan=False)
-    body_timeout: float = Field(30.0, gt=0, allow_inf_nan=False)
+    # turn the deadline off, and 1e-300 close every connection before its first byte.
+    header_timeout: float = Field(10.0, ge=0.1, allow_inf_nan=False)
+    body_timeout: float = Field(30.0, ge=0.1, allow_inf_nan=False)
     keepalive_timeout: int = Field(5, ge=1)  # seconds an idle keep-alive connection stays open
     max_concurrent: int = Field(16, ge=1)  # predictions in flight; beyond, 503 + Retry-After
     max_connections: int = Field(1000, ge=1)  # open connections; beyond, new ones are closed
@@ -64,8 +64,14 @@ def load_settings() -> Settings:
 
 def check_prediction_log(settings: Settings) -> None:
     """PREDICTION_LOG, when sampling is on, must be a file the service can append to."""
-    if not settings.prediction_log or settings.log_sample_rate <= 0:
+    if settings.log_sample_rate <= 0:
         return
+    if not (settings.prediction_log or "").strip():
+        # Sampling into nothing: the log a user expects would silently stay empty.
+        raise ChurnError(
+            f"LOG_SAMPLE_RATE={settings.log_sample_rate:g} needs PREDICTION_LOG, the file to "
+            f"append the sampled predictions to (got {settings.prediction_log!r})"
+        )
     path = Path(settings.prediction_log)
     try:
         with path.open("a", encoding="utf-8"):
