@@ -550,6 +550,25 @@ def test_the_input_file_is_never_the_output(trained, customers, tmp_path):
     assert path.read_bytes() == customers["csv"].read_bytes()
 
 
+@pytest.mark.parametrize("output", ["afile/x.csv", "afile/deeper/x.parquet"])
+def test_an_output_under_a_file_is_named_not_its_sidecar(trained, customers, tmp_path, output):
+    """It said 'afile/x.csv.meta.json: Not a directory', the first file it tried."""
+    (tmp_path / "afile").write_text("mine")
+    target = tmp_path / output
+    with pytest.raises(ChurnError) as err:
+        score.run(customers["csv"], target, root=trained)
+    assert str(err.value) == f"--output {target}: Not a directory"
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_a_scheduler_without_the_dask_engine_is_refused(trained, customers, tmp_path):
+    """The local engine scored in this process and ignored the cluster named."""
+    with pytest.raises(ChurnError) as err:
+        score.run(customers["csv"], tmp_path / "o.csv", scheduler="tcp://10.0.0.1:8786")
+    assert str(err.value) == "--scheduler tcp://10.0.0.1:8786: only with --engine dask"
+    assert not (tmp_path / "o.csv").exists()
+
+
 def test_a_local_name_is_a_file_name_whatever_fsspec_would_make_of_it(trained, customers, tmp_path):
     """'a::b.csv' was fsspec's chain whose file is 'a': it was overwritten, then deleted."""
     (tmp_path / "precious").write_text("keep me")

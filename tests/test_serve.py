@@ -384,6 +384,7 @@ def test_wide_customers_are_those_written_with_more_members_than_fields():
         # An infinite deadline is no deadline: a slow client would hold a connection forever.
         ("HEADER_TIMEOUT", "inf", "HEADER_TIMEOUT: Input should be a finite number (got 'inf')"),
         ("BODY_TIMEOUT", "1e400", "BODY_TIMEOUT: Input should be a finite number (got '1e400')"),
+        ("PARAMS_FILE", "", "PARAMS_FILE: String should have at least 1 character (got '')"),
         # And a tiny one closed every connection before its first byte.
         (
             "HEADER_TIMEOUT",

@@ -313,6 +313,12 @@ def test_missing_params_file_is_named(tmp_path):
         load_params(tmp_path / "nope.yaml")
 
 
+def test_a_directory_is_not_a_params_file(tmp_path):
+    with pytest.raises(ChurnError) as err:
+        load_params(tmp_path)
+    assert str(err.value) == f"{tmp_path}: a directory, not a params file"
+
+
 def test_params_file_must_be_a_mapping(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("- just\n- a list\n")

@@ -345,6 +345,8 @@ def parse_params(raw: object, origin: str = PARAMS_FILE) -> Params:
 def load_params(path: str | Path = PARAMS_FILE) -> Params:
     """Read and validate ``params.yaml``."""
     p = Path(path)
+    if p.is_dir():
+        raise ChurnError(f"{p}: a directory, not a params file")
     if not p.is_file():
         raise ChurnError(f"{p}: file not found")
     return parse_params(io.read_yaml(p), str(p))

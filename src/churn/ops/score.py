@@ -597,6 +597,9 @@ def _not_the_input(input_path: str, output: str) -> None:
     if isinstance(in_fs, LocalFileSystem) and isinstance(out_fs, LocalFileSystem):
         a, b = _resolved(read_at, "--input"), _resolved(write_at, "--output")
         same = a == b or (a.exists() and b.exists() and a.samefile(b))
+        # Else the first sidecar written (OUTPUT.meta.json) is what the error names.
+        if any(parent.exists() and not parent.is_dir() for parent in b.parents):
+            raise ChurnError(f"--output {clip(output, 300)}: Not a directory")
     else:
         same = in_fs.unstrip_protocol(read_at) == out_fs.unstrip_protocol(write_at)
     if same:
@@ -807,6 +810,8 @@ def run(
     """Score ``input_path`` into ``output``; the closing line counts scored and rejected rows."""
     if chunk_rows < 1:
         raise ChurnError(f"--chunk-rows {chunk_rows}: must be at least 1")
+    if scheduler and engine != "dask":  # else silently scored here, not on that cluster
+        raise ChurnError(f"--scheduler {clip(scheduler)}: only with --engine dask")
     _kind(output, "output")
     _kind(str(input_path), "input")  # usage mistakes first, before the model is read
     _not_the_input(str(input_path), str(output))

@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     # Refused (413) before parsing; default: MAX_BATCH customers of 4 KiB each.
     max_body_bytes: int | None = Field(None, ge=1)
     cors_origins: list[str] = []
-    params_file: str = "params.yaml"
+    params_file: str = Field("params.yaml", min_length=1)  # "" would be the directory "."
     # Off by default: append this share of scored customers (features and probability)
     # as JSON lines to PREDICTION_LOG, which `make monitor INPUT=...` reads directly.
     prediction_log: str | None = None
