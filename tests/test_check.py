@@ -72,6 +72,35 @@ TELCO_SLICES = (
 )
 
 
+TELCO_VALUE = (
+    "error: params.yaml: decision.value_column: 'monthly_charges' is not a feature of "
+    "data/raw/own.csv (features: plan, usage_minutes, region, support_calls)"
+)
+
+
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        ("monthly_charges", "'monthly_charges' is not a numeric feature column"),
+        ("plan", "'plan' is not a numeric feature column"),  # inferred categorical
+    ],
+)
+def test_prepare_stops_on_a_value_column_train_would_refuse(
+    own, monkeypatch, capsys, column, message
+):
+    """Found by train, after prepare and featurize had run and replaced their outputs."""
+    params = yaml.safe_load((own / "params.yaml").read_text())
+    params["evaluate"]["slices"] = ["plan"]
+    params["decision"]["value_column"] = column
+    (own / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(own)
+    assert entry.run(prepare.main) == 1
+    assert (
+        capsys.readouterr().err.strip() == f"error: params.yaml: decision.value_column: {message}"
+    )
+    assert [p.name for p in Path("data").rglob("*") if p.is_file()] == ["own.csv"]
+
+
 def test_prepare_stops_on_telco_slices_before_writing_anything(own, monkeypatch, capsys):
     monkeypatch.chdir(own)
     assert entry.run(prepare.main) == 1
@@ -84,6 +113,10 @@ def test_churn_check_finds_it_in_the_header(own):
     assert (found.returncode, found.stderr.strip()) == (1, TELCO_SLICES)
     params = yaml.safe_load((own / "params.yaml").read_text())
     params["evaluate"]["slices"] = ["plan"]
+    (own / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    value = churn("check", cwd=own)  # Telco's value column, left in place too
+    assert (value.returncode, value.stderr.strip()) == (1, TELCO_VALUE)
+    params["decision"]["value_column"] = "usage_minutes"
     (own / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     fine = churn("check", cwd=own)
     assert (fine.returncode, fine.stdout) == (

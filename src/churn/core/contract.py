@@ -339,10 +339,19 @@ def check_header(data: DataParams, header: list[str], source: str) -> list[str]:
 
 def check_slices(slices: list[str], features: list[str], source: str) -> None:
     """``evaluate.slices`` must name feature columns of ``source``: said before any work."""
-    unknown = [s for s in slices if s not in features]
+    _named_features("evaluate.slices", slices, features, source)
+
+
+def check_value_column_named(column: str | None, features: list[str], source: str) -> None:
+    """``decision.value_column`` must name a feature column of ``source`` (its type: later)."""
+    _named_features("decision.value_column", [column] if column else [], features, source)
+
+
+def _named_features(key: str, names: list[str], features: list[str], source: str) -> None:
+    unknown = [s for s in names if s not in features]
     if unknown:
         raise ChurnError(
-            f"params.yaml: evaluate.slices: {', '.join(map(repr, unknown))} "
+            f"params.yaml: {key}: {', '.join(map(repr, unknown))} "
             f"{'is not a feature' if len(unknown) == 1 else 'are not features'} of {source} "
             f"(features: {clip(', '.join(features), 200)})"
         )

@@ -1,7 +1,8 @@
 """``churn check``: params.yaml and the raw file's header, checked in a second, nothing run.
 
 The same checks the stages make before any work (every key of params.yaml; the
-target, id and declared features in the file; ``evaluate.slices`` naming features),
+target, id and declared features in the file; ``evaluate.slices`` and
+``decision.value_column`` naming features),
 on the raw file's first line only, so a typo is found before ``dvc repro`` or
 ``dvc exp run`` deletes a stage's outputs to rerun it.
 """
@@ -9,7 +10,7 @@ on the raw file's first line only, so a typo is found before ``dvc repro`` or
 from pathlib import Path
 
 from churn.core import io
-from churn.core.contract import check_header, check_slices
+from churn.core.contract import check_header, check_slices, check_value_column_named
 from churn.core.errors import ChurnError
 from churn.core.params import PARAMS_FILE, load_params
 
@@ -22,6 +23,7 @@ def check(params_file: str = PARAMS_FILE) -> str:
         raise ChurnError(f"{raw}: file not found (dvc pull, or dvc repro to fetch it)")
     features = check_header(params.data, io.read_csv_header(raw), str(raw))
     check_slices(params.evaluate.slices, features, str(raw))
+    check_value_column_named(params.decision.value_column, features, str(raw))
     how = "inferred" if params.data.features == "infer" else "declared"
     return (
         f"ok: {params_file} and {raw}: {len(features)} {how} feature column(s), "

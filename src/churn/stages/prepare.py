@@ -29,6 +29,7 @@ from churn.core.contract import (
     validate,
     write_contract,
 )
+from churn.core.decision import check_value_column
 from churn.core.errors import ChurnError
 from churn.core.params import PrepareParams, load_params
 
@@ -574,6 +575,7 @@ def main() -> None:
     raw = read_raw(raw_path, [*categorical, params.data.target], [params.data.id])
     contract = resolve_contract(params.data, raw, raw_path)
     check_slices(params.evaluate.slices, list(contract.columns), raw_path)  # evaluate's, said now
+    check_value_column(params.decision, contract)  # train's, said now (an inferred type too)
     validate(raw, contract, raw_path)
     frame = clean(raw, contract, raw_path)
     del raw  # the typed copy is all that is needed from here on
