@@ -13,6 +13,7 @@ import yaml
 
 from churn.core import entry
 from churn.core.contract import freeze_yaml, read_contract
+from churn.core.params import load_params
 from churn.stages import prepare
 from synthetic import CUSTOM_DATA, make_custom_dataset
 from test_cli import churn
@@ -124,3 +125,44 @@ def test_a_frozen_contract_accepts_the_file_it_came_from_when_its_test_split_alo
     assert entry.run(prepare.main) == 0
     assert {p: Path(p).read_bytes() for p in splits} == splits
     assert read_contract("data/prepared/contract.json") == replace(inferred, inferred=False)
+
+
+def test_a_feature_without_a_value_is_refused_before_anything_is_written(
+    tmp_path, monkeypatch, capsys, params_raw
+):
+    """The imputers dropped it: one input fewer, and scikit-learn's warning in every stage."""
+    params = copy.deepcopy(params_raw)
+    params["data"] = {**CUSTOM_DATA}
+    params["evaluate"]["slices"] = ["plan"]
+    params["decision"]["value_column"] = "usage_minutes"
+    params["paths"]["raw"] = "data/raw/own.csv"
+    (tmp_path / "data/raw").mkdir(parents=True)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    frame = make_custom_dataset(300)
+    frame.insert(2, "allmiss", np.nan)
+    frame.to_csv("data/raw/own.csv", index=False)
+    assert entry.run(prepare.main) == 1
+    assert capsys.readouterr().err == (
+        "error: data/raw/own.csv: 'allmiss': no value in the file (300 rows), nothing to learn "
+        "from; list data.features without it\n"
+    )
+    assert sorted(p.name for p in Path("data").rglob("*") if p.is_file()) == ["own.csv"]
+    # One value, and it fell in the test split: the training split has none.
+    test_row = prepare_test_ids(frame)[0]
+    frame.loc[frame["account"] == test_row, "allmiss"] = 1.5
+    frame.to_csv("data/raw/own.csv", index=False)
+    assert entry.run(prepare.main) == 1
+    assert capsys.readouterr().err == (
+        "error: data/raw/own.csv: 'allmiss': no value in the training split (240 rows), "
+        "nothing to learn from; list data.features without it\n"
+    )
+    assert sorted(p.name for p in Path("data").rglob("*") if p.is_file()) == ["own.csv"]
+
+
+def prepare_test_ids(frame: pd.DataFrame) -> list[str]:
+    """The ids prepare puts in the test split (they depend on the labels and the seed)."""
+    params = load_params()
+    whole = frame.set_index("account").assign(status=(frame["status"] == "left").astype(int).values)
+    _, test = prepare.split(whole, "status", params.prepare)
+    return list(test.index)

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ from churn.core.contract import (
     write_contract,
 )
 from churn.core.decision import check_value_column
-from churn.core.errors import ChurnError
+from churn.core.errors import ChurnError, clip
 from churn.core.params import PrepareParams, load_params
 
 log = logging.getLogger("churn.prepare")
@@ -438,18 +439,21 @@ def clean(frame: pd.DataFrame, contract: Contract, source: str) -> pd.DataFrame:
     byte, not eight); categorical columns are pandas categories of their text as written,
     which Parquet stores as a dictionary and every later stage reads back as is.
     """
-    out = pd.DataFrame(index=_index(frame, contract, source))
+    index = _index(frame, contract, source)
+    # Gathered first, framed once: column by column, pandas warned of fragmentation
+    # past 100 columns, and copied the frame to consolidate it.
+    columns: dict[str, Any] = {}
     for col in contract.numeric:
         try:
-            out[col] = pd.to_numeric(frame[col], downcast="integer").to_numpy()
+            columns[col] = pd.to_numeric(frame[col], downcast="integer").to_numpy()
         except (ValueError, TypeError) as err:
             raise ChurnError(f"{source}: numeric column {col!r}: {err}") from None
     for col in contract.categorical:
-        out[col] = as_category(frame[col])
-    out[contract.target] = encode_target(
+        columns[col] = pd.Series(as_category(frame[col]), index=index)
+    columns[contract.target] = encode_target(
         frame[contract.target], contract.positive_label, source
     ).to_numpy()
-    return out
+    return pd.DataFrame(columns, index=index)
 
 
 def as_category(values: pd.Series) -> pd.Categorical:
@@ -564,6 +568,25 @@ def check_split(whole: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, ta
             )
 
 
+def check_features_have_values(
+    frame: pd.DataFrame, train: pd.DataFrame, contract: Contract, source: str
+) -> None:
+    """Refuse a feature without a single value in the file, or in the training split.
+
+    The imputers drop such a column (scikit-learn warns in every stage that uses the
+    model, then the service ignores the field): the model silently has one input fewer.
+    """
+    for where, part in (("the file", frame), ("the training split", train)):
+        empty = [c for c in contract.features if not part[c].notna().any()]
+        if empty:
+            which = "it" if len(empty) == 1 else "them"
+            raise ChurnError(
+                f"{source}: {clip(', '.join(map(repr, empty)), 200)}: no value in {where} "
+                f"({len(part):,} rows), nothing to learn from; list data.features without "
+                f"{which}"
+            )
+
+
 def main() -> None:
     """Validate the raw CSV, write the train/test Parquet files and the contract."""
     params = load_params()
@@ -581,6 +604,7 @@ def main() -> None:
     del raw  # the typed copy is all that is needed from here on
     train, test = split(frame, contract.target, params.prepare)
     check_split(frame, train, test, contract.target)
+    check_features_have_values(frame, train, contract, raw_path)
     io.write_parquet(params.paths.train, train)
     io.write_parquet(params.paths.test, test)
     # An inferred contract's rules describe the file (frozen, they must accept it again);
