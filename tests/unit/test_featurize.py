@@ -1,11 +1,14 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.preprocessing import OneHotEncoder
 
 from churn.core.contract import resolve_contract
+from churn.core.errors import ChurnError
 from churn.core.params import DataParams, FeaturizeParams
-from churn.stages.featurize import fit_featurizer, transform_rows
+from churn.stages.featurize import check_fitted, fit_featurizer, transform_rows
 from synthetic import CUSTOM_DATA
 
 
@@ -217,3 +220,39 @@ def test_fitting_does_not_transform_the_training_set(custom_dataset, monkeypatch
     monkeypatch.setattr(OneHotEncoder, "transform", counting)
     fit_featurizer(custom_dataset, contract, FeaturizeParams(numeric_impute="median", scale=True))
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("scale", "factor", "refused"),
+    [(True, 1e300, True), (True, 1e200, True), (True, 1e150, False), (False, 1e300, False)],
+)
+def test_numbers_too_large_for_float64_statistics_are_named(custom_dataset, scale, factor, refused):
+    """Finite, so the contract passes them; their variance overflowed, and train crashed."""
+    frame = custom_dataset.assign(usage_minutes=custom_dataset["usage_minutes"] * factor)
+    contract = resolve_contract(DataParams(**CUSTOM_DATA), frame, "custom.csv")
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        featurizer = fit_featurizer(
+            frame, contract, FeaturizeParams(numeric_impute="median", scale=scale)
+        )
+    if not refused:
+        check_fitted(featurizer, contract, "train.parquet")
+        return
+    with pytest.raises(ChurnError) as err:
+        check_fitted(featurizer, contract, "train.parquet")
+    assert str(err.value) == (
+        "train.parquet: numeric column(s) 'usage_minutes': values too large for float64 "
+        "arithmetic (the mean or variance overflows); rescale them in the file"
+    )
+
+
+def test_a_contract_of_categories_only_has_nothing_to_check(custom_dataset):
+    data = DataParams(
+        **{**CUSTOM_DATA, "features": {"region": {"type": "categorical", "nullable": True}}}
+    )
+    frame = custom_dataset[["account", "region", "status"]]
+    contract = resolve_contract(data, frame, "custom.csv")
+    featurizer = fit_featurizer(
+        frame, contract, FeaturizeParams(numeric_impute="median", scale=True)
+    )
+    check_fitted(featurizer, contract, "train.parquet")

@@ -1,6 +1,7 @@
 """Stage ``featurize``: fit the feature transformer on the training split only."""
 
 import logging
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from churn.core import entry, io
 from churn.core.contract import Contract, read_contract
+from churn.core.errors import ChurnError
 from churn.core.params import FeaturizeParams, load_params
 
 log = logging.getLogger("churn.featurize")
@@ -73,6 +75,29 @@ def fit_featurizer(
     return build_featurizer(contract, params).fit(train[contract.features])
 
 
+def check_fitted(featurizer: FeatureUnion, contract: Contract, source: str) -> None:
+    """Refuse numbers the numeric part cannot learn from: a statistic that is not finite.
+
+    Values near 1e300 pass every check of the contract (they are finite), but their
+    mean or variance overflows float64; the features were then NaN, and train stopped
+    with scikit-learn's traceback about missing values.
+    """
+    numeric = dict(featurizer.transformer_list).get("numeric")
+    if numeric is None:
+        return
+    stats = [numeric.named_steps["impute"].statistics_]
+    if "scale" in numeric.named_steps:
+        scaler = numeric.named_steps["scale"]
+        stats += [scaler.mean_, scaler.var_]
+    finite = np.logical_and.reduce([np.isfinite(s) for s in stats])
+    bad = [name for name, ok in zip(contract.numeric, finite, strict=True) if not ok]
+    if bad:
+        raise ChurnError(
+            f"{source}: numeric column(s) {', '.join(map(repr, bad))}: values too large for "
+            "float64 arithmetic (the mean or variance overflows); rescale them in the file"
+        )
+
+
 def transform_rows(
     featurizer: FeatureUnion, frame: pd.DataFrame, rows: int = CHUNK_ROWS
 ) -> np.ndarray:
@@ -95,7 +120,10 @@ def main() -> None:
     contract = read_contract(params.paths.contract)
     # Only the feature columns, fitted as read: no copy of the training frame.
     features = io.read_parquet(params.paths.train, contract.features)
-    featurizer = build_featurizer(contract, params.featurize).fit(features)
+    with warnings.catch_warnings():  # numpy's overflow warnings: check_fitted words them
+        warnings.simplefilter("ignore", RuntimeWarning)
+        featurizer = build_featurizer(contract, params.featurize).fit(features)
+    check_fitted(featurizer, contract, params.paths.train)
     io.write_pickle(params.paths.featurizer, featurizer)
     log.info(
         "featurizer: %d inputs -> %d features",
