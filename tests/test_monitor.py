@@ -28,6 +28,7 @@ from churn.ops.drift import (
     compare_numeric,
     judge,
     ks_distance,
+    pooled_shares,
     psi,
     shares,
 )
@@ -117,6 +118,33 @@ def test_unseen_means_outside_the_contracts_categories():
     declared = Column("categorical", categories=("a", "b", "c"))
     assert compare_categorical("k", ref, new, declared).unseen_share == 0.0  # c is allowed
     assert compare_categorical("k", ref, new).unseen_share == pytest.approx(0.1)  # vs training
+
+
+def test_categories_rare_on_both_sides_share_one_psi_bin():
+    """Shares: [a, b, rare...] -> [a, b, the rare ones together]."""
+    ref = np.array([500, 300, 5, 5, 0, 190])
+    new = np.array([450, 300, 0, 8, 2, 240])
+    pooled_ref, pooled_new = pooled_shares(ref, new)
+    assert pooled_ref.tolist() == pytest.approx([0.5, 0.3, 0.19, 0.01])
+    assert pooled_new.tolist() == pytest.approx([0.45, 0.3, 0.24, 0.01])
+    edge = np.array([980, 10, 10])  # 1 % exactly is common
+    assert pooled_shares(edge, edge)[0].tolist() == pytest.approx([0.98, 0.01, 0.01])
+    common = np.array([60, 40])
+    assert [s.tolist() for s in pooled_shares(common, common)] == [[0.6, 0.4], [0.6, 0.4]]
+
+
+def test_a_high_cardinality_column_of_the_same_distribution_is_not_drift():
+    """2,000 categories of a row or two: PSI summed noise per category, 0.41 on own rows."""
+    rng = np.random.default_rng(0)
+    levels = [f"c{i}" for i in range(2000)]
+    ref = pd.Series(rng.choice(levels, 2400))
+    column = Column("categorical", categories=tuple(levels))  # the file's, as inferred
+    same = compare_categorical("city", ref, pd.Series(rng.choice(levels, 3000)), column)
+    assert same.psi == 0.0
+    assert judge(same, PARAMS).drifted is False
+    # A new category that takes half the batch is common there: its own bin, drift.
+    half = np.where(rng.random(3000) < 0.5, "new", rng.choice(levels, 3000))
+    assert compare_categorical("city", ref, pd.Series(half), column).psi > 1
 
 
 def test_refused_rows_are_those_with_a_category_outside_the_contract():
