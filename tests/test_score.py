@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -151,6 +152,78 @@ BAD_ROWS = {
     7: ("tenure", "500", "tenure: <= 120 ('500')"),
     8: ("female", "-1", "female: >= 0 ('-1')"),
 }
+
+
+def test_engines_agree_on_unusual_physical_types(trained, customers, tmp_path, cluster):
+    """A string-view id, and a date where a number goes.
+
+    pyarrow's filter and CSV writer refused the view; Dask turned the date into text, so
+    the rejects' reasons differed between the engines.
+    """
+    table = pq.read_table(customers["parquet"])
+    ids = table[ID].cast(pa.string()).cast(pa.string_view())
+    days = pa.array([int(v) for v in table["tenure"].to_pylist()], pa.int32()).cast(pa.date32())
+    table = table.set_column(table.schema.get_field_index(ID), ID, ids)
+    table = table.set_column(table.schema.get_field_index("tenure"), "tenure", days)
+    source = tmp_path / "odd.parquet"
+    pq.write_table(table.slice(0, 30), source)
+    written = {}
+    for engine in ("local", "dask"):
+        for kind in ("parquet", "csv"):
+            out = tmp_path / f"{engine}.{kind}"
+            scheduler = cluster.scheduler_address if engine == "dask" else None
+            counts = score.run(source, out, on_error="reject", engine=engine,
+                               scheduler=scheduler, root=trained)  # fmt: skip
+            assert (counts.scored, counts.rejected) == (0, 30)
+            written[engine, kind] = (out.read_bytes(), Path(f"{out}.rejects.csv").read_bytes())
+    for kind in ("parquet", "csv"):
+        assert written["dask", kind] == written["local", kind]
+    rejects = pd.read_csv(tmp_path / "local.csv.rejects.csv", dtype=str)
+    assert rejects[ID].tolist() == [str(i) for i in table[ID].to_pylist()[:30]]
+    assert rejects["reason"][0].startswith("tenure: is a number (datetime.date(")
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b"\xe9", "cannot read ('utf-8' codec can't decode byte 0xe9"),  # a feature's byte
+        (None, None),  # a header wider than dask's default 256 KB sample: scored
+    ],
+)
+def test_the_dask_engine_reads_a_csv_as_the_local_one_does(
+    trained, customers, tmp_path, cluster, data, says
+):
+    frame = customers["frame"].head(20)
+    path = tmp_path / "batch.csv"
+    if data is None:
+        header, *rows = frame.to_csv(index=False).splitlines()
+        extra = 15_000  # 300 KB of header
+        lines = [header + "".join(f",extra_column_{i:05d}" for i in range(extra))]
+        path.write_text("\n".join([*lines, *(row + "," * extra for row in rows)]) + "\n")
+    else:
+        text = frame.to_csv(index=False).encode()
+        path.write_bytes(text.replace(b"Electronic check", b"Electronic ch" + data + b"ck", 1))
+    out = tmp_path / "o.parquet"
+    run = functools.partial(score.run, path, out, root=trained)
+    if says is None:
+        assert run(engine="dask", scheduler=cluster.scheduler_address).scored == 20
+        dask_bytes = out.read_bytes()
+        assert run().scored == 20
+        assert out.read_bytes() == dask_bytes
+        return
+    with pytest.raises(ChurnError) as err:
+        run(engine="dask", scheduler=cluster.scheduler_address)
+    assert str(err.value).startswith(f"{path}: {says}")
+    assert not out.exists()
+
+
+def test_an_output_that_ends_in_a_slash_is_refused_and_nothing_made(trained, customers, tmp_path):
+    """Its sidecar 'x.csv/.meta.json' made a directory x.csv that then blocked x.csv."""
+    for name in ("x.csv/", "y.parquet/"):
+        with pytest.raises(ChurnError) as err:
+            score.run(customers["csv"], f"{tmp_path}/{name}", on_error="reject", root=trained)
+        assert str(err.value) == f"--output {tmp_path}/{name}: a file name, not a directory"
+    assert list(tmp_path.iterdir()) == []
 
 
 def _corpus(customers, tmp_path: Path) -> tuple[Path, pd.DataFrame]:

@@ -229,9 +229,22 @@ def open_input(path: str, contract: Contract, with_id: bool = True) -> Source:
     id_type = schema.field(contract.id).type if with_id else pa.int64()
     if kind == "csv" and with_id:
         id_type = pa.string()  # as written: "0012" stays "0012"
-    elif pa.types.is_binary(id_type) or pa.types.is_large_binary(id_type):
-        id_type = pa.large_string() if pa.types.is_large_binary(id_type) else pa.string()  # as_text
+    else:
+        id_type = plain_text(id_type)  # as as_text reads the column
     return Source(path, kind, wanted, id_type, rows)
+
+
+def plain_text(kind: pa.DataType) -> pa.DataType:
+    """The text type a column of bytes or of a text view is read as; others unchanged.
+
+    Some Parquet writers store text as plain binary, newer ones as views (string_view,
+    binary_view), which pyarrow's filter and CSV writer do not take.
+    """
+    if pa.types.is_large_binary(kind):
+        return pa.large_string()
+    if pa.types.is_binary(kind) or pa.types.is_string_view(kind) or pa.types.is_binary_view(kind):
+        return pa.string()
+    return kind
 
 
 def check_columns(schema: pa.Schema, wanted: list[str], path: str) -> None:
@@ -354,15 +367,15 @@ def rebatch(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
 
 
 def as_text(table: pa.Table, path: str) -> pa.Table:
-    """``table`` with each binary column as UTF-8 text; bytes that are not UTF-8 name the column.
+    """``table`` with each binary or view column as text; bytes that are not UTF-8 name it.
 
     Some Parquet writers store text as plain binary. Left as bytes, a category would be
     compared as b'...' and an id written to CSV as raw bytes; a byte that is not UTF-8
     was a UnicodeDecodeError traceback deep in the scoring.
     """
     for i, field in enumerate(table.schema):
-        if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
-            text = pa.large_string() if pa.types.is_large_binary(field.type) else pa.string()
+        text = plain_text(field.type)
+        if text != field.type:
             try:
                 table = table.set_column(i, field.name, table.column(i).cast(text))
             except pa.ArrowInvalid:
@@ -669,16 +682,21 @@ def dask_frame(source: Source, chunk_rows: int):
             f"{clip(source.path, 300)}: --engine dask cannot read a CSV whose name holds '::'; "
             "rename it or use --engine local"
         )
-    raw = dd.read_csv(
-        source.path,
-        usecols=source.columns,
-        dtype=str,
-        keep_default_na=False,
-        na_values=NULLS,
-        blocksize=CSV_BLOCK_BYTES * 16,
-    )
-    # Row numbers need each partition's length first: one pass to count, then the offsets.
-    lengths = raw.map_partitions(len).compute()
+    try:
+        raw = dd.read_csv(
+            source.path,
+            usecols=source.columns,
+            dtype=str,
+            keep_default_na=False,
+            na_values=NULLS,
+            blocksize=CSV_BLOCK_BYTES * 16,
+            sample=CSV_BLOCK_BYTES,  # as the local reader's header: a wide one fits
+        )
+        # Row numbers need each partition's length first: one pass to count, then the
+        # offsets. It reads every byte, so what pandas cannot read shows here.
+        lengths = raw.map_partitions(len).compute()
+    except ValueError as err:  # bytes that are not UTF-8, rows pandas cannot parse
+        raise ChurnError(f"{source.path}: cannot read ({clip(one_line(err), 300)})") from None
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     meta = raw._meta.set_axis(pd.RangeIndex(0, 0), axis=0)
     parts = [
@@ -755,10 +773,16 @@ def dask_parts(
 
     A bounded window of partitions is in flight, so the driver never holds the whole result.
     """
-    frame = dask_frame(source, chunk_rows)
-    scored = frame.map_partitions(scorer, meta=scorer(frame._meta))
+    import dask
+
+    # Dask turns object columns into its string dtype by default: a date where a number
+    # goes was then refused as '1970-01-02', where the local engine says
+    # datetime.date(1970, 1, 2). The graph is fixed by to_delayed.
+    with dask.config.set({"dataframe.convert-string": False}):
+        frame = dask_frame(source, chunk_rows)
+        scored = frame.map_partitions(scorer, meta=scorer(frame._meta))
+        parts = iter(scored.to_delayed())
     pending: deque = deque()
-    parts = iter(scored.to_delayed())
     window = DASK_WINDOW * max(1, len(client.scheduler_info().get("workers", {})))
     for part in parts:
         pending.append(client.compute(part))
@@ -812,6 +836,8 @@ def run(
         raise ChurnError(f"--chunk-rows {chunk_rows}: must be at least 1")
     if scheduler and engine != "dask":  # else silently scored here, not on that cluster
         raise ChurnError(f"--scheduler {clip(scheduler)}: only with --engine dask")
+    if str(output).endswith(("/", os.sep)):  # its sidecars would go in a directory made so
+        raise ChurnError(f"--output {clip(output, 300)}: a file name, not a directory")
     _kind(output, "output")
     _kind(str(input_path), "input")  # usage mistakes first, before the model is read
     _not_the_input(str(input_path), str(output))
