@@ -687,16 +687,19 @@ def test_binary_text_is_read_as_text_and_bytes_that_are_not_utf8_are_one_line(
     as_bytes = [v.encode() for v in table.column(where).to_pylist()]
     path = tmp_path / "batch.parquet"
     pq.write_table(table.set_column(where, column, pa.array(as_bytes, pa.binary())), path)
-    at = {"scheduler": cluster.scheduler_address, "root": trained}
+    at = {
+        "local": {"root": trained},
+        "dask": {"scheduler": cluster.scheduler_address, "root": trained},
+    }
     for engine in ("local", "dask"):
         out = tmp_path / f"{engine}.csv"
-        assert score.run(path, out, engine=engine, **at).scored == 6
+        assert score.run(path, out, engine=engine, **at[engine]).scored == 6
         assert pd.read_csv(out, dtype=str)[ID].tolist() == table.column(ID).to_pylist()
     as_bytes[2] = b"\xff"
     pq.write_table(table.set_column(where, column, pa.array(as_bytes, pa.binary())), path)
     for engine in ("local", "dask"):
         with pytest.raises(ChurnError) as err:
-            score.run(path, tmp_path / "bad.csv", engine=engine, **at)
+            score.run(path, tmp_path / "bad.csv", engine=engine, **at[engine])
         assert str(err.value) == f"{path}: column {column!r} holds bytes that are not UTF-8 text"
     assert not (tmp_path / "bad.csv").exists()
 
@@ -713,8 +716,8 @@ def test_whitespace_only_cells_are_missing_as_in_prepare(
     frame.to_csv(path, index=False) if kind == "csv" else frame.to_parquet(path, index=False)
     for engine in ("local", "dask"):
         out = tmp_path / f"{engine}.csv"
-        at = {"scheduler": cluster.scheduler_address, "root": trained}
-        counts = score.run(path, out, on_error="reject", engine=engine, **at)
+        at = {"scheduler": cluster.scheduler_address} if engine == "dask" else {}
+        counts = score.run(path, out, on_error="reject", engine=engine, root=trained, **at)
         assert (counts.scored, counts.rejected) == (7, 1)
         rejects = pd.read_csv(f"{out}.rejects.csv")
         assert rejects.to_dict("list") == {
