@@ -431,3 +431,21 @@ def test_deferred_stops_leave_the_handlers_as_they_were_and_other_threads_alone(
     thread.start()
     thread.join()
     assert seen == [before[0]]
+
+
+def test_a_deferred_stop_goes_to_the_handler_there_was_once():
+    """A handler that returns is called once; an ignored signal stays ignored."""
+    import signal
+
+    calls = []
+    before = signal.signal(signal.SIGHUP, lambda n, _f: calls.append(n))
+    try:
+        with entry.stops_deferred():
+            signal.raise_signal(signal.SIGHUP)
+        assert calls == [signal.SIGHUP]
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        with entry.stops_deferred():
+            signal.raise_signal(signal.SIGHUP)
+        assert calls == [signal.SIGHUP]  # ignored, as before the block
+    finally:
+        signal.signal(signal.SIGHUP, before)

@@ -99,7 +99,8 @@ def stops_deferred() -> Iterator[None]:
         handler = previous[caught[0]]
         if callable(handler):
             handler(caught[0], None)
-        signal.raise_signal(caught[0])  # the default action (or none, if it was ignored)
+        else:
+            signal.raise_signal(caught[0])  # the default action (or none, if ignored)
 
 
 def run(main: Callable[[], int | None], error_status: int = 1) -> int:
