@@ -247,7 +247,7 @@ def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
 
 def _json_kind(value: object) -> str:
     if isinstance(value, bool):
-        return f"{str(value).lower()}"
+        return str(value).lower()
     kinds = ((str, "text"), (int | float, "a number"), (list, "an array"), (dict, "an object"))
     return next(word for kind, word in kinds if isinstance(value, kind))
 
