@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from churn.core import io
 from churn.core.contract import Contract
@@ -53,6 +53,11 @@ class _Policy(BaseModel):
 
 class _BundlePaths(PathsParams):
     decision: str | None = None  # revisions from before train recorded the policy have none
+
+    @model_validator(mode="after")
+    def _outputs_apart_and_inside(self) -> "_BundlePaths":
+        """A release is read as it was made: where its stages wrote is not for a reader to judge."""
+        return self
 
 
 class _BundleParams(BaseModel):
