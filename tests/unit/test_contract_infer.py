@@ -9,6 +9,7 @@ from churn.core.contract import (
     KEY_MIN_ROWS,
     Column,
     Contract,
+    check_value_column_named,
     date_like,
     freeze_yaml,
     key_like,
@@ -366,3 +367,14 @@ def test_a_target_named_like_an_output_column_is_fine():
     telco = pd.DataFrame({"n": [1.5, 2.5] * 15, "churn": ["yes", "no"] * 15})
     contract = resolve_contract(data(target="churn"), telco, "x.csv")
     assert (contract.target, list(contract.columns)) == ("churn", ["n"])
+
+
+def test_the_value_column_must_be_among_the_files_features():
+    check_value_column_named(None, ["plan"], "x.csv")
+    check_value_column_named("usage", ["plan", "usage"], "x.csv")
+    with pytest.raises(ChurnError) as err:
+        check_value_column_named("monthly_charges", ["plan", "usage"], "x.csv")
+    assert str(err.value) == (
+        "params.yaml: decision.value_column: 'monthly_charges' is not a feature of x.csv "
+        "(features: plan, usage)"
+    )

@@ -695,3 +695,53 @@ def test_a_release_behind_a_broken_dvc_config_names_the_file(tmp_path, elsewhere
     assert str(err.value).startswith(
         f"{tmp_path}/.dvc/config.local: DVC cannot read this config file ("
     )
+
+
+@pytest.fixture
+def dvc_levels(tmp_path, monkeypatch) -> Path:
+    """A project's .dvc folder, and the global and system config folders, all empty."""
+    (tmp_path / ".dvc").mkdir()
+    for level in ("global", "system"):
+        (tmp_path / level).mkdir()
+        monkeypatch.setenv(f"DVC_{level.upper()}_CONFIG_DIR", str(tmp_path / level))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("where", "text", "why"),
+    [
+        (".dvc/config.local", "[core\n", "Invalid line ('[core') (matched as neither section "
+         "nor keyword) at line 1."),
+        (".dvc/config", "[core]\nbogus = 1\n", "extra keys not allowed @ data['core']['bogus']"),
+        ("global/config", "[core]\nx\ny\n", "Parsing failed with several errors. First error "
+         "at line 2."),
+        ("system/config", "[core]\nremote = 1\nremote = 2\n", "Duplicate keyword name at "
+         "line 3."),
+    ],
+)  # fmt: skip
+def test_the_dvc_config_file_dvc_cannot_read_is_named(dvc_levels, where, text, why):
+    (dvc_levels / where).write_text(text)
+    with pytest.raises(ChurnError) as err:
+        integrity.check_dvc_config()
+    assert str(err.value) == f"{where}: DVC cannot read this config file ({why})"
+    with pytest.raises(ChurnError) as err:  # from elsewhere: the whole path
+        integrity.check_dvc_config(dvc_levels / ".dvc" / "..")
+    assert str(err.value).endswith(f"{where}: DVC cannot read this config file ({why})")
+
+
+def test_readable_or_absent_dvc_config_files_pass(dvc_levels):
+    integrity.check_dvc_config()  # none at all
+    (dvc_levels / ".dvc/config").write_text("[core]\n    remote = local\n")
+    (dvc_levels / "global/config").write_text("[core]\n    analytics = false\n")
+    integrity.check_dvc_config()
+    (dvc_levels / ".dvc").rename(dvc_levels / "not-dvc")
+    (dvc_levels / "not-dvc/config").write_text("[core\n")
+    integrity.check_dvc_config()  # not a DVC project: not this check's to say
+
+
+def test_a_dvc_config_that_cannot_be_opened_is_named(dvc_levels):
+    (dvc_levels / ".dvc/config.local").mkdir()  # a directory where the file goes
+    with pytest.raises(ChurnError) as err:
+        integrity.check_dvc_config()
+    assert str(err.value) == ".dvc/config.local: cannot read this DVC config file (Is a directory)"

@@ -393,3 +393,12 @@ def test_blank_as_missing_drops_whitespace_only_categories():
     got = io.blank_as_missing(pd.Series(["a", "  ", "b", "a"], dtype="category"))
     assert got.cat.categories.tolist() == ["a", "b"]
     assert got.isna().tolist() == [False, True, False, False]
+
+
+def test_a_directory_to_write_into_may_be_absent_but_not_a_file(tmp_path):
+    io.require_directory_or_absent(tmp_path, "--out")
+    io.require_directory_or_absent(tmp_path / "new", "--out")
+    (tmp_path / "f").write_text("mine")
+    with pytest.raises(ChurnError) as err:
+        io.require_directory_or_absent(tmp_path / "f", "--images")
+    assert str(err.value) == f"--images {tmp_path / 'f'}: not a directory"

@@ -8,6 +8,7 @@ from churn.core.params import DataParams, PrepareParams
 from churn.stages.prepare import (
     approximate_mode,
     as_category,
+    check_features_have_values,
     check_split,
     clean,
     encode_target,
@@ -360,3 +361,39 @@ def test_approximate_mode_known_answers():
     assert approximate_mode(np.array([2, 2, 2, 1]), 2, rng(0)).tolist() == [0, 1, 1, 0]
     assert approximate_mode(np.array([2, 2, 2, 1]), 2, rng(42)).tolist() == [1, 1, 0, 0]
     assert approximate_mode(np.array([6, 3]), 3, rng(0)).tolist() == [2, 1]  # exact: no draw
+
+
+def test_a_feature_without_a_value_in_the_file_or_the_training_split_is_refused():
+    contract = Contract(
+        "y", 1, None, "row_id", False, {"a": Column("numeric"), "b": Column("categorical")}
+    )
+    whole = pd.DataFrame({"a": [1.0, np.nan, 2.0], "b": pd.Categorical(["x", None, None]),
+                          "y": [0, 1, 0]})  # fmt: skip
+    check_features_have_values(whole, whole.iloc[:1], contract, "f.csv")  # a value each
+    with pytest.raises(ChurnError) as err:
+        check_features_have_values(whole, whole.iloc[1:], contract, "f.csv")
+    assert str(err.value) == (
+        "f.csv: 'b': no value in the training split (2 rows), nothing to learn from; "
+        "list data.features without it"
+    )
+    empty = whole.assign(a=np.nan, b=pd.Categorical([None] * 3))
+    with pytest.raises(ChurnError) as err:
+        check_features_have_values(empty, empty, contract, "f.csv")
+    assert str(err.value) == (
+        "f.csv: 'a', 'b': no value in the file (3 rows), nothing to learn from; "
+        "list data.features without them"
+    )
+
+
+def test_clean_builds_the_same_frame_for_many_columns_without_a_warning(recwarn):
+    """Column by column, pandas warned of fragmentation past 100 columns."""
+    names = [f"n{i}" for i in range(150)]
+    columns = {name: Column("numeric") for name in names} | {"c": Column("categorical")}
+    contract = Contract("y", "yes", None, "row_id", False, columns)
+    raw = pd.DataFrame({**{n: [1, 2] for n in names}, "c": ["p", "q"], "y": ["yes", "no"]})
+    out = clean(raw, contract, "f.csv")
+    assert list(out.columns) == [*names, "c", "y"]
+    assert out["n0"].dtype == np.int8
+    assert out["c"].tolist() == ["p", "q"]
+    assert out["y"].tolist() == [1, 0]
+    assert [w for w in recwarn if "fragmented" in str(w.message)] == []
