@@ -6,6 +6,7 @@ import pytest
 
 from churn.core import io
 from churn.core.contract import (
+    DATE_MAX_CHARS,
     KEY_MIN_ROWS,
     Column,
     Contract,
@@ -87,6 +88,9 @@ def test_a_short_text_column_needs_every_value_distinct():
         (["2024-01", "2023-12"], "2024-01"),  # months of a year
         ([" 2024-01-15T10:00:00Z", "2024-02-01T00:00:00Z"], "2024-01-15T10:00:00Z"),
         (["Jan 15, 2024", "Feb 1, 2024"], "Jan 15, 2024"),
+        (["January 15, 2024", "March 1, 2024"], "January 15, 2024"),
+        # The longest a date is looked for: ISO with nanoseconds and an offset.
+        (["2024-01-15T10:00:00.123456789+01:00"], "2024-01-15T10:00:00.123456789+01:00"),
     ],
 )
 def test_text_of_dates_is_date_like(values, first):
@@ -103,11 +107,16 @@ def test_text_of_dates_is_date_like(values, first):
         ["basic", "pro"],
         ["10:30", "11:00"],  # times of day
         ["2024-01-15" + " " * 40 + "x"],  # too long for a date
+        ["2024-01-15T10:00:00.1234567891+01:00"],  # a character over DATE_MAX_CHARS
         [None, None],
     ],
 )
 def test_other_text_is_not_date_like(values):
     assert date_like(pd.Series(values, dtype="string")) is None
+
+
+def test_the_length_limit_is_the_longest_iso_timestamp():
+    assert DATE_MAX_CHARS == len("2024-01-15T10:00:00.123456789+01:00")
 
 
 def test_numbers_and_booleans_are_never_date_like():
@@ -280,7 +289,7 @@ def test_freeze_is_yaml_that_declares_the_same_contract():
 
 def test_freeze_writes_text_yaml_1_2_would_read_as_a_number_as_json():
     """PyYAML left 1E1 and 0o17 bare (text in YAML 1.1): pasted back, they were numbers."""
-    odd = ("1E1", "2e-3", "-.5", "0o17", "0x1F", ".inf", "B7")
+    odd = ("1E1", "2e-3", "-.5", "0o17", "0x1F", ".inf", "B7", "café")
     c = Contract(
         "y",
         "0o17",
@@ -296,6 +305,7 @@ def test_freeze_writes_text_yaml_1_2_would_read_as_a_number_as_json():
     assert '  positive_label: "0o17"\n' in text
     assert '    "1e3": {type: numeric}\n' in text
     assert '    code: {"type": "categorical", "categories": ["1E1", "2e-3", "-.5", "0o17", ' in text
+    assert '".inf", "B7", "café"]}' in text  # JSON, but the text as written
     parsed = DataParams(**io.parse_yaml(text)["data"])
     assert parsed.positive_label == "0o17"
     assert list(parsed.features) == ["1e3", "code"]
@@ -367,6 +377,18 @@ def test_a_target_named_like_an_output_column_is_fine():
     telco = pd.DataFrame({"n": [1.5, 2.5] * 15, "churn": ["yes", "no"] * 15})
     contract = resolve_contract(data(target="churn"), telco, "x.csv")
     assert (contract.target, list(contract.columns)) == ("churn", ["n"])
+
+
+def test_a_long_list_of_features_is_clipped_at_200_characters():
+    features = [f"feature_{i:03d}" for i in range(20)]  # 20 x 11 + 19 x 2 = 258 characters
+    with pytest.raises(ChurnError) as err:
+        check_value_column_named("spend", features, "x.csv")
+    listed = ", ".join(features)
+    assert str(err.value).endswith(f"(features: {listed[:200]}... (258 characters))")
+    for length, shown in ((200, "x" * 200), (201, "x" * 200 + "... (201 characters)")):
+        with pytest.raises(ChurnError) as err:
+            check_value_column_named("spend", ["x" * length], "x.csv")
+        assert str(err.value).endswith(f"(features: {shown})")
 
 
 def test_the_value_column_must_be_among_the_files_features():

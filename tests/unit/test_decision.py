@@ -52,6 +52,7 @@ def test_order_is_best_score_first_and_ties_keep_row_order():
         (1409, 1e-13, 1),  # rounds to 0 customers: one still (lift was NaN, exit 0)
         (1409, 1e-12, 1),
         (0, 1e-13, 0),  # nobody to reach
+        (10**9, 3.00000000006e-9, 3),  # 6e-11 of a customer is float noise, not a fourth
     ],
 )
 def test_top_count_rounds_up_but_not_float_noise(n_rows, share, expected):

@@ -246,6 +246,21 @@ def test_numbers_too_large_for_float64_statistics_are_named(custom_dataset, scal
     )
 
 
+def test_every_column_too_large_is_named(custom_dataset):
+    frame = custom_dataset.assign(
+        usage_minutes=custom_dataset["usage_minutes"] * 1e300,
+        support_calls=custom_dataset["support_calls"] * 1e300,
+    )
+    contract = resolve_contract(DataParams(**CUSTOM_DATA), frame, "custom.csv")
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        featurizer = fit_featurizer(
+            frame, contract, FeaturizeParams(numeric_impute="median", scale=True)
+        )
+    with pytest.raises(ChurnError, match=r"column\(s\) 'usage_minutes', 'support_calls': values"):
+        check_fitted(featurizer, contract, "train.parquet")
+
+
 def test_a_contract_of_categories_only_has_nothing_to_check(custom_dataset):
     data = DataParams(
         **{**CUSTOM_DATA, "features": {"region": {"type": "categorical", "nullable": True}}}

@@ -7,6 +7,7 @@ or ``root`` fails instead of silently asking the repository the tests live in.
 
 import hashlib
 import locale
+import os
 import pickle
 import subprocess
 import sys
@@ -725,9 +726,12 @@ def test_the_dvc_config_file_dvc_cannot_read_is_named(dvc_levels, where, text, w
     with pytest.raises(ChurnError) as err:
         integrity.check_dvc_config()
     assert str(err.value) == f"{where}: DVC cannot read this config file ({why})"
-    with pytest.raises(ChurnError) as err:  # from elsewhere: the whole path
-        integrity.check_dvc_config(dvc_levels / ".dvc" / "..")
-    assert str(err.value).endswith(f"{where}: DVC cannot read this config file ({why})")
+    elsewhere = dvc_levels.parent / f"{dvc_levels.name}-elsewhere"
+    elsewhere.mkdir()
+    os.chdir(elsewhere)  # the project named by its root, from outside it: the whole path
+    with pytest.raises(ChurnError) as err:
+        integrity.check_dvc_config(dvc_levels)
+    assert str(err.value) == f"{dvc_levels / where}: DVC cannot read this config file ({why})"
 
 
 def test_readable_or_absent_dvc_config_files_pass(dvc_levels):
@@ -738,6 +742,17 @@ def test_readable_or_absent_dvc_config_files_pass(dvc_levels):
     (dvc_levels / ".dvc").rename(dvc_levels / "not-dvc")
     (dvc_levels / "not-dvc/config").write_text("[core\n")
     integrity.check_dvc_config()  # not a DVC project: not this check's to say
+
+
+def test_a_long_reason_from_dvc_is_clipped(dvc_levels):
+    key = "k" * 250
+    (dvc_levels / ".dvc/config").write_text(f"[core]\n{key} = 1\n")
+    with pytest.raises(ChurnError) as err:
+        integrity.check_dvc_config()
+    why = f"extra keys not allowed @ data['core']['{key}']"
+    assert str(err.value) == (
+        f".dvc/config: DVC cannot read this config file ({why[:200]}... ({len(why)} characters))"
+    )
 
 
 def test_a_dvc_config_that_cannot_be_opened_is_named(dvc_levels):

@@ -402,3 +402,11 @@ def test_a_directory_to_write_into_may_be_absent_but_not_a_file(tmp_path):
     with pytest.raises(ChurnError) as err:
         io.require_directory_or_absent(tmp_path / "f", "--images")
     assert str(err.value) == f"--images {tmp_path / 'f'}: not a directory"
+    long = tmp_path / ("f" * 240)
+    long.write_text("mine")
+    with pytest.raises(ChurnError) as err:
+        io.require_directory_or_absent(long, "--out")
+    assert (
+        str(err.value)
+        == f"--out {str(long)[:200]}... ({len(str(long))} characters): not a directory"
+    )

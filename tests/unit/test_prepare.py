@@ -385,6 +385,24 @@ def test_a_feature_without_a_value_in_the_file_or_the_training_split_is_refused(
     )
 
 
+def test_many_empty_features_are_named_clipped():
+    names = [f"empty_{i:03d}" for i in range(30)]
+    contract = Contract("y", 1, None, "row_id", False, {n: Column("numeric") for n in names})
+    frame = pd.DataFrame({**dict.fromkeys(names, [np.nan] * 2), "y": [0, 1]})
+    with pytest.raises(ChurnError) as err:
+        check_features_have_values(frame, frame, contract, "f.csv")
+    listed = ", ".join(map(repr, names))
+    assert str(err.value).startswith(f"f.csv: {listed[:200]}... ({len(listed)} characters): ")
+
+
+def test_clean_indexes_by_the_id_also_without_categories():
+    contract = Contract("y", "yes", None, "account", True, {"n": Column("numeric")})
+    raw = pd.DataFrame({"account": ["a7", "b3"], "n": [1.5, 2.5], "y": ["yes", "no"]})
+    out = clean(raw, contract, "f.csv")
+    assert out.index.tolist() == ["a7", "b3"]
+    assert out.index.name == "account"
+
+
 def test_clean_builds_the_same_frame_for_many_columns_without_a_warning(recwarn):
     """Column by column, pandas warned of fragmentation past 100 columns."""
     names = [f"n{i}" for i in range(150)]

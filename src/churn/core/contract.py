@@ -45,7 +45,7 @@ NUMBER_TEXT = r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"
 # rows) is a key or free text, not a category: one-hot encoding it would learn row names.
 KEY_DISTINCT_SHARE = 0.95
 KEY_MIN_ROWS = 20
-DATE_MAX_CHARS = 40  # longer text is no date: the format guess is not tried on it
+DATE_MAX_CHARS = 35  # longer text is no date (ISO with nanoseconds and an offset is 35)
 
 
 @dataclass(frozen=True)
@@ -216,7 +216,7 @@ def date_like(values: pd.Series) -> str | None:
     first one. As a category, each date would be a one-hot column of its own, and the
     service would refuse every date after the training file's.
     """
-    if _is_number(values) or pd.api.types.is_bool_dtype(values):
+    if _is_number(values):
         return None
     present = values.notna().to_numpy()
     if not present.any():
@@ -236,7 +236,8 @@ def date_like(values: pd.Series) -> str | None:
 
 
 def _has_year_and_month(layout: str) -> bool:
-    return any(y in layout for y in ("%Y", "%y")) and any(m in layout for m in ("%m", "%b", "%B"))
+    # pandas guesses a four-digit year only (%Y); "2024" alone is %Y, and no date.
+    return "%Y" in layout and any(month in layout for month in ("%m", "%b", "%B"))
 
 
 def _refuse_keys(frame: pd.DataFrame, contract: Contract, source: str) -> None:
@@ -669,7 +670,7 @@ def freeze_yaml(contract: Contract, source: str) -> str:
         # PyYAML writes YAML 1.1, where a bare 1E1 or 0o17 is text; params.yaml is read
         # as YAML 1.2, where both are numbers. Such a value is written as JSON instead,
         # which YAML 1.2 reads as written.
-        if io.parse_yaml(f"v: {text}", "frozen contract")["v"] != value:
+        if io.parse_yaml(f"v: {text}")["v"] != value:
             return json.dumps(value, ensure_ascii=False)
         return text
 
