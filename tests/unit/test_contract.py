@@ -592,6 +592,13 @@ def test_check_header_refusals_name_the_file_and_columns(header, features, messa
     assert str(err.value) == message
 
 
+def test_check_header_checks_the_names_first_and_names_the_file():
+    data = DataParams(**{**DECLARED, "features": "infer"})
+    with pytest.raises(ChurnError) as err:
+        check_header(data, ["cid", "churn", "x", "x"], "f.csv")
+    assert str(err.value) == "f.csv: header: column 'x' appears 2 times"
+
+
 def test_check_header_inferred_allows_any_extra_column():
     data = DataParams(**{**DECLARED, "features": "infer"})
     assert check_header(data, ["cid", "churn", "x", "y"], "f.csv") == ["x", "y"]
@@ -667,6 +674,14 @@ def test_score_problems_judges_every_row_of_a_text_column_whatever_its_string_dt
         2: "minutes: is a number ('x')",
         4: "minutes: >= 0 ('-1')",
     }
+
+
+def test_score_problems_clips_each_shown_value_at_40_characters():
+    """A reason per row goes into the output file: a 10 kB cell must not go in whole."""
+    frame = pd.DataFrame({"plan": ["p" * 38, "p" * 39], "minutes": [5.0, 5.0]})
+    reasons = score_problems(frame, SCORING, "batch.csv")
+    assert reasons[0] == "plan: one of 'basic', 'pro' ('" + "p" * 38 + "')"  # 40 with quotes
+    assert reasons[1] == "plan: one of 'basic', 'pro' ('" + "p" * 39 + "... (41 characters))"
 
 
 def test_numbers_are_plain_numpy_and_left_alone_when_they_already_are():

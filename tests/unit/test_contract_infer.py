@@ -8,6 +8,8 @@ from churn.core import io
 from churn.core.contract import (
     DATE_MAX_CHARS,
     KEY_MIN_ROWS,
+    OUTPUT_NAMES,
+    ROW_ID,
     Column,
     Contract,
     check_value_column_named,
@@ -370,6 +372,11 @@ def test_an_id_or_feature_named_like_an_output_column_is_refused(name):
     two = frame(row=[1.0, 2.0] * 15, reason=["a", "b"] * 15)
     with pytest.raises(ChurnError, match=r"^x.csv: 'row', 'reason': a name .*; rename them$"):
         resolve_contract(data(), two, "x.csv")
+
+
+def test_the_stand_in_id_is_no_output_name():
+    """A file without an id is indexed by ROW_ID, which sits beside the outputs too."""
+    assert ROW_ID not in OUTPUT_NAMES
 
 
 def test_a_target_named_like_an_output_column_is_fine():

@@ -8,7 +8,7 @@ from sklearn.preprocessing import OneHotEncoder
 from churn.core.contract import resolve_contract
 from churn.core.errors import ChurnError
 from churn.core.params import DataParams, FeaturizeParams
-from churn.stages.featurize import check_fitted, fit_featurizer, transform_rows
+from churn.stages.featurize import build_featurizer, check_fitted, fit_featurizer, transform_rows
 from synthetic import CUSTOM_DATA
 
 
@@ -205,6 +205,31 @@ def test_transform_rows_hands_the_featurizer_blocks_of_at_most_rows(fitted):
 
     transform_rows(Spy(), frame, 250)
     assert seen == [250, 250, 100]
+
+
+def test_transform_rows_keeps_the_featurizers_dtype(fitted):
+    """A float32 featurizer gets a float32 array, not float64 with the same numbers."""
+    _, frame, featurizer = fitted
+
+    class Narrow:
+        def transform(self, part):
+            return featurizer.transform(part).astype(np.float32)
+
+    got = transform_rows(Narrow(), frame, 250)
+    assert got.dtype == np.float32
+    assert got.tobytes() == featurizer.transform(frame).astype(np.float32).tobytes()
+
+
+def test_the_pickled_structure_is_pinned(custom_dataset):
+    """Names and flags inside the featurizer are bytes of models/featurizer.pkl (dvc.lock)."""
+    contract = resolve_contract(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
+    union = build_featurizer(contract, FeaturizeParams(numeric_impute="median", scale=True))
+    assert union.verbose_feature_names_out is False
+    assert [name for name, _ in union.transformer_list] == ["numeric", "categorical"]
+    for name, part in union.transformer_list:
+        select = part.named_steps["select"]
+        assert select.transformers == [("columns", "passthrough", list(getattr(contract, name)))]
+        assert (select.remainder, select.verbose_feature_names_out) == ("drop", False)
 
 
 def test_fitting_does_not_transform_the_training_set(custom_dataset, monkeypatch):

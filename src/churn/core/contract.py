@@ -18,6 +18,7 @@ range seen in training is not refused; monitoring counts it.
 import json
 import logging
 import warnings
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -171,7 +172,7 @@ def resolve_contract(data: DataParams, frame: pd.DataFrame, source: str) -> Cont
         columns=columns,
         inferred=inferred,
     )
-    _check_columns(contract, present, source, strict=not inferred)
+    _check_columns(contract.required, contract.columns, present, source)
     check_output_names(contract, source)
     if inferred:
         _refuse_keys(frame, contract, source)
@@ -326,15 +327,8 @@ def check_header(data: DataParams, header: list[str], source: str) -> list[str]:
         names = [c for c in header if c not in {data.target, data.id}]
     else:
         names = list(data.features)
-    contract = Contract(
-        target=data.target,
-        positive_label=data.positive_label,
-        labels=None,
-        id=data.id or ROW_ID,
-        id_in_data=data.id is not None,
-        columns=dict.fromkeys(names, Column("categorical")),
-    )
-    _check_columns(contract, header, source, strict=data.features != "infer")
+    required = [*([data.id] if data.id is not None else []), data.target, *names]
+    _check_columns(required, names, header, source)
     return names
 
 
@@ -365,7 +359,8 @@ def check_output_names(contract: Contract, source: str) -> None:
     beside the probability: one would overwrite the other (the ids of a file whose id
     column is "reason" came out empty).
     """
-    names = [*([contract.id] if contract.id_in_data else []), *contract.columns]
+    # Without an id column the id is ROW_ID, which is no output name: checked all the same.
+    names = [contract.id, *contract.columns]
     taken = [name for name in names if name in OUTPUT_NAMES]
     if taken:
         listed = ", ".join(map(repr, taken))
@@ -376,17 +371,24 @@ def check_output_names(contract: Contract, source: str) -> None:
         )
 
 
-def _check_columns(contract: Contract, present: list[str], source: str, strict: bool) -> None:
-    missing = [c for c in contract.required if c not in present]
+def _check_columns(
+    required: list[str], features: Collection[str], present: list[str], source: str
+) -> None:
+    """``present`` holds every ``required`` column, some features, and nothing else.
+
+    An inferred contract's features are every other column, so only a declared one
+    can meet a column it does not expect.
+    """
+    missing = [c for c in required if c not in present]
     if missing:
         raise ChurnError(
             f"{source}: missing column(s) {clip(', '.join(map(repr, missing)), 200)} "
             f"(found: {clip(', '.join(present), 200)})"
         )
-    if not contract.columns:
+    if not features:
         raise ChurnError(f"{source}: no feature columns besides the target and id")
-    extra = [c for c in present if c not in contract.required]
-    if strict and extra:
+    extra = [c for c in present if c not in required]
+    if extra:
         raise ChurnError(
             f"{source}: unexpected column(s) {clip(', '.join(map(repr, extra)), 200)}: "
             "add them to data.features in params.yaml or remove them from the file"
