@@ -764,3 +764,21 @@ def test_plots_of_hostile_feature_names_land_in_the_output_directory(tmp_path):
     )
     (out / "drift.json").write_text(json.dumps({"drifted": names}))
     assert mon.earlier_plots(out) == {mon.plot_file(name) for name in names}
+
+
+def test_bar_shares_keeps_the_largest_and_clips_labels():
+    """A batch of 2 MB category text took minutes to plot: one tick label that long."""
+    ref = pd.Series(["a", "a", "b", None])
+    batch = drift.CategoricalSummary()
+    batch.add(pd.Series(["a", "x" * 2_000_000, None, "b"]))
+    shares = mon.bar_shares(ref, batch)
+    assert shares.index.tolist() == ["a", "b", "x" * 29 + "…"]
+    assert shares.loc["a"].tolist() == pytest.approx([2 / 3, 1 / 3])
+    assert shares["batch"].sum() == pytest.approx(1.0)
+    many = drift.CategoricalSummary()
+    many.add(pd.Series([f"c{i:03d}" for i in range(200)] + ["a"] * 100 + ["b\nc"] * 50))
+    shares = mon.bar_shares(ref, many)
+    assert len(shares) == mon.PLOT_BARS
+    assert shares.index[:3].tolist() == ["a", "b", "b\\nc"]  # largest on either side first
+    assert shares.index[-1] == f"other ({3 + 200 - (mon.PLOT_BARS - 1)})"
+    assert shares.sum().tolist() == pytest.approx([1.0, 1.0])  # nothing dropped

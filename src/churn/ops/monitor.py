@@ -54,7 +54,7 @@ from churn.core.contract import (
     require_columns,
     validate_features,
 )
-from churn.core.errors import ChurnError, clip
+from churn.core.errors import ChurnError, clip, escape
 from churn.core.integrity import load_model
 from churn.core.params import MonitorParams, load_params
 from churn.ops import score as scoring
@@ -393,6 +393,24 @@ def plot_numeric(
 def plot_categorical(name: str, ref: pd.Series, batch: CategoricalSummary, out: Path) -> Path:
     """Training vs batch shares per category."""
     fig, ax = _figure()
+    bar_shares(ref, batch).plot.bar(ax=ax)
+    ax.set_ylabel("share")
+    return _save(fig, ax, name, out)
+
+
+# A batch of free text as a category had 100,000 bars to draw, and a 2 MB category a
+# 2 MB tick label: matplotlib took minutes. The plot shows the largest shares, clipped.
+PLOT_BARS = 30
+LABEL_CHARS = 30  # a rotated tick label longer than this leaves the bars no room
+
+
+def bar_shares(ref: pd.Series, batch: CategoricalSummary) -> pd.DataFrame:
+    """Training and batch share per category, at most ``PLOT_BARS`` rows, labels clipped.
+
+    Past the limit, the categories with the largest share on either side are kept and
+    the rest are one row, "other (N)"; a longer label is cut to ``LABEL_CHARS``, ending
+    in "…", its control characters shown escaped.
+    """
     present = max(batch.rows - batch.missing, 1)
     both = pd.DataFrame(
         {
@@ -400,9 +418,17 @@ def plot_categorical(name: str, ref: pd.Series, batch: CategoricalSummary, out: 
             "batch": pd.Series(batch.counts, dtype=float) / present,
         }
     ).fillna(0.0)
-    both.plot.bar(ax=ax)
-    ax.set_ylabel("share")
-    return _save(fig, ax, name, out)
+    if len(both) > PLOT_BARS:
+        largest = both.max(axis=1).sort_values(ascending=False, kind="stable").index
+        keep = both.loc[largest[: PLOT_BARS - 1]]
+        rest = both.drop(index=keep.index).sum().rename(f"other ({len(both) - len(keep)})")
+        both = pd.concat([keep, rest.to_frame().T])
+    both.index = [_short(escape(label)) for label in both.index]
+    return both
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
 
 
 def _figure() -> tuple[Any, Any]:
