@@ -1,6 +1,7 @@
 """`churn check` and the params cross-checks prepare makes before any work."""
 
 import copy
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,41 @@ def test_churn_check_imports_no_pandas_machinery_it_does_not_need(own):
     )  # -X importtime's environment form: every import on stderr
     imported = {line.split("|")[-1].strip() for line in probe.stderr.splitlines() if "|" in line}
     assert {"sklearn", "pandera", "dvc"}.isdisjoint(imported)
+
+
+def test_churn_check_refuses_an_output_over_a_file_git_tracks(own):
+    """DVC refuses a tracked output only after the stage has written over the file."""
+    params = yaml.safe_load((own / "params.yaml").read_text())
+    params["evaluate"]["slices"] = ["plan"]
+    params["decision"]["value_column"] = "usage_minutes"
+    params["paths"]["card"] = "README.md"
+    (own / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (own / "README.md").write_text("ours\n")
+    (own / "reports").mkdir()
+    (own / "reports/.gitignore").write_text("/metrics.json\n")  # DVC's, beside its outputs
+    (own / "lib").mkdir()
+    (own / "lib/a*b.py").write_text("")  # a file name with a pattern character
+    outside = churn("check", cwd=own)  # not a git work tree: nothing to ask
+    assert outside.returncode == 0, outside.stderr
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=own, check=True)
+    subprocess.run([*git, "add", "README.md", "reports", "lib"], cwd=own, check=True)
+    subprocess.run([*git, "commit", "-qm", "files"], cwd=own, check=True)
+    tracked = churn("check", cwd=own)
+    assert (tracked.returncode, tracked.stderr) == (
+        1,
+        "error: params.yaml: paths.card: README.md is a file git tracks; outputs go through "
+        "DVC, not git: choose another path\n",
+    )
+    for card, ok in (("lib", False), ("lib/a?b.py", True), ("reports/card.md", True)):
+        params["paths"]["card"] = card
+        (own / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        found = churn("check", cwd=own)
+        assert found.returncode == (0 if ok else 1), found.stderr
+    assert found.stdout.startswith("ok: params.yaml")
+    params["paths"]["card"] = "lib"
+    (own / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert churn("check", cwd=own).stderr == (
+        "error: params.yaml: paths.card: lib holds files git tracks (lib/a*b.py); outputs go "
+        "through DVC, not git: choose another path\n"
+    )

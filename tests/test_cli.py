@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from churn import cli
+from churn.core.errors import clip
 from conftest import REPO
 
 BIN = Path(sys.executable).parent
@@ -195,6 +196,28 @@ def test_an_empty_path_is_a_usage_error_not_the_current_directory(args, capsys):
         .err.splitlines()[-1]
         .endswith(f"error: argument {option}: an empty path (give a file or directory name)")
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["score", "--input", "a\nb.csv", "--output", "o.csv"], "--input"),
+        (["score", "--input", "a.csv", "--output", "o\r.csv"], "--output"),
+        (["score", "--input", "a.csv", "--output", "o.csv", "--model-ref", "v\n1"], "--model-ref"),
+        (["report", "--base", "HEAD\nerror: x"], "--base"),
+        (["monitor", "--input", "b\x00.csv"], "--input"),
+        (["sweep", "pull", "--grid", "a=1", "--remote", "o\nx"], "--remote"),
+    ],
+)
+def test_a_value_with_a_control_character_is_a_usage_error_on_one_line(args, option, capsys):
+    """A newline in --base made the error two lines, the second one saying anything."""
+    with pytest.raises(SystemExit) as exited:
+        cli.main(args)
+    assert exited.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    value = args[args.index(option) + 1]
+    assert last.endswith(f"error: argument {option}: {clip(value)} has a control character")
+    assert "\\" in last  # shown escaped
 
 
 def test_a_file_where_a_directory_goes_is_named_first(tmp_path, monkeypatch, capsys):

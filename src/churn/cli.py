@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from churn.core import entry
+from churn.core.errors import clip
 
 OK_OR_BAD_INPUT = "exit codes: 0 done; 1 bad input (one line on stderr says why); 2 bad usage"
 
@@ -144,9 +145,20 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _path(text: str) -> Path:
     """A path option's value; an empty one would be ".", the current directory."""
-    if not text.strip():
+    if not _line(text).strip():
         raise argparse.ArgumentTypeError("an empty path (give a file or directory name)")
     return Path(text)
+
+
+def _line(text: str) -> str:
+    """A name, path or URL option's value: one line of text.
+
+    Every message echoes it; with a newline in it, one error became two lines, the
+    second saying whatever the value said.
+    """
+    if not text.isprintable():
+        raise argparse.ArgumentTypeError(f"{clip(text)} has a control character")
+    return text
 
 
 def _add(
@@ -197,12 +209,18 @@ def _release_parser(commands: argparse._SubParsersAction) -> None:
 
 def _score_parser(commands: argparse._SubParsersAction) -> None:
     score = _add(commands, "score", _score, "Score every row of a CSV or Parquet file", SCORE_CODES)
-    score.add_argument("--input", required=True, help="CSV or Parquet file (or s3://... URL)")
     score.add_argument(
-        "--output", required=True, help="Parquet or CSV to write: id, churn_probability, churn"
+        "--input", type=_line, required=True, help="CSV or Parquet file (or s3://... URL)"
+    )
+    score.add_argument(
+        "--output",
+        type=_line,
+        required=True,
+        help="Parquet or CSV to write: id, churn_probability, churn",
     )
     score.add_argument(
         "--model-ref",
+        type=_line,
         default=os.environ.get("MODEL_REF") or None,
         help="release tag, e.g. churn-model@v1.0.0 (default: $MODEL_REF, else the workspace)",
     )
@@ -224,6 +242,7 @@ def _score_parser(commands: argparse._SubParsersAction) -> None:
     )
     score.add_argument(
         "--scheduler",
+        type=_line,
         help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local cluster)",
     )
 
@@ -257,8 +276,12 @@ def _sweep_parser(commands: argparse._SubParsersAction) -> None:
             "run -S), e.g. 'train.logistic_regression.C=0.1,1 train.class_weight=null,balanced'"
             " (default: $GRID)",
         )
-    parsers["run"].add_argument("--name", required=True, help="the set's name, from plan")
-    parsers["pull"].add_argument("--remote", default="origin", help="git remote (origin)")
+    parsers["run"].add_argument(
+        "--name", type=_line, required=True, help="the set's name, from plan"
+    )
+    parsers["pull"].add_argument(
+        "--remote", type=_line, default="origin", help="git remote (origin)"
+    )
     parsers["queue"].add_argument(
         "--jobs", type=int, default=1, help="experiments run at once (default 1)"
     )
@@ -294,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = _add(
         commands, "report", _report, "Write the PR report: metrics and params against a base"
     )
-    report.add_argument("--base", default="main", help="git revision to compare with")
+    report.add_argument("--base", type=_line, default="main", help="git revision to compare with")
     report.add_argument("--out", type=_path, default=Path("report.md"), help="markdown to write")
     report.add_argument(
         "--images", type=_path, help="opt-in: write PNG charts here and link them from the report"
@@ -335,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     remote = _add(commands, "remote", _remote, "Check a DVC remote before pushing or pulling")
     check = _actions(remote, ("check", "one line naming what is missing if it has no credentials"))
     check["check"].add_argument(
-        "remote", nargs="?", help="remote name (default: the default remote)"
+        "remote", nargs="?", type=_line, help="remote name (default: the default remote)"
     )
     return parser
 

@@ -537,12 +537,42 @@ def test_check_header_clips_the_columns_it_lists():
         f"f.csv: unexpected column(s) {listed[:200]}... (988888 characters): add them to "
         "data.features in params.yaml or remove them from the file"
     )
+    found = [f"col{i}" for i in range(100)]
     with pytest.raises(ChurnError) as err:
-        check_header(data, ["a" * 10**6], "f.csv")
+        check_header(data, found, "f.csv")
+    shown = ", ".join(found)
     assert str(err.value) == (
         "f.csv: missing column(s) 'cid', 'churn', 'plan', 'minutes' "
-        f"(found: {'a' * 200}... (1000000 characters))"
+        f"(found: {shown[:200]}... ({len(shown)} characters))"
     )
+    with pytest.raises(ChurnError) as err:  # one 1 MB name: a cell, not a name
+        check_header(data, ["cid", "a" * 10**6], "f.csv")
+    assert str(err.value) == (
+        f"f.csv: header: column 2 ({'a' * 80}... (1000000 characters)) has a name longer "
+        "than 256 characters"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("a\nb", "column 2 (a\\nb) has a control character"),
+        ("a\x00b", "column 2 (a\\x00b) has a control character"),
+        ("a\u2028b", "column 2 (a\\u2028b) has a control character"),
+        ("a\tb", "column 2 (a\\tb) has a tab: columns are separated by commas"),
+        ("n" * 257, f"column 2 ({'n' * 80}... (257 characters)) has a name longer than 256 "
+         "characters"),
+    ],
+)  # fmt: skip
+def test_check_header_refuses_names_that_are_not_one_line_of_text(name, says):
+    data = DataParams(**{**DECLARED, "features": "infer"})
+    with pytest.raises(ChurnError) as err:
+        check_header(data, ["cid", name, "churn"], "f.csv")
+    assert str(err.value) == f"f.csv: header: {says}"
+    assert check_header(data, ["cid", "n" * 256, "café plan", "churn"], "f.csv") == [
+        "n" * 256,
+        "café plan",
+    ]
     many = DataParams(**{**DECLARED, "features": {f"f{i}": {"type": "numeric"} for i in range(99)}})
     with pytest.raises(ChurnError) as err:
         check_header(many, ["cid", "churn"], "f.csv")

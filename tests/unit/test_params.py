@@ -295,6 +295,58 @@ def test_repository_params_are_valid(params):
             "params.yaml: paths: reports: . is not inside the project",
         ),
         (
+            lambda p: p["paths"].update(card=".git/config"),
+            "params.yaml: paths: card: .git/config is in a hidden folder or file (.git)",
+        ),
+        (
+            lambda p: p["paths"].update(featurizer="models/../.dvc/cache/f.pkl"),
+            "params.yaml: paths: featurizer: models/../.dvc/cache/f.pkl is in a hidden folder "
+            "or file (.dvc)",
+        ),
+        (
+            lambda p: p["paths"].update(train="./params.yaml"),
+            "params.yaml: paths: train: ./params.yaml is one of the files that define the pipeline",
+        ),
+        (
+            lambda p: p["paths"].update(raw="data/raw/x\nerror: fake.csv"),
+            "params.yaml: paths: raw: 'data/raw/x\\nerror: fake.csv' has a control character",
+        ),
+        (
+            lambda p: p["source"].update(out="data/prepared/train.parquet"),
+            "params.yaml: source.out: data/prepared/train.parquet collides with paths.train",
+        ),
+        (
+            lambda p: p["source"].update(out="reports"),
+            "params.yaml: source.out: reports collides with paths.reports",
+        ),
+        (
+            lambda p: p["source"].update(out="models/model.pkl/raw.csv"),
+            "params.yaml: source.out: models/model.pkl/raw.csv collides with paths.model",
+        ),
+        (
+            lambda p: p["source"].update(out="../raw.csv"),
+            "params.yaml: source.out: ../raw.csv is not inside the project",
+        ),
+        (
+            lambda p: p["source"].update(out="dvc.lock"),
+            "params.yaml: source.out: dvc.lock is one of the files that define the pipeline",
+        ),
+        (
+            lambda p: p["train"]["random_forest"].update(min_samples_leaf=10**29),
+            "params.yaml: train.random_forest.min_samples_leaf: Input should be less than or "
+            "equal to 2147483647 (got 100000000000000000000000000000)",
+        ),
+        (
+            lambda p: p["train"]["hist_gradient_boosting"].update(max_leaf_nodes=2**31),
+            "params.yaml: train.hist_gradient_boosting.max_leaf_nodes: Input should be less "
+            "than or equal to 2147483647 (got 2147483648)",
+        ),
+        (
+            lambda p: p["evaluate"].update(plot_max_rows=2**31),
+            "params.yaml: evaluate.plot_max_rows: Input should be less than or equal to "
+            "2147483647 (got 2147483648)",
+        ),
+        (
             lambda p: p["paths"].update(raw="data/prepared/test.parquet"),
             "params.yaml: paths: raw: the same file as paths.test",
         ),

@@ -46,6 +46,9 @@ NUMBER_TEXT = r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"
 # rows) is a key or free text, not a category: one-hot encoding it would learn row names.
 KEY_DISTINCT_SHARE = 0.95
 KEY_MIN_ROWS = 20
+# A column name longer than this is no name (YAML, where a frozen contract puts it, ends
+# a plain key at 1,024 characters).
+NAME_MAX_CHARS = 256
 DATE_MAX_CHARS = 35  # longer text is no date (ISO with nanoseconds and an offset is 35)
 
 
@@ -315,6 +318,27 @@ def check_header_names(header: list[str], source: str) -> None:
         raise ChurnError(f"{source}: header: column {clip(name)!r} appears {seen[name]} times")
 
 
+def check_name_text(header: list[str], source: str) -> None:
+    """Every name is printable text of at most ``NAME_MAX_CHARS`` characters.
+
+    A newline in a quoted name split every message, report and frozen contract that
+    named the column; a name of thousands of characters is a cell, not a name.
+    """
+    for i, name in enumerate(header, start=1):
+        if "\t" in name:
+            raise ChurnError(
+                f"{source}: header: column {i} ({clip(name)}) has a tab: columns are "
+                "separated by commas"
+            )
+        if not name.isprintable():
+            raise ChurnError(f"{source}: header: column {i} ({clip(name)}) has a control character")
+        if len(name) > NAME_MAX_CHARS:
+            raise ChurnError(
+                f"{source}: header: column {i} ({clip(name)}) has a name longer than "
+                f"{NAME_MAX_CHARS} characters"
+            )
+
+
 def check_header(data: DataParams, header: list[str], source: str) -> list[str]:
     """The feature columns ``header`` gives under ``data``, after the column checks.
 
@@ -323,6 +347,7 @@ def check_header(data: DataParams, header: list[str], source: str) -> list[str]:
     the features are declared.
     """
     check_header_names(header, source)
+    check_name_text(header, source)
     if data.features == "infer":
         names = [c for c in header if c not in {data.target, data.id}]
     else:

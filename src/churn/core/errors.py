@@ -15,9 +15,17 @@ def clip(text: object, limit: int = CLIP) -> str:
     """``text`` as a string, cut to ``limit`` characters with the full length noted.
 
     Messages echo user values (a YAML scalar, a CSV cell); a huge one must not make
-    a huge message.
+    a huge message, and a newline in one must not start a line of its own (which could
+    say anything, "error: ..." too): control characters are shown escaped, as a backslash and n.
     """
-    text = str(text)
+    text = escape(str(text))
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(text)} characters)"
+
+
+def escape(text: str) -> str:
+    r"""``text`` with each control character shown as its escape (``\n``, ``\x00``)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

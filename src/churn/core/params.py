@@ -23,7 +23,11 @@ from churn.core.errors import ChurnError, clip
 PARAMS_FILE = "params.yaml"
 
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
-PositiveInt = Annotated[int, Field(ge=1)]
+# A count of rows, leaves or levels. scikit-learn's trees keep these in C integers, where
+# 1e29 raised OverflowError from inside joblib; no table or tree reaches 2**31 anyway.
+COUNT_MAX = 2**31 - 1
+PositiveInt = Annotated[int, Field(ge=1, le=COUNT_MAX)]
+RowCap = Annotated[int, Field(ge=1000, le=COUNT_MAX)]  # rows sampled for a plot or a bound
 # Loops of work a typo should not turn into a run that never ends (1e12 repeats or trees).
 Iterations = Annotated[int, Field(ge=1, le=1_000_000)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
@@ -65,11 +69,10 @@ class PathsParams(Section):
         same rows (metrics too good, exit 0); an output outside the project was written
         before DVC refused it; metrics.json and plots/ are evaluate's in ``reports``.
         """
+        _printable("raw", self.raw)
         seen: dict[str, str] = {}
         for key in OUTPUT_KEYS:
-            path = posixpath.normpath(getattr(self, key))
-            if posixpath.isabs(path) or path == "." or path.split("/")[0] == "..":
-                raise ValueError(f"{key}: {clip(getattr(self, key))} is not inside the project")
+            path = output_path(key, getattr(self, key))
             if path in seen:
                 raise ValueError(f"{key}: the same file as paths.{seen[path]}")
             seen[path] = key
@@ -85,6 +88,36 @@ class PathsParams(Section):
         if posixpath.normpath(self.raw) in seen:
             raise ValueError(f"raw: the same file as paths.{seen[posixpath.normpath(self.raw)]}")
         return self
+
+
+# The files that define the run: a stage writing one (params.yaml as Parquet) broke the
+# pipeline before DVC could refuse the output.
+PIPELINE_FILES = (PARAMS_FILE, "dvc.yaml", "dvc.lock")
+
+
+def output_path(key: str, value: str) -> str:
+    """``value`` normalized, if a stage may write there; else ValueError naming ``key``.
+
+    Inside the project, in no hidden folder (``.git``, ``.dvc``: a ``.git/config`` of
+    Parquet broke the repository) and none of the pipeline's own files.
+    """
+    _printable(key, value)
+    path = posixpath.normpath(value)
+    parts = path.split("/")
+    if posixpath.isabs(path) or path == "." or parts[0] == "..":
+        raise ValueError(f"{key}: {clip(value)} is not inside the project")
+    hidden = [part for part in parts if part.startswith(".")]
+    if hidden:
+        raise ValueError(f"{key}: {clip(value)} is in a hidden folder or file ({clip(hidden[0])})")
+    if path in PIPELINE_FILES:
+        raise ValueError(f"{key}: {clip(value)} is one of the files that define the pipeline")
+    return path
+
+
+def _printable(key: str, value: str) -> None:
+    # A newline in a path split an error into lines, the second one free to say anything.
+    if not value.isprintable():
+        raise ValueError(f"{key}: {clip(repr(value))} has a control character")
 
 
 # Every path a stage writes (raw is read).
@@ -195,7 +228,7 @@ class HistGradientBoostingParams(Section):
 
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)]
     max_iter: Iterations
-    max_leaf_nodes: Annotated[int, Field(ge=2)]
+    max_leaf_nodes: Annotated[int, Field(ge=2, le=COUNT_MAX)]
     min_samples_leaf: PositiveInt
     l2_regularization: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
@@ -223,8 +256,8 @@ class EvaluateParams(Section):
     importance_max_rows: PositiveInt
     calibration_bins: Annotated[int, Field(ge=2, le=100)]
     ci_resamples: Annotated[int, Field(ge=100, le=100_000)]
-    ci_max_rows: Annotated[int, Field(ge=1000)]
-    plot_max_rows: Annotated[int, Field(ge=1000)]
+    ci_max_rows: RowCap
+    plot_max_rows: RowCap
     slices: list[Name]
     seed: Seed
 
@@ -254,7 +287,7 @@ class DecisionParams(Section):
     incentive_cost: Money = 0.0
     threshold: Annotated[float, Field(ge=0.0, le=1.0)] | Literal["max_profit"]
     cv_folds: Annotated[int, Field(ge=2, le=20)] = 5
-    cv_max_rows: Annotated[int, Field(ge=1000)] = 200_000
+    cv_max_rows: RowCap = 200_000
 
     @field_validator("threshold", mode="before")
     @classmethod
@@ -317,6 +350,16 @@ class Params(Section):
     report: ReportParams
     release: ReleaseParams
     monitor: MonitorParams
+
+    @model_validator(mode="after")
+    def _source_out_apart(self) -> "Params":
+        """The file fetch writes: where an output may go, and not over another stage's."""
+        path = output_path("source.out", self.source.out)
+        for key in OUTPUT_KEYS:
+            other = posixpath.normpath(getattr(self.paths, key))
+            if _within(path, other) or _within(other, path):
+                raise ValueError(f"source.out: {clip(path)} collides with paths.{key}")
+        return self
 
     @model_validator(mode="after")
     def _value_column_is_a_numeric_feature(self) -> "Params":

@@ -7,12 +7,13 @@ on the raw file's first line only, so a typo is found before ``dvc repro`` or
 ``dvc exp run`` deletes a stage's outputs to rerun it.
 """
 
+import posixpath
 from pathlib import Path
 
-from churn.core import io
+from churn.core import integrity, io
 from churn.core.contract import check_header, check_slices, check_value_column_named
-from churn.core.errors import ChurnError
-from churn.core.params import PARAMS_FILE, load_params
+from churn.core.errors import ChurnError, clip
+from churn.core.params import OUTPUT_KEYS, PARAMS_FILE, Params, load_params
 
 
 def check(params_file: str = PARAMS_FILE) -> str:
@@ -21,6 +22,7 @@ def check(params_file: str = PARAMS_FILE) -> str:
     raw = Path(params.paths.raw)
     if not raw.is_file():
         raise ChurnError(f"{raw}: file not found (dvc pull, or dvc repro to fetch it)")
+    check_untracked(params, params_file)
     features = check_header(params.data, io.read_csv_header(raw), str(raw))
     check_slices(params.evaluate.slices, features, str(raw))
     check_value_column_named(params.decision.value_column, features, str(raw))
@@ -29,3 +31,28 @@ def check(params_file: str = PARAMS_FILE) -> str:
         f"ok: {params_file} and {raw}: {len(features)} {how} feature column(s), "
         f"target {params.data.target!r}, id {params.data.id or 'none (rows numbered)'}"
     )
+
+
+def check_untracked(params: Params, params_file: str = PARAMS_FILE) -> None:
+    """No stage output is, or holds, a file git tracks.
+
+    DVC refuses such an output, but only after the stage has written over the file
+    (README.md as a model card). Outside a git work tree, or without git, there is
+    nothing to ask.
+    """
+    outputs = {"source.out": params.source.out}
+    outputs |= {f"paths.{key}": getattr(params.paths, key) for key in OUTPUT_KEYS}
+    for key, path in outputs.items():
+        try:  # literal: a path with * or ? is a file name here, not a pattern
+            listed = integrity.git_or_none("--literal-pathspecs", "ls-files", "-z", "--", path)
+        except integrity.ProgramMissing:
+            return
+        # DVC's own .gitignore beside the outputs it keeps is no output of a stage.
+        names = (listed or "").split("\0")
+        tracked = [name for name in names if name and posixpath.basename(name) != ".gitignore"]
+        if tracked:
+            held = "" if tracked == [path] else f" holds files git tracks ({clip(tracked[0])})"
+            raise ChurnError(
+                f"{params_file}: {key}: {clip(path)}{held or ' is a file git tracks'}; "
+                "outputs go through DVC, not git: choose another path"
+            )

@@ -24,6 +24,7 @@ from churn.core import entry, io
 from churn.core.contract import (
     Contract,
     check_header_names,
+    check_name_text,
     check_slices,
     observe,
     resolve_contract,
@@ -67,8 +68,10 @@ def read_raw(
     p = io.require_file(path)
     frame = parse_csv(p, categorical, text)
     # pandas has renamed a repeated or empty name by now: the names as written decide.
-    check_header_names(io.read_csv_header(p), str(p))
+    header = io.read_csv_header(p)
+    check_header_names(header, str(p))
     check_file(frame, p)
+    check_name_text(header, str(p))  # after the byte checks, which name the line
     return frame
 
 
