@@ -1,10 +1,13 @@
 """Print the test metrics next to the baseline's: ``churn summary``."""
 
+import json
 import logging
 
 from churn.core import io
+from churn.core.errors import ChurnError, clip
 from churn.core.params import load_params
 from churn.core.stats import HIGHER_IS_BETTER
+from churn.ops.results import finite_number, mapping, metrics_of
 
 log = logging.getLogger("churn.summary")
 
@@ -22,7 +25,22 @@ def metrics_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def read_metrics(path: str) -> dict:
+    """metrics.json with every headline metric a finite number, and the baseline's too.
+
+    A hand-edited or truncated file gave a traceback (a list, a NaN, a string).
+    """
+    metrics = metrics_of(io.read_json(path), path, required=True)
+    baseline = mapping(metrics.get("baseline", {}), f"{path}: baseline")
+    for name in HIGHER_IS_BETTER:
+        value = baseline.get(name)
+        if value is not None and not finite_number(value):
+            shown = clip(json.dumps(value), 40)
+            raise ChurnError(f"{path}: baseline.{name}: {shown} is not a finite number")
+    return metrics
+
+
 def main() -> None:
     """Print the table for ``<paths.reports>/metrics.json``."""
     params = load_params()
-    print(metrics_table(io.read_json(f"{params.paths.reports}/metrics.json")))  # noqa: T201 (the table is the output)
+    print(metrics_table(read_metrics(f"{params.paths.reports}/metrics.json")))  # noqa: T201 (the table is the output)
