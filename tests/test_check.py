@@ -185,3 +185,18 @@ def test_churn_check_refuses_an_output_over_a_file_git_tracks(own):
         "error: params.yaml: paths.card: lib holds files git tracks (lib/a*b.py); outputs go "
         "through DVC, not git: choose another path\n"
     )
+
+
+def test_prepare_writes_no_output_when_a_later_one_cannot_be_written(own, monkeypatch, capsys):
+    """paths.contract a directory: train.parquet was replaced before the contract failed."""
+    params = yaml.safe_load((own / "params.yaml").read_text())
+    params["evaluate"]["slices"] = ["plan"]
+    params["decision"]["value_column"] = "usage_minutes"
+    params["paths"]["contract"] = "data/prepared/contract"
+    (own / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (own / "data/prepared/contract").mkdir(parents=True)
+    monkeypatch.chdir(own)
+    assert entry.run(prepare.main) == 1
+    said = capsys.readouterr().err.strip()
+    assert said == "error: data/prepared/contract: Is a directory (a file goes there)"
+    assert [p.name for p in Path("data").rglob("*") if p.is_file()] == ["own.csv"]

@@ -492,3 +492,48 @@ def test_decision_intervals_use_at_most_ci_max_rows(params):
     )
     assert (got["decision/profit_low"], got["decision/profit_high"]) == expected["profit"]
     assert got["profit"] == gain.sum() / 3000  # the point estimate uses every row
+
+
+def _model_on(columns: list[str]):
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+
+    frame = pd.DataFrame({c: [0.0, 1.0] for c in columns})
+    return Pipeline([("m", DummyClassifier())]).fit(frame, [0, 1])
+
+
+def test_a_model_of_other_columns_is_named_before_any_work():
+    """A stale model on a new test split was scikit-learn's 'columns are missing' traceback."""
+    from churn.core.contract import Column, Contract
+
+    contract = Contract(
+        "y", 1, None, "row_id", False, {"a": Column("numeric"), "b": Column("numeric")}
+    )
+    evaluate.check_model_features(_model_on(["b", "a"]), contract, "m.pkl")  # order is free
+    with pytest.raises(evaluate.ChurnError) as err:
+        evaluate.check_model_features(_model_on(["a", "old"]), contract, "m.pkl")
+    assert str(err.value) == (
+        "m.pkl: fitted on other columns than the contract's features; it lacks 'b'; it has "
+        "'old' (run the stages before it: dvc repro)"
+    )
+    with pytest.raises(evaluate.ChurnError, match=r"^m.pkl: .*; it lacks 'b' \(run"):
+        evaluate.check_model_features(_model_on(["a"]), contract, "m.pkl")
+
+
+@pytest.mark.parametrize(
+    ("policy", "says"),
+    [
+        ({"policy": "max_profit", "threshold": "x"}, "threshold: Input should be a valid number"),
+        ({"policy": "max_profit", "threshold": 1.5}, "threshold: Input should be less than"),
+        ({"threshold": 0.5}, "policy: missing key"),
+        ([0.5], "Input should be a valid dictionary"),
+    ],
+)
+def test_a_decision_file_of_the_wrong_shape_is_one_line(policy, says):
+    from churn.core.bundle import check_policy
+
+    with pytest.raises(evaluate.ChurnError) as err:
+        check_policy(policy, "models/decision.json")
+    assert str(err.value).startswith(f"models/decision.json: {says}")
+    good = {"policy": "fixed", "threshold": 0.5, "profit_per_1000": 12.0}
+    assert check_policy(good, "models/decision.json") is good  # read as written

@@ -410,3 +410,20 @@ def test_a_directory_to_write_into_may_be_absent_but_not_a_file(tmp_path):
         str(err.value)
         == f"--out {str(long)[:200]}... ({len(str(long))} characters): not a directory"
     )
+
+
+def test_file_targets_are_checked_before_any_write(tmp_path):
+    """A contract path that was a directory failed prepare after train.parquet was replaced."""
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("mine")
+    io.require_file_targets(tmp_path / "new/deeper/x.json", tmp_path / "file", tmp_path / "dir/x")
+    with pytest.raises(ChurnError) as err:
+        io.require_file_targets(tmp_path / "ok.json", tmp_path / "dir")
+    assert str(err.value) == f"{tmp_path / 'dir'}: Is a directory (a file goes there)"
+    with pytest.raises(ChurnError) as err:
+        io.require_file_targets(tmp_path / "file/sub/x.json")
+    assert str(err.value) == (
+        f"{tmp_path / 'file'}: Not a directory ({tmp_path / 'file/sub/x.json'} goes in it)"
+    )
+    assert (tmp_path / "file").read_text() == "mine"
+    assert not (tmp_path / "new").exists()  # a check, not a write

@@ -191,6 +191,15 @@ def _policy(source: _Source) -> dict:
     return {**policy.model_dump(), "assumptions": assumptions}
 
 
+def check_policy(raw: object, origin: str) -> dict:
+    """``raw`` if it is a decision policy as train records it (a name, a threshold in 0..1)."""
+    try:
+        _Policy.model_validate(raw)
+    except ValidationError as err:
+        raise ChurnError(f"{origin}: {describe(err)}") from None
+    return raw
+
+
 def _origin(source: _Source, path: str) -> str:
     return path if source.rev is None else f"{source.rev}:{path}"
 

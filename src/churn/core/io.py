@@ -241,6 +241,25 @@ def require_directory_or_absent(path: Path, option: str) -> None:
         raise ChurnError(f"{option} {clip(path, 200)}: not a directory")
 
 
+def require_file_targets(*paths: str | Path) -> None:
+    """Each of ``paths`` can take a file: it is no directory, and no folder above it a file.
+
+    A stage checks all its outputs before it writes the first: prepare with
+    ``paths.contract`` a directory had already replaced train.parquet when the
+    contract's write failed, leaving outputs of two different runs.
+    """
+    for path in map(Path, paths):
+        if path.is_dir():
+            raise ChurnError(f"{clip(path, 200)}: Is a directory (a file goes there)")
+        for parent in path.parents:
+            if parent.is_dir():
+                break
+            if parent.exists():
+                raise ChurnError(
+                    f"{clip(parent, 200)}: Not a directory ({clip(path, 200)} goes in it)"
+                )
+
+
 def parse_yaml(data: str | bytes | None, origin: str = "YAML") -> Any:
     """YAML 1.2, as DVC reads and rewrites its files; empty or missing text gives ``{}``.
 

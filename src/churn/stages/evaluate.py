@@ -16,8 +16,9 @@ from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
 from churn.core import decision, entry, io
+from churn.core.bundle import check_policy
 from churn.core.contract import Contract, read_contract
-from churn.core.errors import ChurnError
+from churn.core.errors import ChurnError, clip
 from churn.core.params import DecisionParams, EvaluateParams, load_params
 from churn.core.stats import Scores, decision_intervals, sample_rows, score
 from churn.stages import card
@@ -219,16 +220,38 @@ def write_reports(
     return logged
 
 
+def check_model_features(model: Pipeline, contract: Contract, path: str) -> None:
+    """The model was fitted on the contract's features (not a stale one, for other data).
+
+    ``dvc repro -s evaluate`` after prepare had read another file ran a model of the old
+    columns on the new test split: scikit-learn's traceback, "columns are missing".
+    """
+    fitted = [str(c) for c in getattr(model, "feature_names_in_", contract.features)]
+    missing = [c for c in contract.features if c not in fitted]
+    extra = [c for c in fitted if c not in contract.features]
+    if missing or extra:
+        lacks = f"; it lacks {clip(', '.join(map(repr, missing)), 120)}" if missing else ""
+        has = f"; it has {clip(', '.join(map(repr, extra)), 120)}" if extra else ""
+        raise ChurnError(
+            f"{path}: fitted on other columns than the contract's features{lacks}{has} "
+            "(run the stages before it: dvc repro)"
+        )
+
+
 def main() -> None:
     """Evaluate ``paths.model`` on ``paths.test``."""
     params = load_params()
+    reports = Path(params.paths.reports)
+    io.require_directory_or_absent(reports / "plots", "paths.reports")
+    io.require_file_targets(reports / "metrics.json", params.paths.predictions, params.paths.card)
     contract: Contract = read_contract(params.paths.contract)
     unknown = [s for s in params.evaluate.slices if s not in contract.features]
     if unknown:  # fail before any work, not after the metrics are written
         raise ChurnError(f"params.yaml: evaluate.slices: {unknown} are not feature columns")
     decision.check_value_column(params.decision, contract)
     model: Pipeline = io.read_pickle(params.paths.model)
-    policy = io.read_json(params.paths.decision)
+    check_model_features(model, contract, params.paths.model)
+    policy = check_policy(io.read_json(params.paths.decision), params.paths.decision)
     test = io.read_parquet(params.paths.test)
     y_train = io.read_parquet(params.paths.train, [contract.target])[contract.target]
     y_true = test[contract.target].to_numpy()

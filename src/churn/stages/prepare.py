@@ -593,6 +593,7 @@ def check_features_have_values(
 def main() -> None:
     """Validate the raw CSV, write the train/test Parquet files and the contract."""
     params = load_params()
+    io.require_file_targets(params.paths.train, params.paths.test, params.paths.contract)
     raw_path = params.paths.raw
     declared = params.data.features
     categorical = (

@@ -160,6 +160,7 @@ def decide(
 def main() -> None:
     """Fit and save ``paths.model``; record the decision policy in ``paths.decision``."""
     params = load_params()
+    io.require_file_targets(params.paths.model, params.paths.decision)
     contract = read_contract(params.paths.contract)
     featurizer = io.read_pickle(params.paths.featurizer)
     # The value column of a decision is a feature (check_value_column): nothing else is read.
