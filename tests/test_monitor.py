@@ -430,6 +430,12 @@ def test_binary_text_is_read_as_text_and_other_bytes_are_one_line(tmp_path):
         ),
         ("bytes.csv", b"n,k\n" + b"1,a\n" * 20_000 + b"2,\xe9\n", "cannot read (In CSV column #1"),
         ("log.jsonl", '{"n": 1, "k": ' + "[" * 5000 + "]" * 5000 + "}\n", "not JSON lines"),
+        # pyarrow's JSON reader kept the byte; pandas raised UnicodeDecodeError (exit 1).
+        (
+            "log.jsonl",
+            b'{"n": 1, "k": "a"}\n{"n": 2, "k": "D\xffSL"}\n',
+            "line 2: not JSON ('utf-8'",
+        ),
         ("thrift.parquet", b"PAR1" + b"\0" * 10 + b"PAR1", "not a Parquet file (Couldn't"),
         (
             "log.jsonl",

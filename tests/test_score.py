@@ -140,6 +140,21 @@ def test_the_dask_engine_writes_the_same_bytes(trained, customers, tmp_path, clu
     assert remote.read_bytes() == local.read_bytes()
 
 
+def test_a_corrupt_parquet_page_is_the_inputs_on_either_engine(
+    trained, customers, tmp_path, cluster
+):
+    """On a worker, pyarrow's OSError reached the sink, which named the output file."""
+    good = Path(customers["parquet"]).read_bytes()
+    bad = tmp_path / "corrupt.parquet"
+    bad.write_bytes(good[:100] + b"\0" * 200 + good[300:])
+    out = tmp_path / "o.csv"
+    for engine, scheduler in (("local", None), ("dask", cluster.scheduler_address)):
+        with pytest.raises(ChurnError) as err:
+            score.run(bad, out, engine=engine, scheduler=scheduler, root=trained)
+        assert str(err.value).startswith(f"{bad}: cannot read (")
+        assert not out.exists()
+
+
 # Each bad row of the corpus: what is wrong with it, and the reason the rejects file gives.
 BAD_ROWS = {
     2: ("tenure", None, "tenure: not null"),
@@ -640,6 +655,33 @@ def test_a_scheduler_without_the_dask_engine_is_refused(trained, customers, tmp_
         score.run(customers["csv"], tmp_path / "o.csv", scheduler="tcp://10.0.0.1:8786")
     assert str(err.value) == "--scheduler tcp://10.0.0.1:8786: only with --engine dask"
     assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("address", "says"),
+    [
+        ("not a url", "missing port number"),
+        ("127.0.0.1", "missing port number"),
+        ("http://127.0.0.1:80", "unknown address scheme 'http'"),
+    ],
+)
+def test_a_scheduler_that_is_no_address_is_one_line(address, says):
+    with pytest.raises(ChurnError) as err, score.dask_client(address):
+        pass
+    assert str(err.value).startswith(f"--scheduler {address}: not a Dask scheduler address (")
+    assert says in str(err.value)
+
+
+def test_a_url_whose_filesystem_cannot_load_is_one_line(monkeypatch):
+    """hdfs:// without a Java runtime: OSError from deep in pyarrow, 128 lines of it."""
+
+    def no_jvm(path):
+        raise OSError("Unable to load libjvm\nand more")
+
+    monkeypatch.setattr(score.fsspec.core, "url_to_fs", no_jvm)
+    with pytest.raises(ChurnError) as err:
+        score._fs("hdfs://x/y.csv")
+    assert str(err.value) == "hdfs://x/y.csv: Unable to load libjvm and more"
 
 
 def test_a_local_name_is_a_file_name_whatever_fsspec_would_make_of_it(trained, customers, tmp_path):

@@ -427,3 +427,16 @@ def test_file_targets_are_checked_before_any_write(tmp_path):
     )
     assert (tmp_path / "file").read_text() == "mine"
     assert not (tmp_path / "new").exists()  # a check, not a write
+
+
+def test_a_file_to_read_that_is_something_else_is_not_called_missing(tmp_path):
+    (tmp_path / "d.csv").mkdir()
+    os.mkfifo(tmp_path / "f.jsonl")
+    for name in ("d.csv", "f.jsonl"):
+        with pytest.raises(ChurnError) as err:
+            io.require_file(tmp_path / name)
+        assert str(err.value) == f"{tmp_path / name}: not a regular file"
+    with pytest.raises(ChurnError, match=r"x.csv: file not found \(run the stage"):
+        io.require_file(tmp_path / "x.csv")
+    (tmp_path / "x.csv").write_text("a\n")
+    assert io.require_file(str(tmp_path / "x.csv")) == tmp_path / "x.csv"

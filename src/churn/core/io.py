@@ -441,6 +441,8 @@ def require_file(path: str | Path) -> Path:
     """Return ``path`` as a Path, or fail with a message naming it."""
     p = Path(path)
     if not p.is_file():
+        if p.exists():  # a directory, a FIFO: "not found" sent the user looking for it
+            raise ChurnError(f"{clip(p, 200)}: not a regular file")
         raise ChurnError(f"{p}: file not found (run the stage that makes it, or `dvc pull`)")
     return p
 

@@ -205,7 +205,11 @@ def _json_tables(batch: BatchFile, contract: Contract, chunk_rows: int) -> Itera
                 explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"
             ),
         )
-        yield from scoring.rebatch(reader, chunk_rows)
+        for table in scoring.rebatch(reader, chunk_rows):
+            # pyarrow's JSON reader leaves bytes that are not UTF-8 inside strings as they
+            # are; pandas then raised UnicodeDecodeError (a traceback, and exit 1: "drift").
+            table.validate(full=True)
+            yield table
     except pa.ArrowException as err:
         # pyarrow counts rows from 0 within a 16 MiB block: find the line for the message.
         kinds = {field.name: "number" if field.type == pa.float64() else "text" for field in fields}

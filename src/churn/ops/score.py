@@ -191,7 +191,9 @@ def _fs(path: str) -> tuple[Any, str]:
         return LocalFileSystem(), os.path.abspath(path)
     try:
         return fsspec.core.url_to_fs(path)
-    except (ValueError, ImportError) as err:  # an unknown protocol, or one not installed
+    # An unknown protocol, one not installed, or one whose library cannot load (hdfs://
+    # without a Java runtime: OSError "Unable to load libjvm").
+    except (ValueError, ImportError, OSError) as err:
         raise ChurnError(f"{clip(path, 300)}: {one_line(err)}") from None
 
 
@@ -727,7 +729,12 @@ def dask_client(scheduler: str | None) -> Iterator[Any]:
         try:
             client = Client(scheduler, timeout="30s")
         except OSError as err:
-            raise ChurnError(f"--scheduler {scheduler}: cannot connect ({err})") from None
+            raise ChurnError(f"--scheduler {clip(scheduler)}: cannot connect ({err})") from None
+        except (ValueError, TypeError) as err:  # no port, an http:// or tls:// address
+            raise ChurnError(
+                f"--scheduler {clip(scheduler)}: not a Dask scheduler address "
+                f"({one_line(err)}); e.g. tcp://10.0.0.5:8786"
+            ) from None
         with client:
             yield client
         return
@@ -798,6 +805,10 @@ def _result(future: Any, source: Source) -> pd.DataFrame:
 
     try:
         return future.result()
+    # The partition is read on the worker: a corrupt page is the input's, not the output's
+    # (which the sink around this loop would have named).
+    except (OSError, pa.ArrowException) as err:
+        raise ChurnError(f"{source.path}: cannot read ({one_line(err)})") from None
     except KilledWorker:
         raise ChurnError(
             f"{source.path}: Dask workers died scoring a partition (most often out of memory: "
