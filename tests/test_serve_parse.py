@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from churn.core import io
 from churn.core.contract import Column, Contract, read_contract
 from churn.serving.app import Service
-from churn.serving.parsing import fast_decoder, to_frame
+from churn.serving.parsing import each_name_once, fast_decoder, read_loosely, to_frame
 from churn.serving.settings import Settings
 
 ODD_TOKENS = ["true", "false", "null", '"1.5"', '"x"', "1e400", "-1e400", "NaN", "Infinity"]
@@ -67,13 +67,13 @@ def customer_text(draw, columns: dict[str, Column]) -> str:
         at = draw(st.integers(0, len(pairs) - 1))
         name = pairs[at][0]
         change = draw(st.sampled_from(["odd", "odd", "drop", "twice", "unknown"]))
-        if change == "odd":
+        if name not in columns and change != "drop":  # an unknown field added before
+            pairs.append((name, "1"))
+        elif change == "odd":
             pairs[at] = (name, draw(odd_tokens(columns[name])))
         elif change == "drop":
             pairs.pop(at)
-        elif change == "twice" and name not in columns:  # an unknown field, added before
-            pairs.append((name, "1"))
-        elif change == "twice":  # duplicate keys: the last one counts, for both parsers
+        elif change == "twice":  # a repeated name: the fast path leaves it to pydantic
             pairs.append((name, draw(valid_tokens(columns[name]) | odd_tokens(columns[name]))))
         else:
             pairs.append((draw(st.sampled_from(["promo", "Tenure", "id"])), "1"))
@@ -121,6 +121,8 @@ def test_fast_parser_never_accepts_more_than_the_schema(service: Service) -> Non
         if fast is not None:
             assert slow is not None, body
             pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+            # ...nor what the full path's own checks refuse: a repeated name is a 422.
+            service.check_fields(read_loosely(body).customers)
 
     check()
     # Not vacuous: valid bodies take the fast path, lax ones the slow one, bad ones a 422.
@@ -143,6 +145,38 @@ def test_the_test_split_takes_the_fast_path_with_the_schemas_values(service, tra
     expected = test.astype(dict.fromkeys(service.contract.numeric, float))
     expected = expected.astype(dict.fromkeys(service.contract.categorical, object))
     pd.testing.assert_frame_equal(fast, expected, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    "repeat",
+    [
+        '"tenure": 2',  # a valid value: msgspec kept the last one, a 200
+        '"tenure": "2"',  # a lax value: pydantic's path, a 422
+        '"ten\\u0075re": 2',  # the same name spelled with an escape
+    ],
+)
+def test_a_repeated_name_is_a_422_whatever_its_values(service, trained, repeat) -> None:
+    test = io.read_parquet(trained / "data/prepared/test.parquet")[service.contract.features]
+    row = json.loads(test.head(1).to_json(orient="records"))[0]
+    text = json.dumps({"customers": [row]})
+    assert service.parse_fast(text.encode()) is not None  # the fast path, as written
+    body = text.replace('"tenure": ', repeat + ', "tenure": ', 1).encode()
+    assert service.parse_fast(body) is None
+    with pytest.raises(RequestValidationError) as caught:
+        service.parse(body)
+    assert caught.value.errors()[0]["type"] == "extra_forbidden"
+    twice = text.replace('{"customers"', '{"customers": [], "customers"', 1).encode()
+    assert service.parse_fast(twice) is None  # the last list won in msgspec
+
+
+def test_each_name_once_counts_quoted_names() -> None:
+    keys = [b'"a"', b'"b"']
+    assert each_name_once(b'{"customers":[{"a":1,"b":"x"},{"b":"y","a":2}]}', keys, [2, 2])
+    assert each_name_once(b'{"customers":[{"b":"x"},{"b":"y","a":2}]}', keys, [1, 2])
+    assert not each_name_once(b'{"customers":[{"b":"x"},{"a":1,"a":2,"b":"y"}]}', keys, [1, 2])
+    assert not each_name_once(b'{"customers":[{"a":1,"a":1,"b":"x"}]}', keys, [1, 1])
+    assert not each_name_once(b'{"customers":[{"a":1,"b":"\\"a\\""}]}', keys, [1, 1])
+    assert not each_name_once(b'{"customers":[{"a":1,"b":"a"}],"customers":[]}', keys, [1, 1])
 
 
 def test_parse_answers_422_with_pydantic_paths(service: Service) -> None:

@@ -40,7 +40,9 @@ from churn.serving.model import contract as model_contract
 from churn.serving.parsing import (
     count_customers,
     customer_model,
+    each_name_once,
     fast_decoder,
+    fast_rows,
     is_identity,
     is_json,
     read_loosely,
@@ -80,6 +82,8 @@ class Service:
         self.customer = customer_model(contract)
         self.request_model = request_model(contract, self.customer)
         self.fast = fast_decoder(contract, settings.max_batch)
+        # Names msgspec can take have no quote, backslash or control character to escape.
+        self.fast_keys = [f'"{name}"'.encode() for name in contract.columns]
         self.metrics = Metrics()
         self.log_lock = threading.Lock()
         self.sampler = random.Random()  # noqa: S311 (sampling for monitoring, not security)
@@ -158,9 +162,13 @@ class Service:
         if self.fast is None:
             return None
         try:
-            return list(map(msgspec.structs.astuple, self.fast.decode(body).customers))
+            customers = self.fast.decode(body).customers
         except (msgspec.MsgspecError, ValueError, RecursionError):  # ValueError: not UTF-8
             return None
+        rows, present = fast_rows(customers)
+        if not each_name_once(body, self.fast_keys, present):
+            return None
+        return rows
 
     def parse_checked(self, body: bytes) -> list[tuple]:
         """Pydantic's reading of the body, or a 422 naming the first MAX_ERRORS bad fields."""
@@ -470,6 +478,10 @@ def main() -> None:
         log_level="info",
         log_config=log_config(),
         http=protocol,  # h11 with read deadlines (churn.serving.protocol)
+        # HTTP only. uvicorn[standard] brings a WebSocket library, and a POST with
+        # "Upgrade: websocket" went to it: no answer for 30 s. Without one, uvicorn
+        # answers such a request as plain HTTP.
+        ws="none",
         h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_keep_alive=settings.keepalive_timeout,
     )
