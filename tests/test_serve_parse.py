@@ -169,14 +169,12 @@ def test_a_repeated_name_is_a_422_whatever_its_values(service, trained, repeat) 
     assert service.parse_fast(twice) is None  # the last list won in msgspec
 
 
-def test_each_name_once_counts_quoted_names() -> None:
-    keys = [b'"a"', b'"b"']
-    assert each_name_once(b'{"customers":[{"a":1,"b":"x"},{"b":"y","a":2}]}', keys, [2, 2])
-    assert each_name_once(b'{"customers":[{"b":"x"},{"b":"y","a":2}]}', keys, [1, 2])
-    assert not each_name_once(b'{"customers":[{"b":"x"},{"a":1,"a":2,"b":"y"}]}', keys, [1, 2])
-    assert not each_name_once(b'{"customers":[{"a":1,"a":1,"b":"x"}]}', keys, [1, 1])
-    assert not each_name_once(b'{"customers":[{"a":1,"b":"\\"a\\""}]}', keys, [1, 1])
-    assert not each_name_once(b'{"customers":[{"a":1,"b":"a"}],"customers":[]}', keys, [1, 1])
+def test_each_name_once_counts_the_members() -> None:
+    assert each_name_once(b'{"customers":[{"a":1,"b":"x"},{"b":"y","a":2}]}', [2, 2])
+    assert each_name_once(b'{"customers" : [{"b":"x"},{"b":"y","a":2}]}', [1, 2])
+    assert not each_name_once(b'{"customers":[{"b":"x"},{"a":1,"a":2,"b":"y"}]}', [1, 2])
+    assert not each_name_once(b'{"customers":[{"a":1,"b":"x"}],"customers":[]}', [1, 1])
+    assert not each_name_once(b'{"customers":[{"a":1,"b":"x:y"}]}', [1, 1])  # a false alarm
 
 
 def test_parse_answers_422_with_pydantic_paths(service: Service) -> None:

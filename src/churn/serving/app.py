@@ -82,8 +82,7 @@ class Service:
         self.customer = customer_model(contract)
         self.request_model = request_model(contract, self.customer)
         self.fast = fast_decoder(contract, settings.max_batch)
-        # Names msgspec can take have no quote, backslash or control character to escape.
-        self.fast_keys = [f'"{name}"'.encode() for name in contract.columns]
+        self.nullable = [i for i, col in enumerate(contract.columns.values()) if col.nullable]
         self.metrics = Metrics()
         self.log_lock = threading.Lock()
         self.sampler = random.Random()  # noqa: S311 (sampling for monitoring, not security)
@@ -165,8 +164,8 @@ class Service:
             customers = self.fast.decode(body).customers
         except (msgspec.MsgspecError, ValueError, RecursionError):  # ValueError: not UTF-8
             return None
-        rows, present = fast_rows(customers)
-        if not each_name_once(body, self.fast_keys, present):
+        rows, present = fast_rows(customers, self.nullable)
+        if not each_name_once(body, present):
             return None
         return rows
 
