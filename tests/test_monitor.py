@@ -484,7 +484,7 @@ def test_a_bad_json_line_is_named_by_its_line_in_the_file(tmp_path, monkeypatch,
 
     Blocks of 1 KiB here (16 MiB in use): the bad line is far past the first block.
     """
-    monkeypatch.setattr(mon, "JSON_BLOCK_BYTES", 1 << 10)
+    monkeypatch.setattr(mon.scoring, "JSON_BLOCK_BYTES", 1 << 10)
     good = '{"n": 1.5, "k": "a", "churn_probability": 0.25}\n'
     path = tmp_path / "log.jsonl"
     path.write_text(good * 150 + "\n" + good * 99 + line + "\n" + good)

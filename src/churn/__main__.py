@@ -1,5 +1,5 @@
 """``python -m churn``: the same as the ``churn`` command."""
 
-from churn.cli import main
+from churn.cli import console
 
-raise SystemExit(main())
+console()

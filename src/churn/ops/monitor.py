@@ -73,7 +73,6 @@ log = logging.getLogger("churn.monitor")
 SCORE_COLUMN = SCORE  # as the service writes it to its prediction log
 CHUNK_ROWS = scoring.CHUNK_ROWS  # rows read, validated and counted at a time
 PLOT_BINS = 30
-JSON_BLOCK_BYTES = 16 * 1024 * 1024
 # A feature name used as is for its plot's file; others are made plain (see plot_file).
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 PLAIN_CHARS = 80
@@ -200,7 +199,7 @@ def _json_tables(batch: BatchFile, contract: Contract, chunk_rows: int) -> Itera
     try:
         reader = pajson.open_json(
             batch.path,
-            read_options=pajson.ReadOptions(block_size=JSON_BLOCK_BYTES),
+            read_options=pajson.ReadOptions(block_size=scoring.JSON_BLOCK_BYTES),
             parse_options=pajson.ParseOptions(
                 explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"
             ),

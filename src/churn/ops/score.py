@@ -70,6 +70,8 @@ CHUNK_ROWS = 2 * BLOCK_ROWS
 # file's bytes then depend on the data alone.
 ROW_GROUP_ROWS = 128 * 1024
 CSV_BLOCK_BYTES = 4 * 1024 * 1024
+JSON_BLOCK_BYTES = 16 * 1024 * 1024  # churn monitor's, for JSON lines
+STRADDLING = "straddling object straddles two block boundaries"
 # A quoted field may hold line breaks (as prepare and pandas read it); the reader then
 # cuts blocks at rows, not at any newline.
 PARSE = pacsv.ParseOptions(newlines_in_values=True)
@@ -273,6 +275,11 @@ def one_line(err: Exception) -> str:
     binary bytes of a file that is not CSV at all.
     """
     text = " ".join(str(err).split())
+    if STRADDLING in text:  # pyarrow's words ask for a setting the user does not have
+        text = (
+            f"a row longer than the reader's block ({CSV_BLOCK_BYTES >> 20} MiB for CSV, "
+            f"{JSON_BLOCK_BYTES >> 20} MiB for JSON lines): no customer's field is that long"
+        )
     return clip("".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text), 200)
 
 
