@@ -19,6 +19,19 @@ from synthetic import CUSTOM_DATA, make_custom_dataset
 from test_cli import churn
 
 
+def own_project(tmp_path: Path, monkeypatch, params_raw: dict) -> dict:
+    """Work in ``tmp_path``, with params for the generated dataset at data/raw/own.csv."""
+    params = copy.deepcopy(params_raw)
+    params["data"] = {**CUSTOM_DATA}
+    params["evaluate"]["slices"] = ["plan"]
+    params["decision"]["value_column"] = "usage_minutes"
+    params["paths"]["raw"] = "data/raw/own.csv"
+    (tmp_path / "data/raw").mkdir(parents=True)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    return params
+
+
 def test_freeze_prints_params_that_declare_the_same_contract(trained_inferred, tmp_path):
     frozen = churn("contract", "--freeze", cwd=trained_inferred)
     assert frozen.returncode == 0, frozen.stderr
@@ -92,14 +105,7 @@ def test_a_frozen_contract_accepts_the_file_it_came_from_when_its_test_split_alo
 
     The frozen rules must still accept the file, and prepare write the same splits from it.
     """
-    params = copy.deepcopy(params_raw)
-    params["data"] = {**CUSTOM_DATA}
-    params["evaluate"]["slices"] = ["plan"]
-    params["decision"]["value_column"] = "usage_minutes"
-    params["paths"]["raw"] = "data/raw/own.csv"
-    (tmp_path / "data/raw").mkdir(parents=True)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    monkeypatch.chdir(tmp_path)
+    params = own_project(tmp_path, monkeypatch, params_raw)
     frame = make_custom_dataset(300)
     frame["support_calls"] = frame["support_calls"].astype(float)
     frame.to_csv("data/raw/own.csv", index=False)
@@ -131,14 +137,7 @@ def test_a_feature_without_a_value_is_refused_before_anything_is_written(
     tmp_path, monkeypatch, capsys, params_raw
 ):
     """The imputers dropped it: one input fewer, and scikit-learn's warning in every stage."""
-    params = copy.deepcopy(params_raw)
-    params["data"] = {**CUSTOM_DATA}
-    params["evaluate"]["slices"] = ["plan"]
-    params["decision"]["value_column"] = "usage_minutes"
-    params["paths"]["raw"] = "data/raw/own.csv"
-    (tmp_path / "data/raw").mkdir(parents=True)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    monkeypatch.chdir(tmp_path)
+    own_project(tmp_path, monkeypatch, params_raw)
     frame = make_custom_dataset(300)
     frame.insert(2, "allmiss", np.nan)
     frame.to_csv("data/raw/own.csv", index=False)

@@ -136,13 +136,19 @@ def test_step_names_are_the_featurizers_interface(fitted):
     assert featurizer.get_params()["numeric__impute__strategy"] == "median"
 
 
-def test_a_contract_without_numbers_has_no_numeric_part(custom_dataset):
-    """A branch with no columns would fail to fit; it is left out."""
+@pytest.fixture
+def regions_only(custom_dataset):
+    """The dataset's one categorical column as the whole contract, and the frame."""
     data = DataParams(
         **{**CUSTOM_DATA, "features": {"region": {"type": "categorical", "nullable": True}}}
     )
     frame = custom_dataset[["account", "region", "status"]]
-    contract = resolve_contract(data, frame, "custom.csv")
+    return frame, resolve_contract(data, frame, "custom.csv")
+
+
+def test_a_contract_without_numbers_has_no_numeric_part(regions_only):
+    """A branch with no columns would fail to fit; it is left out."""
+    frame, contract = regions_only
     featurizer = fit_featurizer(
         frame, contract, FeaturizeParams(numeric_impute="median", scale=False)
     )
@@ -286,12 +292,8 @@ def test_every_column_too_large_is_named(custom_dataset):
         check_fitted(featurizer, contract, "train.parquet")
 
 
-def test_a_contract_of_categories_only_has_nothing_to_check(custom_dataset):
-    data = DataParams(
-        **{**CUSTOM_DATA, "features": {"region": {"type": "categorical", "nullable": True}}}
-    )
-    frame = custom_dataset[["account", "region", "status"]]
-    contract = resolve_contract(data, frame, "custom.csv")
+def test_a_contract_of_categories_only_has_nothing_to_check(regions_only):
+    frame, contract = regions_only
     featurizer = fit_featurizer(
         frame, contract, FeaturizeParams(numeric_impute="median", scale=True)
     )
