@@ -12,6 +12,7 @@ from churn.core.errors import CLIP, clip
         ("café plan", "café plan"),  # printable text stays as written
         ("a\nerror: b", "a\\nerror: b"),  # no second line to say anything
         ("a\r\x00\x1b[31m\u2028b", "a\\r\\x00\\x1b[31m\\u2028b"),
+        ("C:\\dir\n'x'", "C:\\dir\\n'x'"),  # printable text as written, backslash too
         (42, "42"),
         ("x" * CLIP, "x" * CLIP),
         ("x" * (CLIP + 1), "x" * CLIP + f"... ({CLIP + 1} characters)"),

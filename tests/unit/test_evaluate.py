@@ -518,6 +518,26 @@ def test_a_model_of_other_columns_is_named_before_any_work():
     )
     with pytest.raises(evaluate.ChurnError, match=r"^m.pkl: .*; it lacks 'b' \(run"):
         evaluate.check_model_features(_model_on(["a"]), contract, "m.pkl")
+    with pytest.raises(evaluate.ChurnError) as err:
+        evaluate.check_model_features(_model_on(["a", "b", "c"]), contract, "m.pkl")
+    assert str(err.value) == (
+        "m.pkl: fitted on other columns than the contract's features; it has 'c' "
+        "(run the stages before it: dvc repro)"
+    )
+    many = [f"column_{i:02d}" for i in range(12)]  # 12 x 11 + 11 x 2 = 154 characters
+    with pytest.raises(evaluate.ChurnError) as err:
+        evaluate.check_model_features(_model_on(many), contract, "m.pkl")
+    listed = ", ".join(map(repr, many))
+    assert f"; it has {listed[:120]}... ({len(listed)} characters) (run" in str(err.value)
+    wide = Contract("y", 1, None, "row_id", False, {c: Column("numeric") for c in many})
+    with pytest.raises(evaluate.ChurnError) as err:
+        evaluate.check_model_features(_model_on(["a"]), wide, "m.pkl")
+    assert f"; it lacks {listed[:120]}... ({len(listed)} characters); it has 'a' (" in str(
+        err.value
+    )
+    from sklearn.dummy import DummyClassifier  # fitted on an array: no names to compare
+
+    evaluate.check_model_features(DummyClassifier().fit([[0.0], [1.0]], [0, 1]), contract, "m")
 
 
 @pytest.mark.parametrize(

@@ -440,3 +440,24 @@ def test_a_file_to_read_that_is_something_else_is_not_called_missing(tmp_path):
         io.require_file(tmp_path / "x.csv")
     (tmp_path / "x.csv").write_text("a\n")
     assert io.require_file(str(tmp_path / "x.csv")) == tmp_path / "x.csv"
+
+
+def test_paths_in_these_messages_are_clipped_at_200_characters(tmp_path):
+    deep = tmp_path / ("d" * 230)
+    deep.mkdir()
+    shown = f"{str(deep)[:200]}... ({len(str(deep))} characters)"
+    with pytest.raises(ChurnError) as err:
+        io.require_file(deep)
+    assert str(err.value) == f"{shown}: not a regular file"
+    with pytest.raises(ChurnError) as err:
+        io.require_file_targets(deep)
+    assert str(err.value) == f"{shown}: Is a directory (a file goes there)"
+    afile = tmp_path / ("f" * 230)
+    afile.write_text("mine")
+    inside = afile / "x.json"
+    with pytest.raises(ChurnError) as err:
+        io.require_file_targets(inside)
+    assert str(err.value) == (
+        f"{str(afile)[:200]}... ({len(str(afile))} characters): Not a directory "
+        f"({str(inside)[:200]}... ({len(str(inside))} characters) goes in it)"
+    )

@@ -308,6 +308,10 @@ def test_repository_params_are_valid(params):
             "params.yaml: paths: train: ./params.yaml is one of the files that define the pipeline",
         ),
         (
+            lambda p: p["paths"].update(card="reports/c\rard.md"),
+            "params.yaml: paths: card: 'reports/c\\rard.md' has a control character",
+        ),
+        (
             lambda p: p["paths"].update(raw="data/raw/x\nerror: fake.csv"),
             "params.yaml: paths: raw: 'data/raw/x\\nerror: fake.csv' has a control character",
         ),
