@@ -1,5 +1,6 @@
-"""python -m churn.stages <stage> as a process: a usage error exits 2 and writes nothing."""
+"""python -m churn.stages <stage> as a process: usage errors, and what a stage imports."""
 
+import json
 import os
 import subprocess
 import sys
@@ -26,3 +27,42 @@ def test_anything_but_one_stage_name_is_a_usage_error(tmp_path, args):
     assert result.stderr.startswith("usage: python -m churn.stages [-h]")
     assert result.stderr.splitlines()[-1].startswith("python -m churn.stages: error: ")
     assert list(tmp_path.iterdir()) == []
+
+
+DEFERRED_AFTER_IMPORT = """
+import json, sys
+from churn.core import deferred
+from churn.stages.__main__ import import_stage
+stage = import_stage(sys.argv[1])
+print(json.dumps({
+    "real": sorted(n for n in deferred.STAGE_DEFERRED
+                   if not isinstance(sys.modules.get(n), deferred.Standin)),
+    "stats_py": "scipy.stats._stats_py" in sys.modules,
+    "sklearn": "sklearn" in sys.modules,
+    "main": callable(stage.main),
+}))
+"""
+
+
+@pytest.mark.parametrize("stage", ["featurize", "train", "evaluate"])
+def test_a_stage_import_leaves_the_deferred_scipy_modules_unloaded(stage):
+    """The saving of churn.core.deferred, held: scikit-learn is imported, SciPy's stats not.
+
+    Fails when scikit-learn starts using another name of a deferred module at import
+    (that name then belongs in STAGE_DEFERRED) or imports one some other way.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", DEFERRED_AFTER_IMPORT, stage],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(result.stdout) == {
+        "real": [],
+        "stats_py": False,
+        "sklearn": True,
+        "main": True,
+    }

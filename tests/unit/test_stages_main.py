@@ -4,13 +4,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from churn.core import entry
+from churn.core import deferred, entry
 from churn.stages import __main__ as launcher
 
 
-def test_the_stage_is_imported_frozen_run_and_left_with_its_status(monkeypatch):
+def test_the_stage_is_imported_deferred_and_frozen_run_and_left_with_its_status(monkeypatch):
     calls = []
     stage = SimpleNamespace(main=lambda: None)
+
+    def defer_all(modules):
+        calls.append(("defer_all", modules))
 
     def import_frozen(name):
         calls.append(("import_frozen", name))
@@ -24,6 +27,7 @@ def test_the_stage_is_imported_frozen_run_and_left_with_its_status(monkeypatch):
         calls.append(("leave", status))
         raise SystemExit(status)
 
+    monkeypatch.setattr(deferred, "defer_all", defer_all)
     monkeypatch.setattr(entry, "import_frozen", import_frozen)
     monkeypatch.setattr(entry, "run", run)
     monkeypatch.setattr(entry, "leave", leave)
@@ -31,6 +35,7 @@ def test_the_stage_is_imported_frozen_run_and_left_with_its_status(monkeypatch):
         launcher.main(["train"])
     assert exited.value.code == 7
     assert calls == [
+        ("defer_all", deferred.STAGE_DEFERRED),
         ("import_frozen", "churn.stages.train"),
         ("run", stage.main),
         ("leave", 7),

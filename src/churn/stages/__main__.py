@@ -1,17 +1,25 @@
 """Run one pipeline stage as ``python -m churn.stages <stage>``: each command in dvc.yaml.
 
-The stage is imported through :func:`churn.core.entry.import_frozen`, so the objects its
-imports leave are not walked by the garbage collector again, and it ends through
+The stage is imported by :func:`import_stage`: with ``scipy.stats`` deferred (scikit-learn
+imports it, no stage uses it) and through :func:`churn.core.entry.import_frozen`, so the
+objects its imports leave are not walked by the garbage collector again. It ends through
 :func:`churn.core.entry.leave`, so the interpreter's teardown is skipped.
 """
 
 import argparse
 from collections.abc import Sequence
+from types import ModuleType
 from typing import NoReturn
 
-from churn.core import entry
+from churn.core import deferred, entry
 
 STAGES = ("fetch", "prepare", "featurize", "train", "evaluate")  # dvc.yaml's, in its order
+
+
+def import_stage(stage: str) -> ModuleType:
+    """Import ``churn.stages.<stage>`` as its process does: SciPy's stats deferred, frozen."""
+    deferred.defer_all(deferred.STAGE_DEFERRED)
+    return entry.import_frozen(f"churn.stages.{stage}")
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -21,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     )
     parser.add_argument("stage", choices=STAGES, help="the stage, as named in dvc.yaml")
     args = parser.parse_args(argv)
-    stage = entry.import_frozen(f"churn.stages.{args.stage}")
+    stage = import_stage(args.stage)
     entry.leave(entry.run(stage.main))
 
 

@@ -1,0 +1,170 @@
+"""Modules a stage imports but never uses, loaded only if something really uses them.
+
+scikit-learn imports ``scipy.stats`` at its root (``sklearn.utils.fixes``) and
+``scipy.interpolate`` with its preprocessing, and binds a few of their names at import
+time (``from scipy.stats import rankdata``): 0.5 s of every featurize, train and evaluate
+process, for names none of them calls. A stand-in takes such a module's place in
+``sys.modules``. A name listed for it becomes a forwarder that fetches the real object at
+its first use; any other attribute, or any submodule, imports the real module there and
+then. Either way the code that asked gets what SciPy has, only later.
+"""
+
+import importlib
+import importlib.machinery
+import importlib.util
+import sys
+from collections.abc import Iterable, Mapping
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import Any
+
+# scikit-learn 1.9 binds these at import time: BSpline (preprocessing._polynomial),
+# rankdata (metrics._ranking, model_selection._search), gmean (_loss.link), chi2
+# (covariance), spearmanr (isotonic, which evaluate's calibration curve imports),
+# mquantiles (inspection._partial_dependence). tests/test_stage_launcher.py fails when a
+# stage's import loads one of these modules after all (a new name, an upgrade), so the
+# saving cannot vanish unseen.
+STAGE_DEFERRED: Mapping[str, tuple[str, ...]] = {
+    "scipy.interpolate": ("BSpline",),
+    "scipy.stats": ("chi2", "gmean", "rankdata", "spearmanr"),
+    "scipy.stats.mstats": ("mquantiles",),
+}
+
+
+class Forward:
+    """A name imported from a deferred module: calls and attributes reach the real object."""
+
+    __slots__ = ("_module", "_name")
+
+    def __init__(self, module: str, name: str) -> None:
+        self._module = module
+        self._name = name
+
+    def target(self) -> Any:
+        """The real object, importing its module if it is still deferred."""
+        return getattr(real_module(self._module), self._name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the real object."""
+        return self.target()(*args, **kwargs)
+
+    def __getattr__(self, attr: str) -> Any:
+        # Reached only for names the class lacks. Private and dunder names stay here:
+        # pickle and copy probe them on an instance whose slots are not yet set.
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(self.target(), attr)
+
+    def __repr__(self) -> str:
+        return f"<deferred {self._module}.{self._name}>"
+
+
+class Standin(ModuleType):
+    """Takes a deferred module's place in ``sys.modules`` until it is really needed."""
+
+    forwarded: frozenset[str] = frozenset()
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr in self.forwarded:
+            return Forward(self.__name__, attr)
+        if attr == "__path__":  # the import system asking whether a module is a package
+            raise AttributeError(attr)
+        return getattr(real_module(self.__name__), attr)
+
+
+class RealParentFirst:
+    """Imports a submodule of a deferred package under the real package, never the stand-in.
+
+    A finder on ``sys.meta_path`` and the loader of what it finds (duck-typed: the
+    ``importlib.abc`` classes would cost an import of their own in every stage).
+
+    ``import scipy.stats.qmc`` while ``scipy.stats`` is a stand-in: the real package is
+    imported first (its ``__init__`` may import the submodule itself), then the
+    submodule as usual, and that one module object is what the import returns.
+    """
+
+    def __init__(self) -> None:
+        self.specs: dict[str, ModuleSpec | None] = {}
+
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> ModuleSpec | None:
+        """A spec with this loader for a submodule of a stand-in; None for anything else."""
+        if not isinstance(sys.modules.get(fullname.rpartition(".")[0]), Standin):
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType:
+        """The real submodule, imported under the real package."""
+        real_module(spec.name.rpartition(".")[0])
+        module = importlib.import_module(spec.name)
+        self.specs[spec.name] = module.__spec__
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        """Nothing to run (it ran on import): give back the spec the import system replaced."""
+        module.__spec__ = self.specs.pop(module.__name__)
+
+
+FINDER = RealParentFirst()
+
+
+def real_module(name: str) -> ModuleType:
+    """Module ``name`` itself: imported now if only its stand-in was there."""
+    if isinstance(sys.modules.get(name), Standin):
+        parent = name.rpartition(".")[0]
+        if isinstance(sys.modules.get(parent), Standin):
+            real_module(parent)  # which takes this stand-in out too
+        else:
+            undefer(name)
+    return importlib.import_module(name)
+
+
+def undefer(name: str) -> None:
+    """Take the stand-ins of ``name`` and its submodules out, so the next import is real.
+
+    The submodules' too: the real package imports them and must not find a stand-in in
+    their place. So goes the parent's attribute, as before any first import: the import
+    system sets it to the real module once that is loaded.
+    """
+    for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+        if isinstance(sys.modules[key], Standin):
+            del sys.modules[key]
+    parent, _, child = name.rpartition(".")
+    if isinstance(getattr(sys.modules.get(parent), child, None), Standin):
+        delattr(sys.modules[parent], child)
+
+
+def defer(name: str, forwarded: Iterable[str]) -> None:
+    """Put a stand-in for submodule ``name`` in ``sys.modules``, unless it is imported already.
+
+    Its parent package is imported (SciPy's own ``__init__`` is light); the module is
+    found on the parent's path, without being imported.
+    """
+    if name in sys.modules:
+        return
+    parent_name, _, child = name.rpartition(".")
+    parent = importlib.import_module(parent_name)
+    spec = importlib.machinery.PathFinder.find_spec(name, parent.__path__)
+    if spec is None:
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+    standin = Standin(name)
+    standin.forwarded = frozenset(forwarded)
+    standin.__spec__ = spec
+    standin.__loader__ = spec.loader
+    standin.__file__ = spec.origin
+    if spec.submodule_search_locations is None:
+        standin.__package__ = parent_name
+    else:
+        standin.__package__ = name
+        standin.__path__ = list(spec.submodule_search_locations)
+    sys.modules[name] = standin
+    setattr(parent, child, standin)
+    if FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, FINDER)
+
+
+def defer_all(deferred: Mapping[str, Iterable[str]]) -> None:
+    """:func:`defer` each module, parents before their submodules."""
+    for name in sorted(deferred):
+        defer(name, deferred[name])

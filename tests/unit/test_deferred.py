@@ -1,0 +1,221 @@
+"""core.deferred: stand-ins load the real module at the first real use, exactly once.
+
+A throw-away package in tmp_path plays SciPy: ``fakepkg.heavy`` counts how often each of
+its modules runs, and ``fakepkg.user`` binds a name from it at import time, as
+scikit-learn does with ``from scipy.stats import rankdata``.
+"""
+
+import importlib
+import pickle
+import sys
+
+import pytest
+
+from churn.core import deferred
+
+FILES = {
+    "fakepkg/__init__.py": "RUNS = []\n",
+    "fakepkg/heavy/__init__.py": (
+        "import fakepkg\n"
+        "fakepkg.RUNS.append('heavy')\n"
+        "from fakepkg.heavy import sub\n"
+        "__all__ = ['double', 'LIMIT']\n"
+        "LIMIT = 7\n"
+        "def double(x):\n"
+        "    return 2 * x\n"
+        "class Box:\n"
+        "    size = 3\n"
+        "    @staticmethod\n"
+        "    def make(n):\n"
+        "        return [0] * n\n"
+    ),
+    "fakepkg/heavy/sub.py": (
+        "import fakepkg\nfakepkg.RUNS.append('sub')\ndef triple(x):\n    return 3 * x\n"
+    ),
+    "fakepkg/heavy/extra.py": (
+        "import fakepkg\nfakepkg.RUNS.append('extra')\ndef name():\n    return 'extra'\n"
+    ),
+    "fakepkg/user.py": "from fakepkg.heavy import double, Box\n",
+    "fakepkg/star.py": "from fakepkg.heavy import *\n",
+}
+
+
+@pytest.fixture
+def fakepkg(tmp_path, monkeypatch):
+    """The package on sys.path; afterwards its modules and the finder are gone again."""
+    for rel, text in FILES.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pkg = importlib.import_module("fakepkg")
+    yield pkg
+    for name in [n for n in sys.modules if n == "fakepkg" or n.startswith("fakepkg.")]:
+        del sys.modules[name]
+    while deferred.FINDER in sys.meta_path:
+        sys.meta_path.remove(deferred.FINDER)
+
+
+def test_a_listed_name_is_bound_at_import_and_loads_the_module_at_its_first_call(fakepkg):
+    deferred.defer("fakepkg.heavy", ["double", "Box"])
+    user = importlib.import_module("fakepkg.user")
+    assert fakepkg.RUNS == []
+    assert isinstance(sys.modules["fakepkg.heavy"], deferred.Standin)
+    assert repr(user.double) == "<deferred fakepkg.heavy.double>"
+    assert user.double(21) == 42
+    assert fakepkg.RUNS == ["heavy", "sub"]
+    real = sys.modules["fakepkg.heavy"]
+    assert not isinstance(real, deferred.Standin)
+    assert fakepkg.heavy is real
+    assert user.double.target() is real.double
+    assert user.double(5) == 10
+    assert fakepkg.RUNS == ["heavy", "sub"]  # once
+
+
+def test_attributes_of_a_forwarded_name_reach_the_real_object(fakepkg):
+    deferred.defer("fakepkg.heavy", ["Box"])
+    box = sys.modules["fakepkg.heavy"].Box
+    assert box.size == 3
+    assert box.make(2) == [0, 0]
+    assert fakepkg.RUNS == ["heavy", "sub"]
+
+
+def test_private_names_of_a_forwarder_are_not_forwarded_and_load_nothing(fakepkg):
+    deferred.defer("fakepkg.heavy", ["Box"])
+    box = sys.modules["fakepkg.heavy"].Box
+    with pytest.raises(AttributeError, match="_secret"):
+        box._secret  # noqa: B018
+    assert not hasattr(box, "__wrapped__")
+    assert fakepkg.RUNS == []
+
+
+def test_a_forwarder_survives_pickling(fakepkg):
+    deferred.defer("fakepkg.heavy", ["double"])
+    copied = pickle.loads(pickle.dumps(sys.modules["fakepkg.heavy"].double))
+    assert repr(copied) == "<deferred fakepkg.heavy.double>"
+    assert copied(4) == 8
+
+
+def test_an_unlisted_name_loads_the_real_module_at_once(fakepkg):
+    deferred.defer("fakepkg.heavy", ["double"])
+    from fakepkg.heavy import LIMIT
+
+    assert LIMIT == 7
+    assert fakepkg.RUNS == ["heavy", "sub"]
+    assert not isinstance(sys.modules["fakepkg.heavy"], deferred.Standin)
+
+
+def test_module_attribute_access_goes_to_the_real_module(fakepkg):
+    deferred.defer("fakepkg.heavy", [])
+    import fakepkg.heavy
+
+    assert fakepkg.RUNS == []  # `import` alone binds the stand-in
+    assert fakepkg.heavy.double(1) == 2
+    assert fakepkg.RUNS == ["heavy", "sub"]
+    assert fakepkg.heavy is sys.modules["fakepkg.heavy"]
+
+
+def test_a_star_import_gets_the_real_modules_names(fakepkg):
+    deferred.defer("fakepkg.heavy", ["double"])
+    namespace = vars(importlib.import_module("fakepkg.star"))
+    assert namespace["LIMIT"] == 7
+    assert namespace["double"](2) == 4
+    assert "Box" not in namespace  # __all__ is the real module's
+
+
+def test_a_submodule_the_real_package_imports_is_that_one_module(fakepkg):
+    deferred.defer("fakepkg.heavy", [])
+    import fakepkg.heavy.sub as sub
+
+    assert fakepkg.RUNS == ["heavy", "sub"]  # the package first, the submodule once
+    assert sys.modules["fakepkg.heavy.sub"] is sub
+    assert sys.modules["fakepkg.heavy"].sub is sub
+    assert sub.__spec__.origin.endswith("sub.py")
+    assert sub.__spec__.loader is not deferred.FINDER
+    assert deferred.FINDER.specs == {}
+
+
+def test_a_submodule_the_package_does_not_import_is_imported_under_the_real_one(fakepkg):
+    deferred.defer("fakepkg.heavy", [])
+    from fakepkg.heavy.extra import name
+
+    assert name() == "extra"
+    assert fakepkg.RUNS == ["heavy", "sub", "extra"]
+    extra = sys.modules["fakepkg.heavy.extra"]
+    assert sys.modules["fakepkg.heavy"].extra is extra
+    assert extra.__spec__.origin.endswith("extra.py")
+
+
+def test_a_missing_submodule_of_a_stand_in_is_the_usual_error(fakepkg):
+    deferred.defer("fakepkg.heavy", [])
+    with pytest.raises(ModuleNotFoundError, match=r"fakepkg\.heavy\.nope"):
+        importlib.import_module("fakepkg.heavy.nope")
+
+
+def test_a_deferred_submodule_loads_its_deferred_package_first(fakepkg):
+    deferred.defer_all({"fakepkg.heavy.sub": ["triple"], "fakepkg.heavy": ["double"]})
+    assert isinstance(sys.modules["fakepkg.heavy.sub"], deferred.Standin)
+    assert sys.modules["fakepkg.heavy"].sub is sys.modules["fakepkg.heavy.sub"]
+    from fakepkg.heavy.sub import triple
+
+    assert fakepkg.RUNS == []
+    assert triple(3) == 9
+    assert fakepkg.RUNS == ["heavy", "sub"]
+    for name in ("fakepkg.heavy", "fakepkg.heavy.sub"):
+        assert not isinstance(sys.modules[name], deferred.Standin)
+    assert sys.modules["fakepkg.heavy"].sub is sys.modules["fakepkg.heavy.sub"]
+
+
+def test_a_plain_module_stand_in_is_no_package_and_the_probe_loads_nothing(fakepkg):
+    deferred.defer("fakepkg.heavy", [])
+    deferred.defer("fakepkg.heavy.sub", [])
+    standin = sys.modules["fakepkg.heavy.sub"]
+    assert not hasattr(standin, "__path__")
+    assert hasattr(sys.modules["fakepkg.heavy"], "__path__")
+    assert standin.__package__ == "fakepkg.heavy"
+    assert sys.modules["fakepkg.heavy"].__package__ == "fakepkg.heavy"
+    assert standin.__file__.endswith("sub.py")
+    assert fakepkg.RUNS == []
+
+
+def test_a_module_already_imported_is_left_as_it_is(fakepkg):
+    real = importlib.import_module("fakepkg.heavy")
+    deferred.defer("fakepkg.heavy", ["double"])
+    assert sys.modules["fakepkg.heavy"] is real
+    assert deferred.FINDER not in sys.meta_path
+
+
+def test_a_module_that_does_not_exist_is_named(fakepkg):
+    with pytest.raises(ModuleNotFoundError, match=r"'fakepkg\.ghost'") as raised:
+        deferred.defer("fakepkg.ghost", [])
+    assert raised.value.name == "fakepkg.ghost"
+    assert "fakepkg.ghost" not in sys.modules
+
+
+def test_the_finder_is_installed_once_in_front_and_ignores_other_imports(fakepkg):
+    deferred.defer("fakepkg.heavy", [])
+    deferred.defer("fakepkg.heavy.sub", [])
+    assert sys.meta_path[0] is deferred.FINDER
+    assert sys.meta_path.count(deferred.FINDER) == 1
+    assert deferred.FINDER.find_spec("fakepkg.other") is None
+    assert deferred.FINDER.find_spec("json") is None
+
+
+def test_undefer_takes_out_the_module_its_submodules_and_the_parent_attribute(fakepkg):
+    deferred.defer_all({"fakepkg.heavy": [], "fakepkg.heavy.sub": []})
+    deferred.undefer("fakepkg.heavy")
+    assert "fakepkg.heavy" not in sys.modules
+    assert "fakepkg.heavy.sub" not in sys.modules
+    assert "heavy" not in vars(fakepkg)
+    assert fakepkg.RUNS == []
+
+
+def test_undefer_leaves_real_modules_and_other_stand_ins(fakepkg):
+    importlib.import_module("fakepkg.heavy")
+    deferred.defer("fakepkg.heavy.extra", [])
+    deferred.undefer("fakepkg.heavy.sub")  # real: stays
+    assert not isinstance(sys.modules["fakepkg.heavy.sub"], deferred.Standin)
+    assert isinstance(sys.modules["fakepkg.heavy.extra"], deferred.Standin)
+    deferred.undefer("fakepkg.heavy.extra")
+    assert "fakepkg.heavy.extra" not in sys.modules
+    assert "extra" not in vars(sys.modules["fakepkg.heavy"])
+    assert sys.modules["fakepkg.heavy"].sub.triple(1) == 3
