@@ -402,9 +402,16 @@ def measure_stages(repo: Path, env: Mapping[str, str], logs: Path) -> dict[str, 
     return runs
 
 
+# How a stage process imports its stage (scipy.stats deferred, the collector frozen).
+IMPORT_STAGE = "from churn.stages.__main__ import import_stage"
+
+
 def measure_imports(repo: Path, env: Mapping[str, str], logs: Path, runs: int) -> dict[str, float]:
     """Best-of-``runs`` wall of a fresh interpreter importing each stage, and of a bare one."""
-    commands = {"python": "pass", **{name: f"import churn.stages.{name}" for name in STAGES}}
+    commands = {
+        "python": "pass",
+        **{name: f"{IMPORT_STAGE}; import_stage({name!r})" for name in STAGES},
+    }
     best = {}
     for name, code in commands.items():
         cmd = [sys.executable, "-c", code]
@@ -435,11 +442,11 @@ def floor_worker(report: Path) -> None:
     from threadpoolctl import threadpool_limits
 
     start = time.perf_counter()
-    from churn.core.entry import import_frozen
+    from churn.stages.__main__ import import_stage
 
     # Imported as each stage process imports its stage (python -m churn.stages <stage>), so
-    # the floor's work runs with the same collector as the stages' work.
-    modules = [import_frozen(f"churn.stages.{name}") for name in STAGES]
+    # the floor's work runs with the same collector and the same deferred modules.
+    modules = [import_stage(name) for name in STAGES]
     import_seconds = time.perf_counter() - start
     stages: dict[str, float] = {}
     cpu: dict[str, float] = {}
@@ -555,6 +562,18 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def bench_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The commands' environment: :func:`tools.sandbox.tool_env`, bytecode caching on.
+
+    Python writes ``__pycache__`` by default, so a checkout compiles its modules once. An
+    environment with PYTHONDONTWRITEBYTECODE set would have every stage compile the
+    project's modules again (~0.05 s a stage here), a cost no default setup pays.
+    """
+    env = tool_env(base)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def run_benchmark(
     scratch: Path,
     sizes: Iterable[int],
@@ -564,7 +583,7 @@ def run_benchmark(
     plain_max_rows: int = PLAIN_MAX_ROWS,
 ) -> dict[str, Any]:
     """Copy the repository into ``scratch`` and measure every size, smallest first."""
-    env = tool_env()
+    env = bench_env()
     repo = copy_repo(REPO_ROOT, scratch / "repo")
     init_repo(repo, scratch, env)
     logs = scratch / "logs"
@@ -680,7 +699,7 @@ def imports_table(imports: Mapping[str, float], runs: int) -> list[str]:
     lines = [
         table_row(
             "stage",
-            f"`python -c 'import churn.stages.<stage>'` (best of {runs})",
+            f"`python -c '{IMPORT_STAGE}; import_stage(<stage>)'` (best of {runs})",
             "imports alone",
         ),
         "|---|--:|--:|",

@@ -280,6 +280,15 @@ def test_size_table_rows() -> None:
     )
 
 
+def test_the_commands_cache_bytecode_as_python_does_by_default() -> None:
+    env = bench.bench_env({"PATH": "/usr/bin", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C"})
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["LANG"] == "C"
+    assert env["DVC_NO_ANALYTICS"] == "1"
+    assert env["PATH"].endswith(os.pathsep + "/usr/bin")
+    assert bench.bench_env({"PATH": ""}).keys() >= {"PATH", "PYTHONPATH", "DVC_NO_ANALYTICS"}
+
+
 def test_imports_table_subtracts_the_bare_interpreter() -> None:
     imports = {"python": 0.5, "prepare": 1.0, "featurize": 1.25, "train": 2.0, "evaluate": 1.5}
     assert bench.imports_table(imports, 3)[2:] == [
