@@ -66,6 +66,11 @@ STAGES = ("prepare", "featurize", "train", "evaluate")
 FORCE_CMD = ("dvc", "repro", "-f", "--downstream", "prepare")
 NOOP_CMD = ("dvc", "repro")
 NOOP_RUNS = 5
+# Up to 1M rows the forced repro and the floor each run twice, alternating, and the faster
+# of each counts: a single run read up to 2 s slow on this shared 2-core machine. Above
+# that one run each (at 10M a forced repro takes minutes).
+TIMED_RUNS = 2
+TIMED_RUNS_MAX_ROWS = 1_000_000
 IMPORT_RUNS = 3  # fresh interpreters per stage import; the best one counts
 DEFAULT_ROWS = (7043, 100_000, 1_000_000)
 CSV_CHUNK = 100_000
@@ -198,6 +203,10 @@ def write_resampled_csv(
             else:
                 numbered = enumerate(block, start + 1)
                 out.write("".join(f"{heads[p]}{i}{tails[p]}\n" for i, p in numbered))
+        # On disk before the timed runs start: the kernel writing back 1.5 GB of dirty
+        # pages would otherwise overlap the first of them.
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def parse_rows(text: str) -> int:
@@ -538,22 +547,30 @@ def measure_size(
     """Forced repro, no-op repro, each stage alone, the in-process floor, the plain script."""
     label = size_label(rows)
     log.info("%s: dvc repro -f --downstream prepare", label)
-    repro = run_timed(FORCE_CMD, repo, env, logs / "repro.log")
+    repros = [run_timed(FORCE_CMD, repo, env, logs / "repro.log")]
     metrics = repo / read_params(repo)["paths"]["reports"] / "metrics.json"
     pipeline_auc = json.loads(metrics.read_text(encoding="utf-8"))["roc_auc"]
-    log.info("%s: dvc repro took %.2f s; no-op dvc repro", label, repro.seconds)
+    log.info("%s: dvc repro took %.2f s; no-op dvc repro", label, repros[0].seconds)
     noop = measure_noop(repo, env, logs, noop_runs)
     log.info("%s: each stage alone", label)
     stages = measure_stages(repo, env, logs)
     log.info("%s: in-process floor", label)
-    floor = floor_in_subprocess(repo, env, logs / "floor.log")
+    floors = [floor_in_subprocess(repo, env, logs / "floor.log")]
+    for attempt in range(1, TIMED_RUNS if rows <= TIMED_RUNS_MAX_ROWS else 1):
+        log.info("%s: dvc repro -f and the floor again (run %d)", label, attempt + 1)
+        repros.append(run_timed(FORCE_CMD, repo, env, logs / f"repro-{attempt}.log"))
+        floors.append(floor_in_subprocess(repo, env, logs / f"floor-{attempt}.log"))
     plain = None
     if with_plain:
         log.info("%s: plain script", label)
         plain = plain_in_subprocess(repo, env, logs)
+    repro = min(repros, key=lambda run: run.seconds)
+    floor = min(floors, key=lambda run: run["seconds"])
     return {
         **summarize(rows, repro, stages, floor, plain, noop),
         "pipeline_roc_auc": pipeline_auc,
+        "repro_runs_seconds": [run.seconds for run in repros],
+        "floor_runs_seconds": [run["seconds"] for run in floors],
     }
 
 
@@ -682,6 +699,13 @@ def run_cells(run: Mapping[str, Any] | None) -> tuple[str, str, str]:
     )
 
 
+def runs_line(size: Mapping[str, Any]) -> str:
+    """Every timed run of the forced repro and the floor, in the order they ran."""
+    repros = ", ".join(fmt_value(x, "s") for x in size.get("repro_runs_seconds", []))
+    floors = ", ".join(fmt_value(x, "s") for x in size.get("floor_runs_seconds", []))
+    return f"runs: dvc repro -f {repros or '-'}; floor {floors or '-'}"
+
+
 def plain_line(size: Mapping[str, Any]) -> str:
     """The plain script's phases and both ROC AUCs (same job, same answer?)."""
     if size["plain"] is None:
@@ -742,6 +766,8 @@ def format_report(results: Mapping[str, Any]) -> str:
         "Stages alone: each stage's dvc.yaml command run by itself (interpreter, imports, work).",
         "In-process: the stage's main() in the floor process, timed after imports.",
         "CPU: user + system seconds of the process tree; steadier than wall on a busy machine.",
+        f"dvc repro -f and the floor: the faster of {TIMED_RUNS} runs each up to "
+        f"{size_label(TIMED_RUNS_MAX_ROWS)}, alternating; one run each above.",
     ]
     for size in sorted(results["sizes"].values(), key=lambda s: s["rows"]):
         lines += [
@@ -749,6 +775,8 @@ def format_report(results: Mapping[str, Any]) -> str:
             f"### {size_label(size['rows'])}",
             "",
             *size_table(size),
+            "",
+            runs_line(size),
             "",
             plain_line(size),
         ]
