@@ -6,6 +6,7 @@ scikit-learn does with ``from scipy.stats import rankdata``.
 """
 
 import importlib
+import importlib.util
 import pickle
 import sys
 
@@ -67,7 +68,7 @@ def test_a_listed_name_is_bound_at_import_and_loads_the_module_at_its_first_call
     assert not isinstance(real, deferred.Standin)
     assert fakepkg.heavy is real
     assert user.double.target() is real.double
-    assert user.double(5) == 10
+    assert user.double(x=5) == 10
     assert fakepkg.RUNS == ["heavy", "sub"]  # once
 
 
@@ -131,7 +132,8 @@ def test_a_submodule_the_real_package_imports_is_that_one_module(fakepkg):
     assert sys.modules["fakepkg.heavy"].sub is sub
     assert sub.__spec__.origin.endswith("sub.py")
     assert sub.__spec__.loader is not deferred.FINDER
-    assert deferred.FINDER.specs == {}
+    assert deferred.FINDER.specs == {}  # nothing held after the import
+    assert deferred.RealParentFirst().specs == {}
 
 
 def test_a_submodule_the_package_does_not_import_is_imported_under_the_real_one(fakepkg):
@@ -169,7 +171,13 @@ def test_a_plain_module_stand_in_is_no_package_and_the_probe_loads_nothing(fakep
     deferred.defer("fakepkg.heavy", [])
     deferred.defer("fakepkg.heavy.sub", [])
     standin = sys.modules["fakepkg.heavy.sub"]
-    assert not hasattr(standin, "__path__")
+    with pytest.raises(AttributeError, match="__path__"):
+        standin.__path__  # noqa: B018
+    # What tools ask a module for: its spec and loader, as the real module will have them.
+    assert importlib.util.find_spec("fakepkg.heavy.sub") is standin.__spec__
+    assert standin.__spec__.origin == standin.__file__
+    assert standin.__loader__ is standin.__spec__.loader
+    assert standin.__loader__.get_filename("fakepkg.heavy.sub") == standin.__file__
     assert hasattr(sys.modules["fakepkg.heavy"], "__path__")
     assert standin.__package__ == "fakepkg.heavy"
     assert sys.modules["fakepkg.heavy"].__package__ == "fakepkg.heavy"

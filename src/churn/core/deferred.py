@@ -112,11 +112,8 @@ FINDER = RealParentFirst()
 def real_module(name: str) -> ModuleType:
     """Module ``name`` itself: imported now if only its stand-in was there."""
     if isinstance(sys.modules.get(name), Standin):
-        parent = name.rpartition(".")[0]
-        if isinstance(sys.modules.get(parent), Standin):
-            real_module(parent)  # which takes this stand-in out too
-        else:
-            undefer(name)
+        # A parent that is a stand-in too is loaded first, by the finder, on the way.
+        undefer(name)
     return importlib.import_module(name)
 
 
