@@ -809,7 +809,8 @@ def test_a_release_whose_id_is_named_like_an_output_column_is_refused(
         score.run(customers["csv"], out, root=trained)
     assert str(err.value) == (
         f"{bundle.version}'s contract: 'reason': a name churn's outputs give their own columns "
-        "(churn_probability, churn, row, reason) beside the id and the features; rename it"
+        "(churn_probability, churn, row, reason) beside the id and the features; retrain with "
+        "a new name for it"
     )
     assert not out.exists()
 
@@ -833,6 +834,7 @@ def test_a_row_longer_than_a_block_is_said_in_our_words_and_the_process_ends_cle
         codes.add(done.returncode)
         assert done.stderr == (
             f"error: {path}: cannot read as CSV (a row longer than the reader's block (4 MiB "
-            "for CSV, 16 MiB for JSON lines): no customer's field is that long)\n"
+            'for CSV, 16 MiB for JSON lines): most likely a quote (") that is never closed, '
+            "or a field that long)\n"
         )
     assert codes == {1}

@@ -12,6 +12,7 @@ from churn.core.contract import (
     Contract,
     check_header,
     check_header_names,
+    check_output_names,
     check_slices,
     describe_failures,
     distinct_texts,
@@ -524,6 +525,41 @@ def test_check_header_inferred_gives_every_column_but_target_and_id():
     data = DataParams(**{**DECLARED, "features": "infer"})
     header = ["cid", "b", "churn", "a"]
     assert check_header(data, header, "f.csv") == ["b", "a"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "header", "taken"),
+    [
+        ({"id": "reason"}, ["reason", "minutes", "plan", "churn"], "'reason'"),
+        ({"features": "infer"}, ["cid", "row", "churn", "a"], "'row'"),
+        (
+            {"id": None, "features": "infer"},
+            ["churn", "churn_probability", "reason"],
+            "'churn_probability', 'reason'",
+        ),
+    ],
+)
+def test_check_header_refuses_what_prepare_refuses_an_output_name(changes, header, taken):
+    """Churn check said ok to a file whose id prepare then refused as an output's name."""
+    data = DataParams(**{**DECLARED, **changes})
+    with pytest.raises(ChurnError) as err:
+        check_header(data, header, "f.csv")
+    assert str(err.value).startswith(f"f.csv: {taken}: a name churn's outputs give their own")
+
+
+def test_without_an_id_column_the_header_check_passes_the_stand_in_id():
+    data = DataParams(**{**DECLARED, "id": None, "features": "infer"})
+    assert check_header(data, ["churn", "a"], "f.csv") == ["a"]
+
+
+def test_an_output_name_check_takes_the_advice_it_is_given():
+    with pytest.raises(ChurnError) as err:
+        check_output_names(["id", "churn"], "v1's contract", "retrain with a new name for")
+    assert str(err.value) == (
+        "v1's contract: 'churn': a name churn's outputs give their own columns (churn_probability,"
+        " churn, row, reason) beside the id and the features; retrain with a new name for it"
+    )
+    check_output_names(["id", "plan"], "v1's contract")  # nothing taken: no error
 
 
 def test_check_header_clips_the_columns_it_lists():

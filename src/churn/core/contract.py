@@ -18,7 +18,7 @@ range seen in training is not refused; monitoring counts it.
 import json
 import logging
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -176,7 +176,8 @@ def resolve_contract(data: DataParams, frame: pd.DataFrame, source: str) -> Cont
         inferred=inferred,
     )
     _check_columns(contract.required, contract.columns, present, source)
-    check_output_names(contract, source)
+    # Without an id column the id is ROW_ID, which is no output name: checked all the same.
+    check_output_names([contract.id, *contract.columns], source)
     if inferred:
         _refuse_keys(frame, contract, source)
         _refuse_dates(frame, contract, source)
@@ -354,6 +355,7 @@ def check_header(data: DataParams, header: list[str], source: str) -> list[str]:
         names = list(data.features)
     required = [*([data.id] if data.id is not None else []), data.target, *names]
     _check_columns(required, names, header, source)
+    check_output_names([data.id or ROW_ID, *names], source)
     return names
 
 
@@ -377,22 +379,21 @@ def _named_features(key: str, names: list[str], features: list[str], source: str
         )
 
 
-def check_output_names(contract: Contract, source: str) -> None:
+def check_output_names(names: Iterable[str], source: str, fix: str = "rename") -> None:
     """Refuse an id or feature named like a column churn's outputs add (OUTPUT_NAMES).
 
     churn score writes the id beside its own columns, and the service logs the features
     beside the probability: one would overwrite the other (the ids of a file whose id
-    column is "reason" came out empty).
+    column is "reason" came out empty). ``fix`` starts the advice: "rename" for data,
+    something else for a release already made.
     """
-    # Without an id column the id is ROW_ID, which is no output name: checked all the same.
-    names = [contract.id, *contract.columns]
     taken = [name for name in names if name in OUTPUT_NAMES]
     if taken:
         listed = ", ".join(map(repr, taken))
         which = "it" if len(taken) == 1 else "them"
         raise ChurnError(
             f"{source}: {listed}: a name churn's outputs give their own columns "
-            f"({', '.join(OUTPUT_NAMES)}) beside the id and the features; rename {which}"
+            f"({', '.join(OUTPUT_NAMES)}) beside the id and the features; {fix} {which}"
         )
 
 

@@ -862,7 +862,10 @@ def run(
     started = time.monotonic()
     bundle = load_bundle(model_ref, root)
     # A release made before prepare refused these names: its ids would be overwritten.
-    check_output_names(bundle.contract, f"{bundle.version}'s contract")
+    # Only the id: score writes no feature beside its columns.
+    check_output_names(
+        [bundle.contract.id], f"{bundle.version}'s contract", "retrain with a new name for"
+    )
     source = open_input(str(input_path), bundle.contract)
     rows = block_rows(bundle.model)
     scorer = Scorer(bundle.model, bundle.contract, bundle.threshold, source.path, rows)
