@@ -437,6 +437,13 @@ def test_binary_text_is_read_as_text_and_other_bytes_are_one_line(tmp_path):
             "line 2: not JSON ('utf-8'",
         ),
         ("thrift.parquet", b"PAR1" + b"\0" * 10 + b"PAR1", "not a Parquet file (Couldn't"),
+        # A valid line across two of the JSON reader's blocks: pyarrow's words were shown.
+        (
+            "log.jsonl",
+            '{"n": 1, "k": "a"}\n{"n": 2, "k": "' + "x" * (40 << 20) + '"}\n',
+            "not JSON lines (a row longer than the reader's block (4 MiB for CSV, 16 MiB for "
+            'JSON lines): most likely a quote (") that is never closed, or a field that long)',
+        ),
         (
             "log.jsonl",
             '{"n": 1, "k": "a", "churn_probability": 0.5}\n{"n": 1, "k": "a"}\n'
@@ -750,6 +757,9 @@ def test_only_plots_an_earlier_report_drew_may_be_removed(tmp_path, text, plots)
         ("élan", "élan-{}.png"),
         ("", "{}.png"),
         ("x" * 266, "x" * 80 + "-{}.png"),
+        # 80 bytes of UTF-8, not 80 letters: 80 of these were 257 bytes with the hash.
+        ("界" * 100, "界" * 26 + "-{}.png"),
+        ("é" * 60, "é" * 40 + "-{}.png"),
     ],
 )
 def test_a_plots_file_name_is_the_feature_or_a_plain_bounded_one(feature, file):

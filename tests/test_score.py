@@ -460,6 +460,39 @@ def test_workers_that_keep_dying_are_one_line():
         score._result(Died(), source)
 
 
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        ("comm", "in <TCP (closed) ...>: Stream is closed"),
+        ("timeout", "no answer in 30 s"),
+        ("io", None),
+    ],
+)
+def test_a_lost_scheduler_is_not_blamed_on_the_input(error, says):
+    """CommClosedError and TimeoutError are OSErrors: they read as "cannot read" the input."""
+    distributed = pytest.importorskip("distributed")
+    raised = {
+        "comm": distributed.comm.CommClosedError("in <TCP (closed) ...>: Stream is closed"),
+        "timeout": TimeoutError("no answer in 30 s"),
+        "io": OSError(5, "Input/output error"),
+    }[error]
+
+    class Lost:
+        def result(self):
+            raise raised
+
+    source = score.Source("big.csv", "csv", [], pa.string(), None)
+    with pytest.raises(ChurnError) as err:
+        score._result(Lost(), source)
+    if says is None:
+        assert str(err.value) == "big.csv: cannot read ([Errno 5] Input/output error)"
+    else:
+        assert str(err.value) == (
+            f"big.csv: lost the Dask scheduler while scoring ({says}); is the cluster still "
+            "running?"
+        )
+
+
 def test_rebatch_cuts_exact_chunks_from_any_batches():
     import pyarrow as pa
 

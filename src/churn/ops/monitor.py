@@ -75,7 +75,7 @@ CHUNK_ROWS = scoring.CHUNK_ROWS  # rows read, validated and counted at a time
 PLOT_BINS = 30
 # A feature name used as is for its plot's file; others are made plain (see plot_file).
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
-PLAIN_CHARS = 80
+PLAIN_BYTES = 80
 T = TypeVar("T")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
 
@@ -212,7 +212,7 @@ def _json_tables(batch: BatchFile, contract: Contract, chunk_rows: int) -> Itera
     except pa.ArrowException as err:
         # pyarrow counts rows from 0 within a 16 MiB block: find the line for the message.
         kinds = {field.name: "number" if field.type == pa.float64() else "text" for field in fields}
-        where = first_bad_line(batch.path, kinds) or f"not JSON lines ({clip(err, 200)})"
+        where = first_bad_line(batch.path, kinds) or f"not JSON lines ({scoring.one_line(err)})"
         raise ChurnError(f"{batch.path}: {where}") from None
 
 
@@ -460,12 +460,15 @@ def plot_file(feature: str) -> str:
     """The PNG's file name for ``feature``: the name itself when it is a plain one.
 
     A feature name is a CSV header: it may hold a '/', be '..', or be longer than a file
-    name may be. Any other name is its plain characters, cut short, and a hash of the
-    whole, so that every file lands in ``--out`` and two features never share one.
+    name may be. Any other name is its plain characters, cut to PLAIN_BYTES of UTF-8 (80
+    letters of a CJK script are 240 bytes, and a file name may have 255), and a hash of
+    the whole, so that every file lands in ``--out`` and two names never share one.
     """
     if PLAIN_NAME.fullmatch(feature):
         return f"{feature}.png"
-    plain = re.sub(r"[^\w-]+", "_", feature)[:PLAIN_CHARS].strip("_-")
+    plain = re.sub(r"[^\w-]+", "_", feature).encode("utf-8")  # no surrogate is a \w
+    # Cut by bytes; a letter cut in half is dropped.
+    plain = plain[:PLAIN_BYTES].decode("utf-8", "ignore").strip("_-")
     digest = hashlib.sha256(feature.encode("utf-8", "surrogateescape")).hexdigest()[:12]
     return f"{plain}-{digest}.png" if plain else f"{digest}.png"
 

@@ -276,9 +276,12 @@ def one_line(err: Exception) -> str:
     """
     text = " ".join(str(err).split())
     if STRADDLING in text:  # pyarrow's words ask for a setting the user does not have
+        # A quoted CSV field may hold line breaks, so an opening quote never closed reads
+        # on to the end of the block: the likelier cause than a field that long.
         text = (
             f"a row longer than the reader's block ({CSV_BLOCK_BYTES >> 20} MiB for CSV, "
-            f"{JSON_BLOCK_BYTES >> 20} MiB for JSON lines): no customer's field is that long"
+            f'{JSON_BLOCK_BYTES >> 20} MiB for JSON lines): most likely a quote (") that is '
+            "never closed, or a field that long"
         )
     return clip("".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text), 200)
 
@@ -809,9 +812,16 @@ def dask_parts(
 def _result(future: Any, source: Source) -> pd.DataFrame:
     """A scored partition; a worker that kept dying on it (most often memory) is one line."""
     from distributed import KilledWorker
+    from distributed.comm import CommClosedError
 
     try:
         return future.result()
+    # Both are OSErrors too, and about the cluster, not the input.
+    except (CommClosedError, TimeoutError) as err:
+        raise ChurnError(
+            f"{source.path}: lost the Dask scheduler while scoring ({one_line(err)}); "
+            "is the cluster still running?"
+        ) from None
     # The partition is read on the worker: a corrupt page is the input's, not the output's
     # (which the sink around this loop would have named).
     except (OSError, pa.ArrowException) as err:
