@@ -11,7 +11,7 @@ from churn.core import entry
 from churn.core.contract import check_header, check_slices
 from churn.core.errors import ChurnError
 from churn.core.params import DataParams
-from churn.stages import prepare
+from churn.stages import evaluate, featurize, prepare, train
 from synthetic import make_custom_dataset
 from test_cli import churn
 
@@ -100,6 +100,26 @@ def test_prepare_stops_on_a_value_column_train_would_refuse(
         capsys.readouterr().err.strip() == f"error: params.yaml: decision.value_column: {message}"
     )
     assert [p.name for p in Path("data").rglob("*") if p.is_file()] == ["own.csv"]
+
+
+def test_evaluate_names_a_slice_set_after_prepare_before_any_work(own, monkeypatch, capsys):
+    """`dvc exp run -S evaluate.slices=...` reruns evaluate alone: prepare's check never ran."""
+    params = yaml.safe_load((own / "params.yaml").read_text())
+    params["evaluate"]["slices"] = ["plan"]
+    params["decision"]["value_column"] = "usage_minutes"
+    (own / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(own)
+    for stage in (prepare, featurize, train):
+        assert entry.run(stage.main) == 0
+    params["evaluate"]["slices"] = ["plan", "contract"]
+    (own / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    capsys.readouterr()
+    assert entry.run(evaluate.main) == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: params.yaml: evaluate.slices: 'contract' is not a feature of "
+        f"{params['paths']['contract']} (features: usage_minutes, support_calls, plan, region)"
+    )
+    assert not Path(params["paths"]["reports"]).exists()
 
 
 def test_prepare_stops_on_telco_slices_before_writing_anything(own, monkeypatch, capsys):

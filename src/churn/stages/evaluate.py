@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from churn.core import decision, entry, io
 from churn.core.bundle import check_policy
-from churn.core.contract import Contract, read_contract
+from churn.core.contract import Contract, check_slices, read_contract
 from churn.core.errors import ChurnError, clip
 from churn.core.params import DecisionParams, EvaluateParams, load_params
 from churn.core.stats import Scores, decision_intervals, sample_rows, score
@@ -245,9 +245,9 @@ def main() -> None:
     io.require_directory_or_absent(reports / "plots", "paths.reports")
     io.require_file_targets(reports / "metrics.json", params.paths.predictions, params.paths.card)
     contract: Contract = read_contract(params.paths.contract)
-    unknown = [s for s in params.evaluate.slices if s not in contract.features]
-    if unknown:  # fail before any work, not after the metrics are written
-        raise ChurnError(f"params.yaml: evaluate.slices: {unknown} are not feature columns")
+    # Before any work, not after the metrics are written. prepare checked them too, but
+    # `dvc exp run -S evaluate.slices=...` reruns evaluate alone.
+    check_slices(list(params.evaluate.slices), list(contract.features), params.paths.contract)
     decision.check_value_column(params.decision, contract)
     model: Pipeline = io.read_pickle(params.paths.model)
     check_model_features(model, contract, params.paths.model)
