@@ -298,3 +298,39 @@ def test_a_contract_of_categories_only_has_nothing_to_check(regions_only):
         frame, contract, FeaturizeParams(numeric_impute="median", scale=True)
     )
     check_fitted(featurizer, contract, "train.parquet")
+
+
+def test_a_frame_of_just_the_features_is_fitted_as_it_is(custom_dataset, monkeypatch):
+    """The stage reads only the feature columns: selecting them again copied the frame."""
+    from churn.stages import featurize
+
+    contract = resolve_contract(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
+    fitted_on = []
+
+    class Recorder:
+        def fit(self, frame):
+            fitted_on.append(frame)
+            return self
+
+    monkeypatch.setattr(featurize, "build_featurizer", lambda contract, params: Recorder())
+    params = FeaturizeParams(numeric_impute="median", scale=True)
+    only = custom_dataset[list(contract.features)]
+    fit_featurizer(only, contract, params)
+    assert fitted_on[-1] is only
+    fit_featurizer(custom_dataset, contract, params)  # target and id too: the features picked
+    assert list(fitted_on[-1].columns) == list(contract.features)
+    reordered = only[list(reversed(contract.features))]
+    fit_featurizer(reordered, contract, params)
+    assert list(fitted_on[-1].columns) == list(contract.features)
+
+
+def test_fitting_numbers_too_large_for_float64_warns_nothing(custom_dataset):
+    """The overflow warnings NumPy gives are check_fitted's to word, once, as an error."""
+    contract = resolve_contract(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
+    huge = custom_dataset.assign(usage_minutes=1e300 * np.arange(1, len(custom_dataset) + 1))
+    params = FeaturizeParams(numeric_impute="mean", scale=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        featurizer = fit_featurizer(huge, contract, params)
+    with pytest.raises(ChurnError, match="'usage_minutes': values too large"):
+        check_fitted(featurizer, contract, "custom.csv")

@@ -71,8 +71,16 @@ def _select(columns: tuple[str, ...]) -> ColumnTransformer:
 def fit_featurizer(
     train: pd.DataFrame, contract: Contract, params: FeaturizeParams
 ) -> FeatureUnion:
-    """Fit the transformer on the training features."""
-    return build_featurizer(contract, params).fit(train[contract.features])
+    """Fit the transformer on the training features.
+
+    A frame of just those columns, in order, is fitted as it is: selecting them again
+    would copy it (hundreds of MB at ten million rows).
+    """
+    features = list(contract.features)
+    frame = train if list(train.columns) == features else train[features]
+    with warnings.catch_warnings():  # numpy's overflow warnings: check_fitted words them
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return build_featurizer(contract, params).fit(frame)
 
 
 def check_fitted(featurizer: FeatureUnion, contract: Contract, source: str) -> None:
@@ -120,9 +128,7 @@ def main() -> None:
     contract = read_contract(params.paths.contract)
     # Only the feature columns, fitted as read: no copy of the training frame.
     features = io.read_parquet(params.paths.train, contract.features)
-    with warnings.catch_warnings():  # numpy's overflow warnings: check_fitted words them
-        warnings.simplefilter("ignore", RuntimeWarning)
-        featurizer = build_featurizer(contract, params.featurize).fit(features)
+    featurizer = fit_featurizer(features, contract, params.featurize)
     check_fitted(featurizer, contract, params.paths.train)
     io.write_pickle(params.paths.featurizer, featurizer)
     log.info(
