@@ -334,3 +334,12 @@ def test_fitting_numbers_too_large_for_float64_warns_nothing(custom_dataset):
         featurizer = fit_featurizer(huge, contract, params)
     with pytest.raises(ChurnError, match="'usage_minutes': values too large"):
         check_fitted(featurizer, contract, "custom.csv")
+
+
+def test_only_overflow_warnings_are_held_back(custom_dataset):
+    """Another of scikit-learn's warnings still reaches the user: a column with no number."""
+    contract = resolve_contract(DataParams(**CUSTOM_DATA), custom_dataset, "custom.csv")
+    empty = custom_dataset.assign(usage_minutes=np.nan)
+    params = FeaturizeParams(numeric_impute="median", scale=True)
+    with pytest.warns(UserWarning, match="Skipping features without any observed values"):
+        fit_featurizer(empty, contract, params)
