@@ -412,6 +412,28 @@ def test_a_deferred_block_that_fails_because_of_the_stop_reports_the_stop():
         block(stop=False)  # without a stop, a failure is a failure
 
 
+@pytest.mark.parametrize("ignored", ["SIG_IGN", "a handler that returns"])
+def test_a_failed_block_whose_stop_is_ignored_still_fails(ignored):
+    """Called as a library, the stop may be ignored: the block's error must not vanish."""
+    import signal
+
+    handled = []
+    handler = signal.SIG_IGN if ignored == "SIG_IGN" else lambda n, _f: handled.append(n)
+
+    def block() -> None:
+        with entry.stops_deferred():
+            signal.raise_signal(signal.SIGINT)
+            raise RuntimeError("Nanny failed to start.")
+
+    before = signal.signal(signal.SIGINT, handler)
+    try:
+        with pytest.raises(RuntimeError, match="Nanny"):
+            block()
+        assert handled == ([] if ignored == "SIG_IGN" else [signal.SIGINT])
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def test_deferred_stops_leave_the_handlers_as_they_were_and_other_threads_alone():
     import signal
     import threading

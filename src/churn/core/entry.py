@@ -84,14 +84,16 @@ def stops_deferred() -> Iterator[None]:
         yield
         return
     caught: list[int] = []
+    failed: Exception | None = None
     previous = {sig: signal.signal(sig, lambda n, _f: caught.append(n)) for sig in STOP_SIGNALS}
     try:
         yield
-    except Exception:
+    except Exception as err:
         # A terminal's Ctrl-C (or a group's SIGTERM) also reaches the child processes the
         # work was starting, and the work fails for it: the stop is what happened.
         if not caught:
             raise
+        failed = err
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -101,6 +103,8 @@ def stops_deferred() -> Iterator[None]:
             handler(caught[0], None)
         else:
             signal.raise_signal(caught[0])  # the default action (or none, if ignored)
+    if failed is not None:  # the stop was ignored (SIG_IGN, a handler that returns)
+        raise failed
 
 
 def run(main: Callable[[], int | None], error_status: int = 1) -> int:
