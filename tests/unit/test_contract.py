@@ -592,9 +592,12 @@ def test_check_header_clips_the_columns_it_lists():
 @pytest.mark.parametrize(
     ("name", "says"),
     [
-        ("a\nb", "column 2 (a\\nb) has a control character"),
-        ("a\x00b", "column 2 (a\\x00b) has a control character"),
-        ("a\u2028b", "column 2 (a\\u2028b) has a control character"),
+        ("a\nb", "column 2 (a\\nb) has a character that is not printable text (U+000A)"),
+        ("a\x00b", "column 2 (a\\x00b) has a character that is not printable text (U+0000)"),
+        ("a\u2028b", "column 2 (a\\u2028b) has a character that is not printable text "
+         "(U+2028 LINE SEPARATOR)"),
+        ("a\xa0b", "column 2 (a\\xa0b) has a character that is not printable text "
+         "(U+00A0 NO-BREAK SPACE)"),
         ("a\tb", "column 2 (a\\tb) has a tab: columns are separated by commas"),
         ("n" * 257, f"column 2 ({'n' * 80}... (257 characters)) has a name longer than 256 "
          "characters"),

@@ -32,7 +32,10 @@ SIX_SHORT = (
 REFUSED = {
     "empty": ("", "file is empty"),
     # A quoted newline passes the byte checks (LF ends lines), not the name check.
-    "a newline in a name": ('"a\nb",c\n1,2\n', "header: column 1 (a\\nb) has a control character"),
+    "a newline in a name": (
+        '"a\nb",c\n1,2\n',
+        "header: column 1 (a\\nb) has a character that is not printable text (U+000A)",
+    ),
     "header only": ("a,b,c\n", "header only, no data rows"),
     # Given encoding="utf-8", pandas decodes cell by cell and reports the offset inside
     # the cell ("caf\xe9" -> 3): the message gives the byte's offset in the file.

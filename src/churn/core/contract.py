@@ -17,6 +17,7 @@ range seen in training is not refused; monitoring counts it.
 
 import json
 import logging
+import unicodedata
 import warnings
 from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field, replace
@@ -332,7 +333,13 @@ def check_name_text(header: list[str], source: str) -> None:
                 "separated by commas"
             )
         if not name.isprintable():
-            raise ChurnError(f"{source}: header: column {i} ({clip(name)}) has a control character")
+            # A no-break space from a spreadsheet is no control character: say which it is.
+            bad = next(c for c in name if not c.isprintable())
+            said = f"U+{ord(bad):04X} {unicodedata.name(bad, '')}".rstrip()  # C0 have no name
+            raise ChurnError(
+                f"{source}: header: column {i} ({clip(name)}) has a character that is not "
+                f"printable text ({said})"
+            )
         if len(name) > NAME_MAX_CHARS:
             raise ChurnError(
                 f"{source}: header: column {i} ({clip(name)}) has a name longer than "
