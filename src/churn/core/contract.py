@@ -407,7 +407,7 @@ def check_output_names(names: Iterable[str], source: str, fix: str = "rename") -
 def _check_columns(
     required: list[str], features: Collection[str], present: list[str], source: str
 ) -> None:
-    """``present`` holds every ``required`` column, some features, and nothing else.
+    """``present`` holds every ``required`` column (at least one of them a feature), and no other.
 
     An inferred contract's features are every other column, so only a declared one
     can meet a column it does not expect.

@@ -365,7 +365,7 @@ class Params(Section):
     def _value_column_is_a_numeric_feature(self) -> "Params":
         column, features = self.decision.value_column, self.data.features
         if column is None or features == "infer":
-            return self  # checked against the inferred contract by train and evaluate
+            return self  # checked against the inferred contract by prepare, train, evaluate
         rule = features.get(column)
         if rule is None or rule.type != "numeric":
             raise ValueError(

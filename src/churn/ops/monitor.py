@@ -462,7 +462,8 @@ def plot_file(feature: str) -> str:
     A feature name is a CSV header: it may hold a '/', be '..', or be longer than a file
     name may be. Any other name is its plain characters, cut to PLAIN_BYTES of UTF-8 (80
     letters of a CJK script are 240 bytes, and a file name may have 255), and a hash of
-    the whole, so that every file lands in ``--out`` and two names never share one.
+    the whole, so that every file lands in ``--out`` and two names never share one (on a
+    case-insensitive file system, as macOS's usually is, 'Age' and 'age' still would).
     """
     if PLAIN_NAME.fullmatch(feature):
         return f"{feature}.png"
