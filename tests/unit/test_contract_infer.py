@@ -352,6 +352,17 @@ def test_freeze_keeps_a_long_category_list_on_one_line():
     assert line == "    k: {type: categorical, categories: [" + ", ".join(many) + "]}"
 
 
+def test_a_contract_too_large_for_params_yaml_is_refused_naming_its_source():
+    """Its YAML would be over the limit params.yaml is read with; the message said "YAML"."""
+    many = tuple(f"category {i:012d}" for i in range(60_000))  # ~1.4 MB as one flow list
+    c = Contract("y", 1, None, "row_id", False, {"k": Column("categorical", categories=many)})
+    with pytest.raises(ChurnError) as err:
+        freeze_yaml(c, "data/raw/x.csv")
+    assert str(err.value) == (
+        "data/raw/x.csv: the frozen contract: over the 1048576-byte limit for YAML"
+    )
+
+
 def test_a_half_recorded_observed_range_is_not_shown():
     half = Contract("y", 1, None, "row_id", False, {"n": Column("numeric", observed_min=1.0)})
     assert freeze_yaml(half, "x.csv").splitlines()[-1] == "    n: {type: numeric, nullable: true}"

@@ -705,7 +705,7 @@ def freeze_yaml(contract: Contract, source: str) -> str:
         # PyYAML writes YAML 1.1, where a bare 1E1 or 0o17 is text; params.yaml is read
         # as YAML 1.2, where both are numbers. Such a value is written as JSON instead,
         # which YAML 1.2 reads as written.
-        if io.parse_yaml(f"v: {text}")["v"] != value:
+        if io.parse_yaml(f"v: {text}", f"{source}: the frozen contract")["v"] != value:
             return json.dumps(value, ensure_ascii=False)
         return text
 
