@@ -15,10 +15,11 @@ import pytest
 from churn.core import deferred
 
 FILES = {
-    "fakepkg/__init__.py": "RUNS = []\n",
+    "fakepkg/__init__.py": "RUNS = []\nSLOW = 0.0\n",
     "fakepkg/heavy/__init__.py": (
-        "import fakepkg\n"
+        "import fakepkg, time\n"
         "fakepkg.RUNS.append('heavy')\n"
+        "time.sleep(fakepkg.SLOW)\n"
         "from fakepkg.heavy import sub\n"
         "__all__ = ['double', 'LIMIT']\n"
         "LIMIT = 7\n"
@@ -227,3 +228,35 @@ def test_undefer_leaves_real_modules_and_other_stand_ins(fakepkg):
     assert "fakepkg.heavy.extra" not in sys.modules
     assert "extra" not in vars(sys.modules["fakepkg.heavy"])
     assert sys.modules["fakepkg.heavy"].sub.triple(1) == 3
+
+
+def test_threads_at_a_first_use_load_the_module_once_and_all_get_it(fakepkg):
+    """Eight threads call one forwarder at once while the real import takes 50 ms."""
+    import threading
+
+    deferred.defer_all({"fakepkg.heavy": ["double"], "fakepkg.heavy.sub": ["triple"]})
+    fakepkg.SLOW = 0.05
+    double = sys.modules["fakepkg.heavy"].double
+    triple = sys.modules["fakepkg.heavy.sub"].triple
+    start = threading.Barrier(8)
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def call(i: int) -> None:
+        start.wait(timeout=10)
+        try:
+            results.append(double(i) if i % 2 else triple(i))
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert errors == []
+    assert sorted(results) == sorted(2 * i if i % 2 else 3 * i for i in range(8))
+    # Each module ran once. Which started first is up to the threads, as without stand-ins:
+    # Python imports a submodule once its package is in sys.modules, initialized or not.
+    assert sorted(fakepkg.RUNS) == ["heavy", "sub"]
+    assert not any(isinstance(m, deferred.Standin) for m in sys.modules.values())

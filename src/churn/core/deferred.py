@@ -124,8 +124,11 @@ def undefer(name: str) -> None:
     their place. So goes the parent's attribute, as before any first import: the import
     system sets it to the real module once that is loaded.
     """
-    for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
-        if isinstance(sys.modules[key], Standin):
+    # list() copies sys.modules in one step: another thread may be importing meanwhile.
+    for key in list(sys.modules):
+        if (key == name or key.startswith(name + ".")) and isinstance(
+            sys.modules.get(key), Standin
+        ):
             del sys.modules[key]
     parent, _, child = name.rpartition(".")
     if isinstance(getattr(sys.modules.get(parent), child, None), Standin):
