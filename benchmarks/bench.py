@@ -411,7 +411,7 @@ def measure_stages(repo: Path, env: Mapping[str, str], logs: Path) -> dict[str, 
     return runs
 
 
-# How a stage process imports its stage (scipy.stats deferred, the collector frozen).
+# How a stage process imports its stage (unused SciPy modules deferred, the collector frozen).
 IMPORT_STAGE = "from churn.stages.__main__ import import_stage"
 
 

@@ -184,20 +184,21 @@ def _policy(source: _Source) -> dict:
             raise ChurnError(f"{_origin(source, PARAMS_FILE)}: no decision path and no threshold")
         return {"policy": "fixed", "threshold": threshold}
     origin = _origin(source, path)
-    try:
-        policy = _Policy.model_validate(_json(source.read(path), origin))
-    except ValidationError as err:
-        raise ChurnError(f"{origin}: {describe(err)}") from None
+    policy = _valid_policy(_json(source.read(path), origin), origin)
     return {**policy.model_dump(), "assumptions": assumptions}
 
 
 def check_policy(raw: object, origin: str) -> dict:
     """``raw`` if it is a decision policy as train records it (a name, a threshold in 0..1)."""
+    _valid_policy(raw, origin)
+    return raw
+
+
+def _valid_policy(raw: object, origin: str) -> _Policy:
     try:
-        _Policy.model_validate(raw)
+        return _Policy.model_validate(raw)
     except ValidationError as err:
         raise ChurnError(f"{origin}: {describe(err)}") from None
-    return raw
 
 
 def _origin(source: _Source, path: str) -> str:

@@ -283,7 +283,7 @@ def one_line(err: Exception) -> str:
             f'{JSON_BLOCK_BYTES >> 20} MiB for JSON lines): most likely a quote (") that is '
             "never closed, or a field that long"
         )
-    return clip("".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text), 200)
+    return clip(text, 200)  # which shows control characters escaped
 
 
 class LastLineEnded(stdio.RawIOBase):

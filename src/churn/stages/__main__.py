@@ -1,9 +1,10 @@
 """Run one pipeline stage as ``python -m churn.stages <stage>``: each command in dvc.yaml.
 
-The stage is imported by :func:`import_stage`: with ``scipy.stats`` deferred (scikit-learn
-imports it, no stage uses it) and through :func:`churn.core.entry.import_frozen`, so the
-objects its imports leave are not walked by the garbage collector again. It ends through
-:func:`churn.core.entry.leave`, so the interpreter's teardown is skipped.
+The stage is imported by :func:`import_stage`: with the SciPy modules scikit-learn imports
+and no stage uses deferred (:mod:`churn.core.deferred`), and through
+:func:`churn.core.entry.import_frozen`, so the objects its imports leave are not walked by
+the garbage collector again. It ends through :func:`churn.core.entry.leave`, so the
+interpreter's teardown is skipped.
 """
 
 import argparse
@@ -17,7 +18,7 @@ STAGES = ("fetch", "prepare", "featurize", "train", "evaluate")  # dvc.yaml's, i
 
 
 def import_stage(stage: str) -> ModuleType:
-    """Import ``churn.stages.<stage>`` as its process does: SciPy's stats deferred, frozen."""
+    """Import ``churn.stages.<stage>`` as its process does: unused SciPy deferred, frozen."""
     deferred.defer_all(deferred.STAGE_DEFERRED)
     return entry.import_frozen(f"churn.stages.{stage}")
 
