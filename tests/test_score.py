@@ -696,13 +696,33 @@ def test_a_scheduler_without_the_dask_engine_is_refused(trained, customers, tmp_
         ("not a url", "missing port number"),
         ("127.0.0.1", "missing port number"),
         ("http://127.0.0.1:80", "unknown address scheme 'http'"),
+        ("tcp://:8786", "no host in address ':8786'"),
+        ("tcp://127.0.0.1:abc", "'abc'"),
+        ("tcp://127.0.0.1:0", "port 0 is not in 1-65535"),
+        ("tls://127.0.0.1:65536", "port 65536 is not in 1-65535"),
     ],
 )
-def test_a_scheduler_that_is_no_address_is_one_line(address, says):
+def test_a_scheduler_that_is_no_address_is_one_line(address, says, monkeypatch):
+    """Refused before a client is built: Client() starts an IO loop first, which can time out."""
+    import distributed
+
+    def no_client(*args, **kwargs):
+        raise AssertionError("a client was built for an address the check should refuse")
+
+    monkeypatch.setattr(distributed, "Client", no_client)
     with pytest.raises(ChurnError) as err, score.dask_client(address):
         pass
     assert str(err.value).startswith(f"--scheduler {address}: not a Dask scheduler address (")
+    assert str(err.value).endswith("); e.g. tcp://10.0.0.5:8786")
     assert says in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["tcp://10.0.0.5:8786", "tls://scheduler.example:1", "ws://h:65535", "tcp://[::1]:8786"],
+)
+def test_a_scheduler_address_of_any_scheme_passes_the_check(address):
+    score.check_scheduler(address)  # no error: Client() gets to connect to it
 
 
 def test_a_url_whose_filesystem_cannot_load_is_one_line(monkeypatch):

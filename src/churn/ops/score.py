@@ -728,6 +728,37 @@ def _positioned(frame: pd.DataFrame, start: int) -> pd.DataFrame:
 
 
 QUIET = ("distributed", "tornado", "asyncio")  # loggers a local cluster's life goes to
+HOST_PORT_SCHEMES = ("tcp", "tls", "ws", "wss")  # distributed's host:port address schemes
+
+
+def not_an_address(scheduler: str, err: Exception) -> ChurnError:
+    """The one-line error for a ``--scheduler`` that cannot name a Dask scheduler."""
+    return ChurnError(
+        f"--scheduler {clip(scheduler)}: not a Dask scheduler address "
+        f"({one_line(err)}); e.g. tcp://10.0.0.5:8786"
+    )
+
+
+def check_scheduler(scheduler: str) -> None:
+    """Refuse an address no scheduler can have before a client is built.
+
+    ``Client()`` starts its IO loop before it looks at the address, and on a busy machine
+    that start can outlast distributed's own 10 s wait: a typo then read as a crash.
+    """
+    from distributed.comm import registry
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(scheduler, strict=False)
+        registry.get_backend(scheme)  # an unknown scheme (http://) is a ValueError
+        if scheme in HOST_PORT_SCHEMES:
+            host, port = parse_host_port(location)  # no port is a ValueError
+            if not host:
+                raise ValueError(f"no host in address {location!r}")
+            if not 0 < port < 65536:
+                raise ValueError(f"port {port} is not in 1-65535")
+    except ValueError as err:
+        raise not_an_address(scheduler, err) from None
 
 
 @contextlib.contextmanager
@@ -736,15 +767,13 @@ def dask_client(scheduler: str | None) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if scheduler:
+        check_scheduler(scheduler)
         try:
             client = Client(scheduler, timeout="30s")
         except OSError as err:
             raise ChurnError(f"--scheduler {clip(scheduler)}: cannot connect ({err})") from None
-        except (ValueError, TypeError) as err:  # no port, an http:// or tls:// address
-            raise ChurnError(
-                f"--scheduler {clip(scheduler)}: not a Dask scheduler address "
-                f"({one_line(err)}); e.g. tcp://10.0.0.5:8786"
-            ) from None
+        except (ValueError, TypeError, OverflowError) as err:  # what the check cannot see
+            raise not_an_address(scheduler, err) from None
         with client:
             yield client
         return
