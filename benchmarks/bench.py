@@ -303,11 +303,13 @@ def summarize(
     floor: Mapping[str, Any],
     plain: Mapping[str, Any] | None,
     noop: Sequence[float],
+    fresh: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One size's results: the measurements plus DVC's share, the ratios and the toll.
 
     Each derived figure comes in wall time and (``_cpu``) in CPU time. Without a plain
-    run (``plain`` None) its ratios are None.
+    run (``plain`` None) its ratios are None; without ``fresh`` (each ``main()`` alone in
+    a fresh process, :func:`measure_fresh_work`) those times are None.
     """
     stages_seconds = sum(run.seconds for run in stages.values())
     stages_cpu = sum(run.cpu_seconds for run in stages.values())
@@ -319,6 +321,8 @@ def summarize(
                 **asdict(run),
                 "work_seconds": floor["stages"][name],
                 "work_cpu_seconds": floor["stages_cpu"][name],
+                "fresh_work_seconds": fresh["stages"][name] if fresh else None,
+                "fresh_work_cpu_seconds": fresh["stages_cpu"][name] if fresh else None,
             }
             for name, run in stages.items()
         },
@@ -400,6 +404,19 @@ def stage_commands(repo: Path) -> dict[str, str]:
     return commands
 
 
+def measure_fresh_work(repo: Path, env: Mapping[str, str], logs: Path) -> dict[str, Any]:
+    """Each stage's ``main()`` timed alone in a fresh process, after its imports.
+
+    Beside the floor's in-process times it shows whether a stage works slower in a process
+    of its own (fresh memory, cold caches) than after the stages before it in one process.
+    """
+    seconds, cpu = {}, {}
+    for name in STAGES:
+        report = floor_in_subprocess(repo, env, logs / f"fresh-{name}.log", only=name)
+        seconds[name], cpu[name] = report["stages"][name], report["stages_cpu"][name]
+    return {"stages": seconds, "stages_cpu": cpu}
+
+
 def measure_stages(repo: Path, env: Mapping[str, str], logs: Path) -> dict[str, Run]:
     """Run each stage's own command by itself, in pipeline order, outside DVC."""
     runs = {}
@@ -430,10 +447,17 @@ def measure_imports(repo: Path, env: Mapping[str, str], logs: Path, runs: int) -
     return best
 
 
-def floor_in_subprocess(repo: Path, env: Mapping[str, str], log_file: Path) -> dict[str, Any]:
-    """Run :func:`floor_worker` in a fresh interpreter inside ``repo``; return its report."""
+def floor_in_subprocess(
+    repo: Path, env: Mapping[str, str], log_file: Path, only: str | None = None
+) -> dict[str, Any]:
+    """Run :func:`floor_worker` in a fresh interpreter inside ``repo``; return its report.
+
+    ``only`` names one stage: the worker imports and runs that one alone.
+    """
     report = log_file.with_suffix(".json")
     cmd = [sys.executable, "-m", "benchmarks.bench", "--floor-worker", str(report)]
+    if only is not None:
+        cmd += ["--floor-only", only]
     outer = run_timed(cmd, repo, env, log_file)
     result = json.loads(report.read_text(encoding="utf-8"))
     result["process_seconds"] = outer.seconds  # incl. interpreter start-up and imports
@@ -442,8 +466,8 @@ def floor_in_subprocess(repo: Path, env: Mapping[str, str], log_file: Path) -> d
     return result
 
 
-def floor_worker(report: Path) -> None:
-    """Import the four stages, then time each ``main()`` in this process; write JSON.
+def floor_worker(report: Path, names: Sequence[str] = STAGES) -> None:
+    """Import the stages ``names``, then time each ``main()`` in this process; write JSON.
 
     Called in a fresh interpreter whose working directory is the repository copy.
     The timer starts only after the imports; their time is reported on its own.
@@ -455,11 +479,11 @@ def floor_worker(report: Path) -> None:
 
     # Imported as each stage process imports its stage (python -m churn.stages <stage>), so
     # the floor's work runs with the same collector and the same deferred modules.
-    modules = [import_stage(name) for name in STAGES]
+    modules = [import_stage(name) for name in names]
     import_seconds = time.perf_counter() - start
     stages: dict[str, float] = {}
     cpu: dict[str, float] = {}
-    for name, module in zip(STAGES, modules, strict=True):
+    for name, module in zip(names, modules, strict=True):
         begin, begin_cpu = time.perf_counter(), time.process_time()
         with threadpool_limits(limits=1, user_api="blas"):  # as churn.core.entry.run does
             module.main()
@@ -554,6 +578,8 @@ def measure_size(
     noop = measure_noop(repo, env, logs, noop_runs)
     log.info("%s: each stage alone", label)
     stages = measure_stages(repo, env, logs)
+    log.info("%s: each stage's main() alone in a fresh process", label)
+    fresh = measure_fresh_work(repo, env, logs)
     log.info("%s: in-process floor", label)
     floors = [floor_in_subprocess(repo, env, logs / "floor.log")]
     for attempt in range(1, TIMED_RUNS if rows <= TIMED_RUNS_MAX_ROWS else 1):
@@ -567,7 +593,7 @@ def measure_size(
     repro = min(repros, key=lambda run: run.seconds)
     floor = min(floors, key=lambda run: run["seconds"])
     return {
-        **summarize(rows, repro, stages, floor, plain, noop),
+        **summarize(rows, repro, stages, floor, plain, noop, fresh),
         "pipeline_roc_auc": pipeline_auc,
         "repro_runs_seconds": [run.seconds for run in repros],
         "floor_runs_seconds": [run["seconds"] for run in floors],
@@ -647,17 +673,18 @@ def size_table(size: Mapping[str, Any]) -> list[str]:
     sec, x = partial(fmt_value, unit="s"), partial(fmt_value, unit="x")
 
     def row(label: str, wall: str, cpu: str, rss: str = "", work: str = "", work_cpu: str = ""):
-        return table_row(n, label, wall, cpu, rss, work, work_cpu)
+        return table_row(n, label, wall, cpu, rss, work, work_cpu, "")
 
     lines = [
-        table_row("rows", "stage", "wall", "CPU", "peak RSS", "in-process", "in-process CPU"),
-        "|---|---|--:|--:|--:|--:|--:|",
+        table_row(
+            "rows", "stage", "wall", "CPU", "peak RSS", "in-process", "in-process CPU", "fresh"
+        ),
+        "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
     for name in STAGES:
         st = size["stages"][name]
-        lines.append(
-            row(name, *run_cells(st), sec(st["work_seconds"]), sec(st["work_cpu_seconds"]))
-        )
+        cells = (sec(st["work_seconds"]), sec(st["work_cpu_seconds"]))
+        lines.append(table_row(n, name, *run_cells(st), *cells, sec(st.get("fresh_work_seconds"))))
     lines += [
         row("**`dvc repro -f`** (4 stages)", *run_cells(repro)),
         row(
@@ -765,6 +792,7 @@ def format_report(results: Mapping[str, Any]) -> str:
         "",
         "Stages alone: each stage's dvc.yaml command run by itself (interpreter, imports, work).",
         "In-process: the stage's main() in the floor process, timed after imports.",
+        "Fresh: the stage's main() alone in a fresh process, timed after its imports (one run).",
         "CPU: user + system seconds of the process tree; steadier than wall on a busy machine.",
         f"dvc repro -f and the floor: the faster of {TIMED_RUNS} runs each up to "
         f"{size_label(TIMED_RUNS_MAX_ROWS)}, alternating; one run each above.",
@@ -893,6 +921,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and print its path")
     parser.add_argument("--json", type=Path, help="also write the results here (sorted keys)")
     parser.add_argument("--floor-worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-only", choices=STAGES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if min(args.noop_runs, args.import_runs) < 1:
         parser.error("--noop-runs and --import-runs must be >= 1")
@@ -904,7 +933,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.floor_worker:
-        floor_worker(args.floor_worker)
+        floor_worker(args.floor_worker, [args.floor_only] if args.floor_only else STAGES)
         return 0
     scratch = Path(tempfile.mkdtemp(prefix="churn-bench-"))
     start = time.perf_counter()

@@ -153,16 +153,17 @@ def test_target_status(value: float | None, limit: float, status: str) -> None:
     assert bench.target_status(value, limit) == status
 
 
-def fake_size(rows: int = 7043) -> dict:
-    """One size's results with round numbers: stages 1..4 s, repro 12 s, floor 2 s, plain 3 s.
-
-    CPU times are half the wall times (the plain script's, twice: two BLAS threads).
-    """
-    stages = {
+def fake_runs() -> dict[str, bench.Run]:
+    """Each stage alone: 1..4 s, half of it CPU, 200..500 MB."""
+    return {
         name: bench.Run(seconds=1.0 + i, max_rss_bytes=int(2e8 + i * 1e8), cpu_seconds=0.5 + i / 2)
         for i, name in enumerate(bench.STAGES)
     }
-    floor = {
+
+
+def fake_floor() -> dict:
+    """The floor's report: 2 s of work in four main()s, 4 s with the process."""
+    return {
         "seconds": 2.0,
         "stages": dict(zip(bench.STAGES, (0.25, 0.5, 0.25, 1.0), strict=True)),
         "cpu_seconds": 1.0,
@@ -172,6 +173,19 @@ def fake_size(rows: int = 7043) -> dict:
         "process_cpu_seconds": 2.0,
         "max_rss_bytes": int(4.5e8),
     }
+
+
+def fake_size(rows: int = 7043) -> dict:
+    """One size's results with round numbers: stages 1..4 s, repro 12 s, floor 2 s, plain 3 s.
+
+    CPU times are half the wall times (the plain script's, twice: two BLAS threads).
+    """
+    stages = fake_runs()
+    floor = fake_floor()
+    fresh = {
+        "stages": {name: t + 0.25 for name, t in floor["stages"].items()},
+        "stages_cpu": {name: t + 0.125 for name, t in floor["stages_cpu"].items()},
+    }
     plain = {
         "seconds": 3.0,
         "cpu_seconds": 6.0,
@@ -180,7 +194,7 @@ def fake_size(rows: int = 7043) -> dict:
         "roc_auc": 0.84,
     }
     repro = bench.Run(seconds=12.0, max_rss_bytes=int(6e8), cpu_seconds=6.0)
-    size = bench.summarize(rows, repro, stages, floor, plain, [0.9, 1.1, 0.8])
+    size = bench.summarize(rows, repro, stages, floor, plain, [0.9, 1.1, 0.8], fresh)
     return {**size, "pipeline_roc_auc": 0.8418}
 
 
@@ -200,6 +214,8 @@ def test_summarize_derives_shares_ratios_and_toll() -> None:
         "cpu_seconds": 1.0,
         "work_seconds": 0.5,
         "work_cpu_seconds": 0.25,
+        "fresh_work_seconds": 0.75,  # the fresh process's main(), beside the floor's
+        "fresh_work_cpu_seconds": 0.375,
     }
     assert size["dvc_cpu_seconds"] == 1.0  # 6 - (0.5 + 1 + 1.5 + 2)
     assert size["ratio_floor_cpu"] == 6.0
@@ -258,22 +274,26 @@ def test_ratio_and_labels() -> None:
 
 def test_size_table_rows() -> None:
     assert bench.size_table(fake_size()) == [
-        "| rows | stage | wall | CPU | peak RSS | in-process | in-process CPU |",
-        "|---|---|--:|--:|--:|--:|--:|",
-        "| 7,043 | prepare | 1.00 s | 0.50 s | 200 MB | 0.25 s | 0.12 s |",
-        "| 7,043 | featurize | 2.00 s | 1.00 s | 300 MB | 0.50 s | 0.25 s |",
-        "| 7,043 | train | 3.00 s | 1.50 s | 400 MB | 0.25 s | 0.12 s |",
-        "| 7,043 | evaluate | 4.00 s | 2.00 s | 500 MB | 1.00 s | 0.50 s |",
-        "| 7,043 | **`dvc repro -f`** (4 stages) | 12.00 s | 6.00 s | 600 MB |  |  |",
-        "| 7,043 | DVC's own share (repro - sum of stages) | 2.00 s | 1.00 s |  |  |  |",
+        "| rows | stage | wall | CPU | peak RSS | in-process | in-process CPU | fresh |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
+        "| 7,043 | prepare | 1.00 s | 0.50 s | 200 MB | 0.25 s | 0.12 s | 0.50 s |",
+        "| 7,043 | featurize | 2.00 s | 1.00 s | 300 MB | 0.50 s | 0.25 s | 0.75 s |",
+        "| 7,043 | train | 3.00 s | 1.50 s | 400 MB | 0.25 s | 0.12 s | 0.50 s |",
+        "| 7,043 | evaluate | 4.00 s | 2.00 s | 500 MB | 1.00 s | 0.50 s | 1.25 s |",
+        "| 7,043 | **`dvc repro -f`** (4 stages) | 12.00 s | 6.00 s | 600 MB |  |  |  |",
+        "| 7,043 | DVC's own share (repro - sum of stages) | 2.00 s | 1.00 s |  |  |  |  |",
         "| 7,043 | in-process floor (one process, 4 main()s) | 4.00 s | 2.00 s | 450 MB | 2.00 s"
-        " | 1.00 s |",
-        "| 7,043 | plain script (imports included) | 3.00 s | 6.00 s | 300 MB |  |  |",
-        "| 7,043 | repro / in-process floor | 6.00x | 6.00x |  |  |  |",
-        "| 7,043 | repro / plain script | 4.00x | 1.00x |  |  |  |",
-        "| 7,043 | fixed toll per stage ((repro - floor) / 4) | 2.50 s | 1.25 s |  |  |  |",
-        "| 7,043 | no-op `dvc repro` (median of 3) | 0.90 s |  |  |  |  |",
+        " | 1.00 s |  |",
+        "| 7,043 | plain script (imports included) | 3.00 s | 6.00 s | 300 MB |  |  |  |",
+        "| 7,043 | repro / in-process floor | 6.00x | 6.00x |  |  |  |  |",
+        "| 7,043 | repro / plain script | 4.00x | 1.00x |  |  |  |  |",
+        "| 7,043 | fixed toll per stage ((repro - floor) / 4) | 2.50 s | 1.25 s |  |  |  |  |",
+        "| 7,043 | no-op `dvc repro` (median of 3) | 0.90 s |  |  |  |  |  |",
     ]
+    without_fresh = bench.summarize(
+        7043, bench.Run(1.0, 1, 1.0), fake_runs(), fake_floor(), None, [1]
+    )
+    assert bench.size_table(without_fresh)[2].endswith("| 0.25 s | 0.12 s | - |")
     assert bench.plain_line(fake_size()) == (
         "plain script phases: imports 1.50 s, read 0.25 s, fit 0.50 s. "
         "ROC AUC: pipeline 0.8418, plain 0.8400"
@@ -345,8 +365,8 @@ def test_a_size_without_the_plain_script() -> None:
     assert (size["plain"], size["ratio_plain"], size["ratio_plain_cpu"]) == (None, None, None)
     assert size["ratio_floor"] == 6.0
     table = bench.size_table(size)
-    assert "| 10,000,000 | plain script (imports included) | - | - | - |  |  |" in table
-    assert "| 10,000,000 | repro / plain script | - | - |  |  |  |" in table
+    assert "| 10,000,000 | plain script (imports included) | - | - | - |  |  |  |" in table
+    assert "| 10,000,000 | repro / plain script | - | - |  |  |  |  |" in table
     assert (
         bench.plain_line(size) == "plain script: not run above --plain-max-rows (default 4,000,000)"
     )
@@ -444,6 +464,10 @@ def test_a_real_run_at_a_tiny_size(tmp_path: Path, capsys: pytest.CaptureFixture
     assert peak < size["dvc_repro"]["max_rss_bytes"] * 1.25
     assert size["floor"]["seconds"] == pytest.approx(sum(size["floor"]["stages"].values()))
     assert size["floor"]["seconds"] < size["floor"]["process_seconds"]
+    # Each main() alone in a fresh process: part of that stage's own process, so shorter.
+    for stage in size["stages"].values():
+        assert 0 < stage["fresh_work_seconds"] < stage["seconds"]
+        assert 0 < stage["fresh_work_cpu_seconds"] < stage["cpu_seconds"]
     # Two timed runs each at this size; the faster one is the one reported.
     assert len(size["repro_runs_seconds"]) == len(size["floor_runs_seconds"]) == 2
     assert size["dvc_repro"]["seconds"] == min(size["repro_runs_seconds"])
