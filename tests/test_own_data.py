@@ -98,6 +98,46 @@ def test_a_key_column_stops_prepare_before_anything_is_written(
     )
 
 
+@pytest.mark.parametrize(
+    ("values", "first"),
+    [
+        (lambda n: [f"${1000 + 3 * i:,}.25" for i in range(n)], "$1,000.25"),
+        (lambda n: [f"{i % 40}%" for i in range(n)], "0%"),
+        (
+            lambda n: [f"{1000 * (1 + i % 9):,}".replace(",", ".") + ",5" for i in range(n)],
+            "1.000,5",
+        ),
+    ],
+)
+def test_numbers_written_as_text_stop_prepare_before_anything_is_written(
+    tmp_path, monkeypatch, capsys, params_raw, values, first
+):
+    """Quoted in the CSV, they were read as text and became a category a value each."""
+    params = copy.deepcopy(params_raw)
+    params["data"] = {
+        "target": "status",
+        "positive_label": "left",
+        "id": "account",
+        "features": "infer",
+    }
+    params["paths"]["raw"] = "data/raw/own.csv"
+    params["evaluate"]["slices"] = []
+    frame = make_custom_dataset(300)
+    frame.insert(1, "charges", values(300))
+    raw = tmp_path / "data/raw/own.csv"
+    raw.parent.mkdir(parents=True)
+    frame.to_csv(raw, index=False)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    assert entry.run(prepare.main) == 1
+    assert sorted(p.name for p in Path("data").rglob("*") if p.is_file()) == ["own.csv"]
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: data/raw/own.csv: 'charges' (numbers written like {first}) is a number, not a "
+        "category (each value would be a column of its own): write it as plain numbers "
+        "(1234.5) in the file, or list data.features in params.yaml with it as categorical"
+    )
+
+
 def test_a_frozen_contract_accepts_the_file_it_came_from_when_its_test_split_alone_has_a_value(
     tmp_path, monkeypatch, params_raw
 ):

@@ -1,4 +1,4 @@
-"""``features: infer``: rules from the file, keys and dates refused, the frozen YAML."""
+"""``features: infer``: rules from the file, keys, dates and written numbers refused, the YAML."""
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,7 @@ from churn.core.contract import (
     Contract,
     check_value_column_named,
     date_like,
+    formatted_number_like,
     freeze_yaml,
     key_like,
     observe,
@@ -143,6 +144,85 @@ def test_a_date_column_stops_inference_naming_it_and_the_fix():
         r"made from them \(days since, say\)$",
     ):
         resolve_contract(data(), two, "x.csv")
+
+
+@pytest.mark.parametrize(
+    ("values", "first"),
+    [
+        (["1,234", "12", None], "1,234"),  # thousands separators; a small one has none
+        (["12", "1,234.50"], "1,234.50"),  # the first value the pipeline cannot read
+        (["1.234,5", "12,5"], "1.234,5"),  # decimal comma, point between thousands
+        (["1'234", "1 234", "1\u00a0234", "1\u202f234"], "1'234"),  # other separators
+        (["12,34,567", "1,000"], "12,34,567"),  # Indian grouping
+        (["$5", "$1,200.50", "€ 12,50", "12 €", "£3", "¥100", "₹1,00,000"], "$5"),
+        (["12%", "3.5%", " 100 % "], "12%"),
+        (["(1,234)", "-5", "+7", "\u22125%"], "(1,234)"),  # negatives as accountants write
+    ],
+)
+def test_numbers_written_for_people_are_formatted_number_like(values, first):
+    for dtype in ("string", "category"):
+        assert formatted_number_like(pd.Series(values, dtype=dtype)) == (
+            f"numbers written like {first}"
+        )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["12", "13.5"],  # plain numbers: the reader's to type
+        ["100.200"],  # read as 100.2
+        ["1,2,3"],  # not groups of three
+        ["1,234", "unknown"],  # one value is no number
+        ["Yes", "No"],
+        ["1-2 years", "3+ years"],
+        ["2024-01-15"],
+        ["0x1F"],
+        ["$", "%"],  # signs without digits
+        ["12%%"],
+        ["((5))"],
+        [None, None],
+    ],
+)
+def test_other_text_is_not_formatted_number_like(values):
+    assert formatted_number_like(pd.Series(values, dtype="string")) is None
+
+
+def test_a_long_written_number_is_clipped_in_the_reason():
+    long = "$1," + ",".join(["000"] * 20)  # 82 characters
+    assert formatted_number_like(pd.Series([long], dtype="string")) == (
+        f"numbers written like {long[:40]}... (82 characters)"
+    )
+
+
+def test_numbers_and_booleans_are_never_formatted_number_like():
+    assert formatted_number_like(pd.Series([1234, 12])) is None
+    assert formatted_number_like(pd.Series([-1.5, np.nan, np.inf, 1e20])) is None
+    assert formatted_number_like(pd.Series([True, False])) is None
+
+
+def test_written_numbers_stop_inference_naming_them_and_the_fix():
+    amounts = frame(charges=[f"${1000 + 7 * i:,}.50" for i in range(30)])  # a value a row
+    with pytest.raises(ChurnError) as err:
+        resolve_contract(data(), amounts, "data/raw/x.csv")
+    assert str(err.value) == (  # a number, not "a row id or key" for its 30 distinct values
+        "data/raw/x.csv: 'charges' (numbers written like $1,000.50) is a number, not a "
+        "category (each value would be a column of its own): write it as plain numbers "
+        "(1234.5) in the file, or list data.features in params.yaml with it as categorical"
+    )
+    two = frame(a=["12%"] * 30, b=["1,000"] * 30)
+    with pytest.raises(
+        ChurnError,
+        match=r"'a' \(numbers written like 12%\), 'b' \(numbers written like 1,000\) are "
+        r"numbers, not a category .*: write them as plain numbers \(1234.5\) in the file, or "
+        r"list data.features in params.yaml with them as categorical$",
+    ):
+        resolve_contract(data(), two, "x.csv")
+
+
+def test_declared_features_are_never_number_checked():
+    declared = data(features={"band": {"type": "categorical"}})
+    bands = pd.DataFrame({"band": ["1,000", "5,000"] * 15, "y": ["yes", "no"] * 15})
+    assert list(resolve_contract(declared, bands, "x").columns) == ["band"]  # their call
 
 
 def test_declared_features_are_never_date_checked():

@@ -43,6 +43,16 @@ EXAMPLES = 5  # offending rows shown per failed check
 # one sign, one point, an exponent, blanks around. Python's float() would also take "1_0"
 # and other scripts' digits, pyarrow's cast "0x1F": the pipeline refuses them all.
 NUMBER_TEXT = r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"
+# A number written for people: digits in groups of three (1,234 1.234 1'234 1 234) or
+# Indian ones (12,34,567), a decimal point or comma, a sign, a minus sign, parentheses, a
+# currency sign, a percent.
+# The pipeline reads none of these as a number, so inferred they became categories.
+CURRENCY = "$€£¥₹"
+FORMATTED_NUMBER = (
+    rf"\s*\(?[+\-\u2212]?\s*[{CURRENCY}]?\s*"
+    r"(\d{1,3}([,.' \u00a0\u202f]\d{3})+|\d{1,2}(,\d{2})+,\d{3}|\d+)([.,]\d+)?"
+    rf"\s*[%{CURRENCY}]?\s*\)?\s*"
+)
 # A text column with at least this share of distinct values (over at least KEY_MIN_ROWS
 # rows) is a key or free text, not a category: one-hot encoding it would learn row names.
 KEY_DISTINCT_SHARE = 0.95
@@ -180,6 +190,8 @@ def resolve_contract(data: DataParams, frame: pd.DataFrame, source: str) -> Cont
     # Without an id column the id is ROW_ID, which is no output name: checked all the same.
     check_output_names([contract.id, *contract.columns], source)
     if inferred:
+        # Numbers first: an amount column of text has a value per row, and is no key.
+        _refuse_formatted_numbers(frame, contract, source)
         _refuse_keys(frame, contract, source)
         _refuse_dates(frame, contract, source)
     return contract
@@ -241,6 +253,24 @@ def date_like(values: pd.Series) -> str | None:
     return f"dates like {first}"
 
 
+def formatted_number_like(values: pd.Series) -> str | None:
+    """Why ``values`` look like numbers written for people rather than a category, or None.
+
+    Text whose every distinct value is a number as :data:`FORMATTED_NUMBER` writes one,
+    at least one of them in a way the pipeline does not read as a number (``1,234``,
+    ``$5``, ``12%``). As a category each amount would be a one-hot column of its own.
+    """
+    if _is_number(values):
+        return None
+    distinct = pd.Series(values.dropna().unique()).astype(str)  # file order: the first named
+    if distinct.empty or not distinct.str.fullmatch(FORMATTED_NUMBER).all():
+        return None
+    written = distinct[~distinct.str.fullmatch(NUMBER_TEXT)]
+    if written.empty:  # plain numbers all: the reader's to say what they are
+        return None
+    return f"numbers written like {clip(written.iloc[0].strip(), 40)}"
+
+
 def _has_year_and_month(layout: str) -> bool:
     # pandas guesses a four-digit year only (%Y); "2024" alone is %Y, and no date.
     return "%Y" in layout and any(month in layout for month in ("%m", "%b", "%B"))
@@ -269,6 +299,22 @@ def _refuse_dates(frame: pd.DataFrame, contract: Contract, source: str) -> None:
         f"{source}: {listed} {'are dates' if len(found) > 1 else 'is a date'}, not a category "
         f"(the service would refuse every later date): list data.features in params.yaml "
         f"without {which}, and give the file a number made from {which} (days since, say)"
+    )
+
+
+def _refuse_formatted_numbers(frame: pd.DataFrame, contract: Contract, source: str) -> None:
+    found = [
+        (c, why) for c in contract.columns if (why := formatted_number_like(frame[c])) is not None
+    ]
+    if not found:
+        return
+    listed = ", ".join(f"{c!r} ({why})" for c, why in found[:EXAMPLES])
+    which = "it" if len(found) == 1 else "them"
+    raise ChurnError(
+        f"{source}: {listed} {'are numbers' if len(found) > 1 else 'is a number'}, not a "
+        f"category (each value would be a column of its own): write {which} as plain "
+        f"numbers (1234.5) in the file, or list data.features in params.yaml with {which} "
+        "as categorical"
     )
 
 
