@@ -925,6 +925,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if min(args.noop_runs, args.import_runs) < 1:
         parser.error("--noop-runs and --import-runs must be >= 1")
+    if args.floor_only and not args.floor_worker:
+        parser.error("--floor-only is for --floor-worker")
     return args
 
 

@@ -140,9 +140,18 @@ def test_parse_args_defaults_and_validation() -> None:
     assert bench.parse_args(["--plain-max-rows", "10M"]).plain_max_rows == 10_000_000
     assert bench.parse_args(["--rows", "10M"]).rows == [10_000_000]
     assert bench.parse_args(["--rows", "4000000", "7043"]).rows == [4_000_000, 7043]
-    for bad in (["--rows", "-5"], ["--rows"], ["--noop-runs", "0"], ["--import-runs", "0"]):
+    for bad in (
+        ["--rows", "-5"],
+        ["--rows"],
+        ["--noop-runs", "0"],
+        ["--import-runs", "0"],
+        ["--floor-only", "train"],  # only with --floor-worker
+        ["--floor-worker", "r.json", "--floor-only", "fetch"],  # not a timed stage
+    ):
         with pytest.raises(SystemExit):
             bench.parse_args(bad)
+    worker = bench.parse_args(["--floor-worker", "r.json", "--floor-only", "train"])
+    assert (worker.floor_worker, worker.floor_only) == (Path("r.json"), "train")
 
 
 @pytest.mark.parametrize(

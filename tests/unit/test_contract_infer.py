@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn.core import io
+from churn.core import contract, io
 from churn.core.contract import (
     DATE_MAX_CHARS,
     KEY_MIN_ROWS,
@@ -150,17 +150,21 @@ def test_a_date_column_stops_inference_naming_it_and_the_fix():
     ("values", "first"),
     [
         (["1,234", "12", None], "1,234"),  # thousands separators; a small one has none
-        (["12", "1,234.50"], "1,234.50"),  # the first value the pipeline cannot read
-        (["1.234,5", "12,5"], "1.234,5"),  # decimal comma, point between thousands
-        (["1'234", "1 234", "1\u00a0234", "1\u202f234"], "1'234"),  # other separators
+        (["12", "1,234.50", "1,234,567"], "1,234.50"),  # the first value that is written
+        (["1.234,5", "12,5", "1.234.567"], "1.234,5"),  # decimal comma, point between groups
+        (["1'234", "1\u00a0234", "1\u202f234,5"], "1'234"),  # other group separators
         (["12,34,567", "1,000"], "12,34,567"),  # Indian grouping
-        (["$5", "$1,200.50", "€ 12,50", "12 €", "£3", "¥100", "₹1,00,000"], "$5"),
+        (["$5", "$1,200.50", "€ 12,50", "12 €", "£3", "¥100", "₹1,00,000", "R$ 5", "₩1,000"], "$5"),
         (["12%", "3.5%", " 100 % "], "12%"),
-        (["(1,234)", "-5", "+7", "\u22125%"], "(1,234)"),  # negatives as accountants write
+        (["(1,234)", "(5)", "+7", "\u22125%"], "(1,234)"),  # negatives as accountants write
+        (["$-5", "-$5", "$ -5"], "$-5"),
+        (["(5)", "3", "$2"], "$2"),  # parentheses alone are no sign; a currency is
+        (["$1,200", "-", "\u2014", "$5"], "$1,200"),  # dashes for zero
+        (["\u22125"], "\u22125"),  # a minus sign the reader does not take
     ],
 )
 def test_numbers_written_for_people_are_formatted_number_like(values, first):
-    for dtype in ("string", "category"):
+    for dtype in ("string", "category", "object"):
         assert formatted_number_like(pd.Series(values, dtype=dtype)) == (
             f"numbers written like {first}"
         )
@@ -171,6 +175,14 @@ def test_numbers_written_for_people_are_formatted_number_like(values, first):
     [
         ["12", "13.5"],  # plain numbers: the reader's to type
         ["100.200"],  # read as 100.2
+        ["1,2", "2,3", "1"],  # options: a decimal comma alone is no sign
+        ["12,5", "1,2345"],  # nor are other decimal commas
+        ["(212)", "(415)"],  # area codes: parentheses alone are no sign
+        ["1.100.2", "2.200.0", "10.100.1"],  # versions: the decimal mark is the separator
+        ["1,234.567.890"],  # two separators
+        ["612 345 678", "12 345"],  # a plain space: phone numbers, postcodes
+        ["1)", "2)"],  # list markers
+        ["(5", "$3"],  # an open parenthesis
         ["1,2,3"],  # not groups of three
         ["1,234", "unknown"],  # one value is no number
         ["Yes", "No"],
@@ -180,6 +192,12 @@ def test_numbers_written_for_people_are_formatted_number_like(values, first):
         ["$", "%"],  # signs without digits
         ["12%%"],
         ["((5))"],
+        ["--5", "$5"],
+        ["$\n5"],  # no line break inside a number (nor in the message)
+        ["\u0661\u0662,\u0663\u0664\u0665"],  # other scripts' digits: text to the reader
+        ["USD 5", "CHF 1'234.50"],  # currency codes, not signs
+        ["-", "\u2014"],  # dashes alone
+        ["$" + "1," * 30 + "000"],  # longer than a number a person writes
         [None, None],
     ],
 )
@@ -187,11 +205,36 @@ def test_other_text_is_not_formatted_number_like(values):
     assert formatted_number_like(pd.Series(values, dtype="string")) is None
 
 
-def test_a_long_written_number_is_clipped_in_the_reason():
-    long = "$1," + ",".join(["000"] * 20)  # 82 characters
-    assert formatted_number_like(pd.Series([long], dtype="string")) == (
-        f"numbers written like {long[:40]}... (82 characters)"
+def test_a_long_run_of_blanks_cannot_make_the_check_slow():
+    """Leading blanks are stripped and long values skipped: no backtracking over them."""
+    for value in (" " * 100_000 + "x", "1" + " " * 100_000 + "x", "$" + " " * 100_000 + "5"):
+        assert formatted_number_like(pd.Series([value], dtype="string")) is None
+    padded = pd.Series([" " * 30 + "$1,234", " " * 30 + "$5"], dtype="string")  # aligned
+    assert formatted_number_like(padded) == "numbers written like $1,234"
+
+
+def test_only_the_first_rows_are_tried_when_they_are_no_numbers(monkeypatch):
+    """A column of ids stops after FORMATTED_FIRST rows: the rest is never hashed."""
+    seen = []
+    real = contract._stripped
+    monkeypatch.setattr(contract, "_stripped", lambda v: seen.append(len(v)) or real(v))
+    ids = pd.Series([f"C{i}" for i in range(5_000)], dtype="string")
+    assert formatted_number_like(ids) is None
+    assert seen == [contract.FORMATTED_FIRST]
+    seen.clear()  # amounts, then one value that is no number, past the first rows
+    amounts = pd.Series([f"${i % 2_000:,}" for i in range(3_000)] + ["n/a?"], dtype="string")
+    assert formatted_number_like(amounts) is None
+    assert seen == [contract.FORMATTED_FIRST, 2_001]  # the first rows, then every distinct
+    assert formatted_number_like(amounts[:-1]) == "numbers written like $0"
+
+
+def test_the_longest_number_a_person_writes_is_forty_characters():
+    longest = "$1" + ",000" * 8 + ".00000"  # 40 characters
+    assert len(longest) == contract.FORMATTED_MAX_CHARS
+    assert formatted_number_like(pd.Series([longest], dtype="string")) == (
+        f"numbers written like {longest}"
     )
+    assert formatted_number_like(pd.Series([longest + "0"], dtype="string")) is None
 
 
 def test_numbers_and_booleans_are_never_formatted_number_like():

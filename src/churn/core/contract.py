@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,16 +44,35 @@ EXAMPLES = 5  # offending rows shown per failed check
 # one sign, one point, an exponent, blanks around. Python's float() would also take "1_0"
 # and other scripts' digits, pyarrow's cast "0x1F": the pipeline refuses them all.
 NUMBER_TEXT = r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"
-# A number written for people: digits in groups of three (1,234 1.234 1'234 1 234) or
-# Indian ones (12,34,567), a decimal point or comma, a sign, a minus sign, parentheses, a
-# currency sign, a percent.
-# The pipeline reads none of these as a number, so inferred they became categories.
-CURRENCY = "$€£¥₹"
-FORMATTED_NUMBER = (
-    rf"\s*\(?[+\-\u2212]?\s*[{CURRENCY}]?\s*"
-    r"(\d{1,3}([,.' \u00a0\u202f]\d{3})+|\d{1,2}(,\d{2})+,\d{3}|\d+)([.,]\d+)?"
-    rf"\s*[%{CURRENCY}]?\s*\)?\s*"
+# A number written for people, as the pipeline does not read one: digits in groups of
+# three with one separator throughout (1,234,567 1.234.567 1'234 and the no-break spaces;
+# not a plain space, which phone numbers and postcodes have) or Indian groups (12,34,567),
+# a decimal mark other than the separator, a sign or a minus sign, a currency sign, a
+# percent, accountants' parentheses. ASCII digits only, as NUMBER_TEXT reads them. The
+# value is stripped first and at most FORMATTED_MAX_CHARS long, and the pattern has no two
+# repeats in a row: a cell cannot make the match slow.
+CURRENCY = "$€£¥₹₩₽₺₪₫¢"
+_SIGN = "[+\\-\u2212]"
+_GROUPED = (
+    r"[0-9]{1,3}(?P<sep>[,.'\u00a0\u202f])[0-9]{3}(?:(?P=sep)[0-9]{3})*"
+    r"(?:(?!(?P=sep))[.,][0-9]+)?"
 )
+_INDIAN = r"[0-9]{1,2}(?:,[0-9]{2})*,[0-9]{3}(?:\.[0-9]+)?"
+_SPACE = "[ \u00a0\u202f]"  # between a sign and the digits; no tab or newline to echo
+_AMOUNT = (
+    rf"(?:{_SIGN}?(?:R\$|[{CURRENCY}]){_SPACE}?{_SIGN}?|{_SIGN})?"
+    rf"(?:{_GROUPED}|{_INDIAN}|[0-9]+(?:[.,][0-9]+)?){_SPACE}?[%{CURRENCY}]?"
+)
+FORMATTED_NUMBER = rf"(?P<open>\()?{_AMOUNT}(?(open)\))"
+# What alone is no sign of a number written for people: a plain number, a decimal comma
+# not followed by three digits ("1,2" may be options 1 and 2; "1,234" is a number either
+# way), either in parentheses ("(212)" may be an area code). Beside a value with a group,
+# a currency sign or a percent, they are numbers all the same.
+UNWRITTEN = rf"\(?(?:{NUMBER_TEXT}|[+-]?[0-9]+,(?:[0-9]{{1,2}}|[0-9]{{4,}}))\)?"
+# Accountants' zero: a dash in a column of amounts says nothing about the others.
+DASHES = frozenset({"-", "\u2013", "\u2014"})
+FORMATTED_MAX_CHARS = 40  # longer text is no number a person wrote
+FORMATTED_FIRST = 1_000  # rows tried first: a column of ids fails on them, fast
 # A text column with at least this share of distinct values (over at least KEY_MIN_ROWS
 # rows) is a key or free text, not a category: one-hot encoding it would learn row names.
 KEY_DISTINCT_SHARE = 0.95
@@ -256,19 +276,32 @@ def date_like(values: pd.Series) -> str | None:
 def formatted_number_like(values: pd.Series) -> str | None:
     """Why ``values`` look like numbers written for people rather than a category, or None.
 
-    Text whose every distinct value is a number as :data:`FORMATTED_NUMBER` writes one,
-    at least one of them in a way the pipeline does not read as a number (``1,234``,
-    ``$5``, ``12%``). As a category each amount would be a one-hot column of its own.
+    Text whose every distinct value (dashes aside) is a number as :data:`FORMATTED_NUMBER`
+    writes one, at least one of them more than :data:`UNWRITTEN` (``1,234``, ``$5``,
+    ``12%``, ``-5``). As a category each amount would be a one-hot column of its own.
     """
     if _is_number(values):
         return None
-    distinct = pd.Series(values.dropna().unique()).astype(str)  # file order: the first named
-    if distinct.empty or not distinct.str.fullmatch(FORMATTED_NUMBER).all():
+    # Most text columns fail on their first rows: a column of 10M ids is never hashed.
+    if not _all_formatted(_stripped(values.iloc[:FORMATTED_FIRST].dropna().to_numpy())):
         return None
-    written = distinct[~distinct.str.fullmatch(NUMBER_TEXT)]
-    if written.empty:  # plain numbers all: the reader's to say what they are
+    texts = _stripped(values.dropna().unique())  # in file order: the first such value is named
+    if not _all_formatted(texts):
         return None
-    return f"numbers written like {clip(written.iloc[0].strip(), 40)}"
+    written = texts[~texts.isin(DASHES) & ~texts.str.fullmatch(UNWRITTEN)]
+    if written.empty:  # plain numbers (the reader's to type), codes, or dashes alone
+        return None
+    return f"numbers written like {written.iloc[0]}"
+
+
+def _stripped(values: Any) -> pd.Series:
+    return pd.Series(values).astype(str).str.strip()
+
+
+def _all_formatted(texts: pd.Series) -> bool:
+    numbers = texts[~texts.isin(DASHES)]
+    short = numbers.str.len() <= FORMATTED_MAX_CHARS
+    return bool(short.all()) and bool(numbers.str.fullmatch(FORMATTED_NUMBER).all())
 
 
 def _has_year_and_month(layout: str) -> bool:
