@@ -19,7 +19,7 @@ import json
 import logging
 import unicodedata
 import warnings
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -309,11 +309,18 @@ def _has_year_and_month(layout: str) -> bool:
     return "%Y" in layout and any(month in layout for month in ("%m", "%b", "%B"))
 
 
+def _flagged(
+    frame: pd.DataFrame, contract: Contract, test: Callable[[pd.Series], str | None]
+) -> tuple[list[tuple[str, str]], str]:
+    """The inferred columns ``test`` gives a reason for, and the first few listed with it."""
+    found = [(c, why) for c in contract.columns if (why := test(frame[c])) is not None]
+    return found, ", ".join(f"{c!r} ({why})" for c, why in found[:EXAMPLES])
+
+
 def _refuse_keys(frame: pd.DataFrame, contract: Contract, source: str) -> None:
-    found = [(c, why) for c in contract.columns if (why := key_like(frame[c])) is not None]
+    found, listed = _flagged(frame, contract, key_like)
     if not found:
         return
-    listed = ", ".join(f"{c!r} ({why})" for c, why in found[:EXAMPLES])
     if len(found) == 1 and not contract.id_in_data:
         fix = f"set data.id: {found[0][0]} in params.yaml, or list data.features without it"
     else:
@@ -323,10 +330,9 @@ def _refuse_keys(frame: pd.DataFrame, contract: Contract, source: str) -> None:
 
 
 def _refuse_dates(frame: pd.DataFrame, contract: Contract, source: str) -> None:
-    found = [(c, why) for c in contract.columns if (why := date_like(frame[c])) is not None]
+    found, listed = _flagged(frame, contract, date_like)
     if not found:
         return
-    listed = ", ".join(f"{c!r} ({why})" for c, why in found[:EXAMPLES])
     which = "it" if len(found) == 1 else "them"
     raise ChurnError(
         f"{source}: {listed} {'are dates' if len(found) > 1 else 'is a date'}, not a category "
@@ -336,12 +342,9 @@ def _refuse_dates(frame: pd.DataFrame, contract: Contract, source: str) -> None:
 
 
 def _refuse_formatted_numbers(frame: pd.DataFrame, contract: Contract, source: str) -> None:
-    found = [
-        (c, why) for c in contract.columns if (why := formatted_number_like(frame[c])) is not None
-    ]
+    found, listed = _flagged(frame, contract, formatted_number_like)
     if not found:
         return
-    listed = ", ".join(f"{c!r} ({why})" for c, why in found[:EXAMPLES])
     which = "it" if len(found) == 1 else "them"
     raise ChurnError(
         f"{source}: {listed} {'are numbers' if len(found) > 1 else 'is a number'}, not a "
