@@ -288,20 +288,21 @@ def formatted_number_like(values: pd.Series) -> str | None:
     texts = _stripped(values.dropna().unique())  # in file order: the first such value is named
     if not _all_formatted(texts):
         return None
-    written = texts[~texts.isin(DASHES) & ~texts.str.fullmatch(UNWRITTEN)]
+    written = texts[~texts.str.fullmatch(UNWRITTEN)]
     if written.empty:  # plain numbers (the reader's to type), codes, or dashes alone
         return None
     return f"numbers written like {written.iloc[0]}"
 
 
 def _stripped(values: Any) -> pd.Series:
-    return pd.Series(values).astype(str).str.strip()
+    """``values`` as stripped text, dashes (an accountant's zero) left out."""
+    texts = pd.Series(values).astype(str).str.strip()
+    return texts[~texts.isin(DASHES)]
 
 
 def _all_formatted(texts: pd.Series) -> bool:
-    numbers = texts[~texts.isin(DASHES)]
-    short = numbers.str.len() <= FORMATTED_MAX_CHARS
-    return bool(short.all()) and bool(numbers.str.fullmatch(FORMATTED_NUMBER).all())
+    short = texts.str.len() <= FORMATTED_MAX_CHARS
+    return bool(short.all()) and bool(texts.str.fullmatch(FORMATTED_NUMBER).all())
 
 
 def _has_year_and_month(layout: str) -> bool:
