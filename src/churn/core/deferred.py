@@ -1,10 +1,11 @@
 """Modules a stage imports but never uses, loaded only if something really uses them.
 
-scikit-learn imports ``scipy.stats`` at its root (``sklearn.utils.fixes``) and
-``scipy.interpolate`` with its preprocessing, and binds a few of their names at import
-time (``from scipy.stats import rankdata``): 0.5 s of every featurize, train and evaluate
-process, for names none of them calls. A stand-in takes such a module's place in
-``sys.modules``. A name listed for it becomes a forwarder that fetches the real object at
+scikit-learn imports ``scipy.stats`` at its root (``sklearn.utils.fixes``),
+``scipy.interpolate`` with its preprocessing, and ``scipy.optimize`` and
+``scipy.integrate`` with its linear models and metrics, and binds a few of their names at
+import time (``from scipy.stats import rankdata``): 0.6 s of every featurize, train and
+evaluate process, mostly for names none of them calls. A stand-in takes such a module's
+place in ``sys.modules``. A name listed for it becomes a forwarder that fetches the real object at
 its first use; any other attribute, or any submodule, imports the real module there and
 then. Either way the code that asked gets what SciPy has, only later.
 """
@@ -21,11 +22,17 @@ from typing import Any
 # scikit-learn 1.9 binds these at import time: BSpline (preprocessing._polynomial),
 # rankdata (metrics._ranking, model_selection._search), gmean (_loss.link), chi2
 # (covariance), spearmanr (isotonic, which evaluate's calibration curve imports),
-# mquantiles (inspection._partial_dependence). tests/test_stage_launcher.py fails when a
-# stage's import loads one of these modules after all (a new name, an upgrade), so the
-# saving cannot vanish unseen.
+# mquantiles (inspection._partial_dependence), trapezoid (metrics._ranking),
+# linear_sum_assignment (metrics.cluster), linprog (linear_model._quantile), minimize
+# (calibration), and two line searches (utils.optimize, from a private module). Only
+# the logistic regression's solver uses SciPy's optimize, in train's fit; featurize and
+# evaluate never do. tests/test_stage_launcher.py fails when a stage's import loads one
+# of these modules after all (a new name, an upgrade), so the saving cannot vanish unseen.
 STAGE_DEFERRED: Mapping[str, tuple[str, ...]] = {
+    "scipy.integrate": ("trapezoid",),
     "scipy.interpolate": ("BSpline",),
+    "scipy.optimize": ("linear_sum_assignment", "linprog", "minimize"),
+    "scipy.optimize._linesearch": ("line_search_wolfe2", "scalar_search_wolfe1"),
     "scipy.stats": ("chi2", "gmean", "rankdata", "spearmanr"),
     "scipy.stats.mstats": ("mquantiles",),
 }
