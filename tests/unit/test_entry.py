@@ -64,6 +64,15 @@ def test_main_runs_with_one_blas_thread_and_openmp_untouched():
     assert seen == {"blas": {1}, "openmp": {2}}
 
 
+def test_one_blas_thread_sets_openblas_to_one_thread_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    entry.one_blas_thread()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    entry.one_blas_thread()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
+
+
 @contextlib.contextmanager
 def unconfigured_logging():
     """The root logger as a fresh process has it (no handlers, WARNING); restored after."""

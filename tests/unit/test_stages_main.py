@@ -8,7 +8,7 @@ from churn.core import deferred, entry
 from churn.stages import __main__ as launcher
 
 
-def test_the_stage_is_imported_deferred_and_frozen_run_and_left_with_its_status(monkeypatch):
+def test_the_stage_is_imported_one_thread_deferred_frozen_run_and_left_with_its_status(monkeypatch):
     calls = []
     stage = SimpleNamespace(main=lambda: None)
 
@@ -27,6 +27,7 @@ def test_the_stage_is_imported_deferred_and_frozen_run_and_left_with_its_status(
         calls.append(("leave", status))
         raise SystemExit(status)
 
+    monkeypatch.setattr(entry, "one_blas_thread", lambda: calls.append(("one_blas_thread",)))
     monkeypatch.setattr(deferred, "defer_all", defer_all)
     monkeypatch.setattr(entry, "import_frozen", import_frozen)
     monkeypatch.setattr(entry, "run", run)
@@ -35,6 +36,7 @@ def test_the_stage_is_imported_deferred_and_frozen_run_and_left_with_its_status(
         launcher.main(["train"])
     assert exited.value.code == 7
     assert calls == [
+        ("one_blas_thread",),
         ("defer_all", deferred.STAGE_DEFERRED),
         ("import_frozen", "churn.stages.train"),
         ("run", stage.main),

@@ -25,6 +25,17 @@ PATH_CLIP = 300  # characters of a file name echoed in an error
 ROOM_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EPIPE}
 
 
+def one_blas_thread() -> None:
+    """Have OpenBLAS start one thread when it loads, unless the user chose a number.
+
+    :func:`run` holds BLAS to one thread for the work, yet the OpenBLAS in NumPy and the
+    one in SciPy each start a thread per core as they load, and those threads spin
+    before they sleep: ~0.2 CPU-seconds a stage process, on cores the work could use,
+    for threads no stage runs. Call it before NumPy is first imported.
+    """
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def import_frozen(name: str) -> ModuleType:
     """Import module ``name`` with the cyclic garbage collector held, then freeze what exists.
 

@@ -1,6 +1,7 @@
 """Run one pipeline stage as ``python -m churn.stages <stage>``: each command in dvc.yaml.
 
-The stage is imported by :func:`import_stage`: with the SciPy modules scikit-learn imports
+The stage is imported by :func:`import_stage`: with OpenBLAS started on one thread
+(:func:`churn.core.entry.one_blas_thread`), with the SciPy modules scikit-learn imports
 and no stage uses deferred (:mod:`churn.core.deferred`), and through
 :func:`churn.core.entry.import_frozen`, so the objects its imports leave are not walked by
 the garbage collector again. It ends through :func:`churn.core.entry.leave`, so the
@@ -18,7 +19,8 @@ STAGES = ("fetch", "prepare", "featurize", "train", "evaluate")  # dvc.yaml's, i
 
 
 def import_stage(stage: str) -> ModuleType:
-    """Import ``churn.stages.<stage>`` as its process does: unused SciPy deferred, frozen."""
+    """Import ``churn.stages.<stage>`` as its process does: one BLAS thread, SciPy deferred."""
+    entry.one_blas_thread()  # first: deferring imports SciPy's root, and that NumPy
     deferred.defer_all(deferred.STAGE_DEFERRED)
     return entry.import_frozen(f"churn.stages.{stage}")
 
