@@ -29,12 +29,14 @@ drifted, 1 when something did, 2 when the batch is invalid.
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -231,14 +233,18 @@ def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
     ``kinds`` maps each field read to "number" or "text"; null is always allowed,
     true/false never (as the service and prepare refuse them).
     """
+    too_big: list[str] = []
     try:
-        row = json.loads(line.rstrip(b"\r\n"))  # NaN and Infinity too, as pyarrow reads them
+        # NaN and Infinity too, as pyarrow reads them.
+        row = json.loads(line.rstrip(b"\r\n"), parse_float=partial(_double, too_big))
     except json.JSONDecodeError as err:
         return f"not JSON ({err.msg} at character {err.pos + 1})"
     except (ValueError, RecursionError) as err:  # bytes that are not UTF-8, nesting depth
         return f"not JSON ({clip(err, 200)})"
     if not isinstance(row, dict):
         return f"{_json_kind(row)}, not a JSON object"
+    if too_big:  # in any field, even one the reader skips
+        return f"the number {clip(too_big[0], 40)} is too large for a double"
     for name, kind in kinds.items():
         value = row.get(name)
         number = isinstance(value, int | float) and not isinstance(value, bool)
@@ -246,6 +252,27 @@ def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
             continue
         return f"{name!r} is {_json_kind(value)}, not {'a number' if kind == 'number' else 'text'}"
     return None
+
+
+def _double(too_big: list[str], text: str) -> float:
+    """A JSON number with a fraction or exponent as a float; one pyarrow refuses is noted.
+
+    Python reads every number beyond a double as infinity. pyarrow's reader reads some
+    as infinity too (``2e308``) and stops at others (``1e400``, by the written exponent),
+    naming a row it counts from 0 within a block; only pyarrow itself says which.
+    """
+    value = float(text)
+    if math.isinf(value) and _refused_by_pyarrow(text):
+        too_big.append(text)
+    return value
+
+
+def _refused_by_pyarrow(number: str) -> bool:
+    try:
+        pajson.read_json(pa.BufferReader(f'{{"x": {number}}}\n'.encode()))
+    except pa.ArrowInvalid:
+        return True
+    return False
 
 
 def _json_kind(value: object) -> str:
