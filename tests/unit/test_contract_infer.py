@@ -146,6 +146,23 @@ def test_a_date_column_stops_inference_naming_it_and_the_fix():
         resolve_contract(data(), two, "x.csv")
 
 
+def test_past_five_flagged_columns_the_message_says_how_many_more():
+    seven = frame(**{f"d{i}": [f"2024-01-{1 + j % 28:02d}" for j in range(30)] for i in range(7)})
+    with pytest.raises(ChurnError) as err:
+        resolve_contract(data(), seven, "x.csv")
+    assert str(err.value).startswith(
+        "x.csv: 'd0' (dates like 2024-01-01), 'd1' (dates like 2024-01-01), 'd2' (dates like "
+        "2024-01-01), 'd3' (dates like 2024-01-01), 'd4' (dates like 2024-01-01), and 2 more "
+        "are dates, not a category"
+    )
+    six = frame(**{f"d{i}": [f"2024-01-{1 + j % 28:02d}" for j in range(30)] for i in range(6)})
+    with pytest.raises(ChurnError, match=r"'d4' \(dates like 2024-01-01\), and 1 more are dates"):
+        resolve_contract(data(), six, "x.csv")
+    five = frame(**{f"d{i}": [f"2024-01-{1 + j % 28:02d}" for j in range(30)] for i in range(5)})
+    with pytest.raises(ChurnError, match=r"'d4' \(dates like 2024-01-01\) are dates"):
+        resolve_contract(data(), five, "x.csv")
+
+
 @pytest.mark.parametrize(
     ("values", "first"),
     [

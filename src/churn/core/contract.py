@@ -313,9 +313,16 @@ def _has_year_and_month(layout: str) -> bool:
 def _flagged(
     frame: pd.DataFrame, contract: Contract, test: Callable[[pd.Series], str | None]
 ) -> tuple[list[tuple[str, str]], str]:
-    """The inferred columns ``test`` gives a reason for, and the first few listed with it."""
+    """The inferred columns ``test`` gives a reason for, and the first few listed with it.
+
+    Past the first few, the list says how many more there are, so a file with 40 such
+    columns is not taken for one with five.
+    """
     found = [(c, why) for c in contract.columns if (why := test(frame[c])) is not None]
-    return found, ", ".join(f"{c!r} ({why})" for c, why in found[:EXAMPLES])
+    listed = [f"{c!r} ({why})" for c, why in found[:EXAMPLES]]
+    if len(found) > EXAMPLES:
+        listed.append(f"and {len(found) - EXAMPLES} more")
+    return found, ", ".join(listed)
 
 
 def _refuse_keys(frame: pd.DataFrame, contract: Contract, source: str) -> None:
