@@ -28,7 +28,12 @@ from typing import Any
 # the logistic regression's solver uses SciPy's optimize, in train's fit; featurize and
 # evaluate never do. tests/test_stage_launcher.py fails when a stage's import loads one
 # of these modules after all (a new name, an upgrade), so the saving cannot vanish unseen.
+# Two of NumPy's too: SciPy's array-API layer copies every public attribute of numpy,
+# and numpy imports a submodule the first time its attribute is read, so f2py (the
+# Fortran wrapper generator) and testing were loaded in every stage, used by none.
 STAGE_DEFERRED: Mapping[str, tuple[str, ...]] = {
+    "numpy.f2py": (),
+    "numpy.testing": (),
     "scipy.integrate": ("trapezoid",),
     "scipy.interpolate": ("BSpline",),
     "scipy.optimize": ("linear_sum_assignment", "linprog", "minimize"),
