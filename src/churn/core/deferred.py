@@ -3,11 +3,12 @@
 scikit-learn imports ``scipy.stats`` at its root (``sklearn.utils.fixes``),
 ``scipy.interpolate`` with its preprocessing, and ``scipy.optimize`` and
 ``scipy.integrate`` with its linear models and metrics, and binds a few of their names at
-import time (``from scipy.stats import rankdata``): 0.6 s of every featurize, train and
-evaluate process, mostly for names none of them calls. A stand-in takes such a module's
-place in ``sys.modules``. A name listed for it becomes a forwarder that fetches the real object at
-its first use; any other attribute, or any submodule, imports the real module there and
-then. Either way the code that asked gets what SciPy has, only later.
+import time (``from scipy.stats import rankdata``); SciPy in turn loads two of NumPy's
+submodules: 0.6 s of every featurize, train and evaluate process, mostly for modules none
+of them uses. A stand-in takes such a module's place in ``sys.modules``. A name listed
+for it becomes a forwarder that fetches the real object at its first use; any other
+attribute, or any submodule, imports the real module there and then. Either way the code
+that asked gets what SciPy (or NumPy) has, only later.
 """
 
 import importlib
@@ -24,10 +25,11 @@ from typing import Any
 # (covariance), spearmanr (isotonic, which evaluate's calibration curve imports),
 # mquantiles (inspection._partial_dependence), trapezoid (metrics._ranking),
 # linear_sum_assignment (metrics.cluster), linprog (linear_model._quantile), minimize
-# (calibration), and two line searches (utils.optimize, from a private module). Only
-# the logistic regression's solver uses SciPy's optimize, in train's fit; featurize and
-# evaluate never do. tests/test_stage_launcher.py fails when a stage's import loads one
-# of these modules after all (a new name, an upgrade), so the saving cannot vanish unseen.
+# (calibration), and two line searches (utils.optimize, from a private module). Of
+# these, train's solver uses optimize and evaluate's AUC integrate (which imports
+# optimize), while they work; featurize uses neither. tests/test_stage_launcher.py fails
+# when a stage's import loads one of these modules after all (a new name, an upgrade), so
+# the saving cannot vanish unseen.
 # Two of NumPy's too: SciPy's array-API layer copies every public attribute of numpy,
 # and numpy imports a submodule the first time its attribute is read, so f2py (the
 # Fortran wrapper generator) and testing were loaded in every stage, used by none.
