@@ -480,15 +480,21 @@ def test_a_broken_file_is_one_line_naming_it(tmp_path, tiny_model, name, text, s
             "not JSON (Expecting property name enclosed in double quotes at character 19)",
         ),
         ('["n", "k"]', "an array, not a JSON object"),
-        # pyarrow stops at some numbers beyond a double, in a field it reads or one it skips.
-        ('{"n": 1e400, "k": "a"}', "the number 1e400 is too large for a double"),
+        (
+            '{"n": 1, "k": "a", "churn_probability": "high"}',
+            "'churn_probability' is text, not a number",
+        ),
+        # pyarrow stops at a number written with an exponent over 308 (plus its fraction
+        # digits), in a field it reads or one it skips, whatever Python makes of it.
+        ('{"n": 1e400, "k": "a"}', "the number 1e400 is out of a double's range"),
+        ('{"n": 0e400, "k": "a"}', "the number 0e400 is out of a double's range"),
         (
             '{"n": 1, "k": "a", "x": {"y": [-1.5E+310]}}',
-            "the number -1.5E+310 is too large for a double",
+            "the number -1.5E+310 is out of a double's range",
         ),
         (
             '{"n": 2e308, "k": "a", "x": 1' + "0" * 60 + "e400}",
-            "the number 1" + "0" * 39 + "... (65 characters) is too large for a double",
+            "the number 1" + "0" * 39 + "... (65 characters) is out of a double's range",
         ),
     ],
 )
@@ -510,9 +516,11 @@ def test_a_good_json_line_has_no_problem():
     kinds = {"n": "number", "k": "text"}
     good = (b'{"n": 1, "k": "a"}\n', b'{"n": -2.5e3, "k": null, "x": true}\r\n', b"{}")
     # What pyarrow reads too: NaN and Infinity, a tiny number as 0, and some beyond a double
-    # (a long whole one, 2e308, 2.5e309) as infinity.
+    # (a long whole one, 2e308, 2.5e309) as infinity; an exponent over 308 that fraction
+    # digits make up for.
     odd = (b'{"n": NaN}', b'{"n": -Infinity}', b'{"n": 1e-400}', b'{"n": 1' + b"0" * 400 + b"}")
     odd += (b'{"n": 2e308}', b'{"n": -2.5e309}', b'{"n": 1' + b"0" * 400 + b".5}")
+    odd += (b'{"n": 0.0001e310}', b'{"n": 1' + b"0" * 5000 + b"}")  # past int()'s digit limit
     for line in (*good, *odd):
         assert mon.json_line_problem(line, kinds) is None
 

@@ -26,17 +26,16 @@ Thresholds live in ``params.yaml`` (``monitor:``). Writes ``drift.json``,
 drifted, 1 when something did, 2 when the batch is invalid.
 """
 
+import functools
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -236,7 +235,11 @@ def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
     too_big: list[str] = []
     try:
         # NaN and Infinity too, as pyarrow reads them.
-        row = json.loads(line.rstrip(b"\r\n"), parse_float=partial(_double, too_big))
+        row = json.loads(
+            line.rstrip(b"\r\n"),
+            parse_float=functools.partial(_double, too_big),
+            parse_int=_integer,
+        )
     except json.JSONDecodeError as err:
         return f"not JSON ({err.msg} at character {err.pos + 1})"
     except (ValueError, RecursionError) as err:  # bytes that are not UTF-8, nesting depth
@@ -244,7 +247,7 @@ def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
     if not isinstance(row, dict):
         return f"{_json_kind(row)}, not a JSON object"
     if too_big:  # in any field, even one the reader skips
-        return f"the number {clip(too_big[0], 40)} is too large for a double"
+        return f"the number {clip(too_big[0], 40)} is out of a double's range"
     for name, kind in kinds.items():
         value = row.get(name)
         number = isinstance(value, int | float) and not isinstance(value, bool)
@@ -257,22 +260,37 @@ def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
 def _double(too_big: list[str], text: str) -> float:
     """A JSON number with a fraction or exponent as a float; one pyarrow refuses is noted.
 
-    Python reads every number beyond a double as infinity. pyarrow's reader reads some
-    as infinity too (``2e308``) and stops at others (``1e400``, by the written exponent),
-    naming a row it counts from 0 within a block; only pyarrow itself says which.
+    pyarrow's reader stops at a number whose written exponent is over 308 (plus its
+    fraction digits), even ``0e400``, naming a row it counts from 0 within a block.
+    Python reads such numbers as infinity or 0 without a word. Only pyarrow itself says
+    exactly which it refuses, so it is asked, once per such number: a line of ``2e308``
+    (infinity to both) asks nothing.
     """
-    value = float(text)
-    if math.isinf(value) and _refused_by_pyarrow(text):
-        too_big.append(text)
-    return value
+    _, _, exponent = text.lower().partition("e")
+    if exponent.lstrip("+").isdigit() and int(exponent) > MAX_EXPONENT:
+        if _refused_by_pyarrow(text):
+            too_big.append(text)
+    return float(text)
 
 
+MAX_EXPONENT = 308  # a double's largest power of ten: pyarrow refuses none written up to it
+
+
+@functools.lru_cache(maxsize=256)
 def _refused_by_pyarrow(number: str) -> bool:
     try:
         pajson.read_json(pa.BufferReader(f'{{"x": {number}}}\n'.encode()))
     except pa.ArrowInvalid:
         return True
     return False
+
+
+def _integer(text: str) -> int | float:
+    """A JSON whole number; past Python's digit limit for int(), a float (as pyarrow reads it)."""
+    try:
+        return int(text)
+    except ValueError:  # over 4,300 digits: pyarrow reads it, as infinity
+        return float(text)
 
 
 def _json_kind(value: object) -> str:
