@@ -26,10 +26,10 @@ from typing import Any
 # mquantiles (inspection._partial_dependence), trapezoid (metrics._ranking),
 # linear_sum_assignment (metrics.cluster), linprog (linear_model._quantile), minimize
 # (calibration), and two line searches (utils.optimize, from a private module). Of
-# these, train's solver uses optimize and evaluate's AUC integrate (which imports
-# optimize), while they work; featurize uses neither. tests/test_stage_launcher.py fails
-# when a stage's import loads one of these modules after all (a new name, an upgrade), so
-# the saving cannot vanish unseen.
+# these, train's logistic regression uses optimize and evaluate's AUC integrate (which
+# imports optimize), while they work; featurize uses neither. tests/test_stage_launcher.py
+# fails when a stage's import loads one of these modules after all (a new name, an
+# upgrade), so the saving cannot vanish unseen.
 # Two of NumPy's too: SciPy's array-API layer copies every public attribute of numpy,
 # and numpy imports a submodule the first time its attribute is read, so f2py (the
 # Fortran wrapper generator) and testing were loaded in every stage, used by none.

@@ -26,7 +26,7 @@ ROOM_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EPIPE}
 
 
 def one_blas_thread() -> None:
-    """Have OpenBLAS start one thread when it loads, unless the user chose a number.
+    """Have OpenBLAS start one thread when it loads, unless OPENBLAS_NUM_THREADS is set.
 
     :func:`run` holds BLAS to one thread for the work, yet the OpenBLAS in NumPy and the
     one in SciPy each start a thread per core as they load, and those threads spin
