@@ -830,6 +830,7 @@ def test_ctrl_c_while_the_local_cluster_works_is_one_line(tmp_path):
         "import os, signal, sys, threading, time\n"
         "from churn.core import entry\n"
         "from churn.ops import score\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignored\n"
         "def main():\n"
         "    with score.dask_client(None) as client:\n"
         "        work = client.map(time.sleep, [3] * 4, pure=False)\n"

@@ -385,7 +385,20 @@ def test_streams_that_cannot_be_reconfigured_are_left_alone(monkeypatch, stream)
     assert entry.run(lambda: 7) == 7
 
 
-def test_a_stop_during_a_deferred_block_takes_effect_when_it_ends():
+@pytest.fixture
+def interruptible():
+    """SIGINT raises KeyboardInterrupt, as in a terminal; restored afterwards.
+
+    Also where the suite was started with SIGINT ignored (a shell's background job, nohup).
+    """
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_stop_during_a_deferred_block_takes_effect_when_it_ends(interruptible):
     import signal
 
     steps = []
@@ -405,7 +418,7 @@ def test_a_stop_during_a_deferred_block_takes_effect_when_it_ends():
     assert steps == [2, 2, 0]  # each block ran to its end
 
 
-def test_a_deferred_block_that_fails_because_of_the_stop_reports_the_stop():
+def test_a_deferred_block_that_fails_because_of_the_stop_reports_the_stop(interruptible):
     """A terminal's Ctrl-C also kills the processes the block was starting."""
     import signal
 
