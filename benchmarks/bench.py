@@ -672,8 +672,9 @@ def size_table(size: Mapping[str, Any]) -> list[str]:
     repro, floor, plain = size["dvc_repro"], size["floor"], size["plain"]
     sec, x = partial(fmt_value, unit="s"), partial(fmt_value, unit="x")
 
-    def row(label: str, wall: str, cpu: str, rss: str = "", work: str = "", work_cpu: str = ""):
-        return table_row(n, label, wall, cpu, rss, work, work_cpu, "")
+    def row(label: str, wall: str, cpu: str, rss: str = "", *work: str) -> str:
+        """A row of the table; ``work``: in-process wall and CPU, then fresh (blank if absent)."""
+        return table_row(n, label, wall, cpu, rss, *work, *[""] * (3 - len(work)))
 
     lines = [
         table_row(
@@ -683,8 +684,8 @@ def size_table(size: Mapping[str, Any]) -> list[str]:
     ]
     for name in STAGES:
         st = size["stages"][name]
-        cells = (sec(st["work_seconds"]), sec(st["work_cpu_seconds"]))
-        lines.append(table_row(n, name, *run_cells(st), *cells, sec(st.get("fresh_work_seconds"))))
+        work = (st["work_seconds"], st["work_cpu_seconds"], st.get("fresh_work_seconds"))
+        lines.append(row(name, *run_cells(st), *map(sec, work)))
     lines += [
         row("**`dvc repro -f`** (4 stages)", *run_cells(repro)),
         row(

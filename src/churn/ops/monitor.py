@@ -257,6 +257,9 @@ def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
     return None
 
 
+MAX_EXPONENT = 308  # a double's largest power of ten: pyarrow refuses none written up to it
+
+
 def _double(too_big: list[str], text: str) -> float:
     """A JSON number with a fraction or exponent as a float; one pyarrow refuses is noted.
 
@@ -271,9 +274,6 @@ def _double(too_big: list[str], text: str) -> float:
         if _refused_by_pyarrow(text):
             too_big.append(text)
     return float(text)
-
-
-MAX_EXPONENT = 308  # a double's largest power of ten: pyarrow refuses none written up to it
 
 
 @functools.lru_cache(maxsize=256)
