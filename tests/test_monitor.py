@@ -766,6 +766,9 @@ def test_only_plots_an_earlier_report_drew_may_be_removed(tmp_path, text, plots)
     [
         ("monthly_charges", "monthly_charges.png"),
         ("v1.2", "v1.2.png"),
+        # A capital letter: 'Age.png' and 'age.png' are one file on macOS.
+        ("Age", "Age-{}.png"),
+        ("monthlyCharges", "monthlyCharges-{}.png"),
         ("calls/day", "calls_day-{}.png"),
         ("../../evil", "evil-{}.png"),
         ("..", "{}.png"),
@@ -798,6 +801,19 @@ def test_plots_of_hostile_feature_names_land_in_the_output_directory(tmp_path):
     )
     (out / "drift.json").write_text(json.dumps({"drifted": names}))
     assert mon.earlier_plots(out) == {mon.plot_file(name) for name in names}
+
+
+def test_plots_of_names_that_differ_only_in_case_are_different_files(tmp_path):
+    """On a case-insensitive file system the plot of 'Age' replaced the plot of 'age'."""
+    names = ["age", "Age", "AGE", "aGe", "monthly_charges", "Monthly_Charges", "e\u0301", "E\u0301"]
+    files = [mon.plot_file(name) for name in names]
+    assert len({f.casefold() for f in files}) == len(names)
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in names:
+        fig, ax = mon._figure()
+        mon._save(fig, ax, name, out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(files)
 
 
 def test_bar_shares_keeps_the_largest_and_clips_labels():

@@ -75,7 +75,8 @@ SCORE_COLUMN = SCORE  # as the service writes it to its prediction log
 CHUNK_ROWS = scoring.CHUNK_ROWS  # rows read, validated and counted at a time
 PLOT_BINS = 30
 # A feature name used as is for its plot's file; others are made plain (see plot_file).
-PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+# Lower case only: on a case-insensitive file system 'Age.png' would be 'age.png'.
+PLAIN_NAME = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,99}")
 PLAIN_BYTES = 80
 T = TypeVar("T")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
@@ -507,8 +508,10 @@ def plot_file(feature: str) -> str:
     A feature name is a CSV header: it may hold a '/', be '..', or be longer than a file
     name may be. Any other name is its plain characters, cut to PLAIN_BYTES of UTF-8 (80
     letters of a CJK script are 240 bytes, and a file name may have 255), and a hash of
-    the whole, so that every file lands in ``--out`` and two names never share one (on a
-    case-insensitive file system, as macOS's usually is, 'Age' and 'age' still would).
+    the whole, so that every file lands in ``--out`` and two names never share one. A
+    plain name has no capital letter: on a case-insensitive file system, as macOS's and
+    Windows' usually are, the plots of 'Age' and 'age' shared a file; the hash, in lower
+    case, keeps 'Age' apart.
     """
     if PLAIN_NAME.fullmatch(feature):
         return f"{feature}.png"
