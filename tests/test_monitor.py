@@ -749,6 +749,8 @@ def test_a_model_dvc_lock_does_not_vouch_for_is_never_unpickled(trained, batches
         ('{"drifted": ["tenure", "contract"]}', {"tenure.png", "contract.png"}),
         # A name with a '/' is the plain file plot_file makes of it, in this directory.
         ('{"drifted": ["../up", 3, null]}', {"up-8c722b8ae2c9.png"}),
+        # A report from before plain names were lower case only drew 'Age.png'.
+        ('{"drifted": ["Age"]}', {"Age.png", f"Age-{hashlib.sha256(b'Age').hexdigest()[:12]}.png"}),
         ('{"drifted": "tenure"}', set()),
         ("[1, 2]", set()),
         ("not json", set()),
@@ -814,6 +816,34 @@ def test_plots_of_names_that_differ_only_in_case_are_different_files(tmp_path):
         fig, ax = mon._figure()
         mon._save(fig, ax, name, out)
     assert sorted(p.name for p in out.iterdir()) == sorted(files)
+
+
+def test_publishing_drops_an_earlier_plot_but_never_the_file_just_written(tmp_path):
+    """'Age.png' from an earlier report goes, unless on macOS it is the new 'age.png'."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("Age.png", "tenure.png", "notes.png"):
+        (out / name).write_text(f"old {name}")
+
+    def publish(*names: str) -> list[str]:
+        report = tmp_path / "report"
+        report.mkdir()
+        for name in names:
+            (report / name).write_text(f"new {name}")
+        mon.publish(report, out, {"Age.png", "tenure.png"})
+        assert not list(report.iterdir())
+        report.rmdir()
+        return sorted(p.name for p in out.iterdir())
+
+    # 'age' drew age.png: on a case-insensitive file system Age.png is that very file.
+    assert publish("drift.json", "age.png") == ["Age.png", "age.png", "drift.json", "notes.png"]
+    assert (out / "age.png").read_text() == "new age.png"
+    assert publish("drift.json", "Age-0123456789ab.png") == [
+        "Age-0123456789ab.png",
+        "age.png",
+        "drift.json",
+        "notes.png",
+    ]
 
 
 def test_bar_shares_keeps_the_largest_and_clips_labels():

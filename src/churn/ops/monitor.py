@@ -77,6 +77,8 @@ PLOT_BINS = 30
 # A feature name used as is for its plot's file; others are made plain (see plot_file).
 # Lower case only: on a case-insensitive file system 'Age.png' would be 'age.png'.
 PLAIN_NAME = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,99}")
+# What a plain name was before: an earlier report's 'Age' drew 'Age.png'.
+EARLIER_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 PLAIN_BYTES = 80
 T = TypeVar("T")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
@@ -595,7 +597,8 @@ def read(batch: Batch, source: BatchFile, model: Any, chunk_rows: int) -> None:
 def earlier_plots(out: Path) -> set[str]:
     """The PNGs an earlier report in ``out`` drew: its drift.json's drifted features.
 
-    Only those may be removed; a file of the user's named like a feature is not ours.
+    Only those may be removed; a file of the user's named like a feature is not ours. A
+    report from before plain names were lower case only named the plot of 'Age' 'Age.png'.
     """
     try:
         drifted = json.loads((out / "drift.json").read_text(encoding="utf-8"))["drifted"]
@@ -603,7 +606,9 @@ def earlier_plots(out: Path) -> set[str]:
         return set()
     if not isinstance(drifted, list):
         return set()
-    return {plot_file(name) for name in drifted if isinstance(name, str)}
+    names = [name for name in drifted if isinstance(name, str)]
+    earlier = {f"{name}.png" for name in names if EARLIER_PLAIN_NAME.fullmatch(name)}
+    return {plot_file(name) for name in names} | earlier
 
 
 def publish(report: Path, out: Path, ours: set[str]) -> None:
@@ -611,15 +616,18 @@ def publish(report: Path, out: Path, ours: set[str]) -> None:
 
     Every name is checked before the first is moved, so a directory where a file goes
     stops the run with nothing replaced; a plot from an earlier run whose feature no
-    longer drifts would otherwise sit beside a report that says it did not.
+    longer drifts would otherwise sit beside a report that says it did not. A name that
+    differs from a written one only in case is kept: on a case-insensitive file system
+    it is the file just written.
     """
     written = sorted(p.name for p in report.iterdir())
     for name in written:
         io.refuse_directory(out / name)
     for name in written:
         os.replace(report / name, out / name)
-    for name in sorted(ours - set(written)):
-        if (out / name).is_file():
+    kept = {name.casefold() for name in written}
+    for name in sorted(ours):
+        if name.casefold() not in kept and (out / name).is_file():
             (out / name).unlink()
 
 
