@@ -33,7 +33,8 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -75,10 +76,7 @@ SCORE_COLUMN = SCORE  # as the service writes it to its prediction log
 CHUNK_ROWS = scoring.CHUNK_ROWS  # rows read, validated and counted at a time
 PLOT_BINS = 30
 # A feature name used as is for its plot's file; others are made plain (see plot_file).
-# Lower case only: on a case-insensitive file system 'Age.png' would be 'age.png'.
-PLAIN_NAME = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,99}")
-# What a plain name was before: an earlier report's 'Age' drew 'Age.png'.
-EARLIER_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 PLAIN_BYTES = 80
 T = TypeVar("T")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
@@ -429,7 +427,7 @@ def histograms(
 
 
 def plot_numeric(
-    name: str, ref: pd.Series, edges: np.ndarray, counts: np.ndarray, out: Path
+    name: str, ref: pd.Series, edges: np.ndarray, counts: np.ndarray, path: Path
 ) -> Path:
     """Training vs batch densities of a numeric feature; the batch given as counts per bin."""
     fig, ax = _figure()
@@ -438,15 +436,15 @@ def plot_numeric(
         ax.hist(edges[:-1], bins=edges, weights=counts, density=True, alpha=0.5, label="batch")
     ax.set_ylabel("density")
     ax.legend()
-    return _save(fig, ax, name, out)
+    return _save(fig, ax, name, path)
 
 
-def plot_categorical(name: str, ref: pd.Series, batch: CategoricalSummary, out: Path) -> Path:
+def plot_categorical(name: str, ref: pd.Series, batch: CategoricalSummary, path: Path) -> Path:
     """Training vs batch shares per category."""
     fig, ax = _figure()
     bar_shares(ref, batch).plot.bar(ax=ax)
     ax.set_ylabel("share")
-    return _save(fig, ax, name, out)
+    return _save(fig, ax, name, path)
 
 
 # A batch of free text as a category had 100,000 bars to draw, and a 2 MB category a
@@ -491,31 +489,28 @@ def _figure() -> tuple[Any, Any]:
     return plt.subplots(figsize=(6, 3.5), dpi=100)
 
 
-def _save(fig: Any, ax: Any, name: str, out: Path) -> Path:
-    """The figure as PNG (no version stamp), written atomically."""
+def _save(fig: Any, ax: Any, name: str, path: Path) -> Path:
+    """The figure, titled ``name``, as PNG at ``path`` (no version stamp), written atomically."""
     import matplotlib.pyplot as plt
 
     ax.set_title(name)
     fig.tight_layout()
-    path = out / plot_file(name)
     with io.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", metadata={"Software": None})
     plt.close(fig)
     return path
 
 
-def plot_file(feature: str) -> str:
+def plot_file(feature: str, clashes: bool = False) -> str:
     """The PNG's file name for ``feature``: the name itself when it is a plain one.
 
     A feature name is a CSV header: it may hold a '/', be '..', or be longer than a file
-    name may be. Any other name is its plain characters, cut to PLAIN_BYTES of UTF-8 (80
-    letters of a CJK script are 240 bytes, and a file name may have 255), and a hash of
-    the whole, so that every file lands in ``--out`` and two names never share one. A
-    plain name has no capital letter: on a case-insensitive file system, as macOS's and
-    Windows' usually are, the plots of 'Age' and 'age' shared a file; the hash, in lower
-    case, keeps 'Age' apart.
+    name may be. Any other name, or one that ``clashes`` with another feature's but for
+    case (see :func:`plot_files`), is its plain characters, cut to PLAIN_BYTES of UTF-8
+    (80 letters of a CJK script are 240 bytes, and a file name may have 255), and a hash
+    of the whole, so that every file lands in ``--out`` and two names never share one.
     """
-    if PLAIN_NAME.fullmatch(feature):
+    if PLAIN_NAME.fullmatch(feature) and not clashes:
         return f"{feature}.png"
     plain = re.sub(r"[^\w-]+", "_", feature).encode("utf-8")  # no surrogate is a \w
     # Cut by bytes; a letter cut in half is dropped.
@@ -524,21 +519,34 @@ def plot_file(feature: str) -> str:
     return f"{plain}-{digest}.png" if plain else f"{digest}.png"
 
 
+def plot_files(features: Iterable[str]) -> dict[str, str]:
+    """Each feature's PNG file name (:func:`plot_file`), no two the same but for case.
+
+    On a case-insensitive file system, as macOS's and Windows' usually are, the plots of
+    'Age' and 'age' shared a file: names that differ only in case both get the hash
+    (in lower case), so that a contract's plot files never depend on what else drifted.
+    """
+    names = list(features)
+    folded = Counter(name.casefold() for name in names)
+    return {name: plot_file(name, folded[name.casefold()] > 1) for name in names}
+
+
 def write_plots(
     drifted: list[Check], batch: Batch, source: BatchFile, chunk_rows: int, out: Path
 ) -> None:
     """A PNG per drifted feature; numeric ones need a second pass over the batch for bins."""
+    files = plot_files(batch.contract.features)
     edges = {}
     for c in drifted:
         summary = batch.features[c.name]
         if isinstance(summary, NumericSummary):
             edges[c.name] = plot_edges(batch.reference[c.name], summary)
         else:
-            plot_categorical(c.name, batch.reference[c.name], summary, out)
+            plot_categorical(c.name, batch.reference[c.name], summary, out / files[c.name])
     if edges:
         counts = histograms(source, batch.contract, chunk_rows, edges)
         for name, bins in edges.items():
-            plot_numeric(name, batch.reference[name], bins, counts[name], out)
+            plot_numeric(name, batch.reference[name], bins, counts[name], out / files[name])
 
 
 def refused_rows(batch: pd.DataFrame, contract: Contract) -> np.ndarray:
@@ -597,8 +605,9 @@ def read(batch: Batch, source: BatchFile, model: Any, chunk_rows: int) -> None:
 def earlier_plots(out: Path) -> set[str]:
     """The PNGs an earlier report in ``out`` drew: its drift.json's drifted features.
 
-    Only those may be removed; a file of the user's named like a feature is not ours. A
-    report from before plain names were lower case only named the plot of 'Age' 'Age.png'.
+    Only those may be removed; a file of the user's named like a feature is not ours.
+    Both of a name's files are: the hashed one is drawn when the name clashes with
+    another feature's but for case (:func:`plot_files`), and the contract may have changed.
     """
     try:
         drifted = json.loads((out / "drift.json").read_text(encoding="utf-8"))["drifted"]
@@ -607,8 +616,7 @@ def earlier_plots(out: Path) -> set[str]:
     if not isinstance(drifted, list):
         return set()
     names = [name for name in drifted if isinstance(name, str)]
-    earlier = {f"{name}.png" for name in names if EARLIER_PLAIN_NAME.fullmatch(name)}
-    return {plot_file(name) for name in names} | earlier
+    return {plot_file(name, clashes) for name in names for clashes in (False, True)}
 
 
 def publish(report: Path, out: Path, ours: set[str]) -> None:
