@@ -486,15 +486,28 @@ def test_a_broken_file_is_one_line_naming_it(tmp_path, tiny_model, name, text, s
         ),
         # pyarrow stops at a number written with an exponent over 308 (plus its fraction
         # digits), in a field it reads or one it skips, whatever Python makes of it.
-        ('{"n": 1e400, "k": "a"}', "the number 1e400 is out of a double's range"),
-        ('{"n": 0e400, "k": "a"}', "the number 0e400 is out of a double's range"),
+        ('{"n": 1e400, "k": "a"}', "'n': the number 1e400 is out of a double's range"),
+        ('{"n": 0e400, "k": "a"}', "'n': the number 0e400 is out of a double's range"),
         (
-            '{"n": 1, "k": "a", "x": {"y": [-1.5E+310]}}',
-            "the number -1.5E+310 is out of a double's range",
+            '{"n": 1, "k": "a", "x": {"y": [2, -1.5E+310]}}',
+            "'x.y[1]': the number -1.5E+310 is out of a double's range",
         ),
         (
             '{"n": 2e308, "k": "a", "x": 1' + "0" * 60 + "e400}",
-            "the number 1" + "0" * 39 + "... (65 characters) is out of a double's range",
+            "'x': the number 1" + "0" * 39 + "... (65 characters) is out of a double's range",
+        ),
+        # A key given twice: the value that holds the number is gone, the number is not.
+        ('{"n": 1e400, "n": 1, "k": "a"}', "the number 1e400 is out of a double's range"),
+        # The first as written, however deep; a field named by its text, whatever it holds.
+        (
+            '{"a": [[{"b.c": 3e400}]], "n": 1e999, "k": "a"}',
+            "'a[0][0].b.c': the number 3e400 is out of a double's range",
+        ),
+        (
+            '{"n": 1, "k": "a", "x": ' + "[" * 500 + "9e999" + "]" * 500 + "}",
+            "'x"
+            + "[0]" * 26
+            + "[... (1501 characters)': the number 9e999 is out of a double's range",
         ),
     ],
 )

@@ -233,9 +233,9 @@ def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
     ``kinds`` maps each field read to "number" or "text"; null is always allowed,
     true/false never (as the service and prepare refuse them).
     """
-    too_big: list[str] = []
     try:
         # NaN and Infinity too, as pyarrow reads them.
+        too_big: list[_TooBig] = []  # whether to look for where, the walk costs a field each
         row = json.loads(
             line.rstrip(b"\r\n"),
             parse_float=functools.partial(_double, too_big),
@@ -248,7 +248,10 @@ def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
     if not isinstance(row, dict):
         return f"{_json_kind(row)}, not a JSON object"
     if too_big:  # in any field, even one the reader skips
-        return f"the number {clip(too_big[0], 40)} is out of a double's range"
+        # Not found: a key given twice, whose later value replaced it.
+        where, number = _first_too_big(row) or ("", too_big[0])
+        field = f"{clip(where, 80)!r}: " if where else ""
+        return f"{field}the number {clip(number.text, 40)} is out of a double's range"
     for name, kind in kinds.items():
         value = row.get(name)
         number = isinstance(value, int | float) and not isinstance(value, bool)
@@ -261,8 +264,15 @@ def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
 MAX_EXPONENT = 308  # a double's largest power of ten: pyarrow refuses none written up to it
 
 
-def _double(too_big: list[str], text: str) -> float:
-    """A JSON number with a fraction or exponent as a float; one pyarrow refuses is noted.
+class _TooBig(float):
+    """A number pyarrow refuses, as Python reads it, with ``text`` as written."""
+
+    __slots__ = ("text",)
+    text: str
+
+
+def _double(too_big: list[_TooBig], text: str) -> float:
+    """A JSON number with a fraction or exponent as a float; one pyarrow refuses is marked.
 
     pyarrow's reader stops at a number whose written exponent is over 308 (plus its
     fraction digits), even ``0e400``, naming a row it counts from 0 within a block.
@@ -273,8 +283,37 @@ def _double(too_big: list[str], text: str) -> float:
     _, _, exponent = text.lower().partition("e")
     if exponent.lstrip("+").isdigit() and int(exponent) > MAX_EXPONENT:
         if _refused_by_pyarrow(text):
-            too_big.append(text)
+            marked = _TooBig(text)
+            marked.text = text
+            too_big.append(marked)
+            return marked
     return float(text)
+
+
+def _first_too_big(row: dict) -> tuple[str, _TooBig] | None:
+    """The first number in ``row`` pyarrow refuses, in the order written, and its field.
+
+    The field as a path (``x.y[0]`` for ``{"x": {"y": [1e400]}}``). The walk keeps its
+    own stack: ``json.loads`` accepts nesting nearly as deep as Python's recursion limit.
+    """
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), row)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, _TooBig):
+            return _field_path(path), value
+        if isinstance(value, dict):
+            stack.extend(((*path, key), item) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend(((*path, i), value[i]) for i in reversed(range(len(value))))
+    return None
+
+
+def _field_path(path: tuple[str | int, ...]) -> str:
+    """``("x", "y", 0)`` as ``x.y[0]``."""
+    return "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" if i else part
+        for i, part in enumerate(path)
+    )
 
 
 @functools.lru_cache(maxsize=256)
