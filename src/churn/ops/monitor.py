@@ -235,7 +235,7 @@ def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
     """
     try:
         # NaN and Infinity too, as pyarrow reads them.
-        too_big: list[_TooBig] = []  # whether to look for where, the walk costs a field each
+        too_big: list[_TooBig] = []  # the first number pyarrow refuses, if any
         row = json.loads(
             line.rstrip(b"\r\n"),
             parse_float=functools.partial(_double, too_big),
@@ -248,10 +248,9 @@ def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
     if not isinstance(row, dict):
         return f"{_json_kind(row)}, not a JSON object"
     if too_big:  # in any field, even one the reader skips
-        # Not found: a key given twice, whose later value replaced it.
-        where, number = _first_too_big(row) or ("", too_big[0])
-        field = f"{clip(where, 80)!r}: " if where else ""
-        return f"{field}the number {clip(number.text, 40)} is out of a double's range"
+        where = _field_of(row, too_big[0])
+        field = "" if where is None else f"'{clip(where, 80)}': "
+        return f"{field}the number {clip(too_big[0].text, 40)} is out of a double's range"
     for name, kind in kinds.items():
         value = row.get(name)
         number = isinstance(value, int | float) and not isinstance(value, bool)
@@ -277,11 +276,12 @@ def _double(too_big: list[_TooBig], text: str) -> float:
     pyarrow's reader stops at a number whose written exponent is over 308 (plus its
     fraction digits), even ``0e400``, naming a row it counts from 0 within a block.
     Python reads such numbers as infinity or 0 without a word. Only pyarrow itself says
-    exactly which it refuses, so it is asked, once per such number: a line of ``2e308``
+    exactly which it refuses, so it is asked, once per such number until one is refused
+    (only the first is reported; 20,000 of them took seconds): a line of ``2e308``
     (infinity to both) asks nothing.
     """
     _, _, exponent = text.lower().partition("e")
-    if exponent.lstrip("+").isdigit() and int(exponent) > MAX_EXPONENT:
+    if not too_big and exponent.lstrip("+").isdigit() and int(exponent) > MAX_EXPONENT:
         if _refused_by_pyarrow(text):
             marked = _TooBig(text)
             marked.text = text
@@ -290,25 +290,29 @@ def _double(too_big: list[_TooBig], text: str) -> float:
     return float(text)
 
 
-def _first_too_big(row: dict) -> tuple[str, _TooBig] | None:
-    """The first number in ``row`` pyarrow refuses, in the order written, and its field.
+def _field_of(row: dict, number: _TooBig) -> str | None:
+    """Where in ``row`` the object ``number`` is, as a path; None if a repeated key lost it.
 
-    The field as a path (``x.y[0]`` for ``{"x": {"y": [1e400]}}``). The walk keeps its
-    own stack: ``json.loads`` accepts nesting nearly as deep as Python's recursion limit.
+    The path reads ``x.y[0]`` for ``{"x": {"y": [1e400]}}``. The walk keeps its own
+    stack of iterators, one per open container, and builds the path only once found:
+    ``json.loads`` accepts nesting nearly as deep as Python's recursion limit, and a
+    stack of every child with its path took 700 MB for a 0.2 MB line.
     """
-    stack: list[tuple[tuple[str | int, ...], Any]] = [((), row)]
+    stack: list[tuple[str | int, Iterator[tuple[Any, Any]]]] = [("", iter(row.items()))]
     while stack:
-        path, value = stack.pop()
-        if isinstance(value, _TooBig):
-            return _field_path(path), value
-        if isinstance(value, dict):
-            stack.extend(((*path, key), item) for key, item in reversed(value.items()))
-        elif isinstance(value, list):
-            stack.extend(((*path, i), value[i]) for i in reversed(range(len(value))))
+        for key, value in stack[-1][1]:
+            if value is number:
+                return _field_path([*(k for k, _ in stack[1:]), key])
+            if isinstance(value, dict | list):
+                items = value.items() if isinstance(value, dict) else enumerate(value)
+                stack.append((key, iter(items)))
+                break
+        else:
+            stack.pop()
     return None
 
 
-def _field_path(path: tuple[str | int, ...]) -> str:
+def _field_path(path: list[str | int]) -> str:
     """``("x", "y", 0)`` as ``x.y[0]``."""
     return "".join(
         f"[{part}]" if isinstance(part, int) else f".{part}" if i else part
@@ -562,12 +566,16 @@ def plot_files(features: Iterable[str]) -> dict[str, str]:
     """Each feature's PNG file name (:func:`plot_file`), no two the same but for case.
 
     On a case-insensitive file system, as macOS's and Windows' usually are, the plots of
-    'Age' and 'age' shared a file: names that differ only in case both get the hash
-    (in lower case), so that a contract's plot files never depend on what else drifted.
+    'Age' and 'age' shared a file: features whose files differ only in case all get the
+    hashed name (the hash in lower case), so that a contract's plot files never depend
+    on what else drifted.
     """
-    names = list(features)
-    folded = Counter(name.casefold() for name in names)
-    return {name: plot_file(name, folded[name.casefold()] > 1) for name in names}
+    files = {name: plot_file(name) for name in features}
+    folded = Counter(file.casefold() for file in files.values())
+    return {
+        name: plot_file(name, clashes=True) if folded[file.casefold()] > 1 else file
+        for name, file in files.items()
+    }
 
 
 def write_plots(
@@ -664,18 +672,18 @@ def publish(report: Path, out: Path, ours: set[str]) -> None:
     Every name is checked before the first is moved, so a directory where a file goes
     stops the run with nothing replaced; a plot from an earlier run whose feature no
     longer drifts would otherwise sit beside a report that says it did not. A name that
-    differs from a written one only in case is kept: on a case-insensitive file system
-    it is the file just written.
+    is one of the files just written is kept: on a case-insensitive file system
+    'Age.png' is the new 'age.png'.
     """
     written = sorted(p.name for p in report.iterdir())
     for name in written:
         io.refuse_directory(out / name)
     for name in written:
         os.replace(report / name, out / name)
-    kept = {name.casefold() for name in written}
-    for name in sorted(ours):
-        if name.casefold() not in kept and (out / name).is_file():
-            (out / name).unlink()
+    for name in sorted(ours - set(written)):
+        path = out / name
+        if path.is_file() and not any(path.samefile(out / new) for new in written):
+            path.unlink()
 
 
 def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
