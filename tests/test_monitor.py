@@ -500,15 +500,15 @@ def test_a_broken_file_is_one_line_naming_it(tmp_path, tiny_model, name, text, s
         ('{"n": 1e400, "n": 1, "k": "a"}', "the number 1e400 is out of a double's range"),
         # The first as written, even where a later key of the same name replaced it.
         ('{"n": 1e400, "k": "a", "n": 2e400}', "the number 1e400 is out of a double's range"),
-        ('{"": 1e400, "n": 1, "k": "a"}', "'': the number 1e400 is out of a double's range"),
+        ('{"": 1e400, "n": 1, "k": "a"}', "'[\"\"]': the number 1e400 is out of a double's range"),
         (
             '{"n\\n": 1e400, "n": 1, "k": "a"}',
-            "'n\\n': the number 1e400 is out of a double's range",
+            "'[\"n\\n\"]': the number 1e400 is out of a double's range",
         ),
         # The first as written, however deep; a field named by its text, whatever it holds.
         (
             '{"a": [[{"b.c": 3e400}]], "n": 1e999, "k": "a"}',
-            "'a[0][0].b.c': the number 3e400 is out of a double's range",
+            "'a[0][0][\"b.c\"]': the number 3e400 is out of a double's range",
         ),
         (
             '{"n": 1, "k": "a", "x": ' + "[" * 500 + "9e999" + "]" * 500 + "}",
@@ -550,6 +550,20 @@ def test_finding_the_field_costs_no_memory_per_value():
         + "[... (1501 characters)': the number 1e400 is out of a double's range"
     )
     assert peak < 20 * 2**20  # the parsed line itself is about 1 MB
+
+
+@pytest.mark.parametrize(
+    ("path", "written"),
+    [
+        (["x", "y", 0], "x.y[0]"),
+        ([3, "é"], "[3].é"),
+        (["a.b", "c"], '["a.b"].c'),
+        (["a", "b[0]", 'say "hi"', ""], 'a["b[0]"]["say \\"hi\\""][""]'),
+        (["new\nline"], '["new\\nline"]'),
+    ],
+)
+def test_a_field_path_has_one_reading(path, written):
+    assert mon._field_path(path) == written
 
 
 def test_pyarrow_is_asked_about_numbers_only_until_one_is_refused(monkeypatch):

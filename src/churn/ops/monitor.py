@@ -312,12 +312,22 @@ def _field_of(row: dict, number: _TooBig) -> str | None:
     return None
 
 
+# A key written bare in a field path; any other (empty, holding . [ ] " or a control
+# character) goes in ["..."], as JSON writes it.
+BARE_KEY = re.compile(r'[^.\[\]"]+')
+
+
 def _field_path(path: list[str | int]) -> str:
-    """``("x", "y", 0)`` as ``x.y[0]``."""
-    return "".join(
-        f"[{part}]" if isinstance(part, int) else f".{part}" if i else part
-        for i, part in enumerate(path)
-    )
+    """``["x", "y", 0, "a.b"]`` as ``x.y[0]["a.b"]``: one reading, whatever the keys hold."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif BARE_KEY.fullmatch(part) and part.isprintable():
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return out
 
 
 @functools.lru_cache(maxsize=256)
