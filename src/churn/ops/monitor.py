@@ -233,9 +233,9 @@ def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
     ``kinds`` maps each field read to "number" or "text"; null is always allowed,
     true/false never (as the service and prepare refuse them).
     """
+    too_big: list[_TooBig] = []  # the first number pyarrow refuses, if any
     try:
         # NaN and Infinity too, as pyarrow reads them.
-        too_big: list[_TooBig] = []  # the first number pyarrow refuses, if any
         row = json.loads(
             line.rstrip(b"\r\n"),
             parse_float=functools.partial(_double, too_big),
