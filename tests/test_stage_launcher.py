@@ -56,7 +56,15 @@ def test_a_stage_import_leaves_the_deferred_scipy_modules_unloaded(stage):
     """
     found = imported(stage, {})
     del found["openblas"]  # the tests below
-    assert found == {"real": [], "stats_py": False, "sklearn": True, "main": True}
+    real = LOADED_AT_IMPORT.get(stage, [])
+    assert found == {"real": real, "stats_py": False, "sklearn": True, "main": True}
+
+
+# evaluate's permutation_importance imports sklearn.inspection, whose partial dependence
+# imports sklearn.ensemble and so sklearn.tree, whose Cython splitters cimport
+# scipy.special: loaded there at import, deferred in featurize (which never uses it) and
+# train (which loads it while it fits, through scipy.optimize).
+LOADED_AT_IMPORT = {"evaluate": ["scipy.special"]}
 
 
 # Each of these sets OpenBLAS's thread count; the tests start from none of them set.
@@ -96,3 +104,51 @@ def test_a_stage_process_starts_openblas_on_one_thread():
 def test_a_stage_process_keeps_the_openblas_threads_a_user_asked_for():
     """OPENBLAS_NUM_THREADS set by the user wins; the work still runs one (entry.run)."""
     assert set(imported("train", {"OPENBLAS_NUM_THREADS": "2"})["openblas"]) == {2}
+
+
+# After featurize's import, the names scikit-learn bound from deferred modules are used
+# as scikit-learn uses them; each must give SciPy's own answer and load the real module.
+USED_AFTER_IMPORT = """
+import json, math, sys
+from types import ModuleType
+from churn.core import deferred
+from churn.stages.__main__ import import_stage
+import_stage("featurize")
+from sklearn._loss import loss
+from sklearn.metrics import _ranking, pairwise
+from sklearn.model_selection import _split
+from sklearn.preprocessing import _data
+import numpy as np
+print(json.dumps({
+    "xlogy": float(loss.xlogy(2.0, math.e)),
+    "comb": int(_split.comb(5, 2, exact=True)),
+    "boxcox": _data.boxcox(np.array([1.0, math.e]), 0.0).tolist(),
+    "cdist": pairwise.distance.cdist([[0.0, 0.0]], [[3.0, 4.0]]).tolist(),
+    "rankdata": _ranking.rankdata([30, 10, 20]).tolist(),
+    "standins": sorted(n for n in ("scipy.special", "scipy.spatial", "scipy.spatial.distance",
+                                   "scipy.stats") if isinstance(sys.modules[n], deferred.Standin)),
+    "modules": all(type(sys.modules[n]) is ModuleType for n in ("scipy.special", "scipy.spatial")),
+}))
+"""
+
+
+def test_names_bound_from_deferred_modules_give_scipys_answers_and_load_it():
+    """xlogy, comb, boxcox, distance and rankdata, as scikit-learn bound them in a stage."""
+    result = subprocess.run(
+        [sys.executable, "-c", USED_AFTER_IMPORT],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(result.stdout) == {
+        "xlogy": 2.0,
+        "comb": 10,
+        "boxcox": [0.0, 1.0],
+        "cdist": [[5.0]],
+        "rankdata": [3.0, 1.0, 2.0],
+        "standins": [],
+        "modules": True,
+    }

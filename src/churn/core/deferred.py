@@ -30,16 +30,37 @@ from typing import Any
 # imports optimize), while they work; featurize uses neither. tests/test_stage_launcher.py
 # fails when a stage's import loads one of these modules after all (a new name, an
 # upgrade), so the saving cannot vanish unseen.
-# Two of NumPy's too: SciPy's array-API layer copies every public attribute of numpy,
+# Two more SciPy packages, ~0.09 s of every such import: scipy.spatial, whose
+# ``distance`` sklearn.metrics.pairwise binds for distance metrics no stage computes
+# (its own stand-in, so the binding is a module), and scipy.special, whose functions
+# scikit-learn (its loss, preprocessing, splitters, a few estimators) and scipy.linalg
+# bind (xlogy, boxcox, comb, ...). Featurize uses neither; train loads scipy.special while it fits
+# (scipy.optimize imports scipy.fft, which uses it); evaluate imports it anyway, through
+# sklearn.inspection's trees, whose Cython code cimports it.
+# Three of NumPy's too: SciPy's array-API layer copies every public attribute of numpy,
 # and numpy imports a submodule the first time its attribute is read, so f2py (the
-# Fortran wrapper generator) and testing were loaded in every stage, used by none.
+# Fortran wrapper generator), testing and polynomial were loaded in every stage, used
+# by none.
 STAGE_DEFERRED: Mapping[str, tuple[str, ...]] = {
     "numpy.f2py": (),
+    "numpy.polynomial": (),
     "numpy.testing": (),
     "scipy.integrate": ("trapezoid",),
     "scipy.interpolate": ("BSpline",),
     "scipy.optimize": ("linear_sum_assignment", "linprog", "minimize"),
     "scipy.optimize._linesearch": ("line_search_wolfe2", "scalar_search_wolfe1"),
+    "scipy.spatial": (),
+    "scipy.spatial.distance": (),
+    "scipy.special": (
+        "binom",
+        "boxcox",
+        "comb",
+        "gammainc",
+        "gammaln",
+        "inv_boxcox",
+        "logsumexp",
+        "xlogy",
+    ),
     "scipy.stats": ("chi2", "gmean", "rankdata", "spearmanr"),
     "scipy.stats.mstats": ("mquantiles",),
 }
