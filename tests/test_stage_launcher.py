@@ -73,9 +73,14 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS
 
 def imported(stage: str, env: dict[str, str]) -> dict:
     """What DEFERRED_AFTER_IMPORT reports for ``stage``, in a process with ``env`` added."""
+    return python_json(DEFERRED_AFTER_IMPORT, [stage], env)
+
+
+def python_json(code: str, args: list[str], env: dict[str, str]) -> dict:
+    """The JSON ``code`` prints in a fresh interpreter on src/, with ``env`` added."""
     base = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
     result = subprocess.run(
-        [sys.executable, "-c", DEFERRED_AFTER_IMPORT, stage],
+        [sys.executable, "-c", code, *args],
         cwd=REPO,
         env={**base, "PYTHONPATH": str(REPO / "src"), **env},
         capture_output=True,
@@ -134,16 +139,7 @@ print(json.dumps({
 
 def test_names_bound_from_deferred_modules_give_scipys_answers_and_load_it():
     """xlogy, comb, boxcox, distance and rankdata, as scikit-learn bound them in a stage."""
-    result = subprocess.run(
-        [sys.executable, "-c", USED_AFTER_IMPORT],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert json.loads(result.stdout) == {
+    assert python_json(USED_AFTER_IMPORT, [], {}) == {
         "xlogy": 2.0,
         "comb": 10,
         "boxcox": [0.0, 1.0],
