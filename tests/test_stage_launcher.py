@@ -61,7 +61,7 @@ def test_a_stage_import_leaves_the_deferred_scipy_modules_unloaded(stage):
 
 
 # evaluate's permutation_importance imports sklearn.inspection, whose partial dependence
-# imports sklearn.ensemble and so sklearn.tree, whose Cython splitters cimport
+# imports sklearn.ensemble and so sklearn.tree, whose Cython modules cimport
 # scipy.special: loaded there at import, deferred in featurize (which never uses it) and
 # train (which loads it while it fits, through scipy.optimize).
 LOADED_AT_IMPORT = {"evaluate": ["scipy.special"]}
