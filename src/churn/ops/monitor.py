@@ -296,7 +296,8 @@ def _field_of(row: dict, number: _TooBig) -> str | None:
     The path reads ``x.y[0]`` for ``{"x": {"y": [1e400]}}``. The walk keeps its own
     stack of iterators, one per open container, and builds the path only once found:
     ``json.loads`` accepts nesting nearly as deep as Python's recursion limit, and a
-    stack of every child with its path took 700 MB for a 0.2 MB line.
+    stack of every child with its path took 415 MB for the 0.2 MB line of
+    ``test_finding_the_field_costs_no_memory_per_value``.
     """
     stack: list[tuple[str | int, Iterator[tuple[Any, Any]]]] = [("", iter(row.items()))]
     while stack:
