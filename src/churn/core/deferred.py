@@ -146,10 +146,19 @@ FINDER = RealParentFirst()
 
 
 def real_module(name: str) -> ModuleType:
-    """Module ``name`` itself: imported now if only its stand-in was there."""
-    if isinstance(sys.modules.get(name), Standin):
-        # A parent that is a stand-in too is loaded first, by the finder, on the way.
-        undefer(name)
+    """Module ``name`` itself: imported now if only its stand-in was there.
+
+    A package that is a stand-in too is loaded before its submodule, here, not by the
+    finder on the way: two threads whose first uses reach a package and its submodule
+    at once then take the import locks in one order, package first, as a plain import
+    does (the other order deadlocked).
+    """
+    parts = name.split(".")
+    for depth in range(1, len(parts) + 1):
+        prefix = ".".join(parts[:depth])
+        if isinstance(sys.modules.get(prefix), Standin):
+            undefer(prefix)
+            importlib.import_module(prefix)
     return importlib.import_module(name)
 
 
