@@ -219,19 +219,21 @@ def test_200k_empty_rows_are_refused_fast_in_little_memory(server):
 
 
 def test_a_huge_header_is_431_at_once_and_health_is_unaffected(server):
-    """2 MB in one header: refused once it passes MAX_HEADER_BYTES, not parsed to the end."""
+    """2 MB in one header: refused once it passes MAX_HEADER_BYTES, not parsed to the end.
+
+    The head never ends, so a server that waited for its end would close the connection at
+    HEADER_TIMEOUT with no answer at all: a 431 can only come from the size check, whatever
+    the machine's pace (a wall-clock bound here would say less and could flake).
+    """
     before = server.errors("header_too_large")
     with HealthProbe(server) as probe, connect(server) as sock:
-        start = time.monotonic()
         try:
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * 2_000_000)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered and closed while the rest was still being sent
         answer = read_until_closed(sock)
-        elapsed = time.monotonic() - start
     assert status_of(answer) == 431
     assert error_of(answer)["detail"] == "request header fields too large"
-    assert elapsed < 2.0
     assert server.errors("header_too_large") == before + 1
     assert probe.failures == []
     assert server.healthy()
