@@ -168,6 +168,29 @@ def test_a_deferred_submodule_loads_its_deferred_package_first(fakepkg):
     assert sys.modules["fakepkg.heavy"].sub is sys.modules["fakepkg.heavy.sub"]
 
 
+def test_a_first_use_asks_for_the_stand_in_package_before_its_submodule(fakepkg, monkeypatch):
+    """Package first, the lock order of a plain import.
+
+    A submodule is never asked for while its package is still a stand-in: the finder
+    loading the package inside the submodule's import lock deadlocked against a thread
+    that was importing the package. The code before the fix fails here every time, where
+    the threaded test below caught it once in many runs.
+    """
+    deferred.defer_all({"fakepkg.heavy": ["double"], "fakepkg.heavy.sub": ["triple"]})
+    asked = []
+    real_import = importlib.import_module
+
+    def spy(name, package=None):
+        asked.append((name, isinstance(sys.modules.get("fakepkg.heavy"), deferred.Standin)))
+        return real_import(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", spy)
+    assert sys.modules["fakepkg.heavy.sub"].triple(2) == 6
+    assert asked[0] == ("fakepkg.heavy", False)  # taken out by undefer, then imported
+    assert ("fakepkg.heavy.sub", True) not in asked
+    assert fakepkg.RUNS == ["heavy", "sub"]
+
+
 def test_a_plain_module_stand_in_is_no_package_and_the_probe_loads_nothing(fakepkg):
     deferred.defer("fakepkg.heavy", [])
     deferred.defer("fakepkg.heavy.sub", [])
