@@ -155,6 +155,18 @@ def test_quoted_values_keep_their_commas_and_spaces(params_dict):
             "type is ValueType.INTERVAL_SWEEP",
         ),
         ("train.seed=1;2", "grid: cannot read 'train.seed=1;2': LexerNoViableAltException"),
+        (  # Hydra's int() of the digits raises ValueError, not its own error
+            "train.seed=" + "9" * 5000,
+            f"grid: cannot read 'train.seed={'9' * 68}... (5013 characters): "
+            "Exceeds the limit (4300 digits)",
+        ),
+        (
+            f"{C}=range(1," + "9" * 5000 + ")",
+            f"grid: cannot read '{C}=range(1,{'9' * 43}... (5039 characters): "
+            "Exceeds the limit (4300 digits)",
+        ),
+        (f"{C}=" + "[" * 3000 + "1" + "]" * 3000, "grid: brackets nested deeper than 16 levels"),
+        (f"{C}=choice(" * 17 + "1" + ")" * 17, "grid: brackets nested deeper than 16 levels"),
     ],
 )
 def test_a_bad_grid_is_one_line_naming_the_key(params_dict, grid, message):

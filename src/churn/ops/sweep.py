@@ -66,7 +66,7 @@ def _parse_one(parser: Any, token: str) -> Any:
 
     try:
         (override,) = parser.parse_overrides([token])
-    except HydraException as err:
+    except (HydraException, ValueError) as err:  # ValueError: an int of over 4,300 digits
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ChurnError(f"grid: cannot read {clip(repr(token))}: {clip(first, 200)}") from None
     return override
@@ -136,6 +136,9 @@ def set_name(values: Iterable[tuple[str, Any]]) -> str:
 
 
 OPENERS, CLOSERS = "[({", "])}"
+# A grid value is a list of lists at most; Hydra's parser recurses per bracket, so a
+# few thousand of them end in RecursionError after seconds. Refused before it parses.
+MAX_NESTING = 16
 
 
 def split_grid(grid: str) -> list[str]:
@@ -156,6 +159,8 @@ def split_grid(grid: str) -> list[str]:
             quote = char
         elif char in OPENERS or char in CLOSERS:
             depth += 1 if char in OPENERS else -1
+            if depth > MAX_NESTING:
+                raise ChurnError(f"grid: brackets nested deeper than {MAX_NESTING} levels")
         elif char.isspace() and depth <= 0:
             tokens.append("".join(current))
             current = []
