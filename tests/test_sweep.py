@@ -151,8 +151,17 @@ def test_quoted_values_keep_their_commas_and_spaces(params_dict):
         ),
         (
             f"{C}=interval(0,1)",
-            "grid: train.logistic_regression.C: Can only enumerate CHOICE and RANGE sweeps, "
-            "type is ValueType.INTERVAL_SWEEP",
+            "grid: train.logistic_regression.C: interval() is a continuous range, which a grid "
+            "cannot list: list the values, a,b,c or range()",
+        ),
+        (
+            "train.seed=glob(*)",
+            "grid: train.seed: glob() chooses among config groups, which params.yaml has none "
+            "of: list the values, a,b,c or range()",
+        ),
+        (
+            "train.seed=glob(a*,exclude=b)",
+            "grid: train.seed: glob() chooses among config groups",
         ),
         ("train.seed=1;2", "grid: cannot read 'train.seed=1;2': LexerNoViableAltException"),
         (  # Hydra's int() of the digits raises ValueError, not its own error

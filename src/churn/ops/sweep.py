@@ -37,6 +37,12 @@ log = logging.getLogger("churn.sweep")
 
 MAX_SETS = 64  # a sweep bigger than this is a mistake more often than a plan
 NAME_PREFIX = "sweep-"
+# Hydra sweeps that name no finite list of values: glob() picks among config-group
+# options (params.yaml has none), interval() is a continuous range for an optimiser.
+UNLISTED_SWEEPS = {
+    "GLOB_CHOICE_SWEEP": "glob() chooses among config groups, which params.yaml has none of",
+    "INTERVAL_SWEEP": "interval() is a continuous range, which a grid cannot list",
+}
 EXIT_MISSING = 3  # the table was written, but some sets have no results
 MISSING = "—"
 
@@ -84,6 +90,9 @@ def _choices(parser: Any, token: str, limit: int) -> tuple[str, list[tuple[str, 
             f"grid: {clip(repr(token))}: only KEY=VALUE[,VALUE...] (changing a key "
             "params.yaml already has)"
         )
+    unlisted = UNLISTED_SWEEPS.get(override.value_type.name)
+    if unlisted:
+        raise ChurnError(f"grid: {clip(key)}: {unlisted}: list the values, a,b,c or range()")
     try:
         if override.is_sweep_override():
             texts = list(itertools.islice(override.sweep_string_iterator(), limit + 1))
