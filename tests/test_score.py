@@ -671,6 +671,26 @@ def test_the_input_file_is_never_the_output(trained, customers, tmp_path):
     assert path.read_bytes() == customers["csv"].read_bytes()
 
 
+@pytest.mark.parametrize(
+    ("output", "on_error"),
+    [("scores.csv", "fail"), ("scores.csv", "reject"), ("scores.parquet", "reject")],
+)
+def test_a_sidecar_of_the_output_is_never_the_input(
+    trained, customers, tmp_path, output, on_error
+):
+    """A clean run removed OUTPUT.rejects.csv, and a rejecting one wrote its header over it."""
+    path = tmp_path / f"{output}.rejects.csv"
+    path.write_bytes(customers["csv"].read_bytes())
+    with pytest.raises(ChurnError) as err:
+        score.run(path, tmp_path / output, on_error=on_error, root=trained)
+    assert str(err.value) == (
+        f"--output {tmp_path / output}: its sidecar {path} is the input file; "
+        "scores go elsewhere"
+    )
+    assert path.read_bytes() == customers["csv"].read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
 @pytest.mark.parametrize("output", ["afile/x.csv", "afile/deeper/x.parquet"])
 def test_an_output_under_a_file_is_named_not_its_sidecar(trained, customers, tmp_path, output):
     """It said 'afile/x.csv.meta.json: Not a directory', the first file it tried."""
@@ -803,23 +823,31 @@ def test_binary_text_is_read_as_text_and_bytes_that_are_not_utf8_are_one_line(
 def test_whitespace_only_cells_are_missing_as_in_prepare(
     trained, customers, tmp_path, cluster, kind
 ):
-    """'  ' in a nullable number is missing (scored); a tab in a category, missing (refused)."""
+    """'  ' or '' in a nullable number is missing (scored); in a category or the id, refused.
+
+    An empty text in Parquet was a value: an id-less score, a number that did not parse.
+    """
     frame = customers["frame"].head(8).astype(str)
     frame.loc[2, "total_charges"] = "  "
     frame.loc[3, "contract"] = "\t"
+    frame.loc[5, "total_charges"] = ""
+    frame.loc[6, "contract"] = ""
+    frame.loc[7, ID] = ""
     path = tmp_path / f"batch.{kind}"
     frame.to_csv(path, index=False) if kind == "csv" else frame.to_parquet(path, index=False)
     for engine in ("local", "dask"):
         out = tmp_path / f"{engine}.csv"
         at = {"scheduler": cluster.scheduler_address} if engine == "dask" else {}
         counts = score.run(path, out, on_error="reject", engine=engine, root=trained, **at)
-        assert (counts.scored, counts.rejected) == (7, 1)
-        rejects = pd.read_csv(f"{out}.rejects.csv")
+        assert (counts.scored, counts.rejected) == (5, 3)
+        rejects = pd.read_csv(f"{out}.rejects.csv", dtype=str, keep_default_na=False)
         assert rejects.to_dict("list") == {
-            "row": [4],
-            ID: [int(frame.loc[3, ID])],
-            "reason": ["contract: not null"],
+            "row": ["4", "7", "8"],
+            ID: [frame.loc[3, ID], frame.loc[6, ID], ""],
+            "reason": ["contract: not null", "contract: not null", f"{ID}: not null"],
         }
+        scored = pd.read_csv(out, dtype=str)
+        assert scored[ID].tolist() == frame.loc[[0, 1, 2, 4, 5], ID].tolist()
 
 
 def test_ctrl_c_while_the_local_cluster_works_is_one_line(tmp_path):

@@ -83,6 +83,8 @@ NULLS = [
 ]  # fmt: skip
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # a scheme: s3://, file://, memory://
 FLAG = DECISION  # the output's column of the decision
+META, REJECTS = ".meta.json", ".rejects.csv"  # the sidecars' suffixes, after OUTPUT
+SIDECARS = (META, REJECTS)
 EXAMPLES = 3  # bad rows quoted in the --on-error fail message
 DASK_WORKERS = 2  # a local cluster's worker processes, one thread each
 DASK_MEMORY = "1GiB"  # a local cluster's memory per worker
@@ -398,15 +400,17 @@ def as_text(table: pa.Table, path: str) -> pa.Table:
 
 
 def blank_as_null(table: pa.Table) -> pa.Table:
-    """``table`` with each whitespace-only text null, as prepare reads such a cell.
+    """``table`` with each empty or whitespace-only text null, as prepare reads such a cell.
 
-    The reader's null values are exact texts ("", " ", "NA", ...); "  " or a tab would
-    otherwise be a number that does not parse or a category the contract lacks.
+    The CSV reader's null values are exact texts ("", " ", "NA", ...); "  " or a tab, or
+    an empty text in Parquet (which has no such list), would otherwise be a number that
+    does not parse, a category the contract lacks, or an id that is no id.
     """
     for i, field in enumerate(table.schema):
         if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
             values = table.column(i)
-            blank = pc.utf8_is_space(values)
+            # utf8_is_space is false for "": a string needs a character to be all space.
+            blank = pc.or_(pc.utf8_is_space(values), pc.equal(pc.utf8_length(values), 0))
             if pc.any(blank).as_py():
                 nulls = pa.nulls(len(values), field.type)
                 table = table.set_column(i, field.name, pc.if_else(blank, nulls, values))
@@ -594,9 +598,9 @@ def sink(output: str, bundle: Bundle, source: Source, on_error: str) -> Iterator
         # an output that cannot be (a directory in its place) takes its sidecars down with it.
         rejects = meta = None
         if kind == "csv":
-            meta = stack.enter_context(_published(f"{output}.meta.json"))
+            meta = stack.enter_context(_published(output + META))
         if on_error == "reject":
-            path = stack.enter_context(_published(f"{output}.rejects.csv"))
+            path = stack.enter_context(_published(output + REJECTS))
             rejects = Writer(path, "csv", rejects_schema)
         out = Writer(stack.enter_context(_published(output)), kind, schema)
         if meta is not None:
@@ -608,27 +612,38 @@ def sink(output: str, bundle: Bundle, source: Source, on_error: str) -> Iterator
         if rejects is not None:
             rejects.close()
     if on_error != "reject":  # an earlier run's rejects must not sit beside this output
-        _remove(f"{output}.rejects.csv")
+        _remove(output + REJECTS)
 
 
 def _not_the_input(input_path: str, output: str) -> None:
     """Refuse an output that is the input file, or an address nothing can be written to.
 
-    The rename at the end would replace the input with its scores.
+    The rename at the end would replace the input with its scores; its sidecars would
+    replace it with a header or, for the rejects file, remove it.
     """
-    (in_fs, read_at), (out_fs, write_at) = _fs(input_path), _fs(output)
+    out_fs, write_at = _fs(output)
     if "http" in out_fs.protocol:  # a name or a tuple of names
         raise ChurnError(f"--output {clip(output, 300)}: an HTTP URL can be read, not written")
+    if isinstance(out_fs, LocalFileSystem):
+        # Else the first sidecar written (OUTPUT.meta.json) is what the error names.
+        written = _resolved(write_at, "--output")
+        if any(parent.exists() and not parent.is_dir() for parent in written.parents):
+            raise ChurnError(f"--output {clip(output, 300)}: Not a directory")
+    for path in (output, *(output + suffix for suffix in SIDECARS)):
+        if _same_file(input_path, path):
+            which = "" if path == output else f"its sidecar {clip(path, 300)} "
+            raise ChurnError(
+                f"--output {clip(output, 300)}: {which}is the input file; scores go elsewhere"
+            )
+
+
+def _same_file(input_path: str, path: str) -> bool:
+    """Whether writing ``path`` would write over the file ``input_path``."""
+    (in_fs, read_at), (out_fs, write_at) = _fs(input_path), _fs(path)
     if isinstance(in_fs, LocalFileSystem) and isinstance(out_fs, LocalFileSystem):
         a, b = _resolved(read_at, "--input"), _resolved(write_at, "--output")
-        same = a == b or (a.exists() and b.exists() and a.samefile(b))
-        # Else the first sidecar written (OUTPUT.meta.json) is what the error names.
-        if any(parent.exists() and not parent.is_dir() for parent in b.parents):
-            raise ChurnError(f"--output {clip(output, 300)}: Not a directory")
-    else:
-        same = in_fs.unstrip_protocol(read_at) == out_fs.unstrip_protocol(write_at)
-    if same:
-        raise ChurnError(f"--output {clip(output, 300)}: is the input file; scores go elsewhere")
+        return a == b or (a.exists() and b.exists() and a.samefile(b))
+    return bool(in_fs.unstrip_protocol(read_at) == out_fs.unstrip_protocol(write_at))
 
 
 def _resolved(path: str, option: str) -> Path:
@@ -922,7 +937,7 @@ def run(
     counts = out.counts
     seconds = max(time.monotonic() - started, 1e-9)
     total = counts.scored + counts.rejected
-    rejected = f"{output}.rejects.csv" if on_error == "reject" else "none"
+    rejected = f"{output}{REJECTS}" if on_error == "reject" else "none"
     log.info(
         "%s: %d rows scored, %d rejected (%s) -> %s with %s (md5 %s), %s engine, "
         "%.1f s, %.0f rows/s",
