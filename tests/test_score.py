@@ -675,17 +675,14 @@ def test_the_input_file_is_never_the_output(trained, customers, tmp_path):
     ("output", "on_error"),
     [("scores.csv", "fail"), ("scores.csv", "reject"), ("scores.parquet", "reject")],
 )
-def test_a_sidecar_of_the_output_is_never_the_input(
-    trained, customers, tmp_path, output, on_error
-):
+def test_a_sidecar_of_the_output_is_never_the_input(trained, customers, tmp_path, output, on_error):
     """A clean run removed OUTPUT.rejects.csv, and a rejecting one wrote its header over it."""
     path = tmp_path / f"{output}.rejects.csv"
     path.write_bytes(customers["csv"].read_bytes())
     with pytest.raises(ChurnError) as err:
         score.run(path, tmp_path / output, on_error=on_error, root=trained)
     assert str(err.value) == (
-        f"--output {tmp_path / output}: its sidecar {path} is the input file; "
-        "scores go elsewhere"
+        f"--output {tmp_path / output}: its sidecar {path} is the input file; scores go elsewhere"
     )
     assert path.read_bytes() == customers["csv"].read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]

@@ -10,6 +10,7 @@ import yaml
 from dvclive import Live
 
 from churn.core.decision import Measured
+from churn.core.errors import ChurnError
 from churn.core.stats import HIGHER_IS_BETTER, sample_rows, score
 from churn.stages import evaluate
 from churn.stages.evaluate import baseline_proba, log_reports, predictions_frame, write_reports
@@ -494,52 +495,6 @@ def test_decision_intervals_use_at_most_ci_max_rows(params):
     assert got["profit"] == gain.sum() / 3000  # the point estimate uses every row
 
 
-def _model_on(columns: list[str]):
-    from sklearn.dummy import DummyClassifier
-    from sklearn.pipeline import Pipeline
-
-    frame = pd.DataFrame({c: [0.0, 1.0] for c in columns})
-    return Pipeline([("m", DummyClassifier())]).fit(frame, [0, 1])
-
-
-def test_a_model_of_other_columns_is_named_before_any_work():
-    """A stale model on a new test split was scikit-learn's 'columns are missing' traceback."""
-    from churn.core.contract import Column, Contract
-
-    contract = Contract(
-        "y", 1, None, "row_id", False, {"a": Column("numeric"), "b": Column("numeric")}
-    )
-    evaluate.check_model_features(_model_on(["b", "a"]), contract, "m.pkl")  # order is free
-    with pytest.raises(evaluate.ChurnError) as err:
-        evaluate.check_model_features(_model_on(["a", "old"]), contract, "m.pkl")
-    assert str(err.value) == (
-        "m.pkl: fitted on other columns than the contract's features; it lacks 'b'; it has "
-        "'old' (run the stages before it: dvc repro)"
-    )
-    with pytest.raises(evaluate.ChurnError, match=r"^m.pkl: .*; it lacks 'b' \(run"):
-        evaluate.check_model_features(_model_on(["a"]), contract, "m.pkl")
-    with pytest.raises(evaluate.ChurnError) as err:
-        evaluate.check_model_features(_model_on(["a", "b", "c"]), contract, "m.pkl")
-    assert str(err.value) == (
-        "m.pkl: fitted on other columns than the contract's features; it has 'c' "
-        "(run the stages before it: dvc repro)"
-    )
-    many = [f"column_{i:02d}" for i in range(12)]  # 12 x 11 + 11 x 2 = 154 characters
-    with pytest.raises(evaluate.ChurnError) as err:
-        evaluate.check_model_features(_model_on(many), contract, "m.pkl")
-    listed = ", ".join(map(repr, many))
-    assert f"; it has {listed[:120]}... ({len(listed)} characters) (run" in str(err.value)
-    wide = Contract("y", 1, None, "row_id", False, {c: Column("numeric") for c in many})
-    with pytest.raises(evaluate.ChurnError) as err:
-        evaluate.check_model_features(_model_on(["a"]), wide, "m.pkl")
-    assert f"; it lacks {listed[:120]}... ({len(listed)} characters); it has 'a' (" in str(
-        err.value
-    )
-    from sklearn.dummy import DummyClassifier  # fitted on an array: no names to compare
-
-    evaluate.check_model_features(DummyClassifier().fit([[0.0], [1.0]], [0, 1]), contract, "m")
-
-
 @pytest.mark.parametrize(
     ("policy", "says"),
     [
@@ -552,7 +507,7 @@ def test_a_model_of_other_columns_is_named_before_any_work():
 def test_a_decision_file_of_the_wrong_shape_is_one_line(policy, says):
     from churn.core.bundle import check_policy
 
-    with pytest.raises(evaluate.ChurnError) as err:
+    with pytest.raises(ChurnError) as err:
         check_policy(policy, "models/decision.json")
     assert str(err.value).startswith(f"models/decision.json: {says}")
     good = {"policy": "fixed", "threshold": 0.5, "profit_per_1000": 12.0}

@@ -1,3 +1,4 @@
+import dataclasses
 import warnings
 
 import numpy as np
@@ -8,7 +9,13 @@ from sklearn.preprocessing import OneHotEncoder
 from churn.core.contract import resolve_contract
 from churn.core.errors import ChurnError
 from churn.core.params import DataParams, FeaturizeParams
-from churn.stages.featurize import build_featurizer, check_fitted, fit_featurizer, transform_rows
+from churn.stages.featurize import (
+    build_featurizer,
+    check_fitted,
+    check_fitted_columns,
+    fit_featurizer,
+    transform_rows,
+)
 from synthetic import CUSTOM_DATA
 
 
@@ -343,3 +350,64 @@ def test_only_overflow_warnings_are_held_back(custom_dataset):
     params = FeaturizeParams(numeric_impute="median", scale=True)
     with pytest.warns(UserWarning, match="Skipping features without any observed values"):
         fit_featurizer(empty, contract, params)
+
+
+def _model_on(columns: list[str]):
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+
+    frame = pd.DataFrame({c: [0.0, 1.0] for c in columns})
+    return Pipeline([("m", DummyClassifier())]).fit(frame, [0, 1])
+
+
+def test_a_model_or_featurizer_of_other_columns_is_named_before_any_work():
+    """A stale model or featurizer on new columns was scikit-learn's 'columns are missing'."""
+    from churn.core.contract import Column, Contract
+
+    contract = Contract(
+        "y", 1, None, "row_id", False, {"a": Column("numeric"), "b": Column("numeric")}
+    )
+    check_fitted_columns(_model_on(["b", "a"]), contract, "m.pkl")  # order is free
+    with pytest.raises(ChurnError) as err:
+        check_fitted_columns(_model_on(["a", "old"]), contract, "m.pkl")
+    assert str(err.value) == (
+        "m.pkl: fitted on other columns than the contract's features; it lacks 'b'; it has "
+        "'old' (run the stages before it: dvc repro)"
+    )
+    with pytest.raises(ChurnError, match=r"^m.pkl: .*; it lacks 'b' \(run"):
+        check_fitted_columns(_model_on(["a"]), contract, "m.pkl")
+    with pytest.raises(ChurnError) as err:
+        check_fitted_columns(_model_on(["a", "b", "c"]), contract, "m.pkl")
+    assert str(err.value) == (
+        "m.pkl: fitted on other columns than the contract's features; it has 'c' "
+        "(run the stages before it: dvc repro)"
+    )
+    many = [f"column_{i:02d}" for i in range(12)]  # 12 x 11 + 11 x 2 = 154 characters
+    with pytest.raises(ChurnError) as err:
+        check_fitted_columns(_model_on(many), contract, "m.pkl")
+    listed = ", ".join(map(repr, many))
+    assert f"; it has {listed[:120]}... ({len(listed)} characters) (run" in str(err.value)
+    wide = Contract("y", 1, None, "row_id", False, {c: Column("numeric") for c in many})
+    with pytest.raises(ChurnError) as err:
+        check_fitted_columns(_model_on(["a"]), wide, "m.pkl")
+    assert f"; it lacks {listed[:120]}... ({len(listed)} characters); it has 'a' (" in str(
+        err.value
+    )
+    from sklearn.dummy import DummyClassifier  # fitted on an array: no names to compare
+
+    check_fitted_columns(DummyClassifier().fit([[0.0], [1.0]], [0, 1]), contract, "m")
+
+
+def test_a_fitted_featurizer_is_checked_by_its_column_names(fitted):
+    """The train stage reads these names: a FeatureUnion of column selections has them."""
+    contract, _, featurizer = fitted
+    check_fitted_columns(featurizer, contract, "f.pkl")
+    first = contract.features[0]
+    columns = {(n + "_new" if n == first else n): c for n, c in contract.columns.items()}
+    renamed = dataclasses.replace(contract, columns=columns)
+    with pytest.raises(ChurnError) as err:
+        check_fitted_columns(featurizer, renamed, "f.pkl")
+    assert str(err.value) == (
+        f"f.pkl: fitted on other columns than the contract's features; it lacks "
+        f"'{first}_new'; it has '{first}' (run the stages before it: dvc repro)"
+    )

@@ -18,11 +18,10 @@ from sklearn.pipeline import Pipeline
 from churn.core import decision, entry, io
 from churn.core.bundle import check_policy
 from churn.core.contract import Contract, check_slices, read_contract
-from churn.core.errors import ChurnError, clip
 from churn.core.params import DecisionParams, EvaluateParams, load_params
 from churn.core.stats import Scores, decision_intervals, sample_rows, score
 from churn.stages import card
-from churn.stages.featurize import CHUNK_ROWS
+from churn.stages.featurize import CHUNK_ROWS, check_fitted_columns
 
 if TYPE_CHECKING:  # dvclive is imported where the reports are written
     from dvclive import Live
@@ -220,24 +219,6 @@ def write_reports(
     return logged
 
 
-def check_model_features(model: Pipeline, contract: Contract, path: str) -> None:
-    """The model was fitted on the contract's features (not a stale one, for other data).
-
-    ``dvc repro -s evaluate`` after prepare had read another file ran a model of the old
-    columns on the new test split: scikit-learn's traceback, "columns are missing".
-    """
-    fitted = [str(c) for c in getattr(model, "feature_names_in_", contract.features)]
-    missing = [c for c in contract.features if c not in fitted]
-    extra = [c for c in fitted if c not in contract.features]
-    if missing or extra:
-        lacks = f"; it lacks {clip(', '.join(map(repr, missing)), 120)}" if missing else ""
-        has = f"; it has {clip(', '.join(map(repr, extra)), 120)}" if extra else ""
-        raise ChurnError(
-            f"{path}: fitted on other columns than the contract's features{lacks}{has} "
-            "(run the stages before it: dvc repro)"
-        )
-
-
 def main() -> None:
     """Evaluate ``paths.model`` on ``paths.test``."""
     params = load_params()
@@ -250,7 +231,7 @@ def main() -> None:
     check_slices(list(params.evaluate.slices), list(contract.features), params.paths.contract)
     decision.check_value_column(params.decision, contract)
     model: Pipeline = io.read_pickle(params.paths.model)
-    check_model_features(model, contract, params.paths.model)
+    check_fitted_columns(model, contract, params.paths.model)
     policy = check_policy(io.read_json(params.paths.decision), params.paths.decision)
     test = io.read_parquet(params.paths.test)
     y_train = io.read_parquet(params.paths.train, [contract.target])[contract.target]

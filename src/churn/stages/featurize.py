@@ -2,6 +2,7 @@
 
 import logging
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 
 from churn.core import entry, io
 from churn.core.contract import Contract, read_contract
-from churn.core.errors import ChurnError
+from churn.core.errors import ChurnError, clip
 from churn.core.params import FeaturizeParams, load_params
 
 log = logging.getLogger("churn.featurize")
@@ -103,6 +104,25 @@ def check_fitted(featurizer: FeatureUnion, contract: Contract, source: str) -> N
         raise ChurnError(
             f"{source}: numeric column(s) {', '.join(map(repr, bad))}: values too large for "
             "float64 arithmetic (the mean or variance overflows); rescale them in the file"
+        )
+
+
+def check_fitted_columns(fitted: Any, contract: Contract, path: str) -> None:
+    """``fitted`` (the featurizer, or a model) learnt the contract's features, not a stale set.
+
+    ``dvc repro -s train`` or ``-s evaluate`` after prepare had read another file ran the
+    old featurizer or model on the new columns: scikit-learn's traceback, "columns are
+    missing". Only names are compared: their order is the contract's to choose.
+    """
+    fitted_names = [str(c) for c in getattr(fitted, "feature_names_in_", contract.features)]
+    missing = [c for c in contract.features if c not in fitted_names]
+    extra = [c for c in fitted_names if c not in contract.features]
+    if missing or extra:
+        lacks = f"; it lacks {clip(', '.join(map(repr, missing)), 120)}" if missing else ""
+        has = f"; it has {clip(', '.join(map(repr, extra)), 120)}" if extra else ""
+        raise ChurnError(
+            f"{path}: fitted on other columns than the contract's features{lacks}{has} "
+            "(run the stages before it: dvc repro)"
         )
 
 

@@ -16,7 +16,7 @@ from churn.core.contract import Contract, read_contract
 from churn.core.errors import ChurnError
 from churn.core.params import DecisionParams, TrainParams, load_params
 from churn.core.stats import sample_rows
-from churn.stages.featurize import transform_rows
+from churn.stages.featurize import check_fitted_columns, transform_rows
 
 log = logging.getLogger("churn.train")
 
@@ -163,6 +163,7 @@ def main() -> None:
     io.require_file_targets(params.paths.model, params.paths.decision)
     contract = read_contract(params.paths.contract)
     featurizer = io.read_pickle(params.paths.featurizer)
+    check_fitted_columns(featurizer, contract, params.paths.featurizer)
     # The value column of a decision is a feature (check_value_column): nothing else is read.
     train = io.read_parquet(params.paths.train, [*contract.features, contract.target])
     y = train[contract.target].to_numpy()
