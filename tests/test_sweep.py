@@ -3,6 +3,7 @@
 import copy
 import hashlib
 import json
+import subprocess
 
 import pytest
 
@@ -47,6 +48,18 @@ def test_names_are_the_same_on_every_machine_and_in_any_key_order(params_dict):
     assert one[0].name == "sweep-1e011a27fa"
 
 
+def test_equal_values_get_equal_names_and_ints_keep_theirs(params_dict):
+    # 1 and 1.0 are one C to the typed params, and a value given twice to the grid.
+    assert sweep.plan(f"{C}=1.0", params_dict)[0].name == sweep.plan(f"{C}=1", params_dict)[0].name
+    assert sweep.plan(f"{C}=10.0 {WEIGHT}=null", params_dict)[0].name == "sweep-75260c3139"
+    assert sweep.plan(f"{C}=10 {WEIGHT}=null", params_dict)[0].name == "sweep-75260c3139"
+    assert sweep.plan("train.seed=1", params_dict)[0].name == "sweep-36f02d4047"
+    # Inside lists and mappings too; bools stay bools, and ints are never made floats.
+    assert sweep._identity([1.0, {"a": -0.0}, True]) == '[1, {"a": 0}, true]'
+    assert sweep._identity(10**309) == "1" + "0" * 309  # float(10**309) overflows
+    assert sweep._identity(0.5) == "0.5"
+
+
 def test_the_params_are_left_as_they_were(params_dict):
     before = copy.deepcopy(params_dict)
     sweep.plan(GRID, params_dict)
@@ -80,6 +93,8 @@ def test_the_grid_splits_at_spaces_outside_quotes_and_brackets():
 
 
 def test_quoted_values_keep_their_commas_and_spaces(params_dict):
+    # A slice must be a feature: a declared one whose name holds a space, as a CSV's may.
+    params_dict["data"]["features"]["senior citizen"] = {"type": "numeric", "min": 0, "max": 1}
     sets = sweep.plan(
         "evaluate.slices=['senior citizen', contract],[contract] "
         "data.positive_label='Yes, really' data.labels=['No', 'Yes, really']",
@@ -175,6 +190,28 @@ def test_quoted_values_keep_their_commas_and_spaces(params_dict):
             "Exceeds the limit (4300 digits)",
         ),
         (f"{C}=" + "[" * 3000 + "1" + "]" * 3000, "grid: brackets nested deeper than 16 levels"),
+        (  # an int too big for a float: compared exactly, then refused by the typed params
+            "train.seed=" + "9" * 309,
+            "grid: train.seed: Input should be less than or equal to 4294967295 "
+            f"(got {'9' * 80}... (309 characters))",
+        ),
+        (
+            f"{C}=" + "9" * 4300,
+            f"grid: {C}: Input should be a valid number (got {'9' * 80}... (4300 characters))",
+        ),
+        (
+            "evaluate.importance_top=" + "9" * 400 + ",1," + "9" * 400,
+            f"grid: evaluate.importance_top: value {'9' * 80}... (400 characters) given twice",
+        ),
+        (  # evaluate's check of the slices, made for every set before any run
+            "evaluate.slices=[contract],[nope,tenure]",
+            "grid: evaluate.slices: 'nope' is not a feature of data.features (features: "
+            "female, senior_citizen, partner, dependents, tenure, phone_service, ",
+        ),
+        (
+            "evaluate.slices=[churn,rownames]",  # the target and the id are no features
+            "grid: evaluate.slices: 'churn', 'rownames' are not features of data.features",
+        ),
         (f"{C}=choice(" * 17 + "1" + ")" * 17, "grid: brackets nested deeper than 16 levels"),
     ],
 )
@@ -206,6 +243,17 @@ def test_a_cross_field_rule_is_checked_for_every_combination(params_dict):
     assert len(sweep.plan(f"{key}.min=0,200 {key}.max=300", params_dict)) == 2
 
 
+def test_slices_are_checked_against_declared_features_only(params_dict):
+    sets = sweep.plan("evaluate.slices=[tenure],[contract,senior_citizen]", params_dict)
+    assert [s.values for s in sets] == [
+        (("evaluate.slices", ["tenure"]),),
+        (("evaluate.slices", ["contract", "senior_citizen"]),),
+    ]
+    # Inferred features come from the data, which a plan does not read: prepare checks them.
+    params_dict["data"]["features"] = "infer"
+    assert len(sweep.plan("evaluate.slices=[nope]", params_dict)) == 1
+
+
 def test_the_matrix_and_finding_a_set_by_name(params_dict):
     sets = sweep.plan(f"{C}=0.1,1", params_dict)
     assert sweep.matrix(sets) == {
@@ -232,11 +280,17 @@ def metrics(roc_auc: float, **more: float) -> dict:
     }
 
 
-def exp(name: str, params: dict, found: dict | None) -> dict:
-    """One experiment as ``dvc exp show --json`` writes it (3.67)."""
+def exp(name: str, params: dict, found: dict | None, state: str | None = None) -> dict:
+    """One experiment as ``dvc exp show --json`` writes it (3.67).
+
+    ``state``: its queue executor's, if it went through DVC's queue. A failed run also
+    has an ``error`` (and, like a queued one, the metrics of the commit it started from).
+    """
     metric_entry = {"data": found} if found is not None else {"error": {"type": "X", "msg": "m"}}
+    failed = {"msg": "Experiment run failed", "type": ""} if state == "failed" else None
+    executor = {"state": state, "name": None, "local": {"returncode": 255}} if state else None
     return {
-        "executor": None,
+        "executor": executor,
         "name": name,
         "revs": [
             {
@@ -247,6 +301,8 @@ def exp(name: str, params: dict, found: dict | None) -> dict:
                     "params": {"params.yaml": {"data": params}},
                     "metrics": {METRICS_FILE: metric_entry},
                 },
+                "error": failed,
+                "experiments": None,
             }
         ],
     }
@@ -293,6 +349,33 @@ def test_a_failed_entry_of_the_same_name_does_not_hide_a_finished_one():
         assert found["a"].metrics == metrics(0.81)
 
 
+def test_a_failed_queued_or_running_run_has_no_results_though_dvc_shows_some():
+    """DVC gives such a run the metrics of the commit it started from: never its own."""
+    shown = show(
+        exp("done", train(10, None), metrics(0.81), "success"),
+        exp("failed", train(0.1, None), metrics(0.84), "failed"),
+        exp("queued", train(1, None), metrics(0.84), "queued"),
+        exp("running", train(1, "balanced"), metrics(0.84), "running"),
+        baseline=metrics(0.84),
+    )
+    found = sweep.results(shown, METRICS_FILE)
+    assert {name: result.metrics for name, result in found.items()} == {
+        "done": metrics(0.81),
+        "failed": None,
+        "queued": None,
+        "running": None,
+    }
+    assert found["failed"].params == train(0.1, None)  # as it was to run: shown in its row
+
+
+def test_a_failed_run_of_the_same_name_does_not_hide_a_finished_one():
+    done = exp("a", train(0.1, None), metrics(0.81))
+    failed = exp("a", train(0.1, None), metrics(0.84), "failed")
+    for order in ((done, failed), (failed, done)):
+        found = sweep.results(show(*order), METRICS_FILE)
+        assert found["a"].metrics == metrics(0.81)
+
+
 @pytest.fixture
 def four(params_dict) -> list[sweep.ParamSet]:
     return sweep.plan(f"{C}=0.1,1 {WEIGHT}=null,balanced", params_dict)
@@ -325,6 +408,40 @@ def test_rank_puts_the_best_first_ties_by_name_and_the_missing_last(four):
     by_loss = sweep.rank(four, found, "log_loss")
     assert [row.param_set.name for row in by_loss.rows][:1] == [four[1].name]
     assert by_loss.rows[-2].param_set.name == tied[1]
+
+
+def test_a_failed_set_is_never_the_best(four):
+    shown = show(
+        exp(four[0].name, train(0.1, None), metrics(0.80)),
+        exp(four[1].name, train(0.1, "balanced"), metrics(0.84), "failed"),
+    )
+    table = sweep.rank(four, sweep.results(shown, METRICS_FILE), "roc_auc")
+    assert table.best.param_set is four[0]
+    assert table.missing == tuple(sorted(s.name for s in four[1:]))
+    text = sweep.markdown(table)
+    assert f"| — | `{four[1].name}` | 0.1 | balanced | — | — | — | — |\n" in text
+    assert f"**Best: `{four[0].name}`**, roc_auc 0.8000" in text
+
+
+def test_churn_sweep_table_exits_3_when_a_set_failed(four, monkeypatch, capsys):
+    monkeypatch.chdir(REPO)  # params.yaml only: dvc exp show is the fake below
+    shown = show(
+        exp(four[0].name, train(0.1, None), metrics(0.80), "success"),
+        exp(four[1].name, train(0.1, "balanced"), metrics(0.84), "failed"),
+        exp(four[2].name, train(1, None), metrics(0.79)),
+        exp(four[3].name, train(1, "balanced"), metrics(0.78)),
+        baseline=metrics(0.84),
+    )
+
+    def dvc(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
+        assert args == ("exp", "show", "--json")
+        return subprocess.CompletedProcess(["dvc", *args], 0, json.dumps(shown), "")
+
+    monkeypatch.setattr(sweep, "_dvc", dvc)
+    assert cli.main(["sweep", "table", "--grid", f"{C}=0.1,1 {WEIGHT}=null,balanced"]) == 3
+    out = capsys.readouterr().out
+    assert f"**Best: `{four[0].name}`**, roc_auc 0.8000" in out
+    assert out.endswith(f"No results (failed, or not pushed): `{four[1].name}`.\n")
 
 
 def test_a_nan_or_infinite_metric_ranks_with_the_missing(four):
@@ -413,6 +530,14 @@ def test_churn_sweep_reads_the_grid_from_the_environment(params_dict, monkeypatc
          "error: grid: 'train.seed=range(5,1)': no values"),
         (["plan", "--grid", "train.seed=range(0,10,0)"],
          "error: grid: train.seed: range() arg 3 must not be zero"),
+        (["plan", "--grid", "train.seed=" + "9" * 309],
+         "error: grid: train.seed: Input should be less than or equal to 4294967295 "
+         f"(got {'9' * 80}... (309 characters))"),
+        (["plan", "--grid", "evaluate.slices=[nope]"],
+         "error: grid: evaluate.slices: 'nope' is not a feature of data.features (features: "
+         "female, senior_citizen, partner, dependents, tenure, phone_service, multiple_lines, "
+         "internet_service, online_security, online_backup, device_protection, tech_support, "
+         "streaming_tv, streaming_movies, c... (274 characters))"),
         (["run", "--grid", f"{C}=1", "--name", "sweep-x"], "error: sweep: no set of this grid "
          "is named 'sweep-x'"),
         (["queue", "--grid", f"{C}=1", "--jobs", "0"], "error: --jobs 0: must be 1 to 64"),

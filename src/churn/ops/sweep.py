@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from churn.core import integrity, io
+from churn.core.contract import check_slices
 from churn.core.errors import ChurnError, clip
-from churn.core.params import PARAMS_FILE, load_params, parse_params
+from churn.core.params import PARAMS_FILE, Params, load_params, parse_params
 
 log = logging.getLogger("churn.sweep")
 
@@ -131,16 +132,33 @@ def _set(raw: dict, key: str, value: Any) -> None:
     node[last] = value
 
 
+def _canonical(value: Any) -> Any:
+    """``value`` with every integral float an int: 1 and 1.0 are the same C.
+
+    The typed params make both 1.0 (or both 1 for an int key). Floats become ints, never
+    ints floats: exact at any size (``float(10**309)`` overflows), and the names of sets
+    with ints (seeds, counts, ``C=10``) stay what they were.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    return value
+
+
 def _identity(value: Any) -> str:
-    """Equal values, equal text: 1 and 1.0 are the same C (the typed params make both 1.0)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = float(value)
-    return json.dumps(value, sort_keys=True, default=str)
+    """Equal values, equal text: what a value given twice, and a set's name, compare."""
+    return json.dumps(_canonical(value), sort_keys=True, default=str)
 
 
 def set_name(values: Iterable[tuple[str, Any]]) -> str:
-    """The experiment name of a parameter set: the same on every machine, in any key order."""
-    canonical = json.dumps({key: value for key, value in values}, sort_keys=True, default=str)
+    """The experiment name of a parameter set: the same on every machine, in any key order.
+
+    Equal values give equal names (``C=1`` and ``C=1.0``), as they are one set to the grid.
+    """
+    canonical = _identity({key: value for key, value in values})
     return NAME_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
@@ -215,7 +233,8 @@ def plan(grid: str, raw: Mapping[str, Any], max_sets: int = MAX_SETS) -> list[Pa
     Raises:
         ChurnError: One line naming the key or value: unreadable, unknown key, a
             section, a value given twice, a key given twice, a value the typed params
-            reject, an empty grid or more than ``max_sets`` sets.
+            reject, a slice that is not a declared feature, an empty grid or more than
+            ``max_sets`` sets.
     """
     grid_keys = _grid_choices(grid, raw, max_sets)
     size = math.prod(len(choices) for _, choices in grid_keys)
@@ -230,12 +249,28 @@ def plan(grid: str, raw: Mapping[str, Any], max_sets: int = MAX_SETS) -> list[Pa
         candidate = copy.deepcopy(dict(raw))
         for key, value in values:
             _set(candidate, key, value)
-        parse_params(candidate, "grid")  # the typed params reject a bad value by key
+        # The typed params reject a bad value by key; evaluate's slices check needs them.
+        _check_slices(parse_params(candidate, "grid"))
         overrides = tuple(
             f"{key}={text}" for (key, _), (text, _) in zip(grid_keys, combination, strict=True)
         )
         sets.append(ParamSet(set_name(values), overrides, values))
     return sets
+
+
+def _check_slices(params: Params) -> None:
+    """``evaluate.slices`` must name features: evaluate's check, made before any run.
+
+    Only declared features can be checked: ``data.features: infer`` takes them from the
+    data, which a plan does not read (prepare checks the slices first in the run).
+    """
+    features = params.data.features
+    if features == "infer":
+        return
+    try:
+        check_slices(list(params.evaluate.slices), list(features), "data.features")
+    except ChurnError as err:  # said of params.yaml: here the grid set the value
+        raise ChurnError("grid: " + str(err).removeprefix(f"{PARAMS_FILE}: ")) from None
 
 
 def matrix(sets: Sequence[ParamSet]) -> dict[str, list[dict[str, str]]]:
@@ -258,7 +293,18 @@ class Result:
     name: str
     rev: str
     params: Mapping[str, Any]  # params.yaml as the experiment ran it
-    metrics: Mapping[str, Any] | None  # the metrics file, or None if it has none
+    metrics: Mapping[str, Any] | None  # its metrics file; None: none, or the run never finished
+
+
+# States of a run that has no results of its own: dvc exp show gives a queued, running or
+# failed run the metrics of the commit it started from (a failed one also an "error").
+UNFINISHED = frozenset({"queued", "running", "failed"})
+
+
+def _finished(group: Mapping[str, Any], rev: Mapping[str, Any]) -> bool:
+    """Whether the metrics ``dvc exp show`` gives ``rev`` (of ``group``) are its run's own."""
+    state = (group.get("executor") or {}).get("state")
+    return not rev.get("error") and state not in UNFINISHED
 
 
 def _file_data(data: Mapping[str, Any], kind: str, path: str) -> Mapping[str, Any] | None:
@@ -268,6 +314,9 @@ def _file_data(data: Mapping[str, Any], kind: str, path: str) -> Mapping[str, An
 
 def results(shown: Sequence[Mapping[str, Any]], metrics_file: str) -> dict[str, Result]:
     """Named experiments in ``dvc exp show --json`` output, by name.
+
+    A run that failed, or is queued or running, has no metrics here (None): dvc shows it
+    with those of the commit it started from.
 
     Args:
         shown: The parsed JSON: one entry per baseline commit (and the workspace), each
@@ -286,7 +335,7 @@ def results(shown: Sequence[Mapping[str, Any]], metrics_file: str) -> dict[str, 
                     name,
                     str(rev.get("rev", "")),
                     _file_data(data, "params", PARAMS_FILE) or {},
-                    _file_data(data, "metrics", metrics_file),
+                    _file_data(data, "metrics", metrics_file) if _finished(group, rev) else None,
                 )
                 # A failed queue entry of the same name must not hide a finished run.
                 if name not in found or found[name].metrics is None:
