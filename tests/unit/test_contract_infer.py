@@ -1,4 +1,4 @@
-"""``features: infer``: rules from the file, keys, dates and written numbers refused, the YAML."""
+"""``features: infer``: rules from the file; keys, dates and text numbers refused; the YAML."""
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ from churn.core.contract import (
     key_like,
     observe,
     resolve_contract,
+    stray_text_like,
 )
 from churn.core.errors import ChurnError
 from churn.core.params import DataParams
@@ -558,3 +559,72 @@ def test_the_value_column_must_be_among_the_files_features():
         "params.yaml: decision.value_column: 'monthly_charges' is not a feature of x.csv "
         "(features: plan, usage)"
     )
+
+
+def numbers_with(n: int, strays: dict[int, str]) -> list[str]:
+    """``n`` distinct numbers as text, with ``strays`` put in at their positions."""
+    values = [str(10 * i) for i in range(n)]
+    for at, text in sorted(strays.items()):
+        values.insert(at, text)
+    return values
+
+
+@pytest.mark.parametrize("dtype", ["string", "category", object])
+@pytest.mark.parametrize("stray", ["abc", "0x10", "1_000", "1,5", "12 kg"])
+def test_numbers_with_a_stray_text_are_stray_text_like(dtype, stray):
+    values = pd.Series(numbers_with(40, {5: stray}), dtype=dtype)
+    assert stray_text_like(values) == f"numbers but {stray!r} in row 6, 1 of 41 distinct values"
+
+
+def test_the_first_stray_in_the_file_is_named_and_the_rows_counted_from_one():
+    values = [*numbers_with(100, {0: "n/a", 30: "x", 31: "n/a"}), " 12 ", None, "x"]
+    assert stray_text_like(pd.Series(values, dtype="string")) == (
+        "numbers but 'n/a' in row 1, 2 of 103 distinct values"  # ' 12 ' is a number
+    )
+
+
+def test_at_least_twenty_distinct_numbers_and_at_most_five_percent_text():
+    def why(n: int, strays: int) -> str | None:
+        texts = {1 + i: f"t{i}" for i in range(strays)}
+        return stray_text_like(pd.Series(numbers_with(n, texts), dtype="string"))
+
+    assert why(20, 1) == "numbers but 't0' in row 2, 1 of 21 distinct values"
+    assert why(19, 1) is None  # 1, 2, 3, X: codes, a category
+    assert why(57, 3) == "numbers but 't0' in row 2, 3 of 60 distinct values"  # 5 % exactly
+    assert why(56, 3) is None  # over 5 %: text with numbers in it, a category
+    assert why(40, 0) is None  # every value a number: nothing stray (the reader's to type)
+
+
+def test_a_column_that_starts_with_text_is_not_hashed_whole(monkeypatch):
+    names = pd.Series([f"name {i}" for i in range(2_000)] + numbers_with(40, {}))
+    monkeypatch.setattr(pd.Series, "unique", lambda self: pytest.fail("hashed whole"))
+    assert stray_text_like(names) is None
+    head = numbers_with(949, {}) + [f"t{i}" for i in range(51)]  # 5.1 % of the first 1,000
+    assert stray_text_like(pd.Series(head)) is None
+
+
+def test_the_first_thousand_rows_may_hold_five_percent_text():
+    head = numbers_with(950, {}) + ["t"] * 50 + numbers_with(1_000, {})
+    assert stray_text_like(pd.Series(head, dtype="string")) == (
+        "numbers but 't' in row 951, 1 of 1,001 distinct values"
+    )
+
+
+def test_numbers_booleans_and_empty_columns_are_never_stray_text_like():
+    assert stray_text_like(pd.Series([1.5, np.nan, 3.0] * 10)) is None
+    assert stray_text_like(pd.Series([True, False] * 20)) is None
+    assert stray_text_like(pd.Series([None] * 30, dtype="string")) is None
+
+
+def test_stray_text_stops_inference_naming_the_cell_and_the_fix():
+    usage = numbers_with(29, {4: "abc"})  # 30 rows: 29 numbers and one stray, no key
+    with pytest.raises(ChurnError) as err:
+        resolve_contract(data(), frame(usage=usage), "data/raw/x.csv")
+    assert str(err.value) == (  # a number column, not "a row id or key" for its 30 values
+        "data/raw/x.csv: 'usage' (numbers but 'abc' in row 5, 1 of 30 distinct values) is a "
+        "number with stray text, not a category (each number would be a column of its own): "
+        "correct those cells or leave them empty (missing), or list data.features in "
+        "params.yaml with it as categorical"
+    )
+    declared = data(features={"usage": {"type": "categorical"}, "plan": {"type": "categorical"}})
+    assert list(resolve_contract(declared, frame(usage=usage), "x").columns) == ["usage", "plan"]

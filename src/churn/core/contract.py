@@ -76,6 +76,11 @@ FORMATTED_FIRST = 1_000  # rows tried first: a column of ids fails on them, fast
 # A text column with at least this share of distinct values (over at least KEY_MIN_ROWS
 # rows) is a key or free text, not a category: one-hot encoding it would learn row names.
 KEY_DISTINCT_SHARE = 0.95
+# A text column whose distinct values are numbers but for at most STRAY_SHARE of them
+# (and at least STRAY_MIN_NUMBERS numbers: 1, 2, 3, X is a code) is numbers with a few
+# stray cells; the reader made it text, and inferred, each number became a category.
+STRAY_SHARE = 0.05
+STRAY_MIN_NUMBERS = 20
 KEY_MIN_ROWS = 20
 # A column name longer than this is no name (YAML, where a frozen contract puts it, ends
 # a plain key at 1,024 characters).
@@ -212,6 +217,7 @@ def resolve_contract(data: DataParams, frame: pd.DataFrame, source: str) -> Cont
     if inferred:
         # Numbers first: an amount column of text has a value per row, and is no key.
         _refuse_formatted_numbers(frame, contract, source)
+        _refuse_stray_text(frame, contract, source)
         _refuse_keys(frame, contract, source)
         _refuse_dates(frame, contract, source)
     return contract
@@ -294,6 +300,40 @@ def formatted_number_like(values: pd.Series) -> str | None:
     return f"numbers written like {written.iloc[0]}"
 
 
+def stray_text_like(values: pd.Series) -> str | None:
+    """Why ``values`` look like numbers with a few cells of text rather than a category, or None.
+
+    One cell that is no plain number (``abc``, ``0x10``, ``1_000``) makes the CSV reader
+    read a column of numbers as text; inferred, each number was a category of its own,
+    and the service refused every number the file lacked. Names the first such cell.
+    """
+    if _is_number(values):
+        return None
+    # A column of names or ids fails on its first rows: it is never hashed whole.
+    head = pd.Series(values.iloc[:FORMATTED_FIRST].dropna().to_numpy())
+    if head.empty or _plain_numbers(head).mean() < 1 - STRAY_SHARE:
+        return None
+    distinct = pd.Series(values.dropna().unique())  # in file order: the first is named
+    numbers = _plain_numbers(distinct)
+    strays = distinct[~numbers]
+    if numbers.sum() < STRAY_MIN_NUMBERS or strays.empty:
+        return None
+    if len(strays) > STRAY_SHARE * len(distinct):
+        return None
+    first = strays.iloc[0]
+    row = int(np.argmax((values == first).to_numpy(dtype=bool, na_value=False))) + 1
+    return (
+        f"numbers but {clip(repr(str(first)), 60)} in row {row:,}, "
+        f"{len(strays):,} of {len(distinct):,} distinct values"
+    )
+
+
+def _plain_numbers(texts: pd.Series) -> pd.Series:
+    """Which of ``texts`` (stripped) a number reader reads as a number."""
+    stripped = texts.astype(str).str.strip()
+    return pd.to_numeric(stripped, errors="coerce").notna().to_numpy()
+
+
 def _stripped(values: Any) -> pd.Series:
     """``values`` as stripped text, dashes (an accountant's zero) left out."""
     texts = pd.Series(values).astype(str).str.strip()
@@ -359,6 +399,19 @@ def _refuse_formatted_numbers(frame: pd.DataFrame, contract: Contract, source: s
         f"category (each value would be a column of its own): write {which} as plain "
         f"numbers (1234.5) in the file, or list data.features in params.yaml with {which} "
         "as categorical"
+    )
+
+
+def _refuse_stray_text(frame: pd.DataFrame, contract: Contract, source: str) -> None:
+    found, listed = _flagged(frame, contract, stray_text_like)
+    if not found:
+        return
+    which = "it" if len(found) == 1 else "them"
+    raise ChurnError(
+        f"{source}: {listed} {'are numbers' if len(found) > 1 else 'is a number'} with stray "
+        "text, not a category (each number would be a column of its own): correct those "
+        f"cells or leave them empty (missing), or list data.features in params.yaml with "
+        f"{which} as categorical"
     )
 
 
