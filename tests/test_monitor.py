@@ -358,6 +358,35 @@ def test_the_chunked_batch_gives_the_whole_batchs_checks(tmp_path, chunk, tiny_m
     assert batch.refused == 60 - len(accepted) > 0
 
 
+def test_predictions_are_not_computed_when_no_row_is_scored(tmp_path, tiny_model):
+    """Every row refused: PSI 0 and p 1 of no scores made "Predictions: stable"."""
+    tiny_batch(60).assign(k="z").to_csv(tmp_path / "batch.csv", index=False)
+    test_scores = np.linspace(0.1, 0.9, 50)
+    batch = mon.Batch(tiny_batch(200).drop(columns="extra"), test_scores, TINY, PARAMS)
+    mon.read(batch, mon.open_batch(tmp_path / "batch.csv", TINY), tiny_model, 7)
+    assert (batch.rows, batch.refused, batch.scores.rows) == (60, 60, 0)
+    assert batch.prediction() is None
+    assert drift.compare_scores(test_scores, np.empty(0), PARAMS) is None
+    lines = mon.summary_markdown(batch.checks(), None, 60, "").splitlines()
+    assert (
+        lines[2] == "2 of 2 features drifted (60 rows). Predictions: not computed (0 rows scored)."
+    )
+    assert [line.split(" | ")[0] for line in lines[6:]] == ["| k", "| n"]  # no prediction row
+    assert mon.prediction_json(None) == {
+        "name": "prediction",
+        "kind": "score",
+        "psi": None,
+        "test": "ks",
+        "statistic": None,
+        "p_value": None,
+        "missing_change": 0.0,
+        "unseen_share": 0.0,
+        "out_of_range_share": 0.0,
+        "drifted": None,
+        "reasons": [],
+    }
+
+
 def test_a_bad_value_in_a_later_chunk_names_its_row_in_the_file(tmp_path, tiny_model):
     frame = tiny_batch(20).astype({"n": object})
     frame.loc[11, "n"] = -3.0
@@ -391,6 +420,68 @@ def test_whitespace_only_cells_are_missing_as_in_prepare(tmp_path):
     assert chunk["n"].isna().tolist() == [False, True, False]
     assert chunk["k"].isna().tolist() == [False, False, True]
     assert chunk["n"].dtype == float
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        # With a gap, pandas made True/False 1.0/0.0 and the contract took them as numbers.
+        (pa.array([True, None, False]), "bool"),
+        (pa.array([60, None, 120], pa.int64()).cast(pa.duration("s")), "duration[s]"),
+        (
+            pa.array([1577836800000000, None, 0], pa.timestamp("us", tz="UTC")),
+            "timestamp[us, tz=UTC]",
+        ),
+        (pa.array([18262, None, 1], pa.int32()).cast(pa.date32()), "date32[day]"),
+        (pa.array([1, None, 2], pa.int64()).cast(pa.time64("us")), "time64[us]"),
+    ],
+)
+def test_true_false_dates_and_durations_are_not_numbers(tmp_path, tiny_model, values, kind):
+    """The cast read True as 1 and a date or duration as a count: no drift, exit 0."""
+    path = tmp_path / "batch.parquet"
+    pq.write_table(pa.table({"n": pa.concat_arrays([values] * 4), "k": ["a"] * 12}), path)
+    batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)
+    with pytest.raises(ChurnError) as err:
+        mon.read(batch, mon.open_batch(path, TINY), tiny_model, 5)
+    assert str(err.value) == f"{path}: n: is a number: the column holds {kind} values"
+
+
+def test_a_parquet_category_column_of_number_text_is_judged_by_its_text(tmp_path, tiny_model):
+    """A dictionary column of whole numbers was cast whole: "0x1F" read as 31, not refused."""
+    path = tmp_path / "batch.parquet"
+    numbers = pa.array(["1.5", "7", None, "30"]).dictionary_encode()
+    pq.write_table(pa.table({"n": numbers, "k": ["a"] * 4}), path)
+    (chunk, _), *_ = mon.chunks(mon.open_batch(path, TINY), TINY, 100)
+    assert chunk["n"].fillna(-1.0).tolist() == [1.5, 7.0, -1.0, 30.0]
+    hex_text = pa.array(["15", "0x1F", None, "30"]).dictionary_encode()
+    pq.write_table(pa.table({"n": hex_text, "k": ["a"] * 4}), path)
+    batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)
+    with pytest.raises(ChurnError) as err:
+        mon.read(batch, mon.open_batch(path, TINY), tiny_model, 100)
+    assert str(err.value).splitlines() == [
+        f"{path}: 1 data contract check(s) failed",
+        "  n: is a number: 1 bad row(s) (row 2: '0x1F')",
+    ]
+
+
+@pytest.mark.parametrize("cell", ["", "  ", "\t"])
+def test_an_empty_or_blank_category_in_json_lines_is_missing_as_in_a_csv(
+    tmp_path, tiny_model, cell
+):
+    """The JSON lines reader kept "" and "  ": an unseen category (a warning, or drift)."""
+    required = Column("categorical", nullable=False, categories=("a", "b"))
+    strict = dataclasses.replace(TINY, columns={**TINY.columns, "k": required})
+    rows = [{"n": 1.5, "k": "a"}, {"n": 2.5, "k": cell}, {"n": 3.5, "k": "b"}]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (tmp_path / "batch.csv").write_text(f"n,k\n1.5,a\n2.5,{cell}\n3.5,b\n")
+    for name in ("log.jsonl", "batch.csv"):
+        batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), strict, PARAMS)
+        with pytest.raises(ChurnError) as err:
+            mon.read(batch, mon.open_batch(tmp_path / name, strict), tiny_model, 100)
+        assert str(err.value).splitlines() == [
+            f"{tmp_path / name}: 1 data contract check(s) failed",
+            "  k: not null: 1 bad row(s) (row 2: nan)",
+        ]
 
 
 def test_binary_text_is_read_as_text_and_other_bytes_are_one_line(tmp_path):
@@ -484,6 +575,14 @@ def test_a_broken_file_is_one_line_naming_it(tmp_path, tiny_model, name, text, s
             '{"n": 1, "k": "a", "churn_probability": "high"}',
             "'churn_probability' is text, not a number",
         ),
+        # pyarrow refuses a field it reads given twice, naming it by the key that came
+        # again first; json.loads kept the last value.
+        ('{"n": 1, "k": "a", "n": 2}', "the key 'n' is repeated"),
+        ('{"n": 1, "k": "a", "k": "b", "n": null}', "the key 'k' is repeated"),
+        (
+            '{"n": 1, "k": "a", "churn_probability": 0.5, "churn_probability": 0.5}',
+            "the key 'churn_probability' is repeated",
+        ),
         # pyarrow stops at a number written with an exponent over 308 (plus its fraction
         # digits), in a field it reads or one it skips, whatever Python makes of it.
         ('{"n": 1e400, "k": "a"}', "'n': the number 1e400 is out of a double's range"),
@@ -530,6 +629,19 @@ def test_a_bad_json_line_is_named_by_its_line_in_the_file(tmp_path, monkeypatch,
     with pytest.raises(ChurnError) as err:
         list(mon.chunks(mon.open_batch(path, TINY), TINY, 100))
     assert str(err.value) == f"{path}: line 251: {says}"
+
+
+def test_a_repeated_key_the_reader_skips_is_no_problem(tmp_path, monkeypatch):
+    """Only a field pyarrow reads stops it when given twice; a skipped or nested one does not."""
+    monkeypatch.setattr(mon.scoring, "JSON_BLOCK_BYTES", 1 << 10)
+    skipped = '{"n": 1, "k": "a", "x": 1, "x": {"n": 1, "n": 2, "k": [{"k": 1, "k": 2}]}}\n'
+    path = tmp_path / "log.jsonl"
+    path.write_text(skipped * 100)
+    assert sum(len(frame) for frame, _ in mon.chunks(mon.open_batch(path, TINY), TINY, 30)) == 100
+    path.write_text(skipped * 100 + '{"n": 1, "n": 2, "k": "a"}\n')
+    with pytest.raises(ChurnError) as err:
+        list(mon.chunks(mon.open_batch(path, TINY), TINY, 30))
+    assert str(err.value) == f"{path}: line 101: the key 'n' is repeated"
 
 
 def test_finding_the_field_costs_no_memory_per_value():
@@ -730,6 +842,20 @@ def test_the_chunk_size_changes_nothing_in_the_report(trained, batches, tmp_path
         "monthly_charges.png",
         "payment_method.png",
     ]
+
+
+def test_a_batch_the_service_refuses_whole_has_no_prediction_check(trained, batches, tmp_path):
+    """Every contract a new one: drift.json had scored_rows 0 and "Predictions: stable"."""
+    weekly = tmp_path / "weekly.csv"
+    pd.read_csv(batches["same"]).assign(contract="Weekly").to_csv(weekly, index=False)
+    result, report = monitor(trained, weekly, tmp_path / "out")
+    assert result.returncode == 1, result.stderr  # the contract's unseen category: drift
+    assert (report["rows"], report["scored_rows"], report["drifted"]) == (800, 0, ["contract"])
+    assert report["prediction"] == mon.prediction_json(None)
+    assert (
+        "1 of 19 features drifted (800 rows). Predictions: not computed (0 rows scored)."
+        in (tmp_path / "out/summary.md").read_text()
+    )
 
 
 def test_tiny_batch_warns_about_power(trained, batches, tmp_path):

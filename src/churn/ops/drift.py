@@ -335,23 +335,20 @@ def judge(check: Check, params: MonitorParams) -> Check:
     return check
 
 
-def score_check(summary: NumericSummary, params: MonitorParams) -> Check:
-    """The scores' PSI and KS (no scores: no test)."""
+def score_check(summary: NumericSummary, params: MonitorParams) -> Check | None:
+    """The scores' PSI and KS, judged; None without a score (no row was scored).
+
+    Without scores there is nothing to compare: PSI 0 and p 1 read as "stable".
+    """
+    if not summary.present:
+        return None
     statistic, p_value = summary.ks()
-    check = Check(
-        "prediction",
-        "score",
-        summary.psi() if summary.present else 0.0,
-        "ks",
-        statistic,
-        p_value,
-        0.0,
-    )
+    check = Check("prediction", "score", summary.psi(), "ks", statistic, p_value, 0.0)
     return judge(check, params)
 
 
-def compare_scores(reference: np.ndarray, batch: np.ndarray, params: MonitorParams) -> Check:
-    """The model's score distribution on the batch against the test split's (none: no test)."""
+def compare_scores(reference: np.ndarray, batch: np.ndarray, params: MonitorParams) -> Check | None:
+    """The model's score distribution on the batch against the test split's (none: None)."""
     summary = NumericSummary(pd.Series(reference, dtype=float), params.bins, -np.inf, np.inf)
     summary.add(batch)
     return score_check(summary, params)

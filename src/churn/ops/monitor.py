@@ -17,7 +17,7 @@ and the test split's predictions (scores).
   for those rows, so they are counted here and left out of the scores);
 - every feature: the change in its missing rate;
 - predictions: the model's score distribution on the batch rows the service
-  would accept, against the test split's (PSI and KS).
+  would accept, against the test split's (PSI and KS); with no such row, not computed.
 
 Every statistic is the one computed on the whole batch at once.
 
@@ -131,8 +131,8 @@ class Batch:
             out.append(judge(check, self.params))
         return out
 
-    def prediction(self) -> Check:
-        """The scores' judged check."""
+    def prediction(self) -> Check | None:
+        """The scores' judged check; None when no row was scored."""
         return score_check(self.scores, self.params)
 
 
@@ -210,7 +210,8 @@ def _json_tables(batch: BatchFile, contract: Contract, chunk_rows: int) -> Itera
             # pyarrow's JSON reader leaves bytes that are not UTF-8 inside strings as they
             # are; pandas then raised UnicodeDecodeError (a traceback, and exit 1: "drift").
             table.validate(full=True)
-            yield table
+            # As the CSV and Parquet reader does: a blank category is missing, not a category.
+            yield scoring.blank_as_null(table)
     except pa.ArrowException as err:
         # pyarrow counts rows from 0 within a 16 MiB block: find the line for the message.
         kinds = {field.name: "number" if field.type == pa.float64() else "text" for field in fields}
@@ -227,6 +228,28 @@ def first_bad_line(path: Path, kinds: dict[str, str]) -> str | None:
     return None
 
 
+class _Object(dict[str, Any]):
+    """A JSON object with its keys given more than once, in the order they came again.
+
+    ``json.loads`` keeps a repeated key's last value without a word.
+    """
+
+    repeated: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    row = _Object(pairs)
+    if len(row) < len(pairs):  # a key given twice: only then are the keys walked
+        seen: set[str] = set()
+        again = []
+        for key, _ in pairs:
+            if key in seen:
+                again.append(key)
+            seen.add(key)
+        row.repeated = tuple(again)
+    return row
+
+
 def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
     """Why the batch reader refuses one JSON line, or None.
 
@@ -240,6 +263,7 @@ def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
             line.rstrip(b"\r\n"),
             parse_float=functools.partial(_double, too_big),
             parse_int=_integer,
+            object_pairs_hook=_object,
         )
     except json.JSONDecodeError as err:
         return f"not JSON ({err.msg} at character {err.pos + 1})"
@@ -251,6 +275,15 @@ def json_line_problem(line: bytes, kinds: dict[str, str]) -> str | None:
         where = _field_of(row, too_big[0])
         field = "" if where is None else f"'{clip(where, 80)}': "
         return f"{field}the number {clip(too_big[0].text, 40)} is out of a double's range"
+    return _field_problem(row, kinds)
+
+
+def _field_problem(row: _Object, kinds: dict[str, str]) -> str | None:
+    """A field read (one of ``kinds``) that is given twice or holds the wrong kind; or None."""
+    # pyarrow refuses a repeated key only among the fields it reads, nested ones never.
+    repeated = next((key for key in row.repeated if key in kinds), None)
+    if repeated is not None:
+        return f"the key {repeated!r} is repeated"
     for name, kind in kinds.items():
         value = row.get(name)
         number = isinstance(value, int | float) and not isinstance(value, bool)
@@ -382,7 +415,38 @@ def typed(table: pa.Table, contract: Contract) -> pd.DataFrame:
     return pa.table(columns).to_pandas()
 
 
+# What a numeric feature's column may hold: numbers, text (parsed, see _as_numbers) or
+# nothing at all. pyarrow's cast also makes True a 1 and a date, time or duration a count
+# since the epoch; churn score and the contract refuse those ("is a number").
+NUMBER_TYPES = (
+    pa.types.is_integer,
+    pa.types.is_floating,
+    pa.types.is_decimal,
+    pa.types.is_string,
+    pa.types.is_large_string,
+    pa.types.is_null,
+)
+
+
+def require_number_types(schema: pa.Schema, contract: Contract, path: Path) -> None:
+    """Each numeric feature's column holds numbers or text: not True/False, dates or durations.
+
+    A Parquet type is the whole column's, so one line says it (a dictionary's values decide).
+    """
+    for field in schema:
+        if field.name not in contract.numeric:
+            continue
+        kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+        if not any(is_number(kind) for is_number in NUMBER_TYPES):
+            raise ChurnError(
+                f"{path}: {clip(field.name)}: is a number: the column holds "
+                f"{clip(field.type, 60)} values"
+            )
+
+
 def _as_numbers(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_dictionary(values.type):  # a Parquet category: judged by its values
+        values = values.cast(values.type.value_type)
     if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
         return values
     # pyarrow's cast also reads "0x1F" and other forms the contract refuses: such a
@@ -422,6 +486,7 @@ def chunks(
         if SCORE_COLUMN in table.column_names:
             scores = table[SCORE_COLUMN].to_numpy(zero_copy_only=False).astype(float)
             table = table.drop_columns([SCORE_COLUMN])
+        require_number_types(table.schema, contract, batch.path)
         try:
             frame = typed(table, contract)
         except (pa.ArrowException, UnicodeDecodeError) as err:  # e.g. binary that is not UTF-8
@@ -434,7 +499,7 @@ def chunks(
 # --------------------------------------------------------------------------- output
 
 
-def summary_markdown(checks: list[Check], prediction: Check, rows: int, warning: str) -> str:
+def summary_markdown(checks: list[Check], prediction: Check | None, rows: int, warning: str) -> str:
     """Drifted features first, each with its statistic and the threshold it crossed."""
     drifted = [c for c in checks if c.drifted]
     lines = ["# Drift report", ""]
@@ -444,7 +509,7 @@ def summary_markdown(checks: list[Check], prediction: Check, rows: int, warning:
         f"{len(drifted)} of {len(checks)} features drifted" if drifted else "No feature drifted"
     )
     lines += [
-        f"{verdict} ({rows:,} rows). Predictions: {'drifted' if prediction.drifted else 'stable'}.",
+        f"{verdict} ({rows:,} rows). Predictions: {prediction_verdict(prediction)}.",
         "",
     ]
     lines.append(
@@ -452,7 +517,8 @@ def summary_markdown(checks: list[Check], prediction: Check, rows: int, warning:
         "| because |"
     )
     lines += ["|---|---|---:|---|---:|---:|---:|---:|---:|---|"]
-    ordered = [*sorted(checks, key=lambda c: (not c.drifted, -c.psi)), prediction]
+    ordered = sorted(checks, key=lambda c: (not c.drifted, -c.psi))
+    ordered += [prediction] if prediction is not None else []
     for c in ordered:
         lines.append(
             f"| {c.name} | {c.kind} | {c.psi:.3f} | {c.test} | {c.statistic:.3f} | {c.p_value:.2g} "
@@ -460,6 +526,24 @@ def summary_markdown(checks: list[Check], prediction: Check, rows: int, warning:
             f"| {'; '.join(c.reasons) or '—'} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def prediction_verdict(prediction: Check | None) -> str:
+    """The predictions' line in summary.md: drifted, stable, or not computed."""
+    if prediction is None:
+        return "not computed (0 rows scored)"
+    return "drifted" if prediction.drifted else "stable"
+
+
+def prediction_json(prediction: Check | None) -> dict[str, Any]:
+    """drift.json's ``prediction``: with no row scored, its statistics and verdict are null.
+
+    The same keys either way; null ``drifted`` is neither drift nor stable.
+    """
+    if prediction is not None:
+        return asdict(prediction)
+    empty = asdict(Check("prediction", "score", 0.0, "ks", 0.0, 1.0, 0.0))
+    return {**empty, "psi": None, "statistic": None, "p_value": None, "drifted": None}
 
 
 def plot_edges(ref: pd.Series, batch: NumericSummary) -> np.ndarray:
@@ -728,7 +812,7 @@ def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
         "scored_rows": batch.scores.rows,  # the rows the service would accept
         "warning": warning,
         "drifted": [c.name for c in drifted],
-        "prediction": asdict(prediction),
+        "prediction": prediction_json(prediction),
         "features": [asdict(c) for c in checks],
     }
     with tempfile.TemporaryDirectory(prefix=".report-", dir=out) as staging:
@@ -740,4 +824,4 @@ def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
         )
         publish(report, out, ours=earlier_plots(out))
     log.info("%d of %d features drifted; report in %s", len(drifted), len(checks), out)
-    return 1 if drifted or prediction.drifted else 0
+    return 1 if drifted or (prediction is not None and prediction.drifted) else 0
