@@ -786,8 +786,21 @@ def test_numbers_are_plain_numpy_and_left_alone_when_they_already_are():
         pd.Series([True, False, True], dtype=object),
         pd.Series(pd.to_timedelta([1, 2, 3], unit="s")),
         pd.Series(pd.to_datetime(["2026-01-01"] * 3)),
+        # As pyarrow gives a Parquet column with a null: objects, which to_numeric made 1.0/0.0.
+        pd.Series([True, None, False], dtype=object),
+        pd.Series([pd.Timestamp("2026-01-01"), None, pd.Timestamp(0)], dtype=object),
+        pd.Series([pd.Timedelta(seconds=1), None, pd.Timedelta(0)], dtype=object),
     ],
-    ids=["nullable bool", "bool", "object bools", "durations", "dates"],
+    ids=[
+        "nullable bool",
+        "bool",
+        "object bools",
+        "durations",
+        "dates",
+        "object bools with a null",
+        "object timestamps with a null",
+        "object durations with a null",
+    ],
 )
 def test_score_problems_refuses_true_false_dates_and_durations_as_numbers(minutes):
     """Not numbers, though pandas would make 1/0 or nanoseconds of them (a CSV's 'True' neither)."""

@@ -593,8 +593,17 @@ def _numbers(values: pd.Series) -> pd.Series:
     return pd.Series(values.to_numpy(float), index=values.index)
 
 
+# What pandas infers of an object column whose values are no numbers, though to_numeric
+# would make them some: a Parquet bool column with a null reads as True/False/None.
+NOT_NUMBER_KINDS = frozenset(
+    {"boolean", "date", "datetime", "datetime64", "time", "timedelta", "timedelta64", "period"}
+)
+
+
 def _not_numbers(values: pd.Series) -> bool:
     kind = values.dtype
+    if pd.api.types.is_object_dtype(kind):
+        return pd.api.types.infer_dtype(values, skipna=True) in NOT_NUMBER_KINDS
     return (
         pd.api.types.is_bool_dtype(kind)
         or pd.api.types.is_datetime64_any_dtype(kind)
