@@ -201,6 +201,41 @@ def test_an_empty_path_is_a_usage_error_not_the_current_directory(args, capsys):
 @pytest.mark.parametrize(
     ("args", "option"),
     [
+        (["remote", "check", ""], "remote"),
+        (["score", "--input", "a.csv", "--output", "o.csv", "--model-ref", ""], "--model-ref"),
+        (
+            [
+                "score",
+                "--input",
+                "a.csv",
+                "--output",
+                "o.csv",
+                "--engine",
+                "dask",
+                "--scheduler",
+                " ",
+            ],
+            "--scheduler",
+        ),
+        (["score", "--input", "", "--output", "o.csv"], "--input"),
+        (["report", "--base", ""], "--base"),
+        (["sweep", "pull", "--grid", "a=1", "--remote", ""], "--remote"),
+    ],
+)
+def test_an_empty_value_is_a_usage_error_not_the_default(args, option, capsys):
+    """`churn remote check ""` checked the default remote; `--model-ref ""` the workspace."""
+    with pytest.raises(SystemExit) as exited:
+        cli.main(args)
+    assert exited.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.endswith(
+        f"error: argument {option}: an empty value (leave the option out for its default)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
         (["score", "--input", "a\nb.csv", "--output", "o.csv"], "--input"),
         (["score", "--input", "a.csv", "--output", "o\r.csv"], "--output"),
         (["score", "--input", "a.csv", "--output", "o.csv", "--model-ref", "v\n1"], "--model-ref"),

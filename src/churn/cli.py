@@ -146,9 +146,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _path(text: str) -> Path:
     """A path option's value; an empty one would be ".", the current directory."""
-    if not _line(text).strip():
+    if not text.strip():
         raise argparse.ArgumentTypeError("an empty path (give a file or directory name)")
-    return Path(text)
+    return Path(_line(text))
 
 
 def _line(text: str) -> str:
@@ -159,6 +159,8 @@ def _line(text: str) -> str:
     """
     if not text.isprintable():
         raise argparse.ArgumentTypeError(f"{clip(text)} has a control character")
+    if not text.strip():  # "" was no value: remote check and --model-ref took the default
+        raise argparse.ArgumentTypeError("an empty value (leave the option out for its default)")
     return text
 
 
