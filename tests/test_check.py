@@ -158,6 +158,12 @@ def test_churn_check_finds_it_in_the_header(own):
         1,
         "error: data/raw/own.csv: file not found (dvc pull, or dvc repro to fetch it)\n",
     )
+    (own / "data/raw/own.csv").mkdir()  # "not found" sent the user looking for it
+    folder = churn("check", cwd=own)
+    assert (folder.returncode, folder.stderr) == (
+        1,
+        "error: data/raw/own.csv: not a regular file (paths.raw names a CSV file)\n",
+    )
 
 
 def test_churn_check_imports_no_pandas_machinery_it_does_not_need(own):

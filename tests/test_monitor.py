@@ -729,6 +729,11 @@ def test_a_batch_of_another_kind_or_without_rows_is_refused(tmp_path):
     (tmp_path / "log.jsonl").write_text('{"n": 1.0}\n')
     with pytest.raises(ChurnError, match=r"log.jsonl: missing column\(s\) 'k'"):
         mon.open_batch(tmp_path / "log.jsonl", TINY)
+    for name in ("folder.csv", "folder.jsonl"):  # "file not found" sent the user looking
+        (tmp_path / name).mkdir()
+        with pytest.raises(ChurnError) as err:
+            mon.open_batch(tmp_path / name, TINY)
+        assert str(err.value) == f"{tmp_path / name}: not a regular file"
 
 
 @pytest.fixture

@@ -384,6 +384,9 @@ def test_the_command_exits_0_1_and_2(trained, customers, tmp_path):
     assert f"{len(customers['frame'])} rows scored, 0 rejected" in ok.stderr
     missing = churn_score("--input", "nope.csv", "--output", "s.parquet", cwd=trained)
     assert (missing.returncode, missing.stderr) == (1, "error: nope.csv: file not found\n")
+    (trained / "folder.csv").mkdir()
+    folder = churn_score("--input", "folder.csv", "--output", "s.parquet", cwd=trained)
+    assert (folder.returncode, folder.stderr) == (1, "error: folder.csv: not a regular file\n")
     other = churn_score("--input", "x.json", "--output", "s.parquet", cwd=trained)
     assert other.stderr == "error: x.json: the input must be .csv or .parquet (got '.json')\n"
     assert churn_score("--input", "x.csv", cwd=trained).returncode == 2  # --output required

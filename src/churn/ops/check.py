@@ -21,6 +21,8 @@ def check(params_file: str = PARAMS_FILE) -> str:
     params = load_params(params_file)
     raw = Path(params.paths.raw)
     if not raw.is_file():
+        if raw.exists():  # a directory: "not found" sent the user looking for it
+            raise ChurnError(f"{clip(raw, 200)}: not a regular file (paths.raw names a CSV file)")
         raise ChurnError(f"{raw}: file not found (dvc pull, or dvc repro to fetch it)")
     check_untracked(params, params_file)
     features = check_header(params.data, io.read_csv_header(raw), str(raw))
