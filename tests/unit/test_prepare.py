@@ -9,6 +9,7 @@ from churn.stages.prepare import (
     approximate_mode,
     as_category,
     check_features_have_values,
+    check_row_count,
     check_split,
     clean,
     encode_target,
@@ -123,6 +124,19 @@ def test_split_needs_two_rows_per_class():
     with pytest.raises(ChurnError) as err:
         split(frame, "y", PrepareParams(test_size=0.3, seed=0))
     assert str(err.value) == "target 'y': each class needs at least 2 rows to split"
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_a_file_too_short_to_split_is_refused_before_its_columns_are_judged(rows):
+    """With one row, every column was 'unique': inference called it a row id or key."""
+    frame = pd.DataFrame({"plan": ["basic", "plus", "pro"][:rows], "y": ["yes", "no", "no"][:rows]})
+    with pytest.raises(ChurnError) as err:
+        check_row_count(frame, "data/raw/x.csv")
+    assert str(err.value) == (
+        f"data/raw/x.csv: {rows} data row(s): too few to split into train and test "
+        "(at least 4, 2 of each class)"
+    )
+    check_row_count(pd.concat([frame] * 4).head(4), "data/raw/x.csv")
 
 
 def test_two_rows_per_class_are_enough_to_split():

@@ -486,6 +486,21 @@ def _index(frame: pd.DataFrame, contract: Contract, source: str) -> pd.Index:
     return pd.Index(ids.array, name=contract.id)  # text ids stay Arrow strings, not objects
 
 
+MIN_ROWS = 4  # a stratified split needs 2 rows of each of the 2 classes
+
+
+def check_row_count(frame: pd.DataFrame, path: str) -> None:
+    """Refuse a file too short to split, before its columns are judged.
+
+    With one row every column was "unique": inference called it a row id or key.
+    """
+    if len(frame) < MIN_ROWS:
+        raise ChurnError(
+            f"{path}: {len(frame)} data row(s): too few to split into train and test "
+            f"(at least {MIN_ROWS}, 2 of each class)"
+        )
+
+
 def split(
     frame: pd.DataFrame, target: str, params: PrepareParams
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -600,6 +615,7 @@ def main() -> None:
         [] if declared == "infer" else [n for n, r in declared.items() if r.type == "categorical"]
     )
     raw = read_raw(raw_path, [*categorical, params.data.target], [params.data.id])
+    check_row_count(raw, raw_path)
     contract = resolve_contract(params.data, raw, raw_path)
     check_slices(params.evaluate.slices, list(contract.columns), raw_path)  # evaluate's, said now
     check_value_column(params.decision, contract)  # train's, said now (an inferred type too)
