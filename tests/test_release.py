@@ -22,6 +22,23 @@ def test_versions_parse_order_and_must_grow():
         release.check_version("1.10.0", existing)
     with pytest.raises(ChurnError, match=r"not greater than the latest release v1.10.0$"):
         release.check_version("1.9.5", existing)
+    # v1.10.0 named by a lightweight tag: taken, and in the order, but no release.
+    released = [(1, 9, 0)]
+    release.check_version("1.10.1", existing, released)
+    with pytest.raises(ChurnError) as err:
+        release.check_version("1.10.0", existing, released)
+    assert str(err.value) == (
+        "version v1.10.0: a tag that is no release (lightweight, or made by hand) of that name "
+        "already exists"
+    )
+    with pytest.raises(ChurnError) as err:
+        release.check_version("1.9.5", existing, released)
+    assert str(err.value) == (
+        "version v1.9.5 is not greater than v1.10.0, which a tag that is no release "
+        "(lightweight, or made by hand) names"
+    )
+    with pytest.raises(ChurnError, match=r"^version v1.9.0 is already released$"):
+        release.check_version("1.9.0", existing, released)
 
 
 def gate_params(params, confidence: float, metric: str = "roc_auc", minimum: float = 0.5):

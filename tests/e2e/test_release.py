@@ -133,6 +133,18 @@ def test_versions_must_increase(repo):
         "error: version v0.9.0 is not greater than the latest release v1.0.0"
     )
     assert refused(repo, "create", "v1.0.0") == "error: version v1.0.0 is already released"
+    sh(repo, "git", "tag", "churn-model@v3.0.0")  # lightweight: no release, but the name
+    try:
+        assert refused(repo, "create", "3.0.0") == (
+            "error: version v3.0.0: a tag that is no release (lightweight, or made by hand) of "
+            "that name already exists"
+        )
+        assert refused(repo, "create", "2.0.0") == (
+            "error: version v2.0.0 is not greater than v3.0.0, which a tag that is no release "
+            "(lightweight, or made by hand) names"
+        )
+    finally:
+        sh(repo, "git", "tag", "-d", "churn-model@v3.0.0")
     for bad in ("1.0.1234567", "1.0." + "9" * 5000, "1.0.0; touch x"):
         assert refused(repo, "create", bad).startswith(f"error: VERSION {bad[:12]!r}"[:-1])
     assert not (repo / "x").exists()
@@ -148,6 +160,10 @@ def test_promote_assigns_a_stage(repo):
     ) or "prod" in json.dumps(shown)
     assert refused(repo, "promote", "9.9.9", "prod") == (
         "error: churn-model@v9.9.9 does not exist: make release VERSION=9.9.9 first"
+    )
+    # GTO's own line was cut mid-sentence and offered a --force flag churn has not.
+    assert refused(repo, "promote", "1.0.0", "prod") == (
+        "error: churn-model@v1.0.0 is already in stage prod"
     )
 
 

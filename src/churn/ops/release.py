@@ -16,6 +16,7 @@ release workflow runs both). The artifact's name comes from ``artifacts:`` in dv
 import json
 import logging
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 from churn.core import integrity, io
@@ -49,6 +50,8 @@ from churn.ops.results import (
 log = logging.getLogger("churn.release")
 
 STAGE = re.compile(r"[a-z][a-z0-9-]{0,63}")
+# What a tag named like a release, but not annotated by `churn release create`, is.
+NOT_A_RELEASE = "a tag that is no release (lightweight, or made by hand)"
 METRIC_LINE = re.compile(r"^  ([A-Za-z0-9_]+): (-?[0-9]+\.[0-9]{4})$", re.MULTILINE)
 
 
@@ -77,15 +80,31 @@ def releases(artifact: str, tags: list[str]) -> list[str]:
     return [t for t in tags if t.startswith(f"{artifact}@v") and is_release(t)]
 
 
-def check_version(version: str, existing: list[tuple[int, int, int]]) -> None:
-    """New and greater than the last release."""
+def check_version(
+    version: str,
+    existing: list[tuple[int, int, int]],
+    released: Collection[tuple[int, int, int]] | None = None,
+) -> None:
+    """New and greater than every version a tag names.
+
+    ``released``: those of ``existing`` whose tag is a release; None: all of them. A
+    tag named like a release that is none (lightweight, or hand-made) still holds its
+    name and its place in the order, and the message says what it is.
+    """
     wanted = parse_version(version)
     version = version_text(wanted)
+    released = existing if released is None else released
     if wanted in existing:
-        raise ChurnError(f"version v{version} is already released")
+        if wanted in released:
+            raise ChurnError(f"version v{version} is already released")
+        raise ChurnError(f"version v{version}: {NOT_A_RELEASE} of that name already exists")
     if existing and wanted < existing[-1]:
         latest = version_text(existing[-1])
-        raise ChurnError(f"version v{version} is not greater than the latest release v{latest}")
+        if existing[-1] in released:
+            raise ChurnError(f"version v{version} is not greater than the latest release v{latest}")
+        raise ChurnError(
+            f"version v{version} is not greater than v{latest}, which {NOT_A_RELEASE} names"
+        )
 
 
 def check_head_unreleased(artifact: str) -> None:
@@ -219,7 +238,9 @@ def create(version: str) -> str:
     integrity.check_full_history("a release (the version order, the gate)")
     check_clean()
     names = git("tag", "--list").split()
-    check_version(version, released_versions(artifact, names))  # any tag holds its name
+    # Any tag holds its name and its place in the order, a release or not.
+    older = released_versions(artifact, releases(artifact, names))
+    check_version(version, released_versions(artifact, names), older)
     check_head_unreleased(artifact)
     check_pushed()
     md5 = read_model_bytes(params.paths.model).md5
@@ -227,7 +248,6 @@ def create(version: str) -> str:
     head = load_head(root)
     if head.metrics is None:
         raise ChurnError(f"{params.paths.reports}/metrics.json: missing: run dvc repro first")
-    older = released_versions(artifact, releases(artifact, names))
     previous = load_base(root, f"{artifact}@v{version_text(older[-1])}") if older else None
     verdict = gate(head, previous, params)
     tag = f"{artifact}@v{version}"
@@ -249,7 +269,12 @@ def promote(version: str, stage: str) -> str:
     if tag not in git("tag", "--list", "--", tag).split():
         raise ChurnError(f"{tag} does not exist: make release VERSION={version} first")
     before = set(git("tag", "--list", "--", f"{artifact}#{stage}#*").split())
-    command("gto", "assign", artifact, "--version", f"v{version}", "--stage", stage)
+    try:
+        command("gto", "assign", artifact, "--version", f"v{version}", "--stage", stage)
+    except ChurnError as err:  # GTO's line, cut at its first line, offers a --force we lack
+        if "is already in stage" in str(err):
+            raise ChurnError(f"{tag} is already in stage {stage}") from None
+        raise
     created = sorted(set(git("tag", "--list", "--", f"{artifact}#{stage}#*").split()) - before)
     log.info("assigned %s to %s: %s", stage, tag, ", ".join(created))
     return created[-1] if created else ""
