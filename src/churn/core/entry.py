@@ -22,7 +22,19 @@ log = logging.getLogger("churn")
 
 PATH_CLIP = 300  # characters of a file name echoed in an error
 # The machine's limits, not bugs, even where the failing write names no file.
-ROOM_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EPIPE}
+ROOM_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _reader_gone() -> int:
+    """The status of a command whose output's reader left (``churn summary | head -1``).
+
+    Quiet, as a Unix tool killed by SIGPIPE is: the reader took what it wanted. The
+    output goes to /dev/null, so the interpreter's last flush cannot fail again.
+    """
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
 
 
 def one_blas_thread() -> None:
@@ -136,9 +148,13 @@ def run(main: Callable[[], int | None], error_status: int = 1) -> int:
         # thread keeps every output bit-identical across machines and runs.
         with terminated_as_exit(), threadpool_limits(limits=1, user_api="blas"):
             status = main()
+            with contextlib.suppress(ValueError, AttributeError):  # closed, or no stream
+                sys.stdout.flush()  # now, not at exit: a reader gone then is quiet too
     except ChurnError as err:
         print(f"error: {err}", file=sys.stderr)  # noqa: T201 (the one-line message is the interface)
         return error_status
+    except BrokenPipeError:
+        return _reader_gone()
     except KeyboardInterrupt:
         # Ctrl-C: the finally blocks have run (temp files gone); a traceback says nothing.
         print("error: interrupted", file=sys.stderr)  # noqa: T201
