@@ -147,7 +147,11 @@ def test_quoted_values_keep_their_commas_and_spaces(params_dict):
             "grid: train.model: Input should be 'logistic_regression', 'random_forest' or "
             "'hist_gradient_boosting' (got 'svm')",
         ),
-        (f"{WEIGHT}=none", "grid: train.class_weight: Input should be 'balanced' (got 'none')"),
+        (
+            f"{WEIGHT}=none",
+            "grid: train.class_weight: Input should be 'balanced' "
+            "(got 'none'; null is allowed too)",
+        ),
         (f"{C}=1,2,1", "grid: train.logistic_regression.C: value 1 given twice"),
         (f"{C}=1,1.0", "grid: train.logistic_regression.C: value 1.0 given twice"),
         (

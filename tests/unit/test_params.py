@@ -95,11 +95,13 @@ def test_repository_params_are_valid(params):
         # Not a real number: .nan compares false to every bound, .inf is no JSON.
         (
             lambda p: p["data"]["features"]["tenure"].update(min=float("nan")),
-            "params.yaml: data.features.tenure.min: Input should be a finite number (got nan)",
+            "params.yaml: data.features.tenure.min: Input should be a finite number "
+            "(got nan; null is allowed too)",
         ),
         (
             lambda p: p["data"]["features"]["tenure"].update(max=float("inf")),
-            "params.yaml: data.features.tenure.max: Input should be a finite number (got inf)",
+            "params.yaml: data.features.tenure.max: Input should be a finite number "
+            "(got inf; null is allowed too)",
         ),
         (
             lambda p: p["release"].update(minimum=float("nan")),
@@ -127,7 +129,8 @@ def test_repository_params_are_valid(params):
         ),
         (
             lambda p: p["data"].update(id=""),
-            "params.yaml: data.id: String should have at least 1 character (got '')",
+            "params.yaml: data.id: String should have at least 1 character "
+            "(got ''; null is allowed too)",
         ),
         (
             lambda p: p["data"].update(features={}),
@@ -238,7 +241,7 @@ def test_repository_params_are_valid(params):
         (
             lambda p: p["data"]["features"]["contract"].update(categories=[]),
             "params.yaml: data.features.contract.categories: List should have at least 1 item "
-            "after validation, not 0 (got [])",
+            "after validation, not 0 (got []; null is allowed too)",
         ),
         (
             lambda p: p["release"].update(metric="roc_auc", minimum=1.0),

@@ -409,7 +409,23 @@ def describe(err: ValidationError) -> str:
     if kind == "value_error":
         return f"{key}: {first['msg'].removeprefix('Value error, ')}"
     given = first.get("input")
-    return f"{key}: {first['msg']} (got {clip(repr(given))})"
+    # pydantic names the one type tried; a key that may also be null says so, for the fix.
+    nullable = "; null is allowed too" if _nullable(first["loc"]) and given is not None else ""
+    return f"{key}: {first['msg']} (got {clip(repr(given))}{nullable})"
+
+
+def _nullable(loc: tuple) -> bool:
+    """Whether the key at ``loc`` (pydantic's path) may be null."""
+    model: type[BaseModel] | None = Params
+    field = None
+    for part in loc:
+        if model is None:
+            return False
+        field = model.model_fields.get(str(part))
+        if field is None:
+            continue  # a union tag or a mapping key (a feature name): same model goes on
+        model = _model_in(field.annotation)
+    return field is not None and type(None) in get_args(field.annotation)
 
 
 def _is_union_tag(part: object) -> bool:
