@@ -519,7 +519,11 @@ def test_binary_text_is_read_as_text_and_other_bytes_are_one_line(tmp_path):
             "n,k\n" + "1,a\n" * 20_000 + "2,b,extra\n",
             "cannot read as CSV (CSV parse error: Row #20002: Expected 2 columns, got 3",
         ),
-        ("bytes.csv", b"n,k\n" + b"1,a\n" * 20_000 + b"2,\xe9\n", "cannot read (In CSV column #1"),
+        (  # pyarrow named "CSV column #1", from 0, and no line
+            "bytes.csv",
+            b"n,k\n" + b"1,a\n" * 20_000 + b"2,\xe9\n",
+            "not UTF-8 (byte 0xe9 at offset 80006, line 20002); re-save the file as UTF-8",
+        ),
         ("log.jsonl", '{"n": 1, "k": ' + "[" * 5000 + "]" * 5000 + "}\n", "not JSON lines"),
         # pyarrow's JSON reader kept the byte; pandas raised UnicodeDecodeError (exit 1).
         (

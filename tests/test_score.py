@@ -201,7 +201,7 @@ def test_engines_agree_on_unusual_physical_types(trained, customers, tmp_path, c
 @pytest.mark.parametrize(
     ("data", "says"),
     [
-        (b"\xe9", "cannot read ('utf-8' codec can't decode byte 0xe9"),  # a feature's byte
+        (b"\xe9", "not UTF-8 (byte 0xe9 at offset 685, line 5); re-save"),  # a feature's byte
         (None, None),  # a header wider than dask's default 256 KB sample: scored
     ],
 )
@@ -616,6 +616,22 @@ def test_a_damaged_parquet_page_is_one_line_and_nothing_written(trained, custome
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1].startswith(f"error: {path}: cannot read (")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.parquet"]
+
+
+def test_a_byte_that_is_not_utf8_is_named_by_offset_and_line(trained, customers, tmp_path, cluster):
+    """The reader said "In CSV column #18: ... invalid UTF8 data", from 0, and no line."""
+    lines = customers["csv"].read_bytes().split(b"\n")
+    lines[4] = lines[4].replace(b"No", b"N\xf3", 1)  # Latin-1's o-acute in a category
+    path = tmp_path / "batch.csv"
+    path.write_bytes(b"\n".join(lines))
+    offset = len(b"\n".join(lines[:4])) + 1 + lines[4].index(b"\xf3")
+    says = f"{path}: not UTF-8 (byte 0xf3 at offset {offset}, line 5); re-save the file as UTF-8"
+    at = {"local": {}, "dask": {"scheduler": cluster.scheduler_address}}
+    for engine in ("local", "dask"):
+        with pytest.raises(ChurnError) as err:
+            score.run(path, tmp_path / "out.csv", engine=engine, root=trained, **at[engine])
+        assert str(err.value) == says
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.csv"]
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])

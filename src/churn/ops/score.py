@@ -452,7 +452,25 @@ def local_tables(source: Source, chunk_rows: int) -> Iterator[pa.Table]:
         except (pa.ArrowException, UnicodeDecodeError, OSError) as err:
             # Past the header probe: a row of the wrong width, bytes that are not UTF-8, a
             # damaged Parquet page (an OSError naming no file).
-            raise ChurnError(f"{source.path}: cannot read ({one_line(err)})") from None
+            raise unreadable(source.path, err) from None
+
+
+def unreadable(path: str, err: BaseException) -> ChurnError:
+    """The one line for an input that cannot be read past its header.
+
+    Bytes that are not UTF-8 are named by offset and line, as prepare names them:
+    pyarrow only said "In CSV column #18: ... invalid UTF8 data", counting from 0.
+    """
+    if isinstance(err, UnicodeDecodeError) or "invalid UTF8" in str(err):
+        fs, where = _fs(path)
+        found = io.first_bad_utf8(where) if isinstance(fs, LocalFileSystem) else None
+        if found is not None:
+            offset, byte, line = found
+            return ChurnError(
+                f"{path}: not UTF-8 (byte 0x{byte:02x} at offset {offset}, line {line}); "
+                "re-save the file as UTF-8"
+            )
+    return ChurnError(f"{path}: cannot read ({clip(one_line(err), 300)})")
 
 
 def local_chunks(source: Source, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -748,7 +766,7 @@ def dask_frame(source: Source, chunk_rows: int):
         # offsets. It reads every byte, so what pandas cannot read shows here.
         lengths = raw.map_partitions(len).compute()
     except ValueError as err:  # bytes that are not UTF-8, rows pandas cannot parse
-        raise ChurnError(f"{source.path}: cannot read ({clip(one_line(err), 300)})") from None
+        raise unreadable(source.path, err) from None
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     meta = raw._meta.set_axis(pd.RangeIndex(0, 0), axis=0)
     parts = [
@@ -894,7 +912,7 @@ def _result(future: Any, source: Source) -> pd.DataFrame:
     # The partition is read on the worker: a corrupt page is the input's, not the output's
     # (which the sink around this loop would have named).
     except (OSError, pa.ArrowException) as err:
-        raise ChurnError(f"{source.path}: cannot read ({one_line(err)})") from None
+        raise unreadable(source.path, err) from None
     except KilledWorker:
         raise ChurnError(
             f"{source.path}: Dask workers died scoring a partition (most often out of memory: "
