@@ -176,6 +176,14 @@ def test_a_huge_argument_is_echoed_clipped(args, echo, monkeypatch, capsys):
     assert len(err) < 300
 
 
+def usage_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The last line ``churn ARGS`` prints, which must be a usage error (exit 2)."""
+    with pytest.raises(SystemExit) as exited:
+        cli.main(args)
+    assert exited.value.code == 2
+    return capsys.readouterr().err.splitlines()[-1]
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -187,14 +195,9 @@ def test_a_huge_argument_is_echoed_clipped(args, echo, monkeypatch, capsys):
 )
 def test_an_empty_path_is_a_usage_error_not_the_current_directory(args, capsys):
     """--out "" wrote drift.json and summary.md into the current directory."""
-    with pytest.raises(SystemExit) as exited:
-        cli.main(args)
-    assert exited.value.code == 2
     option = args[args.index(next(a for a in args if not a.strip())) - 1]
-    assert (
-        capsys.readouterr()
-        .err.splitlines()[-1]
-        .endswith(f"error: argument {option}: an empty path (give a file or directory name)")
+    assert usage_error(args, capsys).endswith(
+        f"error: argument {option}: an empty path (give a file or directory name)"
     )
 
 
@@ -224,11 +227,7 @@ def test_an_empty_path_is_a_usage_error_not_the_current_directory(args, capsys):
 )
 def test_an_empty_value_is_a_usage_error_not_the_default(args, option, capsys):
     """`churn remote check ""` checked the default remote; `--model-ref ""` the workspace."""
-    with pytest.raises(SystemExit) as exited:
-        cli.main(args)
-    assert exited.value.code == 2
-    last = capsys.readouterr().err.splitlines()[-1]
-    assert last.endswith(
+    assert usage_error(args, capsys).endswith(
         f"error: argument {option}: an empty value (leave the option out for its default)"
     )
 
@@ -246,10 +245,7 @@ def test_an_empty_value_is_a_usage_error_not_the_default(args, option, capsys):
 )
 def test_a_value_with_a_control_character_is_a_usage_error_on_one_line(args, option, capsys):
     """A newline in --base made the error two lines, the second one saying anything."""
-    with pytest.raises(SystemExit) as exited:
-        cli.main(args)
-    assert exited.value.code == 2
-    last = capsys.readouterr().err.splitlines()[-1]
+    last = usage_error(args, capsys)
     value = args[args.index(option) + 1]
     assert last.endswith(f"error: argument {option}: {clip(value)} has a control character")
     assert "\\" in last  # shown escaped

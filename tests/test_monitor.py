@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -387,16 +389,22 @@ def test_predictions_are_not_computed_when_no_row_is_scored(tmp_path, tiny_model
     }
 
 
+def read_refused(path: Path, model: Any, chunk_rows: int) -> str:
+    """The one error reading ``path`` (a batch against TINY) stops at."""
+    batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)
+    with pytest.raises(ChurnError) as err:
+        mon.read(batch, mon.open_batch(path, TINY), model, chunk_rows)
+    return str(err.value)
+
+
 def test_a_bad_value_in_a_later_chunk_names_its_row_in_the_file(tmp_path, tiny_model):
     frame = tiny_batch(20).astype({"n": object})
     frame.loc[11, "n"] = -3.0
     frame.loc[13, "n"] = "many"
     path = tmp_path / "batch.csv"
     frame.to_csv(path, index=False)
-    batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)
-    with pytest.raises(ChurnError) as err:
-        mon.read(batch, mon.open_batch(path, TINY), tiny_model, 7)
-    assert str(err.value).splitlines() == [
+    refusal = read_refused(path, tiny_model, 7)
+    assert refusal.splitlines() == [
         f"{path}: 2 data contract check(s) failed",
         "  n: is a number: 1 bad row(s) (row 14: 'many')",
         "  n: >= 0: 1 bad row(s) (row 12: '-3.0')",
@@ -440,10 +448,8 @@ def test_true_false_dates_and_durations_are_not_numbers(tmp_path, tiny_model, va
     """The cast read True as 1 and a date or duration as a count: no drift, exit 0."""
     path = tmp_path / "batch.parquet"
     pq.write_table(pa.table({"n": pa.concat_arrays([values] * 4), "k": ["a"] * 12}), path)
-    batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)
-    with pytest.raises(ChurnError) as err:
-        mon.read(batch, mon.open_batch(path, TINY), tiny_model, 5)
-    assert str(err.value) == f"{path}: n: is a number: the column holds {kind} values"
+    refusal = read_refused(path, tiny_model, 5)
+    assert refusal == f"{path}: n: is a number: the column holds {kind} values"
 
 
 def test_a_parquet_category_column_of_number_text_is_judged_by_its_text(tmp_path, tiny_model):
@@ -455,10 +461,8 @@ def test_a_parquet_category_column_of_number_text_is_judged_by_its_text(tmp_path
     assert chunk["n"].fillna(-1.0).tolist() == [1.5, 7.0, -1.0, 30.0]
     hex_text = pa.array(["15", "0x1F", None, "30"]).dictionary_encode()
     pq.write_table(pa.table({"n": hex_text, "k": ["a"] * 4}), path)
-    batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)
-    with pytest.raises(ChurnError) as err:
-        mon.read(batch, mon.open_batch(path, TINY), tiny_model, 100)
-    assert str(err.value).splitlines() == [
+    refusal = read_refused(path, tiny_model, 100)
+    assert refusal.splitlines() == [
         f"{path}: 1 data contract check(s) failed",
         "  n: is a number: 1 bad row(s) (row 2: '0x1F')",
     ]
@@ -552,12 +556,10 @@ def test_a_broken_file_is_one_line_naming_it(tmp_path, tiny_model, name, text, s
         (tmp_path / name).write_bytes(text)
     else:
         (tmp_path / name).write_text(text)
-    batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)
-    with pytest.raises(ChurnError) as err:
-        mon.read(batch, mon.open_batch(tmp_path / name, TINY), tiny_model, 30_000)
-    assert str(err.value).startswith(f"{tmp_path / name}: ")
-    assert says in str(err.value)
-    assert "\n" not in str(err.value)
+    refusal = read_refused(tmp_path / name, tiny_model, 30_000)
+    assert refusal.startswith(f"{tmp_path / name}: ")
+    assert says in refusal
+    assert "\n" not in refusal
 
 
 @pytest.mark.parametrize(

@@ -216,10 +216,10 @@ def resolve_contract(data: DataParams, frame: pd.DataFrame, source: str) -> Cont
     check_output_names([contract.id, *contract.columns], source)
     if inferred:
         # Numbers first: an amount column of text has a value per row, and is no key.
-        _refuse_formatted_numbers(frame, contract, source)
-        _refuse_stray_text(frame, contract, source)
+        _refuse_flagged(frame, contract, source, formatted_number_like, (A_NUMBER, WRITTEN_FIX))
+        _refuse_flagged(frame, contract, source, stray_text_like, (A_NUMBER, STRAY_FIX))
         _refuse_keys(frame, contract, source)
-        _refuse_dates(frame, contract, source)
+        _refuse_flagged(frame, contract, source, date_like, (A_DATE, DATE_FIX))
     return contract
 
 
@@ -377,42 +377,41 @@ def _refuse_keys(frame: pd.DataFrame, contract: Contract, source: str) -> None:
     raise ChurnError(f"{source}: {listed} {verb} like a row id or key, not a feature: {fix}")
 
 
-def _refuse_dates(frame: pd.DataFrame, contract: Contract, source: str) -> None:
-    found, listed = _flagged(frame, contract, date_like)
-    if not found:
-        return
-    which = "it" if len(found) == 1 else "them"
-    raise ChurnError(
-        f"{source}: {listed} {'are dates' if len(found) > 1 else 'is a date'}, not a category "
-        f"(the service would refuse every later date): list data.features in params.yaml "
-        f"without {which}, and give the file a number made from {which} (days since, say)"
-    )
+# What inference says of the columns it refuses, after their names and reasons: one
+# column or many, then the fix ({which}: "it" or "them").
+A_NUMBER = ("is a number", "are numbers")
+WRITTEN_FIX = (
+    ", not a category (each value would be a column of its own): write {which} as plain "
+    "numbers (1234.5) in the file, or list data.features in params.yaml with {which} as "
+    "categorical"
+)
+STRAY_FIX = (
+    " with stray text, not a category (each number would be a column of its own): correct "
+    "those cells or leave them empty (missing), or list data.features in params.yaml with "
+    "{which} as categorical"
+)
+A_DATE = ("is a date", "are dates")
+DATE_FIX = (
+    ", not a category (the service would refuse every later date): list data.features in "
+    "params.yaml without {which}, and give the file a number made from {which} (days since, "
+    "say)"
+)
 
 
-def _refuse_formatted_numbers(frame: pd.DataFrame, contract: Contract, source: str) -> None:
-    found, listed = _flagged(frame, contract, formatted_number_like)
-    if not found:
-        return
-    which = "it" if len(found) == 1 else "them"
-    raise ChurnError(
-        f"{source}: {listed} {'are numbers' if len(found) > 1 else 'is a number'}, not a "
-        f"category (each value would be a column of its own): write {which} as plain "
-        f"numbers (1234.5) in the file, or list data.features in params.yaml with {which} "
-        "as categorical"
-    )
-
-
-def _refuse_stray_text(frame: pd.DataFrame, contract: Contract, source: str) -> None:
-    found, listed = _flagged(frame, contract, stray_text_like)
-    if not found:
-        return
-    which = "it" if len(found) == 1 else "them"
-    raise ChurnError(
-        f"{source}: {listed} {'are numbers' if len(found) > 1 else 'is a number'} with stray "
-        "text, not a category (each number would be a column of its own): correct those "
-        f"cells or leave them empty (missing), or list data.features in params.yaml with "
-        f"{which} as categorical"
-    )
+def _refuse_flagged(
+    frame: pd.DataFrame,
+    contract: Contract,
+    source: str,
+    test: Callable[[pd.Series], str | None],
+    says: tuple[tuple[str, str], str],
+) -> None:
+    """Refuse the inferred columns ``test`` flags: ``says`` is (what they are, the fix)."""
+    found, listed = _flagged(frame, contract, test)
+    if found:
+        (one, many), fix = says
+        several = len(found) > 1
+        which = "them" if several else "it"
+        raise ChurnError(f"{source}: {listed} {many if several else one}{fix.format(which=which)}")
 
 
 def observe(contract: Contract, whole: pd.DataFrame, train: pd.DataFrame) -> Contract:
