@@ -389,6 +389,17 @@ def test_predictions_are_not_computed_when_no_row_is_scored(tmp_path, tiny_model
     }
 
 
+def test_a_feature_name_with_a_pipe_stays_in_its_cell(tmp_path, tiny_model):
+    """'| fee|usd | numeric |' was a row of one column more."""
+    tiny_batch(60).to_csv(tmp_path / "batch.csv", index=False)
+    test_scores = np.linspace(0.1, 0.9, 50)
+    batch = mon.Batch(tiny_batch(200).drop(columns="extra"), test_scores, TINY, PARAMS)
+    mon.read(batch, mon.open_batch(tmp_path / "batch.csv", TINY), tiny_model, 7)
+    checks = [dataclasses.replace(c, name=f"{c.name}|usd") for c in batch.checks()]
+    rows = mon.summary_markdown(checks, batch.prediction(), 60, "").splitlines()[6:8]
+    assert sorted(row.split(" | ")[0] for row in rows) == ["| k\\|usd", "| n\\|usd"]
+
+
 def read_refused(path: Path, model: Any, chunk_rows: int) -> str:
     """The one error reading ``path`` (a batch against TINY) stops at."""
     batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), TINY, PARAMS)

@@ -97,8 +97,9 @@ def test_model_section_says_when_the_contract_was_inferred(params):
     inferred = replace(CONTRACT, inferred=True)
     section = card._model_section(params, inferred, 0.5)
     assert section[4] == (
-        "- The data contract was inferred from the training split (`features: infer`); "
-        "`churn contract --freeze` prints it as params to declare."
+        "- The data contract was inferred from the file (`features: infer`): types, "
+        "nullability and categories from all its rows, numeric ranges from the training "
+        "split; `churn contract --freeze` prints it as params to declare."
     )
     assert len(section) == len(card._model_section(params, CONTRACT, 0.5)) + 1
 
@@ -339,6 +340,7 @@ GROUP_ROWS = [
 GROUP_TABLE = [
     "| plan = a | 5 | 60.0% | 0.833 | 0.750 | 1.000 |",
     "| plan = b | 3 | 0.0% | — | — | — |",
+    "| plan missing | 2 | 50.0% | 1.000 | 1.000 | 1.000 |",
     "| senior = 0 | 6 | 33.3% | 1.000 | 1.000 | 1.000 |",
     "| senior = 1 | 4 | 50.0% | 0.000 | 0.500 | 1.000 |",
 ]
@@ -347,7 +349,8 @@ GROUP_TABLE = [
 def test_group_table_scores_each_group_and_leaves_single_class_groups_blank():
     """Each group is scored on its own rows only; a one-class group gets dashes.
 
-    Dashes instead of a crash or a made-up AUC; rows with the value missing form no group.
+    Dashes instead of a crash or a made-up AUC; rows with the value missing are a group
+    of their own, last: left out, the groups did not add up to the test split.
     """
     proba, y, plan, senior = zip(*GROUP_ROWS, strict=True)
     test = pd.DataFrame({"plan": plan, "senior": senior, "churn": y})
@@ -380,6 +383,13 @@ def test_group_values_of_mixed_types_are_listed_in_text_order():
     ]
 
 
+def test_a_group_value_with_a_pipe_stays_in_its_cell():
+    """'| plan = a|b |' was a table row of one column more."""
+    test = pd.DataFrame({"plan": ["a|b", "a|b"]})
+    lines = card._slice_section(test, np.array([0, 1]), np.array([0.2, 0.8]), ["plan"], 0.5)
+    assert lines[6] == "| plan = a\\|b | 2 | 50.0% | 1.000 | 1.000 | 1.000 |"
+
+
 def test_a_numeric_slice_of_many_values_is_five_groups_in_numeric_order():
     """Tenure would be 73 one-customer rows in text order ('10' before '9'): five groups."""
     tenure = pd.Series([*range(73), np.nan])
@@ -390,8 +400,9 @@ def test_a_numeric_slice_of_many_values_is_five_groups_in_numeric_order():
         ("tenure 29 to 43", 15),
         ("tenure 44 to 57", 14),
         ("tenure 58 to 72", 15),
+        ("tenure missing", 1),
     ]
-    assert not any(rows[-1] for _, rows in groups)  # the missing value is in no group
+    assert sum(rows for _, rows in groups).tolist() == [1] * 74  # each row in one group
     few = pd.Series([float(v % 10) for v in range(40)])  # ten values: one group each
     assert [label for label, _ in card.slice_groups("k", few)][:3] == [
         "k = 0.0",

@@ -213,7 +213,7 @@ def test_labels_must_include_the_positive_label(params_dict):
     with pytest.raises(ChurnError) as err:
         parse_params(params_dict)
     assert str(err.value) == (
-        "params.yaml: data: labels must be two values including positive_label 'Yes'"
+        "params.yaml: data: labels must be two different values including positive_label 'Yes'"
     )
 
 
@@ -449,6 +449,8 @@ def test_a_batch_may_carry_extra_columns_but_not_lack_features(tiny_contract):
         ({"type": "numeric", "max": 2.5}, "-∞ … 2.5"),
         ({"type": "numeric", "min": -1, "max": 1e6}, "-1 … 1e+06"),
         ({"type": "categorical", "nullable": True, "categories": ["a b", "c"]}, "`a b`, `c`"),
+        ({"type": "categorical"}, "any value"),  # it said "any number"
+        ({"type": "categorical", "categories": ["|pipe", "`t`"]}, "`\\|pipe`, `` `t` ``"),
     ],
 )
 def test_readme_row_of_each_kind_of_rule(rule, allowed):
@@ -457,6 +459,27 @@ def test_readme_row_of_each_kind_of_rule(rule, allowed):
     assert markdown_table(data).splitlines()[-1] == (
         f"| `f` | feature | {rule['type']} | {nullable} | {allowed} |"
     )
+
+
+@pytest.mark.parametrize(
+    ("labels", "allowed"),
+    [
+        (None, "any two (positive: `left`)"),
+        (["stayed", "left"], "`stayed`, `left` (positive: `left`)"),
+    ],
+)
+def test_readme_row_of_the_target_and_id(labels, allowed):
+    """Without labels it said `left` alone, the one value the target could not only have."""
+    data = DataParams(
+        target="sta|tus",
+        positive_label="left",
+        labels=labels,
+        id="acc`t",
+        features={"f": {"type": "numeric"}},
+    )
+    rows = markdown_table(data).splitlines()
+    assert rows[2] == "| ``acc`t`` | id | any | no | unique |"
+    assert rows[3] == f"| `sta\\|tus` | target | label | no | {allowed} |"
 
 
 def test_readme_says_when_features_are_inferred():

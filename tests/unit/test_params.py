@@ -63,11 +63,15 @@ def test_repository_params_are_valid(params):
         ),
         (
             lambda p: p["data"].update(labels=["No", "Maybe"]),
-            "params.yaml: data: labels must be two values including positive_label 'Yes'",
+            "params.yaml: data: labels must be two different values including positive_label 'Yes'",
         ),
         (
             lambda p: p["data"].update(labels=["No", "Yes", "Maybe"]),
-            "params.yaml: data: labels must be two values including positive_label 'Yes'",
+            "params.yaml: data: labels must be two different values including positive_label 'Yes'",
+        ),
+        (
+            lambda p: p["data"].update(labels=["Yes", "Yes"]),
+            "params.yaml: data: labels must be two different values including positive_label 'Yes'",
         ),
         (
             lambda p: p["report"].update(confidence=1.0),
@@ -242,6 +246,12 @@ def test_repository_params_are_valid(params):
             lambda p: p["data"]["features"]["contract"].update(categories=[]),
             "params.yaml: data.features.contract.categories: List should have at least 1 item "
             "after validation, not 0 (got []; null is allowed too)",
+        ),
+        (
+            lambda p: p["data"]["features"]["contract"].update(
+                categories=["One year", "Month-to-month", "Two year", "Month-to-month", "One year"]
+            ),
+            "params.yaml: data.features.contract: categories lists 'Month-to-month' twice",
         ),
         (
             lambda p: p["release"].update(metric="roc_auc", minimum=1.0),

@@ -30,6 +30,7 @@ from pandas.tseries.api import guess_datetime_format
 
 from churn.core import io
 from churn.core.errors import ChurnError, clip
+from churn.core.markdown import code
 from churn.core.params import DataParams, FeatureRule
 
 log = logging.getLogger("churn.contract")
@@ -820,22 +821,22 @@ def markdown_table(data: DataParams) -> str:
         "|---|---|---|---|---|",
     ]
     if data.id:
-        lines.append(f"| `{data.id}` | id | any | no | unique |")
-    labels = ", ".join(f"`{label}`" for label in data.labels or [data.positive_label])
-    lines.append(
-        f"| `{data.target}` | target | label | no | {labels} (positive: `{data.positive_label}`) |"
-    )
+        lines.append(f"| {code(data.id)} | id | any | no | unique |")
+    # Without labels any two values do: the positive one and whatever the other is.
+    labels = ", ".join(code(label) for label in data.labels) if data.labels else "any two"
+    positive = code(data.positive_label)
+    lines.append(f"| {code(data.target)} | target | label | no | {labels} (positive: {positive}) |")
     for name, rule in data.features.items():
         lines.append(
-            f"| `{name}` | feature | {rule.type} | {'yes' if rule.nullable else 'no'} "
+            f"| {code(name)} | feature | {rule.type} | {'yes' if rule.nullable else 'no'} "
             f"| {_allowed(rule)} |"
         )
     return "\n".join(lines)
 
 
 def _allowed(rule: FeatureRule) -> str:
-    if rule.categories:
-        return ", ".join(f"`{c}`" for c in rule.categories)
+    if rule.type == "categorical":  # categories left out: any value
+        return ", ".join(code(c) for c in rule.categories) if rule.categories else "any value"
     low = "-∞" if rule.min is None else f"{rule.min:g}"
     high = "∞" if rule.max is None else f"{rule.max:g}"
     return "any number" if rule.min is None and rule.max is None else f"{low} … {high}"

@@ -157,7 +157,20 @@ class FeatureRule(Section):
             raise ValueError("categories apply to categorical columns only")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min} is greater than max {self.max}")
+        repeated = _first_repeated(self.categories or [])
+        if repeated is not None:  # a typo more often than not
+            raise ValueError(f"categories lists {clip(repr(repeated))} twice")
         return self
+
+
+def _first_repeated(values: list[str]) -> str | None:
+    """The first value of ``values`` given a second time, or None."""
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
 
 
 class DataParams(Section):
@@ -176,7 +189,9 @@ class DataParams(Section):
             or str(self.positive_label) not in map(str, self.labels)
         ):
             given = clip(repr(self.positive_label))
-            raise ValueError(f"labels must be two values including positive_label {given}")
+            raise ValueError(
+                f"labels must be two different values including positive_label {given}"
+            )
         return self
 
     @model_validator(mode="after")

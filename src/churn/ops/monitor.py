@@ -58,6 +58,7 @@ from churn.core.contract import (
 )
 from churn.core.errors import ChurnError, clip, escape
 from churn.core.integrity import load_model
+from churn.core.markdown import cell
 from churn.core.params import MonitorParams, load_params
 from churn.ops import score as scoring
 from churn.ops.drift import (
@@ -521,7 +522,8 @@ def summary_markdown(checks: list[Check], prediction: Check | None, rows: int, w
     ordered += [prediction] if prediction is not None else []
     for c in ordered:
         lines.append(
-            f"| {c.name} | {c.kind} | {c.psi:.3f} | {c.test} | {c.statistic:.3f} | {c.p_value:.2g} "
+            f"| {cell(c.name)} | {c.kind} | {c.psi:.3f} | {c.test} | {c.statistic:.3f} "
+            f"| {c.p_value:.2g} "
             f"| {c.missing_change:+.1%} | {c.unseen_share:.1%} | {c.out_of_range_share:.1%} "
             f"| {'; '.join(c.reasons) or '—'} |"
         )

@@ -13,6 +13,7 @@ from churn.core import decision
 from churn.core.contract import Contract
 from churn.core.errors import ChurnError
 from churn.core.integrity import file_md5
+from churn.core.markdown import cell, code
 from churn.core.params import Params
 from churn.core.stats import METRICS, Scores, confidence_intervals, sample_rows
 
@@ -33,12 +34,13 @@ def _model_section(params: Params, contract: Contract, threshold: float) -> list
         f"{train.class_weight or 'none'}; seed {train.seed}.",
         f"- Input: {len(contract.features)} raw columns ({len(contract.numeric)} numeric, "
         f"{len(contract.categorical)} categorical, see `{params.paths.contract}`); output: the "
-        f"probability that the customer churns (`{contract.target}` = "
-        f"`{contract.positive_label}`).",
+        f"probability that the customer churns ({code(contract.target)} = "
+        f"{code(contract.positive_label)}).",
         *(
             [
-                "- The data contract was inferred from the training split (`features: infer`); "
-                "`churn contract --freeze` prints it as params to declare."
+                "- The data contract was inferred from the file (`features: infer`): types, "
+                "nullability and categories from all its rows, numeric ranges from the "
+                "training split; `churn contract --freeze` prints it as params to declare."
             ]
             if contract.inferred
             else []
@@ -123,7 +125,7 @@ def _how_chosen(policy: dict, params: Params) -> str:
 
 def _economics(params: Params) -> str:
     d = params.decision
-    value = f"{d.value:g} x `{d.value_column}`" if d.value_column else f"{d.value:g}"
+    value = f"{d.value:g} x {code(d.value_column)}" if d.value_column else f"{d.value:g}"
     return (
         f"a contact costs {d.contact_cost:g}; an offer keeps a customer who would leave with "
         f"probability {d.retention_rate:g}, who is then worth {value} less an incentive of "
@@ -224,35 +226,40 @@ def _slice_section(
             prec = f"{precision:.3f}" if both else "—"
             rec = f"{recall:.3f}" if both else "—"
             lines.append(
-                f"| {group} | {inside.sum():,} | {yy.mean():.1%} | {auc} | {prec} | {rec} |"
+                f"| {cell(group)} | {inside.sum():,} | {yy.mean():.1%} | {auc} | {prec} | {rec} |"
             )
     return [*lines, ""]
 
 
 def slice_groups(column: str, values: pd.Series) -> list[tuple[str, np.ndarray]]:
-    """The groups of a slice column, each a label and its rows; a missing value is in none.
+    """The groups of a slice column, each a label and its rows; the missing ones last.
 
     One group per value, in text order; a numeric column of more than
     :data:`MAX_GROUPS` values (tenure, charges) in :data:`QUANTILE_GROUPS` groups of
     about equal size instead, in numeric order: a row per customer would say nothing.
+    Rows without a value are a group of their own: left out, the groups did not add
+    up to the test split and nothing said so.
     """
     present = values.dropna()
     if pd.api.types.is_numeric_dtype(values) and present.nunique() > MAX_GROUPS:
         bins = pd.qcut(values, QUANTILE_GROUPS, duplicates="drop")
         masks = [(bins == b).to_numpy() for b in bins.cat.categories]
         # Labelled by the values each group holds, not qcut's widened edges (-0.001).
-        return [
+        groups = [
             (f"{column} {values[m].min():g} to {values[m].max():g}", m) for m in masks if m.any()
         ]
-    return [
-        (f"{column} = {value}", (values == value).to_numpy())
-        for value in sorted(present.unique(), key=str)
-    ]
+    else:
+        groups = [
+            (f"{column} = {value}", (values == value).to_numpy())
+            for value in sorted(present.unique(), key=str)
+        ]
+    missing = values.isna().to_numpy()
+    return [*groups, (f"{column} missing", missing)] if missing.any() else groups
 
 
 def _use_section(params: Params) -> str:
     return INTENDED_USE.format(
-        raw=params.paths.raw, slices=", ".join(f"`{s}`" for s in params.evaluate.slices)
+        raw=params.paths.raw, slices=", ".join(code(s) for s in params.evaluate.slices)
     )
 
 
