@@ -68,12 +68,19 @@ def run_pipeline(root: Path, params_raw: dict, raw_frame: pd.DataFrame) -> Path:
     recorded = [
         paths["model"],
         paths["decision"],
-        paths["contract"],
         paths["card"],
         f"{paths['reports']}/metrics.json",
     ]
-    outs = [{"path": p, "md5": md5_of((root / p).read_bytes())} for p in recorded]
-    (root / "dvc.lock").write_text(yaml.safe_dump({"stages": {"train": {"outs": outs}}}))
+
+    def entry_of(path: str) -> dict:
+        data = (root / path).read_bytes()
+        return {"path": path, "md5": md5_of(data), "size": len(data)}
+
+    stages = {
+        "prepare": {"deps": [entry_of(paths["raw"])], "outs": [entry_of(paths["contract"])]},
+        "train": {"outs": [entry_of(p) for p in recorded]},
+    }
+    (root / "dvc.lock").write_text(yaml.safe_dump({"stages": stages}))
     return root
 
 

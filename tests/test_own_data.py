@@ -59,6 +59,41 @@ def test_freeze_prints_params_that_declare_the_same_contract(trained_inferred, t
         assert (work / name).read_bytes() == (trained_inferred / name).read_bytes()
 
 
+def test_freeze_refuses_a_contract_of_another_or_an_older_raw_file(trained_inferred, tmp_path):
+    """A prepare that failed on a new file left the old contract, printed as the new one's."""
+    work = tmp_path / "work"
+    shutil.copytree(trained_inferred, work)
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["paths"]["raw"] = "data/raw/other.csv"
+    shutil.copy(work / "data/raw/custom.csv", work / "data/raw/other.csv")
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    other = churn("contract", "--freeze", cwd=work)
+    assert (other.returncode, other.stdout, other.stderr) == (
+        1,
+        "",
+        "error: data/prepared/contract.json: made from another file than data/raw/other.csv: "
+        "run dvc repro first\n",
+    )
+    params["paths"]["raw"] = "data/raw/custom.csv"
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    raw = (work / "data/raw/custom.csv").read_bytes()
+    # The same size: only the md5 tells.
+    (work / "data/raw/custom.csv").write_bytes(raw.replace(b"basic", b"BASIC", 1))
+    changed = churn("contract", "--freeze", cwd=work)
+    assert changed.stderr == (
+        "error: data/raw/custom.csv: changed since data/prepared/contract.json was made from "
+        "it: run dvc repro first\n"
+    )
+    (work / "data/raw/custom.csv").write_bytes(raw)
+    assert churn("contract", "--freeze", cwd=work).returncode == 0
+    resolved = json.loads((work / "data/prepared/contract.json").read_text())
+    (work / "data/prepared/contract.json").write_text(json.dumps(resolved, indent=4))
+    edited = churn("contract", "--freeze", cwd=work)
+    assert edited.stderr == (
+        "error: data/prepared/contract.json: not the file dvc.lock records: run dvc repro first\n"
+    )
+
+
 def test_freeze_before_prepare_ran_says_which_file_is_missing(tmp_path, params_raw):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params_raw))
     result = churn("contract", "--freeze", cwd=tmp_path)

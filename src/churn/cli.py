@@ -34,6 +34,8 @@ def _summary(_: argparse.Namespace) -> int:
 
 def _contract(args: argparse.Namespace) -> int:
     from churn.core.contract import freeze_yaml, markdown_table, read_contract
+    from churn.core.integrity import LOCK_FILE, check_made_from
+    from churn.core.io import read_yaml, require_file
     from churn.core.params import load_params
 
     def contract() -> str:
@@ -41,8 +43,11 @@ def _contract(args: argparse.Namespace) -> int:
         if not args.freeze:
             return markdown_table(params.data)
         # The resolved contract (prepare's output), not params: with `features: infer`
-        # only that file holds the rules.
-        return freeze_yaml(read_contract(params.paths.contract), params.paths.raw)
+        # only that file holds the rules; and it must be this raw file's.
+        resolved = read_contract(params.paths.contract)
+        lock = read_yaml(require_file(LOCK_FILE))
+        check_made_from(params.paths.contract, params.paths.raw, lock)
+        return freeze_yaml(resolved, params.paths.raw)
 
     return entry.run(lambda: print(contract().rstrip("\n")))  # noqa: T201
 

@@ -760,3 +760,56 @@ def test_a_dvc_config_that_cannot_be_opened_is_named(dvc_levels):
     with pytest.raises(ChurnError) as err:
         integrity.check_dvc_config()
     assert str(err.value) == ".dvc/config.local: cannot read this DVC config file (Is a directory)"
+
+
+def made_from_lock(tmp_path, monkeypatch) -> dict:
+    """A contract made from raw.csv, as dvc.lock records it; the working directory tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    Path("raw.csv").write_text("a,b\n1,2\n")
+    Path("out").mkdir()
+    Path("out/contract.json").write_text("{}")
+    entry = {"path": "raw.csv", "md5": integrity.file_md5("raw.csv"), "size": 8}
+    made = {"path": "out/contract.json", "md5": integrity.file_md5("out/contract.json")}
+    return {
+        "stages": {
+            "fetch": {"outs": [{"path": "raw.csv"}]},
+            "prepare": {"deps": [entry], "outs": [made]},
+        }
+    }
+
+
+def test_an_output_made_from_its_source_as_it_is_passes(tmp_path, monkeypatch):
+    lock = made_from_lock(tmp_path, monkeypatch)
+    integrity.check_made_from("out/contract.json", "raw.csv", lock)
+    integrity.check_made_from("./out/contract.json", "out/../raw.csv", lock)  # paths normalised
+
+
+def test_an_output_not_made_from_its_source_as_it_is_is_named(tmp_path, monkeypatch):
+    lock = made_from_lock(tmp_path, monkeypatch)
+    again = "run dvc repro first"
+    with pytest.raises(ChurnError) as err:
+        integrity.check_made_from("out/contract.json", "other.csv", lock)
+    assert str(err.value) == f"out/contract.json: made from another file than other.csv: {again}"
+    Path("raw.csv").write_text("a,b\n1,3\n")  # the same size: the md5 tells
+    with pytest.raises(ChurnError) as err:
+        integrity.check_made_from("out/contract.json", "raw.csv", lock)
+    assert str(err.value) == f"raw.csv: changed since out/contract.json was made from it: {again}"
+    Path("raw.csv").write_text("a,b\n1,2\n3,4\n")
+    with pytest.raises(ChurnError, match=r"^raw\.csv: changed since"):
+        integrity.check_made_from("out/contract.json", "raw.csv", lock)
+    Path("raw.csv").write_text("a,b\n1,2\n")
+    Path("out/contract.json").write_text("{ }")
+    with pytest.raises(ChurnError) as err:
+        integrity.check_made_from("out/contract.json", "raw.csv", lock)
+    assert str(err.value) == f"out/contract.json: not the file dvc.lock records: {again}"
+    with pytest.raises(ChurnError, match=r"^out/contract\.json: not the file dvc\.lock records"):
+        integrity.check_made_from("out/contract.json", "raw.csv", {"stages": {}})
+
+
+def test_a_file_md5_is_read_in_blocks_and_is_dvcs(tmp_path, monkeypatch):
+    monkeypatch.setattr(integrity, "MD5_BLOCK", 3)
+    path = tmp_path / "f"
+    path.write_bytes(b"0123456789")
+    assert integrity.file_md5(path) == integrity.md5_of(b"0123456789")
+    path.write_bytes(b"")
+    assert integrity.file_md5(path) == "d41d8cd98f00b204e9800998ecf8427e"

@@ -12,6 +12,7 @@ Every git and tool call goes through :func:`command`, which fails in one way: a
 
 import hashlib
 import pickle
+import posixpath
 import re
 import subprocess
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from churn.core import io
 from churn.core.errors import ChurnError, clip
 
 LOCK_FILE = "dvc.lock"
+MD5_BLOCK = 8 * 1024 * 1024  # bytes hashed at a time
 
 
 def md5_of(data: bytes) -> str:
@@ -30,8 +32,47 @@ def md5_of(data: bytes) -> str:
 
 
 def file_md5(path: str | Path) -> str:
-    """md5 of a file's bytes, as DVC records it."""
-    return md5_of(io.require_file(path).read_bytes())
+    """md5 of a file's bytes, as DVC records it; read in blocks, never whole."""
+    digest = hashlib.md5()  # noqa: S324 (DVC's hash)
+    with io.require_file(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(MD5_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_made_from(output: str, source: str, lock: dict) -> None:
+    """``output`` is the file ``lock`` records, made from ``source`` as it is now.
+
+    A prepare that failed on a new raw file left the old contract.json: shown under the
+    new file's name, it described columns the new file does not have.
+    """
+    again = "run dvc repro first"
+    stage = _stage_making(lock, output)
+    if stage is None or _md5_of_out(stage, output) != file_md5(output):
+        raise ChurnError(f"{output}: not the file {LOCK_FILE} records: {again}")
+    dep = next((d for d in stage.get("deps") or [] if _same(d.get("path"), source)), None)
+    if dep is None:
+        raise ChurnError(f"{output}: made from another file than {clip(source)}: {again}")
+    # The size first: a changed file most often has another, and costs no read.
+    if io.require_file(source).stat().st_size != dep.get("size") or (
+        file_md5(source) != dep.get("md5")
+    ):
+        raise ChurnError(f"{clip(source)}: changed since {output} was made from it: {again}")
+
+
+def _stage_making(lock: dict, output: str) -> dict | None:
+    stages = (lock.get("stages") or {}).values()
+    return next((s for s in stages if _md5_of_out(s, output) is not None), None)
+
+
+def _md5_of_out(stage: dict, output: str) -> str | None:
+    outs = stage.get("outs") or []
+    return next((o.get("md5") for o in outs if _same(o.get("path"), output)), None)
+
+
+def _same(recorded: object, path: str) -> bool:
+    """Whether dvc.lock's ``recorded`` path names ``path`` (both relative to the repository)."""
+    return isinstance(recorded, str) and posixpath.normpath(recorded) == posixpath.normpath(path)
 
 
 def recorded_md5(lock: dict, path: str) -> str | None:
