@@ -348,7 +348,7 @@ def build_report(
         parts += [switch, ""]
     if stale:
         parts += [
-            "> [!WARNING]\n> The committed `dvc.lock` is stale: `dvc repro` in CI changed it. "
+            "> [!WARNING]\n> The committed `dvc.lock` is stale: `dvc repro` changed it. "
             "The results below are the reproduced ones; run `dvc repro` and commit `dvc.lock`.",
             "",
         ]
