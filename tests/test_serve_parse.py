@@ -155,9 +155,12 @@ def test_the_test_split_takes_the_fast_path_with_the_schemas_values(service, tra
         '"ten\\u0075re": 2',  # the same name spelled with an escape
     ],
 )
-def test_a_repeated_name_is_a_422_whatever_its_values(service, trained, repeat) -> None:
+@pytest.mark.parametrize("without", [None, "total_charges"])
+def test_a_repeated_name_is_a_422_whatever_its_values(service, trained, repeat, without) -> None:
+    """Also in a customer that leaves out a nullable field: as many members as the contract."""
     test = io.read_parquet(trained / "data/prepared/test.parquet")[service.contract.features]
     row = json.loads(test.head(1).to_json(orient="records"))[0]
+    row.pop(without, None)
     text = json.dumps({"customers": [row]})
     assert service.parse_fast(text.encode()) is not None  # the fast path, as written
     body = text.replace('"tenure": ', repeat + ', "tenure": ', 1).encode()
@@ -167,6 +170,15 @@ def test_a_repeated_name_is_a_422_whatever_its_values(service, trained, repeat) 
     assert caught.value.errors()[0]["type"] == "extra_forbidden"
     twice = text.replace('{"customers"', '{"customers": [], "customers"', 1).encode()
     assert service.parse_fast(twice) is None  # the last list won in msgspec
+    with pytest.raises(RequestValidationError) as caught:
+        service.parse(twice)
+    assert caught.value.errors() == [
+        {
+            "loc": ("body",),
+            "msg": "Extra inputs are not permitted (1 repeated names)",
+            "type": "extra_forbidden",
+        }
+    ]
 
 
 def test_each_name_once_counts_the_members() -> None:

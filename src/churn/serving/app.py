@@ -48,12 +48,14 @@ from churn.serving.parsing import (
     read_loosely,
     request_model,
     to_frame,
+    top_level_names,
     wide_customers,
 )
 from churn.serving.protocol import limited_protocol, log_config
 from churn.serving.settings import Settings, load_settings
 
 log = logging.getLogger("churn.serving")
+EXTRA = "extra_forbidden"  # pydantic's type for a member the model does not have
 
 
 class Prediction(BaseModel):
@@ -122,11 +124,14 @@ class Service:
         if rows is not None:
             return rows
         self.check_batch(count_customers(body) or 0)  # strict JSON: counted without parsing
+        self.check_names(top_level_names(body) or [])  # before any value is built
         loose = read_loosely(body)
         if loose is not None:
             self.check_members(loose.members)
             if loose.customers is not None:
-                self.check_batch(len(loose.customers))
+                self.check_batch(len(loose.customers))  # as pydantic would count: the last
+            self.check_repeated(loose.members - loose.names)
+            if loose.customers is not None:
                 self.check_fields(loose.customers)
         return self.parse_checked(body)
 
@@ -142,7 +147,28 @@ class Service:
             error = {
                 "loc": ("body",),
                 "msg": f"Extra inputs are not permitted ({members} members; only 'customers')",
-                "type": "extra_forbidden",
+                "type": EXTRA,
+            }
+            raise RequestValidationError([error])
+
+    def check_names(self, names: list[str]) -> None:
+        """422 naming the top-level members besides ``customers``, their values never read."""
+        self.check_members(len(names))  # so at most MAX_ERRORS of them are named
+        unknown = [name for name in names if name != "customers"]
+        if unknown:
+            errors = [
+                {"loc": ("body", name), "msg": "Extra inputs are not permitted", "type": EXTRA}
+                for name in unknown
+            ]
+            raise RequestValidationError(errors)
+
+    def check_repeated(self, repeated: int) -> None:
+        """422 for a request object with a name written twice: the last would win unseen."""
+        if repeated:
+            error = {
+                "loc": ("body",),
+                "msg": f"Extra inputs are not permitted ({repeated} repeated names)",
+                "type": EXTRA,
             }
             raise RequestValidationError([error])
 
@@ -228,7 +254,7 @@ def _wide_error(i: int, unknown: list[str], repeated: int) -> dict[str, Any]:
     return {
         "loc": ("body", "customers", i, *unknown[:1]),
         "msg": f"Extra inputs are not permitted ({', '.join(counts)})",
-        "type": "extra_forbidden",
+        "type": EXTRA,
     }
 
 
