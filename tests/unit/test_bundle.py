@@ -182,6 +182,21 @@ def test_a_ref_that_looks_like_an_option_is_a_name_for_params_at(tmp_path):
     assert not list(tmp_path.glob("injected*"))
 
 
+def test_params_file_that_is_a_directory_is_named(tmp_path):
+    """It said "file not found"; at a revision, git show's listing was read as YAML text."""
+    repo = tmp_path / "repo"
+    write_tree(repo, {"conf/params.yaml": b"x: 1\n"})
+    with pytest.raises(ChurnError) as err:
+        params_at(None, root=repo, params_file="conf")
+    assert str(err.value) == f"{repo / 'conf'}: not a regular file"
+    sh_git(repo, "init", "-q")
+    sh_git(repo, "add", "-A")
+    sh_git(repo, "commit", "-qm", "x")
+    with pytest.raises(ChurnError) as err:
+        params_at("HEAD", root=repo, params_file="conf")
+    assert str(err.value) == "HEAD:conf: not a file"
+
+
 def test_an_unknown_ref_is_one_line(history):
     with pytest.raises(ChurnError) as err:
         load_bundle("churn-model@v9.9.9", root=history)

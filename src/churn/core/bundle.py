@@ -108,10 +108,15 @@ def params_at(rev: str | None, root: str | Path = ".", params_file: str = PARAMS
     if rev is None:
         origin = str(Path(root) / params_file)
         if not Path(origin).is_file():
-            raise ChurnError(f"{origin}: file not found")
+            gone = "not a regular file" if Path(origin).exists() else "file not found"
+            raise ChurnError(f"{origin}: {gone}")
         raw = io.read_yaml(origin)
     else:
         origin = f"{rev}:{params_file}"
+        # A directory there would be shown as its listing, and read as one string.
+        kind = git("cat-file", "-t", "--end-of-options", f"{rev}:./{params_file}", cwd=root)
+        if kind.strip() != "blob":
+            raise ChurnError(f"{origin}: not a file")
         shown = git("show", "--end-of-options", f"{rev}:./{params_file}", cwd=root)
         raw = io.parse_yaml(shown, origin)
     if not isinstance(raw, dict):

@@ -73,6 +73,8 @@ def check_prediction_log(settings: Settings) -> None:
             f"append the sampled predictions to (got {settings.prediction_log!r})"
         )
     path = Path(settings.prediction_log)
+    if path.exists() and not path.is_file():  # a FIFO's open waits for a reader: start-up hung
+        raise ChurnError(f"PREDICTION_LOG: {path} is not a regular file")
     try:
         with path.open("a", encoding="utf-8"):
             pass
