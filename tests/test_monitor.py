@@ -460,7 +460,7 @@ def test_true_false_dates_and_durations_are_not_numbers(tmp_path, tiny_model, va
     path = tmp_path / "batch.parquet"
     pq.write_table(pa.table({"n": pa.concat_arrays([values] * 4), "k": ["a"] * 12}), path)
     refusal = read_refused(path, tiny_model, 5)
-    assert refusal == f"{path}: n: is a number: the column holds {kind} values"
+    assert refusal == f"{path}: n: not a number: the column holds {kind} values"
 
 
 def test_a_parquet_category_column_of_number_text_is_judged_by_its_text(tmp_path, tiny_model):

@@ -440,7 +440,7 @@ def require_number_types(schema: pa.Schema, contract: Contract, path: Path) -> N
         kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
         if not any(is_number(kind) for is_number in NUMBER_TYPES):
             raise ChurnError(
-                f"{path}: {clip(field.name)}: is a number: the column holds "
+                f"{path}: {clip(field.name)}: not a number: the column holds "
                 f"{clip(field.type, 60)} values"
             )
 

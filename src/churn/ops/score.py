@@ -226,8 +226,10 @@ def open_input(path: str, contract: Contract, with_id: bool = True) -> Source:
         raise ChurnError(f"{path}: file not found")
     with_id = with_id and contract.id_in_data
     wanted = ([contract.id] if with_id else []) + contract.features
-    with fs.open(where, "rb") as fh:
-        if kind == "csv" and utf16_like(fh.read(UTF16_SNIFF_BYTES)):
+    if kind == "csv":
+        with fs.open(where, "rb") as fh:
+            head = fh.read(UTF16_SNIFF_BYTES)
+        if utf16_like(head):
             raise ChurnError(
                 f"{path}: not UTF-8 text (it looks like UTF-16 or UTF-32): save it as UTF-8"
             )
