@@ -628,3 +628,11 @@ def test_stray_text_stops_inference_naming_the_cell_and_the_fix():
     )
     declared = data(features={"usage": {"type": "categorical"}, "plan": {"type": "categorical"}})
     assert list(resolve_contract(declared, frame(usage=usage), "x").columns) == ["usage", "plan"]
+
+
+def test_a_missing_cell_before_the_stray_is_not_it_and_a_long_stray_is_clipped():
+    values = numbers_with(40, {0: None, 3: "x" * 100})
+    why = stray_text_like(pd.Series(values, dtype="string"))
+    assert why == (
+        f"numbers but {repr('x' * 100)[:60]}... (102 characters) in row 4, 1 of 41 distinct values"
+    )

@@ -540,3 +540,53 @@ def test_a_reader_gone_before_the_last_flush_is_quiet_too():
         timeout=60,
     )
     assert (done.stdout, done.stderr) == ("", "141\n")
+
+
+def _broken_pipe() -> None:
+    raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_gone_sends_the_rest_of_the_output_nowhere(tmp_path, monkeypatch, capsys):
+    """The interpreter's last flush goes to /dev/null, where it cannot fail again."""
+    with (tmp_path / "out").open("w") as out:
+        monkeypatch.setattr(sys, "stdout", out)
+        assert entry.run(_broken_pipe) == 141
+        os.write(out.fileno(), b"after")
+        assert os.fstat(out.fileno()).st_rdev == os.stat(os.devnull).st_rdev
+    assert (tmp_path / "out").read_bytes() == b""
+    assert capsys.readouterr().err == ""  # nothing said
+
+
+class _NoDescriptor:
+    """A stdout stand-in whose descriptor cannot be had, as each kind of stream refuses it."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def fileno(self) -> int:
+        raise self.error
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "stdout",
+    [None, _NoDescriptor(OSError(9, "Bad file descriptor")), _NoDescriptor(ValueError("closed"))],
+    ids=["none", "os error", "closed"],
+)
+def test_a_reader_gone_without_a_stdout_descriptor_is_still_141(monkeypatch, stdout):
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert entry.run(_broken_pipe) == 141
+
+
+class _Closed:
+    def flush(self) -> None:
+        raise ValueError("I/O operation on closed file.")
+
+
+@pytest.mark.parametrize("stdout", [None, _Closed()], ids=["none", "closed"])
+def test_no_stdout_or_a_closed_one_is_no_error_at_the_last_flush(monkeypatch, stdout):
+    """pythonw, or a daemon that closed its streams: the flush before exit is skipped."""
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert entry.run(lambda: 0) == 0
