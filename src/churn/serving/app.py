@@ -45,6 +45,7 @@ from churn.serving.parsing import (
     fast_rows,
     is_identity,
     is_json,
+    nested_values,
     read_loosely,
     request_model,
     to_frame,
@@ -125,6 +126,7 @@ class Service:
             return rows
         self.check_batch(count_customers(body) or 0)  # strict JSON: counted without parsing
         self.check_names(top_level_names(body) or [])  # before any value is built
+        self.check_nested(nested_values(body) or [])
         loose = read_loosely(body)
         if loose is not None:
             self.check_members(loose.members)
@@ -161,6 +163,16 @@ class Service:
                 for name in unknown
             ]
             raise RequestValidationError(errors)
+
+    def check_nested(self, nested: list[tuple[tuple[Any, ...], str]]) -> None:
+        """422 naming customers that are arrays and fields that hold arrays or objects."""
+        if nested:
+            limit = self.settings.max_errors
+            errors = [
+                {"loc": ("body", "customers", *where), "msg": msg, "type": "invalid_type"}
+                for where, msg in nested[:limit]
+            ]
+            raise RequestValidationError(with_rest(errors, len(nested), limit))
 
     def check_repeated(self, repeated: int) -> None:
         """422 for a request object with a name written twice: the last would win unseen."""
