@@ -222,10 +222,22 @@ def top_level_names(body: bytes) -> list[str] | None:
     A 4 MB body of ``{}`` under an unknown name cost 200 MB to read as objects (twice:
     the loose read, then pydantic's) only to be refused.
     """
-    try:
-        return list(_TOP.decode(body))
-    except (msgspec.MsgspecError, ValueError, RecursionError):  # pydantic words it
-        return None
+    top = _decoded(_TOP, body)
+    return None if top is None else list(top)
+
+
+def _decoded(decoder: msgspec.json.Decoder, body: bytes) -> Any:
+    """``body`` decoded for its shape; None if unreadable even so.
+
+    pydantic reads ``NaN`` and ``Infinity`` literals, msgspec does not: they are read
+    as numbers of the same kind here (in a text too, whose shape does not change).
+    """
+    for text in (body, body.replace(b"NaN", b"0.0").replace(b"Infinity", b"1.0e+300")):
+        try:
+            return decoder.decode(text)
+        except (msgspec.MsgspecError, ValueError, RecursionError):  # pydantic words it
+            continue
+    return None
 
 
 def nested_values(body: bytes) -> list[tuple[tuple[Any, ...], str]] | None:
@@ -236,12 +248,11 @@ def nested_values(body: bytes) -> list[tuple[tuple[Any, ...], str]] | None:
     million ``{}`` in one field cost 2.6 GB before the 422. None if msgspec cannot read
     the body (pydantic's one error then says where).
     """
-    try:
-        customers = _COUNTER.decode(body).customers
-    except (msgspec.MsgspecError, ValueError, RecursionError):
+    batch = _decoded(_COUNTER, body)
+    if batch is None:
         return None
     found: list[tuple[tuple[Any, ...], str]] = []
-    for i, customer in enumerate(customers):
+    for i, customer in enumerate(batch.customers):
         if _first_byte(customer) != b"{":
             if _first_byte(customer) == b"[":
                 found.append(((i,), "Input should be a valid dictionary, not an array"))
