@@ -45,11 +45,10 @@ from churn.serving.parsing import (
     fast_rows,
     is_identity,
     is_json,
-    nested_values,
     read_loosely,
+    read_shape,
     request_model,
     to_frame,
-    top_level_names,
     wide_customers,
 )
 from churn.serving.protocol import limited_protocol, log_config
@@ -125,8 +124,10 @@ class Service:
         if rows is not None:
             return rows
         self.check_batch(count_customers(body) or 0)  # strict JSON: counted without parsing
-        self.check_names(top_level_names(body) or [])  # before any value is built
-        self.check_nested(nested_values(body) or [])
+        shape = read_shape(body)  # before any value is built
+        if shape is not None:
+            self.check_names(shape.names)
+            self.check_nested(shape.nested)
         loose = read_loosely(body)
         if loose is not None:
             self.check_members(loose.members)
