@@ -249,6 +249,18 @@ def test_release_notes_add_tag_and_commit_to_the_card(repo):
     assert refused(repo, "notes", "churn-model@v0.0.1") == (
         "error: churn-model@v0.0.1: a lightweight tag; a release is an annotated tag with its md5"
     )
+    # Annotated, with the model-md5 line, but not the md5 its dvc.lock records: no notes.
+    sh(repo, "git", "tag", "-d", "churn-model@v0.0.1")
+    message = f"by hand\n\nmodel-md5: {'0' * 32}\n"
+    sh(repo, "git", "tag", "-a", "-m", message, "churn-model@v0.0.1", "churn-model@v1.0.0^{commit}")
+    released = sh(repo, "git", "tag", "-l", "--format=%(contents)", "churn-model@v1.0.0").stdout
+    md5 = re.findall(r"^model-md5: (\S+)$", released, re.MULTILINE)[0]
+    assert refused(repo, "notes", "churn-model@v0.0.1") == (
+        f"error: churn-model@v0.0.1: its message records model-md5 {'0' * 32}, but its dvc.lock "
+        f"records {md5} for models/model.pkl: not made by make release"
+    )
+    sh(repo, "git", "tag", "-d", "churn-model@v0.0.1")
+    sh(repo, "git", "tag", "churn-model@v0.0.1", "churn-model@v1.0.0^{commit}")
 
 
 def test_one_version_per_commit_and_a_tag_of_a_blob_is_no_release(repo):

@@ -142,6 +142,22 @@ def test_recorded_md5_finds_the_output_in_any_stage():
     assert integrity.recorded_md5({}, "x") is None
 
 
+@pytest.mark.parametrize(
+    "stages",
+    [
+        [1],
+        {"a": [1]},
+        {"a": {"outs": {"path": "x", "md5": "1"}}},
+        {"a": {"outs": ["x"]}},
+        {"a": {"outs": [{"path": "x", "md5": 1}]}},
+        {"a": {"outs": [{"path": "x"}]}},
+    ],
+)
+def test_recorded_md5_of_a_lock_in_another_shape_is_none(stages):
+    """A lock at a revision may be hand-edited into anything: it records nothing, no traceback."""
+    assert integrity.recorded_md5({"stages": stages}, "x") is None
+
+
 def test_load_model_unpickles_what_the_lock_vouches_for(tmp_path):
     write_tree(tmp_path, TREES[TAG])
     model, checked = integrity.load_model(MODEL, root=tmp_path)

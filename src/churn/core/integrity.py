@@ -76,11 +76,18 @@ def _same(recorded: object, path: str) -> bool:
 
 
 def recorded_md5(lock: dict, path: str) -> str | None:
-    """The md5 a parsed dvc.lock records for output ``path``, or None."""
-    for stage in (lock.get("stages") or {}).values():
-        for out in stage.get("outs") or []:
-            if out.get("path") == path:
-                return out.get("md5")
+    """The md5 a parsed dvc.lock records for output ``path``, or None.
+
+    A lock read at a revision may be hand-edited into any shape: what is not DVC's
+    (stages a mapping, each one's outs a list of mappings, an md5 text) records nothing.
+    """
+    stages = lock.get("stages")
+    for stage in stages.values() if isinstance(stages, dict) else ():
+        outs = stage.get("outs") if isinstance(stage, dict) else None
+        for out in outs if isinstance(outs, list) else ():
+            if isinstance(out, dict) and out.get("path") == path:
+                md5 = out.get("md5")
+                return md5 if isinstance(md5, str) else None
     return None
 
 

@@ -344,6 +344,21 @@ def gate_tag(tag: str) -> str:
     return gate(head, previous, params)
 
 
+def _check_tag_md5(release: str, lock: dict, model: object) -> None:
+    """The md5 ``release``'s message records must be the model's in its dvc.lock.
+
+    What verify, the gate and MODEL_REF check on the model's bytes; notes read no
+    model, so they compare the two records (a hand-made tag gets no notes either).
+    """
+    tagged = integrity.release_tag_md5(release)
+    locked = integrity.recorded_md5(lock, model) if isinstance(model, str) else None
+    if locked != tagged:
+        raise ChurnError(
+            f"{release}: its message records model-md5 {tagged}, but its dvc.lock records "
+            f"{locked or 'none'} for {clip(model)}: not made by make release"
+        )
+
+
 def notes(tag: str) -> str:
     """Release notes: the model card as released at ``tag``, with the tag and its commit.
 
@@ -353,8 +368,10 @@ def notes(tag: str) -> str:
     """
     release = release_tag(tag)
     root = Path.cwd()
-    card = paths_of(yaml_at(root, release, "params.yaml")).get("card")
+    paths = paths_of(yaml_at(root, release, "params.yaml"))
+    card = paths.get("card")
     lock = yaml_at(root, release, integrity.LOCK_FILE)
+    _check_tag_md5(release, lock, paths.get("model"))
     texts = read_through_dvc(root, release, [card], lock) if isinstance(card, str) else None
     if texts is None:
         raise ChurnError(
