@@ -165,6 +165,15 @@ def test_promote_assigns_a_stage(repo):
     assert refused(repo, "promote", "1.0.0", "prod") == (
         "error: churn-model@v1.0.0 is already in stage prod"
     )
+    # An annotated tag of a tree makes GTO fail on every tag with an AttributeError.
+    sh(repo, "git", "tag", "-a", "-m", "by hand", "churn-model@v5.0.0", "HEAD^{tree}")
+    try:
+        assert refused(repo, "promote", "1.0.0", "staging") == (
+            "error: churn-model@v5.0.0: a tag of a tree, not of a commit, and GTO cannot "
+            "read the tags while it exists: git tag -d churn-model@v5.0.0"
+        )
+    finally:
+        sh(repo, "git", "tag", "-d", "churn-model@v5.0.0")
 
 
 def test_fetching_by_tag_returns_the_recorded_model(repo, tmp_path):

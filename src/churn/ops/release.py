@@ -274,10 +274,30 @@ def promote(version: str, stage: str) -> str:
     except ChurnError as err:  # GTO's line, cut at its first line, offers a --force we lack
         if "is already in stage" in str(err):
             raise ChurnError(f"{tag} is already in stage {stage}") from None
+        _check_tag_targets(artifact)  # GTO's own words for a tag of a tree: an AttributeError
         raise
     created = sorted(set(git("tag", "--list", "--", f"{artifact}#{stage}#*").split()) - before)
     log.info("assigned %s to %s: %s", stage, tag, ", ".join(created))
     return created[-1] if created else ""
+
+
+def _check_tag_targets(artifact: str) -> None:
+    """Each tag of ``artifact`` (releases, stages) must name a commit, or GTO cannot read them."""
+    listed = git(
+        "for-each-ref",
+        "--format=%(refname:strip=2)%00%(objecttype)%00%(*objecttype)",
+        "--",
+        f"refs/tags/{artifact}@*",
+        f"refs/tags/{artifact}#*",
+    )
+    for line in listed.splitlines():
+        name, kind, peeled = line.split("\0")
+        target = peeled or kind  # an annotated tag's own type is "tag": what it points at counts
+        if target != "commit":
+            raise ChurnError(
+                f"{clip(name)}: a tag of a {target}, not of a commit, and GTO cannot read the "
+                f"tags while it exists: git tag -d {clip(name)}"
+            )
 
 
 def release_tag(tag: str) -> str:
