@@ -1,5 +1,9 @@
 """ops.release's pure parts: versions, the metric gate and the tag message."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from churn.core import integrity
@@ -174,3 +178,46 @@ def test_a_decision_gate_needs_a_previous_release_that_measured_it(params):
     )
     with pytest.raises(ChurnError, match=r"^metrics.json has no profit: run dvc repro$"):
         release.gate(old, None, gate_params(params, 0.95, metric="profit", minimum=1.0))
+
+
+@pytest.fixture
+def tagged(tmp_path, monkeypatch):
+    """A repo whose one commit carries churn-model@v1.0.0 and v1.1.0, both with an md5 line.
+
+    What two `churn release create` at once used to make.
+    """
+    monkeypatch.chdir(tmp_path)
+    integrity.git("init", "-q")
+    artifact = "artifacts:\n  churn-model:\n    path: models/model.pkl\n    type: model\n"
+    (tmp_path / "dvc.yaml").write_text(artifact)
+    integrity.git("add", "dvc.yaml")
+    integrity.git("commit", "-q", "-m", "one")
+    for version in ("1.0.0", "1.1.0"):
+        message = f"release v{version}\n\nmodel-md5: {'0' * 32}\n"
+        integrity.git("tag", "-a", "-m", message, f"churn-model@v{version}")
+    return tmp_path
+
+
+def test_a_promotion_gto_refuses_leaves_no_stage_tag(tagged):
+    """GTO tags the stage, then finds two versions on the commit and fails."""
+    with pytest.raises(ChurnError, match="Multiple versions are not allowed on the same Git"):
+        release.promote("1.1.0", "staging")
+    assert integrity.git("tag", "--list", "churn-model#*") == ""
+
+
+def try_lock(path: Path) -> subprocess.CompletedProcess:
+    """Take the lock at ``path`` without waiting, in another process."""
+    code = f"import fcntl; fcntl.flock(open({str(path)!r}, 'a'), fcntl.LOCK_EX | fcntl.LOCK_NB)"
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_releases_and_promotions_wait_for_the_clone_lock(tagged):
+    """While one command holds the lock no other gets it: each checks, then tags, alone."""
+    lock = tagged / ".git" / "churn-release.lock"
+    with release.one_at_a_time():
+        held = try_lock(lock)
+        assert held.returncode == 1
+        assert "BlockingIOError" in held.stderr
+    assert try_lock(lock).returncode == 0

@@ -70,6 +70,7 @@ def _release(args: argparse.Namespace) -> int:
         "verify": lambda: release.verify(args.tag),
         "gate": lambda: release.gate_tag(args.tag),
         "notes": lambda: release.notes(args.tag),
+        "resolve": lambda: release.release_tag(args.tag),
     }
     return entry.run(lambda: print(actions[args.action]().rstrip("\n")))  # noqa: T201
 
@@ -204,6 +205,7 @@ def _release_parser(commands: argparse._SubParsersAction) -> None:
         ("verify", "check the model file's md5 against dvc.lock (and TAG's); prints it"),
         ("gate", "re-apply the metric gate to release TAG at HEAD (the release workflow)"),
         ("notes", "print release notes: the model card, tag and commit"),
+        ("resolve", "print the release TAG stands for (a stage tag: the release on its commit)"),
     )
     actions["create"].add_argument("version", help="MAJOR.MINOR.PATCH, e.g. 1.0.0")
     actions["promote"].add_argument("version", help="a released MAJOR.MINOR.PATCH")
@@ -213,6 +215,7 @@ def _release_parser(commands: argparse._SubParsersAction) -> None:
     )
     actions["gate"].add_argument("tag", help="a release or stage tag whose commit is HEAD")
     actions["notes"].add_argument("tag", help="a release tag, e.g. churn-model@v1.0.0")
+    actions["resolve"].add_argument("tag", help="a release or stage tag, e.g. churn-model#prod#1")
 
 
 def _score_parser(commands: argparse._SubParsersAction) -> None:

@@ -6,6 +6,7 @@ import pickle
 import re
 
 import pytest
+import yaml
 
 from .conftest import reproduced_copy, sh
 
@@ -21,6 +22,38 @@ def refused(repo, *args: str) -> str:
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
     return result.stderr.strip()
+
+
+def hand_over(repo, tag: str) -> dict[str, str]:
+    """Run release.yml's "Hand the files to publish" step for ``tag``; its outputs."""
+    workflow = yaml.safe_load((repo / ".github/workflows/release.yml").read_text())
+    step = next(s for s in workflow["jobs"]["verify"]["steps"] if s.get("id") == "files")
+    outputs = repo.parent / "github-output"
+    outputs.write_text("")
+    back = sh(repo, "git", "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
+    if back == "HEAD":
+        back = sh(repo, "git", "rev-parse", "HEAD").stdout.strip()
+    sh(repo, "git", "checkout", "-q", f"{tag}^{{commit}}")  # as actions/checkout leaves it
+    sh(repo, "dvc", "checkout", "-q", "--force")
+    try:
+        sh(
+            repo,
+            "bash",
+            "--noprofile",
+            "--norc",
+            "-eo",
+            "pipefail",
+            "-c",
+            step["run"],
+            TAG=tag,
+            GITHUB_OUTPUT=str(outputs),
+            PYTHONPATH="src",
+        )
+    finally:
+        (repo / "notes.md").unlink(missing_ok=True)
+        sh(repo, "git", "checkout", "-q", back)
+        sh(repo, "dvc", "checkout", "-q", "--force")
+    return dict(line.split("=", 1) for line in outputs.read_text().splitlines())
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +197,38 @@ def test_promote_assigns_a_stage(repo):
     # GTO's own line was cut mid-sentence and offered a --force flag churn has not.
     assert refused(repo, "promote", "1.0.0", "prod") == (
         "error: churn-model@v1.0.0 is already in stage prod"
+    )
+    # Named like a release, annotated, recording an md5, but on v1.0.0's commit: GTO
+    # tags the stage, then fails (one version per commit); no stage tag is left behind.
+    message = sh(repo, "git", "tag", "-l", "--format=%(contents)", "churn-model@v1.0.0").stdout
+    sh(repo, "git", "tag", "-a", "-m", message, "churn-model@v1.0.5", "churn-model@v1.0.0^{}")
+    try:
+        assert "Multiple versions are not allowed on the same Git commit" in refused(
+            repo, "promote", "1.0.5", "staging"
+        )
+        assert sh(repo, "git", "tag", "--list", "churn-model#staging#*").stdout == ""
+    finally:
+        sh(repo, "git", "tag", "-d", "churn-model@v1.0.5")
+    sh(repo, "git", "tag", "-a", "-m", "by hand", "churn-model@v1.0.5", "churn-model@v1.0.0^{}")
+    try:
+        assert refused(repo, "promote", "1.0.5", "staging") == (
+            "error: churn-model@v1.0.5: its message has no single 'model-md5: <hex>' line"
+        )
+    finally:
+        sh(repo, "git", "tag", "-d", "churn-model@v1.0.5")
+    assert refused(repo, "promote", "1.0.0", "prod-") == (
+        "error: STAGE 'prod-': lowercase letters, digits and dashes, from a letter to a letter "
+        "or digit, e.g. prod"
+    )
+    # The release workflow's hand-over step, run as GitHub runs it: for a stage tag it
+    # names the release on the tag's commit (git tag --points-at did not peel the tag).
+    for tag in ("churn-model#prod#1", "churn-model@v1.0.0"):
+        assert hand_over(repo, tag)["version"] == "churn-model@v1.0.0"
+    assert release(repo, "resolve", "churn-model#prod", check=True).stdout == (
+        "churn-model@v1.0.0\n"
+    )
+    assert refused(repo, "resolve", "churn-model#prod!#9") == (
+        "error: TAG 'churn-model#prod!#9': expected churn-model@vX.Y.Z or churn-model#<stage>#N"
     )
     # An annotated tag of a tree makes GTO fail on every tag with an AttributeError.
     sh(repo, "git", "tag", "-a", "-m", "by hand", "churn-model@v5.0.0", "HEAD^{tree}")

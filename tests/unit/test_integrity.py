@@ -453,18 +453,48 @@ def test_latest_stage_tag_is_the_highest_assignment_number(tmp_path):
     """GTO's numbers compare as numbers (#10 is above #9, which text order inverts).
 
     Guards against a tag with a number GTO never writes (a leading zero) winning on its
-    value, and against a stage name that looks like an option being read as one.
+    value, a lightweight tag (GTO skips it) counting, and a stage name that looks like
+    an option being read as one.
     """
     sh_git(tmp_path, "init", "-q")
     sh_git(tmp_path, "commit", "-q", "--allow-empty", "-m", "one")
     for tag in ("churn-model#prod#9", "churn-model#prod#10", "churn-model#prod#0100"):
-        sh_git(tmp_path, "tag", tag)
-    sh_git(tmp_path, "tag", "churn-model#dev#11")
+        sh_git(tmp_path, "tag", "-a", "-m", "gto", tag)
+    sh_git(tmp_path, "tag", "-a", "-m", "gto", "churn-model#dev#11")
+    sh_git(tmp_path, "tag", "churn-model#prod#12")  # lightweight: not GTO's
     assert integrity.latest_stage_tag("churn-model", "prod", cwd=tmp_path) == "churn-model#prod#10"
     with pytest.raises(ChurnError, match=r"^churn-model#staging: no such stage tag"):
         integrity.latest_stage_tag("churn-model", "staging", cwd=tmp_path)
     with pytest.raises(ChurnError, match=r"^-n#prod: no such stage tag"):
         integrity.latest_stage_tag("-n", "prod", cwd=tmp_path)
+
+
+def test_a_stage_is_the_last_assigned_version_not_since_unassigned(tmp_path):
+    """``gto unassign`` (a ``#prod!#N`` tag) takes a version out; the one before serves again."""
+    sh_git(tmp_path, "init", "-q")
+    for name in ("one", "two", "three"):
+        sh_git(tmp_path, "commit", "-q", "--allow-empty", "-m", name)
+        sh_git(tmp_path, "tag", name)
+
+    def event(tag: str, commit: str) -> str:
+        sh_git(tmp_path, "tag", "-a", "-m", "gto", tag, commit)
+        return integrity.latest_stage_tag("churn-model", "prod", cwd=tmp_path)
+
+    assert event("churn-model#prod#1", "one") == "churn-model#prod#1"
+    assert event("churn-model#prod#2", "two") == "churn-model#prod#2"
+    assert event("churn-model#prod!#3", "two") == "churn-model#prod#1"  # two unassigned
+    assert event("churn-model#prod#4", "three") == "churn-model#prod#4"
+    assert event("churn-model#prod#5", "one") == "churn-model#prod#5"  # one assigned again
+    assert event("churn-model#prod!#6", "one") == "churn-model#prod#4"
+    assert event("churn-model#staging!#7", "three") == "churn-model#prod#4"  # another stage
+    assert event("churn-model#prod#8", "two") == "churn-model#prod#8"  # two assigned again
+    event("churn-model#prod!#9", "two")
+    with pytest.raises(ChurnError) as err:
+        event("churn-model#prod!#10", "three")
+    assert str(err.value) == (
+        "churn-model#prod: no version is in stage prod now "
+        "(churn-model#prod!#10 unassigned the last)"
+    )
 
 
 def test_release_at_picks_the_highest_version_of_that_artifact(tmp_path):

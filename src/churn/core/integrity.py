@@ -186,7 +186,7 @@ def commit_of(rev: str = "HEAD", cwd: str | Path | None = None) -> str:
 # typo (or 5,000 digits) from becoming a release that every later version must exceed.
 PART = r"(0|[1-9][0-9]{0,5})"
 VERSION = re.compile(rf"{PART}\.{PART}\.{PART}")
-NAME = r"[a-z][a-z0-9-]{0,63}"  # an artifact or stage name (GTO's grammar, lowercase)
+NAME = r"[a-z](?:[a-z0-9-]{0,62}[a-z0-9])?"  # artifact or stage: GTO's grammar, lowercase
 RELEASE_TAG = re.compile(rf"(?P<artifact>{NAME})@v(?P<version>[0-9.]{{5,20}})")
 # GTO numbers each assignment: <artifact>#<stage>#N; without N, the newest one.
 STAGE_TAG = re.compile(rf"(?P<artifact>{NAME})#(?P<stage>{NAME})(?:#[1-9][0-9]{{0,5}})?")
@@ -331,12 +331,41 @@ def _shown_path(path: Path) -> str:
 
 
 def latest_stage_tag(artifact: str, stage: str, cwd: str | Path | None = None) -> str:
-    """The newest ``<artifact>#<stage>#N`` tag (GTO numbers each assignment)."""
-    found = git("tag", "--list", "--", f"{artifact}#{stage}#*", cwd=cwd).split()
-    numbered = [t for t in found if STAGE_TAG.fullmatch(t) and t.count("#") == 2]
-    if not numbered:
-        raise ChurnError(f"{artifact}#{stage}: no such stage tag (make promote first)")
-    return max(numbered, key=lambda t: int(t.rsplit("#", 1)[1]))
+    """The assignment tag of the version in ``stage`` now, as ``gto show`` reads the tags.
+
+    GTO numbers every event of an artifact: ``<artifact>#<stage>#N`` assigns the stage
+    to the commit's version, ``<artifact>#<stage>!#N`` (``gto unassign``) takes it
+    away. A version is in the stage while its last event there is an assignment; of
+    those, the stage is the one assigned last. Lightweight tags are no events (GTO
+    skips them too).
+    """
+    listed = git(
+        "for-each-ref",
+        "--format=%(refname:strip=2)%00%(objecttype)%00%(*objectname)",
+        "--",
+        f"refs/tags/{artifact}#{stage}#*",
+        f"refs/tags/{artifact}#{stage}!#*",
+        cwd=cwd,
+    )
+    event = re.compile(rf"{re.escape(artifact)}#{re.escape(stage)}(!?)#([1-9][0-9]{{0,5}})")
+    events = []
+    for line in listed.splitlines():
+        name, kind, commit = line.split("\0")
+        found = event.fullmatch(name)
+        if found and kind == "tag":
+            events.append((int(found[2]), name, commit, found[1] == "!"))
+    last: dict[str, tuple[int, str, bool]] = {}
+    for number, name, commit, unassigned in sorted(events):
+        last[commit] = (number, name, unassigned)
+    assigned = [(number, name) for number, name, unassigned in last.values() if not unassigned]
+    if assigned:
+        return max(assigned)[1]
+    if events:
+        raise ChurnError(
+            f"{artifact}#{stage}: no version is in stage {stage} now "
+            f"({max(events)[1]} unassigned the last)"
+        )
+    raise ChurnError(f"{artifact}#{stage}: no such stage tag (make promote first)")
 
 
 def release_at(commit: str, artifact: str, cwd: str | Path | None = None) -> str:

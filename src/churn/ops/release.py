@@ -13,10 +13,12 @@ contains. ``verify [TAG]`` checks the model file against dvc.lock and the tag's
 release workflow runs both). The artifact's name comes from ``artifacts:`` in dvc.yaml.
 """
 
+import fcntl
 import json
 import logging
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from churn.core import integrity, io
@@ -49,7 +51,7 @@ from churn.ops.results import (
 
 log = logging.getLogger("churn.release")
 
-STAGE = re.compile(r"[a-z][a-z0-9-]{0,63}")
+STAGE = re.compile(integrity.NAME)  # GTO refuses a name ending in a dash
 # What a tag named like a release, but not annotated by `churn release create`, is.
 NOT_A_RELEASE = "a tag that is no release (lightweight, or made by hand)"
 METRIC_LINE = re.compile(r"^  ([A-Za-z0-9_]+): (-?[0-9]+\.[0-9]{4})$", re.MULTILINE)
@@ -230,9 +232,27 @@ def recorded_metrics(message: str) -> dict[str, str]:
     return dict(METRIC_LINE.findall(message))
 
 
+@contextmanager
+def one_at_a_time() -> Iterator[None]:
+    """Hold the clone's release lock: creates and promotions run one after another.
+
+    Two at once both find HEAD unreleased and tag it twice (GTO then refuses every
+    later assignment), and two promotions each report the other's stage tag.
+    """
+    path = Path(git("rev-parse", "--git-path", "churn-release.lock").strip())
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
 def create(version: str) -> str:
     """Check everything, then tag HEAD; returns the tag."""
     version = version_text(parse_version(version))  # before any other work; v1.0.2 -> 1.0.2
+    with one_at_a_time():
+        return _create(version)
+
+
+def _create(version: str) -> str:
     params = load_params()
     artifact = artifact_name()
     integrity.check_full_history("a release (the version order, the gate)")
@@ -262,21 +282,30 @@ def promote(version: str, stage: str) -> str:
     version = version_text(parse_version(version))
     if not STAGE.fullmatch(stage):
         raise ChurnError(
-            f"STAGE {integrity.shown(stage)}: lowercase letters, digits and dashes, e.g. prod"
+            f"STAGE {integrity.shown(stage)}: lowercase letters, digits and dashes, "
+            "from a letter to a letter or digit, e.g. prod"
         )
-    artifact = artifact_name()
+    with one_at_a_time():
+        return _assign(artifact_name(), version, stage)
+
+
+def _assign(artifact: str, version: str, stage: str) -> str:
     tag = f"{artifact}@v{version}"
     if tag not in git("tag", "--list", "--", tag).split():
         raise ChurnError(f"{tag} does not exist: make release VERSION={version} first")
-    before = set(git("tag", "--list", "--", f"{artifact}#{stage}#*").split())
+    release_tag(tag)  # a lightweight or hand-made tag of that name is no release to promote
+    pattern = f"{artifact}#{stage}#*"
+    before = set(git("tag", "--list", "--", pattern).split())
     try:
         command("gto", "assign", artifact, "--version", f"v{version}", "--stage", stage)
     except ChurnError as err:  # GTO's line, cut at its first line, offers a --force we lack
+        for left in sorted(set(git("tag", "--list", "--", pattern).split()) - before):
+            git("tag", "-d", "--", left)  # GTO may tag, then fail: no assignment half made
         if "is already in stage" in str(err):
             raise ChurnError(f"{tag} is already in stage {stage}") from None
         _check_tag_targets(artifact)  # GTO's own words for a tag of a tree: an AttributeError
         raise
-    created = sorted(set(git("tag", "--list", "--", f"{artifact}#{stage}#*").split()) - before)
+    created = sorted(set(git("tag", "--list", "--", pattern).split()) - before)
     log.info("assigned %s to %s: %s", stage, tag, ", ".join(created))
     return created[-1] if created else ""
 
@@ -309,6 +338,8 @@ def release_tag(tag: str) -> str:
         raise ChurnError(
             f"TAG {integrity.shown(tag)}: expected {artifact}@vX.Y.Z or {artifact}#<stage>#N"
         )
+    if stage and tag.count("#") == 1:  # churn-model#prod: the version in prod now
+        tag = integrity.latest_stage_tag(artifact, stage["stage"])
     if not is_revision(tag):
         raise ChurnError(f"{clip(tag)}: no such tag")
     if stage:
