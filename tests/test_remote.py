@@ -231,3 +231,29 @@ def test_readable_dvc_config_files_pass(dvc_dir, monkeypatch, tmp_path):
     check_dvc_config()
     check_dvc_config(tmp_path / "sub")
     check_dvc_config(tmp_path.parent)  # outside a project: not this check's to say
+
+
+def test_config_files_are_valid_as_dvc_merges_them(dvc_dir, monkeypatch, tmp_path):
+    """A remote's endpoint in one file and its url in another: valid, as DVC reads them.
+
+    The workflows set `endpointurl` (and keys) in config.local when only S3_ENDPOINT is
+    given; the url stays in the repository's config.
+    """
+    monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(tmp_path / "global"))
+    (tmp_path / "global").mkdir()
+    (dvc_dir / "config.local").write_text(
+        "['remote \"s3\"']\n    endpointurl = http://127.0.0.1:9000\n"
+    )
+    check_dvc_config()
+    # A global file that names a remote's endpoint alone, completed by the repository's url.
+    (tmp_path / "global" / "config").write_text("['remote \"local\"']\n    jobs = 4\n")
+    check_dvc_config()
+    # Incomplete to the end: the file named is the one after which it stays invalid.
+    (dvc_dir / "config.local").write_text("['remote \"new\"']\n    jobs = 4\n")
+    monkeypatch.chdir(dvc_dir.parent)
+    with pytest.raises(ChurnError) as err:
+        check_dvc_config()
+    assert str(err.value) == (
+        ".dvc/config.local: DVC cannot read this config file "
+        "(expected 'url' for dictionary value @ data['remote']['new'])"
+    )

@@ -582,3 +582,19 @@ def test_listed_shows_three_paths_and_how_many_more():
     assert sweep.listed(["a", "b", "c"]) == "a, b, c"
     assert sweep.listed(["a", "b", "c", "d", "e"]) == "a, b, c and 2 more"
     assert sweep.listed(["a", "b"], limit=1) == "a and 1 more"
+
+
+@pytest.mark.parametrize(
+    ("grid", "said"),
+    [
+        ("source.out=README.md", "source.out: README.md is a file git tracks"),
+        ("paths.card=data/raw/x.md,src", "paths.card: src holds files git tracks"),
+    ],
+)
+def test_a_set_whose_output_is_a_file_git_tracks_is_refused(params_dict, monkeypatch, grid, said):
+    """The fetch stage wrote the CSV over README.md before DVC refused the output."""
+    monkeypatch.chdir(REPO)
+    with pytest.raises(ChurnError) as err:
+        sweep.plan(grid, params_dict)
+    assert str(err.value).startswith(f"grid: {said}")
+    assert str(err.value).endswith("; outputs go through DVC, not git: choose another path")

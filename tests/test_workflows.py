@@ -368,3 +368,17 @@ def test_sweep_gives_git_the_token_from_the_environment_and_writes_it_nowhere(jo
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert filled.stdout == f"x-access-token {secret}\n"
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_run_step_fails_when_a_command_before_a_pipe_fails(name):
+    """GitHub runs `bash -e {0}` unless a shell is named; `bash` adds `-o pipefail`.
+
+    The sweep's summary step (`churn sweep table ... | tee`) passed with exit 3 before.
+    """
+    workflow = load(name)
+    assert workflow["defaults"] == {"run": {"shell": "bash"}}
+    for job in workflow["jobs"].values():
+        assert "shell" not in job.get("defaults", {}).get("run", {}), job
+        for step in job.get("steps", []):
+            assert step.get("shell", "bash") == "bash", step

@@ -10,6 +10,7 @@ Every git and tool call goes through :func:`command`, which fails in one way: a
 :class:`ChurnError` naming the command and its last line of output.
 """
 
+import copy
 import hashlib
 import pickle
 import posixpath
@@ -295,9 +296,12 @@ def check_dvc_config(root: str | Path = ".") -> None:
 
     DVC's own error names none of the four it merges (system, global, the repository's
     and its config.local), and surfaces as a traceback, a failed subcommand or a
-    missing output, depending on which command read it first.
+    missing output, depending on which command read it first. Like DVC, the merged
+    config is what must be valid (a config.local may set a remote's endpoint alone,
+    the repository's config its url): the file named is the one after which it
+    stays invalid.
     """
-    from dvc.config import Config, ConfigError
+    from dvc.config import Config, ConfigError, merge
     from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
 
@@ -306,20 +310,44 @@ def check_dvc_config(root: str | Path = ".") -> None:
     except NotDvcRepoError:
         return  # each command says what it needs outside a project
     files = [Path(Config.get_dir(level)) / Config.CONFIG for level in Config.SYSTEM_LEVELS]
-    for path in [*files, dvc_dir / Config.CONFIG, dvc_dir / Config.CONFIG_LOCAL]:
+    merged: dict = {}
+    culprit = None
+    for path, conf in _config_files(
+        [*files, dvc_dir / Config.CONFIG, dvc_dir / Config.CONFIG_LOCAL]
+    ):
+        merge(merged, conf)
         try:
-            Config.validate(Config.load_file(str(path)))
+            Config.validate(copy.deepcopy(merged))
+        except ConfigError as err:
+            culprit = culprit or (path, err)
+        else:
+            culprit = None
+    if culprit is not None:
+        raise _unreadable_config(*culprit)
+
+
+def _config_files(paths: list[Path]) -> list[tuple[Path, dict]]:
+    """Each DVC config file that exists, parsed; one line naming one that does not parse."""
+    from dvc.config import Config, ConfigError
+
+    found = []
+    for path in paths:
+        try:
+            found.append((path, Config.load_file(str(path))))
         except FileNotFoundError:
             continue
         except ConfigError as err:
-            why = " ".join(str(err).removeprefix("config file error: ").split())
-            raise ChurnError(
-                f"{_shown_path(path)}: DVC cannot read this config file ({clip(why, 200)})"
-            ) from None
+            raise _unreadable_config(path, err) from None
         except OSError as err:
             raise ChurnError(
                 f"{_shown_path(path)}: cannot read this DVC config file ({err.strerror})"
             ) from None
+    return found
+
+
+def _unreadable_config(path: Path, err: Exception) -> ChurnError:
+    why = " ".join(str(err).removeprefix("config file error: ").split())
+    return ChurnError(f"{_shown_path(path)}: DVC cannot read this config file ({clip(why, 200)})")
 
 
 def _shown_path(path: Path) -> str:

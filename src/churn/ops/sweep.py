@@ -33,6 +33,7 @@ from churn.core import integrity, io
 from churn.core.contract import check_slices
 from churn.core.errors import ChurnError, clip
 from churn.core.params import PARAMS_FILE, Params, load_params, parse_params
+from churn.ops.check import check_untracked
 
 log = logging.getLogger("churn.sweep")
 
@@ -250,7 +251,10 @@ def plan(grid: str, raw: Mapping[str, Any], max_sets: int = MAX_SETS) -> list[Pa
         for key, value in values:
             _set(candidate, key, value)
         # The typed params reject a bad value by key; evaluate's slices check needs them.
-        _check_slices(parse_params(candidate, "grid"))
+        params = parse_params(candidate, "grid")
+        _check_slices(params)
+        if any(key == "source.out" or key.startswith("paths.") for key, _ in values):
+            check_untracked(params, "grid")  # a stage would write over the file before DVC refuses
         overrides = tuple(
             f"{key}={text}" for (key, _), (text, _) in zip(grid_keys, combination, strict=True)
         )
