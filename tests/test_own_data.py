@@ -13,6 +13,7 @@ import yaml
 
 from churn.core import entry
 from churn.core.contract import freeze_yaml, read_contract
+from churn.core.errors import ChurnError
 from churn.core.params import load_params
 from churn.stages import prepare
 from synthetic import CUSTOM_DATA, make_custom_dataset
@@ -240,3 +241,42 @@ def prepare_test_ids(frame: pd.DataFrame) -> list[str]:
     whole = frame.set_index("account").assign(status=(frame["status"] == "left").astype(int).values)
     _, test = prepare.split(whole, "status", params.prepare)
     return list(test.index)
+
+
+def test_integers_past_64_bits_are_numbers_and_the_outputs_are_of_one_run(
+    tmp_path, monkeypatch, params_raw
+):
+    """An integer of 2**70 is a number, and the three outputs are written together.
+
+    It made its column categorical (inferred), or (declared numeric) failed the Parquet
+    writer after train.parquet had been replaced.
+    """
+    params = own_project(tmp_path, monkeypatch, params_raw)
+    frame = make_custom_dataset(300)
+    fee = pd.Series(range(300), dtype=object) * 3
+    fee.iloc[7] = 2**70
+    frame.insert(2, "fee", fee)
+    frame.to_csv("data/raw/own.csv", index=False)
+    assert entry.run(prepare.main) == 0
+    contract = read_contract("data/prepared/contract.json")
+    assert contract.columns["fee"].type == "numeric"
+    train = pd.read_parquet("data/prepared/train.parquet")
+    test = pd.read_parquet("data/prepared/test.parquet")
+    assert pd.concat([train, test])["fee"].max() == 2.0**70
+    # A failure converting the test split (the Parquet writer's) replaces nothing.
+    before = {p: Path(p).read_bytes() for p in map(str, Path("data/prepared").iterdir())}
+    frame.assign(fee=frame["fee"].astype(float) * 2).to_csv("data/raw/own.csv", index=False)
+    calls = []
+
+    def failing(table):
+        calls.append(table)
+        if len(calls) == 2:
+            raise ChurnError("cannot convert")
+        return real(table)
+
+    real = prepare.io.parquet_table
+    monkeypatch.setattr(prepare.io, "parquet_table", failing)
+    assert entry.run(prepare.main) == 1
+    assert len(calls) == 2
+    assert {p: Path(p).read_bytes() for p in before} == before
+    assert params["paths"]["train"] in before

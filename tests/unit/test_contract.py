@@ -14,6 +14,7 @@ from churn.core.contract import (
     check_header_names,
     check_output_names,
     check_slices,
+    contract_text,
     describe_failures,
     distinct_texts,
     markdown_table,
@@ -24,7 +25,6 @@ from churn.core.contract import (
     score_problems,
     validate,
     validate_features,
-    write_contract,
 )
 from churn.core.errors import ChurnError
 from churn.core.params import DataParams, parse_params
@@ -91,7 +91,7 @@ def test_unexpected_column_is_a_feature_when_inferred(custom_dataset):
 
 
 def test_contract_round_trips_through_json_in_order(tmp_path, telco_contract):
-    write_contract(tmp_path / "contract.json", telco_contract)
+    (tmp_path / "contract.json").write_text(contract_text(telco_contract))
     back = read_contract(tmp_path / "contract.json")
     assert back == telco_contract
     assert list(back.columns) == list(telco_contract.columns)
@@ -363,7 +363,7 @@ def test_contract_file_is_the_documented_json(tmp_path, tiny_contract):
             },
         ),
     ):
-        write_contract(tmp_path / "contract.json", contract)
+        (tmp_path / "contract.json").write_text(contract_text(contract))
         assert json.loads((tmp_path / "contract.json").read_text()) == want
         assert read_contract(tmp_path / "contract.json") == contract
 

@@ -289,12 +289,51 @@ def test_an_id_past_64_bits_is_kept_as_its_digits(tmp_path, monkeypatch):
     rows = "1,5,1\n2,6,2\n12345678901234567890123,7,3\n,8,99999999999999999999\n"
     path = write(tmp_path, "id,n,big\n" + rows)
     frame = read_raw(path, [], ["id"])
-    assert frame["big"].tolist()[3] == 99999999999999999999  # not the id: left as it was read
+    assert frame["big"].tolist() == [1.0, 2.0, 3.0, 1e20]  # not the id: a number, as a float
     assert frame["id"].tolist()[:3] == ["1", "2", "12345678901234567890123"]
     assert frame["id"].isna().tolist() == [False, False, False, True]  # missing, for the contract
     assert frame["n"].tolist() == [5, 6, 7, 8]  # not an id: untouched
-    io.write_parquet(tmp_path / "out.parquet", frame.drop(columns="big"))  # was an OverflowError
+    io.write_parquet(tmp_path / "out.parquet", frame)  # was an OverflowError
     assert pd.read_parquet(tmp_path / "out.parquet")["id"].tolist()[2] == "12345678901234567890123"
+
+
+@pytest.mark.parametrize("rows", [2, 100])
+def test_integers_past_64_bits_are_read_as_floats(tmp_path, monkeypatch, rows):
+    """As pandas reads them beside a decimal point, not as text or Python ints.
+
+    Inferred, such a column was categorical (each number a category); declared numeric,
+    the Parquet writer failed on it.
+    """
+    monkeypatch.setattr(prepare, "READ_ROWS", rows)  # also with the long one in a block alone
+    path = write(
+        tmp_path,
+        "id,wide,signed,word,mixed,code\n"
+        "1,10,-5,a,1,7\n"
+        "2,1180591620717411303424,18446744073709551615,b,x,8\n"
+        "3,,3, ,3,9\n"
+        "4,5,-9223372036854775809,c,4,18446744073709551616\n",
+    )
+    frame = read_raw(path, ["code"], ["id"])
+    assert frame["wide"].dtype == np.float64
+    assert frame["wide"].tolist()[:2] == [10.0, 2.0**70]
+    assert frame["wide"].isna().tolist() == [False, False, True, False]
+    assert frame["signed"].dtype == np.float64
+    assert frame["signed"].tolist() == [-5.0, 2.0**64, 3.0, -(2.0**63)]
+    assert frame["word"].tolist()[:2] == ["a", "b"]  # words stay text
+    assert frame["mixed"].astype(str).tolist() == ["1", "x", "3", "4"]  # the stray check's
+    assert frame["code"].cat.categories.tolist() == ["18446744073709551616", "7", "8", "9"]
+    io.write_parquet(tmp_path / "out.parquet", frame.drop(columns="mixed"))  # "x" stops prepare
+
+
+def test_wide_integers_as_floats_leaves_other_columns_alone():
+    for values in (
+        pd.Series([True, False, None], dtype=object),
+        pd.Series(["1", "1_000"], dtype="str"),
+        pd.Series(["abc", "12"], dtype="str"),
+        pd.Series([None, None], dtype=object),
+        pd.Series([1, 2], dtype=np.int64),
+    ):
+        assert prepare.wide_integers_as_floats(values) is values
 
 
 def test_compact_downcasts_integers_only():

@@ -798,9 +798,9 @@ def score_problems(
 # --------------------------------------------------------------------------- persistence, docs
 
 
-def write_contract(path: str | Path, contract: Contract) -> None:
-    """Save the resolved contract for the later stages."""
-    io.write_json(path, contract.to_dict())
+def contract_text(contract: Contract) -> str:
+    """The resolved contract as prepare saves it for the later stages (contract.json)."""
+    return io.json_text(contract.to_dict())
 
 
 def read_contract(path: str | Path) -> Contract:

@@ -170,7 +170,12 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_json(path: str | Path, obj: Any) -> None:
     """Write JSON with sorted keys and a trailing newline so equal data gives equal bytes."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    write_text(path, json_text(obj))
+
+
+def json_text(obj: Any) -> str:
+    """The text :func:`write_json` writes (a NaN is a ValueError: JSON has none)."""
+    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
 @contextlib.contextmanager
@@ -395,8 +400,19 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
         frame.to_csv(tmp, index=False, lineterminator="\n")
 
 
-def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
+def write_parquet(path: str | Path, frame: pd.DataFrame | pa.Table) -> None:
     """Write Parquet whose bytes depend only on the data and the pinned libraries.
+
+    ``frame`` may be what :func:`parquet_table` made of one already (a stage writing
+    several files converts them all before it replaces any).
+    """
+    table = frame if isinstance(frame, pa.Table) else parquet_table(frame)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def parquet_table(frame: pd.DataFrame) -> pa.Table:
+    """``frame`` as the Arrow table :func:`write_parquet` writes.
 
     pandas stores its own version in the schema metadata; it is dropped so that
     identical frames give identical files. Column dtypes and the index survive.
@@ -406,9 +422,7 @@ def write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
     pandas_meta = json.loads(meta[b"pandas"])
     pandas_meta.pop("pandas_version", None)
     meta[b"pandas"] = json.dumps(pandas_meta, sort_keys=True).encode()
-    table = table.replace_schema_metadata(meta)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+    return table.replace_schema_metadata(meta)
 
 
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import contextlib
 import csv
 import logging
 import math
+import re
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,14 +23,15 @@ import pandas as pd
 
 from churn.core import entry, io
 from churn.core.contract import (
+    NUMBER_TEXT,
     Contract,
     check_header_names,
     check_name_text,
     check_slices,
+    contract_text,
     observe,
     resolve_contract,
     validate,
-    write_contract,
 )
 from churn.core.decision import check_value_column
 from churn.core.errors import ChurnError, clip
@@ -100,7 +102,26 @@ def parse_csv(
     frame = concat_blocks(blocks)
     for name in set(text) & set(frame.columns):
         frame[name] = integers_as_written(frame[name])
+    for name in [name for name in frame.columns if name not in written]:
+        frame[name] = wide_integers_as_floats(frame[name])
     return frame
+
+
+def wide_integers_as_floats(values: pd.Series) -> pd.Series:
+    """A column of numbers pandas left untyped, as float64; any other column as it is.
+
+    An integer that fits neither int64 nor, beside a negative one, uint64 (2**70,
+    -2**63-1) leaves pandas' column Python ints or text: inferred, each number was a
+    category of its own, and declared numeric it broke the Parquet writer. Beside a
+    decimal point pandas reads the same integer as a float, and so it is read here.
+    """
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+        return values
+    present = values.dropna()  # objects: Python ints, beside text in another block
+    if present.empty or not re.fullmatch(NUMBER_TEXT, str(present.iloc[0])):
+        return values  # a column of words fails at its first
+    numbers = bool(present.astype(str).str.fullmatch(NUMBER_TEXT).all())
+    return values.astype("float64") if numbers else values
 
 
 # An integer as int() writes it: no sign but "-", no leading zero, at most 18 digits (int64).
@@ -126,8 +147,8 @@ def retyped(values: pd.Series) -> bool:
     Within one block pandas makes a column true/false only if every present cell is
     such a word: dtype bool, or objects True/False beside missing cells.
     """
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return not pd.api.types.is_string_dtype(values.cat.categories.dtype)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # Python ints past 64 bits are objects
+        return pd.api.types.infer_dtype(values.cat.categories) != "string"
     if values.dtype == bool:
         return True
     return values.dtype == object and any(isinstance(v, bool) for v in values.unique())
@@ -625,12 +646,15 @@ def main() -> None:
     train, test = split(frame, contract.target, params.prepare)
     check_split(frame, train, test, contract.target)
     check_features_have_values(frame, train, contract, raw_path)
-    io.write_parquet(params.paths.train, train)
-    io.write_parquet(params.paths.test, test)
-    # An inferred contract's rules describe the file (frozen, they must accept it again);
-    # the observed numeric ranges are the training split's: what the model saw.
+    # Everything that can fail on the data fails before the first file is replaced: the
+    # three outputs are of one run. An inferred contract's rules describe the file
+    # (frozen, they must accept it again); its numeric ranges are the training split's.
+    tables = io.parquet_table(train), io.parquet_table(test)
     contract = observe(contract, frame, train)
-    write_contract(params.paths.contract, contract)
+    text = contract_text(contract)
+    io.write_parquet(params.paths.train, tables[0])
+    io.write_parquet(params.paths.test, tables[1])
+    io.write_text(params.paths.contract, text)
     log.info(
         "train %d rows, test %d rows, positive rate %.3f; %d numeric + %d categorical features",
         len(train),
