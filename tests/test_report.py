@@ -167,7 +167,7 @@ def test_unreachable_base_says_so_plainly(monkeypatch, tmp_path):
     assert base.metrics is None
     assert base.note == (
         "could not get main's outputs: not in the DVC cache or remote, and reproducing it in a "
-        "temporary worktree failed"
+        "temporary worktree failed or gave other bytes than its dvc.lock records"
     )
     text = build_report(base, side("this branch", HEAD_P), PARAMS, None)
     assert "**Cannot compare with main** (could not get main's outputs" in text

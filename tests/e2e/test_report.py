@@ -158,3 +158,16 @@ def test_base_outputs_missing_everywhere_are_reproduced_in_a_worktree(tmp_path):
     assert "| `train.logistic_regression.C` | `1.0` | `0.001` |" in text
     assert re.search(r"\| roc_auc \| 0\.8418 \| 0\.8327 \|", text)
     assert sh(repo, "git", "worktree", "list").stdout.count("\n") == 1  # cleaned up
+    # A base whose reproduction gives other bytes than its dvc.lock records (here: a lock
+    # edited by hand; elsewhere other library versions) is results main never had.
+    sh(repo, "git", "checkout", "-q", "main")
+    lock = (repo / "dvc.lock").read_text()
+    md5 = re.search(r"path: reports/predictions.csv\n\s+hash: md5\n\s+md5: (\w+)", lock)[1]
+    (repo / "dvc.lock").write_text(lock.replace(md5, "0" * 32) + "# edited by hand\n")
+    sh(repo, "git", "commit", "-q", "-am", "a lock that recorded other predictions")
+    sh(repo, "git", "checkout", "-q", "weaker")
+    sh(repo, "dvc", "checkout", "-q", "--force")
+    text = report(repo)
+    assert "**Cannot compare with main** (could not get main's outputs" in text
+    assert "gave other bytes than its dvc.lock records" in text
+    assert sh(repo, "git", "worktree", "list").stdout.count("\n") == 1

@@ -629,7 +629,17 @@ def test_a_stage_ref_loads_the_newest_assignment_and_a_commit_its_lock(history, 
     sha = history.shas[TAG]
     for commit in (sha, sha[:7]):
         model, checked = integrity.load_model(MODEL, rev=commit, root=history.root)
-        assert (model, checked.rev) == (RELEASED, commit)
+        assert (model, checked.rev) == (RELEASED, sha)
+    # A branch named like the short hash names another commit; the hash is the commit's.
+    other = history.shas[WRONG_TAG_MD5]
+    sh_git(history.root, "branch", sha[:7], other)
+    sh_git(history.root, "tag", sha[:8], other)
+    try:
+        for commit in (sha[:7], sha[:8]):
+            assert integrity.load_model(MODEL, rev=commit, root=history.root)[1].rev == sha
+    finally:
+        sh_git(history.root, "branch", "-D", sha[:7])
+        sh_git(history.root, "tag", "-d", sha[:8])
 
 
 @pytest.mark.parametrize(

@@ -424,13 +424,30 @@ def resolve_model_ref(text: str, root: str | Path = ".") -> tuple[str, str | Non
         if not is_revision(tag, cwd=root):
             raise ChurnError(f"{tag}: no such stage tag")
         return tag, release_tag_md5(release_at(commit_of(tag, root), artifact, root), root)
+    if ref.kind == "commit":
+        return commit_named(text, root), None
     if not is_revision(text, cwd=root):
         raise ChurnError(
             f"{text}: no such git revision (a tag like churn-model@v1.0.0, or a commit)"
         )
-    if ref.kind == "release":
-        return text, release_tag_md5(text, cwd=root)
-    return text, None
+    return text, release_tag_md5(text, cwd=root)
+
+
+def commit_named(prefix: str, cwd: str | Path | None = None) -> str:
+    """The one commit whose id starts with hex ``prefix`` (7-40 digits), in full.
+
+    git itself prefers a branch or tag of that name to the object: a branch called
+    like a release's short hash would load another commit's model.
+    """
+    listed = git("rev-parse", f"--disambiguate={prefix}", cwd=cwd).split()
+    commits = [name for name in listed if git("cat-file", "-t", name, cwd=cwd).strip() == "commit"]
+    if not commits:
+        raise ChurnError(
+            f"{prefix}: no such git revision (a tag like churn-model@v1.0.0, or a commit)"
+        )
+    if len(commits) > 1:
+        raise ChurnError(f"{prefix}: the start of {len(commits)} commits; give more digits")
+    return commits[0]
 
 
 @dataclass(frozen=True)

@@ -175,12 +175,13 @@ def load_base(root: Path, rev: str) -> Side:
         return side
     wanted = [metrics_path, paths["predictions"]]
     texts = read_through_dvc(root, rev, wanted, side.lock) or reproduce_in_worktree(
-        root, rev, wanted
+        root, rev, wanted, side.lock
     )
     if texts is None:
         side.note = (
             f"could not get {rev}'s outputs: not in the DVC cache or remote, and "
-            "reproducing it in a temporary worktree failed"
+            f"reproducing it in a temporary worktree failed or gave other bytes than its "
+            f"{LOCK_FILE} records"
         )
         return side
     origin = f"{rev}:{metrics_path}"
@@ -229,8 +230,12 @@ def read_through_dvc(root: Path, rev: str, paths: list[str], lock: dict) -> list
     return [io.decode_utf8(data, f"{rev}:{p}") for p, data in zip(paths, raw, strict=True)]
 
 
-def reproduce_in_worktree(root: Path, rev: str, paths: list[str]) -> list[str] | None:
-    """Reproduce ``rev`` in a temporary git worktree and read ``paths`` there, or None."""
+def reproduce_in_worktree(root: Path, rev: str, paths: list[str], lock: dict) -> list[str] | None:
+    """Reproduce ``rev`` in a temporary git worktree and read ``paths`` there, or None.
+
+    Each file must be the one ``lock`` (``rev``'s dvc.lock) records: reproduced with
+    other libraries, or a seed the code does not take, it is results ``rev`` never had.
+    """
     log.warning("%s: reproducing the base in a temporary git worktree", rev)
     with tempfile.TemporaryDirectory(prefix="churn-base-") as tmp:
         tree = Path(tmp) / "base"
@@ -241,7 +246,14 @@ def reproduce_in_worktree(root: Path, rev: str, paths: list[str]) -> list[str] |
             if returncode != 0:
                 log.warning("%s: dvc repro failed: %s", rev, stderr.strip()[-500:])
                 return None
-            return [(tree / p).read_text(encoding="utf-8") for p in paths]
+            data = [(tree / p).read_bytes() for p in paths]
+            for path, got in zip(paths, data, strict=True):
+                if md5_of(got) != recorded_md5(lock, path):
+                    log.warning(
+                        "%s: reproduced %s is not the file its %s records", rev, path, LOCK_FILE
+                    )
+                    return None
+            return [io.decode_utf8(got, f"{rev}:{p}") for p, got in zip(paths, data, strict=True)]
         finally:
             git_or_none("worktree", "remove", "--force", str(tree), cwd=root)
 
