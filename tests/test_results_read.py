@@ -1,5 +1,7 @@
 """Reading a revision's outputs through DVC for the PR report: text is UTF-8, always."""
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,7 @@ import yaml
 from churn.core.errors import ChurnError
 from churn.core.integrity import md5_of
 from churn.core.stats import HIGHER_IS_BETTER
-from churn.ops.results import read_through_dvc
+from churn.ops.results import count_rows, read_through_dvc
 
 
 def run(repo: Path, *cmd: str) -> None:
@@ -224,3 +226,51 @@ def test_a_broken_dvc_config_is_an_error_naming_it_not_a_missing_base(tracked):
     )
     (tracked / ".dvc/config.local").unlink()
     assert read_through_dvc(tracked, "HEAD", ["good.json"], lock) == ['{"name": "modèle"}\n']
+
+
+@pytest.mark.parametrize(
+    ("content", "rows"),
+    [
+        (b"a,b\n1,2\n3,4\n", 2),
+        (b"a,b\n1,2\ncaf\xe9,4\n", None),  # not UTF-8
+        (b'a,b\n1,"2\n', None),  # an unterminated quote
+        (b"", None),
+        (b"a,b\n", 0),
+    ],
+)
+def test_the_reports_row_count_of_a_raw_file_prepare_would_refuse_is_unknown(
+    tmp_path, caplog, content, rows
+):
+    """It was a UnicodeDecodeError, ParserError or EmptyDataError traceback of `churn report`."""
+    (tmp_path / "raw.csv").write_bytes(content)
+    assert count_rows(tmp_path / "raw.csv", "data/raw.csv") == rows
+    if rows is None:
+        assert caplog.records[-1].getMessage().startswith("data/raw.csv: rows not counted (")
+
+
+@pytest.mark.parametrize(
+    ("config", "error"),
+    [
+        ("", "NoCredentialsError"),
+        ("    access_key_id = a\n    secret_access_key = b\n", "EndpointConnectionError"),
+    ],
+)
+def test_an_s3_remote_that_cannot_be_read_is_unavailable_not_a_traceback(
+    tracked, monkeypatch, caplog, config, error
+):
+    """The errors of botocore came through DVC as tracebacks of `churn report`."""
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tracked / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tracked / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    shutil.rmtree(tracked / ".dvc/cache")
+    (tracked / ".dvc/config.local").write_text(
+        "[core]\n    remote = s3\n['remote \"s3\"']\n    url = s3://bucket/x\n"
+        f"    endpointurl = http://127.0.0.1:9\n{config}"
+    )
+    lock = lock_of(tracked, "good.json")
+    with caplog.at_level("INFO"):
+        assert read_through_dvc(tracked, "HEAD", ["good.json"], lock) is None
+    assert caplog.records[-1].getMessage() == f"HEAD: outputs not available through DVC ({error})"

@@ -10,6 +10,7 @@ Every git and tool call goes through :func:`command`, which fails in one way: a
 :class:`ChurnError` naming the command and its last line of output.
 """
 
+import contextlib
 import copy
 import hashlib
 import pickle
@@ -527,15 +528,30 @@ def _model_data(model_path: str, rev: str | None, root: Path) -> bytes:
             raise ChurnError(f"{model_path}: file not found (run dvc repro or dvc pull)")
         return path.read_bytes()
     import dvc.api  # only a released model needs DVC
-    from dvc.exceptions import DvcException
 
     try:
         return dvc.api.read(model_path, repo=str(root), rev=rev, mode="rb")
-    except (DvcException, FileNotFoundError, OSError) as err:
+    except remote_errors() as err:
         check_dvc_config(root)  # a broken config file: named
         raise ChurnError(
             f"{rev}:{model_path}: cannot read it through DVC ({type(err).__name__})"
         ) from None
+
+
+def remote_errors() -> tuple[type[Exception], ...]:
+    """What reading through DVC raises when the cache and remote cannot give a file.
+
+    DVC's own errors and the OS's, and botocore's (no credentials, an unknown profile,
+    an endpoint that does not answer), which DVC lets through from an S3 remote.
+    """
+    from dvc.exceptions import DvcException
+
+    errors: list[type[Exception]] = [DvcException, OSError]
+    with contextlib.suppress(ImportError):  # dvc-s3 brings botocore; without it, no S3
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        errors += [BotoCoreError, ClientError]
+    return tuple(errors)
 
 
 def load_model(

@@ -21,7 +21,14 @@ import pandas as pd
 
 from churn.core import decision, io
 from churn.core.errors import ChurnError, clip
-from churn.core.integrity import LOCK_FILE, check_dvc_config, git_or_none, md5_of, recorded_md5
+from churn.core.integrity import (
+    LOCK_FILE,
+    check_dvc_config,
+    git_or_none,
+    md5_of,
+    recorded_md5,
+    remote_errors,
+)
 from churn.core.params import DecisionParams, ReportParams
 from churn.core.stats import (
     DIRECTIONS,
@@ -134,7 +141,7 @@ def load_head(root: Path) -> Side:
         text = locked_text(root, paths["predictions"], side.lock)
         side.predictions = predictions_of(text, str(root / paths["predictions"]))
     raw = root / paths.get("raw", "")
-    side.raw_rows = _count_rows(raw.read_text(encoding="utf-8")) if raw.is_file() else None
+    side.raw_rows = count_rows(raw, str(raw)) if raw.is_file() else None
     return side
 
 
@@ -156,8 +163,18 @@ def locked_text(root: Path, output: str, lock: dict) -> str:
     return io.decode_utf8(data, str(path))
 
 
-def _count_rows(text: str) -> int:
-    return len(pd.read_csv(StringIO(text), usecols=[0]))
+def count_rows(source: Path | StringIO, origin: str) -> int | None:
+    """The raw file's data rows for the report's data line, a block at a time; None if unreadable.
+
+    Informational only: a raw file prepare would refuse is prepare's to name, not a
+    traceback of the report's.
+    """
+    try:
+        with pd.read_csv(source, usecols=[0], chunksize=1_000_000, encoding="utf-8") as reader:
+            return sum(len(block) for block in reader)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as err:
+        log.warning("%s: rows not counted (%s)", origin, clip(" ".join(str(err).split()), 120))
+        return None
 
 
 def load_base(root: Path, rev: str) -> Side:
@@ -188,7 +205,7 @@ def load_base(root: Path, rev: str) -> Side:
     side.metrics = metrics_of(io.parse_json(texts[0], origin), origin, required=False)
     side.predictions = predictions_of(texts[1], f"{rev}:{paths.get('predictions')}")
     raw = read_through_dvc(root, rev, [str(paths.get("raw", ""))], side.lock)
-    side.raw_rows = _count_rows(raw[0]) if raw else None
+    side.raw_rows = count_rows(StringIO(raw[0]), f"{rev}:{paths.get('raw')}") if raw else None
     return side
 
 
@@ -208,7 +225,6 @@ def read_through_dvc(root: Path, rev: str, paths: list[str], lock: dict) -> list
     cannot be checked and counts as not available.
     """
     import dvc.api
-    from dvc.exceptions import DvcException
 
     expected = [recorded_md5(lock, p) for p in paths]
     if None in expected:
@@ -216,7 +232,7 @@ def read_through_dvc(root: Path, rev: str, paths: list[str], lock: dict) -> list
         return None
     try:
         raw = [dvc.api.read(p, repo=str(root), rev=rev, mode="rb") for p in paths]
-    except (DvcException, FileNotFoundError, OSError) as err:
+    except remote_errors() as err:
         check_dvc_config(root)  # a broken config file is the user's to fix, not a note
         log.info("%s: outputs not available through DVC (%s)", rev, type(err).__name__)
         return None
