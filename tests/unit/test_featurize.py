@@ -13,6 +13,7 @@ from churn.stages.featurize import (
     build_featurizer,
     check_fitted,
     check_fitted_columns,
+    feature_names,
     fit_featurizer,
     transform_rows,
 )
@@ -410,4 +411,53 @@ def test_a_fitted_featurizer_is_checked_by_its_column_names(fitted):
     assert str(err.value) == (
         f"f.pkl: fitted on other columns than the contract's features; it lacks "
         f"'{first}_new'; it has '{first}' (run the stages before it: dvc repro)"
+    )
+
+
+def test_feature_names_are_the_featurizers_in_order(fitted, regions_only):
+    contract, _, featurizer = fitted
+    assert feature_names(featurizer, contract, "t.parquet") == list(
+        featurizer.get_feature_names_out()
+    )
+    frame, contract = regions_only
+    only = fit_featurizer(frame, contract, FeaturizeParams(numeric_impute="median", scale=False))
+    assert feature_names(only, contract, "t.parquet")[-1] == "region_nan"
+
+
+@pytest.mark.parametrize(
+    ("columns", "clash"),
+    [
+        (
+            {"plan": ["basic", "pro", "basic"], "plan_basic": [1.0, 2.0, 3.0]},
+            "'plan_basic' is made twice, by column 'plan_basic' and by column 'plan' value 'basic'",
+        ),
+        (
+            {"a": ["b_c", "d", "d"], "a_b": ["c", "e", "e"]},
+            "'a_b_c' is made twice, by column 'a' value 'b_c' and by column 'a_b' value 'c'",
+        ),
+        (
+            {"plan": ["basic", None, "pro"], "plan_nan": [1.0, 2.0, 3.0]},
+            "'plan_nan' is made twice, by column 'plan_nan' and by column 'plan' value 'nan'",
+        ),
+    ],
+)
+def test_two_features_of_one_name_are_refused_naming_both(columns, clash):
+    """scikit-learn's traceback came after the featurizer was written."""
+    frame = pd.DataFrame({**columns, "status": ["yes", "no", "no"]})
+    features = {
+        name: {
+            "type": "numeric" if isinstance(values[0], float) else "categorical",
+            "nullable": True,
+        }
+        for name, values in columns.items()
+    }
+    data = DataParams(target="status", positive_label="yes", id=None, features=features)
+    contract = resolve_contract(data, frame, "own.csv")
+    params = FeaturizeParams(numeric_impute="median", scale=True)
+    featurizer = fit_featurizer(frame, contract, params)
+    with pytest.raises(ChurnError) as err:
+        feature_names(featurizer, contract, "t.parquet")
+    assert str(err.value) == (
+        f"t.parquet: feature {clash} (one-hot features are named column_value): "
+        "rename a column in the file"
     )

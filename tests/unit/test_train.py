@@ -33,6 +33,11 @@ def train_params(params, **changes) -> TrainParams:
     return params.train.model_copy(update=changes)
 
 
+def estimator(classifier):
+    """The estimator itself: a forest comes behind its float32 clip."""
+    return classifier.steps[-1][1] if isinstance(classifier, Pipeline) else classifier
+
+
 @pytest.mark.parametrize(
     ("model", "cls"),
     [
@@ -42,7 +47,9 @@ def train_params(params, **changes) -> TrainParams:
     ],
 )
 def test_each_model_is_built_from_its_params(params, model, cls):
-    clf = build_classifier(train_params(params, model=model, seed=11, class_weight="balanced"))
+    clf = estimator(
+        build_classifier(train_params(params, model=model, seed=11, class_weight="balanced"))
+    )
     assert isinstance(clf, cls)
     assert clf.get_params()["random_state"] == 11
     assert clf.get_params()["class_weight"] == "balanced"
@@ -80,7 +87,7 @@ def test_every_hyperparameter_reaches_the_estimator(params, model, section, expe
     clf = build_classifier(
         train_params(params, model=model, seed=11, class_weight="balanced", **{model: hyper})
     )
-    got = clf.get_params()
+    got = estimator(clf).get_params()
     want = {**section, **expected, "class_weight": "balanced", "random_state": 11}
     assert {key: got[key] for key in want} == want
 
@@ -96,7 +103,24 @@ def test_pipeline_learns_from_raw_frames(params, prepared, model):
     proba = pipe.predict_proba(frame[contract.features])[:, 1]
     assert roc_auc_score(frame[contract.target], proba) > 0.75
     if model == "random_forest":
-        assert pipe.named_steps["classifier"].n_jobs is None
+        assert estimator(pipe.named_steps["classifier"]).n_jobs is None
+
+
+def test_a_forest_takes_numbers_past_float32(params, prepared):
+    """Finite, so the contract lets them through; a forest's float32 cast refused them."""
+    contract, frame, _ = prepared
+    column = contract.numeric[0]
+    big = frame.copy()
+    big.loc[big.index[:5], column] = [1e39, -1e39, 1e300, 3e38, -3e38]
+    unscaled = FeaturizeParams(numeric_impute="median", scale=False)
+    plain = fit_featurizer(big, contract, unscaled)
+    pipe = fit_model(plain, big, contract, train_params(params, model="random_forest"))
+    limit = float(np.finfo(np.float32).max)
+    clipped = big.copy()
+    clipped.loc[clipped.index[:3], column] = [limit, -limit, limit]
+    got = pipe.predict_proba(big[contract.features])
+    assert np.array_equal(got, pipe.predict_proba(clipped[contract.features]))
+    assert pipe.named_steps["classifier"].steps[0][0] == "float32"
 
 
 @pytest.mark.parametrize(

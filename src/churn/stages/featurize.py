@@ -107,6 +107,40 @@ def check_fitted(featurizer: FeatureUnion, contract: Contract, source: str) -> N
         )
 
 
+def feature_names(featurizer: FeatureUnion, contract: Contract, source: str) -> list[str]:
+    """The model's feature names, each made once; one line naming a clash.
+
+    A one-hot feature is named column_value: a column called ``plan_basic`` beside
+    ``plan`` with the value ``basic`` (or ``a_b`` with ``c`` beside ``a`` with ``b_c``)
+    made two features of one name, and scikit-learn's traceback after the featurizer
+    was written.
+    """
+    parts = dict(featurizer.transformer_list)
+    made = [(name, f"column {name!r}") for name in contract.numeric if "numeric" in parts]
+    if "categorical" in parts:
+        onehot = parts["categorical"].named_steps["onehot"]
+        values = [
+            (column, value)
+            for column, categories in zip(contract.categorical, onehot.categories_, strict=True)
+            for value in categories
+        ]
+        names = onehot.get_feature_names_out(list(contract.categorical))
+        made += [
+            (str(name), f"column {column!r} value {str(value)!r}")
+            for name, (column, value) in zip(names, values, strict=True)
+        ]
+    first: dict[str, str] = {}
+    for name, origin in made:
+        if name in first:
+            twice = f"by {clip(first[name], 80)} and by {clip(origin, 80)}"
+            raise ChurnError(
+                f"{source}: feature {clip(repr(name), 80)} is made twice, {twice} (one-hot "
+                "features are named column_value): rename a column in the file"
+            )
+        first[name] = origin
+    return list(first)
+
+
 def check_fitted_columns(fitted: Any, contract: Contract, path: str) -> None:
     """``fitted`` (the featurizer, or a model) learnt the contract's features, not a stale set.
 
@@ -150,12 +184,9 @@ def main() -> None:
     features = io.read_parquet(params.paths.train, contract.features)
     featurizer = fit_featurizer(features, contract, params.featurize)
     check_fitted(featurizer, contract, params.paths.train)
+    names = feature_names(featurizer, contract, params.paths.train)
     io.write_pickle(params.paths.featurizer, featurizer)
-    log.info(
-        "featurizer: %d inputs -> %d features",
-        len(contract.features),
-        len(featurizer.get_feature_names_out()),
-    )
+    log.info("featurizer: %d inputs -> %d features", len(contract.features), len(names))
 
 
 if __name__ == "__main__":

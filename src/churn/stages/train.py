@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin
 from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from churn.core import decision, entry, io
 from churn.core.contract import Contract, read_contract
@@ -21,7 +22,7 @@ from churn.stages.featurize import check_fitted_columns, transform_rows
 log = logging.getLogger("churn.train")
 
 
-def build_classifier(params: TrainParams) -> ClassifierMixin:
+def build_classifier(params: TrainParams) -> ClassifierMixin | Pipeline:
     """The unfitted classifier named by ``params.model``, seeded.
 
     Each is imported only when chosen: scikit-learn's ensembles cost a logistic
@@ -38,7 +39,7 @@ def build_classifier(params: TrainParams) -> ClassifierMixin:
         from sklearn.ensemble import RandomForestClassifier
 
         rf = params.random_forest
-        return RandomForestClassifier(
+        forest = RandomForestClassifier(
             n_estimators=rf.n_estimators,
             max_depth=rf.max_depth,
             min_samples_leaf=rf.min_samples_leaf,
@@ -47,6 +48,7 @@ def build_classifier(params: TrainParams) -> ClassifierMixin:
             random_state=params.seed,
             n_jobs=-1,
         )
+        return Pipeline([("float32", float32_range()), ("forest", forest)])
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     hgb = params.hist_gradient_boosting
@@ -60,6 +62,18 @@ def build_classifier(params: TrainParams) -> ClassifierMixin:
         early_stopping=False,  # a validation split would silently shrink the training data
         random_state=params.seed,
     )
+
+
+def float32_range() -> FunctionTransformer:
+    """Features clipped into float32's range, where scikit-learn's trees compare them.
+
+    A forest casts its input to float32: a number past 3.4e38, which the contract lets
+    through (it is finite), was "too large for dtype('float32')" in train, evaluate,
+    score and the service. Clipped, it still lies beyond every split, as it would
+    unclipped; every smaller value is left as it is.
+    """
+    limit = float(np.finfo(np.float32).max)
+    return FunctionTransformer(np.clip, kw_args={"a_min": -limit, "a_max": limit})
 
 
 def fit_model(
@@ -76,10 +90,10 @@ def fit_classifier(
     """Fit the classifier on ``features`` (the featurizer's output) and ``y``."""
     classifier = build_classifier(params)
     classifier.fit(features, y)
-    if "n_jobs" in classifier.get_params():
-        # Trees are fitted in parallel deterministically, but parallel predict_proba
-        # sums tree outputs in thread order; one job keeps predictions bit-stable.
-        classifier.set_params(n_jobs=None)
+    # Trees are fitted in parallel deterministically, but parallel predict_proba sums
+    # tree outputs in thread order; one job keeps predictions bit-stable.
+    jobs = [key for key in classifier.get_params() if key.rsplit("__", 1)[-1] == "n_jobs"]
+    classifier.set_params(**dict.fromkeys(jobs))
     return Pipeline([("features", featurizer), ("classifier", classifier)])
 
 
