@@ -266,3 +266,20 @@ def test_a_file_where_a_directory_goes_is_named_first(tmp_path, monkeypatch, cap
     assert cli.main(["monitor", "--input", "b.csv", "--out", "afile"]) == 2
     assert capsys.readouterr().err == "error: --out afile: not a directory\n"
     assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_ctrl_c_before_a_command_runs_is_one_line_and_130(monkeypatch, capsys):
+    """Each subcommand imports its modules before entry.run: a traceback there before."""
+
+    def interrupted_main():
+        raise KeyboardInterrupt
+
+    def leave(status):
+        raise SystemExit(status)
+
+    monkeypatch.setattr(cli, "main", interrupted_main)
+    monkeypatch.setattr(cli.entry, "leave", leave)
+    with pytest.raises(SystemExit) as exited:
+        cli.console()
+    assert exited.value.code == 130
+    assert capsys.readouterr().err == "error: interrupted\n"

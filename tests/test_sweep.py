@@ -4,6 +4,7 @@ import copy
 import hashlib
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -598,3 +599,28 @@ def test_a_set_whose_output_is_a_file_git_tracks_is_refused(params_dict, monkeyp
         sweep.plan(grid, params_dict)
     assert str(err.value).startswith(f"grid: {said}")
     assert str(err.value).endswith("; outputs go through DVC, not git: choose another path")
+
+
+def test_one_sweep_run_or_queue_at_a_time_in_a_workspace(tmp_path):
+    """DVC applies -S to params.yaml before its own lock: a second run rewrote the first's."""
+    lock = tmp_path / ".dvc" / "tmp" / "churn-sweep.lock"
+    with sweep.workspace_alone(lock):
+        with pytest.raises(ChurnError) as err, sweep.workspace_alone(lock):
+            pass
+        assert str(err.value) == (
+            "another churn sweep run or queue is running in this workspace: wait for it "
+            "(one workspace runs one experiment at a time; make sweep queues them all)"
+        )
+    with sweep.workspace_alone(lock):  # free again
+        pass
+    assert sweep.WORKSPACE_LOCK == Path(".dvc/tmp/churn-sweep.lock")
+    assert (
+        ".dvc/tmp/churn-sweep.lock"
+        in subprocess.run(
+            ["git", "check-ignore", ".dvc/tmp/churn-sweep.lock"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )

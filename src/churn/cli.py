@@ -389,6 +389,8 @@ def console() -> NoReturn:
     """
     try:
         status = main()
+    except KeyboardInterrupt:  # while a subcommand's modules were still being imported
+        status = entry.interrupted()
     except SystemExit as done:  # argparse: usage errors (2) and --help (0)
         status = done.code if isinstance(done.code, int) else int(done.code is not None)
         if isinstance(done.code, str):

@@ -42,3 +42,20 @@ def test_the_stage_is_imported_one_thread_deferred_frozen_run_and_left_with_its_
         ("run", stage.main),
         ("leave", 7),
     ]
+
+
+def test_ctrl_c_while_the_stage_imports_is_one_line_and_130(monkeypatch, capsys):
+    """The imports take a second: Ctrl-C there was a 40-line traceback."""
+
+    def import_stage(name):
+        raise KeyboardInterrupt
+
+    def leave(status):
+        raise SystemExit(status)
+
+    monkeypatch.setattr(launcher, "import_stage", import_stage)
+    monkeypatch.setattr(entry, "leave", leave)
+    with pytest.raises(SystemExit) as exited:
+        launcher.main(["train"])
+    assert exited.value.code == 130
+    assert capsys.readouterr().err == "error: interrupted\n"

@@ -156,9 +156,7 @@ def run(main: Callable[[], int | None], error_status: int = 1) -> int:
     except BrokenPipeError:
         return _reader_gone()
     except KeyboardInterrupt:
-        # Ctrl-C: the finally blocks have run (temp files gone); a traceback says nothing.
-        print("error: interrupted", file=sys.stderr)  # noqa: T201
-        return 128 + signal.SIGINT
+        return interrupted()
     except OSError as err:
         if err.filename is None and err.errno in ROOM_ERRORS:
             print(f"error: {err.strerror or err}", file=sys.stderr)  # noqa: T201
@@ -173,6 +171,16 @@ def run(main: Callable[[], int | None], error_status: int = 1) -> int:
         print(f"error: {clip(name, PATH_CLIP)}: {err.strerror}", file=sys.stderr)  # noqa: T201
         return error_status
     return status or 0
+
+
+def interrupted() -> int:
+    """Ctrl-C: one line and 130, as a shell reports SIGINT; a traceback says nothing.
+
+    By then the finally blocks have run (temp files gone). Also for an interrupt
+    before :func:`run` starts (a command's imports take a second).
+    """
+    print("error: interrupted", file=sys.stderr)  # noqa: T201
+    return 128 + signal.SIGINT
 
 
 def leave(status: int) -> NoReturn:

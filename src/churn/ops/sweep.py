@@ -16,7 +16,9 @@ The table is built from ``dvc exp show --json``: one row per set of the grid, so
 ``release.metric`` (the headline metric a release is gated on), best first.
 """
 
+import contextlib
 import copy
+import fcntl
 import hashlib
 import itertools
 import json
@@ -25,8 +27,9 @@ import math
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from churn.core import integrity, io
@@ -38,6 +41,7 @@ from churn.ops.check import check_untracked
 log = logging.getLogger("churn.sweep")
 
 MAX_SETS = 64  # a sweep bigger than this is a mistake more often than a plan
+WORKSPACE_LOCK = Path(".dvc/tmp/churn-sweep.lock")  # beside DVC's own locks, ignored by git
 NAME_PREFIX = "sweep-"
 # Hydra sweeps that name no finite list of values: glob() picks among config-group
 # options (params.yaml has none), interval() is a continuous range for an optimiser.
@@ -523,11 +527,31 @@ def _set_args(param_set: ParamSet) -> list[str]:
     return [arg for override in param_set.overrides for arg in ("-S", override)]
 
 
+@contextlib.contextmanager
+def workspace_alone(lock: Path = WORKSPACE_LOCK) -> Iterator[None]:
+    """Hold the workspace while ``dvc exp run`` edits its params.yaml; refuse if another does.
+
+    DVC applies ``-S`` to params.yaml before it takes its own lock: a second run started
+    during the first rewrote the first's params, which then trained on the second's.
+    """
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ChurnError(
+                "another churn sweep run or queue is running in this workspace: wait for it "
+                "(one workspace runs one experiment at a time; make sweep queues them all)"
+            ) from None
+        yield
+
+
 def run(grid: str, name: str) -> None:
     """``churn sweep run``: run the set called ``name`` as ``dvc exp run --name NAME -S ...``."""
     param_set = find(load_plan(grid), name)
     integrity.check_dvc_config()
-    _require(_dvc("exp", "run", "--name", name, *_set_args(param_set)), f"dvc exp run {name}")
+    with workspace_alone():
+        _require(_dvc("exp", "run", "--name", name, *_set_args(param_set)), f"dvc exp run {name}")
 
 
 def _names_at_head(*remote: str) -> set[str]:
@@ -636,12 +660,13 @@ def queue(grid: str, jobs: int) -> int:
     # DVC's queue runs each set in a copy of the repository and saves nothing from one
     # made of a shallow clone: every set would show "Success" and have no results.
     integrity.check_full_history("DVC's experiment queue")
-    stale = sorted(_names_at_head() & {s.name for s in sets})
-    if stale:
-        _require(_dvc("exp", "remove", *stale), "dvc exp remove")
-    for param_set in sets:
-        args = ("exp", "run", "--queue", "--name", param_set.name, *_set_args(param_set))
-        _require(_dvc(*args), f"dvc exp run --queue {param_set.name}")
+    with workspace_alone():
+        stale = sorted(_names_at_head() & {s.name for s in sets})
+        if stale:
+            _require(_dvc("exp", "remove", *stale), "dvc exp remove")
+        for param_set in sets:
+            args = ("exp", "run", "--queue", "--name", param_set.name, *_set_args(param_set))
+            _require(_dvc(*args), f"dvc exp run --queue {param_set.name}")
     done = _dvc("exp", "run", "--run-all", "--jobs", str(jobs))
     if done.returncode != 0:
         log.warning(

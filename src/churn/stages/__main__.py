@@ -32,7 +32,10 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     )
     parser.add_argument("stage", choices=STAGES, help="the stage, as named in dvc.yaml")
     args = parser.parse_args(argv)
-    stage = import_stage(args.stage)
+    try:
+        stage = import_stage(args.stage)
+    except KeyboardInterrupt:  # the imports take a second; nothing is written yet
+        entry.leave(entry.interrupted())
     entry.leave(entry.run(stage.main))
 
 
