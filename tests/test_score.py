@@ -1,16 +1,21 @@
 """`churn score`: a whole file scored by a model version, chunk by chunk, on either engine."""
 
+import bz2
 import contextlib
 import dataclasses
 import functools
+import gzip
 import json
 import logging
+import lzma
 import os
 import re
 import socket
 import subprocess
 import sys
 import warnings
+import zipfile
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -634,6 +639,13 @@ def test_a_byte_that_is_not_utf8_is_named_by_offset_and_line(trained, customers,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.csv"]
 
 
+def zipped(data: bytes) -> bytes:
+    buffer = BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("batch.csv", data)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
 def test_a_csv_in_utf16_is_named_so(trained, customers, tmp_path, encoding):
     """It was read as one column of NULs: 'Row #5: Expected 21 columns, got 1'."""
@@ -667,21 +679,46 @@ def test_utf16_is_a_bom_or_every_other_byte_nul(head, utf16):
 def test_a_readers_message_is_one_line_with_control_characters_escaped(
     trained, customers, tmp_path
 ):
-    """A Parquet file named .csv: pyarrow quotes its bytes; a quoted line break, its row."""
-    customers["frame"].head(5).to_parquet(tmp_path / "binary.csv", index=False)
+    """Control bytes in a row: pyarrow quotes them; a quoted line break, its row."""
+    lines = customers["csv"].read_text().splitlines()
+    (tmp_path / "binary.csv").write_text("\n".join([*lines[:3], "\x00\x01,x"]) + "\n")
     with pytest.raises(ChurnError) as err:
         score.run(tmp_path / "binary.csv", tmp_path / "out.csv", root=trained)
     message = str(err.value)
     assert message.startswith(f"{tmp_path / 'binary.csv'}: cannot read as CSV (")
     assert message.isprintable()
     assert "\\x00" in message
-    lines = customers["csv"].read_text().splitlines()
     lines[3] = '"4\nerror: injected",' + lines[3] + ",x"
     (tmp_path / "ragged.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(ChurnError) as err:
         score.run(tmp_path / "ragged.csv", tmp_path / "out.csv", root=trained)
     assert "\n" not in str(err.value)
     assert "Expected 21 columns, got 23" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (gzip.compress, "gzip-compressed data: save it as a UTF-8 CSV file"),
+        (bz2.compress, "bzip2-compressed data: save it as a UTF-8 CSV file"),
+        (lzma.compress, "xz-compressed data: save it as a UTF-8 CSV file"),
+        (zipped, "a zip archive (an Excel .xlsx file is one): save it as a UTF-8 CSV file"),
+        ("parquet", "a Parquet file: name it .parquet"),
+    ],
+)
+def test_a_csv_that_is_compressed_an_archive_or_parquet_is_named_so(
+    trained, customers, tmp_path, make, kind
+):
+    """The reader quoted the binary bytes in a CSV parse error."""
+    path = tmp_path / "batch.csv"
+    if make == "parquet":
+        customers["frame"].head(5).to_parquet(path, index=False)
+    else:
+        path.write_bytes(make(customers["csv"].read_bytes()))
+    with pytest.raises(ChurnError) as err:
+        score.run(path, tmp_path / "out.csv", root=trained)
+    assert str(err.value) == f"{path}: not CSV text but {kind}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.csv"]
 
 
 def test_a_sidecar_that_cannot_be_written_stops_the_run_before_any_output(

@@ -6,6 +6,10 @@ file must come back exactly as pandas reads it. The row-width counter is also
 called directly on bytes whose lines and fields are counted by hand.
 """
 
+import bz2
+import gzip
+import lzma
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -119,6 +123,11 @@ REFUSED = {
         "1 line(s) do not have the header's 3 fields (line 2: 4 fields)",
     ),
     "a repeated header": ("id,x\n1,a\nid,x\n2,b\n", "the header is repeated as data row(s) 2"),
+    # Two exports joined: the second header starts with its byte order mark.
+    "a repeated header with its BOM": (
+        "\ufeffid,x\n1,a\n\ufeffid,x\n2,b\n",
+        "the header is repeated as data row(s) 2",
+    ),
     "a header repeated six times": (
         "id,name\n" + "id,name\n" * 6 + "1,a\n",
         "the header is repeated as data row(s) 1, 2, 3, 4, 5",
@@ -459,3 +468,31 @@ def test_a_file_of_text_categories_is_parsed_once(tmp_path, monkeypatch):
     assert frame["plan"].cat.categories.tolist() == ["basic", "pro"]
     assert read_raw(path, ["plan", "zip", "churn"], ["id"])["zip"].tolist() == ["01234", "94105"]
     assert calls == [None, None, ["zip"]]
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (gzip.compress, "gzip-compressed data"),
+        (bz2.compress, "bzip2-compressed data"),
+        (lzma.compress, "xz-compressed data"),
+        (lambda data: b"\x28\xb5\x2f\xfd\x24\x00" + data, "zstd-compressed data"),
+        (lambda data: b"PK\x03\x04\x14\x00" + data, "a zip archive (an Excel .xlsx file is one)"),
+        (lambda data: b"PAR1\x15\x04\x15\x00" + data, "a Parquet file"),
+    ],
+)
+def test_a_raw_file_that_is_no_text_is_named_so(tmp_path, make, kind):
+    """A gzip file named .csv was "not UTF-8", with no word of compression."""
+    path = tmp_path / "raw.csv"
+    path.write_bytes(make(b"id,x\n1,a\n2,b\n"))
+    for read in (read_raw, io.read_csv_header):
+        with pytest.raises(ChurnError) as err:
+            read(path)
+        assert str(err.value) == f"{path}: not CSV text but {kind}: save it as a UTF-8 CSV file"
+
+
+@pytest.mark.parametrize(
+    "head", [b"PAR1,x\n1,2\n", b"BZh,x\n1,2\n", b"(\xc2\xb5s),x\n1,2\n", b"PK,x\n", b""]
+)
+def test_text_that_starts_like_a_magic_number_is_text(head):
+    assert io.not_text(head) is None

@@ -197,6 +197,8 @@ def read_csv_header(path: str | Path) -> list[str]:
 
     Blank lines before it are skipped, as pandas skips them.
     """
+    with Path(path).open("rb") as fh:
+        refuse_not_text(str(path), fh.read(SNIFF_BYTES))
     try:
         rows = csv_head_rows(path, 1)
     except UnicodeDecodeError:
@@ -449,6 +451,46 @@ def read_pickle(path: str | Path) -> Any:
     """Unpickle an artifact this pipeline wrote. Only load files you trust."""
     with require_file(path).open("rb") as fh:
         return pickle.load(fh)
+
+
+# The first bytes of files that are no text. A CSV file never starts so: each magic has
+# a control byte or one UTF-8 text cannot have there, or (PAR1) is taken only beside a NUL.
+PARQUET = "a Parquet file"
+NOT_TEXT = (
+    (b"\x1f\x8b", "gzip-compressed data"),
+    (b"\xfd7zXZ\x00", "xz-compressed data"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data"),
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx file is one)"),
+    (b"PAR1", PARQUET),
+)
+SNIFF_BYTES = 64
+
+
+def not_text(head: bytes) -> str | None:
+    """What a file starting with ``head`` is, if it is compressed, an archive or Parquet.
+
+    bzip2 is told by its block magic after the level digit.
+    """
+    if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] == b"1AY&SY":
+        return "bzip2-compressed data"
+    for magic, what in NOT_TEXT:
+        binary = any(byte >= 0x80 or byte < 0x20 for byte in magic) or b"\0" in head
+        if head.startswith(magic) and binary:
+            return what
+    return None
+
+
+def refuse_not_text(path: str, head: bytes, parquet_read: bool = False) -> None:
+    """One line for a "CSV" file that is compressed, an archive or Parquet.
+
+    pandas and pyarrow read one as text: "not UTF-8", or a CSV parse error quoting
+    binary bytes. ``parquet_read``: the command reads Parquet by its name.
+    """
+    kind = not_text(head)
+    if kind is None:
+        return
+    fix = "name it .parquet" if kind == PARQUET and parquet_read else "save it as a UTF-8 CSV file"
+    raise ChurnError(f"{clip(path, 300)}: not CSV text but {kind}: {fix}")
 
 
 def require_file(path: str | Path) -> Path:

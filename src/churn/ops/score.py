@@ -228,7 +228,8 @@ def open_input(path: str, contract: Contract, with_id: bool = True) -> Source:
     wanted = ([contract.id] if with_id else []) + contract.features
     if kind == "csv":
         with fs.open(where, "rb") as fh:
-            head = fh.read(UTF16_SNIFF_BYTES)
+            head = fh.read(max(UTF16_SNIFF_BYTES, io.SNIFF_BYTES))
+        io.refuse_not_text(path, head, parquet_read=True)
         if utf16_like(head):
             raise ChurnError(
                 f"{path}: not UTF-8 text (it looks like UTF-16 or UTF-32): save it as UTF-8"

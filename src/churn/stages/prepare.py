@@ -68,6 +68,8 @@ def read_raw(
     a header repeated mid-file) stop here with a message naming the file.
     """
     p = io.require_file(path)
+    with p.open("rb") as fh:
+        io.refuse_not_text(str(p), fh.read(io.SNIFF_BYTES))
     frame = parse_csv(p, categorical, text)
     # pandas has renamed a repeated or empty name by now: the names as written decide.
     header = io.read_csv_header(p)
@@ -422,6 +424,15 @@ def _uneven_rows_quoted(path: Path, n_columns: int) -> tuple[list[tuple[int, int
     return examples, count
 
 
+BOM = "\ufeff"
+
+
+def _cells(row: pd.Series) -> list[str]:
+    """A row's cells as text, the first without a byte order mark."""
+    cells = row.astype(str).tolist()
+    return [cells[0].removeprefix(BOM), *cells[1:]] if cells else cells
+
+
 def _check_repeated_header(frame: pd.DataFrame, path: Path) -> None:
     # A repeated header turns every column into text, so probing one text column
     # finds candidates cheaply; the whole row is compared only for those.
@@ -429,9 +440,10 @@ def _check_repeated_header(frame: pd.DataFrame, path: Path) -> None:
     if not text_columns:
         return
     probe = text_columns[0]
-    candidates = frame.index[(frame[probe] == str(probe)).fillna(False)]
+    # Two exports joined: the second header starts with its byte order mark.
+    candidates = frame.index[frame[probe].isin([str(probe), BOM + str(probe)])]
     header = [str(c) for c in frame.columns]
-    rows = [i for i in candidates if frame.loc[i].astype(str).tolist() == header]
+    rows = [i for i in candidates if _cells(frame.loc[i]) == header]
     if rows:
         listed = ", ".join(str(i + 1) for i in rows[:5])
         raise ChurnError(f"{path}: the header is repeated as data row(s) {listed}")
