@@ -1003,3 +1003,50 @@ def test_a_row_longer_than_a_block_is_said_in_our_words_and_the_process_ends_cle
             "or a field that long)\n"
         )
     assert codes == {1}
+
+
+@pytest.mark.parametrize(
+    ("kind", "ids"),
+    [
+        (pa.int64(), [2**53 + i for i in range(1, 9)]),
+        (pa.int64(), [2**63 - i for i in range(1, 9)]),
+        (pa.uint64(), [2**64 - i for i in range(1, 9)]),
+    ],
+)
+def test_integer_ids_past_2_53_beside_a_missing_one_are_written_exactly(
+    trained, customers, cluster, tmp_path, kind, ids
+):
+    """The chunk's ids were made float64: 2**53 + 1 became 2**53, ids near 2**63 a traceback."""
+    table = pa.Table.from_pandas(customers["frame"].head(8), preserve_index=False)
+    written = [*ids[:3], None, *ids[4:]]
+    table = table.set_column(table.schema.get_field_index(ID), ID, pa.array(written, kind))
+    path = tmp_path / "batch.parquet"
+    pq.write_table(table, path, row_group_size=3)
+    for engine in ("local", "dask"):
+        out = tmp_path / f"{engine}.parquet"
+        at = {"scheduler": cluster.scheduler_address} if engine == "dask" else {}
+        counts = score.run(
+            path, out, on_error="reject", engine=engine, root=trained, chunk_rows=4, **at
+        )
+        assert (counts.scored, counts.rejected) == (7, 1)
+        assert pq.read_table(out).column(ID).to_pylist() == [*ids[:3], *ids[4:]]
+        rejects = pd.read_csv(f"{out}.rejects.csv", dtype=str, keep_default_na=False)
+        assert rejects[ID].tolist() == [""]
+
+
+def test_a_dask_partition_reads_its_own_rows_of_a_large_row_group(tmp_path, monkeypatch):
+    """Row groups were read whole: one of millions of rows paused every worker for good."""
+    path = tmp_path / "one.parquet"
+    pq.write_table(pa.table({"a": range(1000), "b": [str(i) for i in range(1000)]}), path)
+    monkeypatch.setattr(score, "PARQUET_BATCH_ROWS", 64)
+
+    def whole(*args, **kwargs):
+        raise AssertionError("a row group read whole")
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_groups", whole)
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", whole)
+    for start, stop in ((0, 1000), (0, 7), (63, 64), (64, 200), (999, 1000), (500, 1000)):
+        part = score.parquet_slice(str(path), ["a", "b"], start, stop)
+        assert part["a"].tolist() == list(range(start, stop))
+        assert part.index.tolist() == list(range(start, stop))
+    assert score.parquet_slice(str(path), ["a"], 0, 0).empty

@@ -92,6 +92,7 @@ EXAMPLES = 3  # bad rows quoted in the --on-error fail message
 DASK_WORKERS = 2  # a local cluster's worker processes, one thread each
 DASK_MEMORY = "1GiB"  # a local cluster's memory per worker
 DASK_WINDOW = 4  # partitions in flight per worker: results are collected in order
+PARQUET_BATCH_ROWS = 1 << 16  # rows a Dask partition decodes at a time
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,22 @@ class Source:
     columns: list[str]
     id_type: pa.DataType
     rows: int | None
+    id_name: str | None = None  # the id column, when the data has one
+
+
+def pandas_frame(table: pa.Table, id_name: str | None) -> pd.DataFrame:
+    """``table`` as pandas, an integer id column exact beside a missing id.
+
+    pandas makes an int64 column with a null float64: ids past 2**53 then lost their
+    last digits (scores written against other customers' ids) or overflowed int64 on
+    the way back. Such an id column stays Arrow-backed.
+    """
+    frame = table.to_pandas()
+    if id_name in table.column_names:
+        ids = table.column(id_name)
+        if pa.types.is_integer(ids.type) and ids.null_count:
+            frame[id_name] = pd.Series(pd.arrays.ArrowExtensionArray(ids), index=frame.index)
+    return frame
 
 
 @dataclass(frozen=True)
@@ -129,7 +146,7 @@ class Scorer:
         return pd.DataFrame(
             {
                 ROW: frame.index.to_numpy(dtype="int64") + 1,
-                contract.id: ids.to_numpy(),
+                contract.id: ids.array,  # as read: an Arrow-backed id stays exact
                 SCORE: proba,
                 FLAG: proba >= self.threshold,
                 REASON: reasons.to_numpy(dtype=object),
@@ -250,7 +267,7 @@ def open_input(path: str, contract: Contract, with_id: bool = True) -> Source:
         id_type = pa.string()  # as written: "0012" stays "0012"
     else:
         id_type = plain_text(id_type)  # as as_text reads the column
-    return Source(path, kind, wanted, id_type, rows)
+    return Source(path, kind, wanted, id_type, rows, contract.id if with_id else None)
 
 
 def utf16_like(head: bytes) -> bool:
@@ -480,7 +497,7 @@ def local_chunks(source: Source, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """The input's chunks as frames indexed by row position, read one at a time."""
     start = 0
     for table in local_tables(source, chunk_rows):
-        frame = table.to_pandas()
+        frame = pandas_frame(table, source.id_name)
         frame.index = pd.RangeIndex(start, start + len(frame))
         start += len(frame)
         yield frame
@@ -716,7 +733,9 @@ def local_parts(source: Source, scorer: Scorer, chunk_rows: int) -> Iterator[pd.
         yield scorer(frame)
 
 
-def parquet_slice(path: str, columns: list[str], start: int, stop: int) -> pd.DataFrame:
+def parquet_slice(
+    path: str, columns: list[str], start: int, stop: int, id_name: str | None = None
+) -> pd.DataFrame:
     """Rows ``start``..``stop`` of a Parquet file, indexed by position: one Dask partition."""
     fs, where = _fs(path)
     with fs.open(where, "rb") as fh:
@@ -729,13 +748,33 @@ def parquet_slice(path: str, columns: list[str], start: int, stop: int) -> pd.Da
                 first = offset if first is None else first
             offset += n
         if groups:
-            table = pf.read_row_groups(groups, columns=columns)
-            table = table.slice(start - (first or 0), stop - start)
+            table = _rows(pf, groups, columns, start - (first or 0), stop - start)
         else:  # an empty file, or the empty frame Dask takes the column types from
             table = pf.schema_arrow.empty_table().select(columns)
-    frame = blank_as_null(as_text(table, path)).to_pandas()
+    frame = pandas_frame(blank_as_null(as_text(table, path)), id_name)
     frame.index = pd.RangeIndex(start, stop)
     return frame
+
+
+def _rows(
+    pf: pq.ParquetFile, groups: list[int], columns: list[str], skip: int, count: int
+) -> pa.Table:
+    """``count`` rows of row groups ``groups`` after their first ``skip``, a batch at a time.
+
+    Reading the groups whole made a partition of a file written as one row group of
+    millions of rows (Spark sizes groups by bytes) hold all of them: the workers
+    paused at their memory limit, and the run hung. A partition now holds its own
+    rows and one batch.
+    """
+    size = max(1, min(count, PARQUET_BATCH_ROWS))
+    batches, seen = [], 0
+    for batch in pf.iter_batches(batch_size=size, row_groups=groups, columns=columns):
+        if seen + len(batch) > skip:
+            batches.append(batch.slice(max(skip - seen, 0)))
+        seen += len(batch)
+        if seen >= skip + count:
+            break
+    return pa.Table.from_batches(batches, schema=batches[0].schema).slice(0, count)
 
 
 def dask_frame(source: Source, chunk_rows: int):
@@ -749,7 +788,8 @@ def dask_frame(source: Source, chunk_rows: int):
         ]
         spans = spans or [(0, 0)]
         meta = parquet_slice(source.path, source.columns, 0, 0)
-        return dd.from_map(functools.partial(_span, source.path, source.columns), spans, meta=meta)
+        read = functools.partial(_span, source.path, source.columns, source.id_name)
+        return dd.from_map(read, spans, meta=meta)
     if "::" in source.path:  # fsspec, under dask's CSV reader, would split the name there
         raise ChurnError(
             f"{clip(source.path, 300)}: --engine dask cannot read a CSV whose name holds '::'; "
@@ -778,8 +818,10 @@ def dask_frame(source: Source, chunk_rows: int):
     return dd.from_delayed(parts, meta=meta, verify_meta=False)
 
 
-def _span(path: str, columns: list[str], span: tuple[int, int]) -> pd.DataFrame:
-    return parquet_slice(path, columns, *span)
+def _span(
+    path: str, columns: list[str], id_name: str | None, span: tuple[int, int]
+) -> pd.DataFrame:
+    return parquet_slice(path, columns, *span, id_name=id_name)
 
 
 def _positioned(frame: pd.DataFrame, start: int) -> pd.DataFrame:
