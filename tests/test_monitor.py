@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -1114,3 +1115,43 @@ def test_bar_shares_keeps_the_largest_and_clips_labels():
     assert shares.index[:3].tolist() == ["a", "b", "b\\nc"]  # largest on either side first
     assert shares.index[-1] == f"other ({3 + 200 - (mon.PLOT_BARS - 1)})"
     assert shares.sum().tolist() == pytest.approx([1.0, 1.0])  # nothing dropped
+
+
+def test_decimal_columns_are_read_to_the_nearest_float():
+    """The Arrow cast made 89.10 89.10000000000001: the training file drifted from itself."""
+    values = pa.chunked_array(
+        [pa.array([Decimal("89.10"), Decimal("18.40"), None, Decimal("5")], pa.decimal128(12, 2))]
+    )
+    got = mon._as_numbers(values)
+    assert got.to_pylist() == [89.1, 18.4, None, 5.0]
+    assert got.to_pylist() == [None if v is None else float(v) for v in values.to_pylist()]
+
+
+def test_links_to_nothing_and_an_out_that_cannot_be_written_are_named(
+    trained, batches, tmp_path, monkeypatch
+):
+    """Links that lead nowhere, and an --out no report can be written in, are named.
+
+    A loop of links was "file not found" (--input) or "a.csv: File exists" (--out); a
+    read-only --out was named by its staging directory's random name.
+    """
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+    result, _ = monitor(trained, tmp_path / "a.csv", tmp_path / "out")
+    assert (result.returncode, result.stderr.splitlines()[-1]) == (
+        2,
+        f"error: {tmp_path / 'a.csv'}: a symbolic link to nothing (or a loop of links)",
+    )
+    result, _ = monitor(trained, batches["same"], tmp_path / "a.csv")
+    assert (result.returncode, result.stderr.splitlines()[-1]) == (
+        2,
+        f"error: --out {tmp_path / 'a.csv'}: a symbolic link to nothing (or a loop of links)",
+    )
+
+    def refused(**kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "ro" / ".report-x1y2"))
+
+    monkeypatch.setattr(mon.tempfile, "TemporaryDirectory", refused)
+    with pytest.raises(ChurnError) as err:
+        mon._staging(tmp_path / "ro")
+    assert str(err.value) == f"--out {tmp_path / 'ro'}: Permission denied"

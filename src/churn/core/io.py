@@ -244,8 +244,13 @@ def read_yaml(path: str | Path) -> Any:
 
 def require_directory_or_absent(path: Path, option: str) -> None:
     """Refuse ``path``, a directory to write into, when it is something else."""
+    if path.is_symlink() and not path.exists():  # mkdir then said "File exists"
+        raise ChurnError(f"{option} {clip(path, 200)}: {DANGLING}")
     if path.exists() and not path.is_dir():
         raise ChurnError(f"{option} {clip(path, 200)}: not a directory")
+
+
+DANGLING = "a symbolic link to nothing (or a loop of links)"
 
 
 def require_file_targets(*paths: str | Path) -> None:

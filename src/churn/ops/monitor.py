@@ -450,6 +450,11 @@ def _as_numbers(values: pa.ChunkedArray) -> pa.ChunkedArray:
         values = values.cast(values.type.value_type)
     if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
         return values
+    if pa.types.is_decimal(values.type):
+        # pyarrow's decimal-to-float cast is not correctly rounded (89.10 came out
+        # 89.10000000000001, and the training file drifted from itself); its text is exact,
+        # and text is read to the nearest float, as score reads the same Decimal.
+        values = pc.cast(values, pa.string())
     # pyarrow's cast also reads "0x1F" and other forms the contract refuses: such a
     # column stays text, for the contract's check to name its rows.
     text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
@@ -783,6 +788,18 @@ def publish(report: Path, out: Path, ours: set[str]) -> None:
             path.unlink()
 
 
+def _staging(out: Path) -> tempfile.TemporaryDirectory:
+    """``out``, made if absent, and a directory in it where the report is written first.
+
+    A read-only ``out`` was named by the staging directory's random name.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryDirectory(prefix=".report-", dir=out)
+    except OSError as err:
+        raise ChurnError(f"--out {clip(out, 200)}: {err.strerror or err}") from None
+
+
 def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
     """Validate, compare, write the outputs; return the exit status (0 or 1)."""
     if chunk_rows < 1:
@@ -806,7 +823,7 @@ def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
             "flagged may be chance."
         )
         log.warning("%s", warning)
-    out.mkdir(parents=True, exist_ok=True)
+    staging = _staging(out)
     drifted = [c for c in checks if c.drifted]
     result = {
         "input": str(input_path),
@@ -817,8 +834,8 @@ def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
         "prediction": prediction_json(prediction),
         "features": [asdict(c) for c in checks],
     }
-    with tempfile.TemporaryDirectory(prefix=".report-", dir=out) as staging:
-        report = Path(staging)
+    with staging as made:
+        report = Path(made)
         write_plots(drifted, batch, source, chunk_rows, report)
         io.write_json(report / "drift.json", result)
         io.write_text(

@@ -240,6 +240,8 @@ def open_input(path: str, contract: Contract, with_id: bool = True) -> Source:
     if not fs.isfile(where):
         if fs.exists(where):  # a directory: "not found" sent the user looking for it
             raise ChurnError(f"{clip(path, 300)}: not a regular file")
+        if isinstance(fs, LocalFileSystem) and Path(where).is_symlink():
+            raise ChurnError(f"{clip(path, 300)}: {io.DANGLING}")
         raise ChurnError(f"{path}: file not found")
     with_id = with_id and contract.id_in_data
     wanted = ([contract.id] if with_id else []) + contract.features
