@@ -235,6 +235,21 @@ def test_an_empty_value_is_a_usage_error_not_the_default(args, option, capsys):
 @pytest.mark.parametrize(
     ("args", "option"),
     [
+        (["sweep", "pull", "--grid", "a=1", "--remote=-x"], "--remote"),
+        (["remote", "check", "--", "--version"], "remote"),
+    ],
+)
+def test_a_remote_name_is_never_an_option_of_dvc_or_git(args, option, capsys):
+    """`--remote=-x` reached `dvc exp pull` as an option of its own."""
+    name = args[-1].removeprefix("--remote=")
+    assert usage_error(args, capsys).endswith(
+        f"error: argument {option}: {name}: a remote's name cannot start with '-'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
         (["score", "--input", "a\nb.csv", "--output", "o.csv"], "--input"),
         (["score", "--input", "a.csv", "--output", "o\r.csv"], "--output"),
         (["score", "--input", "a.csv", "--output", "o.csv", "--model-ref", "v\n1"], "--model-ref"),

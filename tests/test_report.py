@@ -186,6 +186,13 @@ def test_a_broken_metrics_file_is_one_line_naming_it(tmp_path):
     (tmp_path / "reports/metrics.json").write_text('{"roc_auc": 0.8,')
     with pytest.raises(ChurnError) as err:
         load_head(tmp_path)
+    # Without dvc.lock no file can be checked: said first (the report showed "?" and exit 0).
+    assert str(err.value) == (
+        "dvc.lock: file not found: reports/metrics.json cannot be checked against it (dvc repro)"
+    )
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
+    with pytest.raises(ChurnError) as err:
+        load_head(tmp_path)
     assert str(err.value) == (
         f"{tmp_path}/reports/metrics.json: not valid JSON (Expecting property name enclosed "
         "in double quotes, line 1)"
@@ -362,3 +369,30 @@ def test_a_png_that_fails_mid_write_leaves_the_earlier_one_whole(tmp_path, monke
         "pr.png",
         "roc.png",
     ]
+
+
+def test_the_report_never_replaces_a_file_git_tracks(tmp_path, monkeypatch):
+    """`--out dvc.yaml` replaced the pipeline; `--images src` put PNGs among the code."""
+    from churn.core.errors import ChurnError
+    from churn.core.integrity import git
+    from churn.ops.report import refuse_tracked, write_report
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ChurnError) as err:
+        write_report("main", Path("report.md"))
+    assert str(err.value) == "not inside a git repository: the report compares git revisions"
+    git("init", "-q")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("")
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    git("add", "-A")
+    for path, option, said in [
+        ("dvc.yaml", "--out", "a file git tracks"),
+        (str(tmp_path / "dvc.yaml"), "--out", "a file git tracks"),
+        ("src", "--images", "holds files git tracks"),
+    ]:
+        with pytest.raises(ChurnError) as err:
+            refuse_tracked(Path(path), option)
+        assert str(err.value) == f"{option} {path}: {said}; write the report elsewhere"
+    refuse_tracked(Path("report.md"), "--out")
+    refuse_tracked(Path("images"), "--images")

@@ -624,3 +624,15 @@ def test_one_sweep_run_or_queue_at_a_time_in_a_workspace(tmp_path):
             check=True,
         ).stdout
     )
+
+
+def test_one_key_of_a_grid_is_at_most_8192_characters(params_dict):
+    """Hydra's parser took 10 s for a list of 8,000 names and over a minute for 20,000."""
+    token = "evaluate.slices=[" + ",".join(f"a{i}" for i in range(3_000)) + "]"
+    with pytest.raises(ChurnError) as err:
+        sweep.plan(token, params_dict)
+    assert str(err.value) == (
+        f"grid: {sweep.clip(repr(token), 60)}: {len(token):,} characters, "
+        "more than 8,192 in one KEY=VALUES"
+    )
+    assert len(str(err.value)) < 200

@@ -170,6 +170,14 @@ def _line(text: str) -> str:
     return text
 
 
+def _remote_name(text: str) -> str:
+    """A git or DVC remote's name: one line, and never read as an option of dvc or git."""
+    text = _line(text)
+    if text.startswith("-"):
+        raise argparse.ArgumentTypeError(f"{clip(text)}: a remote's name cannot start with '-'")
+    return text
+
+
 def _add(
     commands: argparse._SubParsersAction,
     name: str,
@@ -291,7 +299,7 @@ def _sweep_parser(commands: argparse._SubParsersAction) -> None:
         "--name", type=_line, required=True, help="the set's name, from plan"
     )
     parsers["pull"].add_argument(
-        "--remote", type=_line, default="origin", help="git remote (origin)"
+        "--remote", type=_remote_name, default="origin", help="git remote (origin)"
     )
     parsers["queue"].add_argument(
         "--jobs", type=int, default=1, help="experiments run at once (default 1)"
@@ -369,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     remote = _add(commands, "remote", _remote, "Check a DVC remote before pushing or pulling")
     check = _actions(remote, ("check", "one line naming what is missing if it has no credentials"))
     check["check"].add_argument(
-        "remote", nargs="?", type=_line, help="remote name (default: the default remote)"
+        "remote", nargs="?", type=_remote_name, help="remote name (default: the default remote)"
     )
     return parser
 

@@ -368,3 +368,20 @@ def test_dvc_lock_goes_through_the_same_loader(tmp_path):
     assert str(err.value) == (
         f"{tmp_path / 'dvc.lock'}: line 2: YAML anchor &s not allowed (params never need them)"
     )
+
+
+def test_params_missing_in_a_subdirectory_of_the_project_says_where_it_is(tmp_path, monkeypatch):
+    """In a subdirectory only "params.yaml: file not found" was said."""
+    (tmp_path / "params.yaml").write_text("{}\n")
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "src" / "deep").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "src" / "deep")
+    with pytest.raises(ChurnError) as err:
+        load_params()
+    assert str(err.value) == (
+        f"params.yaml: file not found here; the project is {tmp_path}: run churn there"
+    )
+    monkeypatch.chdir(tmp_path.parent)  # no project above: nothing to add
+    with pytest.raises(ChurnError) as err:
+        load_params()
+    assert str(err.value) == "params.yaml: file not found"

@@ -523,7 +523,7 @@ def _named_features(key: str, names: list[str], features: list[str], source: str
     unknown = [s for s in names if s not in features]
     if unknown:
         raise ChurnError(
-            f"params.yaml: {key}: {', '.join(map(repr, unknown))} "
+            f"params.yaml: {key}: {clip(', '.join(map(repr, unknown)), 200)} "
             f"{'is not a feature' if len(unknown) == 1 else 'are not features'} of {source} "
             f"(features: {clip(', '.join(features), 200)})"
         )

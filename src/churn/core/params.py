@@ -406,8 +406,18 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     if p.is_dir():
         raise ChurnError(f"{p}: a directory, not a params file")
     if not p.is_file():
-        raise ChurnError(f"{p}: file not found")
+        raise ChurnError(f"{p}: file not found{_root_hint(p)}")
     return parse_params(io.read_yaml(p), str(p))
+
+
+def _root_hint(path: Path) -> str:
+    """Where the project is, when ``path`` is relative and a folder above the cwd has it."""
+    if path.is_absolute():
+        return ""
+    for parent in Path.cwd().parents:
+        if (parent / path).is_file() and (parent / "dvc.yaml").is_file():
+            return f" here; the project is {parent}: run churn there"
+    return ""
 
 
 def describe(err: ValidationError) -> str:

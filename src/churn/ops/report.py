@@ -437,13 +437,30 @@ def _workspace_columns(path: Path) -> list[str] | None:
         return None
 
 
+def refuse_tracked(path: Path, option: str) -> None:
+    """``path`` is no file git tracks, nor a folder holding one: the report would replace it.
+
+    ``--out dvc.yaml`` replaced the pipeline with the report; ``--images src`` put
+    PNGs among the code.
+    """
+    listed = git_or_none("--literal-pathspecs", "ls-files", "-z", "--", str(path)) or ""
+    tracked = [name for name in listed.split("\0") if name]
+    if tracked:
+        what = "holds files git tracks" if path.is_dir() else "a file git tracks"
+        raise ChurnError(f"{option} {clip(path, 200)}: {what}; write the report elsewhere")
+
+
 def write_report(base: str, out: Path, images: Path | None = None) -> Path:
     """Write the report for the workspace against git revision ``base``."""
     root = Path.cwd()
+    if git_or_none("rev-parse", "--git-dir", cwd=root) is None:
+        raise ChurnError("not inside a git repository: the report compares git revisions")
     if not is_revision(base, cwd=root):
         raise ChurnError(f"--base {clip(base)}: no such git revision (fetch it first)")
+    refuse_tracked(out, "--out")
     if images is not None:
         io.require_directory_or_absent(images, "--images")  # before "no changes" skips it
+        refuse_tracked(images, "--images")
     params = load_params()
     text = build_report(
         load_base(root, base),

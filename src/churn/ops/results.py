@@ -136,6 +136,11 @@ def load_head(root: Path) -> Side:
     reports = paths.get("reports", "reports")
     metrics = root / reports / "metrics.json"
     if metrics.exists():
+        if not side.lock:  # nothing to check the files against: they may be any commit's
+            raise ChurnError(
+                f"{LOCK_FILE}: file not found: {reports}/metrics.json cannot be checked "
+                "against it (dvc repro)"
+            )
         text = locked_text(root, f"{reports}/metrics.json", side.lock)
         side.metrics = metrics_of(io.parse_json(text, str(metrics)), str(metrics), required=True)
         text = locked_text(root, paths["predictions"], side.lock)

@@ -41,6 +41,9 @@ from churn.ops.check import check_untracked
 log = logging.getLogger("churn.sweep")
 
 MAX_SETS = 64  # a sweep bigger than this is a mistake more often than a plan
+# One KEY=VALUES of a grid: 64 values of a few dozen characters, or one long list. Parsed
+# in under half a second; 20,000 took Hydra over a minute.
+MAX_OVERRIDE_CHARS = 8_192
 WORKSPACE_LOCK = Path(".dvc/tmp/churn-sweep.lock")  # beside DVC's own locks, ignored by git
 NAME_PREFIX = "sweep-"
 # Hydra sweeps that name no finite list of values: glob() picks among config-group
@@ -76,6 +79,11 @@ def _parser() -> Any:
 def _parse_one(parser: Any, token: str) -> Any:
     from hydra.errors import HydraException
 
+    if len(token) > MAX_OVERRIDE_CHARS:  # Hydra's parser takes time in the square of it
+        raise ChurnError(
+            f"grid: {clip(repr(token), 60)}: {len(token):,} characters, more than "
+            f"{MAX_OVERRIDE_CHARS:,} in one KEY=VALUES"
+        )
     try:
         (override,) = parser.parse_overrides([token])
     except (HydraException, ValueError) as err:  # ValueError: an int of over 4,300 digits
