@@ -61,8 +61,25 @@ def test_credentials_from_config_local():
     ],
 )
 def test_other_credential_sources(extra_config, env, source):
-    assert credentials_problem("s3", {**S3, **extra_config}, env) is None
-    assert credential_source({**S3, **extra_config}, env) == source
+    team = {"team"}  # a profile the AWS shared files define with credentials
+    assert credentials_problem("s3", {**S3, **extra_config}, env, team) is None
+    assert credential_source({**S3, **extra_config}, env, team) == source
+
+
+@pytest.mark.parametrize(
+    ("extra_config", "env", "where"),
+    [
+        ({"profile": "nosuch"}, {}, "its DVC config's profile"),
+        ({}, {"AWS_PROFILE": "nosuch"}, "AWS_PROFILE"),
+        ({}, {"AWS_DEFAULT_PROFILE": "nosuch"}, "AWS_DEFAULT_PROFILE"),
+    ],
+)
+def test_a_profile_the_aws_files_lack_is_no_credentials(extra_config, env, where):
+    """The AWS SDK fails on it (ProfileNotFound) at the first push; the check passed it."""
+    assert credentials_problem("s3", {**S3, **extra_config}, env, {"default", "team"}) == (
+        f"DVC remote 's3' has no credentials: {where} names AWS profile 'nosuch', which the "
+        "AWS shared credentials and config files do not define with credentials"
+    )
 
 
 def test_default_profile_of_the_aws_files_counts():

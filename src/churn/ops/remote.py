@@ -37,6 +37,8 @@ ENV_SOURCES = (
     ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",),
     ("AWS_CONTAINER_CREDENTIALS_FULL_URI",),
 )
+# What names a profile of the AWS shared files (boto fails on one they lack).
+PROFILE_VARIABLES = (("AWS_PROFILE",), ("AWS_DEFAULT_PROFILE",))
 # Keys of a profile in ~/.aws/config that make boto find credentials for it.
 PROFILE_CREDENTIAL_KEYS = frozenset(
     {"aws_access_key_id", "credential_process", "role_arn", "sso_session", "sso_start_url"}
@@ -77,14 +79,16 @@ def credential_source(
     if _all_set(remote, CONFIG_PAIR):
         return "the remote's DVC config (access_key_id, secret_access_key)"
     for key in CONFIG_POINTERS:
-        if remote.get(key):
+        if remote.get(key) and (key != "profile" or remote[key] in shared_profiles):
             return f"the remote's DVC config ({key})"
     if remote.get("allow_anonymous_login"):
         return "anonymous access (allow_anonymous_login)"
     for group in (ENV_PAIR, *ENV_SOURCES):
-        if _all_set(env, group):
+        named = group in PROFILE_VARIABLES and env.get(group[0]) not in shared_profiles
+        if _all_set(env, group) and not named:
             return f"the environment ({', '.join(group)})"
-    if "default" in shared_profiles:
+    named = remote.get("profile") or any(env.get(g[0]) for g in PROFILE_VARIABLES)
+    if "default" in shared_profiles and not named:  # a profile named is the one boto reads
         return "the default profile of the AWS shared credentials/config files"
     return None
 
@@ -123,6 +127,15 @@ def credentials_problem(
             f"DVC remote '{name}' has incomplete credentials: {half[0]} is set in the "
             f"environment but {half[1]} is not"
         )
+    profiles = [("its DVC config's profile", remote.get("profile"))]
+    profiles += [(group[0], env.get(group[0])) for group in PROFILE_VARIABLES]
+    for where, profile in profiles:
+        if profile:
+            return (
+                f"DVC remote '{name}' has no credentials: {where} names AWS profile "
+                f"{clip(repr(str(profile)), 60)}, which the AWS shared credentials and config "
+                "files do not define with credentials"
+            )
     return (
         f"DVC remote '{name}' has no credentials: set AWS_ACCESS_KEY_ID and "
         f"AWS_SECRET_ACCESS_KEY in the environment, or run dvc remote modify --local {name} "
