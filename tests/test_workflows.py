@@ -382,3 +382,27 @@ def test_every_run_step_fails_when_a_command_before_a_pipe_fails(name):
         assert "shell" not in job.get("defaults", {}).get("run", {}), job
         for step in job.get("steps", []):
             assert step.get("shell", "bash") == "bash", step
+
+
+def test_a_failed_cml_run_replaces_the_comments_numbers(tmp_path):
+    """A later push whose dvc repro failed left the last run's numbers in the comment."""
+    workflow = load("cml.yaml")
+    comment, failed = [s for s in steps(workflow) if "cml comment update" in s.get("run", "")]
+    assert failed["if"].startswith("failure() && ")
+    assert failed["if"].removeprefix("failure() && ") == comment["if"]
+    title = '--watermark-title="churn model report"'
+    assert title in comment["run"]
+    assert title in failed["run"]
+    assert "--no-publish" in failed["run"]
+    assert "${{" not in failed["run"]  # values reach the script through env only
+    written = failed["run"].split("cml comment")[0]
+    env = {
+        "HEAD_SHA": "abc123",
+        "RUN_URL": "https://example.invalid/run/1",
+        "PATH": "/usr/bin:/bin",
+    }
+    subprocess.run(["bash", "-eo", "pipefail", "-c", written], env=env, cwd=tmp_path, check=True)
+    assert (tmp_path / "failed.md").read_text() == (
+        "**This run failed** at abc123: no numbers for it, and those of earlier runs no longer "
+        "stand. See https://example.invalid/run/1\n"
+    )
