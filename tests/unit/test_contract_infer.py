@@ -54,6 +54,11 @@ def frame(n: int = 30, **extra) -> pd.DataFrame:
         ([float(i) for i in range(30)], "row numbers 0..29"),  # read as floats
         ([f"C{i:04d}" for i in range(30)], "30 distinct values in 30 rows"),
         ([f"C{i}" for i in range(29)] + ["C0"], "29 distinct values in 30 rows"),  # near-unique
+        # Exact past 2**53: ":.0f" printed 9223372036854775808..9223372036854775808.
+        (
+            np.arange(2**63, 2**63 + 200, dtype=np.uint64),
+            "row numbers 9223372036854775808..9223372036854776007",
+        ),
     ],
 )
 def test_row_numbers_and_keys_are_key_like(values, why):

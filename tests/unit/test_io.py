@@ -198,6 +198,15 @@ def test_yaml_error_is_one_line_naming_the_origin():
     )
 
 
+def test_a_key_written_twice_is_named_without_advice_to_switch_the_check_off():
+    with pytest.raises(ChurnError) as err:
+        io.parse_yaml("a: 1\na: 2\n", "params.yaml")
+    assert str(err.value).endswith(
+        'found duplicate key "a" with value "2" (original value: "1") in "<unicode string>", '
+        "line 2, column 1: a: 2 ^ (line: 2))"
+    )
+
+
 def test_an_integer_too_long_for_python_is_one_line():
     """4,301 digits: Python refuses to convert it (a ValueError, which was a traceback)."""
     with pytest.raises(ChurnError) as err:

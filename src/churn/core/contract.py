@@ -246,7 +246,7 @@ def key_like(values: pd.Series) -> str | None:
             return None
         low, high = present.min(), present.max()
         if present.nunique() == n and high - low == n - 1:
-            return f"row numbers {low:.0f}..{high:.0f}"
+            return f"row numbers {int(low)}..{int(high)}"  # exact: :.0f rounded past 2**53
         return None
     distinct = present.astype(str).nunique()
     if distinct == n or (n >= KEY_MIN_ROWS and distinct >= KEY_DISTINCT_SHARE * n):

@@ -293,9 +293,9 @@ def parse_yaml(data: str | bytes | None, origin: str = "YAML") -> Any:
     except (RuamelError, yaml.YAMLError, AssertionError, ValueError) as err:
         # ruamel asserts on some directives (``%YAML 1.3``): bad input, not a bug here.
         # ValueError: an integer of more digits than Python converts (4,300).
-        raise ChurnError(
-            f"{origin}: not valid YAML ({clip(' '.join(str(err).split()), 300)})"
-        ) from None
+        # ruamel's advice to switch its duplicate-key check off is none to take here.
+        why = " ".join(str(err).split()).split(" To suppress this check see:")[0]
+        raise ChurnError(f"{origin}: not valid YAML ({clip(why, 300)})") from None
 
 
 def utf8_bytes(text: str, origin: str) -> bytes:
