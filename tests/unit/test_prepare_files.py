@@ -62,6 +62,11 @@ REFUSED = {
         "lines end in a bare carriage return (CR); re-save the file with LF or CRLF line ends",
     ),
     "semicolons": ("a;b;c\n1;2;3\n", "columns are separated by semicolons; expected commas"),
+    # pandas first saw rows wider than the header (1;2,5 is two fields to it).
+    "semicolons and decimal commas": (
+        "a;b;c\n1;2,5;3\n",
+        "columns are separated by semicolons; expected commas",
+    ),
     "tabs": ("a\tb\n1\t2\n", "columns are separated by tabs; expected commas"),
     "pipes": ("a|b\n1|2\n", "columns are separated by pipes; expected commas"),
     # The cut line holds a space: the line is split on newlines, not on whitespace.

@@ -181,6 +181,7 @@ def _parsed_blocks(
             ) as reader:
                 return [compact(blank_cells(block, written)) for block in reader]
     except pd.errors.ParserWarning:
+        check_delimiter(io.read_csv_header(path), path)
         raise ChurnError(f"{path}: data rows have more fields than the header") from None
     except pd.errors.EmptyDataError:
         raise ChurnError(f"{path}: file is empty") from None
@@ -335,9 +336,18 @@ def _code_point(data: np.ndarray, at: int, following: int = 0) -> str:
 
 
 def _check_delimiter(frame: pd.DataFrame, path: Path) -> None:
-    if len(frame.columns) != 1:
+    check_delimiter([str(name) for name in frame.columns], path)
+
+
+def check_delimiter(names: list[str], path: Path) -> None:
+    """A header of one name holding semicolons, tabs or pipes: another delimiter.
+
+    With decimal commas in the rows (1;2,5), pandas first says the rows have more
+    fields than the header: this is said instead.
+    """
+    if len(names) != 1:
         return
-    header = str(frame.columns[0])
+    header = names[0]
     for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
         if delimiter in header:
             raise ChurnError(f"{path}: columns are separated by {name}; expected commas")
