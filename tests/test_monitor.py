@@ -1155,3 +1155,19 @@ def test_links_to_nothing_and_an_out_that_cannot_be_written_are_named(
     with pytest.raises(ChurnError) as err:
         mon._staging(tmp_path / "ro")
     assert str(err.value) == f"--out {tmp_path / 'ro'}: Permission denied"
+
+
+def test_a_prediction_log_that_is_compressed_is_named_so(trained, tmp_path):
+    """A gzip file named .jsonl: "not JSON lines ('utf-8' codec can't decode byte 0x8b)"."""
+    import gzip
+
+    from churn.core.contract import read_contract
+
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(gzip.compress(b'{"a": 1}\n'))
+    contract = read_contract(trained / "data/prepared/contract.json")
+    with pytest.raises(ChurnError) as err:
+        mon.open_batch(path, contract)
+    assert str(err.value) == (
+        f"{path}: not JSON lines text but gzip-compressed data: save it as a UTF-8 JSON lines file"
+    )

@@ -280,3 +280,20 @@ def test_integers_past_64_bits_are_numbers_and_the_outputs_are_of_one_run(
     assert len(calls) == 2
     assert {p: Path(p).read_bytes() for p in before} == before
     assert params["paths"]["train"] in before
+
+
+def test_an_integer_past_float64_is_a_value_the_contract_names(
+    tmp_path, monkeypatch, capsys, params_raw
+):
+    """309 digits or more: an OverflowError traceback once such integers were read as floats."""
+    own_project(tmp_path, monkeypatch, params_raw)
+    frame = make_custom_dataset(300)
+    fee = pd.Series(range(300), dtype=object) * 3
+    fee.iloc[7] = 10**400
+    frame.insert(2, "fee", fee)
+    frame.to_csv("data/raw/own.csv", index=False)
+    assert entry.run(prepare.main) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-2].startswith("error: data/raw/own.csv: ")
+    assert lines[-1] == "  fee: is a number: 1 bad row(s) (row 8: inf)"
+    assert not Path("data/prepared").exists()

@@ -213,7 +213,7 @@ def try_lock(path: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_releases_and_promotions_wait_for_the_clone_lock(tagged):
+def test_releases_and_promotions_wait_for_the_clone_lock(tagged, monkeypatch):
     """While one command holds the lock no other gets it: each checks, then tags, alone."""
     lock = tagged / ".git" / "churn-release.lock"
     with release.one_at_a_time():
@@ -221,3 +221,9 @@ def test_releases_and_promotions_wait_for_the_clone_lock(tagged):
         assert held.returncode == 1
         assert "BlockingIOError" in held.stderr
     assert try_lock(lock).returncode == 0
+    # A linked worktree shares the clone's tags, so it takes the same lock.
+    worktree = tagged.parent / "worktree"
+    integrity.git("worktree", "add", "-q", "--detach", str(worktree))
+    monkeypatch.chdir(worktree)
+    with release.one_at_a_time():
+        assert try_lock(lock).returncode == 1

@@ -274,3 +274,18 @@ def test_config_files_are_valid_as_dvc_merges_them(dvc_dir, monkeypatch, tmp_pat
         ".dvc/config.local: DVC cannot read this config file "
         "(expected 'url' for dictionary value @ data['remote']['new'])"
     )
+
+
+def test_the_file_named_is_the_one_that_gave_the_error_left(dvc_dir, monkeypatch, tmp_path):
+    """The repo config lacks a url config.local adds, but config.local breaks core: named."""
+    monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(tmp_path / "nowhere"))
+    with (dvc_dir / "config").open("a") as config:
+        config.write("['remote \"minio\"']\n    endpointurl = http://127.0.0.1:9\n")
+    (dvc_dir / "config.local").write_text(
+        "[core]\n    autostage = tru\n['remote \"minio\"']\n    url = s3://b/c\n"
+    )
+    monkeypatch.chdir(dvc_dir.parent)
+    with pytest.raises(ChurnError) as err:
+        check_dvc_config()
+    assert str(err.value).startswith(".dvc/config.local: DVC cannot read this config file (")
+    assert "autostage" in str(err.value)

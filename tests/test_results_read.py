@@ -274,3 +274,23 @@ def test_an_s3_remote_that_cannot_be_read_is_unavailable_not_a_traceback(
     with caplog.at_level("INFO"):
         assert read_through_dvc(tracked, "HEAD", ["good.json"], lock) is None
     assert caplog.records[-1].getMessage() == f"HEAD: outputs not available through DVC ({error})"
+
+
+def test_the_bases_raw_rows_are_counted_from_a_stream_and_checked(tracked, caplog):
+    """The base's raw file was read whole into one string (six times its size in memory)."""
+    from churn.ops.results import rows_through_dvc
+
+    (tracked / "raw.csv").write_text("id,x\n" + "".join(f"{i},{i % 7}\n" for i in range(2500)))
+    run(tracked, sys.executable, "-m", "dvc", "add", "-q", "raw.csv")
+    run(tracked, "git", "add", "-A")
+    identity = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
+    run(tracked, "git", *identity, "-c", "commit.gpgsign=false", "commit", "-q", "-m", "raw")
+    lock = lock_of(tracked, "raw.csv")
+    assert rows_through_dvc(tracked, "HEAD", "raw.csv", lock) == 2500
+    assert rows_through_dvc(tracked, "HEAD", "raw.csv", {}) is None  # nothing to check against
+    md5 = lock["stages"]["add"]["outs"][0]["md5"]
+    stored = tracked / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    stored.chmod(0o644)
+    stored.write_text("id,x\n1,2\n")
+    assert rows_through_dvc(tracked, "HEAD", "raw.csv", lock) is None
+    assert "rows not counted" in caplog.records[-1].getMessage()

@@ -207,7 +207,7 @@ def test_main_pushes_outputs_and_never_commits():
 
 def test_release_publishes_checked_models_for_version_and_stage_tags():
     workflow = load("release.yml")
-    assert triggers(workflow) == {"push": {"tags": ["*@v*", "*#*", "!*!*"]}}
+    assert triggers(workflow) == {"push": {"tags": ["*@v*", "*#*", "!*!*", "!*@deprecated*"]}}
     verify, publish = workflow["jobs"]["verify"], workflow["jobs"]["publish"]
     scripts = "\n".join(step.get("run", "") for step in verify["steps"])
     order = [

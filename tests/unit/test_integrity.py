@@ -492,8 +492,36 @@ def test_a_stage_is_the_last_assigned_version_not_since_unassigned(tmp_path):
     with pytest.raises(ChurnError) as err:
         event("churn-model#prod!#10", "three")
     assert str(err.value) == (
+        "churn-model#prod: no version is in stage prod now (churn-model#prod!#10 took the last out)"
+    )
+
+
+def test_a_deregistered_version_or_a_deprecated_artifact_is_in_no_stage(tmp_path):
+    """`gto deprecate ARTIFACT VERSION` tags @vX.Y.Z!#N; `gto deprecate ARTIFACT` @deprecated."""
+    sh_git(tmp_path, "init", "-q")
+    for name in ("one", "two"):
+        sh_git(tmp_path, "commit", "-q", "--allow-empty", "-m", name)
+        sh_git(tmp_path, "tag", name)
+
+    def event(tag: str, commit: str) -> str:
+        sh_git(tmp_path, "tag", "-a", "-m", "gto", tag, commit)
+        return integrity.latest_stage_tag("churn-model", "prod", cwd=tmp_path)
+
+    sh_git(tmp_path, "tag", "-a", "-m", "gto", "churn-model@v1.0.1", "one")
+    sh_git(tmp_path, "tag", "-a", "-m", "gto", "churn-model@v1.0.2", "two")
+    assert event("churn-model#prod#3", "one") == "churn-model#prod#3"
+    assert event("churn-model#prod#4", "two") == "churn-model#prod#4"
+    assert event("churn-model@v1.0.2!#5", "two") == "churn-model#prod#3"  # two deregistered
+    with pytest.raises(ChurnError) as err:
+        event("churn-model@v1.0.1!#6", "one")
+    assert str(err.value) == (
         "churn-model#prod: no version is in stage prod now "
-        "(churn-model#prod!#10 unassigned the last)"
+        "(churn-model#prod#4's version is deregistered)"
+    )
+    with pytest.raises(ChurnError) as err:
+        event("churn-model@deprecated#7", "two")
+    assert str(err.value) == (
+        "churn-model#prod: churn-model is deprecated (churn-model@deprecated#7)"
     )
 
 

@@ -325,16 +325,18 @@ def test_integers_past_64_bits_are_read_as_floats(tmp_path, monkeypatch, rows):
         "1,10,-5,a,1,7\n"
         "2,1180591620717411303424,18446744073709551615,b,x,8\n"
         "3,,3, ,3,9\n"
-        "4,5,-9223372036854775809,c,4,18446744073709551616\n",
+        "4,5,-9223372036854775809,c,4,18446744073709551616\n"
+        f"5,{10**400},1,d,5,9\n",  # past float64 too: inf, which the contract names
     )
     frame = read_raw(path, ["code"], ["id"])
     assert frame["wide"].dtype == np.float64
     assert frame["wide"].tolist()[:2] == [10.0, 2.0**70]
-    assert frame["wide"].isna().tolist() == [False, False, True, False]
+    assert frame["wide"].tolist()[4] == np.inf
+    assert frame["wide"].isna().tolist() == [False, False, True, False, False]
     assert frame["signed"].dtype == np.float64
-    assert frame["signed"].tolist() == [-5.0, 2.0**64, 3.0, -(2.0**63)]
+    assert frame["signed"].tolist() == [-5.0, 2.0**64, 3.0, -(2.0**63), 1.0]
     assert frame["word"].tolist()[:2] == ["a", "b"]  # words stay text
-    assert frame["mixed"].astype(str).tolist() == ["1", "x", "3", "4"]  # the stray check's
+    assert frame["mixed"].astype(str).tolist() == ["1", "x", "3", "4", "5"]  # the stray check's
     assert frame["code"].cat.categories.tolist() == ["18446744073709551616", "7", "8", "9"]
     io.write_parquet(tmp_path / "out.parquet", frame.drop(columns="mixed"))  # "x" stops prepare
 
@@ -484,6 +486,10 @@ def test_a_file_of_text_categories_is_parsed_once(tmp_path, monkeypatch):
         (lambda data: b"\x28\xb5\x2f\xfd\x24\x00" + data, "zstd-compressed data"),
         (lambda data: b"PK\x03\x04\x14\x00" + data, "a zip archive (an Excel .xlsx file is one)"),
         (lambda data: b"PAR1\x15\x04\x15\x00" + data, "a Parquet file"),
+        (lambda data: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + data, "an old Excel .xls file (OLE2)"),
+        (lambda data: b"ARROW1\x00\x00" + data, "an Arrow or Feather file"),
+        (lambda data: b"\xff\xff\xff\xff\x10\x00" + data, "an Arrow stream"),
+        (lambda data: b"7z\xbc\xaf\x27\x1c\x00\x04" + data, "a 7-Zip archive"),
     ],
 )
 def test_a_raw_file_that_is_no_text_is_named_so(tmp_path, make, kind):
@@ -501,3 +507,11 @@ def test_a_raw_file_that_is_no_text_is_named_so(tmp_path, make, kind):
 )
 def test_text_that_starts_like_a_magic_number_is_text(head):
     assert io.not_text(head) is None
+
+
+def test_a_plain_csv_named_like_a_compressed_file_is_read_as_the_text_it_is(tmp_path):
+    """The reader took the compression from the name: BadGzipFile, LZMAError tracebacks."""
+    for name in ("raw.csv.gz", "raw.csv.xz", "raw.csv.bz2", "raw.csv.zip"):
+        path = tmp_path / name
+        path.write_text("id,x\n1,a\n2,b\n3,a\n4,b\n")
+        assert read_raw(path)["x"].tolist() == ["a", "b", "a", "b"]

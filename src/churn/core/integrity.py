@@ -299,8 +299,8 @@ def check_dvc_config(root: str | Path = ".") -> None:
     and its config.local), and surfaces as a traceback, a failed subcommand or a
     missing output, depending on which command read it first. Like DVC, the merged
     config is what must be valid (a config.local may set a remote's endpoint alone,
-    the repository's config its url): the file named is the one after which it
-    stays invalid.
+    the repository's config its url): the file named is the one whose addition gave
+    the error that is left.
     """
     from dvc.config import Config, ConfigError, merge
     from dvc.exceptions import NotDvcRepoError
@@ -320,7 +320,8 @@ def check_dvc_config(root: str | Path = ".") -> None:
         try:
             Config.validate(copy.deepcopy(merged))
         except ConfigError as err:
-            culprit = culprit or (path, err)
+            if culprit is None or str(culprit[1]) != str(err):  # a new error: this file's
+                culprit = (path, err)
         else:
             culprit = None
     if culprit is not None:
@@ -363,38 +364,51 @@ def latest_stage_tag(artifact: str, stage: str, cwd: str | Path | None = None) -
     """The assignment tag of the version in ``stage`` now, as ``gto show`` reads the tags.
 
     GTO numbers every event of an artifact: ``<artifact>#<stage>#N`` assigns the stage
-    to the commit's version, ``<artifact>#<stage>!#N`` (``gto unassign``) takes it
-    away. A version is in the stage while its last event there is an assignment; of
-    those, the stage is the one assigned last. Lightweight tags are no events (GTO
-    skips them too).
+    to the commit's version, ``<artifact>#<stage>!#N`` (``gto deprecate ARTIFACT
+    VERSION STAGE``) takes it away. A version is in the stage while its last event there
+    is an assignment, and while it is registered (``gto deprecate ARTIFACT VERSION``
+    tags ``<artifact>@vX.Y.Z!``); of those, the stage is the one assigned last. A
+    deprecated artifact (``<artifact>@deprecated``) has no stages. Lightweight tags are
+    no events (GTO skips them too).
     """
+    deprecated = _gto_tags(cwd, f"{artifact}@deprecated*")
+    if deprecated:
+        raise ChurnError(f"{artifact}#{stage}: {artifact} is deprecated ({deprecated[0][0]})")
+    gone = {commit for _, commit in _gto_tags(cwd, f"{artifact}@v*!*")}
+    event = re.compile(rf"{re.escape(artifact)}#{re.escape(stage)}(!?)#([1-9][0-9]{{0,5}})")
+    events = []
+    for name, commit in _gto_tags(cwd, f"{artifact}#{stage}#*", f"{artifact}#{stage}!#*"):
+        found = event.fullmatch(name)
+        if found:
+            events.append((int(found[2]), name, commit, found[1] == "!"))
+    last: dict[str, tuple[int, str, bool]] = {}
+    for number, name, commit, unassigned in sorted(events):
+        last[commit] = (number, name, unassigned or commit in gone)
+    assigned = [(number, name) for number, name, out in last.values() if not out]
+    if assigned:
+        return max(assigned)[1]
+    if events:
+        _, name, _, unassigned = max(events)
+        why = f"{name} took the last out" if unassigned else f"{name}'s version is deregistered"
+        raise ChurnError(f"{artifact}#{stage}: no version is in stage {stage} now ({why})")
+    raise ChurnError(f"{artifact}#{stage}: no such stage tag (make promote first)")
+
+
+def _gto_tags(cwd: str | Path | None, *patterns: str) -> list[tuple[str, str]]:
+    """The annotated tags matching ``patterns`` (as GTO writes its events), with their commits."""
     listed = git(
         "for-each-ref",
         "--format=%(refname:strip=2)%00%(objecttype)%00%(*objectname)",
         "--",
-        f"refs/tags/{artifact}#{stage}#*",
-        f"refs/tags/{artifact}#{stage}!#*",
+        *(f"refs/tags/{pattern}" for pattern in patterns),
         cwd=cwd,
     )
-    event = re.compile(rf"{re.escape(artifact)}#{re.escape(stage)}(!?)#([1-9][0-9]{{0,5}})")
-    events = []
+    found = []
     for line in listed.splitlines():
         name, kind, commit = line.split("\0")
-        found = event.fullmatch(name)
-        if found and kind == "tag":
-            events.append((int(found[2]), name, commit, found[1] == "!"))
-    last: dict[str, tuple[int, str, bool]] = {}
-    for number, name, commit, unassigned in sorted(events):
-        last[commit] = (number, name, unassigned)
-    assigned = [(number, name) for number, name, unassigned in last.values() if not unassigned]
-    if assigned:
-        return max(assigned)[1]
-    if events:
-        raise ChurnError(
-            f"{artifact}#{stage}: no version is in stage {stage} now "
-            f"({max(events)[1]} unassigned the last)"
-        )
-    raise ChurnError(f"{artifact}#{stage}: no such stage tag (make promote first)")
+        if kind == "tag":
+            found.append((name, commit))
+    return found
 
 
 def release_at(commit: str, artifact: str, cwd: str | Path | None = None) -> str:

@@ -466,6 +466,10 @@ NOT_TEXT = (
     (b"\xfd7zXZ\x00", "xz-compressed data"),
     (b"\x28\xb5\x2f\xfd", "zstd-compressed data"),
     (b"PK\x03\x04", "a zip archive (an Excel .xlsx file is one)"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls file (OLE2)"),
+    (b"ARROW1", "an Arrow or Feather file"),
+    (b"\xff\xff\xff\xff", "an Arrow stream"),
     (b"PAR1", PARQUET),
 )
 SNIFF_BYTES = 64
@@ -485,8 +489,8 @@ def not_text(head: bytes) -> str | None:
     return None
 
 
-def refuse_not_text(path: str, head: bytes, parquet_read: bool = False) -> None:
-    """One line for a "CSV" file that is compressed, an archive or Parquet.
+def refuse_not_text(path: str, head: bytes, parquet_read: bool = False, text: str = "CSV") -> None:
+    """One line for a ``text`` ("CSV", "JSON lines") file that is compressed, an archive or binary.
 
     pandas and pyarrow read one as text: "not UTF-8", or a CSV parse error quoting
     binary bytes. ``parquet_read``: the command reads Parquet by its name.
@@ -494,8 +498,11 @@ def refuse_not_text(path: str, head: bytes, parquet_read: bool = False) -> None:
     kind = not_text(head)
     if kind is None:
         return
-    fix = "name it .parquet" if kind == PARQUET and parquet_read else "save it as a UTF-8 CSV file"
-    raise ChurnError(f"{clip(path, 300)}: not CSV text but {kind}: {fix}")
+    if kind == PARQUET and parquet_read:
+        fix = "name it .parquet"
+    else:
+        fix = f"save it as a UTF-8 {text} file"
+    raise ChurnError(f"{clip(path, 300)}: not {text} text but {kind}: {fix}")
 
 
 def require_file(path: str | Path) -> Path:

@@ -177,6 +177,8 @@ def open_batch(path: Path, contract: Contract) -> BatchFile:
         scoring.open_input(str(path), contract, with_id=False)
         return BatchFile(path, kind, False)
     with io.require_file(path).open("rb") as fh:
+        io.refuse_not_text(str(path), fh.read(io.SNIFF_BYTES), parquet_read=True, text="JSON lines")
+        fh.seek(0)
         first = next((line for line in fh if line.strip()), b"")  # blank lines are skipped
     if not first:
         raise ChurnError(f"{path}: no data rows")

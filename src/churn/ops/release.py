@@ -239,7 +239,8 @@ def one_at_a_time() -> Iterator[None]:
     Two at once both find HEAD unreleased and tag it twice (GTO then refuses every
     later assignment), and two promotions each report the other's stage tag.
     """
-    path = Path(git("rev-parse", "--git-path", "churn-release.lock").strip())
+    # The common git dir: linked worktrees share the tags, so they share the lock too.
+    path = Path(git("rev-parse", "--git-common-dir").strip()) / "churn-release.lock"
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
         yield

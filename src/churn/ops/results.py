@@ -6,6 +6,7 @@ reproduced, and a revision through DVC (local cache or remote) or, when its
 outputs cannot be fetched, by reproducing it in a temporary git worktree.
 """
 
+import hashlib
 import json
 import logging
 import math
@@ -16,6 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -168,14 +170,16 @@ def locked_text(root: Path, output: str, lock: dict) -> str:
     return io.decode_utf8(data, str(path))
 
 
-def count_rows(source: Path | StringIO, origin: str) -> int | None:
+def count_rows(source: Path | Any, origin: str) -> int | None:
     """The raw file's data rows for the report's data line, a block at a time; None if unreadable.
 
     Informational only: a raw file prepare would refuse is prepare's to name, not a
     traceback of the report's.
     """
     try:
-        with pd.read_csv(source, usecols=[0], chunksize=1_000_000, encoding="utf-8") as reader:
+        with pd.read_csv(
+            source, usecols=[0], chunksize=1_000_000, encoding="utf-8", compression=None
+        ) as reader:
             return sum(len(block) for block in reader)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as err:
         log.warning("%s: rows not counted (%s)", origin, clip(" ".join(str(err).split()), 120))
@@ -209,9 +213,59 @@ def load_base(root: Path, rev: str) -> Side:
     origin = f"{rev}:{metrics_path}"
     side.metrics = metrics_of(io.parse_json(texts[0], origin), origin, required=False)
     side.predictions = predictions_of(texts[1], f"{rev}:{paths.get('predictions')}")
-    raw = read_through_dvc(root, rev, [str(paths.get("raw", ""))], side.lock)
-    side.raw_rows = count_rows(StringIO(raw[0]), f"{rev}:{paths.get('raw')}") if raw else None
+    side.raw_rows = rows_through_dvc(root, rev, str(paths.get("raw", "")), side.lock)
     return side
+
+
+class _Hashing:
+    """A binary stream's reader that hashes what it reads (md5, as dvc.lock records)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.md5 = stream, hashlib.md5()  # noqa: S324 (DVC's own hash)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.md5.update(data)
+        return data
+
+    def rest(self) -> str:
+        """The md5 of the whole stream, once what the reader left is read too."""
+        while self.read(1 << 20):
+            pass
+        return self.md5.hexdigest()
+
+
+def rows_through_dvc(root: Path, rev: str, path: str, lock: dict) -> int | None:
+    """The data rows of raw file ``path`` at ``rev``, streamed through DVC; None if unknown.
+
+    Streamed and counted a block at a time (the whole text of a 10M-row file in memory
+    cost about six times its size), and hashed as it goes: bytes other than ``rev``'s
+    dvc.lock records are no count of its.
+    """
+    import dvc.api
+
+    expected = recorded_md5(lock, path)
+    if not expected:
+        return None
+    origin = f"{rev}:{path}"
+    try:
+        with dvc.api.open(path, repo=str(root), rev=rev, mode="rb") as stream:
+            reader = _Hashing(stream)
+            rows = count_rows(reader, origin)
+            md5 = reader.rest()
+    except remote_errors() as err:
+        log.info("%s: not available through DVC (%s)", origin, type(err).__name__)
+        return None
+    if md5 != expected:
+        log.warning(
+            "%s: md5 %s, not the %s its %s records: rows not counted",
+            origin,
+            md5,
+            expected,
+            LOCK_FILE,
+        )
+        return None
+    return rows
 
 
 def yaml_at(root: Path, rev: str, path: str) -> dict:

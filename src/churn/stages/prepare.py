@@ -122,8 +122,11 @@ def wide_integers_as_floats(values: pd.Series) -> pd.Series:
     present = values.dropna()  # objects: Python ints, beside text in another block
     if present.empty or not re.fullmatch(NUMBER_TEXT, str(present.iloc[0])):
         return values  # a column of words fails at its first
-    numbers = bool(present.astype(str).str.fullmatch(NUMBER_TEXT).all())
-    return values.astype("float64") if numbers else values
+    if not present.astype(str).str.fullmatch(NUMBER_TEXT).all():
+        return values
+    # Through text: a Python int of 309 digits or more is past float64 (inf here, which
+    # the contract's finite check names); float() of the int itself raised OverflowError.
+    return pd.to_numeric(values.astype("str"), errors="coerce").astype("float64")
 
 
 # An integer as int() writes it: no sign but "-", no leading zero, at most 18 digits (int64).
@@ -175,6 +178,7 @@ def _parsed_blocks(
                 na_values=[" "],
                 keep_default_na=True,
                 encoding="utf-8",
+                compression=None,  # the bytes decide (io.refuse_not_text), not a .gz name
                 index_col=False,
                 dtype=dtypes,  # names absent from the file: ignored
                 chunksize=READ_ROWS,

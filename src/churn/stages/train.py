@@ -65,15 +65,18 @@ def build_classifier(params: TrainParams) -> ClassifierMixin | Pipeline:
 
 
 def float32_range() -> FunctionTransformer:
-    """Features clipped into float32's range, where scikit-learn's trees compare them.
+    """Features cast to float32 and clipped into its range, where scikit-learn's trees compare them.
 
     A forest casts its input to float32: a number past 3.4e38, which the contract lets
     through (it is finite), was "too large for dtype('float32')" in train, evaluate,
-    score and the service. Clipped, it still lies beyond every split, as it would
-    unclipped; every smaller value is left as it is.
+    score and the service. Cast (to infinity) and clipped, it lies beyond every split,
+    as it would unclipped; every other value is the float32 the forest made of it.
+    The float32 result is the copy the forest made itself: no float64 copy beside it.
     """
     limit = float(np.finfo(np.float32).max)
-    return FunctionTransformer(np.clip, kw_args={"a_min": -limit, "a_max": limit})
+    return FunctionTransformer(
+        np.clip, kw_args={"a_min": -limit, "a_max": limit, "dtype": np.float32}
+    )
 
 
 def fit_model(
