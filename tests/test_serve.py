@@ -253,6 +253,46 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(workdir, monkeypatch, ro
     assert Settings(max_batch=10).body_limit == 40960
 
 
+def test_bodies_being_read_share_one_budget_and_a_refusal_closes_the_connection():
+    """30 clients sending 4 MB and stopping held 4 GB (MAX_CONNECTIONS x MAX_BODY_BYTES)."""
+    import asyncio
+
+    from fastapi import HTTPException
+
+    from churn.serving.app import BodyBudget, read_body
+
+    class Stalled:
+        """A request whose body arrives in ``parts`` and then stops until released."""
+
+        def __init__(self, parts: list[bytes], release: asyncio.Event) -> None:
+            self.headers, self.parts, self.release = {}, parts, release
+
+        async def stream(self):
+            for part in self.parts:
+                yield part
+            await self.release.wait()
+
+    async def scenario() -> None:
+        budget, release = BodyBudget(limit=10), asyncio.Event()
+        first = asyncio.create_task(read_body(Stalled([b"12345", b"678"], release), 100, budget))
+        await asyncio.sleep(0.01)
+        assert budget.held == 8  # held while the body is being read
+        with pytest.raises(HTTPException) as refused:
+            await read_body(Stalled([b"abc"], release), 100, budget)
+        assert refused.value.status_code == 503
+        assert refused.value.headers == {"Retry-After": "1", "Connection": "close"}
+        assert budget.held == 8  # the refused body gave back what it had taken
+        release.set()
+        assert await first == b"12345678"
+        assert budget.held == 0  # read: one of MAX_CONCURRENT being parsed now
+        with pytest.raises(HTTPException) as large:
+            await read_body(Stalled([b"x" * 6, b"y" * 6], release), 10, budget)
+        assert (large.value.status_code, large.value.headers) == (413, {"Connection": "close"})
+        assert budget.held == 0
+
+    asyncio.run(scenario())
+
+
 def test_lax_values_take_the_pydantic_path_and_score_the_same(client, rows):
     """What the fast parser refuses but the schema allows (numbers as text) is still served.
 
@@ -443,6 +483,48 @@ def test_sampling_without_a_prediction_log_stops_the_start(monkeypatch, log):
     )
     monkeypatch.setenv("LOG_SAMPLE_RATE", "0")
     assert load_settings().log_sample_rate == 0.0
+
+
+def test_a_prediction_log_without_a_sample_rate_stops_the_start(monkeypatch, tmp_path):
+    """The rate is 0 by default: PREDICTION_LOG alone logged nothing, silently."""
+    from churn.serving.settings import load_settings
+
+    monkeypatch.delenv("LOG_SAMPLE_RATE", raising=False)
+    monkeypatch.setenv("PREDICTION_LOG", str(tmp_path / "log.jsonl"))
+    with pytest.raises(ChurnError) as err:
+        load_settings()
+    assert str(err.value) == (
+        "PREDICTION_LOG is set but LOG_SAMPLE_RATE is not (0, nothing logged, by default): "
+        "set LOG_SAMPLE_RATE, 1 to log every customer"
+    )
+    monkeypatch.setenv("LOG_SAMPLE_RATE", "0")  # said: off on purpose
+    assert load_settings().log_sample_rate == 0.0
+
+
+def test_the_prediction_log_holds_the_values_scored(workdir, monkeypatch, rows, tmp_path):
+    """The log holds each value as scored, to the last digit.
+
+    pandas' to_json kept 10 digits: 1.7976931348623157e308 read back as inf (monitor
+    refused the whole log), 29.851234567891 as 29.8512345679, a probability of 4e-11 as 0.
+    """
+    import json
+
+    monkeypatch.chdir(workdir)
+    log_file = tmp_path / "log.jsonl"
+    sent = [
+        dict(rows[0], monthly_charges=1.7976931348623157e308),
+        dict(rows[1], total_charges=29.851234567891),
+    ]
+    with TestClient(create_app(Settings(prediction_log=str(log_file), log_sample_rate=1.0))) as c:
+        answer = c.post("/v1/predict", json={"customers": sent}).json()
+    logged = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [row["monthly_charges"] for row in logged] == [
+        1.7976931348623157e308,
+        rows[1]["monthly_charges"],
+    ]
+    assert logged[1]["total_charges"] == 29.851234567891
+    probabilities = [p["churn_probability"] for p in answer["predictions"]]
+    assert [row["churn_probability"] for row in logged] == probabilities
 
 
 def test_a_prediction_log_that_fails_later_costs_no_answer(workdir, monkeypatch, rows, tmp_path):

@@ -89,6 +89,7 @@ class Service:
         self.log_lock = threading.Lock()
         self.sampler = random.Random()  # noqa: S311 (sampling for monitoring, not security)
         self.in_flight = 0  # predictions admitted and not yet answered (event loop only)
+        self.reading = BodyBudget(settings.max_concurrent * settings.body_limit)
 
     def current(self) -> Loaded:
         """The loaded model, or 503."""
@@ -251,10 +252,12 @@ class Service:
         if not keep:
             return
         sampled = frame.iloc[keep].assign(**{SCORE: proba[keep]})
-        lines = sampled.to_json(orient="records", lines=True)
+        # Each float as the shortest text that reads back to it (NaN and None as null):
+        # pandas' to_json kept 10 digits, and 1.7976931348623157e308 read back as inf.
+        lines = b"".join(msgspec.json.encode(row) + b"\n" for row in sampled.to_dict("records"))
         try:
-            with self.log_lock, Path(path).open("a", encoding="utf-8") as fh:
-                fh.write(lines if lines.endswith("\n") else lines + "\n")
+            with self.log_lock, Path(path).open("ab") as fh:
+                fh.write(lines)
         except OSError as err:  # the log is for monitoring: the answer still goes out
             self.metrics.errors.labels("prediction_log").inc()
             log.warning("PREDICTION_LOG %s: %d rows not logged (%s)", path, len(keep), err)
@@ -314,19 +317,56 @@ async def _invalid(request: Request, exc: RequestValidationError) -> JSONRespons
     return JSONResponse({"detail": detail, "request_id": request.state.request_id}, status_code=422)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+# Answers sent before the body is read: the connection is closed, or what is left of the
+# body would be read as the next request.
+CLOSE = {"Connection": "close"}
+
+
+class BodyBudget:
+    """The bytes of request bodies being read, over all connections, and their limit.
+
+    Each connection may hold a body of up to MAX_BODY_BYTES for up to BODY_TIMEOUT:
+    MAX_CONNECTIONS clients sending 4 MB and stopping held 4 GB. A body that would pass
+    the budget (MAX_CONCURRENT bodies) is refused with 503 instead. The event loop
+    alone reads bodies, so the count needs no lock.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.held = limit, 0
+
+    def take(self, size: int) -> None:
+        """Count ``size`` more bytes held; 503 (and the connection closed) past the limit."""
+        if self.held + size > self.limit:
+            raise HTTPException(
+                503,
+                f"busy: request bodies being read would pass {self.limit} bytes "
+                "(MAX_CONCURRENT x MAX_BODY_BYTES)",
+                headers={"Retry-After": "1", **CLOSE},
+            )
+        self.held += size
+
+    def give(self, size: int) -> None:
+        """``size`` bytes are no longer held by a body being read."""
+        self.held -= size
+
+
+async def read_body(request: Request, limit: int, budget: BodyBudget) -> bytes:
     """The request body, or 413 as soon as it is known to be over ``limit`` bytes."""
-    too_large = HTTPException(413, f"request body exceeds MAX_BODY_BYTES={limit}")
+    too_large = HTTPException(413, f"request body exceeds MAX_BODY_BYTES={limit}", headers=CLOSE)
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large
     chunks, size = [], 0
-    async for chunk in request.stream():  # a chunked body has no length to check first
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        async for chunk in request.stream():  # a chunked body has no length to check first
+            if size + len(chunk) > limit:
+                raise too_large
+            budget.take(len(chunk))
+            size += len(chunk)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        budget.give(size)  # once read, a body is one of MAX_CONCURRENT being parsed
 
 
 class ErrorBody(BaseModel):
@@ -369,7 +409,7 @@ def _predict_route(app: FastAPI, service: Service) -> None:
         # Reading costs the loop little and is bounded (MAX_BODY_BYTES, BODY_TIMEOUT,
         # MAX_CONNECTIONS); counted from the start, 16 clients that never finish a body
         # would hold every slot for BODY_TIMEOUT.
-        body = await read_body(request, settings.body_limit)
+        body = await read_body(request, settings.body_limit, service.reading)
         # Shed load rather than queue it: a request past the limit is answered at
         # once, before any parsing, so the admitted ones keep their latency.
         if service.in_flight >= settings.max_concurrent:

@@ -64,6 +64,13 @@ def load_settings() -> Settings:
 
 def check_prediction_log(settings: Settings) -> None:
     """PREDICTION_LOG, when sampling is on, must be a file the service can append to."""
+    named = bool((settings.prediction_log or "").strip())
+    if named and "log_sample_rate" not in settings.model_fields_set:
+        # A log named and no rate (0 by default): the log would silently stay empty.
+        raise ChurnError(
+            "PREDICTION_LOG is set but LOG_SAMPLE_RATE is not (0, nothing logged, by default): "
+            "set LOG_SAMPLE_RATE, 1 to log every customer"
+        )
     if settings.log_sample_rate <= 0:
         return
     if not (settings.prediction_log or "").strip():
