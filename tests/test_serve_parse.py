@@ -276,3 +276,16 @@ def test_a_boolean_where_a_number_goes_is_a_422_as_everywhere_else(service, trai
     assert [(e["loc"], e["msg"]) for e in errors] == [
         (("body", "customers", 0, "tenure"), "Input should be a valid number, not a boolean")
     ]
+
+
+def test_the_shape_beside_a_nan_literal_names_members_as_written():
+    """NaN and Infinity were replaced inside names too: "BaNaNa" came back as "Ba0.0a"."""
+    from churn.serving.parsing import read_shape
+
+    body = b'{"customers":[{"x":NaN,"BaNaNa":[1],"Infinityplan":-Infinity,"s":"NaN\\""}],"NaN":1}'
+    shape = read_shape(body)
+    assert shape is not None
+    assert shape.names == ["customers", "NaN"]
+    assert shape.nested == [
+        ((0, "BaNaNa"), "Input should be a single value, not an array or object")
+    ]

@@ -105,6 +105,19 @@ def test_a_release_is_read_whole_at_its_tag(history):
     assert contract_at(RELEASE, root=history) == CONTRACT
 
 
+def test_a_stage_ref_is_versioned_by_its_release(history):
+    """Answers stored as churn-model#prod named no model once prod moved on."""
+    sh_git(history, "tag", "-a", "-m", "gto", "churn-model#prod#9", f"{RELEASE}^{{commit}}")
+    try:
+        bundle = load_bundle("churn-model#prod", root=history)
+        assert bundle.version == f"{RELEASE} (churn-model#prod)"
+        assert load_bundle("churn-model#prod#9", root=history).version == (
+            f"{RELEASE} (churn-model#prod#9)"
+        )
+    finally:
+        sh_git(history, "tag", "-d", "churn-model#prod#9")
+
+
 @pytest.mark.parametrize(
     ("tag", "message"),
     [

@@ -28,8 +28,10 @@ from churn.core.integrity import (
     commit_of,
     git,
     md5_of,
+    parse_model_ref,
     read_lock,
     read_tracked_bytes,
+    release_at,
     resolve_model_ref,
     unpickle,
 )
@@ -150,6 +152,17 @@ def contract_at(
     return parse_contract(source.read(path), _origin(source, path))
 
 
+def _version(ref: str, source: _Source, root: Path) -> str:
+    """The version a ref names: a stage's is its release (``churn-model@v1.0.0``).
+
+    Answers stored with ``churn-model#prod`` named no model once prod moved on.
+    """
+    if parse_model_ref(ref).kind != "stage":
+        return ref
+    release = release_at(commit_of(source.rev or "HEAD", root), ref.split("#", 1)[0], root)
+    return f"{release} ({ref})"
+
+
 def load_bundle(ref: str | None, root: str | Path = ".", params_file: str = PARAMS_FILE) -> Bundle:
     """Every file of model version ``ref`` (None: the workspace), each checked, then unpickled.
 
@@ -169,7 +182,7 @@ def load_bundle(ref: str | None, root: str | Path = ".", params_file: str = PARA
     return Bundle(
         model=unpickle(model_bytes, _origin(source, paths.model)),  # md5s matched: safe
         md5=md5,
-        version=ref if ref else f"workspace-{md5[:12]}",
+        version=_version(ref, source, Path(root)) if ref else f"workspace-{md5[:12]}",
         commit=commit_of(source.rev or "HEAD", root),
         threshold=policy["threshold"],
         contract=contract,

@@ -249,14 +249,27 @@ def _decoded(decoder: msgspec.json.Decoder, body: bytes) -> Any:
     """``body`` decoded for its shape; None if unreadable even so.
 
     pydantic reads ``NaN`` and ``Infinity`` literals, msgspec does not: they are read
-    as numbers of the same kind here (in a text too, whose shape does not change).
+    as numbers of the same kind here. Texts are left as they are: a name like
+    ``"BaNaNa"`` was named back as ``"Ba0.0a"``.
     """
-    for text in (body, body.replace(b"NaN", b"0.0").replace(b"Infinity", b"1.0e+300")):
+    for text in (body, NON_FINITE.sub(_as_number, body)):
         try:
             return decoder.decode(text)
         except (msgspec.MsgspecError, ValueError, RecursionError):  # pydantic words it
             continue
     return None
+
+
+# A JSON string (kept as it is: a name like "BaNaNa" is no literal) or a NaN or Infinity
+# literal (read as a number of the same kind).
+NON_FINITE = re.compile(rb'"(?:[^"\\]|\\.)*"|NaN|Infinity', re.DOTALL)
+
+
+def _as_number(found: re.Match) -> bytes:
+    literal = found[0]
+    if literal.startswith(b'"'):
+        return literal
+    return b"0.0" if literal == b"NaN" else b"1.0e+300"
 
 
 def _nested(i: int, customer: msgspec.Raw) -> list[tuple[tuple[Any, ...], str]]:
