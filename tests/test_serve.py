@@ -137,7 +137,9 @@ def test_a_body_that_is_not_json_is_415(client, rows, content_type):
     body = json.dumps({"customers": rows[:1]}).encode()
     response = client.post("/v1/predict", content=body, headers=headers)
     assert response.status_code == 415
-    assert response.json()["detail"] == "content-type must be application/json, given once"
+    assert response.json()["detail"] == (
+        "content-type must be application/json (UTF-8: no other charset), given once"
+    )
 
 
 @pytest.mark.parametrize("second", ["text/plain", "application/json"])

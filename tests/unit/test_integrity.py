@@ -255,8 +255,7 @@ def test_load_model_at_a_tag_reads_the_lock_and_model_of_that_revision(history, 
         ("v9", "v9: no such git revision (a tag like churn-model@v1.0.0, or a commit)"),
         (
             "no-lock",
-            "`git show --end-of-options no-lock:./dvc.lock` failed: "
-            "fatal: path 'dvc.lock' does not exist in 'no-lock'",
+            "no-lock: its commit has no dvc.lock: no model of this pipeline",
         ),
         ("broken-lock", "broken-lock:dvc.lock: " + BROKEN_YAML),
         ("no-md5", "no-md5:dvc.lock records no md5 for models/model.pkl: refusing to unpickle it"),
@@ -565,7 +564,7 @@ def test_release_at_picks_the_highest_version_of_that_artifact(tmp_path):
         "churn-model#prod#",
         "churn-model#Prod",
         "abcdef",  # 6 hex digits: too short to name a commit safely
-        "ABCDEF0",
+        "ABCDEG0",
         "0123456789abcdef0123456789abcdef012345678",  # 41
         "churn-model@v1.0.0:dvc.lock",
         "churn-model@v1.0.0^{tree}",
@@ -655,7 +654,7 @@ def test_a_stage_ref_loads_the_newest_assignment_and_a_commit_its_lock(history, 
     model, checked = integrity.load_model(MODEL, rev="churn-model#prod#2", root=history.root)
     assert model == RELEASED
     sha = history.shas[TAG]
-    for commit in (sha, sha[:7]):
+    for commit in (sha, sha[:7], sha[:9].upper()):  # git takes either case
         model, checked = integrity.load_model(MODEL, rev=commit, root=history.root)
         assert (model, checked.rev) == (RELEASED, sha)
     # A branch named like the short hash names another commit; the hash is the commit's.
@@ -897,3 +896,14 @@ def test_a_file_md5_is_read_in_blocks_and_is_dvcs(tmp_path, monkeypatch):
     assert integrity.file_md5(path) == integrity.md5_of(b"0123456789")
     path.write_bytes(b"")
     assert integrity.file_md5(path) == "d41d8cd98f00b204e9800998ecf8427e"
+
+
+def test_a_commit_without_a_lock_is_named_so(tmp_path):
+    """The message of git was "fatal: path 'dvc.lock' exists on disk, but not in ..."."""
+    sh_git(tmp_path, "init", "-q")
+    (tmp_path / "dvc.lock").write_text("stages: {}\n")  # on disk, not committed
+    sh_git(tmp_path, "commit", "-q", "--allow-empty", "-m", "no lock")
+    sha = sh_git(tmp_path, "rev-parse", "HEAD").strip()
+    with pytest.raises(ChurnError) as err:
+        integrity.read_lock(sha, root=tmp_path)
+    assert str(err.value) == f"{sha}: its commit has no dvc.lock: no model of this pipeline"

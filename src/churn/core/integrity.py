@@ -192,7 +192,7 @@ NAME = r"[a-z](?:[a-z0-9-]{0,62}[a-z0-9])?"  # artifact or stage: GTO's grammar,
 RELEASE_TAG = re.compile(rf"(?P<artifact>{NAME})@v(?P<version>[0-9.]{{5,20}})")
 # GTO numbers each assignment: <artifact>#<stage>#N; without N, the newest one.
 STAGE_TAG = re.compile(rf"(?P<artifact>{NAME})#(?P<stage>{NAME})(?:#[1-9][0-9]{{0,5}})?")
-COMMIT = re.compile(r"[0-9a-f]{7,40}")
+COMMIT = re.compile(r"[0-9a-fA-F]{7,40}")  # git takes either case
 MD5_LINE = re.compile(r"^model-md5: ([0-9a-f]{32})$", re.MULTILINE)
 REF_FORMS = "<artifact>@vX.Y.Z, <artifact>#<stage>[#N] or a commit hash (7-40 hex digits)"
 
@@ -454,7 +454,7 @@ def commit_named(prefix: str, cwd: str | Path | None = None) -> str:
     git itself prefers a branch or tag of that name to the object: a branch called
     like a release's short hash would load another commit's model.
     """
-    listed = git("rev-parse", f"--disambiguate={prefix}", cwd=cwd).split()
+    listed = git("rev-parse", f"--disambiguate={prefix.lower()}", cwd=cwd).split()
     commits = [name for name in listed if git("cat-file", "-t", name, cwd=cwd).strip() == "commit"]
     if not commits:
         raise ChurnError(
@@ -486,7 +486,9 @@ def read_lock(rev: str | None = None, root: str | Path = ".") -> dict:
         raise ChurnError(
             f"{rev}: no such git revision (a tag like churn-model@v1.0.0, or a commit)"
         )
-    shown_at = git("show", "--end-of-options", f"{rev}:./{LOCK_FILE}", cwd=root)
+    shown_at = git_or_none("show", "--end-of-options", f"{rev}:./{LOCK_FILE}", cwd=root)
+    if shown_at is None:  # git's own words ("exists on disk, but not in ...") mislead
+        raise ChurnError(f"{rev}: its commit has no {LOCK_FILE}: no model of this pipeline")
     return io.parse_yaml(shown_at, f"{rev}:{LOCK_FILE}")
 
 

@@ -399,7 +399,9 @@ def _predict_route(app: FastAPI, service: Service) -> None:
         """Churn probability and label for each customer (at most MAX_BATCH)."""
         types = request.headers.getlist("content-type")  # two would leave the choice to us
         if len(types) != 1 or not is_json(types[0]):
-            raise HTTPException(415, "content-type must be application/json, given once")
+            raise HTTPException(
+                415, "content-type must be application/json (UTF-8: no other charset), given once"
+            )
         if not is_identity(request.headers.getlist("content-encoding")):
             raise HTTPException(
                 415,
