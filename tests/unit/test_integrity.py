@@ -907,3 +907,47 @@ def test_a_commit_without_a_lock_is_named_so(tmp_path):
     with pytest.raises(ChurnError) as err:
         integrity.read_lock(sha, root=tmp_path)
     assert str(err.value) == f"{sha}: its commit has no dvc.lock: no model of this pipeline"
+
+
+@pytest.mark.parametrize(
+    ("repo_config", "local", "named"),
+    [
+        # The endpoint alone in config.local, the url in config: valid as DVC merges them.
+        ("['remote \"s\"']\n    url = s3://b/c\n", "['remote \"s\"']\n    endpointurl = h\n", None),
+        # An error that config brings and config.local leaves as it is: config's.
+        ("['remote \"s\"']\n    endpointurl = h\n", "[core]\n    autostage = true\n", "config"),
+        # config's error mended by config.local, which brings its own: config.local's.
+        (
+            "['remote \"s\"']\n    endpointurl = h\n",
+            "[core]\n    autostage = tru\n['remote \"s\"']\n    url = s3://b/c\n",
+            "config.local",
+        ),
+    ],
+)
+def test_dvc_config_files_are_judged_merged(tmp_path, monkeypatch, repo_config, local, named):
+    monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(tmp_path / "none"))
+    monkeypatch.setenv("DVC_SYSTEM_CONFIG_DIR", str(tmp_path / "none"))
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".dvc" / "config").write_text(repo_config)
+    (tmp_path / ".dvc" / "config.local").write_text(local)
+    monkeypatch.chdir(tmp_path)
+    if named is None:
+        integrity.check_dvc_config()
+        return
+    with pytest.raises(ChurnError) as err:
+        integrity.check_dvc_config()
+    assert str(err.value).startswith(f".dvc/{named}: DVC cannot read this config file (")
+
+
+def test_a_commit_prefix_names_one_commit_or_is_refused(tmp_path):
+    sh_git(tmp_path, "init", "-q")
+    sh_git(tmp_path, "commit", "-q", "--allow-empty", "-m", "one")
+    sha = sh_git(tmp_path, "rev-parse", "HEAD").strip()
+    assert integrity.commit_named(sha[:7], cwd=tmp_path) == sha
+    tree = sh_git(tmp_path, "rev-parse", "HEAD^{tree}").strip()
+    for prefix in (tree[:10], "0" * 12):  # an object that is no commit, or none at all
+        with pytest.raises(ChurnError) as err:
+            integrity.commit_named(prefix, cwd=tmp_path)
+        assert str(err.value) == (
+            f"{prefix}: no such git revision (a tag like churn-model@v1.0.0, or a commit)"
+        )

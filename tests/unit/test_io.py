@@ -470,3 +470,52 @@ def test_paths_in_these_messages_are_clipped_at_200_characters(tmp_path):
         f"{str(afile)[:200]}... ({len(str(afile))} characters): Not a directory "
         f"({str(inside)[:200]}... ({len(str(inside))} characters) goes in it)"
     )
+
+
+def test_a_command_reading_parquet_by_name_is_told_to_name_it_so():
+    parquet = b"PAR1\x15\x04\x15\x00\x00"
+    with pytest.raises(ChurnError) as err:
+        io.refuse_not_text("b.csv", parquet, parquet_read=True)
+    assert str(err.value) == "b.csv: not CSV text but a Parquet file: name it .parquet"
+    with pytest.raises(ChurnError) as err:
+        io.refuse_not_text("b.csv", parquet)
+    assert str(err.value) == "b.csv: not CSV text but a Parquet file: save it as a UTF-8 CSV file"
+    with pytest.raises(ChurnError) as err:  # other kinds are never "name it .parquet"
+        io.refuse_not_text("b.jsonl", b"\x1f\x8b\x08", parquet_read=True, text="JSON lines")
+    assert str(err.value) == (
+        "b.jsonl: not JSON lines text but gzip-compressed data: save it as a UTF-8 JSON lines file"
+    )
+    long = "d/" * 200 + "b.csv"  # 405 characters: clipped at 300
+    with pytest.raises(ChurnError) as err:
+        io.refuse_not_text(long, b"\x1f\x8b")
+    assert str(err.value).startswith(f"{long[:300]}... (405 characters): not CSV text")
+    io.refuse_not_text("ok.csv", b"PAR1,x\n1,2\n")  # printable magic without a NUL: text
+
+
+def test_bzip2_is_told_by_its_block_magic_after_the_level():
+    assert io.not_text(b"BZh91AY&SY\x00") == "bzip2-compressed data"
+    assert io.not_text(b"BZh9,x\n1,2\n") is None  # a header that starts so
+    assert io.not_text(b"BZhx1AY&SY") is None
+
+
+def test_a_link_to_nothing_is_no_directory_to_write_into(tmp_path):
+    target = tmp_path / "real"
+    target.mkdir()
+    (tmp_path / "good").symlink_to(target)
+    io.require_directory_or_absent(tmp_path / "good", "--out")  # a link to a directory: fine
+    long = tmp_path / ("x" * 250)
+    long.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ChurnError) as err:
+        io.require_directory_or_absent(long, "--out")
+    shown = str(long)
+    assert str(err.value) == (
+        f"--out {shown[:200]}... ({len(shown)} characters): "
+        "a symbolic link to nothing (or a loop of links)"
+    )
+
+
+def test_write_parquet_takes_a_table_made_already(tmp_path):
+    frame = pd.DataFrame({"a": [1, 2]}, index=pd.Index([5, 6], name="id"))
+    io.write_parquet(tmp_path / "frame.parquet", frame)
+    io.write_parquet(tmp_path / "table.parquet", io.parquet_table(frame))
+    assert (tmp_path / "frame.parquet").read_bytes() == (tmp_path / "table.parquet").read_bytes()

@@ -381,7 +381,10 @@ def test_params_missing_in_a_subdirectory_of_the_project_says_where_it_is(tmp_pa
     assert str(err.value) == (
         f"params.yaml: file not found here; the project is {tmp_path}: run churn there"
     )
-    monkeypatch.chdir(tmp_path.parent)  # no project above: nothing to add
+    with pytest.raises(ChurnError) as err:  # a path of its own: nothing to add
+        load_params(tmp_path / "src" / "params.yaml")
+    assert str(err.value) == f"{tmp_path / 'src' / 'params.yaml'}: file not found"
+    (tmp_path / "dvc.yaml").unlink()  # a params.yaml above, but no pipeline: no project
     with pytest.raises(ChurnError) as err:
         load_params()
     assert str(err.value) == "params.yaml: file not found"

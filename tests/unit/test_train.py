@@ -120,7 +120,7 @@ def test_a_forest_takes_numbers_past_float32(params, prepared):
     clipped.loc[clipped.index[:3], column] = [limit, -limit, limit]
     got = pipe.predict_proba(big[contract.features])
     assert np.array_equal(got, pipe.predict_proba(clipped[contract.features]))
-    assert pipe.named_steps["classifier"].steps[0][0] == "float32"
+    assert [name for name, _ in pipe.named_steps["classifier"].steps] == ["float32", "forest"]
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ Every git and tool call goes through :func:`command`, which fails in one way: a
 """
 
 import contextlib
-import copy
 import hashlib
 import pickle
 import posixpath
@@ -318,7 +317,7 @@ def check_dvc_config(root: str | Path = ".") -> None:
     ):
         merge(merged, conf)
         try:
-            Config.validate(copy.deepcopy(merged))
+            Config.validate(merged)  # voluptuous builds a new mapping: merged is kept
         except ConfigError as err:
             if culprit is None or str(culprit[1]) != str(err):  # a new error: this file's
                 culprit = (path, err)
@@ -399,8 +398,7 @@ def _gto_tags(cwd: str | Path | None, *patterns: str) -> list[tuple[str, str]]:
     listed = git(
         "for-each-ref",
         "--format=%(refname:strip=2)%00%(objecttype)%00%(*objectname)",
-        "--",
-        *(f"refs/tags/{pattern}" for pattern in patterns),
+        *(f"refs/tags/{pattern}" for pattern in patterns),  # refs/...: never an option
         cwd=cwd,
     )
     found = []
@@ -426,7 +424,7 @@ def _is_version(tag: str) -> bool:
     return VERSION.fullmatch(tag.split("@v", 1)[1]) is not None
 
 
-def resolve_model_ref(text: str, root: str | Path = ".") -> tuple[str, str | None]:
+def resolve_model_ref(text: str, root: str | Path) -> tuple[str, str | None]:
     """The git revision to load a ``MODEL_REF`` at, and the release tag md5 to check, if any.
 
     A release tag must carry its md5; a stage tag is checked against the release tag on

@@ -461,16 +461,16 @@ def read_pickle(path: str | Path) -> Any:
 # The first bytes of files that are no text. A CSV file never starts so: each magic has
 # a control byte or one UTF-8 text cannot have there, or (PAR1) is taken only beside a NUL.
 PARQUET = "a Parquet file"
-NOT_TEXT = (
-    (b"\x1f\x8b", "gzip-compressed data"),
-    (b"\xfd7zXZ\x00", "xz-compressed data"),
-    (b"\x28\xb5\x2f\xfd", "zstd-compressed data"),
-    (b"PK\x03\x04", "a zip archive (an Excel .xlsx file is one)"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls file (OLE2)"),
-    (b"ARROW1", "an Arrow or Feather file"),
-    (b"\xff\xff\xff\xff", "an Arrow stream"),
-    (b"PAR1", PARQUET),
+NOT_TEXT = (  # (magic, what it is, whether a NUL must follow: the magic is printable)
+    (b"\x1f\x8b", "gzip-compressed data", False),
+    (b"\xfd7zXZ\x00", "xz-compressed data", False),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data", False),
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx file is one)", False),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", False),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls file (OLE2)", False),
+    (b"ARROW1", "an Arrow or Feather file", True),
+    (b"\xff\xff\xff\xff", "an Arrow stream", False),
+    (b"PAR1", PARQUET, True),
 )
 SNIFF_BYTES = 64
 
@@ -482,9 +482,8 @@ def not_text(head: bytes) -> str | None:
     """
     if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:10] == b"1AY&SY":
         return "bzip2-compressed data"
-    for magic, what in NOT_TEXT:
-        binary = any(byte >= 0x80 or byte < 0x20 for byte in magic) or b"\0" in head
-        if head.startswith(magic) and binary:
+    for magic, what, needs_nul in NOT_TEXT:
+        if head.startswith(magic) and (b"\0" in head or not needs_nul):
             return what
     return None
 

@@ -132,9 +132,9 @@ def feature_names(featurizer: FeatureUnion, contract: Contract, source: str) -> 
     first: dict[str, str] = {}
     for name, origin in made:
         if name in first:
-            twice = f"by {clip(first[name], 80)} and by {clip(origin, 80)}"
+            twice = f"by {clip(first[name])} and by {clip(origin)}"
             raise ChurnError(
-                f"{source}: feature {clip(repr(name), 80)} is made twice, {twice} (one-hot "
+                f"{source}: feature {clip(repr(name))} is made twice, {twice} (one-hot "
                 "features are named column_value): rename a column in the file"
             )
         first[name] = origin

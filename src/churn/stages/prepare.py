@@ -126,7 +126,7 @@ def wide_integers_as_floats(values: pd.Series) -> pd.Series:
         return values
     # Through text: a Python int of 309 digits or more is past float64 (inf here, which
     # the contract's finite check names); float() of the int itself raised OverflowError.
-    return pd.to_numeric(values.astype("str"), errors="coerce").astype("float64")
+    return values.astype("str").astype("float64")
 
 
 # An integer as int() writes it: no sign but "-", no leading zero, at most 18 digits (int64).
@@ -444,7 +444,7 @@ BOM = "\ufeff"
 def _cells(row: pd.Series) -> list[str]:
     """A row's cells as text, the first without a byte order mark."""
     cells = row.astype(str).tolist()
-    return [cells[0].removeprefix(BOM), *cells[1:]] if cells else cells
+    return [cells[0].removeprefix(BOM), *cells[1:]]  # a frame has a column at least
 
 
 def _check_repeated_header(frame: pd.DataFrame, path: Path) -> None:

@@ -95,7 +95,7 @@ def fit_classifier(
     classifier.fit(features, y)
     # Trees are fitted in parallel deterministically, but parallel predict_proba sums
     # tree outputs in thread order; one job keeps predictions bit-stable.
-    jobs = [key for key in classifier.get_params() if key.rsplit("__", 1)[-1] == "n_jobs"]
+    jobs = [key for key in classifier.get_params() if key == "n_jobs" or key.endswith("__n_jobs")]
     classifier.set_params(**dict.fromkeys(jobs))
     return Pipeline([("features", featurizer), ("classifier", classifier)])
 
