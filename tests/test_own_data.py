@@ -243,6 +243,16 @@ def prepare_test_ids(frame: pd.DataFrame) -> list[str]:
     return list(test.index)
 
 
+def with_fee(big: int) -> pd.DataFrame:
+    """The own-data file with a column of integers, ``big`` in its row 8; written, returned."""
+    frame = make_custom_dataset(300)
+    fee = pd.Series(range(300), dtype=object) * 3
+    fee.iloc[7] = big
+    frame.insert(2, "fee", fee)
+    frame.to_csv("data/raw/own.csv", index=False)
+    return frame
+
+
 def test_integers_past_64_bits_are_numbers_and_the_outputs_are_of_one_run(
     tmp_path, monkeypatch, params_raw
 ):
@@ -252,11 +262,7 @@ def test_integers_past_64_bits_are_numbers_and_the_outputs_are_of_one_run(
     writer after train.parquet had been replaced.
     """
     params = own_project(tmp_path, monkeypatch, params_raw)
-    frame = make_custom_dataset(300)
-    fee = pd.Series(range(300), dtype=object) * 3
-    fee.iloc[7] = 2**70
-    frame.insert(2, "fee", fee)
-    frame.to_csv("data/raw/own.csv", index=False)
+    frame = with_fee(2**70)
     assert entry.run(prepare.main) == 0
     contract = read_contract("data/prepared/contract.json")
     assert contract.columns["fee"].type == "numeric"
@@ -287,11 +293,7 @@ def test_an_integer_past_float64_is_a_value_the_contract_names(
 ):
     """309 digits or more: an OverflowError traceback once such integers were read as floats."""
     own_project(tmp_path, monkeypatch, params_raw)
-    frame = make_custom_dataset(300)
-    fee = pd.Series(range(300), dtype=object) * 3
-    fee.iloc[7] = 10**400
-    frame.insert(2, "fee", fee)
-    frame.to_csv("data/raw/own.csv", index=False)
+    with_fee(10**400)
     assert entry.run(prepare.main) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[-2].startswith("error: data/raw/own.csv: ")
