@@ -62,13 +62,23 @@ def check_made_from(output: str, source: str, lock: dict) -> None:
 
 
 def _stage_making(lock: dict, output: str) -> dict | None:
-    stages = (lock.get("stages") or {}).values()
-    return next((s for s in stages if _md5_of_out(s, output) is not None), None)
+    """The stage whose outs record an md5 for ``output``, or None.
+
+    A lock read at a revision may be hand-edited into any shape: what is not DVC's
+    (stages a mapping, each one's outs a list of mappings, an md5 text) records nothing.
+    """
+    stages = lock.get("stages")
+    found = stages.values() if isinstance(stages, dict) else ()
+    return next((s for s in found if _md5_of_out(s, output) is not None), None)
 
 
-def _md5_of_out(stage: dict, output: str) -> str | None:
-    outs = stage.get("outs") or []
-    return next((o.get("md5") for o in outs if _same(o.get("path"), output)), None)
+def _md5_of_out(stage: object, output: str) -> str | None:
+    outs = stage.get("outs") if isinstance(stage, dict) else None
+    for out in outs if isinstance(outs, list) else ():
+        if isinstance(out, dict) and _same(out.get("path"), output):
+            md5 = out.get("md5")
+            return md5 if isinstance(md5, str) else None
+    return None
 
 
 def _same(recorded: object, path: str) -> bool:
@@ -77,19 +87,19 @@ def _same(recorded: object, path: str) -> bool:
 
 
 def recorded_md5(lock: dict, path: str) -> str | None:
-    """The md5 a parsed dvc.lock records for output ``path``, or None.
+    """The md5 a parsed dvc.lock records for output ``path``, or None (any other shape: None)."""
+    stage = _stage_making(lock, path)
+    return None if stage is None else _md5_of_out(stage, path)
 
-    A lock read at a revision may be hand-edited into any shape: what is not DVC's
-    (stages a mapping, each one's outs a list of mappings, an md5 text) records nothing.
+
+def tracked_files(path: str | Path) -> list[str]:
+    """The files git tracks at ``path``, or under it if a folder (none outside a work tree).
+
+    Literal: a path with * or ? is a file name here, not a pattern. Raises
+    :class:`ProgramMissing` without git.
     """
-    stages = lock.get("stages")
-    for stage in stages.values() if isinstance(stages, dict) else ():
-        outs = stage.get("outs") if isinstance(stage, dict) else None
-        for out in outs if isinstance(outs, list) else ():
-            if isinstance(out, dict) and out.get("path") == path:
-                md5 = out.get("md5")
-                return md5 if isinstance(md5, str) else None
-    return None
+    listed = git_or_none("--literal-pathspecs", "ls-files", "-z", "--", str(path))
+    return [name for name in (listed or "").split("\0") if name]
 
 
 class ProgramMissing(ChurnError):
@@ -440,10 +450,13 @@ def resolve_model_ref(text: str, root: str | Path) -> tuple[str, str | None]:
     if ref.kind == "commit":
         return commit_named(text, root), None
     if not is_revision(text, cwd=root):
-        raise ChurnError(
-            f"{text}: no such git revision (a tag like churn-model@v1.0.0, or a commit)"
-        )
+        raise no_revision(text)
     return text, release_tag_md5(text, cwd=root)
+
+
+def no_revision(text: str) -> ChurnError:
+    """The one line for a model ref that names no commit."""
+    return ChurnError(f"{text}: no such git revision (a tag like churn-model@v1.0.0, or a commit)")
 
 
 def commit_named(prefix: str, cwd: str | Path | None = None) -> str:
@@ -455,9 +468,7 @@ def commit_named(prefix: str, cwd: str | Path | None = None) -> str:
     listed = git("rev-parse", f"--disambiguate={prefix.lower()}", cwd=cwd).split()
     commits = [name for name in listed if git("cat-file", "-t", name, cwd=cwd).strip() == "commit"]
     if not commits:
-        raise ChurnError(
-            f"{prefix}: no such git revision (a tag like churn-model@v1.0.0, or a commit)"
-        )
+        raise no_revision(prefix)
     if len(commits) > 1:
         raise ChurnError(f"{prefix}: the start of {len(commits)} commits; give more digits")
     return commits[0]
@@ -481,9 +492,7 @@ def read_lock(rev: str | None = None, root: str | Path = ".") -> dict:
             raise ChurnError(f"{path}: file not found; cannot check the model before loading it")
         return io.read_yaml(path)
     if not is_revision(rev, cwd=root):
-        raise ChurnError(
-            f"{rev}: no such git revision (a tag like churn-model@v1.0.0, or a commit)"
-        )
+        raise no_revision(rev)
     shown_at = git_or_none("show", "--end-of-options", f"{rev}:./{LOCK_FILE}", cwd=root)
     if shown_at is None:  # git's own words ("exists on disk, but not in ...") mislead
         raise ChurnError(f"{rev}: its commit has no {LOCK_FILE}: no model of this pipeline")

@@ -45,13 +45,12 @@ def check_untracked(params: Params, params_file: str = PARAMS_FILE) -> None:
     outputs = {"source.out": params.source.out}
     outputs |= {f"paths.{key}": getattr(params.paths, key) for key in OUTPUT_KEYS}
     for key, path in outputs.items():
-        try:  # literal: a path with * or ? is a file name here, not a pattern
-            listed = integrity.git_or_none("--literal-pathspecs", "ls-files", "-z", "--", path)
+        try:
+            names = integrity.tracked_files(path)
         except integrity.ProgramMissing:
             return
         # DVC's own .gitignore beside the outputs it keeps is no output of a stage.
-        names = (listed or "").split("\0")
-        tracked = [name for name in names if name and posixpath.basename(name) != ".gitignore"]
+        tracked = [name for name in names if posixpath.basename(name) != ".gitignore"]
         if tracked:
             held = "" if tracked == [path] else f" holds files git tracks ({clip(tracked[0])})"
             raise ChurnError(

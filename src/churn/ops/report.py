@@ -15,7 +15,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from churn.core import io
 from churn.core.errors import ChurnError, clip
-from churn.core.integrity import LOCK_FILE, git_or_none, is_revision
+from churn.core.integrity import LOCK_FILE, git_or_none, is_revision, tracked_files
 from churn.core.params import DecisionParams, ReportParams, load_params
 from churn.core.stats import DECISION, DIRECTIONS, HEADLINE, HIGHER_IS_BETTER, Comparison
 from churn.ops.results import Side, compare, load_base, load_head, paths_of, same_rows
@@ -443,9 +443,7 @@ def refuse_tracked(path: Path, option: str) -> None:
     ``--out dvc.yaml`` replaced the pipeline with the report; ``--images src`` put
     PNGs among the code.
     """
-    listed = git_or_none("--literal-pathspecs", "ls-files", "-z", "--", str(path)) or ""
-    tracked = [name for name in listed.split("\0") if name]
-    if tracked:
+    if tracked_files(path):
         what = "holds files git tracks" if path.is_dir() else "a file git tracks"
         raise ChurnError(f"{option} {clip(path, 200)}: {what}; write the report elsewhere")
 
