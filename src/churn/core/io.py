@@ -330,6 +330,22 @@ def decode_utf8(raw: bytes, origin: str) -> str:
         ) from None
 
 
+def not_utf8_at(shown: str, path: str | Path) -> ChurnError | None:
+    """The one line naming the first byte of ``path`` that is not UTF-8, by offset and line.
+
+    None when every byte is (the file changed since its reader failed). ``shown`` is the
+    name the user gave.
+    """
+    found = first_bad_utf8(path)
+    if found is None:
+        return None
+    offset, byte, line = found
+    return ChurnError(
+        f"{shown}: not UTF-8 (byte 0x{byte:02x} at offset {offset}, line {line}); "
+        "re-save the file as UTF-8"
+    )
+
+
 def first_bad_utf8(path: str | Path, block: int = 1 << 24) -> tuple[int, int, int] | None:
     """Where a file stops being UTF-8: (byte offset, the byte, line), or None if it never does.
 

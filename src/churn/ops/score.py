@@ -485,13 +485,9 @@ def unreadable(path: str, err: BaseException) -> ChurnError:
     """
     if isinstance(err, UnicodeDecodeError) or "invalid UTF8" in str(err):
         fs, where = _fs(path)
-        found = io.first_bad_utf8(where) if isinstance(fs, LocalFileSystem) else None
+        found = io.not_utf8_at(path, where) if isinstance(fs, LocalFileSystem) else None
         if found is not None:
-            offset, byte, line = found
-            return ChurnError(
-                f"{path}: not UTF-8 (byte 0x{byte:02x} at offset {offset}, line {line}); "
-                "re-save the file as UTF-8"
-            )
+            return found
     return ChurnError(f"{path}: cannot read ({clip(one_line(err), 300)})")
 
 

@@ -191,17 +191,13 @@ def _parsed_blocks(
         raise ChurnError(f"{path}: file is empty") from None
     except UnicodeDecodeError as err:
         # pandas reports the byte's offset inside the piece it decoded: find it in the file.
-        found = io.first_bad_utf8(path)
+        found = io.not_utf8_at(str(path), path)
         if found is None:  # the file changed since pandas read it: what pandas saw
             byte = err.object[err.start]
             raise ChurnError(
                 f"{path}: not UTF-8 (byte 0x{byte:02x}); re-save the file as UTF-8"
             ) from None
-        offset, byte, line = found
-        raise ChurnError(
-            f"{path}: not UTF-8 (byte 0x{byte:02x} at offset {offset}, line {line}); "
-            "re-save the file as UTF-8"
-        ) from None
+        raise found from None
     except pd.errors.ParserError as err:
         raise ChurnError(f"{path}: cannot parse as CSV ({' '.join(str(err).split())})") from None
 
