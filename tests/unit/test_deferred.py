@@ -186,8 +186,8 @@ def test_a_first_use_asks_for_the_stand_in_package_before_its_submodule(fakepkg,
 
     monkeypatch.setattr(importlib, "import_module", spy)
     assert sys.modules["fakepkg.heavy.sub"].triple(2) == 6
-    assert asked[0] == ("fakepkg.heavy", False)  # taken out by undefer, then imported
-    assert ("fakepkg.heavy.sub", True) not in asked
+    # Each package on the way, in order; the stand-in taken out by undefer, then imported.
+    assert asked == [("fakepkg", True), ("fakepkg.heavy", False), ("fakepkg.heavy.sub", False)]
     assert fakepkg.RUNS == ["heavy", "sub"]
 
 
@@ -283,3 +283,51 @@ def test_threads_at_a_first_use_load_the_module_once_and_all_get_it(fakepkg):
     # Python imports a submodule once its package is in sys.modules, initialized or not.
     assert sorted(fakepkg.RUNS) == ["heavy", "sub"]
     assert not any(isinstance(m, deferred.Standin) for m in sys.modules.values())
+
+
+def first_uses_at_once(fakepkg, threads: int = 8) -> list[BaseException]:
+    """One round: each thread's first use is a forwarder of the package or its submodule."""
+    import threading
+
+    deferred.defer_all({"fakepkg.heavy": ["double"], "fakepkg.heavy.sub": ["triple"]})
+    double = sys.modules["fakepkg.heavy"].double
+    triple = sys.modules["fakepkg.heavy.sub"].triple
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def call(i: int) -> None:
+        start.wait(timeout=10)
+        try:
+            assert (double(i) if i % 2 else triple(i)) == (2 * i if i % 2 else 3 * i)
+        except BaseException as err:
+            errors.append(err)
+
+    workers = [threading.Thread(target=call, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=10)
+    return errors
+
+
+def test_first_uses_at_once_never_run_a_module_twice_nor_lose_it(fakepkg):
+    """Many rounds, threads switched every microsecond, so each round's steps interleave.
+
+    Taking a stand-in out was a test and then a delete: a thread between the two deleted
+    the real module another had begun to import. The module then ran twice, or an import
+    found its package gone (KeyError, a deadlock between the two imports). The code before
+    the fix failed about one round in six here; 60 rounds take about a second.
+    """
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(60):
+            for name in [n for n in sys.modules if n.startswith("fakepkg.")]:
+                del sys.modules[name]
+            fakepkg.RUNS.clear()
+            vars(fakepkg).pop("heavy", None)
+            errors = first_uses_at_once(fakepkg)
+            assert errors == []
+            assert sorted(fakepkg.RUNS) == ["heavy", "sub"]
+    finally:
+        sys.setswitchinterval(interval)

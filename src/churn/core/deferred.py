@@ -15,6 +15,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from importlib.machinery import ModuleSpec
 from types import ModuleType
@@ -148,18 +149,27 @@ FINDER = RealParentFirst()
 def real_module(name: str) -> ModuleType:
     """Module ``name`` itself: imported now if only its stand-in was there.
 
-    A package that is a stand-in too is loaded before its submodule, here, not by the
-    finder on the way: two threads whose first uses reach a package and its submodule
-    at once then take the import locks in one order, package first, as a plain import
-    does (the other order deadlocked).
+    Each package on the way is imported before its submodule, here, not by the finder on
+    the way, even when it is no stand-in (any more): two threads whose first uses reach a
+    package and its submodule at once then take the import locks in one order, package
+    first, as a plain import does. The other order deadlocked: one thread held the
+    submodule's lock and waited for the package, whose import, in another thread, was
+    importing that submodule. ``import_module`` of a module another thread is still
+    initializing waits for it, as a plain import does.
     """
     parts = name.split(".")
     for depth in range(1, len(parts) + 1):
         prefix = ".".join(parts[:depth])
-        if isinstance(sys.modules.get(prefix), Standin):
+        if type(sys.modules.get(prefix)) is Standin:
             undefer(prefix)
-            importlib.import_module(prefix)
-    return importlib.import_module(name)
+        module = importlib.import_module(prefix)
+    return module
+
+
+# Held while stand-ins are taken out. The test and the delete are two steps, and a thread
+# may run between them: without it, a second thread deleted the real module the first
+# had begun to import, so the module ran twice, or an import found its package gone.
+UNDEFER_LOCK = threading.RLock()
 
 
 def undefer(name: str) -> None:
@@ -167,17 +177,21 @@ def undefer(name: str) -> None:
 
     The submodules' too: the real package imports them and must not find a stand-in in
     their place. So goes the parent's attribute, as before any first import: the import
-    system sets it to the real module once that is loaded.
+    system sets it to the real module once that is loaded. The attribute goes first:
+    until the stand-in leaves ``sys.modules`` no import of the real module can begin, so
+    what is deleted is never the real module's.
     """
-    # list() copies sys.modules in one step: another thread may be importing meanwhile.
-    for key in list(sys.modules):
-        if (key == name or key.startswith(name + ".")) and isinstance(
-            sys.modules.get(key), Standin
-        ):
-            del sys.modules[key]
     parent, _, child = name.rpartition(".")
-    if isinstance(getattr(sys.modules.get(parent), child, None), Standin):
-        delattr(sys.modules[parent], child)
+    with UNDEFER_LOCK:
+        if type(getattr(sys.modules.get(parent), child, None)) is Standin:
+            delattr(sys.modules[parent], child)
+        # list() copies sys.modules in one step: another thread may be importing meanwhile.
+        # The module itself goes last, so that the time between its stand-in leaving and
+        # the real import taking its place is as short as it can be.
+        keys = [key for key in list(sys.modules) if key.startswith(name + ".")]
+        for key in [*keys, name]:
+            if type(sys.modules.get(key)) is Standin:
+                del sys.modules[key]
 
 
 def defer(name: str, forwarded: Iterable[str]) -> None:
