@@ -8,6 +8,7 @@ and checks the status, the time it took, and that ``/health`` kept answering.
 
 import asyncio
 import json
+import os
 import re
 import socket
 import subprocess
@@ -50,6 +51,12 @@ class Server:
         """A memory figure of the server process from /proc, in KiB."""
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
         return int(re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)[1])
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used so far (user + system, all its threads)."""
+        stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        fields = stat.rpartition(")")[2].split()  # after the command name, which may hold blanks
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def errors(self, kind: str) -> float:
         """``churn_errors_total{kind=...}`` from /metrics (0 if never counted)."""
@@ -184,10 +191,17 @@ class HealthProbe(threading.Thread):
 
 @dataclass
 class Hostile:
-    """One hostile POST's answer, how long it took, the server's peak growth, the probes."""
+    """One hostile POST's answer, how long it took, the server's peak growth, the probes.
+
+    ``cpu_seconds`` is what the server spent meanwhile, the probes' answers included. It,
+    not the wall time, is what a bound on the work asserts: two test suites on two cores
+    doubled the wall time and failed ``seconds < 2.0`` on a server doing the same work.
+    The memory bounds beside it are what a per-row path would break first.
+    """
 
     answer: bytes
     seconds: float
+    cpu_seconds: float
     peak_growth_mb: float
     probe_failures: list[str]
     probe_latencies: list[float]
@@ -198,12 +212,14 @@ def hostile_post(server: Server, body: bytes) -> Hostile:
     Path(f"/proc/{server.proc.pid}/clear_refs").write_text("5")  # restart the peak (VmHWM)
     before = server.rss_kib()
     with HealthProbe(server) as probe, connect(server) as sock:
+        cpu = server.cpu_seconds()
         start = time.monotonic()
         sock.sendall(post("/v1/predict", body))
         answer = read_answer(sock)
         elapsed = time.monotonic() - start
+        cpu = server.cpu_seconds() - cpu
     growth = (server.rss_kib("VmHWM") - before) / 1024
-    return Hostile(answer, elapsed, growth, probe.failures, probe.latencies)
+    return Hostile(answer, elapsed, cpu, growth, probe.failures, probe.latencies)
 
 
 def test_200k_empty_rows_are_refused_fast_in_little_memory(server):
@@ -211,7 +227,8 @@ def test_200k_empty_rows_are_refused_fast_in_little_memory(server):
     done = hostile_post(server, b'{"customers":[' + b",".join([b"{}"] * 200_000) + b"]}")
     assert status_of(done.answer) == 413
     assert b"batch of 200000 exceeds MAX_BATCH=1000" in done.answer
-    assert done.seconds < 2.0
+    assert done.cpu_seconds < 2.0  # 0.02-0.65 s measured
+    assert done.seconds < 10  # a hang guard: the status above is not a timeout's
     assert done.peak_growth_mb < 100
     assert done.probe_failures == []
     assert done.probe_latencies
@@ -417,7 +434,8 @@ def test_a_batch_only_pydantic_can_read_is_counted_before_it_is_checked(server, 
     done = hostile_post(server, body)
     assert status_of(done.answer) == 413
     assert error_of(done.answer)["detail"] == "batch of 200000 exceeds MAX_BATCH=1000"
-    assert done.seconds < 2.0
+    assert done.cpu_seconds < 2.0  # 0.02-0.65 s measured
+    assert done.seconds < 10  # a hang guard: the status above is not a timeout's
     assert done.peak_growth_mb < 200
     assert done.probe_failures == []
 
@@ -460,7 +478,8 @@ def test_a_body_of_repeated_or_extra_names_is_one_error_in_little_time(server, b
     done = hostile_post(server, body.encode())
     assert status_of(done.answer) == 422
     assert error_of(done.answer)["detail"] == [error]
-    assert done.seconds < 2.0
+    assert done.cpu_seconds < 2.0  # 0.02-0.65 s measured
+    assert done.seconds < 10  # a hang guard: the status above is not a timeout's
     assert done.peak_growth_mb < 300
     assert done.probe_failures == []
 
@@ -530,7 +549,8 @@ def test_a_customer_with_350k_unknown_fields_is_one_error_in_little_time(server)
             "type": "extra_forbidden",
         }
     ]
-    assert done.seconds < 2.0
+    assert done.cpu_seconds < 2.0  # 0.02-0.65 s measured
+    assert done.seconds < 10  # a hang guard: the status above is not a timeout's
     assert done.peak_growth_mb < 300
     assert done.probe_failures == []
 

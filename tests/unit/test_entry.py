@@ -522,11 +522,16 @@ def test_a_reader_that_left_ends_the_command_quietly_as_sigpipe_would(tmp_path):
 def test_a_reader_gone_before_the_last_flush_is_quiet_too():
     """A short output sits in the buffer until exit: flushed there, it said 'Exception ignored'."""
     code = (
-        "import sys, time\n"
+        "import select, sys, time\n"
         "from churn.core import entry\n"
         "def main():\n"
         "    print('first')\n"
-        "    time.sleep(1)  # head -c 0 has left by now\n"
+        "    # Until head -c 0 has left, which the pipe polls as POLLERR (a sleep raced load).\n"
+        "    poll = select.poll()\n"
+        "    poll.register(1, select.POLLOUT)\n"
+        "    deadline = time.monotonic() + 30\n"
+        "    while not poll.poll(0)[0][1] & select.POLLERR and time.monotonic() < deadline:\n"
+        "        time.sleep(0.01)\n"
         "sys.exit(entry.run(main))\n"
     )
     shell = f'{sys.executable} -c "$CODE" | head -c 0; echo "${{PIPESTATUS[0]}}" >&2'
