@@ -331,3 +331,68 @@ def test_first_uses_at_once_never_run_a_module_twice_nor_lose_it(fakepkg):
             assert sorted(fakepkg.RUNS) == ["heavy", "sub"]
     finally:
         sys.setswitchinterval(interval)
+
+
+LAZY_FILES = {
+    # A package that imports a missing submodule on attribute access, as SciPy and NumPy
+    # do, and a module whose import reaches another stand-in, as scipy.stats reaches
+    # scipy.spatial.
+    "lazypkg/__init__.py": (
+        "import importlib\n"
+        "def __getattr__(name):\n"
+        "    return importlib.import_module(f'{__name__}.{name}')\n"
+    ),
+    "lazypkg/heavy.py": "from lazypkg.other import name\ndef double(x):\n    return 2 * x\n",
+    "lazypkg/other.py": "def name():\n    return 'other'\n",
+}
+
+
+def lazy_round(double, threads: int = 4) -> tuple[bool, list[int]]:
+    """Each thread's first use is ``double``: whether any hung (5 s), and what they got."""
+    import threading
+
+    start = threading.Barrier(threads)
+    results: list[int] = []
+
+    def call(i: int) -> None:
+        start.wait(timeout=10)
+        results.append(double(i))
+
+    # Daemons: a hung one must not keep the test process alive.
+    workers = [threading.Thread(target=call, args=(i,), daemon=True) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=5)
+    return any(worker.is_alive() for worker in workers), results
+
+
+def test_first_uses_under_a_lazy_package_never_hang(tmp_path, monkeypatch):
+    """Taking out a stand-in never imports, so its lock never waits for an import's.
+
+    undefer() read the parent's attribute with getattr: once another thread had deleted
+    it, the package's __getattr__ imported the module, under the lock, and waited for
+    that thread, which held the module's import lock and waited for this lock (its
+    import reached a second stand-in). Neither ever woke: Python's import deadlock check
+    does not see an RLock. The code before the fix hung in most of these rounds.
+    """
+    for rel, text in LAZY_FILES.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(40):
+            for name in [n for n in sys.modules if n == "lazypkg" or n.startswith("lazypkg.")]:
+                del sys.modules[name]
+            deferred.defer_all({"lazypkg.heavy": ["double"], "lazypkg.other": []})
+            hung, results = lazy_round(sys.modules["lazypkg.heavy"].double)
+            assert not hung
+            assert sorted(results) == [0, 2, 4, 6]
+    finally:
+        sys.setswitchinterval(interval)
+        for name in [n for n in sys.modules if n == "lazypkg" or n.startswith("lazypkg.")]:
+            del sys.modules[name]
+        while deferred.FINDER in sys.meta_path:
+            sys.meta_path.remove(deferred.FINDER)

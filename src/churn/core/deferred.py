@@ -9,6 +9,12 @@ of them uses. A stand-in takes such a module's place in ``sys.modules``. A name 
 for it becomes a forwarder that fetches the real object at its first use; any other
 attribute, or any submodule, imports the real module there and then. Either way the code
 that asked gets what SciPy (or NumPy) has, only later.
+
+Later may be in another thread. First uses at once load each module once. What stays is
+CPython's own: one thread's ``import scipy.stats.qmc`` while another's first use loads
+``scipy.stats`` can end in Python's ``_DeadlockError``, as two threads importing a package
+and its submodule for the first time can without stand-ins (the submodule's import holds
+its lock while it waits for the package).
 """
 
 import importlib
@@ -183,8 +189,14 @@ def undefer(name: str) -> None:
     """
     parent, _, child = name.rpartition(".")
     with UNDEFER_LOCK:
-        if type(getattr(sys.modules.get(parent), child, None)) is Standin:
-            delattr(sys.modules[parent], child)
+        # Nothing under the lock may import: an import waits for module locks, whose
+        # holders may wait for this one, and an RLock is no lock Python's import
+        # deadlock check sees. So the parent's own dict, never getattr: SciPy's and
+        # NumPy's module __getattr__ import a missing submodule.
+        package = sys.modules.get(parent)
+        attributes = vars(package) if isinstance(package, ModuleType) else {}
+        if type(attributes.get(child)) is Standin:
+            delattr(package, child)
         # list() copies sys.modules in one step: another thread may be importing meanwhile.
         # The module itself goes last, so that the time between its stand-in leaving and
         # the real import taking its place is as short as it can be.
