@@ -142,6 +142,40 @@ def test_recorded_md5_finds_the_output_in_any_stage():
     assert integrity.recorded_md5({}, "x") is None
 
 
+def test_tracked_files_lists_what_git_tracks_at_a_path_taken_literally(tmp_path, monkeypatch):
+    sh_git(tmp_path, "init", "-q")
+    (tmp_path / "reports").mkdir()
+    for name in ("README.md", "reports/a.md", "reports/b c.md", "*.md", "-x.md", "untracked.md"):
+        (tmp_path / name).write_text("x")
+    sh_git(tmp_path, "add", "README.md", "reports", ":(literal)*.md", "--", "-x.md")
+    monkeypatch.chdir(tmp_path)
+    assert integrity.tracked_files("README.md") == ["README.md"]
+    assert integrity.tracked_files(Path("reports")) == ["reports/a.md", "reports/b c.md"]
+    assert integrity.tracked_files("*.md") == ["*.md"]  # a name, not a pattern
+    assert integrity.tracked_files("-x.md") == ["-x.md"]  # a name, not an option
+    assert integrity.tracked_files("untracked.md") == []
+    assert integrity.tracked_files("missing") == []
+    monkeypatch.chdir(tmp_path / "reports")
+    assert integrity.tracked_files("a.md") == ["a.md"]  # relative to here, as git prints them
+
+
+def test_tracked_files_outside_a_work_tree_are_none(elsewhere):
+    (elsewhere / "README.md").write_text("x")
+    assert integrity.tracked_files("README.md") == []
+
+
+def test_recorded_md5_skips_other_outputs_and_names_the_path_however_written():
+    lock = {
+        "stages": {
+            "a": {"outs": [{"path": "y", "md5": "2"}, {"path": "out/x", "md5": "1"}]},
+            "b": "not a stage",
+        }
+    }
+    assert integrity.recorded_md5(lock, "./out/x") == "1"
+    assert integrity.recorded_md5(lock, "y") == "2"
+    assert integrity.recorded_md5(lock, "out") is None
+
+
 @pytest.mark.parametrize(
     "stages",
     [
@@ -151,6 +185,9 @@ def test_recorded_md5_finds_the_output_in_any_stage():
         {"a": {"outs": ["x"]}},
         {"a": {"outs": [{"path": "x", "md5": 1}]}},
         {"a": {"outs": [{"path": "x"}]}},
+        {"a": "x"},
+        {"a": {"outs": "x"}},
+        {"a": {"outs": [{"path": "x", "md5": ["1"]}]}},
     ],
 )
 def test_recorded_md5_of_a_lock_in_another_shape_is_none(stages):
@@ -951,3 +988,4 @@ def test_a_commit_prefix_names_one_commit_or_is_refused(tmp_path):
         assert str(err.value) == (
             f"{prefix}: no such git revision (a tag like churn-model@v1.0.0, or a commit)"
         )
+

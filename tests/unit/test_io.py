@@ -317,6 +317,18 @@ def test_first_bad_utf8_finds_the_byte_in_the_file_whatever_the_blocks(tmp_path,
     assert io.first_bad_utf8(path, block) == (3, 0xE2, 2)
 
 
+def test_not_utf8_at_is_one_line_naming_the_file_the_byte_and_line_or_none(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_bytes("id,name\n1,Zürich\n".encode() + b"2,caf\xe9\n")
+    err = io.not_utf8_at("data/f.csv", path)
+    offset = len("id,name\n1,Zürich\n2,caf".encode())
+    assert str(err) == (
+        f"data/f.csv: not UTF-8 (byte 0xe9 at offset {offset}, line 3); re-save the file as UTF-8"
+    )
+    path.write_bytes("id,name\n1,Zürich\n".encode())  # fixed since the reader failed
+    assert io.not_utf8_at("data/f.csv", path) is None
+
+
 def test_the_csv_header_is_the_first_non_blank_line_as_written(tmp_path):
     path = tmp_path / "f.csv"
     path.write_bytes(b"\xef\xbb\xbf\r\n\nid,plan,plan,\n1,a,b,\n")  # a BOM, two blank lines
@@ -519,3 +531,4 @@ def test_write_parquet_takes_a_table_made_already(tmp_path):
     io.write_parquet(tmp_path / "frame.parquet", frame)
     io.write_parquet(tmp_path / "table.parquet", io.parquet_table(frame))
     assert (tmp_path / "frame.parquet").read_bytes() == (tmp_path / "table.parquet").read_bytes()
+

@@ -88,8 +88,7 @@ def _same(recorded: object, path: str) -> bool:
 
 def recorded_md5(lock: dict, path: str) -> str | None:
     """The md5 a parsed dvc.lock records for output ``path``, or None (any other shape: None)."""
-    stage = _stage_making(lock, path)
-    return None if stage is None else _md5_of_out(stage, path)
+    return _md5_of_out(_stage_making(lock, path), path)  # of None: None
 
 
 def tracked_files(path: str | Path) -> list[str]:
