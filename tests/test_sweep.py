@@ -3,12 +3,15 @@
 import copy
 import hashlib
 import json
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from churn import cli
+from churn.core import io
 from churn.core.errors import ChurnError
 from churn.ops import sweep
 from conftest import REPO
@@ -613,6 +616,7 @@ def test_one_sweep_run_or_queue_at_a_time_in_a_workspace(tmp_path):
         )
     with sweep.workspace_alone(lock):  # free again
         pass
+    assert io.held_locks() == ()
     assert sweep.WORKSPACE_LOCK == Path(".dvc/tmp/churn-sweep.lock")
     assert (
         ".dvc/tmp/churn-sweep.lock"
@@ -636,3 +640,33 @@ def test_one_key_of_a_grid_is_at_most_8192_characters(params_dict):
         "more than 8,192 in one KEY=VALUES"
     )
     assert len(str(err.value)) < 200
+
+
+@pytest.mark.parametrize("capture", [False, True])
+def test_the_dvc_a_sweep_runs_holds_the_workspace_until_it_ends(tmp_path, monkeypatch, capture):
+    """Killed with kill -9, churn alone freed the workspace while its dvc exp run went on."""
+    import signal
+
+    fake = tmp_path / "bin" / "dvc"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nsleep 30 >/dev/null 2>&1 &\necho $! > "$0.pid"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    lock = tmp_path / ".dvc" / "tmp" / "churn-sweep.lock"
+    with sweep.workspace_alone(lock):
+        assert sweep._dvc("exp", "run", capture=capture).returncode == 0
+    pid = int((tmp_path / "bin" / "dvc.pid").read_text())
+    try:
+        with pytest.raises(ChurnError, match="another churn sweep"), sweep.workspace_alone(lock):
+            pass
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while io.held_locks() == () and time.monotonic() < deadline:
+        try:
+            with sweep.workspace_alone(lock):
+                break  # free once the command is gone (its files close as it exits)
+        except ChurnError:
+            time.sleep(0.01)
+    else:
+        pytest.fail("the workspace lock stayed held")

@@ -11,6 +11,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -989,3 +990,30 @@ def test_a_commit_prefix_names_one_commit_or_is_refused(tmp_path):
             f"{prefix}: no such git revision (a tag like churn-model@v1.0.0, or a commit)"
         )
 
+
+def test_a_command_run_under_a_file_lock_holds_it_until_it_ends(tmp_path):
+    """Killed with kill -9, churn freed the release lock while the gto it ran went on."""
+    import signal
+
+    lock = tmp_path / "x.lock"
+    with io.file_lock(lock):
+        # The command leaves a sleep behind, as a killed churn leaves its gto or dvc.
+        pid = int(integrity.command("sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!"))
+    try:
+        with pytest.raises(BlockingIOError), io.file_lock(lock, wait=False):
+            pass
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    assert lock_frees(lock)  # once the command is gone (its files close as it exits)
+
+
+def lock_frees(lock: Path, seconds: float = 30) -> bool:
+    """Whether ``lock`` can be taken within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with io.file_lock(lock, wait=False):
+                return True
+        except BlockingIOError:
+            time.sleep(0.01)
+    return False

@@ -532,3 +532,17 @@ def test_write_parquet_takes_a_table_made_already(tmp_path):
     io.write_parquet(tmp_path / "table.parquet", io.parquet_table(frame))
     assert (tmp_path / "frame.parquet").read_bytes() == (tmp_path / "table.parquet").read_bytes()
 
+
+def test_a_file_lock_refuses_a_second_holder_and_is_listed_while_held(tmp_path):
+    lock = tmp_path / "x.lock"
+    assert io.held_locks() == ()
+    with io.file_lock(lock):
+        (fd,) = io.held_locks()
+        assert os.readlink(f"/proc/self/fd/{fd}") == str(lock)
+        with pytest.raises(BlockingIOError), io.file_lock(lock, wait=False):
+            pass
+        assert io.held_locks() == (fd,)
+    assert io.held_locks() == ()
+    with io.file_lock(lock, wait=False):  # free again
+        assert len(io.held_locks()) == 1
+    assert lock.read_text() == ""  # opened to append: never truncated, never written

@@ -113,7 +113,9 @@ def command(*cmd: str, cwd: str | Path | None = None) -> str:
     name the bad byte and its line (:func:`churn.core.io.utf8_text`).
     """
     try:
-        result = subprocess.run(list(cmd), cwd=cwd, capture_output=True, check=False)
+        result = subprocess.run(
+            list(cmd), cwd=cwd, capture_output=True, check=False, pass_fds=io.held_locks()
+        )
     except OSError as err:
         raise ProgramMissing(f"`{shown_command(cmd)}`: {err.strerror}") from None
     stdout = result.stdout.decode("utf-8", "surrogateescape")

@@ -4,6 +4,7 @@ import codecs
 import contextlib
 import csv
 import errno
+import fcntl
 import itertools
 import json
 import os
@@ -46,6 +47,36 @@ SCALAR_EVENTS = (yaml.ScalarEvent, events.ScalarEvent)
 OPEN_EVENTS = (yaml.CollectionStartEvent, events.CollectionStartEvent)
 CLOSE_EVENTS = (yaml.CollectionEndEvent, events.CollectionEndEvent)
 NODE_EVENTS = SCALAR_EVENTS + OPEN_EVENTS  # a value: aliases are refused before counting
+
+
+# The descriptors of the file locks this process holds (:func:`file_lock`).
+HELD_LOCKS: set[int] = set()
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, wait: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (made if missing) until the block ends.
+
+    Without ``wait``, another holder raises :class:`BlockingIOError` at once. The
+    commands run meanwhile hold it too (:func:`held_locks`): killed with ``kill -9``,
+    churn freed its lock while the ``dvc exp run`` or ``gto`` it started went on.
+    """
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        HELD_LOCKS.add(handle.fileno())
+        try:
+            yield
+        finally:
+            HELD_LOCKS.discard(handle.fileno())
+
+
+def held_locks() -> tuple[int, ...]:
+    """``pass_fds`` for a command: the locks held now, which it then holds as long as it runs.
+
+    A lock belongs to the open file, not to a process: it is free only once every
+    descriptor of it is closed, the command's too.
+    """
+    return tuple(sorted(HELD_LOCKS))
 
 
 @contextlib.contextmanager

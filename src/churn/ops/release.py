@@ -13,7 +13,6 @@ contains. ``verify [TAG]`` checks the model file against dvc.lock and the tag's
 release workflow runs both). The artifact's name comes from ``artifacts:`` in dvc.yaml.
 """
 
-import fcntl
 import json
 import logging
 import re
@@ -241,8 +240,7 @@ def one_at_a_time() -> Iterator[None]:
     """
     # The common git dir: linked worktrees share the tags, so they share the lock too.
     path = Path(git("rev-parse", "--git-common-dir").strip()) / "churn-release.lock"
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+    with io.file_lock(path):  # gto and git, run meanwhile, hold it too
         yield
 
 

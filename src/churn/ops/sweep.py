@@ -18,7 +18,6 @@ The table is built from ``dvc exp show --json``: one row per set of the grid, so
 
 import contextlib
 import copy
-import fcntl
 import hashlib
 import itertools
 import json
@@ -507,8 +506,11 @@ def _dvc(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
             encoding="utf-8",
             errors="surrogateescape",
             check=False,
+            pass_fds=io.held_locks(),
         )
-    return subprocess.run(["dvc", *args], stdout=sys.stderr, text=True, check=False)
+    return subprocess.run(
+        ["dvc", *args], stdout=sys.stderr, text=True, check=False, pass_fds=io.held_locks()
+    )
 
 
 def _require(done: subprocess.CompletedProcess, what: str) -> subprocess.CompletedProcess:
@@ -543,9 +545,9 @@ def workspace_alone(lock: Path = WORKSPACE_LOCK) -> Iterator[None]:
     during the first rewrote the first's params, which then trained on the second's.
     """
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("a") as handle:
+    with contextlib.ExitStack() as held:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.enter_context(io.file_lock(lock, wait=False))
         except BlockingIOError:
             raise ChurnError(
                 "another churn sweep run or queue is running in this workspace: wait for it "
