@@ -241,6 +241,15 @@ def test_undefer_takes_out_the_module_its_submodules_and_the_parent_attribute(fa
     assert fakepkg.RUNS == []
 
 
+def test_undefer_of_a_name_without_stand_ins_changes_nothing():
+    import json
+
+    deferred.undefer("json")  # a top-level name: its parent "" is no module
+    deferred.undefer("nosuchpkg.sub")  # a parent never imported
+    assert sys.modules["json"] is json
+    assert "nosuchpkg" not in sys.modules
+
+
 def test_undefer_leaves_real_modules_and_other_stand_ins(fakepkg):
     importlib.import_module("fakepkg.heavy")
     deferred.defer("fakepkg.heavy.extra", [])
