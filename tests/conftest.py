@@ -1,6 +1,7 @@
 """Shared fixtures: small real-shaped data and a generated second dataset."""
 
 import copy
+import socket
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,13 @@ from unit.ascii_locale import ascii_locale as _ascii_locale
 from unit.mutation_order import pytest_collection_modifyitems  # noqa: F401 (mutmut only)
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now (never the default 8000 another may hold)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

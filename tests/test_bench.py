@@ -465,17 +465,21 @@ def test_a_real_run_at_a_tiny_size(tmp_path: Path, capsys: pytest.CaptureFixture
     assert all(run["cpu_seconds"] > 0 for run in runs)
     # The stages alone are the repro's children: their sum is its wall minus DVC's share,
     # and each peak is at most the repro's (same work, same data; 25 % slack for noise).
+    # Separate runs are compared by CPU time, never wall time: the other test worker's
+    # load changes from one run to the next (a busy neighbour flipped a wall comparison).
     assert size["stages_seconds"] + size["dvc_seconds"] == pytest.approx(
         size["dvc_repro"]["seconds"]
     )
-    assert size["stages_seconds"] < size["dvc_repro"]["seconds"] * 1.25
+    stages_cpu = sum(stage["cpu_seconds"] for stage in size["stages"].values())
+    assert stages_cpu + size["dvc_cpu_seconds"] == pytest.approx(size["dvc_repro"]["cpu_seconds"])
+    assert stages_cpu < size["dvc_repro"]["cpu_seconds"] * 1.25
     peak = max(stage["max_rss_bytes"] for stage in size["stages"].values())
     assert peak < size["dvc_repro"]["max_rss_bytes"] * 1.25
     assert size["floor"]["seconds"] == pytest.approx(sum(size["floor"]["stages"].values()))
     assert size["floor"]["seconds"] < size["floor"]["process_seconds"]
-    # Each main() alone in a fresh process: part of that stage's own process, so shorter.
+    # Each main() alone in a fresh process: part of that stage's own process, so less.
     for stage in size["stages"].values():
-        assert 0 < stage["fresh_work_seconds"] < stage["seconds"]
+        assert stage["fresh_work_seconds"] > 0
         assert 0 < stage["fresh_work_cpu_seconds"] < stage["cpu_seconds"]
     # Two timed runs each at this size; the faster one is the one reported.
     assert len(size["repro_runs_seconds"]) == len(size["floor_runs_seconds"]) == 2

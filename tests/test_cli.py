@@ -10,7 +10,7 @@ import pytest
 
 from churn import cli
 from churn.core.errors import clip
-from conftest import REPO
+from conftest import REPO, free_port
 
 BIN = Path(sys.executable).parent
 SUBCOMMANDS = [
@@ -127,7 +127,7 @@ def test_release_notes_of_an_unknown_tag_is_one_line(tmp_path):
 def test_an_option_looking_ref_is_never_an_option(trained, tmp_path):
     # MODEL_REF is checked for its form before git sees it: never an option such as --output=FILE.
     target = tmp_path / "written"
-    result = churn("serve", cwd=trained, MODEL_REF=f"--output={target}")
+    result = churn("serve", cwd=trained, MODEL_REF=f"--output={target}", PORT=str(free_port()))
     assert result.returncode == 1
     assert result.stderr.startswith("error: MODEL_REF '--output=")
     assert result.stderr.endswith("or a commit hash (7-40 hex digits)\n")

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, free_port
 
 STAMP = ".venv/.installed-stamp"
 
@@ -109,7 +109,7 @@ def test_a_bad_version_is_one_line_before_any_work(version):
 def test_a_model_ref_is_never_an_option_to_git(tmp_path):
     """MODEL_REF='--output=FILE' once reached `git show` as an option and wrote FILE."""
     target = tmp_path / "x"
-    result = make("serve", env={"MODEL_REF": f"--output={target}"})
+    result = make("serve", env={"MODEL_REF": f"--output={target}", "PORT": str(free_port())})
     assert result.returncode == 2
     lines = churn_lines(result.stderr)
     assert len(lines) == 1, result.stderr

@@ -187,6 +187,9 @@ def tagged(tmp_path, monkeypatch):
     What two `churn release create` at once used to make.
     """
     monkeypatch.chdir(tmp_path)
+    for role in ("AUTHOR", "COMMITTER"):  # a machine without a git identity commits too
+        monkeypatch.setenv(f"GIT_{role}_NAME", "test")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "test@example.com")
     integrity.git("init", "-q")
     artifact = "artifacts:\n  churn-model:\n    path: models/model.pkl\n    type: model\n"
     (tmp_path / "dvc.yaml").write_text(artifact)

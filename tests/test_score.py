@@ -268,8 +268,8 @@ def test_the_local_cluster_logs_only_its_errors_and_takes_no_fixed_port(caplog):
         with contextlib.suppress(OSError):
             taken.bind(("127.0.0.1", 8787))
             taken.listen()
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # "Port 8787 is already in use"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             with score.dask_client(None) as client:
                 assert len(client.scheduler_info()["workers"]) == score.DASK_WORKERS
                 assert client.submit(sum, [1, 2]).result() == 3
@@ -277,6 +277,9 @@ def test_the_local_cluster_logs_only_its_errors_and_takes_no_fixed_port(caplog):
                 [(host, port)] = [sock.getsockname() for sock in sockets]
                 assert host == "127.0.0.1"
                 assert port != 8787
+    # "Port 8787 is already in use"; only that: a slow disk's "creating scratch directories
+    # is taking a surprisingly long time" is no failure of this code.
+    assert [str(w.message) for w in caught if "8787" in str(w.message)] == []
     loud = [r for r in caplog.records if r.name.startswith("distributed") and r.levelno < 40]
     assert loud == []
     assert logging.getLogger("distributed").level == before

@@ -5,7 +5,6 @@ import hashlib
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,8 @@ from typing import NamedTuple
 import httpx
 import pytest
 from tools import sandbox
+
+from conftest import free_port  # noqa: F401 (this package's tests import it from here)
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT_DIRS = ("data", "models", "reports")
@@ -148,13 +149,6 @@ def moved_on(tmp_path_factory) -> MovedOn:
     sh(repo, "dvc", "repro")
     sh(repo, "git", "commit", "-qam", "threshold 0.3, tenure up to 80")
     return MovedOn(repo, md5, released, threshold)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

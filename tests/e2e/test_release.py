@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from .conftest import reproduced_copy, sh
+from .conftest import free_port, reproduced_copy, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -145,7 +145,7 @@ def test_a_swapped_model_is_never_unpickled(repo, tmp_path):
     try:
         runs = {
             "monitor": churn(repo, "monitor", "--input", "data/raw/wa_churn.csv", "--out", "m"),
-            "serve": churn(repo, "serve", PORT="18731"),
+            "serve": churn(repo, "serve", PORT=str(free_port())),
             "verify": churn(repo, "release", "verify"),
             "verify tag": churn(repo, "release", "verify", "churn-model@v1.0.0"),
         }

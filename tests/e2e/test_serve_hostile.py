@@ -259,8 +259,8 @@ def test_a_huge_header_is_431_at_once_and_health_is_unaffected(server):
 def test_a_body_that_trickles_in_gets_408_at_the_body_deadline(server, row):
     """Headers promise 1,000 bytes; one arrives every 0.2 s. Trickling does not extend it."""
     with connect(server) as sock:
+        start = time.monotonic()  # before the head: the server's deadline cannot start earlier
         sock.sendall(head("/v1/predict", 1000))
-        start = time.monotonic()
         try:
             while time.monotonic() - start < BODY_TIMEOUT + 5:  # bounded, closed well before
                 sock.sendall(b" ")
@@ -288,8 +288,8 @@ def test_a_body_that_trickles_in_gets_408_at_the_body_deadline(server, row):
 @pytest.mark.parametrize("trickle", [b"", b"GET /health HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaa"])
 def test_idle_or_slow_head_connections_are_closed_at_the_header_deadline(server, trickle):
     """Nothing at all, or a head one byte per 0.2 s: closed at HEADER_TIMEOUT either way."""
+    start = time.monotonic()  # before connecting: the server's deadline starts at its accept
     with connect(server) as sock:
-        start = time.monotonic()
         try:
             for byte in trickle:
                 sock.sendall(bytes([byte]))
@@ -313,13 +313,22 @@ def test_an_idle_keep_alive_connection_is_closed(server):
 
 
 async def _one_prediction(port: int, request: bytes) -> tuple[int, bytes, float]:
-    """Send one request on its own connection; status, raw answer and seconds to it."""
+    """Send one request on its own connection; status, raw answer and seconds to it.
+
+    Status 0: closed with no answer at all, as HEADER_TIMEOUT closes a connection whose
+    request has not come within it of its accept (a starved client, on a busy machine).
+    """
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(request)
         await writer.drain()
         start = time.monotonic()
-        head = await reader.readuntil(b"\r\n\r\n")
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as err:
+            if err.partial:
+                raise
+            return 0, b"", time.monotonic() - start
         length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE)[1])
         answer = head + await reader.readexactly(length)
         return status_of(answer), answer, time.monotonic() - start
@@ -335,18 +344,21 @@ async def _burst(port: int, request: bytes, clients: int) -> list[tuple[int, byt
 def test_a_burst_over_max_concurrent_is_shed_with_503_and_retry_after(server, row):
     """300 clients at once, MAX_CONCURRENT=4: the rest get 503 + Retry-After, not a queue."""
     request = post("/v1/predict", json.dumps({"customers": [row]}).encode())
+    timed_out = server.errors("header_timeout")
     with HealthProbe(server) as probe:
         results = asyncio.run(_burst(server.port, request, 300))
     statuses = [status for status, _, _ in results]
     admitted = [seconds for status, _, seconds in results if status == 200]
-    assert set(statuses) <= {200, 503}
+    assert set(statuses) <= {0, 200, 503}
+    # Closed unanswered only by the header deadline, each one counted as such.
+    assert statuses.count(0) <= server.errors("header_timeout") - timed_out
     assert statuses.count(503) >= 100
     assert len(admitted) >= MAX_CONCURRENT
     for status, answer, _ in results:
         if status == 503:
             assert b"\r\nretry-after: 1\r\n" in answer.lower()
             assert f"MAX_CONCURRENT={MAX_CONCURRENT}".encode() in answer
-        else:
+        elif status == 200:
             assert b'"churn_probability"' in answer
     assert max(admitted) < 10  # admitted requests do not wait behind the others
     assert probe.failures == []

@@ -352,7 +352,9 @@ def test_another_os_error_naming_no_file_keeps_its_traceback():
 
 def test_text_the_terminal_cannot_encode_is_escaped(tmp_path):
     """An ASCII locale's stdout: '…' was a UnicodeEncodeError traceback."""
-    code = "from churn.core import entry; entry.run(lambda: print('a \u2026 b'))"
+    # The escape, not the character, in the child's source: an ASCII locale cannot pass
+    # '…' in argv to a Python started with PYTHONUTF8=0.
+    code = "from churn.core import entry; entry.run(lambda: print('a \\u2026 b'))"
     env = {**os.environ, "PYTHONPATH": SRC, "PYTHONIOENCODING": "ascii", "PYTHONUTF8": "0"}
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, check=False, timeout=60

@@ -29,7 +29,15 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
 
 
-def test_atomic_write_replaces_on_success(tmp_path):
+@pytest.fixture
+def umask_022():
+    """The common umask, whatever the machine's: a new file is then 0o644, as open() makes it."""
+    before = os.umask(0o022)
+    yield
+    os.umask(before)
+
+
+def test_atomic_write_replaces_on_success(tmp_path, umask_022):
     target = tmp_path / "sub" / "out.json"
     io.write_json(target, {"b": 1, "a": [1.5, 2]})
     assert target.read_text() == '{\n  "a": [\n    1.5,\n    2\n  ],\n  "b": 1\n}\n'
@@ -93,7 +101,7 @@ def test_json_refuses_nan_and_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_temporary_file_sits_beside_the_target(tmp_path, monkeypatch):
+def test_the_temporary_file_sits_beside_the_target(tmp_path, monkeypatch, umask_022):
     # os.replace is atomic only within one file system: the temp file must be in the
     # target's own directory, not in the system temp dir.
     seen = []
