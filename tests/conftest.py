@@ -1,6 +1,7 @@
 """Shared fixtures: small real-shaped data and a generated second dataset."""
 
 import copy
+import os
 import socket
 from pathlib import Path
 
@@ -15,6 +16,11 @@ from unit.ascii_locale import ascii_locale as _ascii_locale
 from unit.mutation_order import pytest_collection_modifyitems  # noqa: F401 (mutmut only)
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The servers under test (churn serve, moto's S3) listen on 127.0.0.1: a proxy the machine
+# sets must not stand between them and their clients, in this process or its children.
+for _name in ("NO_PROXY", "no_proxy"):
+    os.environ[_name] = ",".join(filter(None, ["127.0.0.1", "localhost", os.environ.get(_name)]))
 
 
 def free_port() -> int:

@@ -393,7 +393,10 @@ def test_the_command_exits_0_1_and_2(trained, customers, tmp_path):
     missing = churn_score("--input", "nope.csv", "--output", "s.parquet", cwd=trained)
     assert (missing.returncode, missing.stderr) == (1, "error: nope.csv: file not found\n")
     (trained / "folder.csv").mkdir()
-    folder = churn_score("--input", "folder.csv", "--output", "s.parquet", cwd=trained)
+    try:
+        folder = churn_score("--input", "folder.csv", "--output", "s.parquet", cwd=trained)
+    finally:
+        (trained / "folder.csv").rmdir()  # the work dir is the session's: left as found
     assert (folder.returncode, folder.stderr) == (1, "error: folder.csv: not a regular file\n")
     other = churn_score("--input", "x.json", "--output", "s.parquet", cwd=trained)
     assert other.stderr == "error: x.json: the input must be .csv or .parquet (got '.json')\n"
