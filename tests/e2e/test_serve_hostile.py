@@ -232,7 +232,7 @@ def test_200k_empty_rows_are_refused_fast_in_little_memory(server):
     assert done.peak_growth_mb < 100
     assert done.probe_failures == []
     assert done.probe_latencies
-    assert max(done.probe_latencies) < 1.0
+    assert max(done.probe_latencies) < 2.0  # wall time: room for a busy machine, not a blocked loop
 
 
 def test_a_huge_header_is_431_at_once_and_health_is_unaffected(server):
