@@ -983,12 +983,16 @@ def test_a_commit_prefix_names_one_commit_or_is_refused(tmp_path):
     sha = sh_git(tmp_path, "rev-parse", "HEAD").strip()
     assert integrity.commit_named(sha[:7], cwd=tmp_path) == sha
     tree = sh_git(tmp_path, "rev-parse", "HEAD^{tree}").strip()
-    for prefix in (tree[:10], "0" * 12):  # an object that is no commit, or none at all
+    (tmp_path / "f").write_text("x\n")
+    blob = sh_git(tmp_path, "hash-object", "-w", "f").strip()
+    for prefix, said in [
+        (tree[:10], "a git tree object, not a commit"),
+        (blob.upper(), "a git blob object, not a commit"),
+        ("0" * 12, "no such git revision"),
+    ]:
         with pytest.raises(ChurnError) as err:
             integrity.commit_named(prefix, cwd=tmp_path)
-        assert str(err.value) == (
-            f"{prefix}: no such git revision (a tag like churn-model@v1.0.0, or a commit)"
-        )
+        assert str(err.value) == f"{prefix}: {said} (a tag like churn-model@v1.0.0, or a commit)"
 
 
 def test_a_command_run_under_a_file_lock_holds_it_until_it_ends(tmp_path):

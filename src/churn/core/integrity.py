@@ -467,7 +467,13 @@ def commit_named(prefix: str, cwd: str | Path | None = None) -> str:
     like a release's short hash would load another commit's model.
     """
     listed = git("rev-parse", f"--disambiguate={prefix.lower()}", cwd=cwd).split()
-    commits = [name for name in listed if git("cat-file", "-t", name, cwd=cwd).strip() == "commit"]
+    kinds = {name: git("cat-file", "-t", name, cwd=cwd).strip() for name in listed}
+    commits = [name for name, kind in kinds.items() if kind == "commit"]
+    if not commits and kinds:  # a tree, a file's blob, a tag object: there, but no commit
+        raise ChurnError(
+            f"{prefix}: a git {' or '.join(sorted(set(kinds.values())))} object, not a commit "
+            "(a tag like churn-model@v1.0.0, or a commit)"
+        )
     if not commits:
         raise no_revision(prefix)
     if len(commits) > 1:
