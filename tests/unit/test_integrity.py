@@ -985,9 +985,12 @@ def test_a_commit_prefix_names_one_commit_or_is_refused(tmp_path):
     tree = sh_git(tmp_path, "rev-parse", "HEAD^{tree}").strip()
     (tmp_path / "f").write_text("x\n")
     blob = sh_git(tmp_path, "hash-object", "-w", "f").strip()
+    sh_git(tmp_path, "tag", "-a", "-m", "annotated", "t")
+    tag = sh_git(tmp_path, "rev-parse", "t").strip()  # the tag object's own hash
     for prefix, said in [
         (tree[:10], "a git tree object, not a commit"),
         (blob.upper(), "a git blob object, not a commit"),
+        (tag, "a git tag object, not a commit"),
         ("0" * 12, "no such git revision"),
     ]:
         with pytest.raises(ChurnError) as err:

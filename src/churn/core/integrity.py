@@ -466,12 +466,13 @@ def commit_named(prefix: str, cwd: str | Path | None = None) -> str:
     git itself prefers a branch or tag of that name to the object: a branch called
     like a release's short hash would load another commit's model.
     """
-    listed = git("rev-parse", f"--disambiguate={prefix.lower()}", cwd=cwd).split()
+    # Either case: git reads hex digits in both.
+    listed = git("rev-parse", f"--disambiguate={prefix}", cwd=cwd).split()
     kinds = {name: git("cat-file", "-t", name, cwd=cwd).strip() for name in listed}
     commits = [name for name, kind in kinds.items() if kind == "commit"]
-    if not commits and kinds:  # a tree, a file's blob, a tag object: there, but no commit
+    if len(kinds) == 1 and not commits:  # a tree, a file's blob, a tag object: no commit
         raise ChurnError(
-            f"{prefix}: a git {' or '.join(sorted(set(kinds.values())))} object, not a commit "
+            f"{prefix}: a git {kinds[listed[0]]} object, not a commit "
             "(a tag like churn-model@v1.0.0, or a commit)"
         )
     if not commits:
