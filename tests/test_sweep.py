@@ -418,6 +418,21 @@ def test_rank_puts_the_best_first_ties_by_name_and_the_missing_last(four):
     assert by_loss.rows[-2].param_set.name == tied[1]
 
 
+@pytest.mark.parametrize("metric", ["profit", "lift_at_k", "capture_at_k"])
+def test_a_decision_metric_ranks_higher_first(four, metric):
+    """release.metric may be a decision metric: ranking by one was a KeyError traceback."""
+    shown = show(
+        *(
+            exp(four[i].name, train(0.1, None), {**metrics(0.8), metric: value})
+            for i, value in enumerate([10.0, 30.0, 20.0])
+        )
+    )
+    table = sweep.rank(four, sweep.results(shown, METRICS_FILE), metric)
+    assert [row.param_set.name for row in table.rows[:3]] == [four[i].name for i in (1, 2, 0)]
+    text = sweep.markdown(table)
+    assert text.startswith(f"### Sweep: 4 experiments, by {metric} (higher is better)\n")
+
+
 def test_a_failed_set_is_never_the_best(four):
     shown = show(
         exp(four[0].name, train(0.1, None), metrics(0.80)),

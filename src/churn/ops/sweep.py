@@ -399,9 +399,11 @@ def _dotted(mapping: Mapping[str, Any], key: str, default: Any) -> Any:
 def _higher_is_better(metric: str) -> bool:
     # churn.core.stats imports scikit-learn (1-2 s): plan and run, on every machine of a
     # sweep, need none of it, so only the table imports it.
-    from churn.core.stats import HIGHER_IS_BETTER
+    # DIRECTIONS, not HIGHER_IS_BETTER: release.metric may be a decision metric too
+    # (profit, lift_at_k, capture_at_k), which ranked as a KeyError traceback.
+    from churn.core.stats import DIRECTIONS
 
-    return HIGHER_IS_BETTER[metric]
+    return DIRECTIONS[metric]
 
 
 def _metric(metrics: Mapping[str, Any] | None, metric: str) -> float | None:
