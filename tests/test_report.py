@@ -10,6 +10,7 @@ from churn.core import decision
 from churn.core.params import ReportParams
 from churn.core.stats import DECISION, HEADLINE, score
 from churn.ops.report import (
+    _num,
     build_report,
     contract_change,
     data_section,
@@ -20,7 +21,7 @@ from churn.ops.report import (
     params_diff,
     png_charts,
 )
-from churn.ops.results import Side, compare, same_rows
+from churn.ops.results import Side, compare, same_rows, same_valuation
 
 RNG = np.random.default_rng(5)
 Y = (RNG.random(400) < 0.3).astype(int)
@@ -293,6 +294,7 @@ def decided_side(label, proba, threshold, params, value=VALUE):
 
     measured = decision_metrics(Y, proba, value, threshold, params.decision, params.evaluate)
     out = side(label, proba)
+    out.params = {**out.params, "decision": params.decision.model_dump()}
     out.metrics = {**out.metrics, **{k: v for k, v in measured.items() if "/" not in k}}
     out.metrics["decision"] = {"threshold": threshold}
     out.predictions = out.predictions.assign(value=value)
@@ -343,6 +345,54 @@ def test_no_decision_rows_without_a_base_threshold_or_unpaired_values(params):
     assert [c.metric for c in unpaired] == [*HEADLINE, *DECISION]
     assert not any(c.paired for c in unpaired)
     assert compare(valued, moved, PARAMS, None)[-1].metric == HEADLINE[-1]
+
+
+def test_other_rows_are_valued_with_the_head_assumptions_too(params):
+    """Unpaired, the base's profit came from its own decision.value.
+
+    A doubled value read as a much better model; the base's values are now restated under
+    the head's assumptions.
+    """
+    policy = decision_params(params, value=24.0)  # the branch doubles what a customer is worth
+    base = decided_side("main", BASE_P, 0.5, params, value=VALUE * params.decision.value)
+    head = decided_side("this branch", BASE_P, 0.5, params, value=VALUE * 24.0)
+    head.params["decision"] = policy.model_dump()
+    head.predictions = head.predictions.assign(id=np.arange(1000, 1400))  # other customers
+    found = {c.metric: c for c in compare(base, head, PARAMS, policy)}
+    assert not found["profit"].paired
+    rows = decision.row_profit(Y, VALUE * 24.0, policy)
+    expected = 1000 * np.mean(rows * (BASE_P >= 0.5))
+    assert found["profit"].base == pytest.approx(expected)  # not the base's own valuation
+    assert found["profit"].head == pytest.approx(expected)  # the same model, the same rows
+    assert found["profit"].diff == pytest.approx(0.0, abs=1e-9)
+    # Another value column cannot be undone from the values: no decision rows at all.
+    base.params["decision"] = {**base.params["decision"], "value_column": "tenure"}
+    assert {c.metric for c in compare(base, head, PARAMS, policy)} == set(HEADLINE)
+    base.params["decision"] = {**base.params["decision"], "value_column": None, "value": 0.0}
+    assert {c.metric for c in compare(base, head, PARAMS, policy)} == set(HEADLINE)
+
+
+def test_decision_metrics_under_other_assumptions_get_no_delta(params):
+    """A higher contact cost lowered the branch's profit.
+
+    The table showed a red arrow for what was no worse a model; its decision rows now say
+    the assumptions differ.
+    """
+    base = decided_side("main", BASE_P, 0.5, params)
+    costly = decision_params(params, contact_cost=80.0)
+    head = decided_side("this branch", BASE_P, 0.5, params)
+    head.params["decision"] = costly.model_dump()
+    assert not same_valuation(base.params, head.params)
+    assert same_valuation(base.params, {**head.params, "decision": base.params["decision"]})
+    table = metrics_table(base.metrics, head.metrics, "main", same_valuation=False)
+    profit = _num("profit", base.metrics["profit"])
+    assert f"| profit | {profit} | {profit} | | | other `decision:` |" in table
+    auc = _num("roc_auc", base.metrics["roc_auc"])
+    assert f"| roc_auc | {auc} | {auc} | +0.0000 | +0.00 % | = |" in table  # compared as ever
+    text = build_report(base, head, PARAMS, costly)
+    assert "under other `decision:` assumptions, so their numbers above are not compared" in text
+    same = build_report(base, decided_side("this branch", HEAD_P, 0.4, params), PARAMS, costly)
+    assert "other `decision:`" not in same
 
 
 def test_a_png_that_fails_mid_write_leaves_the_earlier_one_whole(tmp_path, monkeypatch):

@@ -18,7 +18,15 @@ from churn.core.errors import ChurnError, clip
 from churn.core.integrity import LOCK_FILE, git_or_none, is_revision, tracked_files
 from churn.core.params import DecisionParams, ReportParams, load_params
 from churn.core.stats import DECISION, DIRECTIONS, HEADLINE, HIGHER_IS_BETTER, Comparison
-from churn.ops.results import Side, compare, load_base, load_head, paths_of, same_rows
+from churn.ops.results import (
+    Side,
+    compare,
+    load_base,
+    load_head,
+    paths_of,
+    same_rows,
+    same_valuation,
+)
 
 log = logging.getLogger("churn.report")
 
@@ -160,8 +168,14 @@ def _shown(head: dict) -> list[str]:
     return [*HIGHER_IS_BETTER, *(n for n in DECISION if n in head)]
 
 
-def metrics_table(base: dict | None, head: dict, base_label: str) -> str:
-    """Markdown table of every metric, base -> head, with deltas and direction-aware arrows."""
+def metrics_table(
+    base: dict | None, head: dict, base_label: str, same_valuation: bool = True
+) -> str:
+    """Markdown table of every metric, base -> head, with deltas and direction-aware arrows.
+
+    Without ``same_valuation`` (other ``decision:`` assumptions on the two sides) the
+    decision metrics get no delta: a changed contact cost read as a worse model.
+    """
     if base is None:
         lines = ["| metric | this branch |", "|---|---:|"]
         lines += [f"| {name} | {_num(name, head[name])} |" for name in _shown(head)]
@@ -173,6 +187,10 @@ def metrics_table(base: dict | None, head: dict, base_label: str) -> str:
     for name in _shown(head):
         if name not in base:  # a decision metric the base did not measure yet
             lines.append(f"| {name} | — | {_num(name, head[name])} | | | |")
+            continue
+        if name in DECISION and not same_valuation:
+            old, new = _num(name, base[name]), _num(name, head[name])
+            lines.append(f"| {name} | {old} | {new} | | | other `decision:` |")
             continue
         old, new = base[name], head[name]
         diff = new - old
@@ -381,12 +399,20 @@ def build_report(
             "changed, so the comparison below is unpaired.",
             "",
         ]
+    valuation = same_valuation(base.params, head.params)
     parts += [
         "### Metrics (test split)",
         "",
-        metrics_table(base.metrics, head.metrics, base.label),
+        metrics_table(base.metrics, head.metrics, base.label, valuation),
         "",
     ]
+    if not valuation:
+        parts += [
+            "_The two sides measured profit, lift and capture under other `decision:` "
+            "assumptions, so their numbers above are not compared; the verdict below values "
+            "both with this branch's._",
+            "",
+        ]
     parts += [
         "### Is it real?",
         "",

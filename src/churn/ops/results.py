@@ -19,6 +19,7 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from churn.core import decision, io
@@ -417,12 +418,54 @@ def compare(
     )
     if not decide or "value" not in b or "value" not in h:
         return found
-    sides = [_rows(frame, t, policy) for frame, t in ((b, thresholds[0]), (h, thresholds[1]))]
+    # Other customers: the base's values, as its own assumptions made them, restated
+    # under the head's (a changed decision.value once read as a better model).
+    base_value = restated_values(b, base.params, policy)
+    if base_value is None:
+        return found
+    sides = [
+        _rows(b, base_value, thresholds[0], policy),
+        _rows(h, h["value"].to_numpy(dtype=float), thresholds[1], policy),
+    ]
     return found + unpaired_decision_bootstrap(*sides, **options)
 
 
-def _rows(frame: pd.DataFrame, threshold: float, policy: DecisionParams) -> tuple:
-    """``(labels, gain, top)`` of one side's predictions under ``policy``."""
+# The decision params a decision metric's value depends on, beside the model's scores.
+VALUATION_KEYS = (
+    "value",
+    "value_column",
+    "contact_cost",
+    "retention_rate",
+    "incentive_cost",
+    "top_share",
+)
+
+
+def same_valuation(base_params: dict, head_params: dict) -> bool:
+    """Whether both sides measured their decision metrics under the same assumptions."""
+    sides = [params.get("decision") for params in (base_params, head_params)]
+    base, head = (side if isinstance(side, dict) else {} for side in sides)
+    return all(base.get(key) == head.get(key) for key in VALUATION_KEYS)
+
+
+def restated_values(frame: pd.DataFrame, params: dict, policy: DecisionParams) -> np.ndarray | None:
+    """The customer values of ``frame`` under ``policy``, from those its ``params`` gave them.
+
+    A value is ``decision.value`` times one column (or alone): the same column, or none
+    on both sides, rescales; another column, or a recorded value of 0, cannot be undone
+    from the values alone, so None (the decision metrics are then not compared).
+    """
+    recorded = params.get("decision")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    value, column = recorded.get("value"), recorded.get("value_column")
+    if column != policy.value_column or not finite_number(value) or value == 0:
+        return None
+    return frame["value"].to_numpy(dtype=float) * (policy.value / value)
+
+
+def _rows(
+    frame: pd.DataFrame, value: np.ndarray, threshold: float, policy: DecisionParams
+) -> tuple:
+    """``(labels, gain, top)`` of one side's predictions, its customers worth ``value``."""
     y, proba = frame["label"].to_numpy(), frame["probability"].to_numpy()
-    value = frame["value"].to_numpy(dtype=float)
     return (y, *decision.policy_rows(y, proba, value, threshold, policy))
