@@ -259,3 +259,22 @@ def test_customer_values_are_floats_and_a_missing_one_is_zero():
     assert values.dtype == float
     assert values.tolist() == [25.0, 0.0, 7.5]
     assert decision.customer_value(frame, policy(value=2.0)).dtype == float
+
+
+def test_the_best_count_a_threshold_can_contact_takes_whole_groups_of_ties():
+    """Ten tied at 0.5 (three churners), ten at 0.1: the best is all ten or none, in any order.
+
+    The plain curve's best count split the tie, and came out 6000 or 4500 per 1,000 as the
+    churners sat first or last among the tied rows.
+    """
+    scores = np.r_[np.full(10, 0.5), np.full(10, 0.1)]
+    profits = np.r_[np.full(3, 40.0), np.full(7, -10.0), np.full(10, -10.0)]
+    for shuffled in (profits, np.r_[profits[3:10], profits[:3], profits[10:]]):
+        curve = decision.profit_curve(shuffled, scores)
+        assert decision.best_whole_groups(curve, scores) == 10
+        assert curve[10] / 20 * decision.PER == 2500.0
+    assert decision.best_count(decision.profit_curve(profits, scores)) == 3  # inside the tie
+    # No group worth contacting: none; distinct scores: any count.
+    assert decision.best_whole_groups(np.array([0.0, -1.0, -2.0]), np.array([0.9, 0.8])) == 0
+    assert decision.best_whole_groups(np.array([0.0, 5.0, 3.0]), np.array([0.9, 0.8])) == 1
+    assert decision.best_whole_groups(np.array([0.0, 5.0, 9.0]), np.array([0.8, 0.8])) == 2

@@ -116,6 +116,17 @@ def best_count(curve: np.ndarray) -> int:
     return int(np.argmax(curve))
 
 
+def best_whole_groups(curve: np.ndarray, scores: np.ndarray) -> int:
+    """:func:`best_count` among the counts a threshold can contact: whole groups of equal scores.
+
+    A count inside a group of tied scores is no campaign anyone can run, and which of the
+    tied rows it took was only their row order.
+    """
+    ranked = np.asarray(scores, dtype=float)[order(scores)]
+    cuts = np.r_[0, np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True]) + 1]
+    return int(cuts[best_count(np.asarray(curve)[cuts])])
+
+
 def profit_at(curve: np.ndarray, shares: np.ndarray = GRID) -> np.ndarray:
     """Profit per :data:`PER` customers at each contact share, read off ``curve``."""
     n_rows = len(curve) - 1

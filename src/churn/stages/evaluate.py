@@ -95,7 +95,7 @@ def decision_metrics(
     gain, top = decision.policy_rows(y, proba, value, threshold, params)
     profits = decision.row_profit(y, value, params)
     curve = decision.profit_curve(profits, proba)
-    best = decision.best_count(curve)
+    best = decision.best_whole_groups(curve, proba)  # a count a threshold can contact
     options = {"resamples": evaluation.ci_resamples, "seed": evaluation.seed}
     # Intervals on at most ci_max_rows rows (as the card's): a bootstrap of millions of
     # test rows would dominate evaluate, and a subsample's interval is only wider.
