@@ -96,6 +96,33 @@ def test_card_has_every_section_with_real_numbers(params, inputs):
     assert "| senior_citizen = 0 |" in text
 
 
+@pytest.mark.parametrize(
+    ("bins", "first", "last"),
+    [
+        (4, "0.00 to 0.25", "0.75 to 1.00"),
+        (10, "0.0 to 0.1", "0.9 to 1.0"),
+        (3, "0.000 to 0.333", "0.667 to 1.000"),
+    ],
+)
+def test_the_calibration_table_has_evaluate_calibration_bins_bands(
+    params, inputs, bins, first, last
+):
+    """It had ten bands whatever the param said, where the plot follows it."""
+    contract, test, y, proba, y_train = inputs
+    proba = np.linspace(0.0, 1.0, len(y))  # every band has customers
+    cheap = few_resamples(params, calibration_bins=bins)
+    text = card.render(
+        cheap, contract, y_train, test, proba, same(y, proba), measured(cheap, y, proba)
+    )
+    table = text.split("## Calibration")[1].split("##")[0]
+    rows = [line for line in table.splitlines() if re.match(r"\| \d", line)]
+    assert len(rows) == bins
+    assert rows[0].startswith(f"| {first} | ")
+    assert rows[-1].startswith(f"| {last} | ")
+    counts = [int(row.split("|")[2].replace(",", "")) for row in rows]
+    assert sum(counts) == len(y)
+
+
 def test_unknown_slice_column_names_the_key(params, inputs):
     contract, test, y, proba, y_train = inputs
     bad = few_resamples(params, slices=["region"])

@@ -183,10 +183,13 @@ def precision_recall(y: np.ndarray, flagged: np.ndarray) -> tuple[float, float]:
     )
 
 
-def _calibration_section(y: np.ndarray, proba: np.ndarray) -> list[str]:
-    edges = np.linspace(0.0, 1.0, 11)
-    # Against the nine inner edges, digitize puts every value (1.0 too) in band 0..9.
+def _calibration_section(y: np.ndarray, proba: np.ndarray, bins: int) -> list[str]:
+    """``bins`` equal bands of predicted probability (``evaluate.calibration_bins``)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    # Against the inner edges, digitize puts every value (1.0 too) in band 0..bins - 1.
     which = np.digitize(proba, edges[1:-1])
+    # As many decimals as the edges need: 0.1 for ten bands, 0.05 for twenty.
+    places = 1 if 10 % bins == 0 else 2 if 100 % bins == 0 else 3
     lines = [
         "## Calibration",
         "",
@@ -196,11 +199,11 @@ def _calibration_section(y: np.ndarray, proba: np.ndarray) -> list[str]:
         "| predicted | customers | mean predicted | observed churn |",
         "|---|---:|---:|---:|",
     ]
-    for b in range(10):
+    for b in range(bins):
         inside = which == b
         if inside.any():
             lines.append(
-                f"| {edges[b]:.1f} to {edges[b + 1]:.1f} | {inside.sum():,} | "
+                f"| {edges[b]:.{places}f} to {edges[b + 1]:.{places}f} | {inside.sum():,} | "
                 f"{proba[inside].mean():.3f} | {y[inside].mean():.3f} |"
             )
     return [*lines, ""]
@@ -304,7 +307,7 @@ def render(
         *_metrics_section(y, proba, scores, params, measured.threshold),
         *_threshold_section(y, proba, measured.threshold),
         *_decision_section(y, proba, measured, params),
-        *_calibration_section(y, proba),
+        *_calibration_section(y, proba, ev.calibration_bins),
         *_slice_section(test, y, proba, ev.slices, measured.threshold),
         _use_section(params),
     ]
