@@ -227,6 +227,22 @@ def summarize(values, chunk: int, make):
     return summary
 
 
+def test_a_value_many_quantiles_fall_on_has_a_bin_of_its_own():
+    """A 0/1 column going from 5 % to 19 % ones: every value from 0 up shared one bin, PSI 0."""
+    ref = pd.Series([0.0] * 950 + [1.0] * 50)
+    new = pd.Series([0.0] * 810 + [1.0] * 190)
+    # By hand: bins below 0, at 0, above 0; shares 0.95/0.05 against 0.81/0.19.
+    expected = (0.81 - 0.95) * np.log(0.81 / 0.95) + (0.19 - 0.05) * np.log(0.19 / 0.05)
+    assert compare_numeric("x", ref, new, PARAMS).psi == pytest.approx(expected, rel=1e-9)
+    assert compare_numeric("x", ref, ref, PARAMS).psi == 0.0
+    edges = drift.numeric_bins(ref, 10)
+    assert list(edges) == [0.0, np.nextafter(0.0, 1.0)]  # 0 alone, then everything above
+    # Distinct deciles are left as they were.
+    spread = np.arange(11.0)
+    deciles = np.quantile(spread, np.linspace(0, 1, 11)[1:-1])
+    assert list(drift.numeric_bins(pd.Series(spread), 10)) == list(deciles)
+
+
 @pytest.mark.parametrize("chunk", [1, 7, 1000])
 def test_chunked_counts_equal_the_whole_batch(chunk, monkeypatch):
     monkeypatch.setattr(drift, "EXACT_KS_ROWS", 100)  # both KS paths within 500 rows

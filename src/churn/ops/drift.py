@@ -63,11 +63,19 @@ def psi(reference: np.ndarray, batch: np.ndarray) -> float:
 
 
 def numeric_bins(reference: pd.Series, bins: int) -> np.ndarray:
-    """Inner bin edges at the reference's quantiles (duplicates dropped; none if it is empty)."""
+    """Inner bin edges at the reference's quantiles (duplicates dropped; none if it is empty).
+
+    A value several quantiles fall on holds a share of its own (the 0 of a zero-inflated
+    column, either value of a 0/1 one): an edge just above it gives it a bin alone. Else
+    every value from it up shared one bin, and a 0/1 column going from 5 % to 19 % ones
+    had a PSI of 0.
+    """
     values = reference.dropna().to_numpy(dtype=float)
     if not len(values):
         return np.empty(0)
-    return np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+    cuts = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1])
+    edges, repeats = np.unique(cuts, return_counts=True)
+    return np.unique(np.r_[edges, np.nextafter(edges[repeats > 1], np.inf)])
 
 
 def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
