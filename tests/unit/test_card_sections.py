@@ -286,7 +286,7 @@ def test_calibration_bins_by_tenths_including_both_ends():
     y = np.array([0, 0, 1, 0, 0, 1, 1, 1])
     # Squared errors: .0025 + .0225 + .7225 + .1225 + .25 + .1764 + .0025 + 0 = 1.2989;
     # / 8 = 0.16236 -> 0.1624.
-    assert card._calibration_section(y, proba) == [
+    assert card._calibration_section(y, proba, 10) == [
         "## Calibration",
         "",
         "Brier score 0.1624. Within each band of predicted probability, the share that "
@@ -308,7 +308,7 @@ def test_calibration_counts_use_thousands_separators():
     proba = np.full(1200, 0.25)
     y = np.array([1] * 300 + [0] * 900)
     # Brier: 300 * 0.75 ** 2 + 900 * 0.25 ** 2 = 168.75 + 56.25 = 225; / 1200 = 0.1875.
-    lines = card._calibration_section(y, proba)
+    lines = card._calibration_section(y, proba, 10)
     assert lines[2].startswith("Brier score 0.1875.")
     assert lines[6:] == ["| 0.2 to 0.3 | 1,200 | 0.250 | 0.250 |", ""]
 
