@@ -278,3 +278,7 @@ def test_the_best_count_a_threshold_can_contact_takes_whole_groups_of_ties():
     assert decision.best_whole_groups(np.array([0.0, -1.0, -2.0]), np.array([0.9, 0.8])) == 0
     assert decision.best_whole_groups(np.array([0.0, 5.0, 3.0]), np.array([0.9, 0.8])) == 1
     assert decision.best_whole_groups(np.array([0.0, 5.0, 9.0]), np.array([0.8, 0.8])) == 2
+    # A tie after a distinct top score: the best stop inside it (2) is no whole group.
+    tied_after = np.array([0.9, 0.5, 0.5])
+    curve = decision.profit_curve(np.array([-1.0, 5.0, -1.0]), tied_after)
+    assert decision.best_whole_groups(curve, tied_after) == 3

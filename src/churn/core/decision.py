@@ -122,7 +122,7 @@ def best_whole_groups(curve: np.ndarray, scores: np.ndarray) -> int:
     A count inside a group of tied scores is no campaign anyone can run, and which of the
     tied rows it took was only their row order.
     """
-    ranked = np.asarray(scores, dtype=float)[order(scores)]
+    ranked = np.asarray(scores)[order(scores)]
     cuts = np.r_[0, np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True]) + 1]
     return int(cuts[best_count(np.asarray(curve)[cuts])])
 
