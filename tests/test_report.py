@@ -384,7 +384,7 @@ def test_decision_metrics_under_other_assumptions_get_no_delta(params):
     head.params["decision"] = costly.model_dump()
     assert not same_valuation(base.params, head.params)
     assert same_valuation(base.params, {**head.params, "decision": base.params["decision"]})
-    table = metrics_table(base.metrics, head.metrics, "main", same_valuation=False)
+    table = metrics_table(base.metrics, head.metrics, "main", comparable_decisions=False)
     profit = _num("profit", base.metrics["profit"])
     assert f"| profit | {profit} | {profit} | | | other `decision:` |" in table
     auc = _num("roc_auc", base.metrics["roc_auc"])

@@ -152,15 +152,14 @@ def contract_at(
     return parse_contract(source.read(path), _origin(source, path))
 
 
-def _version(ref: str, source: _Source, root: Path) -> str:
+def _version(ref: str, commit: str, root: Path) -> str:
     """The version a ref names: a stage's is its release (``churn-model@v1.0.0``).
 
     Answers stored with ``churn-model#prod`` named no model once prod moved on.
     """
     if parse_model_ref(ref).kind != "stage":
         return ref
-    release = release_at(commit_of(source.rev or "HEAD", root), ref.split("#", 1)[0], root)
-    return f"{release} ({ref})"
+    return f"{release_at(commit, ref.split('#', 1)[0], root)} ({ref})"
 
 
 def load_bundle(ref: str | None, root: str | Path = ".", params_file: str = PARAMS_FILE) -> Bundle:
@@ -179,11 +178,12 @@ def load_bundle(ref: str | None, root: str | Path = ".", params_file: str = PARA
     card = source.read(paths.card).decode("utf-8", errors="replace")
     policy = _policy(source)
     md5 = md5_of(model_bytes)
+    commit = commit_of(source.rev or "HEAD", root)
     return Bundle(
         model=unpickle(model_bytes, _origin(source, paths.model)),  # md5s matched: safe
         md5=md5,
-        version=_version(ref, source, Path(root)) if ref else f"workspace-{md5[:12]}",
-        commit=commit_of(source.rev or "HEAD", root),
+        version=_version(ref, commit, Path(root)) if ref else f"workspace-{md5[:12]}",
+        commit=commit,
         threshold=policy["threshold"],
         contract=contract,
         metrics=metrics,

@@ -471,8 +471,9 @@ def commit_named(prefix: str, cwd: str | Path | None = None) -> str:
     kinds = {name: git("cat-file", "-t", name, cwd=cwd).strip() for name in listed}
     commits = [name for name, kind in kinds.items() if kind == "commit"]
     if len(kinds) == 1 and not commits:  # a tree, a file's blob, a tag object: no commit
+        (kind,) = kinds.values()
         raise ChurnError(
-            f"{prefix}: a git {kinds[listed[0]]} object, not a commit "
+            f"{prefix}: a git {kind} object, not a commit "
             "(a tag like churn-model@v1.0.0, or a commit)"
         )
     if not commits:

@@ -169,11 +169,11 @@ def _shown(head: dict) -> list[str]:
 
 
 def metrics_table(
-    base: dict | None, head: dict, base_label: str, same_valuation: bool = True
+    base: dict | None, head: dict, base_label: str, comparable_decisions: bool = True
 ) -> str:
     """Markdown table of every metric, base -> head, with deltas and direction-aware arrows.
 
-    Without ``same_valuation`` (other ``decision:`` assumptions on the two sides) the
+    Without ``comparable_decisions`` (other ``decision:`` assumptions on the two sides) the
     decision metrics get no delta: a changed contact cost read as a worse model.
     """
     if base is None:
@@ -188,7 +188,7 @@ def metrics_table(
         if name not in base:  # a decision metric the base did not measure yet
             lines.append(f"| {name} | — | {_num(name, head[name])} | | | |")
             continue
-        if name in DECISION and not same_valuation:
+        if name in DECISION and not comparable_decisions:
             old, new = _num(name, base[name]), _num(name, head[name])
             lines.append(f"| {name} | {old} | {new} | | | other `decision:` |")
             continue

@@ -430,15 +430,10 @@ def compare(
     return found + unpaired_decision_bootstrap(*sides, **options)
 
 
-# The decision params a decision metric's value depends on, beside the model's scores.
-VALUATION_KEYS = (
-    "value",
-    "value_column",
-    "contact_cost",
-    "retention_rate",
-    "incentive_cost",
-    "top_share",
-)
+# The decision params a decision metric's value depends on, beside the model's scores:
+# all but how the threshold is chosen (a new assumption counts until said otherwise).
+CHOOSING_KEYS = ("threshold", "cv_folds", "cv_max_rows")
+VALUATION_KEYS = tuple(key for key in DecisionParams.model_fields if key not in CHOOSING_KEYS)
 
 
 def same_valuation(base_params: dict, head_params: dict) -> bool:

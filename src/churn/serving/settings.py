@@ -73,7 +73,7 @@ def check_prediction_log(settings: Settings) -> None:
         )
     if settings.log_sample_rate <= 0:
         return
-    if not (settings.prediction_log or "").strip():
+    if not named:
         # Sampling into nothing: the log a user expects would silently stay empty.
         raise ChurnError(
             f"LOG_SAMPLE_RATE={settings.log_sample_rate:g} needs PREDICTION_LOG, the file to "
