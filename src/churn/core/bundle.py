@@ -159,7 +159,7 @@ def _version(ref: str, commit: str, root: Path) -> str:
     """
     if parse_model_ref(ref).kind != "stage":
         return ref
-    return f"{release_at(commit, ref.split('#', 1)[0], root)} ({ref})"
+    return f"{release_at(commit, ref.partition('#')[0], root)} ({ref})"
 
 
 def load_bundle(ref: str | None, root: str | Path = ".", params_file: str = PARAMS_FILE) -> Bundle:
