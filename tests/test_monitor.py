@@ -115,6 +115,54 @@ def test_out_of_range_at_the_threshold_is_drift():
     assert check.reasons[-1] == "outside the training range 5.0% >= 5.0%"
 
 
+@pytest.mark.parametrize(
+    ("value", "limit", "spec", "text"),
+    [
+        (0.00996, 0.01, ".1%", "0.996%"),  # rounded: "1.0%", beside a 1 % limit not reached
+        (0.01, 0.01, ".1%", "1.0%"),
+        (0.0104, 0.01, ".1%", "1.0%"),  # over, and reads as its limit: that side is right
+        (0.19996, 0.2, ".3f", "0.19996"),
+        (0.2, 0.2, ".3f", "0.200"),
+        (0.0496, 0.05, ".2g", "0.0496"),  # a p of "0.05" beside an alpha of 0.05 it is under
+        (0.05, 0.05, ".2g", "0.05"),
+        (-0.0496, 0.05, "+.1%", "-4.96%"),  # a missing-rate change: judged by its size
+        (0.0496, 0.05, "+.1%", "+4.96%"),
+        (0.20049, 0.2005, ".3f", "0.200"),  # under a limit of more digits, and reads so
+        (0.2005, 0.2005, ".3f", "0.201"),  # at it: rounds up, and reads so
+        (0.1999999999999, 0.2, ".3f", "0.200000000"),  # past six more digits: as it rounds
+        (0.5, 0.2, ".3f", "0.500"),
+    ],
+)
+def test_a_number_is_shown_on_its_side_of_its_limit(value, limit, spec, text):
+    assert drift.shown(value, limit, spec) == text
+
+
+@pytest.mark.parametrize(
+    ("limit", "text"), [(0.05, "5.0%"), (0.0125, "1.25%"), (0.001, "0.1%"), (0.00015, "0.015%")]
+)
+def test_a_percentage_limit_is_said_exactly(limit, text):
+    assert drift.percent(limit) == text
+
+
+def test_a_share_just_under_its_threshold_does_not_read_as_reaching_it(tmp_path, tiny_model):
+    """0.996 % unseen beside a 1 % limit read "1.0%", and no reason said why it passed."""
+    ref = pd.Series(["a"] * 50 + ["b"] * 50)
+    new = pd.Series(["a"] * 500 + ["b"] * 500 + ["c"])  # 1 of 1,001 rows unseen: 0.0999 %
+    column = Column("categorical", categories=("a", "b"))
+    check = judge(compare_categorical("x", ref, new, column), PARAMS)
+    assert check.unseen_share == pytest.approx(1 / 1001) and not check.drifted
+    near = dataclasses.replace(check, unseen_share=0.00996)
+    row = mon.summary_markdown([near], None, 1001, "", PARAMS).splitlines()[-1]
+    assert row.split(" | ")[7] == "0.996%"
+    strict = MonitorParams(**{**PARAMS.model_dump(), "unseen_share": 0.001})
+    assert not judge(compare_categorical("x", ref, new, column), strict).drifted
+    row = mon.summary_markdown([check], None, 1001, "", strict).splitlines()[-1]
+    assert row.split(" | ")[7] == "0.0999%"  # not "0.1%", the limit it is under
+    loose = MonitorParams(**{**PARAMS.model_dump(), "unseen_share": 0.00099})
+    flagged = judge(compare_categorical("x", ref, new, column), loose)
+    assert flagged.reasons == ["unseen categories 0.1% >= 0.099%"]
+
+
 def test_unseen_means_outside_the_contracts_categories():
     ref = pd.Series(["a"] * 50 + ["b"] * 50)
     new = pd.Series(["a"] * 45 + ["c"] * 5 + [None] * 10)
@@ -386,7 +434,7 @@ def test_predictions_are_not_computed_when_no_row_is_scored(tmp_path, tiny_model
     assert (batch.rows, batch.refused, batch.scores.rows) == (60, 60, 0)
     assert batch.prediction() is None
     assert drift.compare_scores(test_scores, np.empty(0), PARAMS) is None
-    lines = mon.summary_markdown(batch.checks(), None, 60, "").splitlines()
+    lines = mon.summary_markdown(batch.checks(), None, 60, "", PARAMS).splitlines()
     assert (
         lines[2] == "2 of 2 features drifted (60 rows). Predictions: not computed (0 rows scored)."
     )
@@ -413,7 +461,7 @@ def test_a_feature_name_with_a_pipe_stays_in_its_cell(tmp_path, tiny_model):
     batch = mon.Batch(tiny_batch(200).drop(columns="extra"), test_scores, TINY, PARAMS)
     mon.read(batch, mon.open_batch(tmp_path / "batch.csv", TINY), tiny_model, 7)
     checks = [dataclasses.replace(c, name=f"{c.name}|usd") for c in batch.checks()]
-    rows = mon.summary_markdown(checks, batch.prediction(), 60, "").splitlines()[6:8]
+    rows = mon.summary_markdown(checks, batch.prediction(), 60, "", PARAMS).splitlines()[6:8]
     assert sorted(row.split(" | ")[0] for row in rows) == ["| k\\|usd", "| n\\|usd"]
 
 

@@ -14,6 +14,7 @@ statistic is the one computed on the whole batch at once:
 """
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -313,31 +314,70 @@ def compare_categorical(
     return categorical_check(name, ref, summary, column)
 
 
+MAX_EXTRA_DIGITS = 6  # past these a value is shown as it rounds, however near its limit
+SPEC = re.compile(r"(\+?)\.(\d+)([fg%])")  # the format specs shown() takes
+
+
+def shown(value: float, limit: float, spec: str) -> str:
+    """``value`` formatted by ``spec`` (``.3f``, ``+.1%``, ``.2g``), on its side of ``limit``.
+
+    Rounded to the spec's digits, a share of 0.996 % reads "1.0%" beside a 1 % limit it
+    did not reach, and a p of 0.0496 "0.05" beside an alpha of 0.05 it is under. More digits
+    are shown until the text is on the same side of the limit (by magnitude: a missing-rate
+    change is judged by its size) as the value.
+    """
+    sign, precision, kind = SPEC.fullmatch(spec).groups()  # type: ignore[union-attr]
+    text = ""
+    for digits in range(int(precision), int(precision) + MAX_EXTRA_DIGITS + 1):
+        text = format(value, f"{sign}.{digits}{kind}")
+        if (abs(read_back(text)) >= limit) == (abs(value) >= limit):
+            break
+    return text
+
+
+def read_back(text: str) -> float:
+    """The number a text made by :func:`shown` or :func:`percent` says (``"1.0%"``: 0.01)."""
+    return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+
+
+def percent(limit: float) -> str:
+    """A limit as a percentage: one decimal, or as many more as it takes to say it exactly."""
+    text = ""
+    for digits in range(1, 1 + MAX_EXTRA_DIGITS + 1):
+        text = f"{limit:.{digits}%}"
+        if math.isclose(read_back(text), limit, rel_tol=1e-9):
+            break
+    return text
+
+
 def judge(check: Check, params: MonitorParams) -> Check:
     """Flag drift by the thresholds in params, saying which rule fired."""
     if check.psi >= params.psi:
-        check.reasons.append(f"PSI {check.psi:.3f} >= {params.psi}")
+        check.reasons.append(f"PSI {shown(check.psi, params.psi, '.3f')} >= {params.psi}")
     if (
         check.test == "ks"
         and check.statistic >= params.ks_statistic
         and check.p_value < params.alpha
     ):
         check.reasons.append(
-            f"KS {check.statistic:.3f} >= {params.ks_statistic} "
-            f"(p {check.p_value:.2g} < {params.alpha})"
+            f"KS {shown(check.statistic, params.ks_statistic, '.3f')} >= {params.ks_statistic} "
+            f"(p {shown(check.p_value, params.alpha, '.2g')} < {params.alpha})"
         )
     if check.unseen_share >= params.unseen_share:
         check.reasons.append(
-            f"unseen categories {check.unseen_share:.1%} >= {params.unseen_share:.1%}"
+            f"unseen categories {shown(check.unseen_share, params.unseen_share, '.1%')} "
+            f">= {percent(params.unseen_share)}"
         )
     if check.out_of_range_share >= params.out_of_range_share:
         check.reasons.append(
-            f"outside the training range {check.out_of_range_share:.1%} "
-            f">= {params.out_of_range_share:.1%}"
+            "outside the training range "
+            f"{shown(check.out_of_range_share, params.out_of_range_share, '.1%')} "
+            f">= {percent(params.out_of_range_share)}"
         )
     if abs(check.missing_change) >= params.missing_change:
         check.reasons.append(
-            f"missing rate {check.missing_change:+.1%} (limit ±{params.missing_change:.1%})"
+            f"missing rate {shown(check.missing_change, params.missing_change, '+.1%')} "
+            f"(limit ±{percent(params.missing_change)})"
         )
     check.drifted = bool(check.reasons)
     return check

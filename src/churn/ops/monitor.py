@@ -69,6 +69,7 @@ from churn.ops.drift import (
     judge,
     numeric_summary,
     score_check,
+    shown,
 )
 
 log = logging.getLogger("churn.monitor")
@@ -507,8 +508,13 @@ def chunks(
 # --------------------------------------------------------------------------- output
 
 
-def summary_markdown(checks: list[Check], prediction: Check | None, rows: int, warning: str) -> str:
-    """Drifted features first, each with its statistic and the threshold it crossed."""
+def summary_markdown(
+    checks: list[Check], prediction: Check | None, rows: int, warning: str, params: MonitorParams
+) -> str:
+    """Drifted features first, each with its statistic and the threshold it crossed.
+
+    Each number is shown on its side of its threshold (:func:`churn.ops.drift.shown`).
+    """
     drifted = [c for c in checks if c.drifted]
     lines = ["# Drift report", ""]
     if warning:
@@ -528,13 +534,24 @@ def summary_markdown(checks: list[Check], prediction: Check | None, rows: int, w
     ordered = sorted(checks, key=lambda c: (not c.drifted, -c.psi))
     ordered += [prediction] if prediction is not None else []
     for c in ordered:
-        lines.append(
-            f"| {cell(c.name)} | {c.kind} | {c.psi:.3f} | {c.test} | {c.statistic:.3f} "
-            f"| {c.p_value:.2g} "
-            f"| {c.missing_change:+.1%} | {c.unseen_share:.1%} | {c.out_of_range_share:.1%} "
-            f"| {'; '.join(c.reasons) or '—'} |"
-        )
+        lines.append(f"| {cell(c.name)} | {c.kind} | {check_cells(c, params)} |")
     return "\n".join(lines) + "\n"
+
+
+def check_cells(c: Check, params: MonitorParams) -> str:
+    """A check's numbers in summary.md's table, each on its side of its threshold."""
+    return " | ".join(
+        (
+            shown(c.psi, params.psi, ".3f"),
+            c.test,
+            shown(c.statistic, params.ks_statistic, ".3f"),
+            shown(c.p_value, params.alpha, ".2g"),
+            shown(c.missing_change, params.missing_change, "+.1%"),
+            shown(c.unseen_share, params.unseen_share, ".1%"),
+            shown(c.out_of_range_share, params.out_of_range_share, ".1%"),
+            "; ".join(c.reasons) or "—",
+        )
+    )
 
 
 def prediction_verdict(prediction: Check | None) -> str:
@@ -840,9 +857,8 @@ def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
         report = Path(made)
         write_plots(drifted, batch, source, chunk_rows, report)
         io.write_json(report / "drift.json", result)
-        io.write_text(
-            report / "summary.md", summary_markdown(checks, prediction, batch.rows, warning)
-        )
+        summary = summary_markdown(checks, prediction, batch.rows, warning, params.monitor)
+        io.write_text(report / "summary.md", summary)
         publish(report, out, ours=earlier_plots(out))
     log.info("%d of %d features drifted; report in %s", len(drifted), len(checks), out)
     return 1 if drifted or (prediction is not None and prediction.drifted) else 0
