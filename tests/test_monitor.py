@@ -150,7 +150,8 @@ def test_a_share_just_under_its_threshold_does_not_read_as_reaching_it(tmp_path,
     new = pd.Series(["a"] * 500 + ["b"] * 500 + ["c"])  # 1 of 1,001 rows unseen: 0.0999 %
     column = Column("categorical", categories=("a", "b"))
     check = judge(compare_categorical("x", ref, new, column), PARAMS)
-    assert check.unseen_share == pytest.approx(1 / 1001) and not check.drifted
+    assert check.unseen_share == pytest.approx(1 / 1001)
+    assert not check.drifted
     near = dataclasses.replace(check, unseen_share=0.00996)
     row = mon.summary_markdown([near], None, 1001, "", PARAMS).splitlines()[-1]
     assert row.split(" | ")[7] == "0.996%"
@@ -158,6 +159,10 @@ def test_a_share_just_under_its_threshold_does_not_read_as_reaching_it(tmp_path,
     assert not judge(compare_categorical("x", ref, new, column), strict).drifted
     row = mon.summary_markdown([check], None, 1001, "", strict).splitlines()[-1]
     assert row.split(" | ")[7] == "0.0999%"  # not "0.1%", the limit it is under
+    chi = dataclasses.replace(check, statistic=0.09996, p_value=0.00996)  # no KS limit here
+    assert mon.check_cells(chi, PARAMS).split(" | ")[2:4] == ["0.100", "0.01"]
+    ks = dataclasses.replace(chi, test="ks")
+    assert mon.check_cells(ks, PARAMS).split(" | ")[2:4] == ["0.09996", "0.00996"]
     loose = MonitorParams(**{**PARAMS.model_dump(), "unseen_share": 0.00099})
     flagged = judge(compare_categorical("x", ref, new, column), loose)
     assert flagged.reasons == ["unseen categories 0.1% >= 0.099%"]

@@ -539,13 +539,17 @@ def summary_markdown(
 
 
 def check_cells(c: Check, params: MonitorParams) -> str:
-    """A check's numbers in summary.md's table, each on its side of its threshold."""
+    """A check's numbers in summary.md's table, each on its side of its threshold.
+
+    The KS limits judge a KS test only: a chi-square statistic and p are shown as they round.
+    """
+    ks = c.test == "ks"
     return " | ".join(
         (
             shown(c.psi, params.psi, ".3f"),
             c.test,
-            shown(c.statistic, params.ks_statistic, ".3f"),
-            shown(c.p_value, params.alpha, ".2g"),
+            shown(c.statistic, params.ks_statistic, ".3f") if ks else f"{c.statistic:.3f}",
+            shown(c.p_value, params.alpha, ".2g") if ks else f"{c.p_value:.2g}",
             shown(c.missing_change, params.missing_change, "+.1%"),
             shown(c.unseen_share, params.unseen_share, ".1%"),
             shown(c.out_of_range_share, params.out_of_range_share, ".1%"),
