@@ -115,35 +115,6 @@ def test_out_of_range_at_the_threshold_is_drift():
     assert check.reasons[-1] == "outside the training range 5.0% >= 5.0%"
 
 
-@pytest.mark.parametrize(
-    ("value", "limit", "spec", "text"),
-    [
-        (0.00996, 0.01, ".1%", "0.996%"),  # rounded: "1.0%", beside a 1 % limit not reached
-        (0.01, 0.01, ".1%", "1.0%"),
-        (0.0104, 0.01, ".1%", "1.0%"),  # over, and reads as its limit: that side is right
-        (0.19996, 0.2, ".3f", "0.19996"),
-        (0.2, 0.2, ".3f", "0.200"),
-        (0.0496, 0.05, ".2g", "0.0496"),  # a p of "0.05" beside an alpha of 0.05 it is under
-        (0.05, 0.05, ".2g", "0.05"),
-        (-0.0496, 0.05, "+.1%", "-4.96%"),  # a missing-rate change: judged by its size
-        (0.0496, 0.05, "+.1%", "+4.96%"),
-        (0.20049, 0.2005, ".3f", "0.200"),  # under a limit of more digits, and reads so
-        (0.2005, 0.2005, ".3f", "0.201"),  # at it: rounds up, and reads so
-        (0.1999999999999, 0.2, ".3f", "0.200000000"),  # past six more digits: as it rounds
-        (0.5, 0.2, ".3f", "0.500"),
-    ],
-)
-def test_a_number_is_shown_on_its_side_of_its_limit(value, limit, spec, text):
-    assert drift.shown(value, limit, spec) == text
-
-
-@pytest.mark.parametrize(
-    ("limit", "text"), [(0.05, "5.0%"), (0.0125, "1.25%"), (0.001, "0.1%"), (0.00015, "0.015%")]
-)
-def test_a_percentage_limit_is_said_exactly(limit, text):
-    assert drift.percent(limit) == text
-
-
 def test_a_share_just_under_its_threshold_does_not_read_as_reaching_it(tmp_path, tiny_model):
     """0.996 % unseen beside a 1 % limit read "1.0%", and no reason said why it passed."""
     ref = pd.Series(["a"] * 50 + ["b"] * 50)

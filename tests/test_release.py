@@ -1,5 +1,6 @@
 """ops.release's pure parts: versions, the metric gate and the tag message."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -75,6 +76,18 @@ def test_gate_refuses_below_the_floor_and_significantly_worse(params):
     assert "80 % CI" in str(err.value)
     first = release.gate(head, None, gate_params(params, 0.95))
     assert first.endswith("; first release")
+
+
+def test_gate_says_a_value_just_under_the_floor_on_its_side_of_it(params):
+    """0.79996 below a floor of 0.8 read "roc_auc 0.8000 is below the release floor 0.8"."""
+    head = side("this branch", HEAD_P)
+    near = dataclasses.replace(head, metrics={**head.metrics, "roc_auc": 0.79996})
+    with pytest.raises(ChurnError, match=r"^roc_auc 0\.79996 is below the release floor 0\.8 "):
+        release.gate(near, None, gate_params(params, 0.95, minimum=0.8))
+    over = dataclasses.replace(head, metrics={**head.metrics, "roc_auc": 0.80004})
+    assert release.gate(over, None, gate_params(params, 0.95, minimum=0.8)) == (
+        "roc_auc 0.8000 (floor 0.8); first release"
+    )
 
 
 @pytest.mark.parametrize(

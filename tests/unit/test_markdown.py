@@ -2,7 +2,7 @@
 
 import pytest
 
-from churn.core.markdown import cell, code
+from churn.core.markdown import cell, code, percent, read_back, shown
 
 
 @pytest.mark.parametrize(
@@ -25,3 +25,44 @@ def test_a_code_span_keeps_backticks_and_escapes_pipes(text, span):
 def test_a_plain_cell_escapes_pipes_only():
     assert cell("plan = a|b `x`") == "plan = a\\|b `x`"
     assert cell(2.5) == "2.5"
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "spec", "text"),
+    [
+        (0.00996, 0.01, ".1%", "0.996%"),  # rounded: "1.0%", beside a 1 % limit not reached
+        (0.01, 0.01, ".1%", "1.0%"),
+        (0.0104, 0.01, ".1%", "1.0%"),  # over, and reads as its limit: that side is right
+        (0.19996, 0.2, ".3f", "0.19996"),
+        (0.2, 0.2, ".3f", "0.200"),
+        (0.0496, 0.05, ".2g", "0.0496"),  # a p of "0.05" beside an alpha of 0.05 it is under
+        (0.05, 0.05, ".2g", "0.05"),
+        (-0.0496, 0.05, "+.1%", "-4.96%"),  # a missing-rate change: judged by its size
+        (0.0496, 0.05, "+.1%", "+4.96%"),
+        (0.20049, 0.2005, ".3f", "0.200"),  # under a limit of more digits, and reads so
+        (0.2005, 0.2005, ".3f", "0.201"),  # at it: rounds up, and reads so
+        (0.1999999999999, 0.2, ".3f", "0.200000000"),  # past six more digits: as it rounds
+        (0.5, 0.2, ".3f", "0.500"),
+    ],
+)
+def test_a_number_is_shown_on_its_side_of_its_limit(value, limit, spec, text):
+    assert shown(value, limit, spec) == text
+
+
+@pytest.mark.parametrize(
+    ("limit", "text"), [(0.05, "5.0%"), (0.0125, "1.25%"), (0.001, "0.1%"), (0.00015, "0.015%")]
+)
+def test_a_percentage_limit_is_said_exactly(limit, text):
+    assert percent(limit) == text
+
+
+def test_a_limit_no_digits_say_exactly_gets_the_most_there_are():
+    assert percent(1 / 3) == "33.3333333%"
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("1.0%", 0.01), ("+4.96%", 0.0496), ("-4.96%", -0.0496), ("0.05", 0.05), ("1e-05", 1e-5)],
+)
+def test_a_shown_text_reads_back_as_its_number(text, number):
+    assert read_back(text) == pytest.approx(number, rel=1e-12)

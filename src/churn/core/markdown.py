@@ -2,9 +2,11 @@
 
 The README's contract table, the model card and the monitoring summary are tables:
 a ``|`` in a column name or a category started another column, and a backtick in
-one broke its code span.
+one broke its code span. A number beside the limit it is judged by is shown on its side of
+that limit (:func:`shown`): rounded, 0.996 % read "1.0%" beside a 1 % limit it did not reach.
 """
 
+import math
 import re
 
 
@@ -19,3 +21,33 @@ def code(text: object) -> str:
 def cell(text: object) -> str:
     """Plain ``text`` for a table cell: a pipe would start another column."""
     return str(text).replace("|", "\\|")
+
+
+MAX_EXTRA_DIGITS = 6  # past these a value is shown as it rounds, however near its limit
+SPEC = re.compile(r"(\+?)\.(\d+)([fg%])")  # the format specs shown() takes
+
+
+def shown(value: float, limit: float, spec: str) -> str:
+    """``value`` formatted by ``spec`` (``.3f``, ``+.1%``, ``.2g``), on its side of ``limit``.
+
+    Rounded to the spec's digits, a share of 0.996 % reads "1.0%" beside a 1 % limit it
+    did not reach, and a p of 0.0496 "0.05" beside an alpha of 0.05 it is under. More digits
+    are shown until the text is on the same side of the limit (by magnitude: a missing-rate
+    change is judged by its size) as the value.
+    """
+    sign, precision, kind = SPEC.fullmatch(spec).groups()  # type: ignore[union-attr]
+    first = int(precision)
+    texts = [format(value, f"{sign}.{d}{kind}") for d in range(first, first + MAX_EXTRA_DIGITS + 1)]
+    side = abs(value) >= limit
+    return next((text for text in texts if (abs(read_back(text)) >= limit) == side), texts[-1])
+
+
+def read_back(text: str) -> float:
+    """The number a text made by :func:`shown` or :func:`percent` says (``"1.0%"``: 0.01)."""
+    return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+
+
+def percent(limit: float) -> str:
+    """A limit as a percentage: one decimal, or as many more as it takes to say it exactly."""
+    texts = [f"{limit:.{digits}%}" for digits in range(1, 1 + MAX_EXTRA_DIGITS + 1)]
+    return next((text for text in texts if math.isclose(read_back(text), limit)), texts[-1])

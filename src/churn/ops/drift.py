@@ -14,7 +14,6 @@ statistic is the one computed on the whole batch at once:
 """
 
 import math
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from churn.core.contract import Column
+from churn.core.markdown import percent, shown
 from churn.core.params import MonitorParams
 
 EPS = 1e-6  # keeps PSI finite when a bin is empty on one side
@@ -312,42 +312,6 @@ def compare_categorical(
     summary = CategoricalSummary()
     summary.add(new)
     return categorical_check(name, ref, summary, column)
-
-
-MAX_EXTRA_DIGITS = 6  # past these a value is shown as it rounds, however near its limit
-SPEC = re.compile(r"(\+?)\.(\d+)([fg%])")  # the format specs shown() takes
-
-
-def shown(value: float, limit: float, spec: str) -> str:
-    """``value`` formatted by ``spec`` (``.3f``, ``+.1%``, ``.2g``), on its side of ``limit``.
-
-    Rounded to the spec's digits, a share of 0.996 % reads "1.0%" beside a 1 % limit it
-    did not reach, and a p of 0.0496 "0.05" beside an alpha of 0.05 it is under. More digits
-    are shown until the text is on the same side of the limit (by magnitude: a missing-rate
-    change is judged by its size) as the value.
-    """
-    sign, precision, kind = SPEC.fullmatch(spec).groups()  # type: ignore[union-attr]
-    text = ""
-    for digits in range(int(precision), int(precision) + MAX_EXTRA_DIGITS + 1):
-        text = format(value, f"{sign}.{digits}{kind}")
-        if (abs(read_back(text)) >= limit) == (abs(value) >= limit):
-            break
-    return text
-
-
-def read_back(text: str) -> float:
-    """The number a text made by :func:`shown` or :func:`percent` says (``"1.0%"``: 0.01)."""
-    return float(text[:-1]) / 100 if text.endswith("%") else float(text)
-
-
-def percent(limit: float) -> str:
-    """A limit as a percentage: one decimal, or as many more as it takes to say it exactly."""
-    text = ""
-    for digits in range(1, 1 + MAX_EXTRA_DIGITS + 1):
-        text = f"{limit:.{digits}%}"
-        if math.isclose(read_back(text), limit, rel_tol=1e-9):
-            break
-    return text
 
 
 def judge(check: Check, params: MonitorParams) -> Check:

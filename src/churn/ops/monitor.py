@@ -58,7 +58,7 @@ from churn.core.contract import (
 )
 from churn.core.errors import ChurnError, clip, escape
 from churn.core.integrity import load_model
-from churn.core.markdown import cell
+from churn.core.markdown import cell, shown
 from churn.core.params import MonitorParams, load_params
 from churn.ops import score as scoring
 from churn.ops.drift import (
@@ -69,7 +69,6 @@ from churn.ops.drift import (
     judge,
     numeric_summary,
     score_check,
-    shown,
 )
 
 log = logging.getLogger("churn.monitor")
@@ -513,7 +512,7 @@ def summary_markdown(
 ) -> str:
     """Drifted features first, each with its statistic and the threshold it crossed.
 
-    Each number is shown on its side of its threshold (:func:`churn.ops.drift.shown`).
+    Each number is shown on its side of its threshold (:func:`churn.core.markdown.shown`).
     """
     drifted = [c for c in checks if c.drifted]
     lines = ["# Drift report", ""]

@@ -36,6 +36,7 @@ from churn.core.integrity import (
     release_at,
     version_text,
 )
+from churn.core.markdown import shown
 from churn.core.params import Params, load_params
 from churn.ops.results import (
     Side,
@@ -186,13 +187,14 @@ def gate(head: Side, previous: Side | None, params: Params) -> str:
     # NaN is below no floor and True is 1: only a real, finite number can pass the gate.
     if not finite_number(value):
         raise ChurnError(f"metrics.json: {rule.metric} is {clip(repr(value))}, not a finite number")
+    said = shown(value, rule.minimum, ".4f")  # 0.79996 said as "0.8000": not below 0.8
     if value < rule.minimum:
         raise ChurnError(
-            f"{rule.metric} {value:.4f} is below the release floor {rule.minimum} "
+            f"{rule.metric} {said} is below the release floor {rule.minimum} "
             "(release.minimum in params.yaml)"
         )
     if previous is None:
-        return f"{rule.metric} {value:.4f} (floor {rule.minimum}); first release"
+        return f"{rule.metric} {said} (floor {rule.minimum}); first release"
     if previous.metrics is None:
         raise ChurnError(
             f"cannot compare with the previous release {previous.label}: {previous.note}"
@@ -210,7 +212,7 @@ def gate(head: Side, previous: Side | None, params: Params) -> str:
     )
     if result.verdict == "worse":
         raise ChurnError(f"{rule.metric} is significantly worse than {previous.label} ({interval})")
-    floor = f"{rule.metric} {value:.4f} (floor {rule.minimum})"
+    floor = f"{rule.metric} {said} (floor {rule.minimum})"
     return f"{floor}; vs {previous.label}: {interval}, {result.verdict}"
 
 
