@@ -8,7 +8,7 @@ import yaml
 
 from churn.core import decision
 from churn.core.params import ReportParams
-from churn.core.stats import DECISION, HEADLINE, score
+from churn.core.stats import DECISION, HEADLINE, HIGHER_IS_BETTER, Comparison, score
 from churn.ops.report import (
     _num,
     build_report,
@@ -20,6 +20,7 @@ from churn.ops.report import (
     metrics_table,
     params_diff,
     png_charts,
+    verdict_table,
 )
 from churn.ops.results import Side, compare, same_rows, same_valuation
 
@@ -71,6 +72,20 @@ def test_metrics_table_arrows_follow_direction():
     assert "| log_loss | 0.5000 | 0.4000 | -0.1000 | -20.00 % | 🟢 ↓ |" in table
     assert "| brier | 0.2000 | 0.2500 | +0.0500 | +25.00 % | 🔴 ↑ |" in table
     assert "| recall | 0.5000 | 0.5000 | +0.0000 | +0.00 % | = |" in table
+
+
+def test_a_small_difference_or_bound_is_not_shown_as_zero():
+    """A lower bound of +0.00004 read "+0.0000" beside "better": the interval is above 0."""
+    c = Comparison("roc_auc", 0.8, 0.80005, 0.00004, 0.0001, paired=True)
+    assert c.verdict == "better"
+    row = verdict_table([c], 0.95, 200).splitlines()[2]
+    assert row == "| roc_auc | +0.00005 | [+0.00004, +0.0001] | ✅ better |"
+    base = dict.fromkeys(HIGHER_IS_BETTER, 0.5)
+    table = metrics_table(base, {**base, "roc_auc": 0.500004}, "main")
+    assert "| roc_auc | 0.5000 | 0.5000 | +0.000004 | +0.001 % | 🟢 ↑ |" in table
+    assert "| recall | 0.5000 | 0.5000 | +0.0000 | +0.00 % | = |" in table
+    assert _num("profit", -0.04, "+") == "-0.04"
+    assert _num("profit", 1234.56, "+") == "+1,234.6"
 
 
 def test_same_rows_ignores_order_but_not_ids():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from churn.core.markdown import cell, code, percent, read_back, shown
+from churn.core.markdown import cell, code, digits_more, percent, read_back, shown, signed
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,43 @@ def test_a_limit_no_digits_say_exactly_gets_the_most_there_are():
 
 @pytest.mark.parametrize(
     ("text", "number"),
-    [("1.0%", 0.01), ("+4.96%", 0.0496), ("-4.96%", -0.0496), ("0.05", 0.05), ("1e-05", 1e-5)],
+    [
+        ("1.0%", 0.01),
+        ("+4.96%", 0.0496),
+        ("-4.96%", -0.0496),
+        ("0.05", 0.05),
+        ("1e-05", 1e-5),
+        ("+1,234.5", 1234.5),
+        ("1,234.5%", 12.345),
+    ],
 )
 def test_a_shown_text_reads_back_as_its_number(text, number):
     assert read_back(text) == pytest.approx(number, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("value", "spec", "text"),
+    [
+        (0.00004, "+.4f", "+0.00004"),  # "+0.0000" beside "better" read as no change
+        (-0.00004, "+.4f", "-0.00004"),
+        (0.0, "+.4f", "+0.0000"),  # zero is zero
+        (0.1234, "+.4f", "+0.1234"),
+        (0.04, "+,.1f", "+0.04"),
+        (-1234.56, "+,.1f", "-1,234.6"),
+        (1e-12, "+.4f", "+0.0000000000"),  # past six more digits: as it rounds
+    ],
+)
+def test_a_signed_number_not_zero_does_not_read_as_zero(value, spec, text):
+    assert signed(value, spec) == text
+
+
+def test_each_extra_digit_is_one_more_text():
+    assert digits_more(2 / 3, "+,.1f") == [
+        "+0.7",
+        "+0.67",
+        "+0.667",
+        "+0.6667",
+        "+0.66667",
+        "+0.666667",
+        "+0.6666667",
+    ]

@@ -24,27 +24,45 @@ def cell(text: object) -> str:
 
 
 MAX_EXTRA_DIGITS = 6  # past these a value is shown as it rounds, however near its limit
-SPEC = re.compile(r"(\+?)\.(\d+)([fg%])")  # the format specs shown() takes
+SPEC = re.compile(r"(\+?,?)\.(\d+)([fg%])")  # the format specs shown() and signed() take
+
+
+def digits_more(value: float, spec: str) -> list[str]:
+    """``value`` by ``spec`` (``.3f``, ``+,.1f``, ``.2g``, ``+.1%``) and with each extra digit."""
+    prefix, precision, kind = SPEC.fullmatch(spec).groups()  # type: ignore[union-attr]
+    first = int(precision)
+    return [
+        format(value, f"{prefix}.{d}{kind}") for d in range(first, first + MAX_EXTRA_DIGITS + 1)
+    ]
 
 
 def shown(value: float, limit: float, spec: str) -> str:
-    """``value`` formatted by ``spec`` (``.3f``, ``+.1%``, ``.2g``), on its side of ``limit``.
+    """``value`` formatted by ``spec``, on its side of ``limit``.
 
     Rounded to the spec's digits, a share of 0.996 % reads "1.0%" beside a 1 % limit it
     did not reach, and a p of 0.0496 "0.05" beside an alpha of 0.05 it is under. More digits
     are shown until the text is on the same side of the limit (by magnitude: a missing-rate
     change is judged by its size) as the value.
     """
-    sign, precision, kind = SPEC.fullmatch(spec).groups()  # type: ignore[union-attr]
-    first = int(precision)
-    texts = [format(value, f"{sign}.{d}{kind}") for d in range(first, first + MAX_EXTRA_DIGITS + 1)]
+    texts = digits_more(value, spec)
     side = abs(value) >= limit
     return next((text for text in texts if (abs(read_back(text)) >= limit) == side), texts[-1])
 
 
+def signed(value: float, spec: str) -> str:
+    """``value`` formatted by ``spec``, with more digits while a value not zero reads as zero.
+
+    A confidence bound of +0.00004 read "+0.0000" beside the verdict "better", which says
+    the whole interval is above zero.
+    """
+    texts = digits_more(value, spec)
+    return next((text for text in texts if read_back(text) != 0 or value == 0), texts[-1])
+
+
 def read_back(text: str) -> float:
-    """The number a text made by :func:`shown` or :func:`percent` says (``"1.0%"``: 0.01)."""
-    return float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    """The number a text made here says (``"1.0%"``: 0.01, ``"+1,234.5"``: 1234.5)."""
+    plain = text.replace(",", "")
+    return float(plain[:-1]) / 100 if plain.endswith("%") else float(plain)
 
 
 def percent(limit: float) -> str:

@@ -36,7 +36,7 @@ from churn.core.integrity import (
     release_at,
     version_text,
 )
-from churn.core.markdown import shown
+from churn.core.markdown import shown, signed
 from churn.core.params import Params, load_params
 from churn.ops.results import (
     Side,
@@ -206,9 +206,9 @@ def gate(head: Side, previous: Side | None, params: Params) -> str:
             f"cannot compare {rule.metric} with the previous release {previous.label}: it "
             "records no decision threshold or customer values"
         )
+    low, high = signed(result.low, "+.4f"), signed(result.high, "+.4f")
     interval = (
-        f"{result.diff:+.4f}, {params.report.confidence * 100:g} % CI "
-        f"[{result.low:+.4f}, {result.high:+.4f}]"
+        f"{signed(result.diff, '+.4f')}, {params.report.confidence * 100:g} % CI [{low}, {high}]"
     )
     if result.verdict == "worse":
         raise ChurnError(f"{rule.metric} is significantly worse than {previous.label} ({interval})")

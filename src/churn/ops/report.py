@@ -16,6 +16,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from churn.core import io
 from churn.core.errors import ChurnError, clip
 from churn.core.integrity import LOCK_FILE, git_or_none, is_revision, tracked_files
+from churn.core.markdown import signed
 from churn.core.params import DecisionParams, ReportParams, load_params
 from churn.core.stats import DECISION, DIRECTIONS, HEADLINE, HIGHER_IS_BETTER, Comparison
 from churn.ops.results import (
@@ -152,8 +153,13 @@ def _fmt(value: object) -> str:
 
 
 def _num(name: str, value: float, sign: str = "") -> str:
-    """A metric's value as the tables show it: money to 0.1, the rest to 4 decimals."""
-    return f"{value:{sign},.1f}" if name == "profit" else f"{value:{sign}.4f}"
+    """A metric's value as the tables show it: money to 0.1, the rest to 4 decimals.
+
+    A signed one (a difference, a bound) is never shown as zero when it is not: "+0.0000"
+    for a lower bound of +0.00004 read as "no change" beside the verdict "better".
+    """
+    spec = f"{sign},.1f" if name == "profit" else f"{sign}.4f"
+    return signed(value, spec) if sign else format(value, spec)
 
 
 def _arrow(name: str, diff: float) -> str:
@@ -194,7 +200,7 @@ def metrics_table(
             continue
         old, new = base[name], head[name]
         diff = new - old
-        rel = f"{diff / abs(old) * 100:+.2f} %" if old else "—"
+        rel = f"{signed(diff / abs(old) * 100, '+.2f')} %" if old else "—"
         lines.append(
             f"| {name} | {_num(name, old)} | {_num(name, new)} | {_num(name, diff, '+')} | {rel} "
             f"| {_arrow(name, diff)} |"
