@@ -147,16 +147,20 @@ def integers_as_written(values: pd.Series) -> pd.Series:
 
 
 def retyped(values: pd.Series) -> bool:
-    """Whether pandas made a block's text other values: true/false, or numeric categories.
+    """Whether pandas made some of a block's text other values: numbers, true/false.
 
     Within one block pandas makes a column true/false only if every present cell is
-    such a word: dtype bool, or objects True/False beside missing cells.
+    such a word: dtype bool, or objects True/False beside missing cells. And it types
+    its own chunks of a block (2**20 cells / columns rows, 32,768 at 21 columns) one by
+    one: a chunk of "01" and "02" became the ints 1 and 2 beside a later chunk's text
+    "02" and "X", one code read as two categories. Any column of text beside other
+    values is read again, as written.
     """
     if isinstance(values.dtype, pd.CategoricalDtype):  # Python ints past 64 bits are objects
         return pd.api.types.infer_dtype(values.cat.categories) != "string"
     if values.dtype == bool:
         return True
-    return values.dtype == object and any(isinstance(v, bool) for v in values.unique())
+    return values.dtype == object and any(not isinstance(v, str) for v in values.dropna().unique())
 
 
 def _parsed_blocks(
