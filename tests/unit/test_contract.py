@@ -575,6 +575,31 @@ def test_without_an_id_column_the_header_check_passes_the_stand_in_id():
     assert check_header(data, ["churn", "a"], "f.csv") == ["a"]
 
 
+def test_without_an_id_column_no_feature_may_take_the_row_numbers_name():
+    """Score's output held row numbers 0, 1, 2 as 'row_id' over the file's own row_id."""
+    message = (
+        "f.csv: 'row_id' is the name churn gives the row numbers when data.id is null; "
+        "rename the column, or set data.id: row_id if it is the customer id"
+    )
+    inferred = DataParams(**{**DECLARED, "id": None, "features": "infer"})
+    with pytest.raises(ChurnError) as err:
+        check_header(inferred, ["churn", "row_id", "a"], "f.csv")
+    assert str(err.value) == message
+    frame = pd.DataFrame(
+        {"churn": ["Yes", "No"] * 3, "row_id": [46, 36, 7, 9, 11, 3], "a": [1.0, 2.0] * 3}
+    )
+    with pytest.raises(ChurnError) as err:
+        resolve_contract(inferred, frame, "f.csv")
+    assert str(err.value) == message
+    declared = DataParams(**{**DECLARED, "id": None, "features": {"row_id": {"type": "numeric"}}})
+    with pytest.raises(ChurnError) as err:
+        check_header(declared, ["churn", "row_id"], "f.csv")
+    assert str(err.value) == message
+    named = DataParams(**{**DECLARED, "id": "row_id", "features": "infer"})
+    assert check_header(named, ["churn", "row_id", "a"], "f.csv") == ["a"]  # the id itself
+    assert resolve_contract(named, frame, "f.csv").id == ROW_ID
+
+
 def test_an_output_name_check_takes_the_advice_it_is_given():
     with pytest.raises(ChurnError) as err:
         check_output_names(["id", "churn"], "v1's contract", "retrain with a new name for")

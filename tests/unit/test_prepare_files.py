@@ -420,7 +420,7 @@ def test_numbers_then_text_in_one_block_read_without_pandas_warning(tmp_path):
 
 
 def test_codes_pandas_typed_in_one_chunk_of_a_block_keep_their_text(tmp_path):
-    """pandas types each chunk of 2**20 / columns rows alone: "01" became 1 beside "X".
+    """Each chunk of 2**20 / columns rows is typed alone by pandas: "01" became 1 beside "X".
 
     One code was then two categories ("01" and "1"), and a code seen only in the first
     chunk was missing from the contract, which refused the rows of the file it came from.

@@ -215,6 +215,7 @@ def resolve_contract(data: DataParams, frame: pd.DataFrame, source: str) -> Cont
     _check_columns(contract.required, contract.columns, present, source)
     # Without an id column the id is ROW_ID, which is no output name: checked all the same.
     check_output_names([contract.id, *contract.columns], source)
+    check_row_id_free(data.id, contract.columns, source)
     if inferred:
         # Numbers first: an amount column of text has a value per row, and is no key.
         _refuse_flagged(frame, contract, source, formatted_number_like, (A_NUMBER, WRITTEN_FIX))
@@ -506,6 +507,7 @@ def check_header(data: DataParams, header: list[str], source: str) -> list[str]:
     required = [*([data.id] if data.id is not None else []), data.target, *names]
     _check_columns(required, names, header, source)
     check_output_names([data.id or ROW_ID, *names], source)
+    check_row_id_free(data.id, names, source)
     return names
 
 
@@ -544,6 +546,20 @@ def check_output_names(names: Iterable[str], source: str, fix: str = "rename") -
         raise ChurnError(
             f"{source}: {listed}: a name churn's outputs give their own columns "
             f"({', '.join(OUTPUT_NAMES)}) beside the id and the features; {fix} {which}"
+        )
+
+
+def check_row_id_free(data_id: str | None, features: Iterable[str], source: str) -> None:
+    """Without an id column (``data.id: null``) no feature may be named ROW_ID.
+
+    The rows are then numbered under that name: churn score wrote the numbers 0, 1, 2
+    as ``row_id`` where the file's own ``row_id`` held others, and a join on it paired the
+    wrong customers.
+    """
+    if data_id is None and ROW_ID in features:
+        raise ChurnError(
+            f"{source}: {ROW_ID!r} is the name churn gives the row numbers when data.id is "
+            f"null; rename the column, or set data.id: {ROW_ID} if it is the customer id"
         )
 
 
