@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from churn import cli
 from churn.core import io
@@ -19,6 +20,10 @@ from conftest import REPO
 GRID = "train.logistic_regression.C=0.1,1,10 train.class_weight=null,balanced"
 C = "train.logistic_regression.C"
 WEIGHT = "train.class_weight"
+UNRESOLVED = (
+    "an interpolation (${...}) or a missing value (???), which DVC resolves as it writes "
+    "params.yaml (from each machine's environment): give the value itself"
+)
 
 
 def test_the_grid_is_every_combination_in_order_as_dvc_reads_it(params_dict):
@@ -221,6 +226,12 @@ def test_quoted_values_keep_their_commas_and_spaces(params_dict):
             "grid: evaluate.slices: 'churn', 'rownames' are not features of data.features",
         ),
         (f"{C}=choice(" * 17 + "1" + ")" * 17, "grid: brackets nested deeper than 16 levels"),
+        # DVC's -S goes through OmegaConf, which resolves these as it writes params.yaml.
+        ("data.id=${oc.env:MYID}", f"grid: data.id: '${{oc.env:MYID}}': {UNRESOLVED}"),
+        ("data.id=$\\{oc.env\\:HOME\\}", f"grid: data.id: '${{oc.env:HOME}}': {UNRESOLVED}"),
+        ("data.id='???'", f"grid: data.id: '???': {UNRESOLVED}"),
+        ("data.id=a,???", f"grid: data.id: '???': {UNRESOLVED}"),
+        ("evaluate.slices=[contract],[${x}]", f"grid: evaluate.slices: ['${{x}}']: {UNRESOLVED}"),
     ],
 )
 def test_a_bad_grid_is_one_line_naming_the_key(params_dict, grid, message):
@@ -685,3 +696,38 @@ def test_the_dvc_a_sweep_runs_holds_the_workspace_until_it_ends(tmp_path, monkey
             time.sleep(0.01)
     else:
         pytest.fail("the workspace lock stayed held")
+
+
+@pytest.mark.parametrize("command", ["run", "queue"])
+def test_a_sweep_refuses_uncommitted_changes(tmp_path, monkeypatch, capsys, command):
+    """An uncommitted params.yaml edit went into the set unnamed.
+
+    The table then credited its effect to the set's values.
+    """
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+
+    def sh(*cmd: str) -> None:
+        subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True)
+
+    sh("git", "init", "-q")
+    sh("dvc", "init", "-q")
+    committed = (REPO / "params.yaml").read_text(encoding="utf-8")
+    (tmp_path / "params.yaml").write_text(committed, encoding="utf-8")
+    sh("git", "add", "-A")
+    sh("git", "commit", "-qm", "params")
+    edited = committed.replace("top_share: 0.10", "top_share: 0.50")
+    assert edited != committed
+    (tmp_path / "params.yaml").write_text(edited, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    (param_set,) = sweep.plan(f"{C}=0.5", yaml.safe_load(edited))
+    args = ["--name", param_set.name] if command == "run" else ["--jobs", "1"]
+    assert cli.main(["sweep", command, "--grid", f"{C}=0.5", *args]) == 1
+    assert capsys.readouterr().err == (
+        "error: working tree is not clean (1 path(s), e.g. params.yaml): a sweep runs the "
+        "committed params plus each set's values (what its name, the table's baseline and "
+        "every other machine take it to be); commit or stash first\n"
+    )
+    assert (tmp_path / "params.yaml").read_text(encoding="utf-8") == edited  # nothing ran
+    assert not list((tmp_path / ".dvc").glob("tmp/exps/**/*.json"))
+    assert io.held_locks() == ()

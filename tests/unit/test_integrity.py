@@ -1024,3 +1024,22 @@ def lock_frees(lock: Path, seconds: float = 30) -> bool:
         except BlockingIOError:
             time.sleep(0.01)
     return False
+
+
+def test_a_tree_with_changes_or_new_files_is_not_committed(tmp_path):
+    """Release and sweep run HEAD: any change or untracked file is named, with the advice."""
+    sh_git(tmp_path, "init", "-q")
+    (tmp_path / "params.yaml").write_text("a: 1\n")
+    (tmp_path / ".gitignore").write_text("ignored.txt\n")
+    sh_git(tmp_path, "add", "-A")
+    sh_git(tmp_path, "commit", "-qm", "params")
+    (tmp_path / "ignored.txt").write_text("x\n")
+    integrity.check_committed(cwd=tmp_path)  # clean, the ignored file aside
+    (tmp_path / "new.py").write_text("x = 1\n")
+    with pytest.raises(ChurnError) as err:
+        integrity.check_committed(cwd=tmp_path)
+    assert str(err.value) == "working tree is not clean (1 path(s), e.g. new.py): commit first"
+    (tmp_path / "params.yaml").write_text("a: 2\n")
+    with pytest.raises(ChurnError) as err:
+        integrity.check_committed("stash it", cwd=tmp_path)
+    assert str(err.value) == "working tree is not clean (2 path(s), e.g. params.yaml): stash it"

@@ -293,6 +293,15 @@ def is_release(tag: str, cwd: str | Path | None = None) -> bool:
     return recorded and is_revision(tag, cwd=cwd)  # a tag of a tree or a blob is no release
 
 
+def check_committed(advice: str = "commit first", cwd: str | Path | None = None) -> None:
+    """No uncommitted or untracked files (git-ignored ones aside): HEAD is what runs."""
+    dirty = git("status", "--porcelain", cwd=cwd).splitlines()
+    if dirty:
+        raise ChurnError(
+            f"working tree is not clean ({len(dirty)} path(s), e.g. {dirty[0][3:]}): {advice}"
+        )
+
+
 def check_full_history(what: str, cwd: str | Path | None = None) -> None:
     """A shallow clone has neither the earlier releases nor their history: ``what`` needs both."""
     if git("rev-parse", "--is-shallow-repository", cwd=cwd).strip() == "true":

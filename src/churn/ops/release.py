@@ -122,11 +122,7 @@ def check_head_unreleased(artifact: str) -> None:
 
 def check_clean() -> None:
     """No uncommitted or untracked files, and nothing for `dvc repro` to do."""
-    dirty = git("status", "--porcelain").splitlines()
-    if dirty:
-        raise ChurnError(
-            f"working tree is not clean ({len(dirty)} path(s), e.g. {dirty[0][3:]}): commit first"
-        )
+    integrity.check_committed()
     status = json.loads(command("dvc", "status", "--json") or "{}")
     if status:
         raise ChurnError(f"dvc status is not clean ({', '.join(sorted(status))}): {advice(status)}")

@@ -118,7 +118,30 @@ def _choices(parser: Any, token: str, limit: int) -> tuple[str, list[tuple[str, 
     if len(texts) > limit:
         raise ChurnError(f"grid: {key}: more than {limit} values")
     # Each text parsed back as DVC will parse `-S key=text`: the value DVC writes.
-    return key, [(text, _parse_one(parser, f"{key}={text}").value()) for text in texts]
+    choices = [(text, _parse_one(parser, f"{key}={text}").value()) for text in texts]
+    for _, value in choices:
+        if _unresolved(value):
+            raise ChurnError(
+                f"grid: {clip(key)}: {clip(repr(value))}: an interpolation (${{...}}) or a "
+                "missing value (???), which DVC resolves as it writes params.yaml (from each "
+                "machine's environment): give the value itself"
+            )
+    return key, choices
+
+
+def _unresolved(value: Any) -> bool:
+    """Whether OmegaConf, which DVC's ``-S`` goes through, would resolve ``value``.
+
+    ``${oc.env:VAR}`` took the value from the environment of the machine that ran the set
+    (one name, a different value on each), even escaped; ``???`` ended in DVC's traceback.
+    """
+    if isinstance(value, str):
+        return "${" in value or value == "???"
+    if isinstance(value, list):
+        return any(map(_unresolved, value))
+    if isinstance(value, dict):
+        return any(map(_unresolved, value.values()))
+    return False
 
 
 def _leaf(raw: Mapping[str, Any], key: str) -> None:
@@ -558,11 +581,20 @@ def workspace_alone(lock: Path = WORKSPACE_LOCK) -> Iterator[None]:
         yield
 
 
+# DVC runs an experiment on the workspace as it is: an uncommitted params.yaml edit went
+# into every set, unnamed, and the table credited it to the set's values.
+UNCOMMITTED = (
+    "a sweep runs the committed params plus each set's values (what its name, the table's "
+    "baseline and every other machine take it to be); commit or stash first"
+)
+
+
 def run(grid: str, name: str) -> None:
     """``churn sweep run``: run the set called ``name`` as ``dvc exp run --name NAME -S ...``."""
     param_set = find(load_plan(grid), name)
     integrity.check_dvc_config()
     with workspace_alone():
+        integrity.check_committed(UNCOMMITTED)  # under the lock: another run edits params.yaml
         _require(_dvc("exp", "run", "--name", name, *_set_args(param_set)), f"dvc exp run {name}")
 
 
@@ -673,6 +705,7 @@ def queue(grid: str, jobs: int) -> int:
     # made of a shallow clone: every set would show "Success" and have no results.
     integrity.check_full_history("DVC's experiment queue")
     with workspace_alone():
+        integrity.check_committed(UNCOMMITTED)
         stale = sorted(_names_at_head() & {s.name for s in sets})
         if stale:
             _require(_dvc("exp", "remove", *stale), "dvc exp remove")
