@@ -282,3 +282,23 @@ def test_the_best_count_a_threshold_can_contact_takes_whole_groups_of_ties():
     tied_after = np.array([0.9, 0.5, 0.5])
     curve = decision.profit_curve(np.array([-1.0, 5.0, -1.0]), tied_after)
     assert decision.best_whole_groups(curve, tied_after) == 3
+
+
+def test_a_customer_worth_more_than_money_allows_is_refused():
+    """1e308 times 12 was infinite, 0 times that NaN: the threshold chosen on NaN profits."""
+    frame = pd.DataFrame({"monthly": [10.0, 1e308, 5.0, np.nan]})
+    with pytest.raises(ChurnError) as err:
+        decision.customer_value(frame, policy(value=12.0, value_column="monthly"))
+    assert str(err.value) == (
+        "params.yaml: decision.value_column: 'monthly' value 1e+308 times decision.value 12 is "
+        "beyond 1e+12, the most a customer may be worth (as decision.value); scale one of them down"
+    )
+    edge = pd.DataFrame({"monthly": [1e11, -1e11, np.nan]})  # 1e12 exactly: allowed
+    values = decision.customer_value(edge, policy(value=10.0, value_column="monthly"))
+    assert values.tolist() == [1e12, -1e12, 0.0]
+    over = pd.DataFrame({"monthly": [1.0, -1.000001e11]})
+    with pytest.raises(ChurnError, match=r"'monthly' value -100000100000\.0 times"):
+        decision.customer_value(over, policy(value=10.0, value_column="monthly"))
+    infinite = pd.DataFrame({"monthly": [np.inf]})
+    with pytest.raises(ChurnError, match=r"'monthly' value inf times decision.value 0 is"):
+        decision.customer_value(infinite, policy(value=0.0, value_column="monthly"))

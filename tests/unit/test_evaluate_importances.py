@@ -107,3 +107,23 @@ def test_shuffles_at_most_max_rows_importance_repeats_times_per_column(
     model = fitted(Y_HALF, calls=calls)
     importances(model, frame(), Y_HALF, evaluate_params(params, importance_max_rows=max_rows))
     assert calls == [N_ROWS] + [rows_scored] * (4 * 3)
+
+
+def test_a_sample_of_one_class_is_refused_not_written_as_nan(params):
+    """3 rows gave NaN importances (no ROC AUC on one class), written into a JSON file."""
+    from churn.core.errors import ChurnError
+
+    evaluate = evaluate_params(params, importance_max_rows=1)
+    with pytest.raises(ChurnError) as err:
+        importances(fitted(Y_RARE), frame(), Y_RARE, evaluate)
+    assert str(err.value) == (
+        "permutation importance: a sample of 1 test rows held one class only, where ROC AUC is "
+        "undefined; raise evaluate.importance_max_rows in params.yaml"
+    )
+
+
+def test_the_importance_sample_is_at_least_1000_rows(params):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="greater than or equal to 1000"):
+        type(params.evaluate)(**{**params.evaluate.model_dump(), "importance_max_rows": 999})

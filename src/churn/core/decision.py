@@ -26,7 +26,7 @@ import pandas as pd
 
 from churn.core.contract import Contract
 from churn.core.errors import ChurnError
-from churn.core.params import DecisionParams
+from churn.core.params import MAX_MONEY, DecisionParams
 
 PER = 1000  # profits are reported per this many customers
 GRID = np.round(np.linspace(0.0, 1.0, 101), 2)  # contact shares the plotted curves are read at
@@ -93,11 +93,24 @@ def customer_value(frame: pd.DataFrame, params: DecisionParams) -> np.ndarray:
     """The value of keeping each customer: ``value``, or ``value`` times ``value_column``.
 
     A missing value in the column counts as 0 (the campaign gains nothing it can name).
+    Each value is bounded as ``decision.value`` itself is (``MAX_MONEY``): a column value
+    of 1e308 times 12 was infinite, 0 times that NaN, and the threshold was chosen on a
+    curve of NaN profits.
     """
     if params.value_column is None:
         return np.full(len(frame), params.value)
     column = frame[params.value_column].astype(float).to_numpy()
-    return np.where(np.isnan(column), 0.0, column) * params.value
+    with np.errstate(over="ignore", invalid="ignore"):  # what overflows is refused next
+        values = np.where(np.isnan(column), 0.0, column) * params.value
+    beyond = ~(np.abs(values) <= MAX_MONEY)  # also NaN, of an infinite column times 0
+    if beyond.any():
+        worst = float(column[np.flatnonzero(beyond)[0]])
+        raise ChurnError(
+            f"params.yaml: decision.value_column: {params.value_column!r} value {worst!r} "
+            f"times decision.value {params.value:g} is beyond {MAX_MONEY:g}, the most a "
+            "customer may be worth (as decision.value); scale one of them down"
+        )
+    return values
 
 
 def row_profit(y: np.ndarray, value: np.ndarray, params: DecisionParams) -> np.ndarray:

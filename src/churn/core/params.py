@@ -36,7 +36,8 @@ Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 # Money per customer or contact. Bounded well inside float range: summed over ten million
 # customers and scaled per 1,000, 1e308 would overflow the profit to infinity.
-Money = Annotated[float, Field(ge=0.0, le=1e12, allow_inf_nan=False)]
+MAX_MONEY = 1e12
+Money = Annotated[float, Field(ge=0.0, le=MAX_MONEY, allow_inf_nan=False)]
 # A path, a column name or a label: an empty one names nothing (and a path "" is ".").
 Name = Annotated[str, Field(min_length=1)]
 
@@ -268,7 +269,7 @@ class EvaluateParams(Section):
     # Each repeat shuffles every feature once and scores the sample again.
     importance_repeats: Annotated[int, Field(ge=1, le=1_000)]
     importance_top: PositiveInt
-    importance_max_rows: PositiveInt
+    importance_max_rows: RowCap  # 3 rows gave NaN importances: a sample without a class
     calibration_bins: Annotated[int, Field(ge=2, le=100)]
     ci_resamples: Annotated[int, Field(ge=100, le=100_000)]
     ci_max_rows: RowCap

@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from churn.core import decision, entry, io
 from churn.core.bundle import check_policy
 from churn.core.contract import Contract, check_slices, read_contract
+from churn.core.errors import ChurnError
 from churn.core.params import DecisionParams, EvaluateParams, load_params
 from churn.core.stats import Scores, decision_intervals, sample_rows, score
 from churn.stages import card
@@ -42,16 +43,22 @@ def importances(
     model: Pipeline, features: pd.DataFrame, y_true: np.ndarray, params: EvaluateParams
 ) -> list[dict[str, float | str]]:
     """Top permutation importances (drop in ROC AUC) of the raw input columns, seeded."""
+    rows = min(params.importance_max_rows, len(features))
     result = permutation_importance(
         model,
         features,
         y_true,
         scoring="roc_auc",
         n_repeats=params.importance_repeats,
-        max_samples=min(params.importance_max_rows, len(features)),
+        max_samples=rows,
         random_state=params.seed,
         n_jobs=1,
     )
+    if np.isnan(result.importances_mean).any():  # NaN is no JSON, and no importance
+        raise ChurnError(
+            f"permutation importance: a sample of {rows} test rows held one class only, where "
+            "ROC AUC is undefined; raise evaluate.importance_max_rows in params.yaml"
+        )
     ranked = sorted(
         zip(features.columns, result.importances_mean, strict=True),
         key=lambda item: (-item[1], item[0]),

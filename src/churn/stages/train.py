@@ -192,8 +192,9 @@ def main() -> None:
     model = fit_classifier(featurizer, features, y, params.train)
     del features  # the largest object here: gone before the out-of-fold fits
     policy = decide(model, sample, contract, params.decision, params.train.seed)
-    io.write_pickle(params.paths.model, model)
+    # The policy first: of the two, it is the one its content can fail (not JSON).
     io.write_json(params.paths.decision, policy)
+    io.write_pickle(params.paths.model, model)
     log.info(
         "trained %s; decision threshold %.4f (%s)",
         params.train.model,
