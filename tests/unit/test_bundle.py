@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from churn.core.bundle import contract_at, load_bundle, params_at
+from churn.core.bundle import contract_at, load_bundle, params_at, recorded_decision
 from churn.core.contract import Column, Contract
 from churn.core.errors import ChurnError
 from unit.test_integrity import sh_git, write_tree
@@ -291,6 +291,48 @@ def test_the_threshold_is_the_one_train_recorded_with_its_assumptions(tmp_path):
         **POLICY,
         "assumptions": {"contact_cost": 50.0, "retention_rate": 0.3},
     }
+
+
+def test_the_assumptions_are_the_ones_the_lock_recorded_not_a_later_edit(tmp_path):
+    """A contact cost of 80 in params.yaml was stated beside a threshold chosen at 50."""
+    files = decided_tree(POLICY)
+    lock = yaml.safe_load(files["dvc.lock"])
+    lock["stages"] = {
+        "train": {"params": {"params.yaml": {"decision.contact_cost": 50.0}}},
+        "evaluate": {"params": {"params.yaml": {"decision": DECISION}}},
+        **lock["stages"],
+    }
+    edited = {"paths": {**PATHS, "decision": "out/decision.json"}}
+    edited["decision"] = {**DECISION, "contact_cost": "fifty"}
+    files |= {"dvc.lock": yaml.safe_dump(lock).encode(), "params.yaml": yaml.safe_dump(edited)}
+    write_tree(tmp_path, {k: v if isinstance(v, bytes) else v.encode() for k, v in files.items()})
+    assert load_bundle(None, root=tmp_path).decision["assumptions"] == {
+        "contact_cost": 50.0,
+        "retention_rate": 0.3,
+    }
+
+
+@pytest.mark.parametrize(
+    "lock",
+    [
+        {},
+        {"stages": None},
+        {"stages": {"s": None}},
+        {"stages": {"s": {"params": []}}},
+        {"stages": {"s": {"params": {"params.yaml": None}}}},
+        {"stages": {"s": {"params": {"params.yaml": {"decision": "x"}}}}},
+        {"stages": {"s": {"params": {"other.yaml": {"decision": {"a": 1}}}}}},
+    ],
+)
+def test_a_lock_without_a_recorded_decision_section_has_none(lock):
+    assert recorded_decision(lock) is None
+
+
+def test_the_first_stage_recording_the_section_gives_it():
+    lock = {"stages": {"a": {"params": {"params.yaml": {"decision.value": 1}}}}}
+    lock["stages"]["b"] = {"params": {"params.yaml": {"decision": {"value": 2}}}}
+    lock["stages"]["c"] = {"params": {"params.yaml": {"decision": {"value": 3}}}}
+    assert recorded_decision(lock) == {"value": 2}
 
 
 def test_a_version_before_the_decision_file_has_a_fixed_threshold(tmp_path):

@@ -195,7 +195,8 @@ def load_bundle(ref: str | None, root: str | Path = ".", params_file: str = PARA
 def _policy(source: _Source) -> dict:
     """The recorded decision policy with the assumptions behind it (or the old fixed threshold)."""
     path = source.params.paths.decision
-    assumptions = {k: v for k, v in source.params.decision.items() if k != "threshold"}
+    section = recorded_decision(source.lock) or source.params.decision
+    assumptions = {k: v for k, v in section.items() if k != "threshold"}
     if path is None:
         threshold = source.params.evaluate.threshold
         if threshold is None:
@@ -204,6 +205,24 @@ def _policy(source: _Source) -> dict:
     origin = _origin(source, path)
     policy = _valid_policy(_json(source.read(path), origin), origin)
     return {**policy.model_dump(), "assumptions": assumptions}
+
+
+def recorded_decision(lock: dict) -> dict | None:
+    """The ``decision:`` section a stage recorded in ``lock`` as it ran (evaluate's, whole).
+
+    The assumptions the threshold and the metrics were made with: params.yaml may have
+    been edited since (a contact cost of 80 was stated beside a threshold chosen at 50).
+    """
+    for stage in _mapping(lock.get("stages")).values():
+        recorded = _mapping(_mapping(_mapping(stage).get("params")).get(PARAMS_FILE))
+        section = recorded.get("decision")
+        if isinstance(section, dict):
+            return section
+    return None
+
+
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def check_policy(raw: object, origin: str) -> dict:
