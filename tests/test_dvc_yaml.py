@@ -138,3 +138,40 @@ def test_the_lock_records_the_code_as_it_is():
         if path.startswith("src/") and state == "modified"
     )
     assert stale == [], "code changed since dvc.lock was written: run dvc repro and commit it"
+
+
+def params_read(path: Path) -> set[str]:
+    """The params a module reads, as ``section`` or ``section.key``, from its source.
+
+    ``params.train.model`` reads ``train.model``; ``x = params.train`` the whole section.
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    read = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id != "params":
+                continue
+            parent = parents.get(node)
+            if isinstance(parent, ast.Attribute):  # params.section.key
+                read.add(f"{node.attr}.{parent.attr}")
+            else:  # params.section, taken whole
+                read.add(node.attr)
+    return read
+
+
+def test_the_card_is_restated_when_a_param_it_states_changes():
+    """Evaluate writes the card: a param it states but evaluate does not list left it stale.
+
+    ``dvc exp run -S prepare.test_size=0.19995`` reran prepare to the same files, skipped
+    evaluate, and the card still said "test size 0.2". A path that is a dep of evaluate
+    reruns it when it moves, so it needs no listing.
+    """
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]["evaluate"]
+    listed = set(stage["params"])
+    deps = " ".join(stage["deps"])
+    for name in sorted(params_read(SRC / "churn/stages/card.py")):
+        section = name.partition(".")[0]
+        covered = section in listed or name in listed or f"${{{name}}}" in deps
+        assert covered, f"card.py reads params.{name}; evaluate's params in dvc.yaml do not list it"
+    assert params_read(SRC / "churn/stages/card.py") >= {"train", "prepare.test_size", "paths.raw"}
