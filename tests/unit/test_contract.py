@@ -961,3 +961,30 @@ def test_finite_or_missing_reads_every_dtype_a_reader_gives(values, ok):
     result = _finite_or_missing(values)
     assert result.tolist() == ok
     assert result.index.equals(values.index)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["a", "b\nc", None, "d\re"], [True, False, True, False]),
+        ([1, 2], [True, True]),
+        (pd.array(["q\n", None], dtype="string[pyarrow]"), [False, True]),
+        (pd.Series(["x", "y\n"], dtype="str"), [True, False]),
+    ],
+)
+def test_an_id_is_one_line(values, expected):
+    from churn.core.contract import single_line
+
+    assert single_line(pd.Series(values)).tolist() == expected
+
+
+def test_an_id_holding_a_line_break_is_a_bad_row_to_score():
+    """A stray quote made rows 5 to 9 one id, scored with row 9's features, and said nothing."""
+    frame = pd.DataFrame(
+        {"cid": ["a", "5,No,3\n6,Yes,4\n9", "c", 7], "plan": "basic", "minutes": 5.0}
+    )
+    assert score_problems(frame, SCORING, "batch.csv", ids=True).to_dict() == {
+        1: "cid: one line (a line break: a quote left open, holding the rows after it?) "
+        "('5,No,3\\n6,Yes,4\\n9')"
+    }
+    assert score_problems(frame, SCORING, "batch.csv").empty  # the id unread: no rule

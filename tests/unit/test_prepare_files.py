@@ -530,3 +530,24 @@ def test_a_plain_csv_named_like_a_compressed_file_is_read_as_the_text_it_is(tmp_
         path = tmp_path / name
         path.write_text("id,x\n1,a\n2,b\n3,a\n4,b\n")
         assert read_raw(path)["x"].tolist() == ["a", "b", "a", "b"]
+
+
+def test_a_quote_left_open_over_whole_rows_is_refused_with_its_line(tmp_path):
+    """A stray quote swallowed rows 5 to 9 into one id, and prepare kept 4 rows fewer."""
+    rows = [f"{i},{'Yes' if i % 3 else 'No'},{i % 4},plan{i % 2}" for i in range(1, 13)]
+    rows[4] = '"' + rows[4]  # line 6: the quote opens at the start of row 5
+    rows[8] = rows[8].replace(",", '",', 1)  # line 10: and closes inside row 9
+    path = write(tmp_path, "id,churn,calls,plan\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ChurnError) as err:
+        read_raw(path, [], ["id"])
+    assert str(err.value) == (
+        f"{path}: line 6: the quoted value of column 'id' runs on over 3 line(s) that read as "
+        "whole rows of 4 fields: a quote left open (or a stray one)? Fix the quoting"
+    )
+
+
+def test_a_quoted_value_over_lines_that_are_no_rows_is_kept(tmp_path):
+    rows = ['1,Yes,3,"plan\nA"', '2,No,4,"x, y\nz"', "3,No,1,plan"]
+    path = write(tmp_path, "id,churn,calls,plan\n" + "\n".join(rows) + "\n")
+    frame = read_raw(path, [], ["id"])
+    assert frame["plan"].tolist() == ["plan\nA", "x, y\nz", "plan"]

@@ -688,10 +688,11 @@ def _error_schema(
             nullable=False,
             checks=[_label_check(contract)] if contract.labels else [],
         )
+    one_line = pa.Check(single_line, name=ONE_LINE)
     if contract.id_in_data and not features_only:
-        columns[contract.id] = pa.Column(nullable=False, unique=True)
+        columns[contract.id] = pa.Column(nullable=False, unique=True, checks=[one_line])
     elif contract.id_in_data and ids:
-        columns[contract.id] = pa.Column(nullable=False)
+        columns[contract.id] = pa.Column(nullable=False, checks=[one_line])
     for name, col in contract.columns.items():
         if col.type == "numeric":
             checks = _numeric_checks(col)
@@ -699,6 +700,20 @@ def _error_schema(
             checks = [_category_check(col)] if categories and col.categories else []
         columns[name] = pa.Column(nullable=col.nullable, checks=checks)
     return pa.DataFrameSchema(columns, strict=False)
+
+
+# An id is a key to join on. A line break in one was a stray quote's doing: the field ran
+# on over the next rows, whose customers vanished into one id scored with a later row's
+# features.
+ONE_LINE = "one line (a line break: a quote left open, holding the rows after it?)"
+
+
+def single_line(values: pd.Series) -> pd.Series:
+    """Whether each value holds no line break (numbers and missing values pass)."""
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+        return pd.Series(True, index=values.index)
+    broken = values.astype("string").str.contains(r"[\r\n]", regex=True)
+    return ~broken.fillna(False).astype(bool)
 
 
 def _label_check(contract: Contract):

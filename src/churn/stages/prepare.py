@@ -397,7 +397,9 @@ def _check_row_widths(path: Path, n_rows: int, n_columns: int, scan: ByteScan) -
     walked with the csv module instead.
     """
     if scan.quoted:
-        examples, count = _uneven_rows_quoted(path, n_columns)
+        walk = _walk_quoted(path, n_columns)
+        _check_swallowed_rows(path, walk.swallowed, n_columns)
+        examples, count = walk.examples, walk.count
     elif scan.commas == (n_columns - 1) * (n_rows + 1) and _first_row_width(path) == n_columns:
         return
     else:  # a bad file: reading it whole to name the lines is fine
@@ -426,16 +428,62 @@ def _uneven_rows_unquoted(data: np.ndarray, n_columns: int) -> tuple[list[tuple[
     return [(int(i) + 1, int(fields[i])) for i in bad[:EXAMPLES]], len(bad)
 
 
-def _uneven_rows_quoted(path: Path, n_columns: int) -> tuple[list[tuple[int, int]], int]:
-    examples, count = [], 0
+Swallowed = tuple[int, str, int]  # a field's first line, its column, the rows inside it
+
+
+def _check_swallowed_rows(path: Path, swallowed: Swallowed | None, n_columns: int) -> None:
+    """Refuse a quoted field whose lines read as whole rows: a quote left open.
+
+    Such a file has rows of the right width everywhere, and parses: the field ran on
+    over the rows after it, whose customers vanished into one value (a new category, or
+    an id), with no word said. A field's line with the header's number of fields is
+    taken for a row; a free-text field of that many commas on one line is not a
+    customer feature this pipeline reads.
+    """
+    if swallowed:
+        line, name, rows = swallowed
+        raise ChurnError(
+            f"{path}: line {line}: the quoted value of column {clip(repr(name), 60)} runs on "
+            f"over {rows} line(s) that read as whole rows of {n_columns} fields: a quote left "
+            "open (or a stray one)? Fix the quoting"
+        )
+
+
+@dataclass
+class QuotedWalk:
+    """What one pass of the csv module over a quoted file found."""
+
+    examples: list[tuple[int, int]] = field(default_factory=list)  # (line, fields) of bad rows
+    count: int = 0  # rows of another width than the header's
+    swallowed: Swallowed | None = None  # see _swallowed_in
+
+
+def _walk_quoted(path: Path, n_columns: int) -> QuotedWalk:
+    """Rows of another width, and the first field holding whole rows, in one pass."""
+    walk = QuotedWalk()
     with io.csv_fields_of_any_size(), path.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
+        header, last = next(reader, []), reader.line_num
         for row in reader:
             if row and len(row) != n_columns:
-                count += 1
-                if len(examples) < EXAMPLES:
-                    examples.append((reader.line_num, len(row)))
-    return examples, count
+                walk.count += 1
+                if len(walk.examples) < EXAMPLES:
+                    walk.examples.append((reader.line_num, len(row)))
+            # Only a row that took more than one line holds a line break: the rest cost
+            # one comparison each.
+            if reader.line_num - last > 1 and walk.swallowed is None:
+                walk.swallowed = _swallowed_in(row, header, last + 1, n_columns)
+            last = reader.line_num
+    return walk
+
+
+def _swallowed_in(row: list[str], header: list[str], line: int, n_columns: int) -> Swallowed | None:
+    """(``line``, column, lines of ``n_columns`` fields) of the row's first such field."""
+    for i, value in enumerate(row):
+        rows = sum(text.count(",") >= n_columns - 1 for text in value.splitlines()[1:])
+        if rows:
+            return line, header[i] if i < len(header) else f"#{i + 1}", rows
+    return None
 
 
 BOM = "\ufeff"
