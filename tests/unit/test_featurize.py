@@ -13,6 +13,7 @@ from churn.stages.featurize import (
     build_featurizer,
     check_fitted,
     check_fitted_columns,
+    check_matrix_size,
     feature_names,
     fit_featurizer,
     transform_rows,
@@ -461,3 +462,39 @@ def test_two_features_of_one_name_are_refused_naming_both(columns, clash):
         f"t.parquet: feature {clash} (one-hot features are named column_value): "
         "rename a column in the file"
     )
+
+
+def test_a_training_matrix_over_the_limit_is_refused_naming_the_widest_column(fitted):
+    """A column of thousands of categories made train's memory grow with rows x categories."""
+    contract, frame, featurizer = fitted
+    shape = (len(frame), len(feature_names(featurizer, contract, "custom.csv")))
+    assert shape == (600, 10)
+    check_matrix_size(featurizer, contract, shape, 600 * 10 * 8 / 1e9, "custom.csv")  # at it
+    with pytest.raises(ChurnError) as err:
+        check_matrix_size(featurizer, contract, shape, 4.79e-5, "custom.csv")
+    assert str(err.value) == (
+        "custom.csv: 600 training rows x 10 features make a 4.8e-05 GB matrix for train, over "
+        "featurize.max_matrix_gb (4.79e-05) in params.yaml; the widest column is 'region', "
+        "5 categories: drop such a column from data.features, group its values, or raise the "
+        "limit"
+    )
+    with pytest.raises(ChurnError, match=r"^custom\.csv: 10,000,000 training rows x 10 features"):
+        check_matrix_size(featurizer, contract, (10_000_000, 10), 0.79, "custom.csv")
+    check_matrix_size(featurizer, contract, (10_000_000, 10), 0.8, "custom.csv")
+
+
+def test_without_categories_the_limit_names_no_column(custom_dataset):
+    data = DataParams(**{**CUSTOM_DATA, "features": {"usage_minutes": {"type": "numeric"}}})
+    frame = custom_dataset[["account", "usage_minutes", "status"]]
+    contract = resolve_contract(data, frame, "custom.csv")
+    featurizer = fit_featurizer(frame, contract, FeaturizeParams(numeric_impute="mean", scale=True))
+    with pytest.raises(ChurnError) as err:
+        check_matrix_size(featurizer, contract, (600, 1), 1e-9, "custom.csv")
+    assert str(err.value) == (
+        "custom.csv: 600 training rows x 1 features make a 4.8e-06 GB matrix for train, over "
+        "featurize.max_matrix_gb (1e-09) in params.yaml: raise the limit"
+    )
+
+
+def test_the_default_limit_is_4_gb():
+    assert FeaturizeParams(numeric_impute="median", scale=True).max_matrix_gb == 4.0

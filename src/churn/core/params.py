@@ -220,6 +220,9 @@ class FeaturizeParams(Section):
 
     numeric_impute: Literal["median", "mean"]
     scale: bool
+    # train holds the training split's features whole (rows x features, float64): a
+    # column of thousands of categories made that grow with rows times categories.
+    max_matrix_gb: Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False)] = 4.0
 
 
 class LogisticRegressionParams(Section):

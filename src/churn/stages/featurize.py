@@ -176,6 +176,41 @@ def transform_rows(
     return out
 
 
+FEATURE_BYTES = 8  # float64: what the featurizer's transform gives
+
+
+def check_matrix_size(
+    featurizer: FeatureUnion,
+    contract: Contract,
+    shape: tuple[int, int],
+    limit_gb: float,
+    source: str,
+) -> None:
+    """Refuse a training matrix over ``featurize.max_matrix_gb``, naming the widest column.
+
+    train transforms the training split whole (:func:`transform_rows`): a categorical
+    column of thousands of values (a city, a free-text field) made one-hot columns by
+    the thousand, and memory grew with rows times categories until the machine ran out.
+    """
+    rows, width = shape
+    size = rows * width * FEATURE_BYTES
+    if size <= limit_gb * 1e9:
+        return
+    parts = dict(featurizer.transformer_list)
+    advice = ": raise the limit"
+    if "categorical" in parts:
+        found = parts["categorical"].named_steps["onehot"].categories_
+        column, values = max(zip(contract.categorical, found, strict=True), key=lambda c: len(c[1]))
+        advice = (
+            f"; the widest column is {clip(repr(column))}, {len(values):,} categories: drop "
+            "such a column from data.features, group its values, or raise the limit"
+        )
+    raise ChurnError(
+        f"{source}: {rows:,} training rows x {width:,} features make a {size / 1e9:.3g} GB "
+        f"matrix for train, over featurize.max_matrix_gb ({limit_gb:g}) in params.yaml{advice}"
+    )
+
+
 def main() -> None:
     """Fit on ``paths.train`` and save to ``paths.featurizer``."""
     params = load_params()
@@ -185,6 +220,8 @@ def main() -> None:
     featurizer = fit_featurizer(features, contract, params.featurize)
     check_fitted(featurizer, contract, params.paths.train)
     names = feature_names(featurizer, contract, params.paths.train)
+    shape, limit = (len(features), len(names)), params.featurize.max_matrix_gb
+    check_matrix_size(featurizer, contract, shape, limit, params.paths.train)
     io.write_pickle(params.paths.featurizer, featurizer)
     log.info("featurizer: %d inputs -> %d features", len(contract.features), len(names))
 
