@@ -220,7 +220,6 @@ def test_an_empty_path_is_a_usage_error_not_the_current_directory(args, capsys):
             ],
             "--scheduler",
         ),
-        (["score", "--input", "", "--output", "o.csv"], "--input"),
         (["report", "--base", ""], "--base"),
         (["sweep", "pull", "--grid", "a=1", "--remote", ""], "--remote"),
     ],
@@ -230,6 +229,33 @@ def test_an_empty_value_is_a_usage_error_not_the_default(args, option, capsys):
     assert usage_error(args, capsys).endswith(
         f"error: argument {option}: an empty value (leave the option out for its default)"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["score", "--input", "", "--output", "o.csv"], "--input"),
+        (["score", "--input", "a.csv", "--output", " "], "--output"),
+        (["sweep", "run", "--grid", "a=1", "--name", ""], "--name"),
+    ],
+)
+def test_an_empty_required_value_is_not_told_to_take_a_default(args, option, capsys):
+    """ "Leave the option out for its default" sent users to an option with none."""
+    assert usage_error(args, capsys).endswith(f"error: argument {option}: an empty value")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("churn-model@v1.0.0\n", "error: MODEL_REF: churn-model@v1.0.0\\n has a control character"),
+        ("  ", "error: MODEL_REF: only blanks (unset it, or leave it empty, for the workspace)"),
+    ],
+)
+def test_a_bad_model_ref_from_the_environment_is_named_as_such(value, message, tmp_path):
+    """It was reported as "argument --model-ref", with the usage, an option never given."""
+    result = churn("score", "--input", "a.csv", "--output", "o.csv", cwd=tmp_path, MODEL_REF=value)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == message + "\n"
 
 
 @pytest.mark.parametrize(

@@ -109,7 +109,7 @@ def _score(args: argparse.Namespace) -> int:
             counts = run(
                 args.input,
                 args.output,
-                model_ref=args.model_ref or None,
+                model_ref=args.model_ref or _env_model_ref(),
                 chunk_rows=args.chunk_rows,
                 on_error=args.on_error,
                 engine=args.engine,
@@ -165,14 +165,36 @@ def _line(text: str) -> str:
     """
     if not text.isprintable():
         raise argparse.ArgumentTypeError(f"{clip(text)} has a control character")
-    if not text.strip():  # "" was no value: remote check and --model-ref took the default
-        raise argparse.ArgumentTypeError("an empty value (leave the option out for its default)")
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty value")
     return text
+
+
+def _line_or_default(text: str) -> str:
+    """:func:`_line` of an option that has a default: "" was no value, and took the default."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty value (leave the option out for its default)")
+    return _line(text)
+
+
+def _env_model_ref() -> str | None:
+    """``$MODEL_REF`` for score, named as such: an option's default, it was "--model-ref".
+
+    Empty is unset (the workspace), as the service reads it.
+    """
+    from churn.core.errors import ChurnError
+
+    value = os.environ.get("MODEL_REF") or None
+    if value is not None and not value.isprintable():
+        raise ChurnError(f"MODEL_REF: {clip(value)} has a control character")
+    if value is not None and not value.strip():
+        raise ChurnError("MODEL_REF: only blanks (unset it, or leave it empty, for the workspace)")
+    return value
 
 
 def _remote_name(text: str) -> str:
     """A git or DVC remote's name: one line, and never read as an option of dvc or git."""
-    text = _line(text)
+    text = _line_or_default(text)
     if text.startswith("-"):
         raise argparse.ArgumentTypeError(f"{clip(text)}: a remote's name cannot start with '-'")
     return text
@@ -239,8 +261,7 @@ def _score_parser(commands: argparse._SubParsersAction) -> None:
     )
     score.add_argument(
         "--model-ref",
-        type=_line,
-        default=os.environ.get("MODEL_REF") or None,
+        type=_line_or_default,
         help="release tag, e.g. churn-model@v1.0.0 (default: $MODEL_REF, else the workspace)",
     )
     score.add_argument(
@@ -261,7 +282,7 @@ def _score_parser(commands: argparse._SubParsersAction) -> None:
     )
     score.add_argument(
         "--scheduler",
-        type=_line,
+        type=_line_or_default,
         help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: a local cluster)",
     )
 
@@ -336,7 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = _add(
         commands, "report", _report, "Write the PR report: metrics and params against a base"
     )
-    report.add_argument("--base", type=_line, default="main", help="git revision to compare with")
+    report.add_argument(
+        "--base", type=_line_or_default, default="main", help="git revision to compare with"
+    )
     report.add_argument("--out", type=_path, default=Path("report.md"), help="markdown to write")
     report.add_argument(
         "--images", type=_path, help="opt-in: write PNG charts here and link them from the report"
