@@ -240,7 +240,7 @@ def test_an_empty_value_is_a_usage_error_not_the_default(args, option, capsys):
     ],
 )
 def test_an_empty_required_value_is_not_told_to_take_a_default(args, option, capsys):
-    """ "Leave the option out for its default" sent users to an option with none."""
+    """Saying "leave the option out for its default" sent users to an option with none."""
     assert usage_error(args, capsys).endswith(f"error: argument {option}: an empty value")
 
 

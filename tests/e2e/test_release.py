@@ -299,7 +299,8 @@ def test_unreproduced_commit_is_refused(repo):
     params.write_text(params.read_text().replace("    C: 0.001", "    C: 0.0105"))
     sh(repo, "git", "commit", "-q", "-am", "change a param, forget dvc repro")
     assert refused(repo, "create", "1.2.0").startswith(
-        "error: dvc status is not clean (train): stage(s) train are stale: run dvc repro and commit"
+        "error: dvc status is not clean (evaluate, train): stage(s) evaluate, train are stale: "
+        "run dvc repro and commit"  # evaluate: its card states the train params
     )
 
 
@@ -374,3 +375,19 @@ def test_a_shallow_clone_cannot_release(repo, tmp_path):
         "whole history and its tags (git fetch --unshallow --tags)"
     )
     assert sh(shallow, "git", "tag", "--list", "churn-model@v9*").stdout == ""
+
+
+def test_a_hand_made_version_below_the_latest_is_not_judged_as_a_first_release(repo):
+    """v0.0.1 made by hand had no release before it: a worse model passed as a first one."""
+    latest = release(repo, "gate", "churn-model@v1.0.2", check=True)  # HEAD: v1.0.2's commit
+    assert latest.returncode == 0
+    message = sh(repo, "git", "tag", "-l", "--format=%(contents)", "churn-model@v1.0.2").stdout
+    sh(repo, "git", "tag", "-a", "-m", message, "churn-model@v0.0.2")
+    try:
+        assert refused(repo, "gate", "churn-model@v0.0.2") == (
+            "error: churn-model@v0.0.2: churn-model@v1.0.2 is a later version; the gate judges "
+            "the latest release against the one before it, and churn release create makes no "
+            "version below the latest"
+        )
+    finally:
+        sh(repo, "git", "tag", "-d", "churn-model@v0.0.2")

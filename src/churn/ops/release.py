@@ -387,7 +387,16 @@ def gate_tag(tag: str) -> str:
     artifact, version = tag.split("@v", 1)
     wanted = parse_version(version)
     names = releases(artifact, git("tag", "--list").split())
-    older = [v for v in released_versions(artifact, names) if v < wanted]
+    versions = released_versions(artifact, names)
+    if versions and versions[-1] > wanted:
+        # A hand-made v0.0.1 below v1.0.0 had no release before it, and passed a worse
+        # model as a "first release"; v1.5.0 slotted under v2.0.0 was judged by v1.0.0.
+        raise ChurnError(
+            f"{tag}: {artifact}@v{version_text(versions[-1])} is a later version; the gate "
+            "judges the latest release against the one before it, and churn release create "
+            "makes no version below the latest"
+        )
+    older = [v for v in versions if v < wanted]
     previous = load_base(root, f"{artifact}@v{version_text(older[-1])}") if older else None
     return gate(head, previous, params)
 
