@@ -988,3 +988,17 @@ def test_an_id_holding_a_line_break_is_a_bad_row_to_score():
         "('5,No,3\\n6,Yes,4\\n9')"
     }
     assert score_problems(frame, SCORING, "batch.csv").empty  # the id unread: no rule
+
+
+def test_a_lone_failing_categorical_column_gives_reasons_not_a_traceback():
+    """Pandera kept the category dtype of a lone failing column: "+" of text raised TypeError."""
+    frame = pd.DataFrame(
+        {
+            "plan": pd.Series(["basic", "gold", "pro", "gold"], dtype="category"),
+            "minutes": [5.0, 5.0, 5.0, 5.0],
+        }
+    )
+    assert score_problems(frame, SCORING, "batch.parquet").to_dict() == {
+        1: "plan: one of 'basic', 'pro' ('gold')",
+        3: "plan: one of 'basic', 'pro' ('gold')",
+    }

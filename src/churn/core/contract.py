@@ -817,7 +817,9 @@ def score_problems(
     try:
         _error_schema(contract, features_only=True, ids=ids).validate(frame, lazy=True)
     except SchemaErrors as err:
-        cases = err.failure_cases.dropna(subset=["index"])
+        # As objects: pandera keeps a lone failing column's categorical dtype, and "+" of
+        # text and a category was a TypeError traceback (a Parquet dictionary column).
+        cases = err.failure_cases.dropna(subset=["index"]).astype(object)
         values = cases["failure_case"].map(lambda v: f" ({clip(repr(v), 40)})")
         values[cases["check"] == "not_nullable"] = ""  # the value is the missing one
         text = cases["column"].astype(str) + ": " + cases["check"].map(rule_text) + values
