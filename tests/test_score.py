@@ -857,6 +857,15 @@ def test_a_local_name_is_a_file_name_whatever_fsspec_would_make_of_it(trained, c
     assert (tmp_path / "precious").read_text() == "keep me"
     with pytest.raises(ChurnError, match=r"--engine dask cannot read a CSV whose name holds '::'"):
         score.dask_frame(score.Source(str(tmp_path / "precious::x.csv"), "csv", [], None, None), 10)
+    # dask globs its CSV path: 'x*.csv' read xA.csv too, and 305 rows of 300 were scored.
+    for name in ("x*.csv", "x?.csv", "x[1].csv"):
+        source = score.Source(str(tmp_path / name), "csv", [], None, None)
+        with pytest.raises(ChurnError) as err:
+            score.dask_frame(source, 10)
+        assert str(err.value) == (
+            f"{tmp_path / name}: --engine dask reads a CSV name holding '*', '?' or '[' as a "
+            "pattern of names; rename it or use --engine local"
+        )
 
 
 @pytest.mark.parametrize(
@@ -865,6 +874,13 @@ def test_a_local_name_is_a_file_name_whatever_fsspec_would_make_of_it(trained, c
         ("zz://x.csv", "zz://x.csv: Protocol not known: zz"),
         ("http://127.0.0.1:9/x.csv", "--output http://127.0.0.1:9/x.csv: an HTTP URL can be"),
         ("loop.csv", "--output {tmp}/loop.csv: a loop of symbolic links"),
+        # "300 rows scored -> memory://x.parquet", and the scores gone as the process ended.
+        ("memory://x.parquet", "--output memory://x.parquet: memory:// keeps nothing past this"),
+        ("data://x.csv", "--output data://x.csv: data:// keeps nothing past this run"),
+        # Filesystems that need arguments no URL gives: a TypeError traceback.
+        ("github://a/b.csv", "github://a/b.csv: GithubFileSystem.__init__() missing 2"),
+        ("reference://x.csv", "reference://x.csv: ReferenceFileSystem.__init__() missing"),
+        ("dir://x.csv", "dir://x.csv: 'NoneType' object has no attribute"),
     ],
 )
 def test_an_output_nothing_can_be_written_to_is_one_line(
@@ -879,6 +895,10 @@ def test_an_output_nothing_can_be_written_to_is_one_line(
     with pytest.raises(ChurnError, match=r"^--input .*loop.csv: a loop of symbolic links$"):
         score.run(tmp_path / "loop.csv", tmp_path / "out.csv", root=trained)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.csv", "loop2.csv"]
+    if "://" in output and not output.startswith("http"):  # as an input too: one line
+        with pytest.raises(ChurnError) as err:
+            score.run(output, tmp_path / "out.csv", root=trained)
+        assert "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("column", ["contract", ID])
@@ -1056,3 +1076,27 @@ def test_a_dask_partition_reads_its_own_rows_of_a_large_row_group(tmp_path, monk
         assert part["a"].tolist() == list(range(start, stop))
         assert part.index.tolist() == list(range(start, stop))
     assert score.parquet_slice(str(path), ["a"], 0, 0).empty
+
+
+@pytest.mark.parametrize("kind", ["uuid", "fixed"])
+@pytest.mark.parametrize("output", ["out.csv", "out.parquet"])
+def test_an_id_of_raw_bytes_is_refused_before_anything_is_written(
+    trained, customers, tmp_path, kind, output
+):
+    """A UUID id column was an ArrowInvalid traceback as the CSV output or rejects opened."""
+    import uuid
+
+    table = pa.Table.from_pandas(customers["frame"].head(6), preserve_index=False)
+    where = table.schema.get_field_index(ID)
+    raw = pa.array([uuid.UUID(int=i).bytes for i in range(6)], pa.binary(16))
+    ids = pa.ExtensionArray.from_storage(pa.uuid(), raw) if kind == "uuid" else raw
+    path = tmp_path / "batch.parquet"
+    pq.write_table(table.set_column(where, ID, ids), path)
+    with pytest.raises(ChurnError) as err:
+        score.run(path, tmp_path / output, root=trained)
+    shown = "extension<arrow.uuid>" if kind == "uuid" else "fixed_size_binary[16]"
+    assert str(err.value) == (
+        f"{path}: column {ID!r} holds {shown} values (raw bytes, not text or numbers); store "
+        "it as text (a UUID in its 36-character form)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.parquet"]

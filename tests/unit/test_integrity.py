@@ -297,7 +297,11 @@ def test_load_model_at_a_tag_reads_the_lock_and_model_of_that_revision(history, 
         ),
         ("broken-lock", "broken-lock:dvc.lock: " + BROKEN_YAML),
         ("no-md5", "no-md5:dvc.lock records no md5 for models/model.pkl: refusing to unpickle it"),
-        ("no-model", "no-model:models/model.pkl: cannot read it through DVC (PathMissingError)"),
+        (  # "cannot read it through DVC (PathMissingError)" read as no such path
+            "no-model",
+            "no-model:models/model.pkl: in neither the DVC cache nor the remote: dvc pull, or "
+            "dvc push where it was released",
+        ),
         (
             "tampered",
             f"models/model.pkl: md5 {TAMPERED_MD5} does not match {GOOD_MD5} in "

@@ -574,9 +574,18 @@ def _model_data(model_path: str, rev: str | None, root: Path) -> bytes:
         return dvc.api.read(model_path, repo=str(root), rev=rev, mode="rb")
     except remote_errors() as err:
         check_dvc_config(root)  # a broken config file: named
+        if type(err).__name__ in MISSING_ERRORS:  # "cannot read it" read as no such path
+            raise ChurnError(
+                f"{rev}:{model_path}: in neither the DVC cache nor the remote: dvc pull, or "
+                "dvc push where it was released"
+            ) from None
         raise ChurnError(
             f"{rev}:{model_path}: cannot read it through DVC ({type(err).__name__})"
         ) from None
+
+
+# What DVC raises when the lock records a file that neither its cache nor the remote holds.
+MISSING_ERRORS = frozenset({"PathMissingError"})
 
 
 def remote_errors() -> tuple[type[Exception], ...]:

@@ -86,6 +86,13 @@ URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # a scheme: s3://, file://, mem
 FLAG = DECISION  # the output's column of the decision
 META, REJECTS = ".meta.json", ".rejects.csv"  # the sidecars' suffixes, after OUTPUT
 SIDECARS = (META, REJECTS)
+# Where scores can be kept: this machine's disk and the object stores and file servers
+# fsspec writes to. The others are in-process (memory://), read-only (data://, github://,
+# zip://) or wrappers (reference://, dir://, simplecache::) that keep nothing of their own.
+STORAGE = frozenset(
+    {"file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "hdfs", "webhdfs"}
+    | {"sftp", "ssh", "ftp", "smb", "oci", "oss", "wasb", "wasbs"}
+)
 UTF16_SNIFF_BYTES = 64  # a CSV's first bytes, read to tell UTF-16 text from UTF-8
 UTF16_MIN_PAIRS = 4  # fewer: too short to call
 EXAMPLES = 3  # bad rows quoted in the --on-error fail message
@@ -216,8 +223,10 @@ def _fs(path: str) -> tuple[Any, str]:
     try:
         return fsspec.core.url_to_fs(path)
     # An unknown protocol, one not installed, or one whose library cannot load (hdfs://
-    # without a Java runtime: OSError "Unable to load libjvm").
-    except (ValueError, ImportError, OSError) as err:
+    # without a Java runtime: OSError "Unable to load libjvm"); and the protocols that
+    # need arguments no URL gives (github://, reference://, dir://: TypeError,
+    # AttributeError). Whatever a filesystem raises as it is made, the URL was the cause.
+    except Exception as err:
         raise ChurnError(f"{clip(path, 300)}: {one_line(err)}") from None
 
 
@@ -301,7 +310,7 @@ def plain_text(kind: pa.DataType) -> pa.DataType:
 
 
 def check_columns(schema: pa.Schema, wanted: list[str], path: str) -> None:
-    """Each column read is in the file once and holds plain values, not lists or records.
+    """Each column read is in the file once and holds plain values: no lists, records or bytes.
 
     Of two columns with one name, which one a reader takes is not the user's choice;
     a nested value (a Parquet list, struct or map) is no number and no category.
@@ -314,6 +323,13 @@ def check_columns(schema: pa.Schema, wanted: list[str], path: str) -> None:
         if pa.types.is_nested(kind):
             raise ChurnError(
                 f"{path}: column {clip(name)!r} holds {clip(kind, 60)} values, not numbers or text"
+            )
+        if isinstance(kind, pa.BaseExtensionType) or pa.types.is_fixed_size_binary(kind):
+            # A UUID or other fixed-size bytes: no text to compare, and no CSV can hold it
+            # (the rejects file is CSV): an ArrowInvalid traceback as the output was opened.
+            raise ChurnError(
+                f"{path}: column {clip(name)!r} holds {clip(kind, 60)} values (raw bytes, "
+                "not text or numbers); store it as text (a UUID in its 36-character form)"
             )
 
 
@@ -685,6 +701,13 @@ def _not_the_input(input_path: str, output: str) -> None:
     out_fs, write_at = _fs(output)
     if "http" in out_fs.protocol:  # a name or a tuple of names
         raise ChurnError(f"--output {clip(output, 300)}: an HTTP URL can be read, not written")
+    if not set(_protocols(out_fs)) & STORAGE:
+        # memory:// said "300 rows scored -> memory://x.parquet", and the scores were gone
+        # when the process ended; data:// failed only after every row was scored.
+        raise ChurnError(
+            f"--output {clip(output, 300)}: {_protocols(out_fs)[0]}:// keeps nothing past this "
+            "run (in-process, or read-only); write a local path or an object store URL (s3://)"
+        )
     if isinstance(out_fs, LocalFileSystem):
         # Else the first sidecar written (OUTPUT.meta.json) is what the error names.
         written = _resolved(write_at, "--output")
@@ -696,6 +719,11 @@ def _not_the_input(input_path: str, output: str) -> None:
             raise ChurnError(
                 f"--output {clip(output, 300)}: {which}is the input file; scores go elsewhere"
             )
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    """A filesystem's protocol names (fsspec gives a name or a tuple of them)."""
+    return (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
 
 
 def _same_file(input_path: str, path: str) -> bool:
@@ -792,6 +820,12 @@ def dask_frame(source: Source, chunk_rows: int):
         raise ChurnError(
             f"{clip(source.path, 300)}: --engine dask cannot read a CSV whose name holds '::'; "
             "rename it or use --engine local"
+        )
+    if any(magic in source.path for magic in "*?["):
+        # dask's reader globs its path: 'x*.csv' read xA.csv as well, 305 rows of 300.
+        raise ChurnError(
+            f"{clip(source.path, 300)}: --engine dask reads a CSV name holding '*', '?' or "
+            "'[' as a pattern of names; rename it or use --engine local"
         )
     try:
         raw = dd.read_csv(
