@@ -132,8 +132,8 @@ def _remote(args: argparse.Namespace) -> int:
 
 SWEEP_CODES = (
     "exit codes: 0 done; 1 bad input (one line on stderr names the key or value) or a dvc "
-    "command failed; 2 bad usage; 3 (pull, table, queue) some sets have no results (the "
-    "others were pulled; the table was printed)"
+    "command failed; 2 bad usage; 3 (pull, table, queue) some sets have no results (pull "
+    "names them and pulls the others; table and queue still print the table)"
 )
 
 
@@ -298,7 +298,7 @@ def _sweep_parser(commands: argparse._SubParsersAction) -> None:
     actions = sweep.add_subparsers(dest="action", required=True, metavar="ACTION")
     specs = {
         "plan": "print the sets of GRID as a GitHub Actions matrix (JSON), each checked",
-        "run": "run one set of GRID: dvc exp run --name NAME -S ...",
+        "run": "run one set of GRID: dvc exp run --name NAME with -S KEY=VALUE per key",
         "pull": "dvc exp pull this grid's experiments (and their outputs) from a git remote",
         "table": "print the Markdown table of this grid's experiments, best first",
         "queue": "queue every set, run the queue, print the table (make sweep)",
