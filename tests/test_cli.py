@@ -95,6 +95,24 @@ def test_usage_errors_exit_2(tmp_path):
     assert churn("monitor", cwd=tmp_path).returncode == 2  # --input is required
 
 
+def test_summary_shows_only_the_metrics_dvc_lock_records(trained):
+    """A hand-edited (or another commit's) metrics.json was printed as this one's."""
+    metrics = trained / "reports" / "metrics.json"
+    kept = metrics.read_bytes()
+    try:
+        metrics.write_bytes(kept.replace(b'"roc_auc": 0.', b'"roc_auc": 1.', 1))
+        assert metrics.read_bytes() != kept
+        result = churn("summary", cwd=trained)
+        assert (result.returncode, result.stdout) == (1, "")
+        assert result.stderr == (
+            "error: reports/metrics.json: not the output dvc.lock records (another commit's?): "
+            "dvc checkout, or dvc repro, first\n"
+        )
+    finally:
+        metrics.write_bytes(kept)
+    assert churn("summary", cwd=trained).returncode == 0
+
+
 def test_summary_and_contract_print_their_tables(trained):
     summary = churn("summary", cwd=trained)
     assert summary.returncode == 0, summary.stderr

@@ -2,12 +2,14 @@
 
 import json
 import logging
+from pathlib import Path
 
 from churn.core import io
 from churn.core.errors import ChurnError, clip
+from churn.core.integrity import LOCK_FILE
 from churn.core.params import load_params
 from churn.core.stats import HIGHER_IS_BETTER
-from churn.ops.results import finite_number, mapping, metrics_of
+from churn.ops.results import finite_number, locked_text, mapping, metrics_of
 
 log = logging.getLogger("churn.summary")
 
@@ -41,6 +43,13 @@ def read_metrics(path: str) -> dict:
 
 
 def main() -> None:
-    """Print the table for ``<paths.reports>/metrics.json``."""
+    """Print the table for ``<paths.reports>/metrics.json``, once dvc.lock vouches for it.
+
+    After ``git checkout`` without ``dvc checkout`` (or a hand edit), the file was another
+    commit's, shown as this one's metrics; ``churn report`` refused the same file.
+    """
     params = load_params()
-    print(metrics_table(read_metrics(f"{params.paths.reports}/metrics.json")))  # noqa: T201 (the table is the output)
+    path = f"{params.paths.reports}/metrics.json"
+    if Path(LOCK_FILE).is_file():
+        locked_text(Path(), path, mapping(io.read_yaml(LOCK_FILE), LOCK_FILE))
+    print(metrics_table(read_metrics(path)))  # noqa: T201 (the table is the output)
