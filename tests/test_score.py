@@ -665,23 +665,6 @@ def test_a_csv_in_utf16_is_named_so(trained, customers, tmp_path, encoding):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.csv"]
 
 
-@pytest.mark.parametrize(
-    ("head", "utf16"),
-    [
-        ("id,a".encode("utf-16-le"), True),
-        ("id,a".encode("utf-16-be"), True),
-        ("i".encode("utf-16-le")[:1], False),  # no BOM, too short to call
-        ("id,".encode("utf-16-le"), False),  # 3 pairs
-        (b"id,a,b,c", False),
-        (b"PAR1\x15\x04\x15\x00", False),  # Parquet: some NULs, not every other byte
-        (b"\0" * 16, False),  # nothing but NULs is no text at all
-        (b"", False),
-    ],
-)
-def test_utf16_is_a_bom_or_every_other_byte_nul(head, utf16):
-    assert score.utf16_like(head) is utf16
-
-
 def test_a_readers_message_is_one_line_with_control_characters_escaped(
     trained, customers, tmp_path
 ):

@@ -1002,3 +1002,20 @@ def test_a_lone_failing_categorical_column_gives_reasons_not_a_traceback():
         1: "plan: one of 'basic', 'pro' ('gold')",
         3: "plan: one of 'basic', 'pro' ('gold')",
     }
+
+
+@pytest.mark.parametrize(
+    ("header", "name"), [("cid;churn;plan", "semicolons"), ("cid\tchurn", "tabs"), ("a|b", "pipes")]
+)
+def test_the_header_check_names_another_delimiter(header, name):
+    """`churn check` said "missing column(s) ... (found: cid;churn;plan)"; prepare said this."""
+    with pytest.raises(ChurnError) as err:
+        check_header(DataParams(**DECLARED), [header], "f.csv")
+    assert str(err.value) == f"f.csv: columns are separated by {name}; expected commas"
+
+
+def test_one_column_of_no_other_delimiter_is_left_to_the_column_check():
+    with pytest.raises(ChurnError, match=r"^f\.csv: missing column"):
+        check_header(DataParams(**DECLARED), ["cid churn"], "f.csv")
+    with pytest.raises(ChurnError, match=r"^f\.csv: missing column"):  # two names: no sniffing
+        check_header(DataParams(**DECLARED), ["cid;x", "churn"], "f.csv")

@@ -554,3 +554,34 @@ def test_a_file_lock_refuses_a_second_holder_and_is_listed_while_held(tmp_path):
     with io.file_lock(lock, wait=False):  # free again
         assert len(io.held_locks()) == 1
     assert lock.read_text() == ""  # opened to append: never truncated, never written
+
+
+@pytest.mark.parametrize(
+    ("head", "utf16"),
+    [
+        ("id,a".encode("utf-16-le"), True),
+        ("id,a".encode("utf-16-be"), True),
+        ("i".encode("utf-16-le")[:1], False),  # no BOM, too short to call
+        ("id,".encode("utf-16-le"), False),  # 3 pairs
+        (b"id,a,b,c", False),
+        (b"PAR1\x15\x04\x15\x00", False),  # Parquet: some NULs, not every other byte
+        (b"\0" * 16, False),  # nothing but NULs is no text at all
+        (b"", False),
+    ],
+)
+def test_utf16_is_a_bom_or_every_other_byte_nul(head, utf16):
+    assert io.utf16_like(head) is utf16
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-16", "utf-32"])
+def test_text_in_utf16_is_named_so_by_every_reader(tmp_path, encoding):
+    """Without a BOM, prepare said "control characters (U+0000)", check "not printable"."""
+    path = tmp_path / "raw.csv"
+    path.write_bytes("id,churn,plan\n1,Yes,a\n".encode(encoding))
+    message = f"{path}: not UTF-8 text (it looks like UTF-16 or UTF-32): save it as UTF-8"
+    with pytest.raises(ChurnError) as err:
+        io.read_csv_header(path)
+    assert str(err.value) == message
+    with pytest.raises(ChurnError) as err:
+        io.refuse_not_text(str(path), path.read_bytes()[: io.SNIFF_BYTES])
+    assert str(err.value) == message

@@ -491,6 +491,20 @@ def check_name_text(header: list[str], source: str) -> None:
             )
 
 
+def check_delimiter(names: list[str], path: str | Path) -> None:
+    """A header of one name holding semicolons, tabs or pipes: another delimiter.
+
+    With decimal commas in the rows (1;2,5), pandas first says the rows have more
+    fields than the header: this is said instead.
+    """
+    if len(names) != 1:
+        return
+    header = names[0]
+    for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+        if delimiter in header:
+            raise ChurnError(f"{path}: columns are separated by {name}; expected commas")
+
+
 def check_header(data: DataParams, header: list[str], source: str) -> list[str]:
     """The feature columns ``header`` gives under ``data``, after the column checks.
 
@@ -498,6 +512,7 @@ def check_header(data: DataParams, header: list[str], source: str) -> list[str]:
     first line): target, id and declared features present, no unexpected column when
     the features are declared.
     """
+    check_delimiter(header, source)  # "missing columns (found: id;churn;plan)" said less
     check_header_names(header, source)
     check_name_text(header, source)
     if data.features == "infer":

@@ -535,12 +535,35 @@ def not_text(head: bytes) -> str | None:
     return None
 
 
+UTF16_MIN_PAIRS = 4  # fewer bytes: too short to call
+
+
+def utf16_like(head: bytes) -> bool:
+    """Whether a file's first bytes are UTF-16 (or UTF-32) text: a BOM, or every other byte NUL.
+
+    pyarrow read such a CSV as one column of stray NULs ("Expected 21 columns, got 1"),
+    pandas as lines of control characters.
+    """
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # UTF-32's begin so too
+        return True
+    even, odd = head[0 : len(head) // 2 * 2 : 2], head[1 : len(head) // 2 * 2 : 2]
+    if len(even) < UTF16_MIN_PAIRS:
+        return False
+    return (not odd.strip(b"\0") and bool(even.strip(b"\0"))) or (
+        not even.strip(b"\0") and bool(odd.strip(b"\0"))
+    )
+
+
 def refuse_not_text(path: str, head: bytes, parquet_read: bool = False, text: str = "CSV") -> None:
     """One line for a ``text`` ("CSV", "JSON lines") file that is compressed, an archive or binary.
 
     pandas and pyarrow read one as text: "not UTF-8", or a CSV parse error quoting
     binary bytes. ``parquet_read``: the command reads Parquet by its name.
     """
+    if utf16_like(head):  # read as UTF-8, its NULs were "control characters" or a column
+        raise ChurnError(
+            f"{clip(path, 300)}: not UTF-8 text (it looks like UTF-16 or UTF-32): save it as UTF-8"
+        )
     kind = not_text(head)
     if kind is None:
         return

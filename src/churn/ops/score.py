@@ -16,7 +16,6 @@ bad rows go to ``<output>.rejects.csv`` (row number from 1, id, reason); with
 ``fail`` the first bad chunk stops the run and no file appears.
 """
 
-import codecs
 import contextlib
 import functools
 import io as stdio
@@ -93,8 +92,6 @@ STORAGE = frozenset(
     {"file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "hdfs", "webhdfs"}
     | {"sftp", "ssh", "ftp", "smb", "oci", "oss", "wasb", "wasbs"}
 )
-UTF16_SNIFF_BYTES = 64  # a CSV's first bytes, read to tell UTF-16 text from UTF-8
-UTF16_MIN_PAIRS = 4  # fewer: too short to call
 EXAMPLES = 3  # bad rows quoted in the --on-error fail message
 DASK_WORKERS = 2  # a local cluster's worker processes, one thread each
 DASK_MEMORY = "1GiB"  # a local cluster's memory per worker
@@ -256,12 +253,8 @@ def open_input(path: str, contract: Contract, with_id: bool = True) -> Source:
     wanted = ([contract.id] if with_id else []) + contract.features
     if kind == "csv":
         with fs.open(where, "rb") as fh:
-            head = fh.read(max(UTF16_SNIFF_BYTES, io.SNIFF_BYTES))
-        io.refuse_not_text(path, head, parquet_read=True)
-        if utf16_like(head):
-            raise ChurnError(
-                f"{path}: not UTF-8 text (it looks like UTF-16 or UTF-32): save it as UTF-8"
-            )
+            head = fh.read(io.SNIFF_BYTES)
+        io.refuse_not_text(path, head, parquet_read=True)  # UTF-16 too
     with fs.open(where, "rb") as fh:
         if kind == "parquet":
             try:
@@ -279,21 +272,6 @@ def open_input(path: str, contract: Contract, with_id: bool = True) -> Source:
     else:
         id_type = plain_text(id_type)  # as as_text reads the column
     return Source(path, kind, wanted, id_type, rows, contract.id if with_id else None)
-
-
-def utf16_like(head: bytes) -> bool:
-    """Whether a file's first bytes are UTF-16 (or UTF-32) text: a BOM, or every other byte NUL.
-
-    pyarrow read such a CSV as one column of stray NULs ("Expected 21 columns, got 1").
-    """
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # UTF-32's begin so too
-        return True
-    even, odd = head[0 : len(head) // 2 * 2 : 2], head[1 : len(head) // 2 * 2 : 2]
-    if len(even) < UTF16_MIN_PAIRS:
-        return False
-    return (not odd.strip(b"\0") and bool(even.strip(b"\0"))) or (
-        not even.strip(b"\0") and bool(odd.strip(b"\0"))
-    )
 
 
 def plain_text(kind: pa.DataType) -> pa.DataType:

@@ -25,6 +25,7 @@ from churn.core import entry, io
 from churn.core.contract import (
     NUMBER_TEXT,
     Contract,
+    check_delimiter,
     check_header_names,
     check_name_text,
     check_slices,
@@ -341,20 +342,6 @@ def _code_point(data: np.ndarray, at: int, following: int = 0) -> str:
 
 def _check_delimiter(frame: pd.DataFrame, path: Path) -> None:
     check_delimiter([str(name) for name in frame.columns], path)
-
-
-def check_delimiter(names: list[str], path: Path) -> None:
-    """A header of one name holding semicolons, tabs or pipes: another delimiter.
-
-    With decimal commas in the rows (1;2,5), pandas first says the rows have more
-    fields than the header: this is said instead.
-    """
-    if len(names) != 1:
-        return
-    header = names[0]
-    for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
-        if delimiter in header:
-            raise ChurnError(f"{path}: columns are separated by {name}; expected commas")
 
 
 def _check_line_ends(path: Path) -> None:
