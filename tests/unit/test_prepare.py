@@ -60,11 +60,16 @@ def test_clean_types_target_and_index(telco_clean):
 @pytest.mark.parametrize(
     ("labels", "found"),
     [
-        (["Yes", "No", "Maybe"], "Maybe, No, Yes"),
-        (["No", "No"], "No"),
-        (["No", "Maybe"], "Maybe, No"),
+        (["Yes", "No", "Maybe"], "'Maybe', 'No', 'Yes'"),
+        (["No", "No"], "'No'"),
+        (["No", "Maybe"], "'Maybe', 'No'"),
+        (["left ", "stayed"], "'left ', 'stayed'"),  # the space shows
+        (
+            [f"c{i:03}" for i in range(100)],
+            ", ".join(f"'c{i:03}'" for i in range(25)) + ", ... (798 characters)",
+        ),
     ],
-    ids=["a third label", "one label", "no positive label"],
+    ids=["a third label", "one label", "no positive label", "a space", "a label per row"],
 )
 def test_encode_target_needs_two_labels_including_the_positive_one(labels, found):
     """Guards both halves of the rule, and the sorted label list the message shows."""

@@ -511,7 +511,9 @@ def encode_target(values: pd.Series, positive_label: str | int, source: str) -> 
     if len(labels) != 2 or positive not in labels:
         raise ChurnError(
             f"{source}: target {values.name!r} must have two labels including "
-            f"{positive!r} (found: {', '.join(labels)})"
+            # Quoted: "left , stayed" hid a trailing space; clipped: a key as the target
+            # had a label per row.
+            f"{positive!r} (found: {clip(', '.join(map(repr, labels)), 200)})"
         )
     is_positive = np.array([text == positive for text in texts], dtype="int64")
     return pd.Series(is_positive.take(cat.codes), index=values.index, name=values.name)
