@@ -139,7 +139,7 @@ def test_repository_params_are_valid(params):
         (
             lambda p: p["data"].update(features={}),
             "params.yaml: data.features: Dictionary should have at least 1 item after "
-            "validation, not 0 (got {})",
+            "validation, not 0, or: Input should be 'infer' (got {})",
         ),
         (
             lambda p: p["data"]["features"]["contract"].update(categories=["One year", ""]),
@@ -203,12 +203,13 @@ def test_repository_params_are_valid(params):
         ),
         (
             lambda p: p["decision"].update(threshold=1.5),
-            "params.yaml: decision.threshold: Input should be less than or equal to 1 (got 1.5)",
+            "params.yaml: decision.threshold: Input should be less than or equal to 1, or: "
+            "Input should be 'max_profit' (got 1.5)",
         ),
         (
             lambda p: p["decision"].update(threshold=-0.5),
-            "params.yaml: decision.threshold: Input should be greater than or equal to 0 "
-            "(got -0.5)",
+            "params.yaml: decision.threshold: Input should be greater than or equal to 0, or: "
+            "Input should be 'max_profit' (got -0.5)",
         ),
         (
             lambda p: p["decision"].update(cv_folds=1),
@@ -467,18 +468,44 @@ class _Unions(BaseModel):
 
 
 @pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "max_features",
+            2,
+            "train.random_forest.max_features: Input should be 'sqrt' or 'log2', or: Input "
+            "should be less than or equal to 1 (got 2)",
+        ),
+        (
+            "max_features",
+            "0.5",
+            "train.random_forest.max_features: Input should be 'sqrt' or 'log2', or: Input "
+            "should be a valid number (got '0.5')",
+        ),
+    ],
+)
+def test_a_key_of_several_forms_names_each(params_dict, key, value, message):
+    """`max_features: 2` said only "'sqrt' or 'log2'", never that a fraction is allowed."""
+    params_dict["train"]["random_forest"][key] = value
+    with pytest.raises(ChurnError) as err:
+        parse_params(params_dict)
+    assert str(err.value) == f"params.yaml: {message}"
+
+
+@pytest.mark.parametrize(
     ("field", "message"),
     [
-        ("s", "s: Input should be a valid string (got [1])"),
-        ("i", "i: Input should be a valid integer (got [1])"),
-        ("f", "f: Input should be a valid number (got [1])"),
-        ("b", "b: Input should be a valid boolean (got [1])"),
+        ("s", "s: Input should be a valid string, or: Input should be a valid integer (got [1])"),
+        ("i", "i: Input should be a valid integer, or: Input should be a valid string (got [1])"),
+        ("f", "f: Input should be a valid number, or: Input should be a valid string (got [1])"),
+        ("b", "b: Input should be a valid boolean, or: Input should be a valid string (got [1])"),
     ],
 )
 def test_union_member_tags_are_not_part_of_the_key(field, message):
     """The key in the message is the dotted params key: `i`, not `i.int`.
 
-    Pydantic puts the union member it tried ("int", "str"...) into the error path.
+    Pydantic puts the union member it tried ("int", "str"...) into the error path. Each
+    member's message is given: the first alone never said what else the key takes.
     """
     with pytest.raises(ValidationError) as err:
         _Unions.model_validate({field: [1]})

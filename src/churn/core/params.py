@@ -440,7 +440,22 @@ def describe(err: ValidationError) -> str:
     given = first.get("input")
     # pydantic names the one type tried; a key that may also be null says so, for the fix.
     nullable = "; null is allowed too" if _nullable(first["loc"]) and given is not None else ""
-    return f"{key}: {first['msg']} (got {clip(repr(given))}{nullable})"
+    return f"{key}: {_either(err, first)} (got {clip(repr(given))}{nullable})"
+
+
+def _either(err: ValidationError, first: dict) -> str:
+    """The first error's message, with the other forms a union key takes.
+
+    ``max_features: 2`` said only "Input should be 'sqrt' or 'log2'", never that a
+    fraction up to 1 is allowed too; ``threshold: null`` never named max_profit.
+    """
+    same = [part for part in first["loc"] if not _is_union_tag(part)]
+    messages = [
+        error["msg"]
+        for error in err.errors(include_url=False)
+        if [part for part in error["loc"] if not _is_union_tag(part)] == same
+    ]
+    return ", or: ".join(dict.fromkeys(messages))  # in pydantic's order, each once
 
 
 def _nullable(loc: tuple) -> bool:
