@@ -1019,3 +1019,16 @@ def test_one_column_of_no_other_delimiter_is_left_to_the_column_check():
         check_header(DataParams(**DECLARED), ["cid churn"], "f.csv")
     with pytest.raises(ChurnError, match=r"^f\.csv: missing column"):  # two names: no sniffing
         check_header(DataParams(**DECLARED), ["cid;x", "churn"], "f.csv")
+
+
+def test_a_training_id_with_a_line_break_breaks_the_contract():
+    contract = replace(SCORING, labels=("No", "Yes"))
+    frame = pd.DataFrame(
+        {"cid": ["a", "b\nc"], "churn": ["Yes", "No"], "plan": "basic", "minutes": 5.0}
+    )
+    with pytest.raises(ChurnError) as err:
+        validate(frame, contract, "raw.csv")
+    assert str(err.value).splitlines()[1:] == [
+        "  cid: one line (a line break: a quote left open, holding the rows after it?): 1 bad "
+        "row(s) (row 2: 'b\\nc')"
+    ]

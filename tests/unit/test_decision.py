@@ -284,6 +284,7 @@ def test_the_best_count_a_threshold_can_contact_takes_whole_groups_of_ties():
     assert decision.best_whole_groups(curve, tied_after) == 3
 
 
+@pytest.mark.filterwarnings("error")  # refused in one line: no overflow warning on the way
 def test_a_customer_worth_more_than_money_allows_is_refused():
     """1e308 times 12 was infinite, 0 times that NaN: the threshold chosen on NaN profits."""
     frame = pd.DataFrame({"monthly": [10.0, 1e308, 5.0, np.nan]})

@@ -479,8 +479,23 @@ def test_a_training_matrix_over_the_limit_is_refused_naming_the_widest_column(fi
         "limit"
     )
     with pytest.raises(ChurnError, match=r"^custom\.csv: 10,000,000 training rows x 10 features"):
-        check_matrix_size(featurizer, contract, (10_000_000, 10), 0.79, "custom.csv")
+        check_matrix_size(featurizer, contract, (10_000_000, 10), 0.8 - 1e-10, "custom.csv")
     check_matrix_size(featurizer, contract, (10_000_000, 10), 0.8, "custom.csv")
+
+
+def test_the_widest_column_is_the_one_of_most_categories_not_the_last_by_name():
+    frame = pd.DataFrame(
+        {
+            "status": ["left", "stayed"] * 6,
+            "account": [f"a{i}" for i in range(12)],
+            "area": [f"x{i % 6}" for i in range(12)],
+            "zone": ["n", "s"] * 6,
+        }
+    )
+    contract = resolve_contract(DataParams(**CUSTOM_DATA), frame, "f.csv")
+    featurizer = fit_featurizer(frame, contract, FeaturizeParams(numeric_impute="mean", scale=True))
+    with pytest.raises(ChurnError, match=r"the widest column is 'area', 6 categories"):
+        check_matrix_size(featurizer, contract, (12, 8), 1e-12, "f.csv")
 
 
 def test_without_categories_the_limit_names_no_column(custom_dataset):

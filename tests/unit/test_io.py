@@ -567,6 +567,12 @@ def test_a_file_lock_refuses_a_second_holder_and_is_listed_while_held(tmp_path):
         (b"PAR1\x15\x04\x15\x00", False),  # Parquet: some NULs, not every other byte
         (b"\0" * 16, False),  # nothing but NULs is no text at all
         (b"", False),
+        ("XXXX".encode("utf-16-le"), True),  # text of the very bytes stripped is still text
+        ("XXXX".encode("utf-16-be"), True),
+        (b"aXbXcXdX", False),  # every other byte an X is no NUL
+        (b"XaXbXcXd", False),
+        (b"\0\0\0\0\0\0\0\0e", False),  # an odd last byte is no pair: only NULs paired
+        (b"a\0b\0c\0dXz", False),  # an X where a NUL should be, in the last pair
     ],
 )
 def test_utf16_is_a_bom_or_every_other_byte_nul(head, utf16):

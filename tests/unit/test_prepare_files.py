@@ -547,7 +547,36 @@ def test_a_quote_left_open_over_whole_rows_is_refused_with_its_line(tmp_path):
 
 
 def test_a_quoted_value_over_lines_that_are_no_rows_is_kept(tmp_path):
-    rows = ['1,Yes,3,"plan\nA"', '2,No,4,"x, y\nz"', "3,No,1,plan"]
+    rows = ['1,Yes,3,"plan\nA"', '2,No,4,"x, y\nz"', '3,No,1,"a\nb,c,d"', "4,No,1,plan"]
     path = write(tmp_path, "id,churn,calls,plan\n" + "\n".join(rows) + "\n")
     frame = read_raw(path, [], ["id"])
-    assert frame["plan"].tolist() == ["plan\nA", "x, y\nz", "plan"]
+    assert frame["plan"].tolist() == ["plan\nA", "x, y\nz", "a\nb,c,d", "plan"]  # 2 commas: no row
+
+
+def test_a_quote_left_open_over_one_row_is_refused(tmp_path):
+    """A field of two lines, the second a whole row, is found too."""
+    rows = [f"{i},{'Yes' if i % 3 else 'No'},{i % 4},plan{i % 2}" for i in range(1, 9)]
+    rows[4] = '"' + rows[4]  # line 6
+    rows[5] = rows[5] + '",No,1,plan'  # line 7: the row the quote swallowed
+    path = write(tmp_path, "id,churn,calls,plan\n" + "\n".join(rows) + "\n")
+    with pytest.raises(
+        ChurnError, match=r": line 6: the quoted value of column 'id' runs on over 1 "
+    ):
+        read_raw(path, [], ["id"])
+
+
+def test_the_first_field_holding_rows_is_named_whatever_follows(tmp_path):
+    """A later line break that holds no row must not clear what was found."""
+    rows = [f"{i},{'Yes' if i % 3 else 'No'},{i % 4},plan{i % 2}" for i in range(1, 13)]
+    rows[4] = '"' + rows[4]
+    rows[8] = rows[8].replace(",", '",', 1)
+    rows[10] = '11,No,1,"two\nlines"'
+    path = write(tmp_path, "id,churn,calls,plan\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ChurnError, match=r": line 6: the quoted value of column 'id' runs on"):
+        read_raw(path, [], ["id"])
+
+
+def test_a_field_past_the_header_is_named_by_its_place():
+    row = ["1", "Yes", "3", "plan", "x\n1,2,3,4"]
+    assert prepare._swallowed_in(row, ["id", "churn", "calls", "plan"], 7, 4) == (7, "#5", 1)
+    assert prepare._swallowed_in(row[:4], ["id", "churn", "calls", "plan"], 7, 4) is None

@@ -546,7 +546,7 @@ def utf16_like(head: bytes) -> bool:
     """
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # UTF-32's begin so too
         return True
-    even, odd = head[0 : len(head) // 2 * 2 : 2], head[1 : len(head) // 2 * 2 : 2]
+    even, odd = head[0 : len(head) // 2 * 2 : 2], head[1::2]  # pairs only: a last odd byte out
     if len(even) < UTF16_MIN_PAIRS:
         return False
     return (not odd.strip(b"\0") and bool(even.strip(b"\0"))) or (

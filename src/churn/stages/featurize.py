@@ -177,6 +177,7 @@ def transform_rows(
 
 
 FEATURE_BYTES = 8  # float64: what the featurizer's transform gives
+GB = 1e9
 
 
 def check_matrix_size(
@@ -194,7 +195,7 @@ def check_matrix_size(
     """
     rows, width = shape
     size = rows * width * FEATURE_BYTES
-    if size <= limit_gb * 1e9:
+    if size <= limit_gb * GB:
         return
     parts = dict(featurizer.transformer_list)
     advice = ": raise the limit"
@@ -206,7 +207,7 @@ def check_matrix_size(
             "such a column from data.features, group its values, or raise the limit"
         )
     raise ChurnError(
-        f"{source}: {rows:,} training rows x {width:,} features make a {size / 1e9:.3g} GB "
+        f"{source}: {rows:,} training rows x {width:,} features make a {size / GB:.3g} GB "
         f"matrix for train, over featurize.max_matrix_gb ({limit_gb:g}) in params.yaml{advice}"
     )
 
