@@ -595,6 +595,10 @@ def test_without_an_id_column_no_feature_may_take_the_row_numbers_name():
     with pytest.raises(ChurnError) as err:
         check_header(declared, ["churn", "row_id"], "f.csv")
     assert str(err.value) == message
+    other_id = DataParams(**{**DECLARED, "id": "cid", "features": "infer"})  # rows not numbered
+    assert check_header(other_id, ["cid", "churn", "row_id"], "f.csv") == ["row_id"]
+    keyed = frame.assign(cid=[f"c{i}" for i in range(6)], row_id=[1, 2] * 3)
+    assert list(resolve_contract(other_id, keyed, "f.csv").columns) == ["row_id", "a"]
     named = DataParams(**{**DECLARED, "id": "row_id", "features": "infer"})
     assert check_header(named, ["churn", "row_id", "a"], "f.csv") == ["a"]  # the id itself
     assert resolve_contract(named, frame, "f.csv").id == ROW_ID

@@ -1047,3 +1047,16 @@ def test_a_tree_with_changes_or_new_files_is_not_committed(tmp_path):
     with pytest.raises(ChurnError) as err:
         integrity.check_committed("stash it", cwd=tmp_path)
     assert str(err.value) == "working tree is not clean (2 path(s), e.g. params.yaml): stash it"
+
+
+def test_a_release_dvc_cannot_read_for_another_reason_names_the_error(history, monkeypatch):
+    """Only a file in neither cache nor remote gets that advice; other errors are named."""
+    import dvc.api
+
+    def fails(*_args, **_kwargs):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(dvc.api, "read", fails)
+    with pytest.raises(ChurnError) as err:
+        integrity.read_model_bytes(MODEL, rev=TAG, root=history.root)
+    assert str(err.value) == f"{TAG}:{MODEL}: cannot read it through DVC (OSError)"

@@ -591,3 +591,16 @@ def test_text_in_utf16_is_named_so_by_every_reader(tmp_path, encoding):
     with pytest.raises(ChurnError) as err:
         io.refuse_not_text(str(path), path.read_bytes()[: io.SNIFF_BYTES])
     assert str(err.value) == message
+
+
+def test_the_utf16_message_names_a_long_path_to_300_characters():
+    head = "id,churn".encode("utf-16-le")
+    for name, shown in (
+        ("d/" + "a" * 148, "d/" + "a" * 148),
+        ("b" * 301, "b" * 300 + "... (301 characters)"),
+    ):
+        with pytest.raises(ChurnError) as err:
+            io.refuse_not_text(name, head)
+        assert str(err.value) == (
+            f"{shown}: not UTF-8 text (it looks like UTF-16 or UTF-32): save it as UTF-8"
+        )

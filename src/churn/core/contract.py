@@ -727,7 +727,7 @@ def single_line(values: pd.Series) -> pd.Series:
     """Whether each value holds no line break (numbers and missing values pass)."""
     if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
         return pd.Series(True, index=values.index)
-    broken = values.astype("string").str.contains(r"[\r\n]", regex=True)
+    broken = values.astype("string").str.contains(r"[\r\n]")
     return ~broken.fillna(False).astype(bool)
 
 

@@ -430,7 +430,7 @@ def _check_swallowed_rows(path: Path, swallowed: Swallowed | None, n_columns: in
     if swallowed:
         line, name, rows = swallowed
         raise ChurnError(
-            f"{path}: line {line}: the quoted value of column {clip(repr(name), 60)} runs on "
+            f"{path}: line {line}: the quoted value of column {clip(repr(name))} runs on "
             f"over {rows} line(s) that read as whole rows of {n_columns} fields: a quote left "
             "open (or a stray one)? Fix the quoting"
         )
