@@ -426,8 +426,9 @@ def _root_hint(path: Path) -> str:
 
 def describe(err: ValidationError) -> str:
     """Turn pydantic's first error into ``key: problem`` with the key dotted."""
-    first = err.errors(include_url=False)[0]
-    key = clip(".".join(str(part) for part in first["loc"] if not _is_union_tag(part)), 200)
+    errors = err.errors(include_url=False)
+    first = errors[0]
+    key = clip(".".join(map(str, _key_parts(first["loc"]))), 200)
     kind = first["type"]
     if not key:  # a check across sections names its key itself
         return first["msg"].removeprefix("Value error, ")
@@ -440,22 +441,23 @@ def describe(err: ValidationError) -> str:
     given = first.get("input")
     # pydantic names the one type tried; a key that may also be null says so, for the fix.
     nullable = "; null is allowed too" if _nullable(first["loc"]) and given is not None else ""
-    return f"{key}: {_either(err, first)} (got {clip(repr(given))}{nullable})"
+    return f"{key}: {_either(errors, first)} (got {clip(repr(given))}{nullable})"
 
 
-def _either(err: ValidationError, first: dict) -> str:
+def _either(errors: list, first: dict) -> str:
     """The first error's message, with the other forms a union key takes.
 
     ``max_features: 2`` said only "Input should be 'sqrt' or 'log2'", never that a
     fraction up to 1 is allowed too; ``threshold: null`` never named max_profit.
     """
-    same = [part for part in first["loc"] if not _is_union_tag(part)]
-    messages = [
-        error["msg"]
-        for error in err.errors(include_url=False)
-        if [part for part in error["loc"] if not _is_union_tag(part)] == same
-    ]
+    same = _key_parts(first["loc"])
+    messages = [error["msg"] for error in errors if _key_parts(error["loc"]) == same]
     return ", or: ".join(dict.fromkeys(messages))  # in pydantic's order, each once
+
+
+def _key_parts(loc: tuple) -> list:
+    """A pydantic error path without the union members it tried: the params key's parts."""
+    return [part for part in loc if not _is_union_tag(part)]
 
 
 def _nullable(loc: tuple) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from churn.core import io
 from churn.core.errors import ChurnError, clip
-from churn.core.integrity import LOCK_FILE
+from churn.core.integrity import LOCK_FILE, read_lock
 from churn.core.params import load_params
 from churn.core.stats import HIGHER_IS_BETTER
 from churn.ops.results import finite_number, locked_text, mapping, metrics_of
@@ -27,12 +27,14 @@ def metrics_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def read_metrics(path: str) -> dict:
+def read_metrics(path: str, text: str | None = None) -> dict:
     """metrics.json with every headline metric a finite number, and the baseline's too.
 
-    A hand-edited or truncated file gave a traceback (a list, a NaN, a string).
+    A hand-edited or truncated file gave a traceback (a list, a NaN, a string). ``text``:
+    the file's text, already read (and checked against dvc.lock).
     """
-    metrics = metrics_of(io.read_json(path), path, required=True)
+    data = io.read_json(path) if text is None else io.parse_json(text, path)
+    metrics = metrics_of(data, path, required=True)
     baseline = mapping(metrics.get("baseline", {}), f"{path}: baseline")
     for name in HIGHER_IS_BETTER:
         value = baseline.get(name)
@@ -50,6 +52,7 @@ def main() -> None:
     """
     params = load_params()
     path = f"{params.paths.reports}/metrics.json"
+    text = None
     if Path(LOCK_FILE).is_file():
-        locked_text(Path(), path, mapping(io.read_yaml(LOCK_FILE), LOCK_FILE))
-    print(metrics_table(read_metrics(path)))  # noqa: T201 (the table is the output)
+        text = locked_text(Path(), path, mapping(read_lock(), LOCK_FILE))
+    print(metrics_table(read_metrics(path, text)))  # noqa: T201 (the table is the output)
