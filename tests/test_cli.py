@@ -220,6 +220,31 @@ def test_an_empty_path_is_a_usage_error_not_the_current_directory(args, capsys):
 
 
 @pytest.mark.parametrize(
+    "args",
+    [
+        ["monitor", "--input", "s3://bucket/batch.csv"],
+        ["monitor", "--input", "b.csv", "--out", "memory://m"],
+        ["report", "--out", "gs://bucket/report.md"],
+        ["report", "--images", "file:///tmp/img"],
+    ],
+)
+def test_a_url_for_a_local_path_is_named_as_a_url(args, capsys):
+    """``s3://b/x.csv`` was folded to ``s3:/b/x.csv`` and then "file not found"."""
+    url = next(a for a in args if "://" in a)
+    option = args[args.index(url) - 1]
+    assert usage_error(args, capsys).endswith(
+        f"error: argument {option}: {url} is a URL: this option takes a local path "
+        "(copy the file here)"
+    )
+
+
+def test_a_local_path_with_a_colon_is_still_a_path():
+    """Only ``scheme://`` is a URL: ``a:b.csv`` and ``./s3:/x`` are names."""
+    assert cli._path("a:b.csv") == Path("a:b.csv")
+    assert cli._path("./s3:/x") == Path("s3:/x")
+
+
+@pytest.mark.parametrize(
     ("args", "option"),
     [
         (["remote", "check", ""], "remote"),

@@ -147,6 +147,8 @@ def test_quoted_values_keep_their_commas_and_spaces(params_dict):
             "grid: train.seed.x: not a key of params.yaml (keys at train.seed: none)",
         ),
         ("train=1", "grid: train: a section, not a single value: name a key inside it"),
+        ("=1", "grid: '=1': no key before '=' (KEY=V1,V2,...)"),
+        (f"{C}=1 =0.1,1", "grid: '=0.1,1': no key before '=' (KEY=V1,V2,...)"),
         (
             f"{C}=-1",
             "grid: train.logistic_regression.C: Input should be greater than 0 (got -1)",

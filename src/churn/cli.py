@@ -9,6 +9,7 @@ DVC runs them as ``python -m churn.stages <stage>`` (see dvc.yaml).
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -151,9 +152,17 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _path(text: str) -> Path:
-    """A path option's value; an empty one would be ".", the current directory."""
+    """A local path option's value; an empty one would be ".", the current directory.
+
+    A URL is refused by name: ``Path`` folds ``s3://b/x.csv`` into ``s3:/b/x.csv``, a
+    local name that was then "not found".
+    """
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path (give a file or directory name)")
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text):
+        raise argparse.ArgumentTypeError(
+            f"{clip(_line(text))} is a URL: this option takes a local path (copy the file here)"
+        )
     return Path(_line(text))
 
 
@@ -314,7 +323,7 @@ def _sweep_parser(commands: argparse._SubParsersAction) -> None:
             required=not os.environ.get("GRID"),
             help="KEY=V1,V2,... per key, separated by spaces (Hydra's syntax, as dvc exp "
             "run -S), e.g. 'train.logistic_regression.C=0.1,1 train.class_weight=null,balanced'"
-            " (default: $GRID)",
+            " (or set $GRID)",
         )
     parsers["run"].add_argument(
         "--name", type=_line, required=True, help="the set's name, from plan"
@@ -358,9 +367,14 @@ def build_parser() -> argparse.ArgumentParser:
         commands, "report", _report, "Write the PR report: metrics and params against a base"
     )
     report.add_argument(
-        "--base", type=_line_or_default, default="main", help="git revision to compare with"
+        "--base",
+        type=_line_or_default,
+        default="main",
+        help="git revision to compare with (default: main)",
     )
-    report.add_argument("--out", type=_path, default=Path("report.md"), help="markdown to write")
+    report.add_argument(
+        "--out", type=_path, default=Path("report.md"), help="markdown to write (report.md)"
+    )
     report.add_argument(
         "--images", type=_path, help="opt-in: write PNG charts here and link them from the report"
     )

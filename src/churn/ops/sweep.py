@@ -98,6 +98,8 @@ def _choices(parser: Any, token: str, limit: int) -> tuple[str, list[tuple[str, 
 
     override = _parse_one(parser, token)
     key = override.key_or_group
+    if not key:  # "=1": Hydra reads an empty key
+        raise ChurnError(f"grid: {clip(repr(token))}: no key before '=' (KEY=V1,V2,...)")
     if override.type != OverrideType.CHANGE or override.package is not None:
         raise ChurnError(
             f"grid: {clip(repr(token))}: only KEY=VALUE[,VALUE...] (changing a key "
