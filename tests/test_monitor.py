@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -425,6 +426,7 @@ def test_predictions_are_not_computed_when_no_row_is_scored(tmp_path, tiny_model
         "missing_change": 0.0,
         "unseen_share": 0.0,
         "out_of_range_share": 0.0,
+        "unseen_pooled": 0,
         "drifted": None,
         "reasons": [],
     }
@@ -592,8 +594,8 @@ def test_binary_text_is_read_as_text_and_other_bytes_are_one_line(tmp_path):
         (
             "log.jsonl",
             '{"n": 1, "k": "a"}\n{"n": 2, "k": "' + "x" * (40 << 20) + '"}\n',
-            "not JSON lines (a row longer than the reader's block (4 MiB for CSV, 16 MiB for "
-            'JSON lines): most likely a quote (") that is never closed, or a field that long)',
+            "line 2: longer than the reader's block (16 MiB): one JSON object per line (a JSON "
+            "array saved as .jsonl is one line)",
         ),
         (
             "log.jsonl",
@@ -678,9 +680,9 @@ def test_a_broken_file_is_one_line_naming_it(tmp_path, tiny_model, name, text, s
 def test_a_bad_json_line_is_named_by_its_line_in_the_file(tmp_path, monkeypatch, line, says):
     """The message counts lines; pyarrow numbers rows from 0 within each block it reads.
 
-    Blocks of 1 KiB here (16 MiB in use): the bad line is far past the first block.
+    Blocks of 4 KiB here (16 MiB in use): the bad line is far past the first block.
     """
-    monkeypatch.setattr(mon.scoring, "JSON_BLOCK_BYTES", 1 << 10)
+    monkeypatch.setattr(mon.scoring, "JSON_BLOCK_BYTES", 1 << 12)
     good = '{"n": 1.5, "k": "a", "churn_probability": 0.25}\n'
     path = tmp_path / "log.jsonl"
     path.write_text(good * 150 + "\n" + good * 99 + line + "\n" + good)
@@ -1155,6 +1157,90 @@ def test_bar_shares_keeps_the_largest_and_clips_labels():
     assert shares.index[:3].tolist() == ["a", "b", "b\\nc"]  # largest on either side first
     assert shares.index[-1] == f"other ({3 + 200 - (mon.PLOT_BARS - 1)})"
     assert shares.sum().tolist() == pytest.approx([1.0, 1.0])  # nothing dropped
+
+
+def test_a_json_array_saved_as_jsonl_is_refused_without_reading_it_whole(tmp_path, monkeypatch):
+    """The header probe read (and parsed) a 172 MB one-line file whole: 1 GB, then the error."""
+    monkeypatch.setattr(mon.scoring, "JSON_BLOCK_BYTES", 1 << 10)
+    path = tmp_path / "array.jsonl"
+    path.write_text("\n\n" + json.dumps([{"n": 1, "k": "a"}] * 200))
+    reads: list[int] = []
+    real_open = Path.open
+
+    def counted(self, *args, **kwargs):
+        fh = real_open(self, *args, **kwargs)
+        readline = fh.readline
+        fh.readline = lambda limit=-1: reads.append(limit) or readline(limit)
+        return fh
+
+    monkeypatch.setattr(Path, "open", counted)
+    with pytest.raises(ChurnError) as err:
+        mon.open_batch(path, TINY)
+    assert str(err.value) == f"{path}: line 3: {mon.LONG_LINE}"
+    assert reads
+    assert all(0 < limit <= (1 << 10) + 1 for limit in reads)
+
+
+def test_a_missing_batch_is_not_sent_to_the_pipeline(tmp_path):
+    """The hint "run the stage that makes it, or dvc pull" is for pipeline outputs only."""
+    for name in ("nope.jsonl", "nope.csv", "nope.parquet"):
+        with pytest.raises(ChurnError) as err:
+            mon.open_batch(tmp_path / name, TINY)
+        assert str(err.value) == f"{tmp_path / name}: file not found"
+
+
+def test_float32_columns_are_read_as_the_numbers_written():
+    """29.85 as float32 is 29.850000381...: the training file saved so drifted from itself."""
+    written = [29.85, 18.4, None, 118.75, 0.1]
+    values = pa.chunked_array([pa.array(written, pa.float32())])
+    assert values.to_pylist()[0] != 29.85  # the float32's nearest double
+    assert mon._as_numbers(values).to_pylist() == written
+    assert mon._as_numbers(pa.chunked_array([pa.array([29.85])])).to_pylist() == [29.85]
+
+
+def test_unseen_values_are_counted_up_to_a_bound_then_pooled(monkeypatch):
+    """A batch of unique values in a categorical column grew the counts with the batch.
+
+    The known categories are always counted; the first MAX_UNSEEN distinct unseen values in
+    file order are counted one by one, whatever the chunks; the rows of later ones pooled.
+    The unseen share stays exact.
+    """
+    monkeypatch.setattr(drift, "MAX_UNSEEN", 3)
+    ref = pd.Series(["a", "b", "a", None])
+    values = ["a", "u1", "u2", "b", "u1", "u3", "u4", "u5", "u4", None, "u2", "a"]
+    results = []
+    for size in (1, 2, 5, 12):
+        summary = drift.categorical_summary(ref)
+        for start in range(0, len(values), size):
+            summary.add(pd.Series(values[start : start + size], dtype=object))
+        results.append((summary.counts, summary.pooled, summary.unseen_kinds))
+        assert summary.counts == {"a": 2, "u1": 2, "u2": 2, "b": 1, "u3": 1}
+        assert (summary.pooled, summary.unseen_kinds) == (3, 3)  # u4 twice, u5 once
+        check = drift.categorical_check("c", ref, summary)
+        assert check.unseen_share == pytest.approx(8 / 11)
+        assert check.unseen_pooled == 3
+    assert all(r == results[0] for r in results)
+    # A contract's category absent from the reference is known too: never pooled.
+    column = Column(type="categorical", categories=["a", "b", "z"])
+    summary = drift.categorical_summary(ref, column)
+    summary.add(pd.Series(["u1", "u2", "u3", "u4", "z", "z"]))
+    assert summary.counts["z"] == 2
+    assert summary.pooled == 1
+    shares = mon.bar_shares(ref, summary)
+    assert shares.loc[mon.POOLED_LABEL, "batch"] == pytest.approx(1 / 6)
+    assert shares["batch"].sum() == pytest.approx(1.0)
+
+
+def test_ks_with_ties_says_nothing_on_stderr(capfd):
+    """Scipy's exact method gives up on ties with a RuntimeWarning naming its own file."""
+    summary = drift.NumericSummary(pd.Series(np.repeat(np.arange(50.0), 40)), 10, 0.0, 49.0)
+    summary.add(np.r_[np.repeat(np.arange(50.0), 20), np.repeat(7.0, 300)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        statistic, p_value = summary.ks()
+    assert 0 < statistic < 1
+    assert 0 <= p_value <= 1
+    assert capfd.readouterr().err == ""
 
 
 def test_decimal_columns_are_read_to_the_nearest_float():

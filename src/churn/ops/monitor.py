@@ -38,7 +38,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,7 @@ from churn.ops.drift import (
     Check,
     NumericSummary,
     categorical_check,
+    categorical_summary,
     judge,
     numeric_summary,
     score_check,
@@ -81,6 +82,10 @@ PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 PLAIN_BYTES = 80
 T = TypeVar("T")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
+LONG_LINE = (
+    f"longer than the reader's block ({scoring.JSON_BLOCK_BYTES >> 20} MiB): one JSON object "
+    "per line (a JSON array saved as .jsonl is one line)"
+)
 
 
 Summary = NumericSummary | CategoricalSummary
@@ -100,7 +105,7 @@ class Batch:
         self.features: dict[str, Summary] = {
             name: numeric_summary(reference[name], params, contract.columns[name])
             if contract.columns[name].type == "numeric"
-            else CategoricalSummary()
+            else categorical_summary(reference[name], contract.columns[name])
             for name in contract.features
         }
         scores = pd.Series(test_scores, dtype=float)
@@ -176,10 +181,15 @@ def open_batch(path: Path, contract: Contract) -> BatchFile:
     if kind != "jsonl":
         scoring.open_input(str(path), contract, with_id=False)
         return BatchFile(path, kind, False)
-    with io.require_file(path).open("rb") as fh:
+    with batch_file(path).open("rb") as fh:
         io.refuse_not_text(str(path), fh.read(io.SNIFF_BYTES), parquet_read=True, text="JSON lines")
         fh.seek(0)
-        first = next((line for line in fh if line.strip()), b"")  # blank lines are skipped
+        number, first = next(
+            ((n, line) for n, line in enumerate(json_lines(fh), start=1) if line.strip()),
+            (0, b""),
+        )  # blank lines are skipped
+    if len(first) > scoring.JSON_BLOCK_BYTES:
+        raise ChurnError(f"{path}: line {number}: {LONG_LINE}")
     if not first:
         raise ChurnError(f"{path}: no data rows")
     try:
@@ -222,10 +232,32 @@ def _json_tables(batch: BatchFile, contract: Contract, chunk_rows: int) -> Itera
         raise ChurnError(f"{batch.path}: {where}") from None
 
 
+def batch_file(path: Path) -> Path:
+    """``path``, a regular file; the user's own batch, so no hint to run a stage."""
+    if not path.is_file():
+        raise ChurnError(f"{path}: {'not a regular file' if path.exists() else 'file not found'}")
+    return path
+
+
+def json_lines(fh: BinaryIO) -> Iterator[bytes]:
+    """The lines of ``fh``, each read at most one reader's block and a byte at a time.
+
+    A JSON array saved as ``.jsonl`` is one line as long as the file: read whole (and
+    parsed), a 172 MB file took 1 GB before its one-line error. A line longer than the
+    block is yielded cut, longer than the block: the reader refuses it anyway.
+    """
+    while line := fh.readline(scoring.JSON_BLOCK_BYTES + 1):
+        yield line
+        if len(line) > scoring.JSON_BLOCK_BYTES:
+            return
+
+
 def first_bad_line(path: Path, kinds: dict[str, str]) -> str | None:
     """``line N: what is wrong`` for the first line :func:`json_line_problem` refuses."""
     with path.open("rb") as fh:
-        for number, line in enumerate(fh, start=1):
+        for number, line in enumerate(json_lines(fh), start=1):
+            if len(line) > scoring.JSON_BLOCK_BYTES:
+                return f"line {number}: {LONG_LINE}"
             if line.strip() and (problem := json_line_problem(line, kinds)) is not None:
                 return f"line {number}: {problem}"
     return None
@@ -450,9 +482,12 @@ def require_number_types(schema: pa.Schema, contract: Contract, path: Path) -> N
 def _as_numbers(values: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_dictionary(values.type):  # a Parquet category: judged by its values
         values = values.cast(values.type.value_type)
-    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
+    if pa.types.is_integer(values.type) or values.type == pa.float64():
         return values
-    if pa.types.is_decimal(values.type):
+    if pa.types.is_decimal(values.type) or pa.types.is_floating(values.type):
+        # A float32's nearest double is not the number written (29.85 is 29.850000381...),
+        # and values at a decile edge or the training maximum crossed it: the training
+        # file saved as float32 drifted from itself. Its shortest text is the number.
         # pyarrow's decimal-to-float cast is not correctly rounded (89.10 came out
         # 89.10000000000001, and the training file drifted from itself); its text is exact,
         # and text is read to the nearest float, as score reads the same Decimal.
@@ -617,6 +652,7 @@ def plot_categorical(name: str, ref: pd.Series, batch: CategoricalSummary, path:
 # A batch of free text as a category had 100,000 bars to draw, and a 2 MB category a
 # 2 MB tick label: matplotlib took minutes. The plot shows the largest shares, clipped.
 PLOT_BARS = 30
+POOLED_LABEL = "(more unseen values)"  # drift.CategoricalSummary.pooled: past MAX_UNSEEN
 LABEL_CHARS = 30  # a rotated tick label longer than this leaves the bars no room
 
 
@@ -634,6 +670,8 @@ def bar_shares(ref: pd.Series, batch: CategoricalSummary) -> pd.DataFrame:
             "batch": pd.Series(batch.counts, dtype=float) / present,
         }
     ).fillna(0.0)
+    if batch.pooled:
+        both.loc[POOLED_LABEL] = (0.0, batch.pooled / present)
     if len(both) > PLOT_BARS:
         largest = both.max(axis=1).sort_values(ascending=False, kind="stable").index
         keep = both.loc[largest[: PLOT_BARS - 1]]
