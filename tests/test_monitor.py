@@ -1297,3 +1297,21 @@ def test_a_prediction_log_that_is_compressed_is_named_so(trained, tmp_path):
     assert str(err.value) == (
         f"{path}: not JSON lines text but gzip-compressed data: save it as a UTF-8 JSON lines file"
     )
+
+
+def test_the_report_never_lands_among_what_the_repository_keeps(tmp_path, monkeypatch):
+    """`--out src` wrote drift.json and summary.md among the code; `--out models` by the model."""
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(["git", "init", "-q"], check=True)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/a.py").write_text("")
+    subprocess.run(["git", "add", "src/a.py"], check=True)
+    (tmp_path / "dvc.lock").write_text("stages:\n  t:\n    outs:\n    - path: models/m.pkl\n")
+    for out, said in [
+        ("src", "holds files git tracks"),
+        ("models", "holds a DVC output (models/m.pkl)"),
+    ]:
+        with pytest.raises(ChurnError) as err:
+            mon.run(tmp_path / "batch.csv", Path(out))
+        assert str(err.value) == f"--out {out}: {said}; write elsewhere"
+    assert sorted(p.name for p in (tmp_path / "src").iterdir()) == ["a.py"]

@@ -1088,3 +1088,36 @@ def test_an_id_of_raw_bytes_is_refused_before_anything_is_written(
         "it as text (a UUID in its 36-character form)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.parquet"]
+
+
+def test_the_output_never_replaces_what_the_repository_keeps(tmp_path, monkeypatch):
+    """`--output data/raw/wa_churn.csv` replaced the raw data with scores, exit 0."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.csv").write_text("id,x\n1,2\n")
+    (tmp_path / "data/raw").mkdir(parents=True)
+    (tmp_path / "data/raw/wa_churn.csv").write_text("raw")
+    (tmp_path / "dvc.lock").write_text(
+        "stages:\n  fetch:\n    outs:\n    - path: data/raw/wa_churn.csv\n"
+        "  evaluate:\n    outs:\n    - path: reports/predictions.csv\n"
+    )
+    for output, said in [
+        ("data/raw/wa_churn.csv", "a DVC output (data/raw/wa_churn.csv)"),
+        ("./data/raw/../raw/wa_churn.csv", "a DVC output (data/raw/wa_churn.csv)"),
+        ("reports/predictions.csv", "a DVC output (reports/predictions.csv)"),
+        (".git/scores.csv", "inside git's or DVC's own folder"),
+    ]:
+        with pytest.raises(ChurnError) as err:
+            score._not_the_input("in.csv", output)
+        assert str(err.value) == f"--output {output}: {said}; write elsewhere"
+    (tmp_path / "data/raw/wa_churn.csv.meta.json").mkdir()  # any name the lock keeps
+    (tmp_path / "dvc.lock").write_text(
+        "stages:\n  s:\n    outs:\n    - path: data/raw/wa_churn.csv.meta.json\n"
+    )
+    with pytest.raises(ChurnError) as err:
+        score._not_the_input("in.csv", "data/raw/wa_churn.csv")
+    assert str(err.value) == (
+        "--output data/raw/wa_churn.csv.meta.json: a DVC output "
+        "(data/raw/wa_churn.csv.meta.json); write elsewhere"
+    )
+    score._not_the_input("in.csv", "scores.csv")
+    assert (tmp_path / "data/raw/wa_churn.csv").read_text() == "raw"

@@ -1060,3 +1060,63 @@ def test_a_release_dvc_cannot_read_for_another_reason_names_the_error(history, m
     with pytest.raises(ChurnError) as err:
         integrity.read_model_bytes(MODEL, rev=TAG, root=history.root)
     assert str(err.value) == f"{TAG}:{MODEL}: cannot read it through DVC (OSError)"
+
+
+def test_kept_by_repository_names_what_a_write_would_replace(tmp_path, monkeypatch):
+    """Scores over the raw data, a report over the model, a drift report among the code."""
+    monkeypatch.chdir(tmp_path)
+    integrity.git("init", "-q")
+    for name in ("src/a.py", "models/model.pkl", "data/raw/own.csv", "data/prepared/t.parquet"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    (tmp_path / "data/raw/own.csv.dvc").write_text("outs: []\n")
+    (tmp_path / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  train:\n    cmd: x\n    outs:\n"
+        "    - path: models/model.pkl\n      md5: 1\n    - path: data/prepared\n      md5: 2\n"
+    )
+    integrity.git("add", "src/a.py")
+    kept = integrity.kept_by_repository
+    assert kept("src/a.py") == "a file git tracks"
+    assert kept("src") == "holds files git tracks"
+    assert kept(".") == "holds files git tracks"
+    assert kept("models/model.pkl") == "a DVC output (models/model.pkl)"
+    assert (
+        kept(tmp_path / "models" / ".." / "models/model.pkl") == "a DVC output (models/model.pkl)"
+    )
+    assert kept("models") == "holds a DVC output (models/model.pkl)"
+    assert kept("data/prepared/t.parquet") == "a DVC output (data/prepared)"
+    assert kept("data/prepared/new/x.csv") == "a DVC output (data/prepared)"
+    assert kept("data/raw/own.csv") == "tracked by DVC (own.csv.dvc)"
+    assert kept(".git/x.csv") == "inside git's or DVC's own folder"
+    assert kept(".dvc/tmp/x") == "inside git's or DVC's own folder"
+    (tmp_path / "link.csv").symlink_to(tmp_path / "models/model.pkl")
+    assert kept("link.csv") == "a DVC output (models/model.pkl)"
+    for free in (
+        "scores.csv",
+        "data/raw/other.csv",
+        "monitoring",
+        "models.pkl",
+        str(tmp_path.parent / "elsewhere"),
+    ):
+        assert kept(free) is None, free
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert kept("loop") is None  # the write itself names a loop
+    with pytest.raises(ChurnError) as err:
+        integrity.refuse_kept("models/model.pkl", "--out", shown="./models/model.pkl")
+    assert str(err.value) == (
+        "--out ./models/model.pkl: a DVC output (models/model.pkl); write elsewhere"
+    )
+    integrity.refuse_kept("scores.csv", "--out")
+
+
+def test_kept_by_repository_without_git_still_keeps_dvc_outputs(tmp_path, monkeypatch):
+    """The container image has no git: the lock's outputs are still kept."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dvc.lock").write_text(
+        "stages:\n  s:\n    outs:\n    - path: out.csv\n  bad: 3\n  odd:\n    outs: [1]\n"
+    )
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    assert integrity.kept_by_repository("out.csv") == "a DVC output (out.csv)"
+    assert integrity.kept_by_repository("other.csv") is None
+    (tmp_path / "dvc.lock").write_text("- a list\n")
+    assert integrity.kept_by_repository("out.csv") is None

@@ -101,6 +101,75 @@ def tracked_files(path: str | Path) -> list[str]:
     return [name for name in (listed or "").split("\0") if name]
 
 
+KEPT_FOLDERS = frozenset({".git", ".dvc"})  # git's and DVC's own state: nothing of ours goes in
+
+
+def kept_by_repository(path: str | Path, root: str | Path = ".") -> str | None:
+    """Why writing ``path`` (a file, or a folder to fill) would replace what the repository keeps.
+
+    None when nothing: else "a file git tracks", "a DVC output (models/model.pkl)",
+    a folder holding either, or a place inside ``.git`` or ``.dvc``. ``churn score
+    --output data/raw/wa_churn.csv`` replaced the raw data with scores, ``churn report
+    --out models/model.pkl`` the model with Markdown, ``churn monitor --out src`` put
+    reports among the code.
+    """
+    try:
+        target = Path(path).resolve()
+    except (RuntimeError, OSError):  # a loop of links: the write itself names it
+        return None
+    if KEPT_FOLDERS & set(target.parts):
+        return "inside git's or DVC's own folder"
+    try:
+        if tracked_files(path):
+            return "holds files git tracks" if target.is_dir() else "a file git tracks"
+    except ProgramMissing:  # no git (the container image): no work tree to keep
+        pass
+    return _kept_by_dvc(target, Path(root).resolve())
+
+
+def _kept_by_dvc(target: Path, base: Path) -> str | None:
+    """:func:`kept_by_repository`'s DVC part: a ``.dvc`` file's data or a dvc.lock output."""
+    for place in (target, *target.parents):
+        if base not in place.parents:  # `dvc add`'s .dvc files lie in the repository
+            break
+        if place.with_name(place.name + ".dvc").is_file():
+            return f"tracked by DVC ({clip(place.name)}.dvc)"
+    lock = base / LOCK_FILE
+    for out in _lock_outputs(io.read_yaml(lock) if lock.is_file() else {}):
+        kept = (base / out).resolve()
+        if kept == target or kept in target.parents:
+            return f"a DVC output ({clip(out)})"
+        if target in kept.parents:
+            return f"holds a DVC output ({clip(out)})"
+    return None
+
+
+def _lock_outputs(lock: object) -> list[str]:
+    """Every output path a parsed dvc.lock records (none if it is not one)."""
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    if not isinstance(stages, dict):
+        return []
+    return [
+        str(out["path"])
+        for stage in stages.values()
+        if isinstance(stage, dict)
+        for out in stage.get("outs") or []
+        if isinstance(out, dict) and "path" in out
+    ]
+
+
+def refuse_kept(
+    path: str | Path, option: str, advice: str = "write elsewhere", shown: str | None = None
+) -> None:
+    """Raise when writing ``path`` would replace what the repository here keeps.
+
+    The message names ``option`` and ``shown``, the path as the user gave it.
+    """
+    reason = kept_by_repository(path)
+    if reason is not None:
+        raise ChurnError(f"{option} {clip(shown or path, 200)}: {reason}; {advice}")
+
+
 class ProgramMissing(ChurnError):
     """The program itself could not be run (e.g. no git, as in the container image)."""
 

@@ -57,7 +57,7 @@ from churn.core.contract import (
     validate_features,
 )
 from churn.core.errors import ChurnError, clip, escape
-from churn.core.integrity import load_model
+from churn.core.integrity import load_model, refuse_kept
 from churn.core.markdown import cell, shown
 from churn.core.params import MonitorParams, load_params
 from churn.ops import score as scoring
@@ -865,6 +865,7 @@ def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
     if chunk_rows < 1:
         raise ChurnError(f"--chunk-rows {chunk_rows}: must be at least 1")
     io.require_directory_or_absent(out, "--out")
+    refuse_kept(out, "--out")  # drift.json and PNGs among the code, or over DVC's outputs
     params = load_params()
     contract = read_contract(params.paths.contract)
     source = open_batch(input_path, contract)

@@ -15,7 +15,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from churn.core import io
 from churn.core.errors import ChurnError, clip
-from churn.core.integrity import LOCK_FILE, git_or_none, is_revision, tracked_files
+from churn.core.integrity import LOCK_FILE, git_or_none, is_revision, refuse_kept
 from churn.core.markdown import signed
 from churn.core.params import DecisionParams, ReportParams, load_params
 from churn.core.stats import DECISION, DIRECTIONS, HEADLINE, HIGHER_IS_BETTER, Comparison
@@ -470,14 +470,12 @@ def _workspace_columns(path: Path) -> list[str] | None:
 
 
 def refuse_tracked(path: Path, option: str) -> None:
-    """``path`` is no file git tracks, nor a folder holding one: the report would replace it.
+    """``path`` is nothing the repository keeps (git, DVC), nor a folder holding it.
 
-    ``--out dvc.yaml`` replaced the pipeline with the report; ``--images src`` put
-    PNGs among the code.
+    ``--out dvc.yaml`` replaced the pipeline with the report, ``--out models/model.pkl``
+    the model; ``--images src`` put PNGs among the code.
     """
-    if tracked_files(path):
-        what = "holds files git tracks" if path.is_dir() else "a file git tracks"
-        raise ChurnError(f"{option} {clip(path, 200)}: {what}; write the report elsewhere")
+    refuse_kept(path, option, "write the report elsewhere")
 
 
 def write_report(base: str, out: Path, images: Path | None = None) -> Path:

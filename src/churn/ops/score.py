@@ -55,6 +55,7 @@ from churn.core.contract import (
     score_problems,
 )
 from churn.core.errors import ChurnError, clip
+from churn.core.integrity import refuse_kept
 
 log = logging.getLogger("churn.score")
 
@@ -691,6 +692,8 @@ def _not_the_input(input_path: str, output: str) -> None:
         written = _resolved(write_at, "--output")
         if any(parent.exists() and not parent.is_dir() for parent in written.parents):
             raise ChurnError(f"--output {clip(output, 300)}: Not a directory")
+        for suffix in ("", *SIDECARS):
+            refuse_kept(write_at + suffix, "--output", shown=output + suffix)
     for path in (output, *(output + suffix for suffix in SIDECARS)):
         if _same_file(input_path, path):
             which = "" if path == output else f"its sidecar {clip(path, 300)} "
