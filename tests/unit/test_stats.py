@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from churn.core import stats
 from churn.core.errors import ChurnError
 from churn.core.stats import (
     HEADLINE,
@@ -487,6 +488,29 @@ def test_unpaired_decision_bootstrap_resamples_each_side_on_its_own():
     assert [c.diff for c in found] == [0.0, 0.0, 0.0]
     assert not any(c.paired for c in found)
     assert all(c.low < 0 < c.high for c in found)  # different draws for the two sides
+
+
+def test_sample_labelled_refuses_a_draw_short_of_a_class_naming_the_key():
+    """A 1,000-row sample of 12 churners in 5,000 rows can hold none: NaN ROC rates, exit 0."""
+    y = np.zeros(5000, dtype=int)
+    y[[10, 2000, 4000]] = 1
+    rows = sample_rows(5000, 1000, 3)
+    held = int(y[rows].sum())
+    assert held < 3  # the seeded draw itself, independent of the code under test
+    with pytest.raises(ChurnError) as err:
+        stats.sample_labelled(y, 1000, 3, "evaluate.plot_max_rows", least=held + 1)
+    assert str(err.value) == (
+        f"params.yaml: evaluate.plot_max_rows: the seeded sample of 1,000 of 5,000 rows holds "
+        f"{held} of the 3 rows of class 1, fewer than {held + 1}: raise evaluate.plot_max_rows"
+    )
+    assert stats.sample_labelled(y, 1000, 3, "k", least=held).tolist() == rows.tolist()
+    assert stats.sample_labelled(y, 5000, 3, "k", least=9).tolist() == list(range(5000))
+    # A class with fewer rows in all than asked for is the caller's own check, not the cap's.
+    assert stats.sample_labelled(y, 1000, 3, "k", least=4).tolist() == rows.tolist()
+    labels = np.array(["No"] * 4990 + ["Yes"] * 10)
+    none = next(s for s in range(100) if "Yes" not in labels[sample_rows(5000, 100, s)])
+    with pytest.raises(ChurnError, match=r"holds 0 of the 10 rows of class 'Yes', fewer than 1:"):
+        stats.sample_labelled(labels, 100, none, "k")
 
 
 def test_sample_rows_all_below_the_cap_else_a_seeded_sorted_sample():

@@ -7,7 +7,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from churn.core import decision
+from churn.core import decision, stats
 from churn.core.contract import resolve_contract
 from churn.core.errors import ChurnError
 from churn.core.params import DataParams, DecisionParams, FeaturizeParams, TrainParams
@@ -224,14 +224,35 @@ def test_a_value_column_outside_the_contract_is_refused(params, prepared):
 def test_cv_rows_all_below_the_cap_else_a_seeded_sample_in_order():
     from churn.stages.train import cv_rows
 
-    frame = pd.DataFrame({"x": range(5000)}, index=[f"r{i}" for i in range(5000)])
-    assert cv_rows(frame, 5000, 0) is frame
-    sample = cv_rows(frame, 1000, 7)
+    frame = pd.DataFrame(
+        {"x": range(5000), "y": np.arange(5000) % 2}, index=[f"r{i}" for i in range(5000)]
+    )
+    assert cv_rows(frame, 5000, 0, "y", 5) is frame
+    sample = cv_rows(frame, 1000, 7, "y", 5)
     assert len(sample) == 1000
     assert sample.index.is_unique
     assert (np.diff(sample["x"].to_numpy()) > 0).all()  # training order kept
-    assert sample.index.tolist() == cv_rows(frame, 1000, 7).index.tolist()
-    assert sample.index.tolist() != cv_rows(frame, 1000, 8).index.tolist()
+    assert sample.index.tolist() == cv_rows(frame, 1000, 7, "y", 5).index.tolist()
+    assert sample.index.tolist() != cv_rows(frame, 1000, 8, "y", 5).index.tolist()
+
+
+def test_cv_rows_refuse_a_sample_short_of_a_class_naming_its_cap():
+    """12 churners in 5,186 rows: a 1,000-row sample held 2, and train blamed the split."""
+    from churn.stages.train import cv_rows
+
+    y = np.zeros(5000, dtype=int)
+    y[:12] = 1
+    frame = pd.DataFrame({"x": range(5000), "y": y})
+    rows = stats.sample_rows(5000, 1000, 7)
+    drawn = int(y[rows].sum())
+    assert drawn < 5  # the seeded draw, independent of the code under test
+    with pytest.raises(ChurnError) as err:
+        cv_rows(frame, 1000, 7, "y", 5)
+    assert str(err.value) == (
+        f"params.yaml: decision.cv_max_rows: the seeded sample of 1,000 of 5,000 rows holds "
+        f"{drawn} of the 12 rows of class 1, fewer than 5: raise decision.cv_max_rows"
+    )
+    assert len(cv_rows(frame, 1000, 7, "y", drawn)) == 1000  # as many as the folds need
 
 
 @pytest.mark.parametrize(("y", "folds"), [([1, 1, 0, 0, 0, 0], 3), ([1] * 5 + [0] * 4, 5)])

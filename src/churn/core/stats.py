@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn import metrics as skm
 
-from churn.core.errors import ChurnError
+from churn.core.errors import ChurnError, clip
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,29 @@ def sample_rows(n_rows: int, cap: int, seed: int) -> np.ndarray:
     if n_rows <= cap:
         return np.arange(n_rows)
     return np.sort(np.random.default_rng(seed).choice(n_rows, cap, replace=False))
+
+
+def sample_labelled(y: np.ndarray, cap: int, seed: int, key: str, least: int = 1) -> np.ndarray:
+    """:func:`sample_rows` of labels ``y``, holding ``least`` rows of each class ``y`` has.
+
+    Not stratified: a rare class can be drawn out of a sample by chance, and then the
+    bootstrap said the test labels held one class, the out-of-fold threshold blamed the
+    training split, and the ROC plot's rates were NaN with exit 0. Such a draw is refused,
+    naming ``key``, the cap to raise.
+    """
+    rows = sample_rows(len(y), cap, seed)
+    if len(rows) == len(y):
+        return rows
+    drawn, held = np.unique(y[rows], return_counts=True)
+    for kind, total in zip(*np.unique(y, return_counts=True), strict=True):
+        have = int(held[drawn == kind].sum())
+        if have < least <= total:  # fewer than ``least`` in all: the caller's own check
+            raise ChurnError(
+                f"params.yaml: {key}: the seeded sample of {cap:,} of {len(y):,} rows holds "
+                f"{have} of the {total:,} rows of class {clip(repr(kind.item()))}, fewer "
+                f"than {least}: raise {key}"
+            )
+    return rows
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from churn.core.errors import ChurnError
 from churn.core.integrity import file_md5
 from churn.core.markdown import cell, code
 from churn.core.params import Params
-from churn.core.stats import METRICS, Scores, confidence_intervals, sample_rows
+from churn.core.stats import METRICS, Scores, confidence_intervals, sample_labelled
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 SHARES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0)  # rows of the card's gains/profit table
@@ -72,7 +72,7 @@ def _metrics_section(
     values, base = scores.model, scores.baseline
     # Intervals on a seeded subsample: as wide as or wider than the full set's, at a
     # bounded cost (1,000 resamples of 200,000 rows would dominate evaluate).
-    rows = sample_rows(len(y), ev.ci_max_rows, ev.seed)
+    rows = sample_labelled(y, ev.ci_max_rows, ev.seed, "evaluate.ci_max_rows")
     cis = confidence_intervals(
         y[rows], proba[rows], threshold, resamples=ev.ci_resamples, seed=ev.seed
     )

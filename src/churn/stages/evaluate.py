@@ -20,7 +20,7 @@ from churn.core.bundle import check_policy
 from churn.core.contract import Contract, check_slices, read_contract
 from churn.core.errors import ChurnError
 from churn.core.params import DecisionParams, EvaluateParams, load_params
-from churn.core.stats import Scores, decision_intervals, sample_rows, score
+from churn.core.stats import Scores, decision_intervals, sample_labelled, score
 from churn.stages import card
 from churn.stages.featurize import CHUNK_ROWS, check_fitted_columns
 
@@ -106,7 +106,7 @@ def decision_metrics(
     options = {"resamples": evaluation.ci_resamples, "seed": evaluation.seed}
     # Intervals on at most ci_max_rows rows (as the card's): a bootstrap of millions of
     # test rows would dominate evaluate, and a subsample's interval is only wider.
-    rows = sample_rows(len(y), evaluation.ci_max_rows, evaluation.seed)
+    rows = sample_labelled(y, evaluation.ci_max_rows, evaluation.seed, "evaluate.ci_max_rows")
     at_threshold = decision_intervals(y[rows], gain[rows], top[rows], **options)["profit"]
     best_rows = decision.top_mask(proba, best / len(y))  # the top ``best`` customers
     best_gain = decision.PER * profits * best_rows
@@ -167,7 +167,7 @@ def log_reports(
         live.log_metric(name, value, plot=False)
     for name, value in scores.baseline.items():
         live.log_metric(f"baseline/{name}", value, plot=False)
-    rows = sample_rows(len(y_true), params.plot_max_rows, params.seed)
+    rows = sample_labelled(y_true, params.plot_max_rows, params.seed, "evaluate.plot_max_rows")
     y, p = y_true[rows], proba[rows]
     of = f"{len(y):,} of {len(y_true):,} rows" if len(y) < len(y_true) else ""
     on = f", {of}" if of else ""

@@ -16,7 +16,7 @@ from churn.core import decision, entry, io
 from churn.core.contract import Contract, read_contract
 from churn.core.errors import ChurnError
 from churn.core.params import DecisionParams, TrainParams, load_params
-from churn.core.stats import sample_rows
+from churn.core.stats import sample_labelled
 from churn.stages.featurize import check_fitted_columns, transform_rows
 
 log = logging.getLogger("churn.train")
@@ -122,15 +122,17 @@ def out_of_fold(
     return proba[:, 1]
 
 
-def cv_rows(train: pd.DataFrame, cap: int, seed: int) -> pd.DataFrame:
+def cv_rows(train: pd.DataFrame, cap: int, seed: int, target: str, folds: int) -> pd.DataFrame:
     """All training rows, or a seeded sample of ``cap`` of them in their order.
 
     Five refits of the whole pipeline on ten million rows would cost five trainings
-    and several times the memory; a threshold is pinned down by far fewer rows.
+    and several times the memory; a threshold is pinned down by far fewer rows. The
+    sample needs ``folds`` rows of each class, as the whole split does (:func:`check_folds`).
     """
     if len(train) <= cap:
         return train
-    return train.iloc[sample_rows(len(train), cap, seed)]
+    y = train[target].to_numpy()
+    return train.iloc[sample_labelled(y, cap, seed, "decision.cv_max_rows", folds)]
 
 
 def check_folds(y: np.ndarray, folds: int) -> None:
@@ -156,7 +158,7 @@ def decide(
     if params.threshold != "max_profit":
         return {"policy": "fixed", "threshold": float(params.threshold)}
     decision.check_value_column(params, contract)
-    train = cv_rows(train, params.cv_max_rows, seed)
+    train = cv_rows(train, params.cv_max_rows, seed, contract.target, params.cv_folds)
     check_folds(train[contract.target].to_numpy(), params.cv_folds)
     scores = out_of_fold(model, train, contract, params.cv_folds, seed)
     profits = decision.row_profit(
@@ -186,7 +188,19 @@ def main() -> None:
     y = train[contract.target].to_numpy()
     # decide() sees at most cv_max_rows rows: keep those, not the whole frame, beside
     # the feature matrix while the model fits.
-    sample = cv_rows(train, params.decision.cv_max_rows, params.train.seed)
+    # A fixed threshold reads no rows: its sample is none, and never refused.
+    fixed = params.decision.threshold != "max_profit"
+    sample = (
+        train.iloc[:0]
+        if fixed
+        else cv_rows(
+            train,
+            params.decision.cv_max_rows,
+            params.train.seed,
+            contract.target,
+            params.decision.cv_folds,
+        )
+    )
     features = transform_rows(featurizer, train[contract.features])
     del train
     model = fit_classifier(featurizer, features, y, params.train)
