@@ -1315,3 +1315,39 @@ def test_the_report_never_lands_among_what_the_repository_keeps(tmp_path, monkey
             mon.run(tmp_path / "batch.csv", Path(out))
         assert str(err.value) == f"--out {out}: {said}; write elsewhere"
     assert sorted(p.name for p in (tmp_path / "src").iterdir()) == ["a.py"]
+
+
+def test_the_references_must_be_the_files_dvc_lock_records(trained, batches, tmp_path, monkeypatch):
+    """Another predictions.csv gave a KeyError traceback, or "drift" (PSI 27), exit 1."""
+    import shutil
+
+    import yaml
+
+    from churn.core.integrity import md5_of
+
+    work = tmp_path / "work"
+    shutil.copytree(trained, work, symlinks=True)
+    monkeypatch.chdir(work)
+    lock = yaml.safe_load(Path("dvc.lock").read_text())
+    for path in ("reports/predictions.csv", "data/prepared/train.parquet"):
+        lock["stages"]["train"]["outs"].append(
+            {"path": path, "md5": md5_of(Path(path).read_bytes())}
+        )
+    Path("dvc.lock").write_text(yaml.safe_dump(lock))
+    batch = batches["same"]
+    assert mon.run(batch, tmp_path / "m0") == 0  # as recorded: read
+    kept = Path("reports/predictions.csv").read_bytes()
+    for text in ("a,b\n1,2\n", "id,label,probability\n1,0,0.5\n"):
+        Path("reports/predictions.csv").write_text(text)
+        with pytest.raises(ChurnError) as err:
+            mon.run(batch, tmp_path / "m1")
+        assert str(err.value) == (
+            "reports/predictions.csv: not the output dvc.lock records (another commit's?): "
+            "dvc checkout, or dvc repro, first"
+        )
+    Path("reports/predictions.csv").write_bytes(kept)
+    Path("data/prepared/train.parquet").write_bytes(b"PAR1")
+    with pytest.raises(ChurnError, match=r"^data/prepared/train.parquet: not the output dvc.lock"):
+        mon.run(batch, tmp_path / "m2")
+    assert not (tmp_path / "m1").exists()
+    assert not (tmp_path / "m2").exists()

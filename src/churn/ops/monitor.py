@@ -57,7 +57,7 @@ from churn.core.contract import (
     validate_features,
 )
 from churn.core.errors import ChurnError, clip, escape
-from churn.core.integrity import load_model, refuse_kept
+from churn.core.integrity import file_md5, load_model, read_lock, recorded_md5, refuse_kept
 from churn.core.markdown import cell, shown
 from churn.core.params import MonitorParams, load_params
 from churn.ops import score as scoring
@@ -71,6 +71,7 @@ from churn.ops.drift import (
     numeric_summary,
     score_check,
 )
+from churn.ops.results import NOT_LOCKED, locked_text, predictions_of
 
 log = logging.getLogger("churn.monitor")
 
@@ -860,6 +861,21 @@ def _staging(out: Path) -> tempfile.TemporaryDirectory:
         raise ChurnError(f"--out {clip(out, 200)}: {err.strerror or err}") from None
 
 
+def check_references(contract: str, train: str, predictions: str) -> np.ndarray:
+    """The test split's scores, once the contract, training split and predictions are checked.
+
+    Each must be the file dvc.lock records: a predictions.csv of another commit (or
+    another command's output) gave a KeyError traceback, or a verdict of drift, exit 1.
+    """
+    lock = read_lock()
+    for path in (contract, train):
+        expected = recorded_md5(lock, path)
+        if expected and file_md5(io.require_file(path)) != expected:
+            raise ChurnError(f"{path}: {NOT_LOCKED}")
+    text = locked_text(Path("."), predictions, lock)
+    return predictions_of(text, predictions)["probability"].to_numpy(dtype=float)
+
+
 def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
     """Validate, compare, write the outputs; return the exit status (0 or 1)."""
     if chunk_rows < 1:
@@ -867,12 +883,14 @@ def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
     io.require_directory_or_absent(out, "--out")
     refuse_kept(out, "--out")  # drift.json and PNGs among the code, or over DVC's outputs
     params = load_params()
+    test_scores = check_references(
+        params.paths.contract, params.paths.train, params.paths.predictions
+    )
     contract = read_contract(params.paths.contract)
     source = open_batch(input_path, contract)
     # md5-checked against dvc.lock before unpickling; a log carries its own scores.
     model = None if source.logged_scores else load_model(params.paths.model)[0]
     reference = io.read_parquet(params.paths.train)
-    test_scores = pd.read_csv(params.paths.predictions)["probability"].to_numpy()
     batch = Batch(reference, test_scores, contract, params.monitor)
     read(batch, source, model, chunk_rows)
     checks, prediction = batch.checks(), batch.prediction()

@@ -153,6 +153,11 @@ def load_head(root: Path) -> Side:
     return side
 
 
+NOT_LOCKED = (
+    f"not the output {LOCK_FILE} records (another commit's?): dvc checkout, or dvc repro, first"
+)
+
+
 def locked_text(root: Path, output: str, lock: dict) -> str:
     """The workspace's ``output`` as text, once its bytes are the file dvc.lock records.
 
@@ -164,10 +169,7 @@ def locked_text(root: Path, output: str, lock: dict) -> str:
     data = io.require_file(path).read_bytes()
     expected = recorded_md5(lock, output)
     if expected and md5_of(data) != expected:
-        raise ChurnError(
-            f"{output}: not the output {LOCK_FILE} records (another commit's?): "
-            "dvc checkout, or dvc repro, first"
-        )
+        raise ChurnError(f"{output}: {NOT_LOCKED}")
     return io.decode_utf8(data, str(path))
 
 
