@@ -354,6 +354,51 @@ def test_the_csv_header_is_the_first_non_blank_line_as_written(tmp_path):
     assert io.csv_head_rows(path, 5) == [["a\r\nb", "c"], ["1", "2"], ["3", "4"]]
 
 
+def test_the_csv_head_is_read_from_a_bounded_prefix(tmp_path, monkeypatch):
+    """A stray quote in the header read the whole file as one record: 1.1 GB for 94 MB."""
+    monkeypatch.setattr(io, "HEAD_BYTES", 64)
+    path = tmp_path / "f.csv"
+    reads: list[int] = []
+    real_open = Path.open
+
+    def counted(self, *args, **kwargs):
+        fh = real_open(self, *args, **kwargs)
+        read = fh.read
+        fh.read = lambda size=-1: reads.append(size) or read(size)
+        return fh
+
+    monkeypatch.setattr(Path, "open", counted)
+    unended = (
+        f'{path}: no end of line in the first 0 MiB: most likely a quote (") that is never '
+        "closed, or a file with no line ends"
+    )
+    path.write_text('"id,plan\n' + "1,a\n" * 100)
+    with pytest.raises(ChurnError) as err:
+        io.read_csv_header(path)
+    assert str(err.value) == unended
+    assert max(reads) == 65
+    path.write_bytes(b"id,plan\r" + b"1,a\r" * 100)  # lone CRs end lines, as for pandas
+    assert io.csv_head_rows(path, 2) == [["id", "plan"], ["1", "a"]]
+    path.write_text("id," + "x" * 70 + "\n1,a\n")
+    with pytest.raises(ChurnError) as err:
+        io.csv_head_rows(path, 1)
+    assert str(err.value) == unended
+    # Ended within the prefix: read, though the file goes on past it.
+    path.write_text("id,plan\n" + "1,a\n" * 100)
+    assert io.read_csv_header(path) == ["id", "plan"]
+    assert io.csv_head_rows(path, 2) == [["id", "plan"], ["1", "a"]]
+    # The last record asked for must end inside the prefix: one after it has begun there.
+    path.write_text("i" * 30 + "\n" + "j" * 40 + "\n" + "k" * 30 + "\n")
+    assert io.csv_head_rows(path, 1) == [["i" * 30]]
+    with pytest.raises(ChurnError, match="no end of line"):
+        io.csv_head_rows(path, 2)
+    # A short file is read whole; a character cut at the prefix's end is not a decoding error.
+    path.write_text("id,plan\n1,a")
+    assert io.csv_head_rows(path, 5) == [["id", "plan"], ["1", "a"]]
+    path.write_bytes(b"id,plan\n" + "é".encode() * 60)
+    assert io.read_csv_header(path) == ["id", "plan"]
+
+
 def test_a_fifo_or_a_character_device_is_written_through_not_replaced(tmp_path):
     """``--out /dev/stdout`` or a pipe gets the finished bytes; the node stays what it was."""
     import stat

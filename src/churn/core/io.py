@@ -5,6 +5,7 @@ import contextlib
 import csv
 import errno
 import fcntl
+import io as stdio
 import itertools
 import json
 import os
@@ -38,6 +39,7 @@ except ImportError:  # pragma: no cover (the pinned PyYAML wheels include libyam
 # for YAML 1.2, needs up to 100 microseconds a value on a busy machine, so 5,000 values
 # load in half a second (1 MB of short values would take half a minute).
 MAX_YAML_BYTES = 1024 * 1024
+HEAD_BYTES = 16 * 1024 * 1024  # where a CSV's header (and first row) must end
 MAX_YAML_DEPTH = 32
 MAX_YAML_NODES = 5_000
 MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -240,9 +242,28 @@ def read_csv_header(path: str | Path) -> list[str]:
 
 
 def csv_head_rows(path: str | Path, count: int) -> list[list[str]]:
-    """The first ``count`` non-blank records of a UTF-8 CSV file (fewer if it has fewer)."""
-    with csv_fields_of_any_size(), Path(path).open(encoding="utf-8-sig", newline="") as fh:
-        return list(itertools.islice((row for row in csv.reader(fh) if row), count))
+    """The first ``count`` non-blank records of a UTF-8 CSV file (fewer if it has fewer).
+
+    Read from the first ``HEAD_BYTES`` only: a stray quote in the header (or a file with
+    no line end) made the first record the whole file, 1.1 GB of memory for a 94 MB
+    file before the error. Records not ended by then are refused.
+    """
+    with Path(path).open("rb") as fh:
+        head = fh.read(HEAD_BYTES + 1)
+    cut = len(head) > HEAD_BYTES
+    end = len(head) - 1 if cut else len(head)
+    while cut and end and head[end] & 0xC0 == 0x80:  # not inside a character's bytes
+        end -= 1
+    text = stdio.TextIOWrapper(stdio.BytesIO(head[:end]), encoding="utf-8-sig", newline="")
+    with csv_fields_of_any_size():
+        # One record past ``count`` shows the last one ended (decoded as far as read).
+        rows = list(itertools.islice((row for row in csv.reader(text) if row), count + 1))
+    if cut and len(rows) <= count:
+        raise ChurnError(
+            f"{path}: no end of line in the first {HEAD_BYTES >> 20} MiB: most likely a quote "
+            '(") that is never closed, or a file with no line ends'
+        )
+    return rows[:count]
 
 
 def read_json(path: str | Path) -> Any:
