@@ -9,10 +9,13 @@
 #   docker build -t churn-serve .
 #   docker run -d -p 127.0.0.1:8000:8000 churn-serve
 #
-# To serve another model without rebuilding, mount it read-only over the baked-in one,
-# with the dvc.lock that records its md5 (the service refuses a model whose md5 differs):
+# To serve another model without rebuilding, mount its whole bundle read-only over the
+# baked-in one, with the dvc.lock that records every file's md5 (the service refuses a
+# bundle file whose md5 differs: the model, its decision, contract, metrics and card):
 #   docker run -d -p 127.0.0.1:8000:8000 \
-#     -v "$PWD/models:/app/models:ro" -v "$PWD/dvc.lock:/app/dvc.lock:ro" churn-serve
+#     -v "$PWD/models:/app/models:ro" -v "$PWD/reports:/app/reports:ro" \
+#     -v "$PWD/data/prepared/contract.json:/app/data/prepared/contract.json:ro" \
+#     -v "$PWD/dvc.lock:/app/dvc.lock:ro" churn-serve
 #
 # Inside the container the service listens on 0.0.0.0 (HOST below): the container's
 # own loopback is unreachable from outside it. Outside a container the default stays

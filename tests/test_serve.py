@@ -3,6 +3,8 @@
 import gzip
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -561,3 +563,19 @@ def test_a_port_in_use_or_a_bad_host_is_one_line_before_loading():
     ):
         check_listen("no such host.invalid", 8000)
     check_listen("127.0.0.1", 0)  # free: no error
+
+
+def test_the_container_command_refuses_arguments_it_would_ignore():
+    """`python -m churn.serving --port 9000` served on 8000 without a word."""
+    done = subprocess.run(
+        [sys.executable, "-m", "churn.serving", "--port", "9000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: python -m churn.serving takes no arguments (got --port 9000); settings come "
+        "from the environment: PORT=9000 python -m churn.serving\n"
+    )

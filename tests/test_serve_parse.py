@@ -278,6 +278,30 @@ def test_a_boolean_where_a_number_goes_is_a_422_as_everywhere_else(service, trai
     ]
 
 
+@pytest.mark.parametrize("digits", [310, 400, 4_300])
+def test_an_integer_past_a_double_is_not_finite_as_1e400_is(service, trained, digits):
+    """1 and 309 zeros was "a valid number" (float_type); 1e400 was "a finite number"."""
+    test = io.read_parquet(trained / "data/prepared/test.parquet").drop(columns="churn")
+    row = json.loads(test.head(1).to_json(orient="records"))[0]
+    big = "1" + "0" * (digits - 1)
+    body = json.dumps({"customers": [row]}).replace(
+        f'"monthly_charges": {row["monthly_charges"]}', f'"monthly_charges": -{big}'
+    )
+    assert f'"monthly_charges": -{big}' in body
+    with pytest.raises(RequestValidationError) as caught:
+        service.parse(body.encode())
+    assert [(e["loc"], e["type"], e["msg"]) for e in caught.value.errors()] == [
+        (
+            ("body", "customers", 0, "monthly_charges"),
+            "finite_number",
+            "Input should be a finite number",
+        )
+    ]
+    # Just inside a double's range, a number like any other.
+    within = json.dumps({"customers": [{**row, "monthly_charges": 10**308}]}).encode()
+    assert len(service.parse(within)) == 1
+
+
 def test_the_shape_beside_a_nan_literal_names_members_as_written():
     """NaN and Infinity were replaced inside names too: "BaNaNa" came back as "Ba0.0a"."""
     from churn.serving.parsing import read_shape
@@ -302,3 +326,30 @@ def test_the_shape_read_of_a_string_left_open_is_linear(tail):
     started = time.monotonic()
     assert read_shape(body) is None  # unreadable even so: pydantic words why
     assert time.monotonic() - started < 10  # was hours (quadratic in the body's 800 KB)
+
+
+def test_the_literal_scan_keeps_no_state_per_character():
+    """A 4 MB string in any refused body cost 450 MB of the regex engine's backtracking state.
+
+    The same answers as the plain pattern on strings, escapes and open strings alike.
+    """
+    import random
+    import re
+    import tracemalloc
+
+    from churn.serving.parsing import NON_FINITE, _as_number, read_shape
+
+    plain = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|NaN|Infinity', re.DOTALL)
+    pieces = [b'"', b"\\", b"\\\\", b'\\"', b"NaN", b"Infinity", b"a", b" ", b"N"]
+    draw = random.Random(5)  # noqa: S311 - a fixed draw of test strings
+    for _ in range(2_000):
+        text = b"".join(draw.choice(pieces) for _ in range(draw.randrange(12)))
+        assert NON_FINITE.sub(_as_number, text) == plain.sub(_as_number, text), text
+    body = b'{"customers":[{"contract":"' + b"a" * 1_000_000 + b'", "x": NaN}], "y": [}'
+    tracemalloc.start()
+    try:
+        assert read_shape(body) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * len(body)  # the body's copies; the plain pattern: ~115 bytes a character

@@ -421,16 +421,38 @@ def test_a_whole_head_over_the_limit_in_one_read_is_431(server, row):
         assert status_of(read_answer(sock)) == 200
 
 
-def test_a_broken_request_is_400_in_the_json_error_body(server):
-    """Errors written past the app (here a bad chunk size) are still the app's JSON body."""
+@pytest.mark.parametrize(
+    ("head", "detail"),
+    [
+        (b"Transfer-Encoding: chunked\r\n\r\nZZ\r\n", "illegal chunk header: "),
+        (
+            b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "both Content-Length and Transfer-Encoding",
+        ),
+        (b"Content-Length: -5\r\n\r\n", "bad Content-Length"),
+        (b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", "conflicting Content-Length"),
+        (
+            b"Transfer-Encoding: gzip, chunked\r\n\r\n",
+            "Only Transfer-Encoding: chunked is supported",
+        ),
+    ],
+)
+def test_a_broken_request_is_400_in_the_json_error_body_naming_why(server, head, detail):
+    """Errors written past the app are still the app's JSON body, and say which header.
+
+    Every one read "Invalid HTTP request received.", uvicorn's fixed words.
+    """
     with connect(server) as sock:
         sock.sendall(
-            b"POST /v1/predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\nZZ\r\n"
+            b"POST /v1/predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n" + head
         )
         answer = read_until_closed(sock)
     assert status_of(answer) == 400
-    assert error_of(answer)["detail"] == "Invalid HTTP request received."
+    assert error_of(answer)["detail"].startswith(f"invalid HTTP request: {detail}")
+    with connect(server) as sock:  # no Host: named too
+        sock.sendall(b"POST /v1/predict HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}")
+        answer = read_until_closed(sock)
+    assert error_of(answer)["detail"] == "invalid HTTP request: Missing mandatory Host: header"
 
 
 @pytest.mark.parametrize(

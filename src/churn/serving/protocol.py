@@ -111,9 +111,14 @@ class _Connection(h11.Connection):
     """h11's connection, holding whole heads to the size limit, remembering the error status."""
 
     error_status = 400
+    error_detail = ""
 
     def next_event(self) -> Any:
-        """h11's next event; a protocol error's status hint (431: head too large) is kept."""
+        """h11's next event; a protocol error's status hint (431) and words are kept.
+
+        uvicorn answers any refused head with its fixed "Invalid HTTP request received.":
+        the words say which header was at fault.
+        """
         try:
             event = super().next_event()
             if isinstance(event, h11.Request):
@@ -121,6 +126,7 @@ class _Connection(h11.Connection):
                 event = origin_form(event)
         except h11.RemoteProtocolError as err:
             self.error_status = err.error_status_hint
+            self.error_detail = clip(str(err), 200)
             raise
         return event
 
@@ -228,7 +234,8 @@ class LimitedH11Protocol(H11Protocol):
             self.write_error(431, "request header fields too large")
         else:
             self.count("bad_request")
-            self.write_error(400, msg)
+            detail = self.conn.error_detail
+            self.write_error(400, f"invalid HTTP request: {detail}" if detail else msg)
         self.transport.close()
 
     def write_error(
