@@ -113,6 +113,24 @@ def test_summary_shows_only_the_metrics_dvc_lock_records(trained):
     assert churn("summary", cwd=trained).returncode == 0
 
 
+def test_summary_without_dvc_lock_shows_nothing_unchecked(trained, tmp_path):
+    """With no dvc.lock, any metrics.json was printed, exit 0; report refused the same."""
+    import shutil
+
+    for name in ("params.yaml", "reports/metrics.json"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        shutil.copyfile(trained / name, tmp_path / name)
+    result = churn("summary", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: dvc.lock: file not found: reports/metrics.json cannot be checked against it "
+        "(dvc repro)\n"
+    )
+    (tmp_path / "reports/metrics.json").unlink()
+    result = churn("summary", cwd=tmp_path)
+    assert result.stderr.startswith("error: reports/metrics.json: file not found")
+
+
 def test_summary_and_contract_print_their_tables(trained):
     summary = churn("summary", cwd=trained)
     assert summary.returncode == 0, summary.stderr

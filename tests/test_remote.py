@@ -6,7 +6,13 @@ import pytest
 from churn import cli
 from churn.core.errors import ChurnError
 from churn.core.integrity import check_dvc_config
-from churn.ops.remote import check_remote, credential_source, credentials_problem, shared_profiles
+from churn.ops.remote import (
+    check_remote,
+    credential_source,
+    credentials_problem,
+    local_remote_problem,
+    shared_profiles,
+)
 from conftest import REPO
 
 S3 = {"url": "s3://churn-dvc-storage/churn", "use_ssl": True, "allow_anonymous_login": False}
@@ -192,9 +198,36 @@ def test_main_reads_config_local(dvc_dir, capsys):
     assert cli.main(["remote", "check", "s3"]) == 0
 
 
-def test_main_checks_the_default_remote_silently(dvc_dir, capsys):
+def test_main_checks_the_default_remote_and_says_so(dvc_dir, capsys, caplog):
+    """A local remote is a directory dvc push can write: said in one INFO line."""
+    caplog.set_level("INFO", logger="churn.remote")
     assert cli.main(["remote", "check"]) == 0
-    assert capsys.readouterr() == ("", "")
+    assert capsys.readouterr().out == ""
+    (said,) = [r.getMessage() for r in caplog.records if r.name == "churn.remote"]
+    assert said.startswith("DVC remote 'local': the local directory ")
+    assert said.endswith("churn-dvc-storage takes files")
+
+
+def test_a_local_remote_dvc_push_cannot_write_is_named(tmp_path):
+    """A remote at /proc/no/such/dir passed, exit 0; dvc push then failed."""
+    (tmp_path / "file").write_text("")
+    (tmp_path / "ro").mkdir()
+    assert local_remote_problem(str(tmp_path / "store")) is None  # dvc push makes it
+    assert local_remote_problem(str(tmp_path / "a" / "b")) is None
+    assert not (tmp_path / "a").exists()  # the probe leaves nothing behind
+    assert local_remote_problem(str(tmp_path)) is None
+    assert local_remote_problem(str(tmp_path / "file")) == f"{tmp_path / 'file'} is not a directory"
+    problem = local_remote_problem(str(tmp_path / "file" / "store"))
+    assert problem == (
+        f"{tmp_path / 'file' / 'store'} cannot be written (Not a directory in {tmp_path / 'file'})"
+    )
+    assert local_remote_problem("/proc/no/such/dir") == (
+        "/proc/no/such/dir cannot be written (No such file or directory in /proc)"
+    )
+    config = {"core": {"remote": "bad"}, "remote": {"bad": {"url": str(tmp_path / "file")}}}
+    with pytest.raises(ChurnError) as err:
+        check_remote(None, config, {}, home=tmp_path)
+    assert str(err.value) == f"DVC remote 'bad': {tmp_path / 'file'} is not a directory"
 
 
 def test_main_outside_a_dvc_repository(tmp_path, monkeypatch, capsys):

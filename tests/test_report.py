@@ -10,6 +10,7 @@ from churn.core import decision
 from churn.core.params import ReportParams
 from churn.core.stats import DECISION, HEADLINE, HIGHER_IS_BETTER, Comparison, score
 from churn.ops.report import (
+    ABSENT,
     _num,
     build_report,
     contract_change,
@@ -19,6 +20,7 @@ from churn.ops.report import (
     mermaid_charts,
     metrics_table,
     params_diff,
+    params_table,
     png_charts,
     verdict_table,
 )
@@ -53,8 +55,23 @@ def test_flatten_and_params_diff():
     assert flatten(base) == {"train.model": "lr", "train.C": 1.0, "train.old": 1, "seed": 1}
     assert params_diff(base, head) == [
         ("train.model", "lr", "rf"),
-        ("train.new", None, None),
-        ("train.old", 1, None),
+        ("train.new", ABSENT, None),
+        ("train.old", 1, ABSENT),
+    ]
+
+
+def test_the_params_table_keeps_its_cells_and_tells_absent_from_null():
+    """A `|` in a slice name added columns; an added null read `null` | `null`, unchanged."""
+    rows = params_diff(
+        {"evaluate": {"slices": ["plan"]}, "train": {}, "decision": {"k": 0.5}},
+        {"evaluate": {"slices": ["plan | tier`x", "sénior"]}, "train": {"class_weight": None}},
+    )
+    assert params_table(rows, "main").splitlines() == [
+        "| param | main | this branch |",
+        "|---|---|---|",
+        "| `decision.k` | `0.5` | (absent) |",
+        '| `evaluate.slices` | `["plan"]` | ``["plan \\| tier`x", "sénior"]`` |',
+        "| `train.class_weight` | (absent) | `null` |",
     ]
 
 
@@ -461,3 +478,20 @@ def test_the_report_never_replaces_a_file_git_tracks(tmp_path, monkeypatch):
         assert str(err.value) == f"{option} {path}: {said}; write the report elsewhere"
     refuse_tracked(Path("report.md"), "--out")
     refuse_tracked(Path("images"), "--images")
+
+
+def test_an_image_link_with_spaces_is_still_a_link_and_a_bad_folder_is_named_first(
+    tmp_path, monkeypatch
+):
+    """`![ROC](/tmp/my imgs (1)/roc.png)` showed as text; /proc/img failed after the repro."""
+    from churn.core.errors import ChurnError
+    from churn.ops.report import link_target, require_images_directory
+
+    assert link_target(Path("img/roc.png")) == "img/roc.png"
+    assert link_target(Path("out/my imgs (1)/roc.png")) == "<out/my imgs (1)/roc.png>"
+    require_images_directory(tmp_path / "new" / "images")
+    assert (tmp_path / "new" / "images").is_dir()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ChurnError) as err:
+        require_images_directory(tmp_path / "file" / "images")
+    assert str(err.value) == f"--images {tmp_path / 'file' / 'images'}: Not a directory"

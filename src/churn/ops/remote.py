@@ -14,6 +14,7 @@ The decision is made by pure functions of the remote's config and the environmen
 import configparser
 import logging
 import os
+import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -234,6 +235,37 @@ def check_remote(
         log.info(
             "DVC remote '%s': credentials from %s", name, credential_source(remote, env, profiles)
         )
+        return
+    url = str(remote.get("url", ""))
+    if urlparse(url).scheme and "://" in url:  # gs://, azure://, ssh://: their own tools
+        log.info("DVC remote '%s': %s (only S3 credentials are checked here)", name, clip(url))
+        return
+    problem = local_remote_problem(url)
+    if problem:
+        raise ChurnError(f"DVC remote '{clip(name)}': {problem}")
+    log.info("DVC remote '%s': the local directory %s takes files", name, clip(url))
+
+
+def local_remote_problem(url: str) -> str | None:
+    """Why ``dvc push`` could not write to the local directory ``url``, or None.
+
+    It would make the directory: a file is written (and removed) in it, or in the
+    nearest folder above it that exists. A remote at /proc/no/such/dir said nothing,
+    exit 0, and dvc push failed.
+    """
+    path = Path(url).absolute()
+    if path.exists() and not path.is_dir():
+        return f"{clip(url)} is not a directory"
+    place = next(p for p in (path, *path.parents) if p.exists())
+    try:
+        with tempfile.TemporaryFile(dir=place):
+            pass
+        if place != path:
+            (place / path.relative_to(place).parts[0]).mkdir()  # and the folder dvc makes
+            (place / path.relative_to(place).parts[0]).rmdir()
+    except OSError as err:
+        return f"{clip(url)} cannot be written ({err.strerror} in {clip(place)})"
+    return None
 
 
 def check(name: str | None) -> None:

@@ -7,6 +7,7 @@ the base at a git revision); metric definitions and the bootstrap come from
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from churn.core import io
 from churn.core.errors import ChurnError, clip
 from churn.core.integrity import LOCK_FILE, git_or_none, is_revision, refuse_kept
-from churn.core.markdown import signed
+from churn.core.markdown import code, signed
 from churn.core.params import DecisionParams, ReportParams, load_params
 from churn.core.stats import DECISION, DIRECTIONS, HEADLINE, HIGHER_IS_BETTER, Comparison
 from churn.ops.results import (
@@ -61,6 +62,9 @@ def _is_features(key: str) -> bool:
     return key == FEATURES or key.startswith(f"{FEATURES}.")
 
 
+ABSENT = object()  # a key on one side of the params diff only
+
+
 def params_diff(base: dict, head: dict) -> list[tuple[str, object, object]]:
     """Only the keys whose value changed (or appeared, or went away), sorted.
 
@@ -68,14 +72,11 @@ def params_diff(base: dict, head: dict) -> list[tuple[str, object, object]]:
     """
     old = {k: v for k, v in flatten(base).items() if not _is_features(k)}
     new = {k: v for k, v in flatten(head).items() if not _is_features(k)}
-    missing = object()
     rows = []
     for key in sorted(set(old) | set(new)):
-        before, after = old.get(key, missing), new.get(key, missing)
+        before, after = old.get(key, ABSENT), new.get(key, ABSENT)
         if before != after:
-            rows.append(
-                (key, None if before is missing else before, None if after is missing else after)
-            )
+            rows.append((key, before, after))
     return rows
 
 
@@ -146,10 +147,17 @@ def data_switch(base: Side, head: Side) -> str | None:
 
 
 def _fmt(value: object) -> str:
-    """A param value as written in params.yaml (``null`` for none)."""
+    """A param value as written in params.yaml (``null`` for none), fit for a table cell.
+
+    A key on one side only is "(absent)": an added ``null`` read `null` → `null`, and
+    a new section's keys read as changed from ``null``. A ``|`` or a backtick in a
+    value (a slice name, a path) broke the table; other scripts stay as written.
+    """
+    if value is ABSENT:
+        return "(absent)"
     if value is None:
         return "`null`"
-    return f"`{value if isinstance(value, str) else json.dumps(value)}`"
+    return code(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
 
 
 def _num(name: str, value: float, sign: str = "") -> str:
@@ -213,7 +221,7 @@ def params_table(rows: list[tuple[str, object, object]], base_label: str) -> str
     if not rows:
         return "No parameter changed."
     lines = [f"| param | {base_label} | this branch |", "|---|---|---|"]
-    lines += [f"| `{key}` | {_fmt(old)} | {_fmt(new)} |" for key, old, new in rows]
+    lines += [f"| {code(key)} | {_fmt(old)} | {_fmt(new)} |" for key, old, new in rows]
     return "\n".join(lines)
 
 
@@ -319,7 +327,7 @@ def png_charts(base: pd.DataFrame | None, head: pd.DataFrame, base_label: str, o
         with io.atomic_path(path) as tmp:  # never a half-written PNG under its name
             fig.savefig(tmp, format="png", metadata={"Software": None})
         plt.close(fig)
-        links.append(f"![{title}]({path.as_posix()})")
+        links.append(f"![{title}]({link_target(path)})")
     return "\n".join(links)
 
 
@@ -331,8 +339,9 @@ def data_section(base: Side, head: Side) -> str:
     rows = f"{_or_unknown(base.raw_rows)} → {_or_unknown(head.raw_rows)}"
     return (
         "### Data\n\n"
-        f"The raw data changed: `{old[0] if old else '—'}` (md5 `{old[1] if old else '—'}`) → "
-        f"`{new[0] if new else '—'}` (md5 `{new[1] if new else '—'}`), rows {rows}."
+        f"The raw data changed: {code(old[0] if old else '—')} (md5 "
+        f"{code(old[1] if old else '—')}) → {code(new[0] if new else '—')} (md5 "
+        f"{code(new[1] if new else '—')}), rows {rows}."
     )
 
 
@@ -469,6 +478,24 @@ def _workspace_columns(path: Path) -> list[str] | None:
         return None
 
 
+def link_target(path: Path) -> str:
+    """``path`` as a Markdown link's destination: in ``<...>`` if it holds a space or parenthesis.
+
+    ``![ROC](/tmp/my imgs (1)/roc.png)`` is no link in CommonMark: it showed as text.
+    """
+    text = path.as_posix()
+    return f"<{text}>" if re.search(r"[\s()]", text) else text
+
+
+def require_images_directory(images: Path) -> None:
+    """Make ``--images`` now: a folder that cannot be made failed after the base's repro."""
+    io.require_directory_or_absent(images, "--images")
+    try:
+        images.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ChurnError(f"--images {clip(images, 200)}: {err.strerror}") from None
+
+
 def refuse_tracked(path: Path, option: str) -> None:
     """``path`` is nothing the repository keeps (git, DVC), nor a folder holding it.
 
@@ -487,8 +514,8 @@ def write_report(base: str, out: Path, images: Path | None = None) -> Path:
         raise ChurnError(f"--base {clip(base)}: no such git revision (fetch it first)")
     refuse_tracked(out, "--out")
     if images is not None:
-        io.require_directory_or_absent(images, "--images")  # before "no changes" skips it
         refuse_tracked(images, "--images")
+        require_images_directory(images)  # before "no changes" skips it
     params = load_params()
     text = build_report(
         load_base(root, base),

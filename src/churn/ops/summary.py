@@ -52,7 +52,10 @@ def main() -> None:
     """
     params = load_params()
     path = f"{params.paths.reports}/metrics.json"
-    text = None
-    if Path(LOCK_FILE).is_file():
-        text = locked_text(Path(), path, mapping(read_lock(), LOCK_FILE))
+    io.require_file(path)
+    if not Path(LOCK_FILE).is_file():  # nothing vouches for the file: report refuses it too
+        raise ChurnError(
+            f"{LOCK_FILE}: file not found: {path} cannot be checked against it (dvc repro)"
+        )
+    text = locked_text(Path(), path, mapping(read_lock(), LOCK_FILE))
     print(metrics_table(read_metrics(path, text)))  # noqa: T201 (the table is the output)
