@@ -111,9 +111,49 @@ def test_numbers_outside_the_observed_training_range_are_counted():
 
 def test_out_of_range_at_the_threshold_is_drift():
     ref = pd.Series(np.linspace(0, 10, 200))
-    new = pd.Series([*np.linspace(1, 9, 19), 20.0])  # 5 % outside
+    new = pd.Series([*np.linspace(1, 9, 190), *[20.0] * 10])  # 5 % outside
     check = judge(compare_numeric("x", ref, new, PARAMS), PARAMS)
-    assert check.reasons[-1] == "outside the training range 5.0% >= 5.0%"
+    p_value = stats.binom.sf(9, 200, 2 / 201)  # 10 or more of 200 at the chance of an extreme
+    assert check.out_of_range_p_value == pytest.approx(p_value)
+    assert check.reasons[-1] == f"outside the training range 5.0% >= 5.0% (p {p_value:.2g} < 0.01)"
+
+
+def test_a_rule_past_its_threshold_by_chance_alone_is_no_drift():
+    """Over 50 rows one empty decile read PSI 1.2, and 80 % of test-split samples "drifted".
+
+    Each share-like rule also needs its count test: chi-square on PSI's bins, binomial
+    for the range (a new extreme has chance 2/(m+1)) and for the missing rate.
+    """
+    ref = pd.Series(np.linspace(0, 10, 200))
+    one = pd.Series([*np.linspace(1, 9, 19), 20.0])  # 1 of 20 outside: 5 %, by chance 18 %
+    check = judge(compare_numeric("x", ref, one, PARAMS), PARAMS)
+    assert check.out_of_range_share == pytest.approx(0.05)
+    assert check.out_of_range_p_value == pytest.approx(1 - (1 - 2 / 201) ** 20)
+    assert not check.drifted
+    # An empty decile among 50 values drawn evenly: PSI past 0.2, chi-square p far from 0.01.
+    even = pd.Series(np.r_[np.linspace(0.1, 0.9, 0), np.linspace(1.1, 9.9, 50)])
+    check = judge(compare_numeric("x", ref, even, PARAMS), PARAMS)
+    counts = drift.bin_counts(ref.to_numpy(), drift.numeric_bins(ref, 10))
+    new_counts = drift.bin_counts(even.to_numpy(), drift.numeric_bins(ref, 10))
+    table = np.vstack([counts, new_counts])
+    assert check.psi >= 0.2
+    assert check.psi_p_value == pytest.approx(stats.chi2_contingency(table).pvalue)
+    assert check.psi_p_value > 0.01
+    assert not check.drifted
+    # The same shares over 2,000 rows: real.
+    many = pd.Series(np.tile(even.to_numpy(), 40))
+    check = judge(compare_numeric("x", ref, many, PARAMS), PARAMS)
+    assert check.reasons[0].startswith(f"PSI {check.psi:.3f} >= 0.2 (p ")
+    # Missing rate: 3 of 50 where the reference has none is real; 0 of 50 at 8 % is chance.
+    gaps = pd.Series([*np.linspace(1, 9, 47), None, None, None])
+    check = judge(compare_numeric("x", ref, gaps, PARAMS), PARAMS)
+    assert check.missing_p_value == 0.0
+    assert check.reasons == ["missing rate +6.0% (limit ±5.0%, p 0 < 0.01)"]
+    holey = pd.Series([*np.linspace(0, 10, 92), *[None] * 8])
+    check = judge(compare_numeric("x", holey, pd.Series(np.linspace(1, 9, 50)), PARAMS), PARAMS)
+    assert check.missing_change == pytest.approx(-0.08)
+    assert check.missing_p_value == pytest.approx(stats.binomtest(0, 50, 0.08).pvalue)
+    assert not check.drifted
 
 
 def test_a_share_just_under_its_threshold_does_not_read_as_reaching_it(tmp_path, tiny_model):
@@ -427,6 +467,9 @@ def test_predictions_are_not_computed_when_no_row_is_scored(tmp_path, tiny_model
         "unseen_share": 0.0,
         "out_of_range_share": 0.0,
         "unseen_pooled": 0,
+        "psi_p_value": None,
+        "out_of_range_p_value": None,
+        "missing_p_value": None,
         "drifted": None,
         "reasons": [],
     }
