@@ -179,6 +179,30 @@ def test_blocks_do_not_change_the_draws():
     assert whole.sum(axis=1).tolist() == [50.0] * 30
 
 
+@pytest.mark.parametrize(("y", "resamples"), [([0, 0, 0, 1], 40), ([1, 0, 0, 0, 0, 0, 0], 25)])
+def test_the_draws_are_all_picks_drawn_at_once_then_one_class_ones_redrawn(y, resamples):
+    """Drawn a block at a time (memory: a block's), the draws are the whole matrix's.
+
+    The reference here is the rule itself, written out: every resample drawn, then each
+    holding one class redrawn in order until it holds both (a 4-row set redraws often).
+    """
+    from churn.core.stats import _weights
+
+    y = np.array(y)
+    rng = np.random.default_rng(11)
+    picks = rng.integers(0, len(y), size=(resamples, len(y)))
+    redrawn = 0
+    for i in range(resamples):
+        while len(np.unique(y[picks[i]])) < 2:
+            picks[i] = rng.integers(0, len(y), size=len(y))
+            redrawn += 1
+    assert redrawn > 3  # the case is exercised
+    expected = np.stack([np.bincount(row, minlength=len(y)) for row in picks]).astype(float)
+    for block in (1, 3, resamples):
+        got = np.vstack(list(_weights(y, resamples, seed=11, block=block)))
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_a_block_holds_about_two_and_a_half_million_counts_and_at_least_one_resample():
     """The bootstrap's memory: a count matrix of ~20 MB, whatever the test size."""
     from churn.core.stats import _block
