@@ -13,7 +13,7 @@ import pytest
 from churn.core.contract import Column, Contract
 from churn.core.decision import Measured
 from churn.core.params import LogisticRegressionParams, RandomForestParams
-from churn.core.stats import Scores, score
+from churn.core.stats import TOO_FEW, Scores, score
 from churn.stages import card
 
 CONTRACT = Contract(
@@ -159,9 +159,9 @@ def test_metrics_section_gives_model_interval_baseline_and_direction_per_metric(
     states the number of resamples.
     """
     configured = _with(params, "evaluate", ci_resamples=200)
-    y = np.array([0, 0, 1, 1])
-    proba = np.array([0.2, 0.2, 0.8, 0.8])
-    baseline = np.full(4, 0.5)
+    y = np.repeat([0, 0, 1, 1], 10)  # 20 of each class: enough to judge
+    proba = np.repeat([0.2, 0.2, 0.8, 0.8], 10)
+    baseline = np.full(40, 0.5)
     scores = Scores(score(y, proba, 0.5), score(y, baseline, 0.5))
     assert card._metrics_section(y, proba, scores, configured, 0.5) == [
         "## Test metrics (95 % bootstrap intervals, 200 resamples)",
@@ -171,6 +171,18 @@ def test_metrics_section_gives_model_interval_baseline_and_direction_per_metric(
         *METRIC_ROWS,
         "",
     ]
+
+
+def test_too_few_rows_of_a_class_give_no_interval(params):
+    """Two test rows gave "roc_auc 1.0000 [1.0000, 1.0000]": a certainty they cannot give."""
+    configured = _with(params, "evaluate", ci_resamples=200)
+    y = np.array([0, 0, 1, 1] * 2 + [0] * 12)  # 4 churners: under 10
+    proba = np.where(y == 1, 0.8, 0.2)
+    scores = Scores(score(y, proba, 0.5), score(y, np.full(len(y), 0.5), 0.5))
+    lines = card._metrics_section(y, proba, scores, configured, 0.5)
+    assert lines[4] == "| roc_auc | 1.0000 | — | 0.5000 | higher |"
+    assert all(" | — | " in line for line in lines[4:12])
+    assert lines[12:] == ["", f"_No intervals: {TOO_FEW}._", ""]
 
 
 def _rows_behind_the_intervals(params, monkeypatch, n_rows, cap, seed):
@@ -492,10 +504,10 @@ def test_decision_section_states_the_policy_its_profit_and_the_curves(params):
         "predictions of the training split (seed 42; 98,765 per 1,000 there), never on the "
         "test split.",
         "- On the test split it contacts 50.0% of the customers; expected profit **1,234 per "
-        "1,000 customers** (95 % bootstrap interval [1,000, 1,500]).",
+        f"1,000 customers** (95 % bootstrap interval —, {TOO_FEW}).",
         "- Contacting the riskiest 10% reaches 50.0% of the churners: lift 2.00.",
         "- In hindsight the best share on the test split is 50.0%, 110,000 per 1,000 "
-        "([90,000, 120,000]): the ceiling a threshold could reach here.",
+        f"(—, {TOO_FEW}): the ceiling a threshold could reach here.",
         "",
         "Gains and profit by contact share, riskiest first (plots: `gains`, `lift`, `profit`):",
         "",
@@ -511,6 +523,38 @@ def test_decision_section_states_the_policy_its_profit_and_the_curves(params):
         "| 100% | 100.0% | 1.00 | 85,000 |",
         "",
     ]
+
+
+def test_money_intervals_from_enough_rows_are_shown():
+    enough = np.repeat(MONEY_Y, 10)
+    assert card._interval(MONEY_METRICS, "decision/profit", enough) == "[1,000, 1,500]"
+    assert card._interval(MONEY_METRICS, "decision/max_profit", enough) == "[90,000, 120,000]"
+    assert card._interval(MONEY_METRICS, "decision/profit", MONEY_Y) == f"—, {TOO_FEW}"
+
+
+@pytest.mark.parametrize(
+    ("threshold", "top_share", "said", "brief", "listed", "share"),
+    [
+        (0.99999, 0.004, "0.99999", "0.99999", "0.99999", "0.4%"),
+        (0.00001, 0.125, "0.00001", "1e-05", "0.00001", "12.5%"),
+        (0.5, 0.1, "0.5000", "0.5", "0.50", "10%"),
+        (1.0, 1.0, "1.0000", "1", "1.00", "100%"),
+    ],
+)
+def test_a_threshold_or_share_is_never_rounded_to_what_it_is_not(
+    params, threshold, top_share, said, brief, listed, share
+):
+    """0.99999 read "Threshold 1" (a cut it does not make); a top share of 0.004 "0%"."""
+    shared = _with(params, "decision", top_share=top_share)
+    measured = Measured({"policy": "fixed", "threshold": threshold}, np.full(4, 1.0), MONEY_METRICS)
+    lines = card._decision_section(MONEY_Y, MONEY_PROBA, measured, shared)
+    assert lines[4].startswith(f"- Threshold **{said}**, ")
+    assert lines[6].startswith(f"- Contacting the riskiest {share} reaches ")
+    model = card._model_section(params, CONTRACT, threshold)
+    assert f"- Decision threshold: {brief} (`models/decision.json`)." in model
+    table = card._threshold_section(THRESHOLD_Y, THRESHOLD_PROBA, threshold)
+    (used,) = [row for row in table if "(used)" in row]
+    assert used.startswith(f"| {listed} (used) |")
 
 
 def test_a_fixed_threshold_and_a_constant_value_are_said_as_such(params):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from churn.core.markdown import cell, code, digits_more, percent, read_back, shown, signed
+from churn.core.markdown import cell, code, digits_more, inner, percent, read_back, shown, signed
 
 
 @pytest.mark.parametrize(
@@ -102,3 +102,27 @@ def test_each_extra_digit_is_one_more_text():
         "+0.666667",
         "+0.6666667",
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "spec", "text"),
+    [
+        (0.99999, ".4f", "0.99999"),
+        (0.999999999, ".4f", "0.999999999"),
+        (0.99999999999, ".4f", "1.0000000000"),  # at most six more digits, then as it rounds
+        (0.00001, ".4f", "0.00001"),
+        (0.2634, ".4f", "0.2634"),
+        (1.0, ".4f", "1.0000"),  # 1 itself is said as 1
+        (0.0, ".4g", "0"),
+        (0.99999, ".4g", "0.99999"),
+    ],
+)
+def test_inner_never_reads_as_zero_or_one_when_it_is_neither(value, spec, text):
+    assert inner(value, spec) == text
+
+
+@pytest.mark.parametrize(
+    ("share", "text"), [(0.1, "10%"), (0.125, "12.5%"), (0.004, "0.4%"), (1.0, "100%")]
+)
+def test_a_share_from_no_decimals_is_said_exactly(share, text):
+    assert percent(share, 0) == text

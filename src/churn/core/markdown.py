@@ -65,7 +65,18 @@ def read_back(text: str) -> float:
     return float(plain[:-1]) / 100 if plain.endswith("%") else float(plain)
 
 
-def percent(limit: float) -> str:
-    """A limit as a percentage: one decimal, or as many more as it takes to say it exactly."""
-    texts = [f"{limit:.{digits}%}" for digits in range(1, 1 + MAX_EXTRA_DIGITS + 1)]
+def percent(limit: float, first: int = 1) -> str:
+    """A limit as a percentage: ``first`` decimals, or as many more as saying it exactly takes."""
+    texts = [f"{limit:.{digits}%}" for digits in range(first, first + MAX_EXTRA_DIGITS + 1)]
     return next((text for text in texts if math.isclose(read_back(text), limit)), texts[-1])
+
+
+def inner(value: float, spec: str) -> str:
+    """``value`` by ``spec``, with more digits while it reads as 0 or 1 and is neither.
+
+    A threshold of 0.99999 read "1" and 0.00001 "0.0000": cuts no threshold makes
+    (at or above 1 contacts only a score of 1; 0 contacts everyone).
+    """
+    texts = digits_more(value, spec)
+    ends = (0.0, 1.0)
+    return next((t for t in texts if read_back(t) not in ends or value in ends), texts[-1])

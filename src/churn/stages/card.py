@@ -13,9 +13,16 @@ from churn.core import decision
 from churn.core.contract import Contract
 from churn.core.errors import ChurnError
 from churn.core.integrity import file_md5
-from churn.core.markdown import cell, code
+from churn.core.markdown import cell, code, inner, percent
 from churn.core.params import Params
-from churn.core.stats import METRICS, Scores, confidence_intervals, sample_labelled
+from churn.core.stats import (
+    METRICS,
+    TOO_FEW,
+    Scores,
+    confidence_intervals,
+    enough_rows,
+    sample_labelled,
+)
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 SHARES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0)  # rows of the card's gains/profit table
@@ -47,7 +54,7 @@ def _model_section(params: Params, contract: Contract, threshold: float) -> list
         ),
         f"- One artifact: `{params.paths.model}`, a scikit-learn Pipeline of the fitted "
         "feature transformer and the classifier.",
-        f"- Decision threshold: {threshold:.4g} (`{params.paths.decision}`).",
+        f"- Decision threshold: {inner(threshold, '.4g')} (`{params.paths.decision}`).",
         "",
     ]
 
@@ -83,12 +90,18 @@ def _metrics_section(
         "| metric | model | 95 % CI | prior baseline | better |",
         "|---|---:|---|---:|---|",
     ]
+    # With a handful of rows of a class the resamples redraw the same rows: an interval
+    # of zero width ([1.0000, 1.0000]) would claim a certainty two rows cannot give.
+    few = not enough_rows(y[rows])
     for name, metric in METRICS.items():
         low, high = cis[name]
+        interval = "—" if few else f"[{low:.4f}, {high:.4f}]"
         lines.append(
-            f"| {name} | {values[name]:.4f} | [{low:.4f}, {high:.4f}] | {base[name]:.4f} "
+            f"| {name} | {values[name]:.4f} | {interval} | {base[name]:.4f} "
             f"| {'higher' if metric.higher_is_better else 'lower'} |"
         )
+    if few:
+        lines += ["", f"_No intervals: {TOO_FEW}._"]
     return [*lines, ""]
 
 
@@ -107,7 +120,7 @@ def _threshold_section(y: np.ndarray, proba: np.ndarray, threshold: float) -> li
         precision, recall = precision_recall(y, flagged)
         mark = " (used)" if t == threshold else ""
         lines.append(
-            f"| {t:.{2 if round(t, 2) == t else 4}f}{mark} | {flagged.mean():.1%} | "
+            f"| {inner(t, f'.{2 if round(t, 2) == t else 4}f')}{mark} | {flagged.mean():.1%} | "
             f"{precision:.3f} | {recall:.3f} |"
         )
     return [*lines, ""]
@@ -148,15 +161,16 @@ def _decision_section(
         "",
         f"Assumptions (`decision:` in params.yaml): {_economics(params)}.",
         "",
-        f"- Threshold **{measured.threshold:.4f}**, {_how_chosen(measured.policy, params)}.",
+        f"- Threshold **{inner(measured.threshold, '.4f')}**, "
+        f"{_how_chosen(measured.policy, params)}.",
         f"- On the test split it contacts {m['decision/contact_share']:.1%} of the customers; "
         f"expected profit **{m['profit']:,.0f} per 1,000 customers** (95 % bootstrap interval "
-        f"[{m['decision/profit_low']:,.0f}, {m['decision/profit_high']:,.0f}]).",
-        f"- Contacting the riskiest {d.top_share:.0%} reaches {m['capture_at_k']:.1%} of the "
-        f"churners: lift {m['lift_at_k']:.2f}.",
+        f"{_interval(m, 'decision/profit', y)}).",
+        f"- Contacting the riskiest {percent(d.top_share, 0)} reaches "
+        f"{m['capture_at_k']:.1%} of the churners: lift {m['lift_at_k']:.2f}.",
         f"- In hindsight the best share on the test split is {m['decision/best_share']:.1%}, "
-        f"{m['decision/max_profit']:,.0f} per 1,000 ([{m['decision/max_profit_low']:,.0f}, "
-        f"{m['decision/max_profit_high']:,.0f}]): the ceiling a threshold could reach here.",
+        f"{m['decision/max_profit']:,.0f} per 1,000 ({_interval(m, 'decision/max_profit', y)}): "
+        "the ceiling a threshold could reach here.",
         "",
         "Gains and profit by contact share, riskiest first (plots: `gains`, `lift`, `profit`):",
         "",
@@ -166,6 +180,13 @@ def _decision_section(
     for share, c, li, pr in zip(SHARES, captured, lifted, profit, strict=True):
         lines.append(f"| {share:.0%} | {c:.1%} | {li:.2f} | {pr:,.0f} |")
     return [*lines, ""]
+
+
+def _interval(metrics: dict, name: str, y: np.ndarray) -> str:
+    """``[low, high]`` of a money metric; none from too few rows of a class (zero width)."""
+    if not enough_rows(y):
+        return f"—, {TOO_FEW}"
+    return f"[{metrics[f'{name}_low']:,.0f}, {metrics[f'{name}_high']:,.0f}]"
 
 
 def precision_recall(y: np.ndarray, flagged: np.ndarray) -> tuple[float, float]:
