@@ -284,6 +284,21 @@ def test_the_best_count_a_threshold_can_contact_takes_whole_groups_of_ties():
     assert decision.best_whole_groups(curve, tied_after) == 3
 
 
+def test_with_a_top_score_of_one_the_ceiling_never_contacts_nobody():
+    """No threshold up to 1 contacts nobody when a score is 1: "best share 0.0%" was no cut.
+
+    The same rule as choose_threshold's: the best count it can reach is the top group.
+    """
+    scores = np.array([1.0, 1.0, 0.4])
+    curve = decision.profit_curve(np.array([-5.0, -5.0, -1.0]), scores)
+    assert decision.best_count(curve) == 0  # the plain best: contact nobody
+    assert decision.best_whole_groups(curve, scores) == 2
+    threshold, _ = decision.choose_threshold(scores, np.array([-5.0, -5.0, -1.0]))
+    assert int(np.sum(scores >= threshold)) == 2  # the same cut, from the same rule
+    below = np.array([0.99, 0.99, 0.4])  # under 1: contacting nobody is a cut
+    assert decision.best_whole_groups(decision.profit_curve(np.full(3, -1.0), below), below) == 0
+
+
 @pytest.mark.filterwarnings("error")  # refused in one line: no overflow warning on the way
 def test_a_customer_worth_more_than_money_allows_is_refused():
     """1e308 times 12 was infinite, 0 times that NaN: the threshold chosen on NaN profits."""

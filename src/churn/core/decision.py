@@ -133,10 +133,14 @@ def best_whole_groups(curve: np.ndarray, scores: np.ndarray) -> int:
     """:func:`best_count` among the counts a threshold can contact: whole groups of equal scores.
 
     A count inside a group of tied scores is no campaign anyone can run, and which of the
-    tied rows it took was only their row order.
+    tied rows it took was only their row order. With a top score of exactly 1 no
+    threshold contacts nobody (``probability >= threshold``, thresholds up to 1), so, as
+    in :func:`choose_threshold`, that count is not offered: it was called the ceiling.
     """
     ranked = np.asarray(scores)[order(scores)]
     cuts = np.r_[0, np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True]) + 1]
+    if len(ranked) and ranked[0] >= 1.0:
+        cuts = cuts[1:]
     return int(cuts[best_count(np.asarray(curve)[cuts])])
 
 
