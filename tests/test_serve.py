@@ -366,6 +366,7 @@ def test_a_422_under_the_cap_has_no_summary(client, rows):
         (b'{"customers": 1, "customers": [{}, {}]}', 2, 2),  # the last one, as pydantic reads it
         (b'{"customers": {}}', 1, None),
         (b'{"other": 1}', 1, None),
+        (b' \r\n\t{"customers": []}', 1, 0),  # JSON's own whitespace first
     ],
 )
 def test_read_loosely_sees_the_object_pydantic_would(body, members, count):
@@ -386,6 +387,18 @@ def test_read_loosely_gives_up_where_pydantic_words_one_error(body):
     from churn.serving.parsing import read_loosely
 
     assert read_loosely(body) is None
+
+
+def test_read_loosely_reads_nothing_of_a_body_that_is_no_object(monkeypatch):
+    """A 3.9 MB top-level array of {} was json.loads-ed whole (1 s, 100 MB) for nothing."""
+    from churn.serving import parsing
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(parsing.json, "loads", never)
+    for body in (b"[" + b"{}," * 1000 + b"{}]", b'"text"', b"\xa0{}", b"1"):
+        assert parsing.read_loosely(body) is None
 
 
 def test_count_customers_gives_up_on_deep_nesting_without_raising():
