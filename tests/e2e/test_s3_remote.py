@@ -119,6 +119,10 @@ def test_check_with_credentials_passes(repo, with_keys):
     assert "credentials from the environment" in result.stderr
 
 
-def test_check_of_the_default_local_remote_passes_silently(repo, no_aws):
+def test_check_of_the_default_local_remote_passes_in_one_line(repo, no_aws):
+    """A local remote is probed: a directory dvc push can write, said in one INFO line."""
     result = check(repo, no_aws)
-    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert (result.returncode, result.stdout) == (0, "")
+    assert result.stderr.startswith("INFO churn.remote: DVC remote 'local': the local directory ")
+    assert result.stderr.endswith(" takes files\n")
+    assert result.stderr.count("\n") == 1

@@ -243,7 +243,7 @@ def check_remote(
     problem = local_remote_problem(url)
     if problem:
         raise ChurnError(f"DVC remote '{clip(name)}': {problem}")
-    log.info("DVC remote '%s': the local directory %s takes files", name, clip(url))
+    log.info("DVC remote '%s': the local directory %s takes files", name, clip(url, 200))
 
 
 def local_remote_problem(url: str) -> str | None:
@@ -255,7 +255,7 @@ def local_remote_problem(url: str) -> str | None:
     """
     path = Path(url).absolute()
     if path.exists() and not path.is_dir():
-        return f"{clip(url)} is not a directory"
+        return f"{clip(url, 200)} is not a directory"
     place = next(p for p in (path, *path.parents) if p.exists())
     try:
         with tempfile.TemporaryFile(dir=place):
@@ -264,7 +264,7 @@ def local_remote_problem(url: str) -> str | None:
             (place / path.relative_to(place).parts[0]).mkdir()  # and the folder dvc makes
             (place / path.relative_to(place).parts[0]).rmdir()
     except OSError as err:
-        return f"{clip(url)} cannot be written ({err.strerror} in {clip(place)})"
+        return f"{clip(url, 200)} cannot be written ({err.strerror} in {clip(place, 200)})"
     return None
 
 
