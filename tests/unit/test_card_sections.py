@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churn.core import stats
 from churn.core.contract import Column, Contract
 from churn.core.decision import Measured
+from churn.core.errors import ChurnError
 from churn.core.params import LogisticRegressionParams, RandomForestParams
 from churn.core.stats import TOO_FEW, Scores, score
 from churn.stages import card
@@ -563,6 +565,28 @@ def test_a_fixed_threshold_and_a_constant_value_are_said_as_such(params):
     lines = card._decision_section(MONEY_Y, MONEY_PROBA, measured, constant)
     assert lines[2].endswith("who is then worth 750 less an incentive of 100.")
     assert lines[4] == "- Threshold **0.3000**, fixed in params.yaml (`decision.threshold`)."
+
+
+def test_a_threshold_of_three_decimals_shows_four():
+    lines = card._threshold_section(THRESHOLD_Y, THRESHOLD_PROBA, 0.255)
+    (used,) = [row for row in lines if "(used)" in row]
+    assert used.startswith("| 0.2550 (used) |")
+
+
+def test_the_cards_interval_sample_short_of_a_class_names_its_cap(params):
+    """The card's bootstrap said the test labels held one class; the cap is what to raise."""
+    configured = _with(params, "evaluate", ci_max_rows=1000, ci_resamples=100, seed=5)
+    y = np.zeros(5000, dtype=int)
+    y[[10, 2000, 4000]] = 1
+    assert y[stats.sample_rows(5000, 1000, 5)].sum() == 0  # seed 5 draws no churner
+    proba = np.where(y == 1, 0.9, 0.1)
+    scores = Scores(score(y, proba, 0.5), score(y, np.full(5000, 0.5), 0.5))
+    with pytest.raises(ChurnError) as err:
+        card._metrics_section(y, proba, scores, configured, 0.5)
+    assert str(err.value) == (
+        "params.yaml: evaluate.ci_max_rows: the seeded sample of 1,000 of 5,000 rows holds 0 "
+        "of the 3 rows of class 1, fewer than 1: raise evaluate.ci_max_rows"
+    )
 
 
 def test_a_chosen_threshold_shows_four_decimals_the_standard_ones_two():

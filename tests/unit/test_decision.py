@@ -295,6 +295,10 @@ def test_with_a_top_score_of_one_the_ceiling_never_contacts_nobody():
     assert decision.best_whole_groups(curve, scores) == 2
     threshold, _ = decision.choose_threshold(scores, np.array([-5.0, -5.0, -1.0]))
     assert int(np.sum(scores >= threshold)) == 2  # the same cut, from the same rule
+    alone = np.array([1.0, 0.4, 0.3])  # one score of 1, the rest below it
+    curve = decision.profit_curve(np.array([-5.0, -1.0, -1.0]), alone)
+    assert decision.best_whole_groups(curve, alone) == 1
+    assert decision.best_whole_groups(np.array([0.0, -1.0]), np.array([1.0])) == 1
     below = np.array([0.99, 0.99, 0.4])  # under 1: contacting nobody is a cut
     assert decision.best_whole_groups(decision.profit_curve(np.full(3, -1.0), below), below) == 0
 

@@ -373,6 +373,27 @@ def test_per_row_plots_draw_at_most_plot_max_rows(tmp_path, params, monkeypatch)
     assert [r["predicted"] for r in confusion] == flagged.tolist()
 
 
+def test_a_plot_sample_short_of_a_class_names_plot_max_rows(tmp_path, params, monkeypatch):
+    """The ROC plot's rates were NaN, exit 0, when the sample drew no churner."""
+    from churn.core.errors import ChurnError
+
+    monkeypatch.chdir(tmp_path)
+    y = np.zeros(5000, dtype=int)
+    y[[10, 2000, 4000]] = 1
+    capped = params.model_copy(
+        update={"evaluate": params.evaluate.model_copy(update={"plot_max_rows": 1000, "seed": 5})}
+    )
+    assert y[sample_rows(5000, 1000, 5)].sum() == 0  # seed 5 draws no churner
+    p = np.where(y == 1, 0.9, 0.1)
+    top = [{"feature": "x", "importance": 0.1}]
+    with pytest.raises(ChurnError) as err:
+        reports_of(tmp_path / "reports", y, p, baseline_proba(y, 5000), top, capped)
+    assert str(err.value) == (
+        "params.yaml: evaluate.plot_max_rows: the seeded sample of 1,000 of 5,000 rows holds 0 "
+        "of the 3 rows of class 1, fewer than 1: raise evaluate.plot_max_rows"
+    )
+
+
 # --- decision metrics (issue 16) -----------------------------------------------------------
 
 # Five customers worth 100 each; an offer keeps a leaver with chance 0.5, a contact costs 10:

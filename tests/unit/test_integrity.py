@@ -1120,3 +1120,10 @@ def test_kept_by_repository_without_git_still_keeps_dvc_outputs(tmp_path, monkey
     assert integrity.kept_by_repository("other.csv") is None
     (tmp_path / "dvc.lock").write_text("- a list\n")
     assert integrity.kept_by_repository("out.csv") is None
+    (tmp_path / "dvc.lock").unlink()  # no lock: nothing DVC keeps, and no error
+    assert integrity.kept_by_repository("out.csv") is None
+    long = "d/" * 120 + "out.csv"
+    (tmp_path / "dvc.lock").write_text(f"stages:\n  s:\n    outs:\n    - path: {long}\n")
+    with pytest.raises(ChurnError) as err:
+        integrity.refuse_kept(long, "--out")
+    assert str(err.value).startswith(f"--out {long[:200]}... ({len(long)} characters): ")

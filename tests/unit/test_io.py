@@ -395,8 +395,26 @@ def test_the_csv_head_is_read_from_a_bounded_prefix(tmp_path, monkeypatch):
     # A short file is read whole; a character cut at the prefix's end is not a decoding error.
     path.write_text("id,plan\n1,a")
     assert io.csv_head_rows(path, 5) == [["id", "plan"], ["1", "a"]]
-    path.write_bytes(b"id,plan\n" + "é".encode() * 60)
-    assert io.read_csv_header(path) == ["id", "plan"]
+    path.write_bytes(b"id,plans\n" + "é".encode() * 60)  # the prefix ends inside an é
+    assert io.read_csv_header(path) == ["id", "plans"]
+    # Exactly the prefix long: read whole, its last record ended by its last byte.
+    path.write_text("id,plan\n" + "x" * 55 + "\n")
+    assert path.stat().st_size == 64
+    assert io.csv_head_rows(path, 2) == [["id", "plan"], ["x" * 55]]
+    # The next record begun at the prefix's last byte shows the one before it ended.
+    path.write_text("id," + "p" * 59 + "\nq,r\n")
+    assert io.csv_head_rows(path, 1) == [["id", "p" * 59]]
+    # One begun only past the prefix (its 65th byte) does not count.
+    path.write_text("id," + "p" * 60 + "\nq,r\n")
+    with pytest.raises(ChurnError, match="no end of line"):
+        io.csv_head_rows(path, 1)
+
+
+def test_the_csv_head_limit_is_said_in_mib(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_bytes(b'"' + b"a" * io.HEAD_BYTES)
+    with pytest.raises(ChurnError, match=r"f.csv: no end of line in the first 16 MiB: "):
+        io.read_csv_header(path)
 
 
 def test_a_fifo_or_a_character_device_is_written_through_not_replaced(tmp_path):

@@ -179,7 +179,9 @@ def test_blocks_do_not_change_the_draws():
     assert whole.sum(axis=1).tolist() == [50.0] * 30
 
 
-@pytest.mark.parametrize(("y", "resamples"), [([0, 0, 0, 1], 40), ([1, 0, 0, 0, 0, 0, 0], 25)])
+@pytest.mark.parametrize(
+    ("y", "resamples"), [([0, 0, 0, 1], 40), ([1, 0, 0, 0, 0, 0, 0], 25), ([1, 1, 1, 0], 40)]
+)
 def test_the_draws_are_all_picks_drawn_at_once_then_one_class_ones_redrawn(y, resamples):
     """Drawn a block at a time (memory: a block's), the draws are the whole matrix's.
 
@@ -531,6 +533,11 @@ def test_sample_labelled_refuses_a_draw_short_of_a_class_naming_the_key():
     assert stats.sample_labelled(y, 5000, 3, "k", least=9).tolist() == list(range(5000))
     # A class with fewer rows in all than asked for is the caller's own check, not the cap's.
     assert stats.sample_labelled(y, 1000, 3, "k", least=4).tolist() == rows.tolist()
+    # A class with exactly as many rows in all as asked for: the sample needs them all.
+    assert stats.sample_labelled(y, 1000, 3, "k", least=3 if held == 3 else 1).size == 1000
+    if held < 3:
+        with pytest.raises(ChurnError, match=r"holds \d of the 3 rows of class 1, fewer than 3:"):
+            stats.sample_labelled(y, 1000, 3, "k", least=3)
     labels = np.array(["No"] * 4990 + ["Yes"] * 10)
     none = next(s for s in range(100) if "Yes" not in labels[sample_rows(5000, 100, s)])
     with pytest.raises(ChurnError, match=r"holds 0 of the 10 rows of class 'Yes', fewer than 1:"):

@@ -126,7 +126,7 @@ def _threshold_section(y: np.ndarray, proba: np.ndarray, threshold: float) -> li
     return [*lines, ""]
 
 
-def _how_chosen(policy: dict, params: Params) -> str:
+def _how_chosen(policy: dict) -> str:
     if policy["policy"] == "fixed":
         return "fixed in params.yaml (`decision.threshold`)"
     return (
@@ -161,8 +161,7 @@ def _decision_section(
         "",
         f"Assumptions (`decision:` in params.yaml): {_economics(params)}.",
         "",
-        f"- Threshold **{inner(measured.threshold, '.4f')}**, "
-        f"{_how_chosen(measured.policy, params)}.",
+        f"- Threshold **{inner(measured.threshold, '.4f')}**, {_how_chosen(measured.policy)}.",
         f"- On the test split it contacts {m['decision/contact_share']:.1%} of the customers; "
         f"expected profit **{m['profit']:,.0f} per 1,000 customers** (95 % bootstrap interval "
         f"{_interval(m, 'decision/profit', y)}).",
