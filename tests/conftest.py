@@ -130,3 +130,21 @@ def ascii_locale():
     """The test runs in the plain C (ASCII) locale; the one before is restored after."""
     with _ascii_locale():
         yield
+
+
+def spy_reads(monkeypatch: pytest.MonkeyPatch, method: str) -> list[int]:
+    """The size asked of each ``method`` call ("read", "readline") on files Path.open opens.
+
+    For the tests that hold a reader to a bounded read of a huge line or header.
+    """
+    sizes: list[int] = []
+    real_open = Path.open
+
+    def opened(self: Path, *args, **kwargs):
+        fh = real_open(self, *args, **kwargs)
+        real = getattr(fh, method)
+        setattr(fh, method, lambda size=-1: sizes.append(size) or real(size))
+        return fh
+
+    monkeypatch.setattr(Path, "open", opened)
+    return sizes

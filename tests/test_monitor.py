@@ -39,7 +39,7 @@ from churn.ops.drift import (
 from churn.ops.monitor import refused_rows
 from churn.serving.app import create_app
 from churn.serving.settings import Settings
-from conftest import REPO
+from conftest import REPO, spy_reads
 
 
 def test_psi_is_zero_for_equal_shares_and_grows_with_the_shift():
@@ -1207,16 +1207,7 @@ def test_a_json_array_saved_as_jsonl_is_refused_without_reading_it_whole(tmp_pat
     monkeypatch.setattr(mon.scoring, "JSON_BLOCK_BYTES", 1 << 10)
     path = tmp_path / "array.jsonl"
     path.write_text("\n\n" + json.dumps([{"n": 1, "k": "a"}] * 200))
-    reads: list[int] = []
-    real_open = Path.open
-
-    def counted(self, *args, **kwargs):
-        fh = real_open(self, *args, **kwargs)
-        readline = fh.readline
-        fh.readline = lambda limit=-1: reads.append(limit) or readline(limit)
-        return fh
-
-    monkeypatch.setattr(Path, "open", counted)
+    reads = spy_reads(monkeypatch, "readline")
     with pytest.raises(ChurnError) as err:
         mon.open_batch(path, TINY)
     assert str(err.value) == f"{path}: line 3: {mon.LONG_LINE}"

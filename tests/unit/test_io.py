@@ -11,6 +11,7 @@ import pytest
 
 from churn.core import io
 from churn.core.errors import ChurnError
+from conftest import spy_reads
 from unit.ascii_locale import ascii_locale
 
 
@@ -358,16 +359,7 @@ def test_the_csv_head_is_read_from_a_bounded_prefix(tmp_path, monkeypatch):
     """A stray quote in the header read the whole file as one record: 1.1 GB for 94 MB."""
     monkeypatch.setattr(io, "HEAD_BYTES", 64)
     path = tmp_path / "f.csv"
-    reads: list[int] = []
-    real_open = Path.open
-
-    def counted(self, *args, **kwargs):
-        fh = real_open(self, *args, **kwargs)
-        read = fh.read
-        fh.read = lambda size=-1: reads.append(size) or read(size)
-        return fh
-
-    monkeypatch.setattr(Path, "open", counted)
+    reads = spy_reads(monkeypatch, "read")
     unended = (
         f'{path}: no end of line in the first 0 MiB: most likely a quote (") that is never '
         "closed, or a file with no line ends"
