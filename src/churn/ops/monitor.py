@@ -241,11 +241,11 @@ def batch_file(path: Path) -> Path:
 
 
 def json_lines(fh: BinaryIO) -> Iterator[bytes]:
-    """The lines of ``fh``, each read at most one reader's block and a byte at a time.
+    """The lines of ``fh``, none read past one reader's block and a byte.
 
     A JSON array saved as ``.jsonl`` is one line as long as the file: read whole (and
-    parsed), a 172 MB file took 1 GB before its one-line error. A line longer than the
-    block is yielded cut, longer than the block: the reader refuses it anyway.
+    parsed), a 172 MB file took 1 GB before its one-line error. A longer line is yielded
+    cut, one byte past the block, and ends the lines: the reader refuses it anyway.
     """
     while line := fh.readline(scoring.JSON_BLOCK_BYTES + 1):
         yield line
