@@ -110,11 +110,12 @@ def test_identical_model_is_no_significant_change(main_repo):
 def test_same_commit_says_no_changes(main_repo):
     text = report(main_repo)
     if "**No changes**" not in text:  # say what differed
-        from churn.ops.report import _outputs, params_diff
+        from churn.core.integrity import lock_outputs
+        from churn.ops.report import params_diff
         from churn.ops.results import load_base, load_head
 
         base, head = load_base(main_repo, "main"), load_head(main_repo)
-        old, new = _outputs(base.lock), _outputs(head.lock)
+        old, new = lock_outputs(base.lock), lock_outputs(head.lock)
         diff = {
             k: (old.get(k), new.get(k)) for k in set(old) | set(new) if old.get(k) != new.get(k)
         }

@@ -1127,3 +1127,21 @@ def test_kept_by_repository_without_git_still_keeps_dvc_outputs(tmp_path, monkey
     with pytest.raises(ChurnError) as err:
         integrity.refuse_kept(long, "--out")
     assert str(err.value).startswith(f"--out {long[:200]}... ({len(long)} characters): ")
+
+
+def test_lock_outputs_maps_each_output_to_its_md5():
+    """The report compares two commits' outputs by these: a path without an md5 reads ""."""
+    lock = {
+        "stages": {
+            "prepare": {"outs": [{"path": "data/prepared", "md5": "a.dir"}, {"path": "c.json"}]},
+            "train": {"outs": [{"path": "models/model.pkl", "md5": "b"}, "odd", {"md5": "x"}]},
+            "odd": [1],
+        }
+    }
+    assert integrity.lock_outputs(lock) == {
+        "data/prepared": "a.dir",
+        "c.json": "",
+        "models/model.pkl": "b",
+    }
+    assert integrity.lock_outputs({"stages": [1]}) == {}
+    assert integrity.lock_outputs(None) == {}

@@ -135,7 +135,7 @@ def _kept_by_dvc(target: Path, base: Path) -> str | None:
         if place.with_name(place.name + ".dvc").is_file():
             return f"tracked by DVC ({clip(place.name)}.dvc)"
     lock = base / LOCK_FILE
-    for out in _lock_outputs(io.read_yaml(lock) if lock.is_file() else {}):
+    for out in lock_outputs(io.read_yaml(lock) if lock.is_file() else {}):
         kept = (base / out).resolve()
         if kept == target or kept in target.parents:
             return f"a DVC output ({clip(out)})"
@@ -144,18 +144,18 @@ def _kept_by_dvc(target: Path, base: Path) -> str | None:
     return None
 
 
-def _lock_outputs(lock: object) -> list[str]:
-    """Every output path a parsed dvc.lock records (none if it is not one)."""
+def lock_outputs(lock: object) -> dict[str, str]:
+    """Every output a parsed dvc.lock records, path to md5 ("" if none; nothing if no lock)."""
     stages = lock.get("stages") if isinstance(lock, dict) else None
     if not isinstance(stages, dict):
-        return []
-    return [
-        str(out["path"])
+        return {}
+    return {
+        str(out["path"]): out.get("md5", "")
         for stage in stages.values()
         if isinstance(stage, dict)
         for out in stage.get("outs") or []
         if isinstance(out, dict) and "path" in out
-    ]
+    }
 
 
 def refuse_kept(

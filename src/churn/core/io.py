@@ -595,13 +595,20 @@ def refuse_not_text(path: str, head: bytes, parquet_read: bool = False, text: st
     raise ChurnError(f"{clip(path, 300)}: not {text} text but {kind}: {fix}")
 
 
-def require_file(path: str | Path) -> Path:
-    """Return ``path`` as a Path, or fail with a message naming it."""
+PIPELINE_HINT = " (run the stage that makes it, or `dvc pull`)"
+
+
+def require_file(path: str | Path, hint: str = PIPELINE_HINT) -> Path:
+    """Return ``path`` as a Path, or fail with a message naming it.
+
+    ``hint`` follows "file not found": a pipeline file's by default; "" for a user's own
+    file (a batch to monitor), which no stage makes.
+    """
     p = Path(path)
     if not p.is_file():
         if p.exists():  # a directory, a FIFO: "not found" sent the user looking for it
             raise ChurnError(f"{clip(p, 200)}: not a regular file")
-        raise ChurnError(f"{p}: file not found (run the stage that makes it, or `dvc pull`)")
+        raise ChurnError(f"{p}: file not found{hint}")
     return p
 
 

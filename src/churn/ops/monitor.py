@@ -182,7 +182,7 @@ def open_batch(path: Path, contract: Contract) -> BatchFile:
     if kind != "jsonl":
         scoring.open_input(str(path), contract, with_id=False)
         return BatchFile(path, kind, False)
-    with batch_file(path).open("rb") as fh:
+    with io.require_file(path, hint="").open("rb") as fh:  # the user's batch: no stage makes it
         io.refuse_not_text(str(path), fh.read(io.SNIFF_BYTES), parquet_read=True, text="JSON lines")
         fh.seek(0)
         number, first = next(
@@ -231,13 +231,6 @@ def _json_tables(batch: BatchFile, contract: Contract, chunk_rows: int) -> Itera
         kinds = {field.name: "number" if field.type == pa.float64() else "text" for field in fields}
         where = first_bad_line(batch.path, kinds) or f"not JSON lines ({scoring.one_line(err)})"
         raise ChurnError(f"{batch.path}: {where}") from None
-
-
-def batch_file(path: Path) -> Path:
-    """``path``, a regular file; the user's own batch, so no hint to run a stage."""
-    if not path.is_file():
-        raise ChurnError(f"{path}: {'not a regular file' if path.exists() else 'file not found'}")
-    return path
 
 
 def json_lines(fh: BinaryIO) -> Iterator[bytes]:

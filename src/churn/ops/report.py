@@ -16,7 +16,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from churn.core import io
 from churn.core.errors import ChurnError, clip
-from churn.core.integrity import LOCK_FILE, git_or_none, is_revision, refuse_kept
+from churn.core.integrity import LOCK_FILE, git_or_none, is_revision, lock_outputs, refuse_kept
 from churn.core.markdown import code, signed
 from churn.core.params import DecisionParams, ReportParams, load_params
 from churn.core.stats import DECISION, DIRECTIONS, HEADLINE, HIGHER_IS_BETTER, Comparison
@@ -357,14 +357,6 @@ def _raw_dep(side: Side) -> tuple[str, str] | None:
     return None
 
 
-def _outputs(lock: dict) -> dict[str, str]:
-    return {
-        out["path"]: out.get("md5", "")
-        for stage in lock.get("stages", {}).values()
-        for out in stage.get("outs", [])
-    }
-
-
 def build_report(
     base: Side,
     head: Side,
@@ -395,7 +387,7 @@ def build_report(
         parts += [metrics_table(None, head.metrics, base.label), ""]
         parts += ["### Plots", "", _charts(None, head, base.label, images)]
         return "\n".join(parts) + "\n"
-    if base.params == head.params and _outputs(base.lock) == _outputs(head.lock):
+    if base.params == head.params and lock_outputs(base.lock) == lock_outputs(head.lock):
         parts += [
             f"**No changes**: params and every pipeline output are identical to {base.label}.",
             "",
