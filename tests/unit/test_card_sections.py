@@ -534,6 +534,28 @@ def test_money_intervals_from_enough_rows_are_shown():
     assert card._interval(MONEY_METRICS, "decision/profit", MONEY_Y) == f"—, {TOO_FEW}"
 
 
+def test_money_intervals_are_judged_on_the_rows_evaluate_bootstrapped(params):
+    """12 churners in the split, a few in the ``ci_max_rows`` sample: no interval shown.
+
+    The card judged "too few rows" on the whole split, while evaluate drew the money
+    intervals from the sample; the same cap over every row shows them.
+    """
+    y = np.zeros(5000, dtype=int)
+    y[np.arange(12) * 400 + 7] = 1
+    held = int(y[stats.sample_rows(5000, 1000, 5)].sum())
+    assert 1 <= held < 10  # the seeded draw itself, independent of the code under test
+    proba = np.where(y == 1, 0.9, 0.1)
+    measured = Measured({"policy": "fixed", "threshold": 0.5}, np.full(5000, 1.0), MONEY_METRICS)
+    capped = _with(params, "evaluate", ci_max_rows=1000, seed=5)
+    lines = card._decision_section(y, proba, measured, capped)
+    assert lines[5].endswith(f"(95 % bootstrap interval —, {TOO_FEW}).")
+    assert lines[7].endswith(f"(—, {TOO_FEW}): the ceiling a threshold could reach here.")
+    whole = _with(params, "evaluate", ci_max_rows=5000, seed=5)
+    lines = card._decision_section(y, proba, measured, whole)
+    assert lines[5].endswith("(95 % bootstrap interval [1,000, 1,500]).")
+    assert lines[7].endswith("([90,000, 120,000]): the ceiling a threshold could reach here.")
+
+
 @pytest.mark.parametrize(
     ("threshold", "top_share", "said", "brief", "listed", "share"),
     [

@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from sklearn import metrics as skm
 
 from churn.core.errors import ChurnError, clip
@@ -75,12 +76,16 @@ def sample_labelled(y: np.ndarray, cap: int, seed: int, key: str, least: int = 1
     if len(rows) == len(y):
         return rows
     drawn, held = np.unique(y[rows], return_counts=True)
-    for kind, total in zip(*np.unique(y, return_counts=True), strict=True):
-        have = int(held[drawn == kind].sum())
-        if have < least <= total:  # fewer than ``least`` in all: the caller's own check
+    have = dict(zip(drawn.tolist(), held.tolist(), strict=True))
+    # Only a class the sample is short of is counted in all, after one hash pass over
+    # the labels: counting every class sorted ten million of them (np.unique) to check
+    # a sample that, but for a rare draw, holds them all.
+    for kind in sorted(k for k in pd.unique(y).tolist() if have.get(k, 0) < least):
+        total = int(np.count_nonzero(y == kind))
+        if least <= total:  # fewer than ``least`` in all: the caller's own check
             raise ChurnError(
                 f"params.yaml: {key}: the seeded sample of {cap:,} of {len(y):,} rows holds "
-                f"{have} of the {total:,} rows of class {clip(repr(kind.item()))}, fewer "
+                f"{have.get(kind, 0)} of the {total:,} rows of class {clip(repr(kind))}, fewer "
                 f"than {least}: raise {key}"
             )
     return rows

@@ -14,7 +14,7 @@ from churn.core.contract import Contract
 from churn.core.errors import ChurnError
 from churn.core.integrity import file_md5
 from churn.core.markdown import cell, code, inner, percent
-from churn.core.params import Params
+from churn.core.params import EvaluateParams, Params
 from churn.core.stats import (
     METRICS,
     TOO_FEW,
@@ -79,7 +79,7 @@ def _metrics_section(
     values, base = scores.model, scores.baseline
     # Intervals on a seeded subsample: as wide as or wider than the full set's, at a
     # bounded cost (1,000 resamples of 200,000 rows would dominate evaluate).
-    rows = sample_labelled(y, ev.ci_max_rows, ev.seed, "evaluate.ci_max_rows")
+    rows = interval_rows(y, ev)
     cis = confidence_intervals(
         y[rows], proba[rows], threshold, resamples=ev.ci_resamples, seed=ev.seed
     )
@@ -151,6 +151,7 @@ def _decision_section(
 ) -> list[str]:
     """What the threshold trades in money: the policy, its profit, the gains and profit curves."""
     m, d = measured.metrics, params.decision
+    sampled = y[interval_rows(y, params.evaluate)]  # the rows evaluate bootstrapped
     captured = decision.gains(y, proba, np.array(SHARES))
     lifted = decision.lift(y, proba, np.array(SHARES))
     profit = decision.profit_at(
@@ -164,11 +165,12 @@ def _decision_section(
         f"- Threshold **{inner(measured.threshold, '.4f')}**, {_how_chosen(measured.policy)}.",
         f"- On the test split it contacts {m['decision/contact_share']:.1%} of the customers; "
         f"expected profit **{m['profit']:,.0f} per 1,000 customers** (95 % bootstrap interval "
-        f"{_interval(m, 'decision/profit', y)}).",
+        f"{_interval(m, 'decision/profit', sampled)}).",
         f"- Contacting the riskiest {percent(d.top_share, 0)} reaches "
         f"{m['capture_at_k']:.1%} of the churners: lift {m['lift_at_k']:.2f}.",
         f"- In hindsight the best share on the test split is {m['decision/best_share']:.1%}, "
-        f"{m['decision/max_profit']:,.0f} per 1,000 ({_interval(m, 'decision/max_profit', y)}): "
+        f"{m['decision/max_profit']:,.0f} per 1,000 "
+        f"({_interval(m, 'decision/max_profit', sampled)}): "
         "the ceiling a threshold could reach here.",
         "",
         "Gains and profit by contact share, riskiest first (plots: `gains`, `lift`, `profit`):",
@@ -181,8 +183,20 @@ def _decision_section(
     return [*lines, ""]
 
 
+def interval_rows(y: np.ndarray, evaluation: EvaluateParams) -> np.ndarray:
+    """The test rows every bootstrap interval is drawn from: at most ``ci_max_rows``, seeded.
+
+    evaluate's money intervals and the card's metric intervals use these rows, and the
+    card judges whether they hold enough of each class on these rows, not the whole split.
+    """
+    return sample_labelled(y, evaluation.ci_max_rows, evaluation.seed, "evaluate.ci_max_rows")
+
+
 def _interval(metrics: dict, name: str, y: np.ndarray) -> str:
-    """``[low, high]`` of a money metric; none from too few rows of a class (zero width)."""
+    """``[low, high]`` of a money metric; none from too few rows of a class (zero width).
+
+    ``y``: the labels of the rows its bootstrap drew from (:func:`interval_rows`).
+    """
     if not enough_rows(y):
         return f"—, {TOO_FEW}"
     return f"[{metrics[f'{name}_low']:,.0f}, {metrics[f'{name}_high']:,.0f}]"

@@ -106,7 +106,7 @@ def decision_metrics(
     options = {"resamples": evaluation.ci_resamples, "seed": evaluation.seed}
     # Intervals on at most ci_max_rows rows (as the card's): a bootstrap of millions of
     # test rows would dominate evaluate, and a subsample's interval is only wider.
-    rows = sample_labelled(y, evaluation.ci_max_rows, evaluation.seed, "evaluate.ci_max_rows")
+    rows = card.interval_rows(y, evaluation)
     at_threshold = decision_intervals(y[rows], gain[rows], top[rows], **options)["profit"]
     best_rows = decision.top_mask(proba, best / len(y))  # the top ``best`` customers
     best_gain = decision.PER * profits * best_rows
