@@ -20,13 +20,14 @@ from fastapi.testclient import TestClient
 from scipy import stats
 
 from churn.core import io
-from churn.core.contract import Column, Contract
+from churn.core.contract import Column, Contract, read_contract
 from churn.core.errors import ChurnError
 from churn.core.params import MonitorParams
 from churn.ops import drift
 from churn.ops import monitor as mon
 from churn.ops.drift import (
     CategoricalSummary,
+    Check,
     NumericSummary,
     compare_categorical,
     compare_numeric,
@@ -154,6 +155,62 @@ def test_a_rule_past_its_threshold_by_chance_alone_is_no_drift():
     assert check.missing_change == pytest.approx(-0.08)
     assert check.missing_p_value == pytest.approx(stats.binomtest(0, 50, 0.08).pvalue)
     assert not check.drifted
+
+
+def test_the_gating_p_values_of_all_checks_are_adjusted_together():
+    """Benjamini-Hochberg over every gate; a raw-category chi-square and None gate nothing.
+
+    By hand: sorted 0.005, 0.01, 0.03, 0.04 of m = 4 tests; p(k) * m / k, then the
+    running minimum from the top: 0.02, 0.02, 0.04, 0.04.
+    """
+    numeric = Check("x", "numeric", 0.5, "ks", 0.3, 0.04, 0.1, 0.0, 0.2, 0, 0.01, 0.03, 0.005)
+    categorical = Check("k", "categorical", 0.0, "chi-square", 9.0, 1e-9, 0.0)
+    drift.adjust([numeric, categorical])
+    assert numeric.adjusted_p_values == pytest.approx(
+        {
+            "psi_p_value": 0.02,
+            "p_value": 0.04,
+            "out_of_range_p_value": 0.04,
+            "missing_p_value": 0.02,
+        }
+    )
+    assert categorical.adjusted_p_values == {}
+    assert drift.gating(categorical) == {}
+    assert drift.adjust([]) == []
+
+
+def test_a_rule_reads_its_adjusted_p_value_and_says_so():
+    """A KS p of 0.004 fires alone; among 20 gates with nothing else unlikely it is 0.08."""
+
+    def check(name, p_value):
+        return Check(name, "numeric", 0.0, "ks", 0.3, p_value, 0.0, 0.0, 0.0, 0, 1.0, 1.0, 1.0)
+
+    alone = judge(check("x", 0.004), PARAMS)
+    assert alone.reasons == ["KS 0.300 >= 0.1 (p 0.004 < 0.01)"]
+    family = drift.judge_all([check("x", 0.004), *(check(f"c{i}", 1.0) for i in range(4))], PARAMS)
+    assert family[0].adjusted_p_values["p_value"] == pytest.approx(0.004 * 20)
+    assert not family[0].drifted
+    assert family[0].reasons == []
+    strong = drift.judge_all([check("x", 1e-6), *(check(f"c{i}", 1.0) for i in range(4))], PARAMS)
+    assert strong[0].reasons == ["KS 0.300 >= 0.1 (adjusted p 2e-05 < 0.01)"]
+    assert [c.drifted for c in strong] == [True, False, False, False, False]
+
+
+def test_samples_of_the_test_split_are_not_flagged_once_adjusted_together(trained):
+    """Each of 19 features tested at alpha alone flagged 5 of 40 samples of 50 rows."""
+    contract = read_contract(trained / "data/prepared/contract.json")
+    reference = io.read_parquet(trained / "data/prepared/train.parquet")
+    test = io.read_parquet(trained / "data/prepared/test.parquet")
+    alone = together = 0
+    for seed in range(40):
+        batch = test.sample(50, random_state=seed)
+        checks = mon.compare(reference, batch, contract, PARAMS)
+        together += any(c.drifted for c in checks)
+        for c in checks:
+            c.adjusted_p_values.clear()
+            c.reasons.clear()
+        alone += any(judge(c, PARAMS).drifted for c in checks)
+    assert (alone, together) == (5, 0)
 
 
 def test_a_share_just_under_its_threshold_does_not_read_as_reaching_it(tmp_path, tiny_model):
@@ -420,6 +477,18 @@ def tiny_model():
     return make_pipeline(features, LogisticRegression()).fit(frame[["n", "k"]], target)
 
 
+def whole_batch_checks(reference, frame, test_scores, scores) -> list[dict]:
+    """TINY's checks of the whole batch at once and the scores', judged as one family."""
+    checks = [
+        drift.compare_numeric("n", reference["n"], frame["n"], PARAMS, TINY.columns["n"]),
+        drift.compare_categorical("k", reference["k"], frame["k"], TINY.columns["k"]),
+    ]
+    summary = drift.NumericSummary(pd.Series(test_scores), PARAMS.bins, -np.inf, np.inf)
+    summary.add(scores)
+    checks.append(drift.score_check(summary))
+    return [dataclasses.asdict(c) for c in drift.judge_all(checks, PARAMS)]
+
+
 @pytest.mark.parametrize("chunk", [1, 7, 1000])
 def test_the_chunked_batch_gives_the_whole_batchs_checks(tmp_path, chunk, tiny_model):
     frame = tiny_batch(60)
@@ -429,15 +498,14 @@ def test_the_chunked_batch_gives_the_whole_batchs_checks(tmp_path, chunk, tiny_m
     )
     frame.to_csv(tmp_path / "batch.csv", index=False)
     reference, test_scores = tiny_batch(200).drop(columns="extra"), np.linspace(0.1, 0.9, 50)
-    whole = [dataclasses.asdict(c) for c in mon.compare(reference, frame, TINY, PARAMS)]
     accepted = frame[frame["k"] != "z"]  # the service would refuse z
     scored = tiny_model.predict_proba(accepted[["n", "k"]])[:, 1]
     for name, scores in (("log.jsonl", logged), ("batch.csv", scored)):
         batch = mon.Batch(reference, test_scores, TINY, PARAMS)
         mon.read(batch, mon.open_batch(tmp_path / name, TINY), tiny_model, chunk)
-        assert [dataclasses.asdict(c) for c in batch.checks()] == whole
-        expected = drift.compare_scores(test_scores, scores, PARAMS)
-        assert dataclasses.asdict(batch.prediction()) == dataclasses.asdict(expected)
+        features, prediction = batch.judged()
+        whole = whole_batch_checks(reference, frame, test_scores, scores)
+        assert [dataclasses.asdict(c) for c in [*features, prediction]] == whole
         assert (batch.rows, batch.scores.rows) == (60, len(scores))
     assert batch.refused == 60 - len(accepted) > 0
 
@@ -470,6 +538,7 @@ def test_predictions_are_not_computed_when_no_row_is_scored(tmp_path, tiny_model
         "psi_p_value": None,
         "out_of_range_p_value": None,
         "missing_p_value": None,
+        "adjusted_p_values": {},
         "drifted": None,
         "reasons": [],
     }

@@ -11,6 +11,11 @@ statistic is the one computed on the whole batch at once:
   values are kept and handed to ks_2samp; beyond, scipy's asymptotic formula, which
   ks_2samp uses there too (:func:`ks_pvalue`);
 - the chi-square test, the missing, unseen and out-of-range shares need counts.
+
+The rules are judged together (:func:`judge_all`): every p-value that gates a rule, of
+every feature and of the predictions, is adjusted for the number of them
+(Benjamini-Hochberg), so a batch drawn as the reference was is flagged with chance at
+most ``alpha``, not once per feature.
 """
 
 import math
@@ -55,6 +60,9 @@ class Check:
     psi_p_value: float | None = None  # chi-square on PSI's own bins
     out_of_range_p_value: float | None = None  # binomial, at 2/(m+1), a new extreme's chance
     missing_p_value: float | None = None  # binomial, at the reference's missing rate
+    # The gating p-values above after the family's correction (:func:`adjust`), keyed
+    # by their field; a rule reads its adjusted value, or its own while none is set.
+    adjusted_p_values: dict[str, float] = field(default_factory=dict)
     drifted: bool = False
     reasons: list[str] = field(default_factory=list)
 
@@ -407,26 +415,64 @@ def compare_categorical(
     return categorical_check(name, ref, summary, column)
 
 
+GATES = ("psi_p_value", "p_value", "out_of_range_p_value", "missing_p_value")
+
+
+def gating(check: Check) -> dict[str, float]:
+    """The p-values that gate a rule of ``check``, by field (``p_value``: a KS test's only).
+
+    A categorical feature's chi-square over its raw categories is reported, not a rule:
+    its PSI's own chi-square (``psi_p_value``) gates the PSI rule.
+    """
+    found = {name: getattr(check, name) for name in GATES}
+    if check.test != "ks":
+        del found["p_value"]
+    return {name: float(value) for name, value in found.items() if value is not None}
+
+
+def adjust(checks: list[Check]) -> list[Check]:
+    """Set every check's ``adjusted_p_values``: Benjamini-Hochberg over all their gates.
+
+    19 features each tested at ``alpha`` flagged 10 of 100 samples of 50 test-split rows;
+    adjusted together, a batch with no drift is flagged with chance at most ``alpha``,
+    and among the features flagged the expected share flagged by chance is at most that.
+    """
+    gates = [(check, name, value) for check in checks for name, value in gating(check).items()]
+    if not gates:
+        return checks
+    raw = np.array([value for _, _, value in gates])
+    adjusted = stats.false_discovery_control(np.where(np.isnan(raw), 1.0, raw), method="bh")
+    for (check, name, _), value in zip(gates, adjusted, strict=True):
+        check.adjusted_p_values[name] = float(value)
+    return checks
+
+
+def judge_all(checks: list[Check], params: MonitorParams) -> list[Check]:
+    """:func:`judge` each check after adjusting all their p-values together (:func:`adjust`)."""
+    return [judge(check, params) for check in adjust(checks)]
+
+
 def judge(check: Check, params: MonitorParams) -> Check:
     """Flag drift by the thresholds in params, saying which rule fired.
 
     A rule fires when its reading passes its threshold and, for PSI, KS, the range and
     the missing rate, is unlikely by chance (p < alpha): with thousands of rows a p-value
-    alone flags trivial shifts, and with a few dozen a threshold alone flags noise.
+    alone flags trivial shifts, and with a few dozen a threshold alone flags noise. The
+    p-values read are the adjusted ones where :func:`adjust` set them.
     """
-    if check.psi >= params.psi and _unlikely(check.psi_p_value, params):
+    if check.psi >= params.psi and _unlikely(check, "psi_p_value", params):
         check.reasons.append(
             f"PSI {shown(check.psi, params.psi, '.3f')} >= {params.psi}"
-            f"{_chance(check.psi_p_value, params)}"
+            f"{_chance(check, 'psi_p_value', params)}"
         )
     if (
         check.test == "ks"
         and check.statistic >= params.ks_statistic
-        and check.p_value < params.alpha
+        and _unlikely(check, "p_value", params)
     ):
         check.reasons.append(
             f"KS {shown(check.statistic, params.ks_statistic, '.3f')} >= {params.ks_statistic}"
-            f"{_chance(check.p_value, params)}"
+            f"{_chance(check, 'p_value', params)}"
         )
     if check.unseen_share >= params.unseen_share:  # no row of the reference is unseen
         check.reasons.append(
@@ -442,43 +488,51 @@ def _share_reasons(check: Check, params: MonitorParams) -> list[str]:
     """:func:`judge`'s range and missing-rate rules."""
     reasons = []
     limit = params.out_of_range_share
-    if check.out_of_range_share >= limit and _unlikely(check.out_of_range_p_value, params):
+    if check.out_of_range_share >= limit and _unlikely(check, "out_of_range_p_value", params):
         reasons.append(
             f"outside the training range {shown(check.out_of_range_share, limit, '.1%')} "
-            f">= {percent(limit)}{_chance(check.out_of_range_p_value, params)}"
+            f">= {percent(limit)}{_chance(check, 'out_of_range_p_value', params)}"
         )
     change = check.missing_change
-    if abs(change) >= params.missing_change and _unlikely(check.missing_p_value, params):
+    if abs(change) >= params.missing_change and _unlikely(check, "missing_p_value", params):
         reasons.append(
             f"missing rate {shown(change, params.missing_change, '+.1%')} "
             f"(limit ±{percent(params.missing_change)}"
-            f"{_chance(check.missing_p_value, params, ', ')})"
+            f"{_chance(check, 'missing_p_value', params, ', ')})"
         )
     return reasons
 
 
-def _unlikely(p_value: float | None, params: MonitorParams) -> bool:
+def _gate(check: Check, name: str) -> float | None:
+    """The p-value rule ``name`` reads: adjusted where :func:`adjust` set it (None: untested)."""
+    return check.adjusted_p_values.get(name, getattr(check, name))
+
+
+def _unlikely(check: Check, name: str, params: MonitorParams) -> bool:
     """Whether a rule's reading is unlikely by chance; an untested one (None) counts so."""
+    p_value = _gate(check, name)
     return p_value is None or p_value < params.alpha
 
 
-def _chance(p_value: float | None, params: MonitorParams, lead: str = " (") -> str:
-    """`` (p 0.003 < 0.01)`` for a tested rule; nothing for one that was not (None)."""
+def _chance(check: Check, name: str, params: MonitorParams, lead: str = " (") -> str:
+    """`` (p 0.003 < 0.01)`` for a tested rule (``adjusted p`` once adjusted); else nothing."""
+    p_value = _gate(check, name)
     if p_value is None:
         return ""
-    text = f"p {shown(p_value, params.alpha, '.2g')} < {params.alpha}"
+    said = "adjusted p" if name in check.adjusted_p_values else "p"
+    text = f"{said} {shown(p_value, params.alpha, '.2g')} < {params.alpha}"
     return f", {text}" if lead == ", " else f" ({text})"
 
 
-def score_check(summary: NumericSummary, params: MonitorParams) -> Check | None:
-    """The scores' PSI and KS, judged; None without a score (no row was scored).
+def score_check(summary: NumericSummary) -> Check | None:
+    """The scores' PSI and KS, to be judged with the features'; None without a score.
 
     Without scores there is nothing to compare: PSI 0 and p 1 read as "stable".
     """
     if not summary.present:
         return None
     statistic, p_value = summary.ks()
-    check = Check(
+    return Check(
         "prediction",
         "score",
         summary.psi(),
@@ -488,11 +542,11 @@ def score_check(summary: NumericSummary, params: MonitorParams) -> Check | None:
         0.0,
         psi_p_value=summary.psi_p_value(),
     )
-    return judge(check, params)
 
 
 def compare_scores(reference: np.ndarray, batch: np.ndarray, params: MonitorParams) -> Check | None:
     """The model's score distribution on the batch against the test split's (none: None)."""
     summary = NumericSummary(pd.Series(reference, dtype=float), params.bins, -np.inf, np.inf)
     summary.add(batch)
-    return score_check(summary, params)
+    check = score_check(summary)
+    return None if check is None else judge_all([check], params)[0]

@@ -67,7 +67,7 @@ from churn.ops.drift import (
     NumericSummary,
     categorical_check,
     categorical_summary,
-    judge,
+    judge_all,
     numeric_summary,
     score_check,
 )
@@ -126,21 +126,29 @@ class Batch:
         """Count one chunk of the model's scores."""
         self.scores.add(scores)
 
-    def checks(self) -> list[Check]:
-        """One judged check per feature, in contract order."""
-        out = []
+    def judged(self) -> tuple[list[Check], Check | None]:
+        """Each feature's check, in contract order, and the scores' (None: none scored).
+
+        Judged together (:func:`judge_all`): their p-values are adjusted as one family.
+        """
+        features = []
         for name, summary in self.features.items():
             if isinstance(summary, NumericSummary):
-                check = summary.check(name)
+                features.append(summary.check(name))
             else:
                 column = self.contract.columns[name]
-                check = categorical_check(name, self.reference[name], summary, column)
-            out.append(judge(check, self.params))
-        return out
+                features.append(categorical_check(name, self.reference[name], summary, column))
+        prediction = score_check(self.scores)
+        judge_all([*features, *([prediction] if prediction is not None else [])], self.params)
+        return features, prediction
+
+    def checks(self) -> list[Check]:
+        """:meth:`judged`'s feature checks."""
+        return self.judged()[0]
 
     def prediction(self) -> Check | None:
-        """The scores' judged check; None when no row was scored."""
-        return score_check(self.scores, self.params)
+        """:meth:`judged`'s check of the scores; None when no row was scored."""
+        return self.judged()[1]
 
 
 def compare(
@@ -886,7 +894,7 @@ def run(input_path: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> int:
     reference = io.read_parquet(params.paths.train)
     batch = Batch(reference, test_scores, contract, params.monitor)
     read(batch, source, model, chunk_rows)
-    checks, prediction = batch.checks(), batch.prediction()
+    checks, prediction = batch.judged()
     warning = ""
     if batch.rows < params.monitor.min_rows:
         warning = (
