@@ -577,6 +577,43 @@ def test_a_bad_value_in_a_later_chunk_names_its_row_in_the_file(tmp_path, tiny_m
     ]
 
 
+def test_a_bad_json_lines_record_is_named_by_its_line_with_blank_lines_before_it(
+    tmp_path, tiny_model
+):
+    """With blank lines in the file, the value on line 15 was "row 12".
+
+    A line JSON cannot read was named by its line already; blank and whitespace-only
+    lines count, as an editor shows them.
+    """
+
+    def write(records: pd.DataFrame) -> Path:
+        lines = records.to_json(orient="records", lines=True).splitlines()
+        # Lines 1-3: records 0-2; 4: blank; 5-7: records 3-5; 8: spaces; 9: "\r";
+        # then record k (from 6 on) on line k + 4.
+        text = "\n".join([*lines[:3], "", *lines[3:6], "   ", "\r", *lines[6:]]) + "\n"
+        path.write_text(text)
+        assert text.split("\n")[14] == lines[11]  # record 11 on line 15
+        return path
+
+    path = tmp_path / "log.jsonl"
+    records = tiny_batch(20).drop(columns="extra").assign(churn_probability=0.5)
+    records.loc[11, "n"] = -3.0
+    write(records)
+    for chunk_rows in (7, 100):  # in a later chunk, and in the first
+        assert read_refused(path, tiny_model, chunk_rows).splitlines() == [
+            f"{path}: 1 data contract check(s) failed",
+            "  n: >= 0: 1 bad row(s) (line 15: -3.0)",
+        ]
+    records.loc[11, "n"] = 3.0
+    records.loc[13, "churn_probability"] = 1.5
+    write(records)
+    assert read_refused(path, tiny_model, 7) == (
+        f"{path}: churn_probability: not a probability in 0..1: 1 bad row(s) (line 17: 1.5)"
+    )
+    assert mon.record_lines(path, pd.RangeIndex(7, 14)).tolist() == [10, 11, 12, 13, 14, 15, 16]
+    assert mon.record_lines(path, pd.RangeIndex(0, 4)).tolist() == [0, 1, 2, 4]
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_batch_needs_no_id_column_even_when_the_data_has_one(tmp_path, suffix):
     with_id = dataclasses.replace(TINY, id="customer", id_in_data=True)
@@ -648,9 +685,10 @@ def test_an_empty_or_blank_category_in_json_lines_is_missing_as_in_a_csv(
         batch = mon.Batch(tiny_batch(100), np.linspace(0, 1, 10), strict, PARAMS)
         with pytest.raises(ChurnError) as err:
             mon.read(batch, mon.open_batch(tmp_path / name, strict), tiny_model, 100)
+        unit = "line" if name.endswith(".jsonl") else "row"  # JSON lines: named by line
         assert str(err.value).splitlines() == [
             f"{tmp_path / name}: 1 data contract check(s) failed",
-            "  k: not null: 1 bad row(s) (row 2: nan)",
+            f"  k: not null: 1 bad row(s) ({unit} 2: nan)",
         ]
 
 
@@ -713,7 +751,7 @@ def test_binary_text_is_read_as_text_and_other_bytes_are_one_line(tmp_path):
             "log.jsonl",
             '{"n": 1, "k": "a", "churn_probability": 0.5}\n{"n": 1, "k": "a"}\n'
             '{"n": 1, "k": "a", "churn_probability": 5.0}\n',
-            "churn_probability: not a probability in 0..1: 2 bad row(s) (row 2: nan)",
+            "churn_probability: not a probability in 0..1: 2 bad row(s) (line 2: nan)",
         ),
     ],
 )

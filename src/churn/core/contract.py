@@ -738,19 +738,23 @@ def _label_check(contract: Contract):
     return pa.Check(lambda s: one_of(s, labels), name=f"one of {labels}")
 
 
-def _failures(schema, frame: pd.DataFrame) -> list[str]:
+def _failures(schema, frame: pd.DataFrame, unit: str = "row") -> list[str]:
     """Validate lazily; one line per failed (column, check): count, rows and values."""
     from pandera.errors import SchemaErrors
 
     try:
         schema.validate(frame, lazy=True)
     except SchemaErrors as err:
-        return describe_failures(err.failure_cases)
+        return describe_failures(err.failure_cases, unit)
     return []
 
 
-def describe_failures(cases: pd.DataFrame) -> list[str]:
-    """Group pandera's failure cases by column and check, keeping first-seen order."""
+def describe_failures(cases: pd.DataFrame, unit: str = "row") -> list[str]:
+    """Group pandera's failure cases by column and check, keeping first-seen order.
+
+    An example is named ``<unit> <index + 1>``: a row of the frame, or the line of a
+    JSON-lines file whose frame is indexed by line.
+    """
     lines = []
     grouped = cases.groupby(["column", "check"], sort=False, dropna=False)
     for (column, check), group in grouped:
@@ -758,7 +762,7 @@ def describe_failures(cases: pd.DataFrame) -> list[str]:
         count = len(rows) if len(rows) else len(group)
         shown = group.head(EXAMPLES)
         examples = ", ".join(
-            f"row {int(i) + 1}: {clip(repr(v), 40)}" if pd.notna(i) else clip(repr(v), 40)
+            f"{unit} {int(i) + 1}: {clip(repr(v), 40)}" if pd.notna(i) else clip(repr(v), 40)
             for i, v in zip(shown["index"], shown["failure_case"], strict=True)
         )
         lines.append(f"{clip(column)}: {rule_text(check)}: {count} bad row(s) ({examples})")
@@ -790,14 +794,18 @@ def validate(frame: pd.DataFrame, contract: Contract, source: str) -> None:
         )
 
 
-def validate_features(frame: pd.DataFrame, contract: Contract, source: str) -> None:
+def validate_features(
+    frame: pd.DataFrame, contract: Contract, source: str, unit: str = "row"
+) -> None:
     """Check a batch to score or monitor: the features only (no target, no id needed).
 
     Extra columns are allowed (a batch may carry the id or the label); categories
-    outside the contract are not errors here: monitoring counts them.
+    outside the contract are not errors here: monitoring counts them. ``unit`` names
+    what the frame's index counts (:func:`describe_failures`).
     """
     require_columns(contract.features, frame.columns, source)
-    problems = _failures(_error_schema(contract, features_only=True, categories=False), frame)
+    schema = _error_schema(contract, features_only=True, categories=False)
+    problems = _failures(schema, frame, unit)
     if problems:
         raise ChurnError(
             f"{source}: {len(problems)} data contract check(s) failed\n  " + "\n  ".join(problems)

@@ -771,24 +771,66 @@ def refused_rows(batch: pd.DataFrame, contract: Contract) -> np.ndarray:
     return refused
 
 
-def check_logged_scores(scores: np.ndarray, rows: pd.Index, path: Path) -> None:
+def check_logged_scores(scores: np.ndarray, rows: pd.Index, path: Path, unit: str = "row") -> None:
     """A logged score is a probability: present and within 0..1 on every line."""
     bad = ~((scores >= 0) & (scores <= 1))  # NaN (a line without one) is bad too
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise ChurnError(
             f"{path}: {SCORE_COLUMN}: not a probability in 0..1: {int(bad.sum())} bad row(s) "
-            f"(row {rows[first] + 1}: {float(scores[first])!r})"
+            f"({unit} {rows[first] + 1}: {float(scores[first])!r})"
         )
+
+
+def check_chunk(
+    frame: pd.DataFrame, logged: np.ndarray | None, source: BatchFile, contract: Contract
+) -> None:
+    """:func:`validate_features` and the logged scores' check of one chunk.
+
+    A JSON-lines file's records are named by their line, as a line JSON cannot read is:
+    with blank lines in it, the value on line 11 was "row 8". The lines are found only
+    when a chunk is refused, and the chunk is checked again under them.
+    """
+    try:
+        validate_features(frame, contract, str(source.path))
+        if logged is not None:
+            check_logged_scores(logged, frame.index, source.path)
+    except ChurnError:
+        if source.kind != "jsonl":
+            raise
+        lined = frame.set_axis(record_lines(source.path, frame.index))
+        validate_features(lined, contract, str(source.path), unit="line")
+        if logged is not None:
+            check_logged_scores(logged, lined.index, source.path, unit="line")
+        raise
+
+
+def record_lines(path: Path, records: pd.Index) -> pd.Index:
+    """The 0-based lines of the JSON-lines file's 0-based ``records`` (consecutive ones).
+
+    Blank lines hold no record, as the reader skips them. Only the lines of the records
+    asked for are kept: a chunk's, however far into the file.
+    """
+    first, last = int(records.min()), int(records.max())
+    found: list[int] = []
+    record = -1
+    with path.open("rb") as fh:
+        for number, line in enumerate(json_lines(fh)):
+            if not line.strip():
+                continue
+            record += 1
+            if record >= first:
+                found.append(number)
+            if record == last:
+                break
+    return pd.Index(np.asarray(found)[records.to_numpy() - first])
 
 
 def read(batch: Batch, source: BatchFile, model: Any, chunk_rows: int) -> None:
     """One pass over the batch: each chunk validated, counted and (unless logged) scored."""
     contract = batch.contract
     for frame, logged in read_ahead(chunks(source, contract, chunk_rows)):
-        validate_features(frame, contract, str(source.path))
-        if logged is not None:
-            check_logged_scores(logged, frame.index, source.path)
+        check_chunk(frame, logged, source, contract)
         batch.add(frame)
         scores = logged
         if scores is None:
