@@ -18,11 +18,18 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from churn.core import io
 from churn.core.contract import Column, Contract, read_contract
-from churn.serving.app import Service
-from churn.serving.parsing import each_name_once, fast_decoder, read_loosely, to_frame
+from churn.serving.app import VALIDATE_SLICE, Service, with_rest
+from churn.serving.parsing import (
+    each_name_once,
+    example_customer,
+    fast_decoder,
+    read_loosely,
+    to_frame,
+)
 from churn.serving.settings import Settings
 
 ODD_TOKENS = ["true", "false", "null", '"1.5"', '"x"', "1e400", "-1e400", "NaN", "Infinity"]
@@ -353,3 +360,84 @@ def test_the_literal_scan_keeps_no_state_per_character():
     finally:
         tracemalloc.stop()
     assert peak < 8 * len(body)  # the body's copies; the plain pattern: ~115 bytes a character
+
+
+def whole_body_errors(service: Service, body: bytes) -> list[dict] | None:
+    """The 422's errors from one pydantic call on the whole body (None: it is valid)."""
+    try:
+        service.request_model.model_validate_json(body)
+    except ValidationError as err:
+        limit = service.settings.max_errors
+        errors = [
+            {"loc": ("body", *e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in err.errors(include_url=False)[:limit]
+        ]
+        return with_rest(errors, err.error_count(), limit)
+    return None
+
+
+class CountingModel:
+    """The request model, counting the customers pydantic is given per call."""
+
+    def __init__(self, model: type) -> None:
+        self.model, self.sizes = model, []
+
+    def model_validate_json(self, body: bytes):
+        """Count, then validate as the model does."""
+        self.sizes.append(len(json.loads(body)["customers"]))
+        return self.model.model_validate_json(body)
+
+
+def sliced_errors(service: Service, body: bytes, monkeypatch) -> tuple[list | None, list[int]]:
+    """parse_checked's 422 errors (None: accepted) and the customers per pydantic call."""
+    counting = CountingModel(service.request_model)
+    monkeypatch.setattr(service, "request_model", counting)
+    try:
+        service.parse_checked(body)
+    except RequestValidationError as err:
+        errors = [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]} for e in err.errors()]
+        return errors, counting.sizes
+    finally:
+        monkeypatch.undo()
+    return None, counting.sizes
+
+
+def test_the_schema_sees_at_most_a_slice_of_customers_and_words_the_whole_body(
+    service: Service, monkeypatch
+) -> None:
+    """1,000 customers of unknown fields alone (3.8 MB): 221 MB of pydantic errors at once.
+
+    Validated VALIDATE_SLICE customers at a time, the 422 lists the same errors, in the
+    same order, with the same count, as one call on the whole body.
+    """
+    good = example_customer(service.contract)
+    customers = [dict(good) for _ in range(120)]
+    del customers[7][next(iter(good))]  # a missing field, in the first slice
+    customers[55]["unknown"] = 1  # in the second
+    numeric = next(n for n, c in service.contract.columns.items() if c.type == "numeric")
+    customers[101][numeric] = "many"  # in the third
+    body = json.dumps({"customers": customers}).encode()
+    errors, sizes = sliced_errors(service, body, monkeypatch)
+    assert errors == whole_body_errors(service, body)
+    assert [e["loc"][2] for e in errors] == [7, 55, 101]
+    assert sizes == [VALIDATE_SLICE, VALIDATE_SLICE, 20]
+    # Every customer wrong: the first MAX_ERRORS named, the rest counted, over all slices.
+    wide = {f"u{i}": "x" * 190 for i in range(len(service.contract.columns))}
+    body = json.dumps({"customers": [wide] * 1000}).encode()
+    errors, sizes = sliced_errors(service, body, monkeypatch)
+    assert errors == whole_body_errors(service, body)
+    assert errors[-1]["msg"].endswith(" in all; MAX_ERRORS=20)")
+    assert max(sizes) == VALIDATE_SLICE
+    assert sum(sizes) == 1000
+    # Valid: the same rows as the fast reader's.
+    body = json.dumps({"customers": [good] * 120}).encode()
+    assert service.parse_checked(body) == service.parse_fast(body)
+    # A NaN literal (msgspec cannot slice it): pydantic reads the whole body, as before.
+    body = (
+        json.dumps({"customers": [good] * 60})
+        .replace(f'"{numeric}": {json.dumps(good[numeric])}', f'"{numeric}": NaN', 1)
+        .encode()
+    )
+    errors, sizes = sliced_errors(service, body, monkeypatch)
+    assert errors == whole_body_errors(service, body)
+    assert sizes == [60]

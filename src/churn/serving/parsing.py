@@ -7,7 +7,7 @@ that words every 422. Both read raw bytes.
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NotRequired
 
@@ -248,6 +248,26 @@ def read_shape(body: bytes) -> Shape | None:
     except (msgspec.MsgspecError, ValueError, RecursionError):  # not a list: pydantic words it
         customers = []
     return Shape(list(top), [found for i, c in enumerate(customers) for found in _nested(i, c)])
+
+
+def customer_slices(body: bytes, size: int) -> Iterator[tuple[int, bytes]] | None:
+    """The body as bodies of at most ``size`` customers, each customer's bytes as written.
+
+    Each with the index of its first customer in the body; None unless the body is one
+    object of a non-empty ``customers`` list alone that msgspec reads as written (no
+    ``NaN`` literals): pydantic then judges the whole body, as before.
+    """
+    try:
+        top = _TOP.decode(body)
+        customers = _RAWS.decode(top["customers"]) if list(top) == ["customers"] else []
+    except (msgspec.MsgspecError, ValueError, RecursionError):
+        return None
+    if not customers:
+        return None
+    return (
+        (start, b'{"customers":[' + b",".join(customers[start : start + size]) + b"]}")
+        for start in range(0, len(customers), size)
+    )
 
 
 def _decoded(decoder: msgspec.json.Decoder, body: bytes) -> Any:
