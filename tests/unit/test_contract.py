@@ -266,6 +266,11 @@ def test_validate_features_checks_a_batch_without_target_or_id(telco_contract, t
     )
     with pytest.raises(ChurnError, match=r"^batch.csv: missing column\(s\) 'tenure' \(found: "):
         validate_features(batch.drop(columns=["tenure"]), telco_contract, "batch.csv")
+    # A JSON-lines batch indexed by line: its examples are named by line, not row.
+    lined = bad.set_axis(range(10, 20))
+    with pytest.raises(ChurnError) as err:
+        validate_features(lined, telco_contract, "log.jsonl", unit="line")
+    assert str(err.value).splitlines()[1] == "  monthly_charges: >= 0: 1 bad row(s) (line 11: -3.0)"
 
 
 def test_an_inferred_contract_is_validated_too(custom_dataset):
