@@ -614,6 +614,29 @@ def test_a_bad_json_lines_record_is_named_by_its_line_with_blank_lines_before_it
     assert mon.record_lines(path, pd.RangeIndex(0, 4)).tolist() == [0, 1, 2, 4]
 
 
+@pytest.mark.parametrize("between", ["", " ", "\r"])
+def test_two_records_on_one_line_leave_the_records_counted(tmp_path, tiny_model, between):
+    """The reader takes ``{...}{...}`` on one line as two records, and the records are counted.
+
+    Lines counted one record each named the wrong line, or past the file's last line a
+    traceback (exit 1: "drift").
+    """
+    records = tiny_batch(20).drop(columns="extra")
+    records.loc[11, "n"] = -3.0
+    lines = records.to_json(orient="records", lines=True).splitlines()
+    lines[2:4] = [lines[2] + between + lines[3]]  # records 2 and 3 on line 3
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    for chunk_rows in (7, 12, 100):  # the chunk ends before, at and after the file's end
+        assert read_refused(path, tiny_model, chunk_rows).splitlines() == [
+            f"{path}: 1 data contract check(s) failed",
+            "  n: >= 0: 1 bad row(s) (row 12: -3.0)",
+        ]
+    assert mon.record_lines(path, pd.RangeIndex(0, 2)).tolist() == [0, 1]  # before line 3
+    assert mon.record_lines(path, pd.RangeIndex(0, 3)) is None
+    assert mon.records_in(path, path.stat().st_size) == 20
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_batch_needs_no_id_column_even_when_the_data_has_one(tmp_path, suffix):
     with_id = dataclasses.replace(TINY, id="customer", id_in_data=True)

@@ -789,33 +789,38 @@ def check_chunk(
 
     A JSON-lines file's records are named by their line, as a line JSON cannot read is:
     with blank lines in it, the value on line 11 was "row 8". The lines are found only
-    when a chunk is refused, and the chunk is checked again under them.
+    when a chunk is refused, and the chunk is checked again under them; where a line
+    holds more than one record, the records are named by count, as before.
     """
     try:
         validate_features(frame, contract, str(source.path))
         if logged is not None:
             check_logged_scores(logged, frame.index, source.path)
     except ChurnError:
-        if source.kind != "jsonl":
+        lines = record_lines(source.path, frame.index) if source.kind == "jsonl" else None
+        if lines is None:
             raise
-        lined = frame.set_axis(record_lines(source.path, frame.index))
+        lined = frame.set_axis(lines)
         validate_features(lined, contract, str(source.path), unit="line")
         if logged is not None:
             check_logged_scores(logged, lined.index, source.path, unit="line")
         raise
 
 
-def record_lines(path: Path, records: pd.Index) -> pd.Index:
+def record_lines(path: Path, records: pd.Index) -> pd.Index | None:
     """The 0-based lines of the JSON-lines file's 0-based ``records`` (consecutive ones).
 
     Blank lines hold no record, as the reader skips them. Only the lines of the records
-    asked for are kept: a chunk's, however far into the file.
+    asked for are kept: a chunk's, however far into the file. None unless each line up
+    to the last of them holds one record: the reader takes ``{...}{...}`` on one line
+    as two, which the reader itself, counting the records of those lines, tells.
     """
     first, last = int(records.min()), int(records.max())
     found: list[int] = []
-    record = -1
+    record, end = -1, 0
     with path.open("rb") as fh:
         for number, line in enumerate(json_lines(fh)):
+            end += len(line)
             if not line.strip():
                 continue
             record += 1
@@ -823,7 +828,18 @@ def record_lines(path: Path, records: pd.Index) -> pd.Index:
                 found.append(number)
             if record == last:
                 break
+    if record != last or records_in(path, end) != last + 1:
+        return None
     return pd.Index(np.asarray(found)[records.to_numpy() - first])
+
+
+def records_in(path: Path, end: int) -> int:
+    """How many records the JSON reader finds in the file's first ``end`` bytes."""
+    options = pajson.ParseOptions(explicit_schema=pa.schema([]), unexpected_field_behavior="ignore")
+    with pa.memory_map(str(path)) as source:
+        head = pa.BufferReader(source.read_buffer(end))
+        read = pajson.ReadOptions(block_size=scoring.JSON_BLOCK_BYTES)
+        return sum(batch.num_rows for batch in pajson.open_json(head, read, options))
 
 
 def read(batch: Batch, source: BatchFile, model: Any, chunk_rows: int) -> None:
