@@ -436,7 +436,11 @@ def test_a_decision_metric_ranks_higher_first(four, metric):
     """release.metric may be a decision metric: ranking by one was a KeyError traceback."""
     shown = show(
         *(
-            exp(four[i].name, train(0.1, None), {**metrics(0.8), metric: value})
+            exp(
+                four[i].name,
+                train(*(v for _, v in four[i].values)),
+                {**metrics(0.8), metric: value},
+            )
             for i, value in enumerate([10.0, 30.0, 20.0])
         )
     )
@@ -477,7 +481,7 @@ def test_churn_sweep_table_exits_3_when_a_set_failed(four, monkeypatch, capsys):
     assert cli.main(["sweep", "table", "--grid", f"{C}=0.1,1 {WEIGHT}=null,balanced"]) == 3
     out = capsys.readouterr().out
     assert f"**Best: `{four[0].name}`**, roc_auc 0.8000" in out
-    assert out.endswith(f"No results (failed, or not pushed): `{four[1].name}`.\n")
+    assert out.endswith(f"No roc_auc (failed, or not pushed): `{four[1].name}`.\n")
 
 
 def test_a_nan_or_infinite_metric_ranks_with_the_missing(four):
@@ -517,7 +521,7 @@ def test_the_markdown_table_names_the_best(four):
         "\n"
         "Baseline (params.yaml as committed): roc_auc 0.8123.\n"
         "\n"
-        f"No results (failed, or not pushed): `{names[3]}`.\n"
+        f"No roc_auc (failed, or not pushed): `{names[3]}`.\n"
     )
 
 
@@ -716,6 +720,7 @@ def test_a_sweep_refuses_uncommitted_changes(tmp_path, monkeypatch, capsys, comm
     sh("dvc", "init", "-q")
     committed = (REPO / "params.yaml").read_text(encoding="utf-8")
     (tmp_path / "params.yaml").write_text(committed, encoding="utf-8")
+    (tmp_path / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text(encoding="utf-8"))
     sh("git", "add", "-A")
     sh("git", "commit", "-qm", "params")
     edited = committed.replace("top_share: 0.10", "top_share: 0.50")
@@ -733,3 +738,77 @@ def test_a_sweep_refuses_uncommitted_changes(tmp_path, monkeypatch, capsys, comm
     assert (tmp_path / "params.yaml").read_text(encoding="utf-8") == edited  # nothing ran
     assert not list((tmp_path / ".dvc").glob("tmp/exps/**/*.json"))
     assert io.held_locks() == ()
+
+
+def test_a_key_no_stage_reads_is_refused_naming_it(params_dict):
+    """monitor.psi=0.1,0.3: no stage reran, every set was the committed run, and one won."""
+    pipeline = io.read_yaml(REPO / "dvc.yaml")
+    read = sweep.stage_keys(pipeline)
+    assert {"train", "evaluate", "paths.reports", "source.out"} <= read
+    assert not {"monitor", "release", "report"} & {key.split(".")[0] for key in read}
+    for key, values in (("monitor.psi", "0.1,0.3"), ("release.metric", "roc_auc,brier")):
+        with pytest.raises(ChurnError) as err:
+            sweep.plan(f"{key}={values}", params_dict, read=read)
+        assert str(err.value).startswith(
+            f"grid: {key}: no stage of dvc.yaml reads it: every set would be the committed run "
+            "(the stages read keys of: data, decision, evaluate, featurize, paths, prepare, "
+        )
+    sets = sweep.plan(f"{C}=0.1,1 paths.reports=r1,r2", params_dict, read=read)
+    assert len(sets) == 4
+    only = {
+        "stages": {"a": {"params": ["train.seed", {"other.yaml": ["x"]}], "cmd": "${paths.raw}"}}
+    }
+    assert sweep.stage_keys(only) == {"train.seed", "paths.raw"}
+
+
+def test_each_experiment_is_read_from_its_own_reports_folder(params_dict):
+    """paths.reports=reports2: the set ran fine, and was "no results" (exit 3)."""
+    sets = sweep.plan("paths.reports=reports2,reports", params_dict)
+    moved = {"paths": {"reports": "reports2"}}
+    entry = exp(sets[0].name, moved, None)
+    entry["revs"][0]["data"]["metrics"] = {"reports2/metrics.json": {"data": metrics(0.7)}}
+    shown = show(entry, exp(sets[1].name, {"paths": {"reports": "reports"}}, metrics(0.6)))
+    found = sweep.results(shown, METRICS_FILE, sets)
+    assert found[sets[0].name].metrics == metrics(0.7)
+    assert found[sets[1].name].metrics == metrics(0.6)
+    assert sweep.rank(sets, found, "roc_auc").best.param_set is sets[0]
+
+
+def test_an_experiment_of_a_sets_name_with_other_values_is_never_ranked_as_it(four):
+    """A run named like the C=0.1 set that ran C=10 was ranked, crowned, shown as that set.
+
+    A leftover queue entry of the name, or a hand-made run, is such a run.
+    """
+    right = exp(four[0].name, train(0.1, None), metrics(0.80))
+    wrong = exp(four[0].name, train(10, None), metrics(0.90))
+    for order in ((right, wrong), (wrong, right)):
+        found = sweep.results(show(*order), METRICS_FILE, four)
+        assert found[four[0].name].metrics == metrics(0.80)  # the run of the set's values
+    table = sweep.rank(four, sweep.results(show(wrong), METRICS_FILE, four), "roc_auc")
+    assert table.best is None
+    assert table.differ == (four[0].name,)
+    text = sweep.markdown(table)
+    assert f"| — | `{four[0].name}` | 10 | null | — | — | — | — |\n" in text
+    assert text.endswith(
+        "Ran other values than their names say (an older or hand-made experiment of the name; "
+        f"not ranked): `{four[0].name}`.\n"
+    )
+    assert f"`{four[0].name}`" not in text.split("No roc_auc")[1].split("\n")[0]
+    assert sweep.ran_as(sweep.Result("x", "r", train(1.0, None), None), four[2])  # 1 is 1.0
+
+
+def test_a_row_without_the_metric_has_no_rank(four):
+    """A NaN or absent roc_auc was ranked 3 and 4 while listed as having no results."""
+    nan = {**metrics(0.8), "roc_auc": float("nan")}
+    absent = {k: v for k, v in metrics(0.8).items() if k != "roc_auc"}
+    shown = show(
+        *(
+            exp(four[i].name, train(*(v for _, v in four[i].values)), found)
+            for i, found in enumerate([metrics(0.7), nan, absent, metrics(0.6)])
+        )
+    )
+    text = sweep.markdown(sweep.rank(four, sweep.results(shown, METRICS_FILE, four), "roc_auc"))
+    ranks = [
+        line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ") and "`" in line
+    ]
+    assert ranks == ["| 1", "| 2", "| —", "| —"]

@@ -153,7 +153,7 @@ def test_the_collector_pulls_them_all_and_ranks_them(origin, sets, with_keys, wo
     ) in text
     baseline = json.loads((collector / "reports/metrics.json").read_text())["roc_auc"]
     assert f"Baseline (params.yaml as committed): roc_auc {baseline:.4f}." in text
-    assert f"No results (failed, or not pushed): `{never_ran[0]}`, `{never_ran[1]}`." in text
+    assert f"No roc_auc (failed, or not pushed): `{never_ran[0]}`, `{never_ran[1]}`." in text
 
     # The best one's outputs come back from S3 with its experiment.
     sh(collector, "dvc", "exp", "apply", best)

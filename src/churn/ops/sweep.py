@@ -23,10 +23,11 @@ import itertools
 import json
 import logging
 import math
+import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -236,8 +237,42 @@ def split_grid(grid: str) -> list[str]:
     return [token for token in tokens if token]
 
 
+DVC_YAML = "dvc.yaml"
+INTERPOLATED = re.compile(r"\$\{\s*([\w.-]+)\s*\}")
+
+
+def stage_keys(pipeline: Mapping[str, Any]) -> frozenset[str]:
+    """The params.yaml keys (or sections) a stage of ``dvc.yaml`` reads.
+
+    Its ``params:`` entries of params.yaml, and every ``${...}`` the stages interpolate
+    (``paths.*``, ``source.out``): changing any other key reruns nothing.
+    """
+    keys: set[str] = set()
+    for stage in (pipeline.get("stages") or {}).values():
+        for entry in (stage or {}).get("params") or []:
+            if isinstance(entry, str):
+                keys.add(entry)
+            elif isinstance(entry, Mapping):
+                keys.update(k for name, ks in entry.items() if name == PARAMS_FILE for k in ks)
+        keys.update(INTERPOLATED.findall(json.dumps(stage)))
+    return frozenset(keys)
+
+
+def _read_by_a_stage(key: str, read: Collection[str] | None) -> None:
+    """Raise unless a stage reads ``key`` (itself, or a section holding it)."""
+    if read is None:
+        return
+    parts = key.split(".")
+    if not any(".".join(parts[:depth]) in read for depth in range(1, len(parts) + 1)):
+        raise ChurnError(
+            f"grid: {clip(key)}: no stage of {DVC_YAML} reads it: every set would be the "
+            f"committed run (the stages read keys of: "
+            f"{', '.join(sorted({known.split('.')[0] for known in read}))})"
+        )
+
+
 def _grid_choices(
-    grid: str, raw: Mapping[str, Any], limit: int
+    grid: str, raw: Mapping[str, Any], limit: int, read: Collection[str] | None = None
 ) -> list[tuple[str, list[tuple[str, Any]]]]:
     tokens = split_grid(grid)
     if not tokens:
@@ -249,6 +284,7 @@ def _grid_choices(
         if any(key == known for known, _ in grid_keys):
             raise ChurnError(f"grid: {clip(key)} given twice: list all its values once, a,b,c")
         _leaf(raw, key)
+        _read_by_a_stage(key, read)
         distinct: set[str] = set()
         for text, value in choices:
             if _identity(value) in distinct:
@@ -258,7 +294,12 @@ def _grid_choices(
     return grid_keys
 
 
-def plan(grid: str, raw: Mapping[str, Any], max_sets: int = MAX_SETS) -> list[ParamSet]:
+def plan(
+    grid: str,
+    raw: Mapping[str, Any],
+    max_sets: int = MAX_SETS,
+    read: Collection[str] | None = None,
+) -> list[ParamSet]:
     """Every parameter set of ``grid``, checked against the params, in the grid's order.
 
     Args:
@@ -266,14 +307,15 @@ def plan(grid: str, raw: Mapping[str, Any], max_sets: int = MAX_SETS) -> list[Pa
             ``choice(...)``); quote a value that holds spaces.
         raw: ``params.yaml`` as a plain mapping: every key must be one of its values.
         max_sets: The most sets (experiments) the product may have.
+        read: The keys a stage reads (:func:`stage_keys`); None: not checked.
 
     Raises:
         ChurnError: One line naming the key or value: unreadable, unknown key, a
-            section, a value given twice, a key given twice, a value the typed params
-            reject, a slice that is not a declared feature, an empty grid or more than
-            ``max_sets`` sets.
+            section, a key no stage reads, a value given twice, a key given twice, a
+            value the typed params reject, a slice that is not a declared feature, an
+            empty grid or more than ``max_sets`` sets.
     """
-    grid_keys = _grid_choices(grid, raw, max_sets)
+    grid_keys = _grid_choices(grid, raw, max_sets, read)
     size = math.prod(len(choices) for _, choices in grid_keys)
     if size > max_sets:
         shape = " x ".join(str(len(choices)) for _, choices in grid_keys)
@@ -352,7 +394,11 @@ def _file_data(data: Mapping[str, Any], kind: str, path: str) -> Mapping[str, An
     return found.get("data")
 
 
-def results(shown: Sequence[Mapping[str, Any]], metrics_file: str) -> dict[str, Result]:
+def results(
+    shown: Sequence[Mapping[str, Any]],
+    metrics_file: str,
+    param_sets: Sequence[ParamSet] = (),
+) -> dict[str, Result]:
     """Named experiments in ``dvc exp show --json`` output, by name.
 
     A run that failed, or is queued or running, has no metrics here (None): dvc shows it
@@ -361,8 +407,12 @@ def results(shown: Sequence[Mapping[str, Any]], metrics_file: str) -> dict[str, 
     Args:
         shown: The parsed JSON: one entry per baseline commit (and the workspace), each
             with its experiments under ``experiments[].revs[]``.
-        metrics_file: The metrics file to read, e.g. ``reports/metrics.json``.
+        metrics_file: The metrics file to read, e.g. ``reports/metrics.json``; an
+            experiment that ran with another ``paths.reports`` is read from its own.
+        param_sets: The sweep's sets: of two experiments of one name, the one that ran
+            the set's values stands for it.
     """
+    sets = {param_set.name: param_set for param_set in param_sets}
     found: dict[str, Result] = {}
     for baseline in shown:
         for group in baseline.get("experiments") or []:
@@ -371,16 +421,45 @@ def results(shown: Sequence[Mapping[str, Any]], metrics_file: str) -> dict[str, 
                 if not name:
                     continue
                 data = rev.get("data") or {}
+                params = _file_data(data, "params", PARAMS_FILE) or {}
+                own = _own_metrics_file(params, metrics_file)
                 result = Result(
                     name,
                     str(rev.get("rev", "")),
-                    _file_data(data, "params", PARAMS_FILE) or {},
-                    _file_data(data, "metrics", metrics_file) if _finished(group, rev) else None,
+                    params,
+                    _file_data(data, "metrics", own) if _finished(group, rev) else None,
                 )
-                # A failed queue entry of the same name must not hide a finished run.
-                if name not in found or found[name].metrics is None:
+                if _better(result, found.get(name), sets.get(name)):
                     found[name] = result
     return found
+
+
+def _own_metrics_file(params: Mapping[str, Any], default: str) -> str:
+    """The metrics file an experiment wrote: under its own ``paths.reports``, if swept."""
+    reports = _dotted(params, "paths.reports", None)
+    return f"{reports}/metrics.json" if isinstance(reports, str) else default
+
+
+def _better(result: Result, held: Result | None, param_set: ParamSet | None) -> bool:
+    """Whether ``result`` should stand for its name rather than ``held``.
+
+    A failed queue entry of the same name must not hide a finished run, nor a run of
+    other values (an older queue entry, or a hand-made experiment of the name) the run
+    of this set's.
+    """
+    if held is None:
+        return True
+    if param_set is not None and ran_as(held, param_set) != ran_as(result, param_set):
+        return ran_as(result, param_set)
+    return held.metrics is None
+
+
+def ran_as(result: Result, param_set: ParamSet) -> bool:
+    """Whether ``result`` ran with every value of ``param_set`` (as its name promises)."""
+    return all(
+        _identity(_dotted(result.params, key, None)) == _identity(value)
+        for key, value in param_set.values
+    )
 
 
 def baseline_metrics(
@@ -410,6 +489,8 @@ class Table:
     rows: tuple[Row, ...]
     best: Row | None
     missing: tuple[str, ...]
+    # Of ``missing``: experiments of the set's name that ran other values (never ranked).
+    differ: tuple[str, ...] = ()
 
 
 def _dotted(mapping: Mapping[str, Any], key: str, default: Any) -> Any:
@@ -443,13 +524,18 @@ def rank(sets: Sequence[ParamSet], found: Mapping[str, Result], metric: str) -> 
     """Rows for every set, best ``metric`` first (ties by name), sets without it last."""
     higher = _higher_is_better(metric)
     rows = []
+    differ = []
     for param_set in sets:
         result = found.get(param_set.name)
         shown = tuple(
             _dotted(result.params, key, value) if result else value
             for key, value in param_set.values
         )
-        rows.append(Row(param_set, shown, result.metrics if result else None))
+        metrics = result.metrics if result else None
+        if result is not None and not ran_as(result, param_set):
+            differ.append(param_set.name)  # its name, other values: not this set's result
+            metrics = None
+        rows.append(Row(param_set, shown, metrics))
 
     def order(row: Row) -> tuple[int, float, str]:
         value = _metric(row.metrics, metric)
@@ -460,7 +546,7 @@ def rank(sets: Sequence[ParamSet], found: Mapping[str, Result], metric: str) -> 
     rows.sort(key=order)
     scored = [row for row in rows if _metric(row.metrics, metric) is not None]
     missing = tuple(row.param_set.name for row in rows if _metric(row.metrics, metric) is None)
-    return Table(metric, tuple(rows), scored[0] if scored else None, missing)
+    return Table(metric, tuple(rows), scored[0] if scored else None, missing, tuple(differ))
 
 
 def _show(value: Any) -> str:
@@ -493,7 +579,7 @@ def markdown(table: Table, baseline: Mapping[str, Any] | None = None) -> str:
         "|---:|---|" + "---|" * len(keys) + "---:|" * len(metric_columns),
     ]
     for place, row in enumerate(table.rows, start=1):
-        rank_text = str(place) if row.metrics is not None else MISSING
+        rank_text = str(place) if _metric(row.metrics, metric) is not None else MISSING
         cells = [rank_text, f"`{row.param_set.name}`", *map(_show, row.shown)]
         cells += [_number(row.metrics, name) for name in metric_columns]
         lines.append("| " + " | ".join(cells) + " |")
@@ -509,9 +595,17 @@ def markdown(table: Table, baseline: Mapping[str, Any] | None = None) -> str:
         )
     if baseline is not None and _metric(baseline, metric) is not None:
         lines += ["", f"Baseline (params.yaml as committed): {metric} {_number(baseline, metric)}."]
-    if table.missing:
-        names = ", ".join(f"`{name}`" for name in table.missing)
-        lines += ["", f"No results (failed, or not pushed): {names}."]
+    absent = [name for name in table.missing if name not in table.differ]
+    if absent:
+        names = ", ".join(f"`{name}`" for name in absent)
+        lines += ["", f"No {metric} (failed, or not pushed): {names}."]
+    if table.differ:
+        names = ", ".join(f"`{name}`" for name in table.differ)
+        lines += [
+            "",
+            f"Ran other values than their names say (an older or hand-made experiment of "
+            f"the name; not ranked): {names}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -550,7 +644,8 @@ def _require(done: subprocess.CompletedProcess, what: str) -> subprocess.Complet
 def load_plan(grid: str, max_sets: int = MAX_SETS) -> list[ParamSet]:
     """:func:`plan` against the workspace's ``params.yaml`` (checked as a whole first)."""
     load_params()
-    return plan(grid, io.read_yaml(PARAMS_FILE), max_sets)
+    pipeline = io.read_yaml(io.require_file(DVC_YAML, hint=" (a sweep runs its stages)"))
+    return plan(grid, io.read_yaml(PARAMS_FILE), max_sets, stage_keys(pipeline))
 
 
 def plan_json(grid: str, max_sets: int = MAX_SETS) -> str:
@@ -681,7 +776,7 @@ def table(grid: str) -> tuple[str, Table]:
     done = _require(_dvc("exp", "show", "--json", capture=True), "dvc exp show")
     shown = io.parse_json(done.stdout, "dvc exp show --json")
     metrics_file = f"{params.paths.reports}/metrics.json"
-    ranked = rank(sets, results(shown, metrics_file), params.release.metric)
+    ranked = rank(sets, results(shown, metrics_file, sets), params.release.metric)
     return markdown(ranked, baseline_metrics(shown, metrics_file)), ranked
 
 
