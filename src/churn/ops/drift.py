@@ -14,8 +14,8 @@ statistic is the one computed on the whole batch at once:
 
 The rules are judged together (:func:`judge_all`): every p-value that gates a rule, of
 every feature and of the predictions, is adjusted for the number of them
-(Benjamini-Hochberg), so a batch drawn as the reference was is flagged with chance at
-most ``alpha``, not once per feature.
+(Benjamini-Hochberg), so a batch drawn as the reference was is flagged with a chance of
+about ``alpha`` (at most, for independent tests), not about ``alpha`` per feature.
 """
 
 import math
@@ -434,8 +434,9 @@ def adjust(checks: list[Check]) -> list[Check]:
     """Set every check's ``adjusted_p_values``: Benjamini-Hochberg over all their gates.
 
     19 features each tested at ``alpha`` flagged 10 of 100 samples of 50 test-split rows;
-    adjusted together, a batch with no drift is flagged with chance at most ``alpha``,
-    and among the features flagged the expected share flagged by chance is at most that.
+    adjusted together, none. A batch with no drift is flagged with a chance of about
+    ``alpha``, and of the rules that fire, the share firing by chance is at most ``alpha``
+    on average. A NaN p-value counts as 1: it never fired before either.
     """
     gates = [(check, name, value) for check in checks for name, value in gating(check).items()]
     if not gates:
