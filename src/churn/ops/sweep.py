@@ -443,9 +443,9 @@ def _own_metrics_file(params: Mapping[str, Any], default: str) -> str:
 def _better(result: Result, held: Result | None, param_set: ParamSet | None) -> bool:
     """Whether ``result`` should stand for its name rather than ``held``.
 
-    A failed queue entry of the same name must not hide a finished run, nor a run of
-    other values (an older queue entry, or a hand-made experiment of the name) the run
-    of this set's.
+    A failed queue entry of the same name must not hide a finished run, and a run of
+    other values (an older queue entry, or a hand-made experiment of the name) must not
+    hide the run of this set's values.
     """
     if held is None:
         return True
