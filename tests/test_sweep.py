@@ -812,3 +812,12 @@ def test_a_row_without_the_metric_has_no_rank(four):
         line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ") and "`" in line
     ]
     assert ranks == ["| 1", "| 2", "| —", "| —"]
+
+
+@pytest.mark.parametrize("reports", ["reports/", "./reports", "reports//"])
+def test_a_reports_folder_spelled_another_way_is_the_same_folder(reports):
+    """paths.reports: reports/ looked for reports//metrics.json: every set "no results"."""
+    shown = show(exp("a", {"paths": {"reports": reports}}, metrics(0.81)), baseline=metrics(0.8))
+    assert sweep.results(shown, f"{reports}/metrics.json")["a"].metrics == metrics(0.81)
+    assert sweep.baseline_metrics(shown, f"{reports}/metrics.json") == metrics(0.8)
+    assert sweep.results(shown, "other/metrics.json")["a"].metrics == metrics(0.81)

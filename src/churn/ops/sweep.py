@@ -23,6 +23,7 @@ import itertools
 import json
 import logging
 import math
+import posixpath
 import re
 import shlex
 import subprocess
@@ -390,8 +391,17 @@ def _finished(group: Mapping[str, Any], rev: Mapping[str, Any]) -> bool:
 
 
 def _file_data(data: Mapping[str, Any], kind: str, path: str) -> Mapping[str, Any] | None:
-    found = (data.get(kind) or {}).get(path) or {}
-    return found.get("data")
+    """A file's data in ``dvc exp show --json``; ``reports/`` and ``./reports`` are one folder.
+
+    params.yaml may spell ``paths.reports`` either way, and DVC keys the file as it
+    resolved it: looked up as written, every set of a sweep read as "no results".
+    """
+    files = data.get(kind) or {}
+    found = files.get(path)
+    if found is None:
+        wanted = posixpath.normpath(path)
+        found = next((v for k, v in files.items() if posixpath.normpath(k) == wanted), None)
+    return (found or {}).get("data")
 
 
 def results(
