@@ -7,11 +7,13 @@ from churn import cli
 from churn.core.errors import ChurnError
 from churn.core.integrity import check_dvc_config
 from churn.ops.remote import (
+    aws_files_env,
     check_remote,
     credential_source,
     credentials_problem,
     local_remote_problem,
     shared_profiles,
+    shown_url,
 )
 from conftest import REPO
 
@@ -56,7 +58,6 @@ def test_credentials_from_config_local():
     ("extra_config", "env", "source"),
     [
         ({"profile": "team"}, {}, "the remote's DVC config (profile)"),
-        ({"credentialpath": "~/team.ini"}, {}, "the remote's DVC config (credentialpath)"),
         ({"allow_anonymous_login": True}, {}, "anonymous access (allow_anonymous_login)"),
         ({}, {"AWS_PROFILE": "team"}, "the environment (AWS_PROFILE)"),
         (
@@ -242,7 +243,7 @@ def test_main_outside_a_dvc_repository(tmp_path, monkeypatch, capsys):
         (
             "config.local",
             "[core\nremote = x\n",
-            "Invalid line ('[core') (matched as neither section nor keyword) at line 1.",
+            "A line that is neither a section nor a key = value at line 1.",
         ),
         ("config.local", "[core]\nbogus = 1\n", "extra keys not allowed @ data['core']['bogus']"),
         ("config", "[core]\nx\ny\n", "Parsing failed with several errors. First error at line 2."),
@@ -322,3 +323,76 @@ def test_the_file_named_is_the_one_that_gave_the_error_left(dvc_dir, monkeypatch
         check_dvc_config()
     assert str(err.value).startswith(".dvc/config.local: DVC cannot read this config file (")
     assert "autostage" in str(err.value)
+
+
+def test_a_broken_config_line_is_named_by_number_never_shown(dvc_dir, capsys):
+    """A secret_access_key line without its "=" was printed whole, secret and all."""
+    (dvc_dir / "config.local").write_text(
+        "['remote \"s3\"']\n    url = s3://b/x\n    secret_access_key TOPSECRET) (x\n"
+    )
+    assert cli.main(["remote", "check", "s3"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {dvc_dir / 'config.local'}: DVC cannot read this config file (A line that is "
+        "neither a section nor a key = value at line 3.)\n"
+    )
+    assert "TOPSECRET" not in err
+
+
+def test_credentialpath_and_configpath_are_read_as_boto_reads_them(tmp_path):
+    """A credentialpath counted unread; a configpath's profiles did not count at all.
+
+    A credentialpath to nowhere passed the check, then dvc push could not locate credentials.
+    """
+    (tmp_path / "creds").write_text("[default]\naws_access_key_id = A\naws_secret_access_key = B\n")
+    (tmp_path / "cfg").write_text("[default]\naws_access_key_id = A\naws_secret_access_key = B\n")
+    (tmp_path / "empty").write_text("")
+    nowhere = str(tmp_path / "nowhere")
+    files = {"AWS_SHARED_CREDENTIALS_FILE": nowhere, "AWS_CONFIG_FILE": nowhere}
+
+    def config(**keys):
+        return {"core": {"remote": "s3"}, "remote": {"s3": {**S3, **keys}}}
+
+    for keys in ({"credentialpath": nowhere}, {"credentialpath": str(tmp_path / "empty")}):
+        with pytest.raises(ChurnError, match=r"^DVC remote 's3' has no credentials: set "):
+            check_remote(None, config(**keys), {}, home=tmp_path)
+    check_remote(None, config(credentialpath=str(tmp_path / "creds")), {}, home=tmp_path)
+    check_remote(None, config(configpath=str(tmp_path / "cfg")), {}, home=tmp_path)
+    # A variable already set wins over the remote's path, as in dvc-s3.
+    with pytest.raises(ChurnError, match=r"^DVC remote 's3' has no credentials: set "):
+        check_remote(None, config(credentialpath=str(tmp_path / "creds")), files, home=tmp_path)
+    assert aws_files_env({"credentialpath": "c", "configpath": "f"}, {}) == {
+        "AWS_SHARED_CREDENTIALS_FILE": "c",
+        "AWS_CONFIG_FILE": "f",
+    }
+    assert aws_files_env({"credentialpath": "c"}, files) == files
+
+
+def test_a_url_password_and_a_config_made_name_are_never_printed_raw(tmp_path, caplog):
+    """https://user:PASS@host was logged whole; a default name's escapes reached stderr."""
+    caplog.set_level("INFO", logger="churn.remote")
+    config = {
+        "core": {"remote": "a\x1b]0;x\x07b"},
+        "remote": {"a\x1b]0;x\x07b": {"url": "https://user:TOPSECRET@example.invalid/x"}},
+    }
+    check_remote(None, config, {}, home=tmp_path)
+    (said,) = [r.getMessage() for r in caplog.records if r.name == "churn.remote"]
+    assert said == (
+        "DVC remote 'a\\x1b]0;x\\x07b': https://user:***@example.invalid/x "
+        "(only S3 credentials are checked here)"
+    )
+    assert shown_url("ssh://me:pw@host:22/x") == "ssh://me:***@host:22/x"
+    assert shown_url("ssh://me@host/x") == "ssh://me@host/x"
+    bad = {"core": {"remote": "e\x1b[2J"}, "remote": {"e\x1b[2J": S3}}
+    with pytest.raises(ChurnError) as err:
+        check_remote(None, bad, {}, home=tmp_path)
+    assert str(err.value).startswith("DVC remote 'e\\x1b[2J' has no credentials: ")
+
+
+@pytest.mark.parametrize("url", ["s3://", "s3:///churn"])
+def test_an_s3_url_without_a_bucket_is_refused(tmp_path, url):
+    """The check said "usable", and dvc push took the first folder for the bucket."""
+    config = {"core": {"remote": "s3"}, "remote": {"s3": {"url": url}}}
+    with pytest.raises(ChurnError) as err:
+        check_remote(None, config, KEYS, home=tmp_path)
+    assert str(err.value) == f"DVC remote 's3': {url} names no bucket (s3://<bucket>/<folder>)"

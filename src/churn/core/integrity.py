@@ -435,8 +435,14 @@ def _config_files(paths: list[Path]) -> list[tuple[Path, dict]]:
     return found
 
 
+# The config parser quotes a line it cannot read: "secret_access_key KEY" (its "=" lost)
+# was printed whole. The line's number is kept, its text never shown.
+QUOTED_LINE = re.compile(r"Invalid line \(.*\) \(matched as neither section nor keyword\)")
+
+
 def _unreadable_config(path: Path, err: Exception) -> ChurnError:
     why = " ".join(str(err).removeprefix("config file error: ").split())
+    why = QUOTED_LINE.sub("A line that is neither a section nor a key = value", why)
     return ChurnError(f"{_shown_path(path)}: DVC cannot read this config file ({clip(why, 200)})")
 
 

@@ -27,8 +27,12 @@ log = logging.getLogger("churn.remote")
 
 ENV_PAIR = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 CONFIG_PAIR = ("access_key_id", "secret_access_key")
-# Remote config keys that name where boto finds the credentials itself.
-CONFIG_POINTERS = ("profile", "credentialpath")
+# Remote config keys that name the AWS shared files boto reads (dvc-s3 hands them on as
+# AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE, unless those are set already).
+FILE_POINTERS = (
+    ("credentialpath", "AWS_SHARED_CREDENTIALS_FILE"),
+    ("configpath", "AWS_CONFIG_FILE"),
+)
 # Environment variables (all of a group set) that give boto credentials on their own:
 # a named profile, a web identity (e.g. GitHub OIDC), a container role.
 ENV_SOURCES = (
@@ -79,9 +83,8 @@ def credential_source(
     """
     if _all_set(remote, CONFIG_PAIR):
         return "the remote's DVC config (access_key_id, secret_access_key)"
-    for key in CONFIG_POINTERS:
-        if remote.get(key) and (key != "profile" or remote[key] in shared_profiles):
-            return f"the remote's DVC config ({key})"
+    if remote.get("profile") and remote["profile"] in shared_profiles:
+        return "the remote's DVC config (profile)"
     if remote.get("allow_anonymous_login"):
         return "anonymous access (allow_anonymous_login)"
     for group in (ENV_PAIR, *ENV_SOURCES):
@@ -181,6 +184,30 @@ def shared_profiles(env: Mapping[str, str], home: Path) -> set[str]:
     return profiles
 
 
+def aws_files_env(remote: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` as boto sees it for ``remote``, with its credentialpath and configpath.
+
+    dvc-s3 hands them on with ``os.environ.setdefault``: a variable already set wins.
+    credentialpath alone counted as credentials, unread: a path to nowhere passed the
+    check, then dvc push could not locate credentials; a configpath's profiles did not
+    count at all.
+    """
+    seen = dict(env)
+    for key, variable in FILE_POINTERS:
+        if remote.get(key):
+            seen.setdefault(variable, str(remote[key]))
+    return seen
+
+
+def shown_url(url: str) -> str:
+    """``url`` to print: a password in it (``https://user:pass@host``) is never shown."""
+    parts = urlparse(url)
+    if parts.password is None:
+        return clip(url)
+    host = parts.netloc.rsplit("@", 1)[1]
+    return clip(parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl())
+
+
 def _dvc_config() -> Mapping[str, Any]:
     """The merged DVC config (system, global, repo, local) of the repository around the cwd.
 
@@ -227,23 +254,40 @@ def check_remote(
         known = ", ".join(sorted(remotes)) or "none"
         raise ChurnError(f"no DVC remote named '{clip(name)}' (configured: {known})")
     remote = remotes[name]
+    shown = clip(name)  # the default's name comes from a config file, unchecked
+    env = aws_files_env(remote, env)
     profiles = shared_profiles(env, Path.home() if home is None else home)
-    problem = credentials_problem(name, remote, env, profiles)
+    problem = s3_url_problem(shown, remote) or credentials_problem(shown, remote, env, profiles)
     if problem:
         raise ChurnError(problem)
     if is_s3(remote):
         log.info(
-            "DVC remote '%s': credentials from %s", name, credential_source(remote, env, profiles)
+            "DVC remote '%s': credentials from %s", shown, credential_source(remote, env, profiles)
         )
         return
     url = str(remote.get("url", ""))
     if urlparse(url).scheme and "://" in url:  # gs://, azure://, ssh://: their own tools
-        log.info("DVC remote '%s': %s (only S3 credentials are checked here)", name, clip(url))
+        log.info(
+            "DVC remote '%s': %s (only S3 credentials are checked here)", shown, shown_url(url)
+        )
         return
     problem = local_remote_problem(url)
     if problem:
-        raise ChurnError(f"DVC remote '{clip(name)}': {problem}")
-    log.info("DVC remote '%s': the local directory %s takes files", name, clip(url, 200))
+        raise ChurnError(f"DVC remote '{shown}': {problem}")
+    log.info("DVC remote '%s': the local directory %s takes files", shown, clip(url, 200))
+
+
+def s3_url_problem(name: str, remote: Mapping[str, Any]) -> str | None:
+    """An S3 URL without a bucket (``s3://``, ``s3:///churn``), as one line; else None.
+
+    dvc push then took the first folder for the bucket.
+    """
+    if not is_s3(remote) or urlparse(str(remote.get("url", ""))).netloc:
+        return None
+    return (
+        f"DVC remote '{name}': {clip(str(remote.get('url')))} names no bucket "
+        "(s3://<bucket>/<folder>)"
+    )
 
 
 def local_remote_problem(url: str) -> str | None:
