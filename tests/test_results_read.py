@@ -221,8 +221,8 @@ def test_a_broken_dvc_config_is_an_error_naming_it_not_a_missing_base(tracked):
     with pytest.raises(ChurnError) as err:
         read_through_dvc(tracked, "HEAD", ["good.json"], lock)
     assert str(err.value) == (
-        f"{tracked}/.dvc/config.local: DVC cannot read this config file (Invalid line ('[core') "
-        "(matched as neither section nor keyword) at line 1.)"
+        f"{tracked}/.dvc/config.local: DVC cannot read this config file (A line that is "
+        "neither a section nor a key = value at line 1.)"
     )
     (tracked / ".dvc/config.local").unlink()
     assert read_through_dvc(tracked, "HEAD", ["good.json"], lock) == ['{"name": "modèle"}\n']

@@ -837,8 +837,8 @@ def dvc_levels(tmp_path, monkeypatch) -> Path:
 @pytest.mark.parametrize(
     ("where", "text", "why"),
     [
-        (".dvc/config.local", "[core\n", "Invalid line ('[core') (matched as neither section "
-         "nor keyword) at line 1."),
+        (".dvc/config.local", "[core\n", "A line that is neither a section nor a key = value "
+         "at line 1."),
         (".dvc/config", "[core]\nbogus = 1\n", "extra keys not allowed @ data['core']['bogus']"),
         ("global/config", "[core]\nx\ny\n", "Parsing failed with several errors. First error "
          "at line 2."),
