@@ -1,11 +1,13 @@
 """Check that a DVC remote can be used before pushing or pulling: ``churn remote check``.
 
-For an S3 remote, credentials must come from somewhere boto can find them: the
-environment (``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, …), the
-remote's own DVC config (usually ``.dvc/config.local``, which is never committed) or the
-default profile of the AWS shared files (``~/.aws/credentials``). Without any, ``dvc push``
-fails deep inside botocore; this check fails first, in one line naming what to set. Other
-remote types (a local directory, …) need no credentials and pass silently.
+For an S3 remote, the URL must name a bucket, and credentials must come from somewhere
+boto can find them: the environment (``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``,
+``AWS_PROFILE``, …), the remote's own DVC config (usually ``.dvc/config.local``, which is
+never committed) or a profile of the AWS shared files (``~/.aws/credentials``, or those
+the remote's ``credentialpath`` and ``configpath`` name). Without any, ``dvc push`` fails
+deep inside botocore; this check fails first, in one line naming what to set. The bucket
+itself is not contacted. A local directory is probed for writing; other remote types
+(gs://, ssh://, …) are named in one INFO line, a URL's password never shown.
 
 The decision is made by pure functions of the remote's config and the environment
 (:func:`credentials_problem`, :func:`credential_source`); :func:`check` only gathers them.
