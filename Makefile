@@ -57,7 +57,7 @@ report: $(STAMP) ## PR report vs BASE (default main) into report.md: metrics, pa
 example-comment: $(STAMP) ## Regenerate docs/example-pr-comment.md from a real branch-vs-main run
 	python -m tools.example
 
-remote-check: $(STAMP) ## Check that a DVC remote has credentials (REMOTE=s3; default: the default remote)
+remote-check: $(STAMP) ## Check that a DVC remote can be used: credentials, its S3 bucket (REMOTE=s3; default: the default remote)
 	churn remote check $${REMOTE:+"$$REMOTE"}
 
 release: $(STAMP) ## Tag a model release VERSION=X.Y.Z, if clean, pushed and past the metric gate

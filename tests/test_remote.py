@@ -8,6 +8,8 @@ from churn.core.errors import ChurnError
 from churn.core.integrity import check_dvc_config
 from churn.ops.remote import (
     aws_files_env,
+    bucket_and_folder,
+    bucket_problem,
     check_remote,
     credential_source,
     credentials_problem,
@@ -193,10 +195,73 @@ def test_main_fails_in_one_line_without_credentials(dvc_dir, capsys):
 
 
 def test_main_reads_config_local(dvc_dir, capsys):
+    """Offline: the URL and credentials only (the bucket is probed in tests/e2e, on moto)."""
     (dvc_dir / "config.local").write_text(
         "['remote \"s3\"']\n    access_key_id = AKIAEXAMPLE\n    secret_access_key = secret\n"
     )
-    assert cli.main(["remote", "check", "s3"]) == 0
+    assert cli.main(["remote", "check", "s3", "--offline"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("bucket/churn", ("bucket", "churn/")),
+        ("bucket", ("bucket", "")),
+        ("bucket/", ("bucket", "")),
+        ("bucket/a/b/", ("bucket", "a/b/")),
+        ("/bucket/a", ("bucket", "a/")),
+    ],
+)
+def test_bucket_and_folder_give_the_prefix_dvc_push_lists_under(path, expected):
+    """A policy granting ``churn/*`` grants the probe: it lists under ``churn/``, not ``churn``."""
+    assert bucket_and_folder(path) == expected
+
+
+TIMEOUTS = {"connect_timeout": 5, "read_timeout": 15}
+ENDPOINT = "https://minio.example:9000"
+
+
+def test_bucket_problem_names_what_s3_answered():
+    """s3fs's translations of S3's answers, each in one line naming the remote and bucket."""
+    missing = FileNotFoundError("The specified bucket does not exist")
+    assert bucket_problem("s3", "churn", ENDPOINT, missing, TIMEOUTS) == (
+        f"DVC remote 's3': bucket 'churn' does not exist at {ENDPOINT} (create it, or point "
+        "the remote at another: dvc remote modify --local s3 url s3://<bucket>/<folder>)"
+    )
+    denied = PermissionError("Access Denied")
+    assert bucket_problem("team", "churn", None, denied, TIMEOUTS) == (
+        "DVC remote 'team': bucket 'churn' refused access at S3: Access Denied"
+    )
+    other = OSError(5, "We encountered an\ninternal error.")
+    assert bucket_problem("s3", "churn", None, other, TIMEOUTS) == (
+        "DVC remote 's3': bucket 'churn' could not be listed at S3: OSError: [Errno 5] We "
+        "encountered an internal error."
+    )
+    assert bucket_problem("s3", "b\x1b]0;x\x07", None, RuntimeError(), TIMEOUTS) == (
+        "DVC remote 's3': bucket 'b\\x1b]0;x\\x07' could not be listed at S3: RuntimeError"
+    )
+    assert bucket_problem("s3", "churn", None, PermissionError(), TIMEOUTS) == (
+        "DVC remote 's3': bucket 'churn' refused access at S3"
+    )
+
+
+def test_bucket_problem_names_an_endpoint_that_does_not_answer():
+    """Errors of botocore's own: no answer came, so the endpoint is named, with its timeout."""
+    from botocore import exceptions as boto
+
+    url = "https://user:pass@minio.example:9000"
+    said = {
+        boto.EndpointConnectionError(endpoint_url=url): "the connection failed",
+        boto.ConnectTimeoutError(endpoint_url=url): "no connection within 5 s (connect_timeout)",
+        boto.ReadTimeoutError(endpoint_url=url): "no answer within 15 s (read_timeout)",
+        boto.SSLError(endpoint_url=url, error="bad cert"): (
+            "its TLS certificate or handshake failed (ssl_verify)"
+        ),
+    }
+    for err, reason in said.items():
+        assert bucket_problem("s3", "churn", url, err, TIMEOUTS) == (
+            f"DVC remote 's3': could not reach https://user:***@minio.example:9000: {reason}"
+        )
 
 
 def test_main_checks_the_default_remote_and_says_so(dvc_dir, capsys, caplog):

@@ -128,7 +128,7 @@ def _score(args: argparse.Namespace) -> int:
 def _remote(args: argparse.Namespace) -> int:
     from churn.ops.remote import check
 
-    return entry.run(lambda: check(args.remote))
+    return entry.run(lambda: check(args.remote, offline=args.offline))
 
 
 SWEEP_CODES = (
@@ -412,9 +412,16 @@ def build_parser() -> argparse.ArgumentParser:
     _score_parser(commands)
     _sweep_parser(commands)
     remote = _add(commands, "remote", _remote, "Check a DVC remote before pushing or pulling")
-    check = _actions(remote, ("check", "one line naming what is missing if it has no credentials"))
+    check = _actions(
+        remote, ("check", "one line naming what is missing: credentials, the bucket, the endpoint")
+    )
     check["check"].add_argument(
         "remote", nargs="?", type=_remote_name, help="remote name (default: the default remote)"
+    )
+    check["check"].add_argument(
+        "--offline",
+        action="store_true",
+        help="do not contact an S3 bucket: check its URL and credentials only",
     )
     return parser
 

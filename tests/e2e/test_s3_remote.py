@@ -2,12 +2,15 @@
 
 import os
 import shutil
+import socket
+import threading
 
 import boto3
 import pytest
+from moto import settings as moto_settings
 from moto.server import ThreadedMotoServer
 
-from .conftest import REPO, copy_repo, output_hashes, sh
+from .conftest import REPO, copy_repo, free_port, output_hashes, sh
 
 pytestmark = pytest.mark.e2e
 
@@ -113,10 +116,98 @@ def test_check_without_credentials_fails_in_one_line(repo, no_aws):
     )
 
 
-def test_check_with_credentials_passes(repo, with_keys):
+def test_check_with_credentials_passes(repo, with_keys, endpoint):
+    """The bucket is asked, through dvc-s3's own client; each finding in one INFO line."""
     result = check(repo, with_keys, "s3")
-    assert result.returncode == 0, result.stderr
-    assert "credentials from the environment" in result.stderr
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert result.stderr.splitlines() == [
+        "INFO churn.remote: DVC remote 's3': credentials from the environment "
+        "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)",
+        f"INFO churn.remote: DVC remote 's3': bucket '{BUCKET}' answered at {endpoint}",
+    ]
+
+
+def add_remote(repo, name, url, **options):
+    """A remote ``name`` in the copy's .dvc/config.local (replaced if it exists)."""
+    sh(repo, "dvc", "remote", "add", "--local", "-f", name, url)
+    for key, value in options.items():
+        sh(repo, "dvc", "remote", "modify", "--local", name, key, value)
+
+
+def failure(result):
+    """The one error line of a failed check (after its INFO line on credentials)."""
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    found, error = result.stderr.splitlines()
+    assert found.startswith("INFO churn.remote: ")
+    assert "credentials from the environment" in found
+    return error
+
+
+def test_check_names_a_bucket_that_does_not_exist(repo, with_keys, endpoint):
+    """It passed (credentials found), and dvc push failed on NoSuchBucket."""
+    add_remote(repo, "nobucket", "s3://no-such-bucket/churn", endpointurl=endpoint)
+    assert failure(check(repo, with_keys, "nobucket")) == (
+        f"error: DVC remote 'nobucket': bucket 'no-such-bucket' does not exist at {endpoint} "
+        "(create it, or point the remote at another: dvc remote modify --local nobucket url "
+        "s3://<bucket>/<folder>)"
+    )
+    offline = check(repo, with_keys, "nobucket", "--offline")  # URL and credentials only
+    assert offline.returncode == 0, offline.stderr
+    assert "answered" not in offline.stderr
+
+
+def test_check_names_credentials_the_bucket_refuses(repo, with_keys, endpoint, monkeypatch):
+    """Moto checks keys once told to: ours are unknown to it, as a revoked key is to S3."""
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+    assert failure(check(repo, with_keys, "s3")) == (
+        f"error: DVC remote 's3': bucket '{BUCKET}' refused access at {endpoint}: "
+        "The AWS Access Key Id you provided does not exist in our records."
+    )
+
+
+def test_check_names_an_endpoint_that_refuses_connections(repo, with_keys):
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    add_remote(repo, "closed", f"s3://{BUCKET}/churn", endpointurl=url)
+    assert failure(check(repo, with_keys, "closed")) == (
+        f"error: DVC remote 'closed': could not reach {url}: the connection failed"
+    )
+
+
+@pytest.fixture
+def silent_endpoint():
+    """A server on 127.0.0.1 that accepts connections and never answers; yields (url, count)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():  # ends with the test
+            try:
+                accepted.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}", accepted
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in accepted:
+            conn.close()
+        server.close()
+
+
+def test_check_asks_an_endpoint_once_and_names_its_silence(repo, with_keys, silent_endpoint):
+    """One request within the remote's read_timeout: not botocore's and s3fs's retries."""
+    url, accepted = silent_endpoint
+    add_remote(repo, "silent", f"s3://{BUCKET}/churn", endpointurl=url, read_timeout="1")
+    assert failure(check(repo, with_keys, "silent")) == (
+        f"error: DVC remote 'silent': could not reach {url}: no answer within 1 s (read_timeout)"
+    )
+    assert len(accepted) == 1
 
 
 def test_check_of_the_default_local_remote_passes_in_one_line(repo, no_aws):

@@ -5,12 +5,16 @@ boto can find them: the environment (``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCE
 ``AWS_PROFILE``, …), the remote's own DVC config (usually ``.dvc/config.local``, which is
 never committed) or a profile of the AWS shared files (``~/.aws/credentials``, or those
 the remote's ``credentialpath`` and ``configpath`` name). Without any, ``dvc push`` fails
-deep inside botocore; this check fails first, in one line naming what to set. The bucket
-itself is not contacted. A local directory is probed for writing; other remote types
-(gs://, ssh://, …) are named in one INFO line, a URL's password never shown.
+deep inside botocore; this check fails first, in one line naming what to set. Then the
+bucket is asked for one key under the remote's folder, through the S3 client dvc-s3 builds
+for ``dvc push`` (same endpoint, profile, region, SSL), in one bounded request: a bucket
+that does not exist, credentials it refuses or an endpoint that does not answer are named
+in one line (``--offline`` skips it). A local directory is probed for writing; other
+remote types (gs://, ssh://, …) are named in one INFO line, a URL's password never shown.
 
 The decision is made by pure functions of the remote's config and the environment
-(:func:`credentials_problem`, :func:`credential_source`); :func:`check` only gathers them.
+(:func:`credentials_problem`, :func:`credential_source`, :func:`bucket_problem`);
+:func:`check` only gathers them.
 """
 
 import configparser
@@ -233,7 +237,7 @@ def check_remote(
     config: Mapping[str, Any],
     env: Mapping[str, str],
     home: Path | None = None,
-) -> None:
+) -> str:
     """Raise :class:`ChurnError` if remote ``name`` (None: the default) cannot authenticate.
 
     Args:
@@ -241,6 +245,9 @@ def check_remote(
         config: The merged DVC config (``Repo().config``).
         env: The process environment.
         home: The home directory holding ``.aws/`` (default: the user's).
+
+    Returns:
+        The remote's name (the default's, if ``name`` is None).
 
     Raises:
         ChurnError: No such remote, no default remote, or an S3 remote without credentials.
@@ -266,17 +273,18 @@ def check_remote(
         log.info(
             "DVC remote '%s': credentials from %s", shown, credential_source(remote, env, profiles)
         )
-        return
+        return name
     url = str(remote.get("url", ""))
     if urlparse(url).scheme and "://" in url:  # gs://, azure://, ssh://: their own tools
         log.info(
             "DVC remote '%s': %s (only S3 credentials are checked here)", shown, shown_url(url)
         )
-        return
+        return name
     problem = local_remote_problem(url)
     if problem:
         raise ChurnError(f"DVC remote '{shown}': {problem}")
     log.info("DVC remote '%s': the local directory %s takes files", shown, clip(url, 200))
+    return name
 
 
 def s3_url_problem(name: str, remote: Mapping[str, Any]) -> str | None:
@@ -314,6 +322,94 @@ def local_remote_problem(url: str) -> str | None:
     return None
 
 
-def check(name: str | None) -> None:
-    """``churn remote check [REMOTE]``: a one-line error if it has no credentials."""
-    check_remote(name, _dvc_config(), os.environ)
+# One bounded request: a check answers in seconds, where dvc push would retry for minutes.
+PROBE_CONNECT_TIMEOUT = 5  # seconds, unless the remote sets connect_timeout
+PROBE_READ_TIMEOUT = 15  # seconds, unless the remote sets read_timeout
+
+
+def bucket_and_folder(fs_path: str) -> tuple[str, str]:
+    """``bucket/some/folder`` -> ``("bucket", "some/folder/")``: the prefix dvc push lists under."""
+    bucket, _, folder = fs_path.strip("/").partition("/")
+    return bucket, f"{folder.strip('/')}/" if folder.strip("/") else ""
+
+
+def _connection_reason(err: Exception, timeouts: Mapping[str, Any]) -> str | None:
+    """Why botocore could not talk to the endpoint, in words; None if it did talk."""
+    from botocore import exceptions as boto
+
+    if isinstance(err, boto.ReadTimeoutError):
+        return f"no answer within {timeouts['read_timeout']} s (read_timeout)"
+    if isinstance(err, boto.ConnectTimeoutError):
+        return f"no connection within {timeouts['connect_timeout']} s (connect_timeout)"
+    if isinstance(err, boto.SSLError):
+        return "its TLS certificate or handshake failed (ssl_verify)"
+    if isinstance(err, boto.ConnectionError):
+        return "the connection failed"
+    return None
+
+
+def bucket_problem(
+    name: str,
+    bucket: str,
+    endpoint: str | None,
+    err: Exception,
+    timeouts: Mapping[str, Any],
+) -> str:
+    """What listing ``bucket`` raised, as one line naming the remote, bucket or endpoint.
+
+    s3fs turns S3's answers into Python's: ``NoSuchBucket`` is a FileNotFoundError, a
+    refused key or signature a PermissionError; botocore's own errors mean no answer.
+    """
+    where = shown_url(endpoint) if endpoint else "S3"
+    head = f"DVC remote '{name}': bucket {clip(repr(bucket), 80)}"
+    reason = _connection_reason(err, timeouts)
+    if reason:
+        return f"DVC remote '{name}': could not reach {where}: {reason}"
+    said = clip(" ".join(str(err).split()), 200)
+    detail = f": {said}" if said else ""
+    if isinstance(err, FileNotFoundError):
+        return (
+            f"{head} does not exist at {where} (create it, or point the remote at another: "
+            f"dvc remote modify --local {name} url s3://<bucket>/<folder>)"
+        )
+    if isinstance(err, PermissionError):
+        return f"{head} refused access at {where}{detail}"
+    return f"{head} could not be listed at {where}: {type(err).__name__}{detail}"
+
+
+def probe_bucket(name: str, config: Mapping[str, Any]) -> None:
+    """List one key of S3 remote ``name``'s folder with dvc push's own client; else ChurnError."""
+    from dvc.fs import get_cloud_fs
+
+    shown = clip(name)  # a default remote's name comes from a config file, unchecked
+    cls, conf, fs_path = get_cloud_fs(config, name=name)
+    conf.setdefault("connect_timeout", PROBE_CONNECT_TIMEOUT)
+    conf.setdefault("read_timeout", PROBE_READ_TIMEOUT)
+    bucket, folder = bucket_and_folder(fs_path)
+    endpoint = conf.get("endpointurl")
+    boto_log = logging.getLogger("aiobotocore.credentials")  # "Found credentials in ...": said
+    level = boto_log.level
+    boto_log.setLevel(logging.WARNING)
+    try:
+        fs = cls(**conf)
+        fs.fs_args.setdefault("config_kwargs", {})["retries"] = {"total_max_attempts": 1}
+        client = fs.fs
+        client.retries = 1  # s3fs's own retry loop, around botocore's
+        client.call_s3("list_objects_v2", Bucket=bucket, Prefix=folder, MaxKeys=1)
+    except Exception as err:  # any failure of the probe is its answer, in one line
+        raise ChurnError(bucket_problem(shown, bucket, endpoint, err, conf)) from err
+    finally:
+        boto_log.setLevel(level)
+    where = shown_url(endpoint) if endpoint else "S3"
+    log.info("DVC remote '%s': bucket %s answered at %s", shown, clip(repr(bucket), 80), where)
+
+
+def check(name: str | None, offline: bool = False) -> None:
+    """``churn remote check [REMOTE]``: a one-line error if it has no credentials.
+
+    An S3 remote's bucket is then listed (:func:`probe_bucket`), unless ``offline``.
+    """
+    config = _dvc_config()
+    name = check_remote(name, config, os.environ)
+    if not offline and is_s3(config["remote"][name]):
+        probe_bucket(name, config)
