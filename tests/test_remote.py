@@ -243,6 +243,12 @@ def test_bucket_problem_names_what_s3_answered():
     assert bucket_problem("s3", "churn", None, PermissionError(), TIMEOUTS) == (
         "DVC remote 's3': bucket 'churn' refused access at S3"
     )
+    url = "https://user:pass@minio.example"
+    invalid = ValueError(f"Invalid endpoint: {url}")  # botocore's words, URL and all
+    assert bucket_problem("s3", "churn", url, invalid, TIMEOUTS) == (
+        "DVC remote 's3': bucket 'churn' could not be listed at https://user:***@minio.example: "
+        "ValueError: Invalid endpoint: https://user:***@minio.example"
+    )
 
 
 def test_bucket_problem_names_an_endpoint_that_does_not_answer():

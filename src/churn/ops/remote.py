@@ -365,7 +365,8 @@ def bucket_problem(
     reason = _connection_reason(err, timeouts)
     if reason:
         return f"DVC remote '{name}': could not reach {where}: {reason}"
-    said = clip(" ".join(str(err).split()), 200)
+    text = str(err).replace(endpoint, where) if endpoint else str(err)  # no password shown
+    said = clip(" ".join(text.split()), 200)
     detail = f": {said}" if said else ""
     if isinstance(err, FileNotFoundError):
         return (
