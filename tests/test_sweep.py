@@ -821,3 +821,18 @@ def test_a_reports_folder_spelled_another_way_is_the_same_folder(reports):
     assert sweep.results(shown, f"{reports}/metrics.json")["a"].metrics == metrics(0.81)
     assert sweep.baseline_metrics(shown, f"{reports}/metrics.json") == metrics(0.8)
     assert sweep.results(shown, "other/metrics.json")["a"].metrics == metrics(0.81)
+
+
+def test_queued_entries_reads_dvc_queue_status():
+    """DVC 3's table, Created with a space in it; only Queued entries count."""
+    status = (
+        "Task     Name      Created       Status\n"
+        "1262072  leftover  09:46 PM      Queued\n"
+        "d79137a  C-0.5     Dec 07, 2026  Success\n"
+        "a1b2c3d  sweep-x   09:47 PM      Running\n"
+        "e4f5a6b  second    09:48 PM      Queued\n"
+        "\n"
+        "Worker status: 0 active, 0 idle\n"
+    )
+    assert sweep.queued_entries(status) == ["leftover", "second"]
+    assert sweep.queued_entries("Task  Name  Created  Status\n\nWorker status: 0 active\n") == []

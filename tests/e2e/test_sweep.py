@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from churn.ops import sweep
+
 from .conftest import REPO, copy_repo, sh
 from .test_s3_remote import BUCKET, endpoint, no_aws, s3, with_keys  # noqa: F401 (fixtures)
 
@@ -197,3 +199,21 @@ def test_the_one_machine_queue_gives_the_same_results(sets, workers):
     assert "Stage 'train' is cached - skipping run" in done.stderr
     assert table_rows(done.stdout) == [expected_row("1", name, label, workers[name]["metrics"])]
     assert sh(repo, "dvc", "exp", "list", "--names-only").stdout.split() == [name]
+
+
+def test_the_queue_is_refused_while_dvc_holds_other_entries(sets, workers):
+    """`dvc exp run --run-all` runs the whole queue: a leftover entry ran beside the sweep."""
+    name, label = sets[0]["name"], sets[0]["label"]
+    repo = workers[name]["repo"]
+    sh(repo, "dvc", "exp", "run", "--queue", "--name", "leftover", "-S", "train.seed=7")
+    before = sh(repo, "dvc", "queue", "status").stdout
+    done = churn(repo, "sweep", "queue", "--grid", label, "--jobs", "1", check=False)
+    assert (done.returncode, done.stdout) == (1, ""), done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "error: DVC's queue already holds 1 queued experiment(s) (leftover), which a sweep "
+        "would run too: run them (dvc queue start) or remove them (dvc queue remove --queued) "
+        "first"
+    )
+    assert sh(repo, "dvc", "queue", "status").stdout == before  # nothing of the sweep queued
+    assert sweep.queued_entries(before) == ["leftover"]
+    sh(repo, "dvc", "queue", "remove", "--queued")

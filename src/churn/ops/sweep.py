@@ -797,11 +797,38 @@ def print_table(grid: str) -> int:
     return EXIT_MISSING if ranked.missing else 0
 
 
+def queued_entries(status: str) -> list[str]:
+    """The names of the entries ``dvc queue status`` lists as Queued, in its order.
+
+    Its table reads ``Task  Name  Created  Status``; Created may hold spaces (``09:46 PM``),
+    so the name is the second field and the status the last.
+    """
+    rows = (line.split() for line in status.splitlines())
+    return [row[1] for row in rows if len(row) >= 3 and row[0] != "Task" and row[-1] == "Queued"]
+
+
+def _refuse_queued() -> None:
+    """Refuse a sweep while DVC's queue holds entries: ``--run-all`` would run them too.
+
+    A leftover entry (an interrupted sweep's, or one queued by hand) ran beside the sweep,
+    its compute spent unasked, and one of a set's name with other values stood in its row.
+    """
+    done = _require(_dvc("queue", "status", capture=True), "dvc queue status")
+    waiting = queued_entries(done.stdout)
+    if waiting:
+        raise ChurnError(
+            f"DVC's queue already holds {len(waiting)} queued experiment(s) "
+            f"({clip(listed(waiting), 200)}), which a sweep would run too: run them "
+            "(dvc queue start) or remove them (dvc queue remove --queued) first"
+        )
+
+
 def queue(grid: str, jobs: int) -> int:
     """``churn sweep queue`` (``make sweep``): every set on DVC's queue, run, then the table.
 
-    A set that already has an experiment of its name at HEAD is removed first, so the
-    table shows this run's results, not an older one's.
+    Refused while the queue holds other entries (:func:`_refuse_queued`). A set that
+    already has an experiment of its name at HEAD is removed first, so the table shows
+    this run's results, not an older one's.
     """
     if not 1 <= jobs <= MAX_SETS:
         # Each job is a DVC queue worker process: more than the sets is never useful.
@@ -813,6 +840,7 @@ def queue(grid: str, jobs: int) -> int:
     integrity.check_full_history("DVC's experiment queue")
     with workspace_alone():
         integrity.check_committed(UNCOMMITTED)
+        _refuse_queued()
         stale = sorted(_names_at_head() & {s.name for s in sets})
         if stale:
             _require(_dvc("exp", "remove", *stale), "dvc exp remove")
