@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from churn.core.contract import (
+    NUMBER_TEXT,
     ROW_ID,
     Column,
     Contract,
@@ -1041,3 +1042,36 @@ def test_a_training_id_with_a_line_break_breaks_the_contract():
         "  cid: one line (a line break: a quote left open, holding the rows after it?): 1 bad "
         "row(s) (row 2: 'b\\nc')"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("34", True),
+        (" \t34\r\n", True),
+        ("\v12\f", True),  # ASCII blanks, as pandas' to_numeric skips them
+        ("-1.5e-3", True),
+        (".5", True),
+        ("5.", True),
+        ("\u0663\u0664", False),  # Arabic-Indic digits
+        ("\u0967\u0968", False),  # Devanagari
+        ("\uff11\uff12", False),  # fullwidth
+        ("\u00a034", False),  # a no-break space
+        ("34\u2003", False),  # an em space
+        ("3\u0664", False),  # one foreign digit among ASCII ones
+        ("1_0", False),
+        ("0x1F", False),
+        ("", False),
+    ],
+)
+def test_number_text_reads_alike_in_python_and_pyarrow(text, number):
+    """Prepare (Python's re), the service (re.ASCII) and score and monitor (RE2) agree."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    assert bool(re.fullmatch(NUMBER_TEXT, text)) is number
+    assert bool(re.compile(NUMBER_TEXT, re.ASCII).fullmatch(text)) is number
+    matched = pc.match_substring_regex(pa.array([text]), f"^{NUMBER_TEXT}$")
+    assert matched.to_pylist() == [number]
+    parsed = pd.to_numeric(pd.Series([text], dtype=object), errors="coerce")
+    assert bool(parsed.notna().all()) is number  # and as the pipeline reads one

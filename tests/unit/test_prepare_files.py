@@ -348,8 +348,21 @@ def test_wide_integers_as_floats_leaves_other_columns_alone():
         pd.Series(["abc", "12"], dtype="str"),
         pd.Series([None, None], dtype=object),
         pd.Series([1, 2], dtype=np.int64),
+        # Other scripts' digits and spaces: float() reads them, score and the service do not.
+        pd.Series(["\u0663\u0664", "12"], dtype="str"),  # Arabic-Indic 34
+        pd.Series(["\u00a034", "12"], dtype="str"),  # a no-break space before 34
+        pd.Series(["12", "\uff13"], dtype="str"),  # fullwidth 3, in a later row
+        pd.Series(["12", "3\u3000"], dtype="str"),  # an ideographic space after 3
     ):
         assert prepare.wide_integers_as_floats(values) is values
+
+
+def test_read_raw_leaves_other_scripts_numbers_as_text_for_the_contract(tmp_path):
+    """Read as 34 and trained on, they were refused as "is a number" by score and the service."""
+    path = write(tmp_path, "id,n,m\n1,\u0663\u0664,1\n2,\u00a034,\t2 \n3,5,3\n")
+    frame = read_raw(path, [], ["id"])
+    assert frame["n"].tolist() == ["\u0663\u0664", "\u00a034", "5"]
+    assert frame["m"].tolist() == [1, 2, 3]  # ASCII blanks around digits: a number
 
 
 def test_compact_downcasts_integers_only():

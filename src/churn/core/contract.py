@@ -42,9 +42,13 @@ SCORE, DECISION, ROW, REASON = "churn_probability", "churn", "row", "reason"
 OUTPUT_NAMES = (SCORE, DECISION, ROW, REASON)
 EXAMPLES = 5  # offending rows shown per failed check
 # A number written as text, as the pipeline reads one (pandas' to_numeric): ASCII digits,
-# one sign, one point, an exponent, blanks around. Python's float() would also take "1_0"
-# and other scripts' digits, pyarrow's cast "0x1F": the pipeline refuses them all.
-NUMBER_TEXT = r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"
+# one sign, one point, an exponent, ASCII blanks around. Python's float() would also take
+# "1_0" and other scripts' digits and spaces, pyarrow's cast "0x1F": the pipeline refuses
+# them all. Spelled out, not \d and \s: Python's re reads those as any script's digits and
+# spaces (prepare took "٣٤" for 34 where score and the service refused it), RE2 (pyarrow)
+# as ASCII, and its \s lacks \v.
+_BLANK = r"[ \t\n\r\f\v]*"
+NUMBER_TEXT = rf"{_BLANK}[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?{_BLANK}"
 # A number written for people, as the pipeline does not read one: digits in groups of
 # three with one separator throughout (1,234,567 1.234.567 1'234 and the no-break spaces;
 # not a plain space, which phone numbers and postcodes have) or Indian groups (12,34,567),
