@@ -203,6 +203,43 @@ def test_engines_agree_on_unusual_physical_types(trained, customers, tmp_path, c
     assert rejects["reason"][0].startswith("tenure: is a number (datetime.date(")
 
 
+def test_float32_numbers_are_scored_as_written_on_either_engine(
+    trained, customers, tmp_path, cluster
+):
+    """29.85 saved as float32 was scored as 29.850000381..., not 29.85.
+
+    The service and a CSV give the model 29.85, and churn monitor reads the file so.
+    """
+    table = pq.read_table(customers["parquet"])
+    numeric = load_bundle(None, root=trained).contract.numeric
+    for name in numeric:
+        at = table.schema.get_field_index(name)
+        table = table.set_column(at, name, table[name].cast(pa.float32()))
+    assert (
+        table["monthly_charges"].cast(pa.float64())
+        != pq.read_table(customers["parquet"])["monthly_charges"]
+    )  # widened, the float32s are other numbers
+    source = tmp_path / "float32.parquet"
+    pq.write_table(table, source)
+    expected = tmp_path / "expected.csv"
+    score.run(customers["parquet"], expected, root=trained)  # the float64s: the CSV's values
+    for engine in ("local", "dask"):
+        out = tmp_path / f"{engine}.csv"
+        scheduler = cluster.scheduler_address if engine == "dask" else None
+        score.run(source, out, engine=engine, scheduler=scheduler, root=trained)
+        assert out.read_bytes() == expected.read_bytes(), engine
+
+
+def test_float_as_written_reads_a_float32_by_its_shortest_text():
+    values = pa.chunked_array([pa.array([29.85, 108.15, None, float("nan")], pa.float32())])
+    assert values.cast(pa.float64()).to_pylist()[0] != 29.85
+    got = score.float_as_written(values).to_pylist()
+    assert got[:3] == [29.85, 108.15, None]
+    assert np.isnan(got[3])
+    plain = pa.chunked_array([pa.array([0.1, 2.5])])
+    assert score.float_as_written(plain) is plain  # float64 as it is
+
+
 @pytest.mark.parametrize(
     ("data", "says"),
     [

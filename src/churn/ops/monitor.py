@@ -486,10 +486,11 @@ def _as_numbers(values: pa.ChunkedArray) -> pa.ChunkedArray:
         values = values.cast(values.type.value_type)
     if pa.types.is_integer(values.type) or values.type == pa.float64():
         return values
-    if pa.types.is_decimal(values.type) or pa.types.is_floating(values.type):
-        # A float32's nearest double is not the number written (29.85 is 29.850000381...),
-        # and values at a decile edge or the training maximum crossed it: the training
-        # file saved as float32 drifted from itself. Its shortest text is the number.
+    if pa.types.is_floating(values.type):
+        # A float32 read as score reads it: values at a decile edge or the training
+        # maximum crossed it, and the training file saved as float32 drifted from itself.
+        return scoring.float_as_written(values)
+    if pa.types.is_decimal(values.type):
         # pyarrow's decimal-to-float cast is not correctly rounded (89.10 came out
         # 89.10000000000001, and the training file drifted from itself); its text is exact,
         # and text is read to the nearest float, as score reads the same Decimal.

@@ -441,6 +441,27 @@ def as_text(table: pa.Table, path: str) -> pa.Table:
     return table
 
 
+def float_as_written(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A float16 or float32 column as the float64 of its shortest text; any other as it is.
+
+    A float32's nearest double is not the number written (29.85 is 29.850000381...): the
+    model scored that, where the service and a CSV give it 29.85, and the range checks
+    compared in float32. Its shortest text is the number (``churn monitor`` reads it so).
+    """
+    if pa.types.is_floating(values.type) and values.type != pa.float64():
+        return pc.cast(pc.cast(values, pa.string()), pa.float64())
+    return values
+
+
+def floats_as_written(table: pa.Table) -> pa.Table:
+    """``table`` with each float16 or float32 column read as :func:`float_as_written` does."""
+    for i, field in enumerate(table.schema):
+        values = float_as_written(table.column(i))
+        if values.type != field.type:
+            table = table.set_column(i, field.name, values)
+    return table
+
+
 def blank_as_null(table: pa.Table) -> pa.Table:
     """``table`` with each empty or whitespace-only text null, as prepare reads such a cell.
 
@@ -465,7 +486,7 @@ def local_tables(source: Source, chunk_rows: int) -> Iterator[pa.Table]:
     with fs.open(where, "rb") as fh:
         try:
             for table in rebatch(_batches(source, fh), chunk_rows):
-                yield blank_as_null(as_text(table, source.path))
+                yield blank_as_null(floats_as_written(as_text(table, source.path)))
         except (pa.ArrowException, UnicodeDecodeError, OSError) as err:
             # Past the header probe: a row of the wrong width, bytes that are not UTF-8, a
             # damaged Parquet page (an OSError naming no file).
@@ -758,7 +779,7 @@ def parquet_slice(
             table = _rows(pf, groups, columns, start - (first or 0), stop - start)
         else:  # an empty file, or the empty frame Dask takes the column types from
             table = pf.schema_arrow.empty_table().select(columns)
-    frame = pandas_frame(blank_as_null(as_text(table, path)), id_name)
+    frame = pandas_frame(blank_as_null(floats_as_written(as_text(table, path))), id_name)
     frame.index = pd.RangeIndex(start, stop)
     return frame
 
