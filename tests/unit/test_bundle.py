@@ -9,10 +9,18 @@ import json
 import pickle
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
+from sklearn.linear_model import LogisticRegression
 
-from churn.core.bundle import contract_at, load_bundle, params_at, recorded_decision
+from churn.core.bundle import (
+    check_model,
+    contract_at,
+    load_bundle,
+    params_at,
+    recorded_decision,
+)
 from churn.core.contract import Column, Contract
 from churn.core.errors import ChurnError
 from unit.test_integrity import sh_git, write_tree
@@ -28,7 +36,15 @@ PATHS = {
     "predictions": "rep/predictions.csv",
     "card": "rep/card.md",
 }
-MODEL = pickle.dumps({"weights": [1, 2]})
+
+
+def _model() -> bytes:
+    """A fitted two-class classifier of the contract's one feature ``n``, pickled."""
+    fitted = LogisticRegression().fit(pd.DataFrame({"n": [0.0, 1.0, 2.0, 3.0]}), [0, 0, 1, 1])
+    return pickle.dumps(fitted)
+
+
+MODEL = _model()
 CONTRACT = Contract("y", "yes", None, "row_id", False, {"n": Column("numeric", nullable=False)})
 CONTRACT_BYTES = json.dumps(CONTRACT.to_dict()).encode()
 METRICS = json.dumps({"roc_auc": 0.81}).encode()
@@ -96,7 +112,7 @@ def history(tmp_path_factory) -> Path:
 
 def test_a_release_is_read_whole_at_its_tag(history):
     bundle = load_bundle(RELEASE, root=history)
-    assert bundle.model == {"weights": [1, 2]}
+    assert bundle.model.coef_.tolist() == pickle.loads(MODEL).coef_.tolist()
     assert (bundle.md5, bundle.version, bundle.threshold) == (md5(MODEL), RELEASE, 0.4)
     assert bundle.contract == CONTRACT
     assert bundle.metrics == {"roc_auc": 0.81}
@@ -366,3 +382,38 @@ def test_a_bad_or_unvouched_decision_file_stops_the_load(tmp_path, files, messag
     with pytest.raises(ChurnError) as err:
         load_bundle(None, root=tmp_path)
     assert str(err.value) == message
+
+
+def test_a_model_file_that_is_no_model_of_the_contract_is_named(tmp_path):
+    """What `dvc commit` records is any bytes: score raised a traceback, the service a 500."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    frame = pd.DataFrame({"n": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "m": [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]})
+    three = LogisticRegression().fit(frame[["n"]], [0, 1, 2, 0, 1, 2])
+    wide = make_pipeline(StandardScaler(), LogisticRegression()).fit(frame, [0, 0, 0, 1, 1, 1])
+    other = LogisticRegression().fit(frame[["m"]], [0, 0, 0, 1, 1, 1])
+    said = {
+        "a dict": ({"weights": [1, 2]}, "holds a dict, not a classifier (no predict_proba)"),
+        "a scaler": (StandardScaler().fit(frame), "holds a StandardScaler, not a classifier"),
+        "unfitted": (LogisticRegression(), "a classifier never fitted (no classes_)"),
+        "three classes": (three, "a classifier of 3 classes, not of two"),
+        "a column more": (
+            wide,
+            "fitted on other columns than its revision's contract; the contract lacks 'm'",
+        ),
+        "another column": (
+            other,
+            "fitted on other columns than its revision's contract; the "
+            "contract lacks 'm'; the model does not read 'n'",
+        ),
+    }
+    for what, (model, message) in said.items():
+        with pytest.raises(ChurnError) as err:
+            check_model(model, CONTRACT, "v1:out/model.pkl")
+        assert str(err.value).startswith(f"v1:out/model.pkl: {message}"), what
+    check_model(pickle.loads(MODEL), CONTRACT, "v1:out/model.pkl")  # the real thing passes
+    write_tree(tmp_path, tree(vouched={PATHS["model"]: pickle.dumps({"weights": [1, 2]})}))
+    with pytest.raises(ChurnError) as err:  # vouched for by dvc.lock, and still refused
+        load_bundle(None, root=tmp_path)
+    assert str(err.value) == ("out/model.pkl: holds a dict, not a classifier (no predict_proba)")

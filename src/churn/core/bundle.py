@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from churn.core import io
 from churn.core.contract import Contract
-from churn.core.errors import ChurnError
+from churn.core.errors import ChurnError, clip
 from churn.core.integrity import (
     LOCK_FILE,
     commit_of,
@@ -179,8 +179,10 @@ def load_bundle(ref: str | None, root: str | Path = ".", params_file: str = PARA
     policy = _policy(source)
     md5 = md5_of(model_bytes)
     commit = commit_of(source.rev or "HEAD", root)
+    model = unpickle(model_bytes, _origin(source, paths.model))  # md5s matched: safe
+    check_model(model, contract, _origin(source, paths.model))
     return Bundle(
-        model=unpickle(model_bytes, _origin(source, paths.model)),  # md5s matched: safe
+        model=model,
         md5=md5,
         version=_version(ref, commit, Path(root)) if ref else f"workspace-{md5[:12]}",
         commit=commit,
@@ -190,6 +192,38 @@ def load_bundle(ref: str | None, root: str | Path = ".", params_file: str = PARA
         card=card,
         decision=policy,
     )
+
+
+def check_model(model: Any, contract: Contract, origin: str) -> None:
+    """``model`` is a two-class classifier of the contract's features; else one line.
+
+    ``dvc commit`` records any bytes: a dict, or the featurizer, saved where the model goes
+    passed every md5 check. Score then stopped in a traceback, and the service said it was
+    ready and answered every prediction with a 500. So did a model fitted on other columns
+    than the contract of its revision.
+    """
+    if not callable(getattr(model, "predict_proba", None)):
+        raise ChurnError(
+            f"{origin}: holds a {clip(type(model).__name__)}, not a classifier (no predict_proba)"
+        )
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        raise ChurnError(f"{origin}: a classifier never fitted (no classes_)")
+    if len(classes) != 2:  # churn or not
+        raise ChurnError(f"{origin}: a classifier of {len(classes)} classes, not of two")
+    fitted = getattr(model, "feature_names_in_", None)
+    if fitted is None:
+        return
+    names = [str(name) for name in fitted]
+    missing = [name for name in names if name not in contract.features]
+    unused = [name for name in contract.features if name not in set(names)]
+    if missing or unused:
+        lacks = f"; the contract lacks {clip(', '.join(map(repr, missing)), 120)}"
+        has = f"; the model does not read {clip(', '.join(map(repr, unused)), 120)}"
+        raise ChurnError(
+            f"{origin}: fitted on other columns than its revision's contract"
+            f"{lacks if missing else ''}{has if unused else ''}"
+        )
 
 
 def _policy(source: _Source) -> dict:
