@@ -10,10 +10,14 @@ from churn.ops.remote import (
     aws_files_env,
     bucket_and_folder,
     bucket_problem,
+    ca_bundle_problem,
     check_remote,
     credential_source,
     credentials_problem,
+    defined_profiles,
     local_remote_problem,
+    missing_profile,
+    probe_timeouts,
     shared_profiles,
     shown_url,
 )
@@ -217,31 +221,38 @@ def test_bucket_and_folder_give_the_prefix_dvc_push_lists_under(path, expected):
     assert bucket_and_folder(path) == expected
 
 
-TIMEOUTS = {"connect_timeout": 5, "read_timeout": 15}
+TIMEOUTS = {"connect_timeout": 5, "read_timeout": 15, "deadline": 20}
 ENDPOINT = "https://minio.example:9000"
+
+
+def s3_answer(code: str, message: str) -> OSError:
+    """What s3fs raises for S3's answer ``code``: its translation, botocore's error the cause."""
+    from botocore.exceptions import ClientError
+    from s3fs.errors import translate_boto_error
+
+    answer = {"Error": {"Code": code, "Message": message}}
+    return translate_boto_error(ClientError(answer, "ListObjectsV2"))
 
 
 def test_bucket_problem_names_what_s3_answered():
     """s3fs's translations of S3's answers, each in one line naming the remote and bucket."""
-    missing = FileNotFoundError("The specified bucket does not exist")
+    missing = s3_answer("NoSuchBucket", "The specified bucket does not exist")
+    assert isinstance(missing, FileNotFoundError)
     assert bucket_problem("s3", "churn", ENDPOINT, missing, TIMEOUTS) == (
         f"DVC remote 's3': bucket 'churn' does not exist at {ENDPOINT} (create it, or point "
         "the remote at another: dvc remote modify --local s3 url s3://<bucket>/<folder>)"
     )
-    denied = PermissionError("Access Denied")
+    denied = s3_answer("AccessDenied", "Access Denied")
     assert bucket_problem("team", "churn", None, denied, TIMEOUTS) == (
         "DVC remote 'team': bucket 'churn' refused access at S3: Access Denied"
     )
-    other = OSError(5, "We encountered an\ninternal error.")
+    other = s3_answer("InternalError", "We encountered an\ninternal error.")
     assert bucket_problem("s3", "churn", None, other, TIMEOUTS) == (
-        "DVC remote 's3': bucket 'churn' could not be listed at S3: OSError: [Errno 5] We "
+        "DVC remote 's3': bucket 'churn' could not be listed at S3: OSError: [Errno 121] We "
         "encountered an internal error."
     )
     assert bucket_problem("s3", "b\x1b]0;x\x07", None, RuntimeError(), TIMEOUTS) == (
         "DVC remote 's3': bucket 'b\\x1b]0;x\\x07' could not be listed at S3: RuntimeError"
-    )
-    assert bucket_problem("s3", "churn", None, PermissionError(), TIMEOUTS) == (
-        "DVC remote 's3': bucket 'churn' refused access at S3"
     )
     url = "https://user:pass@minio.example"
     invalid = ValueError(f"Invalid endpoint: {url}")  # botocore's words, URL and all
@@ -251,9 +262,36 @@ def test_bucket_problem_names_what_s3_answered():
     )
 
 
+def test_bucket_problem_blames_the_bucket_only_for_s3s_own_answers():
+    """A web-identity token file that is not there is a FileNotFoundError too: not the bucket.
+
+    And an STS endpoint that does not connect is not the S3 endpoint.
+    """
+    from botocore import exceptions as boto
+
+    token = FileNotFoundError(2, "No such file or directory")
+    token.filename = "/nonexistent"
+    assert bucket_problem("s3", "churn", ENDPOINT, token, TIMEOUTS) == (
+        f"DVC remote 's3': bucket 'churn' could not be listed at {ENDPOINT}: FileNotFoundError: "
+        "[Errno 2] No such file or directory: '/nonexistent'"
+    )
+    refused = PermissionError("Permission denied")  # a local file, not S3's answer
+    assert "could not be listed" in bucket_problem("s3", "b", None, refused, TIMEOUTS)
+    sts = boto.EndpointConnectionError(endpoint_url="https://sts.amazonaws.com/")
+    assert bucket_problem("s3", "churn", ENDPOINT, sts, TIMEOUTS) == (
+        f"DVC remote 's3': bucket 'churn' could not be listed at {ENDPOINT}: "
+        'EndpointConnectionError: Could not connect to the endpoint URL: "https://sts.amazonaws.com/"'
+    )
+    hosted = boto.EndpointConnectionError(endpoint_url="https://churn.s3.amazonaws.com/?list")
+    assert bucket_problem("s3", "churn", "https://s3.amazonaws.com", hosted, TIMEOUTS) == (
+        "DVC remote 's3': could not reach https://s3.amazonaws.com: the connection failed"
+    )
+
+
 def test_bucket_problem_names_an_endpoint_that_does_not_answer():
     """Errors of botocore's own: no answer came, so the endpoint is named, with its timeout."""
     from botocore import exceptions as boto
+    from fsspec.exceptions import FSTimeoutError
 
     url = "https://user:pass@minio.example:9000"
     said = {
@@ -263,11 +301,60 @@ def test_bucket_problem_names_an_endpoint_that_does_not_answer():
         boto.SSLError(endpoint_url=url, error="bad cert"): (
             "its TLS certificate or handshake failed (ssl_verify)"
         ),
+        FSTimeoutError(): "no answer within 20 s",  # the deadline: a server trickling bytes
     }
     for err, reason in said.items():
         assert bucket_problem("s3", "churn", url, err, TIMEOUTS) == (
             f"DVC remote 's3': could not reach https://user:***@minio.example:9000: {reason}"
         )
+
+
+def test_probe_timeouts_bound_the_probe_whatever_the_remote_says():
+    """0 is no timeout to aiohttp (the probe hung): its default then; -1 is refused."""
+    assert probe_timeouts("s3", {}) == TIMEOUTS
+    set_ = {"connect_timeout": 2, "read_timeout": 0}
+    assert probe_timeouts("s3", set_) == {"connect_timeout": 2, "read_timeout": 15, "deadline": 17}
+    for key in ("connect_timeout", "read_timeout"):
+        with pytest.raises(ChurnError) as err:
+            probe_timeouts("s3", {key: -1})
+        assert str(err.value) == f"DVC remote 's3': {key} -1: must be 0 or more seconds"
+
+
+def test_a_ca_bundle_that_is_not_there_is_named_with_its_key(tmp_path):
+    (tmp_path / "ca.pem").write_text("")
+    missing = str(tmp_path / "missing.pem")
+    assert ca_bundle_problem("s3", {"ssl_verify": missing}, {}) == (
+        f"DVC remote 's3': ssl_verify {missing}: no such file"
+    )
+    assert ca_bundle_problem("s3", {}, {"AWS_CA_BUNDLE": missing}) == (
+        f"DVC remote 's3': AWS_CA_BUNDLE {missing}: no such file"
+    )
+    for conf in ({"ssl_verify": str(tmp_path / "ca.pem")}, {"ssl_verify": False}, {}):
+        assert ca_bundle_problem("s3", conf, {}) is None
+
+
+def test_a_profile_the_aws_files_do_not_define_stops_boto_whatever_keys_are_set(tmp_path):
+    """--offline said "credentials from the environment"; boto raised ProfileNotFound."""
+    (tmp_path / "creds").write_text("[team]\naws_access_key_id = A\naws_secret_access_key = B\n")
+    (tmp_path / "cfg").write_text("[profile bare]\nregion = eu-west-1\n")
+    files = {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "creds"), "AWS_CONFIG_FILE": str(
+        tmp_path / "cfg")}  # fmt: skip
+    assert defined_profiles(files, tmp_path) == {"team", "bare"}
+    config = {"core": {"remote": "s3"}, "remote": {"s3": S3}}
+    for env, where in (({"AWS_PROFILE": "ghost"}, "AWS_PROFILE"),
+                       ({"AWS_DEFAULT_PROFILE": "ghost"}, "AWS_DEFAULT_PROFILE")):  # fmt: skip
+        with pytest.raises(ChurnError) as err:
+            check_remote(None, config, {**KEYS, **files, **env}, home=tmp_path)
+        assert str(err.value) == (
+            f"DVC remote 's3': {where} names AWS profile 'ghost', which the AWS shared "
+            "credentials and config files do not define (boto stops on it)"
+        )
+    ghost = {"core": {"remote": "s3"}, "remote": {"s3": {**S3, "profile": "ghost"}}}
+    with pytest.raises(ChurnError, match="its DVC config's profile names AWS profile 'ghost'"):
+        check_remote(None, ghost, {**KEYS, **files, "AWS_PROFILE": "team"}, home=tmp_path)
+    for profile in ("team", "bare", "default"):  # defined (keys or not), or boto's default
+        check_remote(None, config, {**KEYS, **files, "AWS_PROFILE": profile}, home=tmp_path)
+    assert missing_profile("s3", S3, {}, set()) is None
 
 
 def test_main_checks_the_default_remote_and_says_so(dvc_dir, capsys, caplog):
@@ -454,6 +541,8 @@ def test_a_url_password_and_a_config_made_name_are_never_printed_raw(tmp_path, c
     )
     assert shown_url("ssh://me:pw@host:22/x") == "ssh://me:***@host:22/x"
     assert shown_url("ssh://me@host/x") == "ssh://me@host/x"
+    assert shown_url("u:hunter2@127.0.0.1:9000") == "u:***@127.0.0.1:9000"  # no scheme
+    assert shown_url("http://u:pw@[::1") == "http://u:***@[::1"  # urlparse refuses it
     bad = {"core": {"remote": "e\x1b[2J"}, "remote": {"e\x1b[2J": S3}}
     with pytest.raises(ChurnError) as err:
         check_remote(None, bad, {}, home=tmp_path)

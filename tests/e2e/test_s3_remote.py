@@ -174,6 +174,67 @@ def test_check_names_an_endpoint_that_refuses_connections(repo, with_keys):
 
 
 @pytest.fixture
+def web_page():
+    """An HTTP server on 127.0.0.1 that answers every request with a 200 web page."""
+    import http.server
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<html>hello</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_check_refuses_an_endpoint_that_does_not_answer_as_s3(repo, with_keys, web_page):
+    """A web page answers 200 too: the check passed, and dvc push pushed nothing, exit 0."""
+    add_remote(repo, "web", f"s3://{BUCKET}/churn", endpointurl=web_page)
+    assert failure(check(repo, with_keys, "web")) == (
+        f"error: DVC remote 'web': {web_page} did not answer as S3 does (a listing naming the "
+        "bucket): is endpointurl the S3 API's address?"
+    )
+
+
+def test_an_endpoint_from_the_environment_is_named_and_its_log_lines_kept_back(
+    repo, with_keys, endpoint
+):
+    """The log said "Found endpoint for s3 via: environment_service." twice, from botocore."""
+    add_remote(repo, "envonly", f"s3://{BUCKET}/churn")
+    result = check(repo, {**with_keys, "AWS_ENDPOINT_URL_S3": endpoint}, "envonly")
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert result.stderr.splitlines()[1:] == [
+        f"INFO churn.remote: DVC remote 'envonly': bucket '{BUCKET}' answered at {endpoint}"
+    ]
+
+
+def test_a_credential_service_that_fails_is_not_blamed_on_the_bucket(repo, no_aws, endpoint):
+    """A web-identity token file that is not there: a traceback, then "does not exist"."""
+    env = {**no_aws, "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/x",
+           "AWS_WEB_IDENTITY_TOKEN_FILE": "/nonexistent/token"}  # fmt: skip
+    result = check(repo, env, "s3")
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    found, error = result.stderr.splitlines()
+    assert "credentials from the environment (AWS_ROLE_ARN" in found
+    assert error.startswith(f"error: DVC remote 's3': bucket '{BUCKET}' could not be listed at ")
+    assert "/nonexistent/token" in error
+    assert "does not exist" not in error
+
+
+@pytest.fixture
 def silent_endpoint():
     """A server on 127.0.0.1 that accepts connections and never answers; yields (url, count)."""
     server = socket.create_server(("127.0.0.1", 0))
@@ -217,3 +278,51 @@ def test_check_of_the_default_local_remote_passes_in_one_line(repo, no_aws):
     assert result.stderr.startswith("INFO churn.remote: DVC remote 'local': the local directory ")
     assert result.stderr.endswith(" takes files\n")
     assert result.stderr.count("\n") == 1
+
+
+@pytest.fixture
+def trickling_endpoint():
+    """A server on 127.0.0.1 that answers headers, then a byte of its body every 0.3 s."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+    accepted: list[socket.socket] = []
+
+    def serve():
+        while not stop.is_set() and len(accepted) < 5:  # ends with the test
+            try:
+                conn = server.accept()[0]
+            except TimeoutError:
+                continue
+            accepted.append(conn)
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            for _ in range(200):  # at most a minute
+                if stop.wait(0.3):
+                    return
+                try:
+                    conn.sendall(b"<")
+                except OSError:
+                    break
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}", accepted
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in accepted:
+            conn.close()
+        server.close()
+
+
+def test_a_server_trickling_its_answer_meets_the_deadline(repo, with_keys, trickling_endpoint):
+    """A read timeout is per read in aiohttp: a byte every 0.3 s kept the check for minutes."""
+    url, accepted = trickling_endpoint
+    options = {"endpointurl": url, "read_timeout": "1", "connect_timeout": "1"}
+    add_remote(repo, "trickle", f"s3://{BUCKET}/churn", **options)
+    assert failure(check(repo, with_keys, "trickle")) == (
+        f"error: DVC remote 'trickle': could not reach {url}: no answer within 2 s"
+    )
+    assert len(accepted) == 1

@@ -7,9 +7,9 @@ never committed) or a profile of the AWS shared files (``~/.aws/credentials``, o
 the remote's ``credentialpath`` and ``configpath`` name). Without any, ``dvc push`` fails
 deep inside botocore; this check fails first, in one line naming what to set. Then the
 bucket is asked for one key under the remote's folder, through the S3 client dvc-s3 builds
-for ``dvc push`` (same endpoint, profile, region, SSL), in one bounded request: a bucket
-that does not exist, credentials it refuses or an endpoint that does not answer are named
-in one line (``--offline`` skips it). A local directory is probed for writing; other
+for ``dvc push`` (same endpoint, profile, region, SSL), in one request with a deadline: a
+bucket that does not exist, credentials it refuses, an endpoint that does not answer, or
+answers but not as S3, are named in one line (``--offline`` skips it). A local directory is probed for writing; other
 remote types (gs://, ssh://, …) are named in one INFO line, a URL's password never shown.
 
 The decision is made by pure functions of the remote's config and the environment
@@ -18,10 +18,12 @@ The decision is made by pure functions of the remote's config and the environmen
 """
 
 import configparser
+import contextlib
 import logging
 import os
+import re
 import tempfile
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -190,6 +192,35 @@ def shared_profiles(env: Mapping[str, str], home: Path) -> set[str]:
     return profiles
 
 
+def defined_profiles(env: Mapping[str, str], home: Path) -> set[str]:
+    """Every profile the AWS shared credentials and config files define, with or without keys."""
+    credentials = env.get("AWS_SHARED_CREDENTIALS_FILE") or home / ".aws" / "credentials"
+    config = env.get("AWS_CONFIG_FILE") or home / ".aws" / "config"
+    profiles = set(_sections(Path(credentials).expanduser()))
+    return profiles | {s.removeprefix("profile ") for s in _sections(Path(config).expanduser())}
+
+
+def missing_profile(
+    name: str, remote: Mapping[str, Any], env: Mapping[str, str], defined: Collection[str]
+) -> str | None:
+    """The profile boto is told to read, if the AWS files do not define it, as one line.
+
+    boto stops on it (ProfileNotFound) whatever keys are set beside it: the check said
+    "credentials from the environment". The remote's ``profile`` is the one named first
+    (dvc-s3 hands it to the session), then ``AWS_PROFILE``, then ``AWS_DEFAULT_PROFILE``;
+    ``default`` may be missing.
+    """
+    named = [("its DVC config's profile", remote.get("profile"))]
+    named += [(group[0], env.get(group[0])) for group in PROFILE_VARIABLES]
+    where, profile = next(((w, p) for w, p in named if p), (None, None))
+    if not profile or profile == "default" or profile in defined:
+        return None
+    return (
+        f"DVC remote '{name}': {where} names AWS profile {clip(repr(str(profile)), 60)}, which "
+        "the AWS shared credentials and config files do not define (boto stops on it)"
+    )
+
+
 def aws_files_env(remote: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, str]:
     """``env`` as boto sees it for ``remote``, with its credentialpath and configpath.
 
@@ -206,10 +237,17 @@ def aws_files_env(remote: Mapping[str, Any], env: Mapping[str, str]) -> dict[str
 
 
 def shown_url(url: str) -> str:
-    """``url`` to print: a password in it (``https://user:pass@host``) is never shown."""
-    parts = urlparse(url)
-    if parts.password is None:
-        return clip(url)
+    """``url`` to print: a password in it (``https://user:pass@host``) is never shown.
+
+    Also in a URL without a scheme (``user:pass@host:9000``), or one urlparse refuses.
+    """
+    try:
+        parts = urlparse(url)
+        password = parts.password
+    except ValueError:  # "http://[::1": an IPv6 bracket left open
+        return clip(redacted(url))
+    if password is None:
+        return clip(redacted(url))
     host = parts.netloc.rsplit("@", 1)[1]
     return clip(parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl())
 
@@ -265,8 +303,11 @@ def check_remote(
     remote = remotes[name]
     shown = clip(name)  # the default's name comes from a config file, unchecked
     env = aws_files_env(remote, env)
-    profiles = shared_profiles(env, Path.home() if home is None else home)
+    home = Path.home() if home is None else home
+    profiles = shared_profiles(env, home)
     problem = s3_url_problem(shown, remote) or credentials_problem(shown, remote, env, profiles)
+    if not problem and is_s3(remote):
+        problem = missing_profile(shown, remote, env, defined_profiles(env, home))
     if problem:
         raise ChurnError(problem)
     if is_s3(remote):
@@ -325,6 +366,16 @@ def local_remote_problem(url: str) -> str | None:
 # One bounded request: a check answers in seconds, where dvc push would retry for minutes.
 PROBE_CONNECT_TIMEOUT = 5  # seconds, unless the remote sets connect_timeout
 PROBE_READ_TIMEOUT = 15  # seconds, unless the remote sets read_timeout
+# The libraries' own log lines ("Found credentials in ...", a refresh's traceback): the
+# probe says what happened in one line of its own.
+BOTO_LOGGERS = ("botocore", "aiobotocore", "s3fs")
+# user:password@ in any URL of a message, with or without a scheme.
+URL_PASSWORD = re.compile(r"(?P<user>[^\s/@:]*):[^\s/@]*@")
+
+
+def redacted(text: str) -> str:
+    """``text`` with the password of any ``user:password@`` in it shown as ``***``."""
+    return URL_PASSWORD.sub(r"\g<user>:***@", text)
 
 
 def bucket_and_folder(fs_path: str) -> tuple[str, str]:
@@ -333,14 +384,70 @@ def bucket_and_folder(fs_path: str) -> tuple[str, str]:
     return bucket, f"{folder.strip('/')}/" if folder.strip("/") else ""
 
 
-def _connection_reason(err: Exception, timeouts: Mapping[str, Any]) -> str | None:
-    """Why botocore could not talk to the endpoint, in words; None if it did talk."""
-    from botocore import exceptions as boto
+def probe_timeouts(name: str, conf: Mapping[str, Any]) -> dict[str, float]:
+    """The probe's connect and read timeouts and overall deadline; negative ones refused.
 
+    0 is no timeout to aiohttp, so the probe takes its default there; a per-read timeout
+    bounds no request whose server trickles bytes, so the deadline bounds the whole.
+    """
+    chosen: dict[str, float] = {}
+    for key, default in (
+        ("connect_timeout", PROBE_CONNECT_TIMEOUT),
+        ("read_timeout", PROBE_READ_TIMEOUT),
+    ):
+        value = conf.get(key)
+        if value is not None and value < 0:
+            raise ChurnError(f"DVC remote '{name}': {key} {value}: must be 0 or more seconds")
+        chosen[key] = value or default
+    chosen["deadline"] = chosen["connect_timeout"] + chosen["read_timeout"]
+    return chosen
+
+
+def ca_bundle_problem(name: str, conf: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
+    """A CA bundle file (``ssl_verify``, ``AWS_CA_BUNDLE``) that is not there, named; else None.
+
+    botocore's words named neither the key nor the path: "An HTTP Client raised an
+    unhandled exception: [Errno 2] No such file or directory".
+    """
+    for where, value in (
+        ("ssl_verify", conf.get("ssl_verify")),
+        ("AWS_CA_BUNDLE", env.get("AWS_CA_BUNDLE")),
+    ):
+        if isinstance(value, str) and value and not Path(value).expanduser().is_file():
+            return f"DVC remote '{name}': {where} {clip(value, 200)}: no such file"
+    return None
+
+
+def _client_error_code(err: BaseException) -> str | None:
+    """The S3 error code behind ``err`` (s3fs keeps botocore's ClientError as its cause)."""
+    from botocore.exceptions import ClientError
+
+    cause = err.__cause__
+    return cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
+
+
+def _reached(err: BaseException, endpoint: str | None) -> bool:
+    """Whether a connection error was the S3 endpoint's, not a credential service's (STS)."""
+    url = (getattr(err, "kwargs", None) or {}).get("endpoint_url")
+    if not url or not endpoint:
+        return True
+    try:  # virtual-hosted: bucket.s3.amazonaws.com is s3.amazonaws.com's
+        return (urlparse(url).hostname or "").endswith(urlparse(endpoint).hostname or "")
+    except ValueError:
+        return True
+
+
+def _connection_reason(err: BaseException, timeouts: Mapping[str, Any]) -> str | None:
+    """Why the S3 endpoint did not answer, in words; None if it did, or if it was not it."""
+    from botocore import exceptions as boto
+    from fsspec.exceptions import FSTimeoutError
+
+    if isinstance(err, FSTimeoutError):
+        return f"no answer within {timeouts['deadline']:g} s"
     if isinstance(err, boto.ReadTimeoutError):
-        return f"no answer within {timeouts['read_timeout']} s (read_timeout)"
+        return f"no answer within {timeouts['read_timeout']:g} s (read_timeout)"
     if isinstance(err, boto.ConnectTimeoutError):
-        return f"no connection within {timeouts['connect_timeout']} s (connect_timeout)"
+        return f"no connection within {timeouts['connect_timeout']:g} s (connect_timeout)"
     if isinstance(err, boto.SSLError):
         return "its TLS certificate or handshake failed (ssl_verify)"
     if isinstance(err, boto.ConnectionError):
@@ -352,56 +459,101 @@ def bucket_problem(
     name: str,
     bucket: str,
     endpoint: str | None,
-    err: Exception,
+    err: BaseException,
     timeouts: Mapping[str, Any],
 ) -> str:
     """What listing ``bucket`` raised, as one line naming the remote, bucket or endpoint.
 
-    s3fs turns S3's answers into Python's: ``NoSuchBucket`` is a FileNotFoundError, a
-    refused key or signature a PermissionError; botocore's own errors mean no answer.
+    s3fs turns S3's answers into Python's, keeping botocore's ClientError as the cause:
+    only with one is a FileNotFoundError a missing bucket and a PermissionError a refusal
+    (a web-identity token file that is not there is a FileNotFoundError too). botocore's
+    connection errors mean the S3 endpoint did not answer, unless another one failed.
     """
     where = shown_url(endpoint) if endpoint else "S3"
     head = f"DVC remote '{name}': bucket {clip(repr(bucket), 80)}"
-    reason = _connection_reason(err, timeouts)
+    reason = _connection_reason(err, timeouts) if _reached(err, endpoint) else None
     if reason:
         return f"DVC remote '{name}': could not reach {where}: {reason}"
-    text = str(err).replace(endpoint, where) if endpoint else str(err)  # no password shown
-    said = clip(" ".join(text.split()), 200)
+    said = clip(" ".join(redacted(str(err)).split()), 200)
     detail = f": {said}" if said else ""
-    if isinstance(err, FileNotFoundError):
+    code = _client_error_code(err)
+    if code == "NoSuchBucket":
         return (
             f"{head} does not exist at {where} (create it, or point the remote at another: "
             f"dvc remote modify --local {name} url s3://<bucket>/<folder>)"
         )
-    if isinstance(err, PermissionError):
+    if code and isinstance(err, PermissionError):
         return f"{head} refused access at {where}{detail}"
     return f"{head} could not be listed at {where}: {type(err).__name__}{detail}"
 
 
-def probe_bucket(name: str, config: Mapping[str, Any]) -> None:
-    """List one key of S3 remote ``name``'s folder with dvc push's own client; else ChurnError."""
-    from dvc.fs import get_cloud_fs
+@contextlib.contextmanager
+def boto_quiet() -> Iterator[None]:
+    """The S3 libraries' loggers held to CRITICAL, then as they were."""
+    loggers = [logging.getLogger(name) for name in BOTO_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
-    shown = clip(name)  # a default remote's name comes from a config file, unchecked
-    cls, conf, fs_path = get_cloud_fs(config, name=name)
-    conf.setdefault("connect_timeout", PROBE_CONNECT_TIMEOUT)
-    conf.setdefault("read_timeout", PROBE_READ_TIMEOUT)
-    bucket, folder = bucket_and_folder(fs_path)
-    endpoint = conf.get("endpointurl")
-    boto_log = logging.getLogger("aiobotocore.credentials")  # "Found credentials in ...": said
-    level = boto_log.level
-    boto_log.setLevel(logging.WARNING)
+
+def _s3_client(name: str, cls: Any, conf: dict[str, Any]) -> Any:
+    """The s3fs filesystem dvc-s3 builds from ``conf``, asking once; its config errors named."""
     try:
         fs = cls(**conf)
         fs.fs_args.setdefault("config_kwargs", {})["retries"] = {"total_max_attempts": 1}
         client = fs.fs
-        client.retries = 1  # s3fs's own retry loop, around botocore's
-        client.call_s3("list_objects_v2", Bucket=bucket, Prefix=folder, MaxKeys=1)
-    except Exception as err:  # any failure of the probe is its answer, in one line
-        raise ChurnError(bucket_problem(shown, bucket, endpoint, err, conf)) from err
-    finally:
-        boto_log.setLevel(level)
+    except Exception as err:  # a setting dvc-s3 or botocore refuses, before any request
+        said = clip(" ".join(redacted(str(err)).split()), 200)
+        hint = " (sse_customer_key is not base64)" if "base64" in said else ""
+        raise ChurnError(
+            f"DVC remote '{name}': its S3 settings are refused{hint}: {type(err).__name__}: {said}"
+        ) from err
+    client.retries = 1  # s3fs's own retry loop, around botocore's
+    return client
+
+
+def probe_bucket(name: str, config: Mapping[str, Any], env: Mapping[str, str]) -> None:
+    """List one key of S3 remote ``name``'s folder with dvc push's own client; else ChurnError."""
+    from dvc.fs import get_cloud_fs
+    from fsspec.asyn import sync
+
+    shown = clip(name)  # a default remote's name comes from a config file, unchecked
+    cls, conf, fs_path = get_cloud_fs(config, name=name)
+    timeouts = probe_timeouts(shown, conf)
+    problem = ca_bundle_problem(shown, conf, env)
+    if problem:
+        raise ChurnError(problem)
+    conf.update(connect_timeout=timeouts["connect_timeout"], read_timeout=timeouts["read_timeout"])
+    bucket, folder = bucket_and_folder(fs_path)
+    with boto_quiet():
+        client = _s3_client(shown, cls, conf)
+        # The endpoint asked: the remote's endpointurl, AWS_ENDPOINT_URL_S3, or AWS's.
+        endpoint = getattr(getattr(client.s3, "meta", None), "endpoint_url", None)
+        endpoint = endpoint or conf.get("endpointurl")
+        try:
+            answer = sync(
+                client.loop,
+                client._call_s3,  # its call_s3 takes no deadline
+                "list_objects_v2",
+                Bucket=bucket,
+                Prefix=folder,
+                MaxKeys=1,
+                timeout=timeouts["deadline"],
+            )
+        except Exception as err:  # any failure of the probe is its answer, in one line
+            raise ChurnError(bucket_problem(shown, bucket, endpoint, err, timeouts)) from err
     where = shown_url(endpoint) if endpoint else "S3"
+    if not isinstance(answer, Mapping) or answer.get("Name") != bucket:
+        # A web page answers 200 as well: dvc push then said "Everything is up to date".
+        raise ChurnError(
+            f"DVC remote '{shown}': {where} did not answer as S3 does (a listing naming the "
+            "bucket): is endpointurl the S3 API's address?"
+        )
     log.info("DVC remote '%s': bucket %s answered at %s", shown, clip(repr(bucket), 80), where)
 
 
@@ -413,4 +565,4 @@ def check(name: str | None, offline: bool = False) -> None:
     config = _dvc_config()
     name = check_remote(name, config, os.environ)
     if not offline and is_s3(config["remote"][name]):
-        probe_bucket(name, config)
+        probe_bucket(name, config, os.environ)
