@@ -9,8 +9,9 @@ deep inside botocore; this check fails first, in one line naming what to set. Th
 bucket is asked for one key under the remote's folder, through the S3 client dvc-s3 builds
 for ``dvc push`` (same endpoint, profile, region, SSL), in one request with a deadline: a
 bucket that does not exist, credentials it refuses, an endpoint that does not answer, or
-answers but not as S3, are named in one line (``--offline`` skips it). A local directory is probed for writing; other
-remote types (gs://, ssh://, …) are named in one INFO line, a URL's password never shown.
+answers but not as S3, are named in one line (``--offline`` skips it). A local directory
+is probed for writing; other remote types (gs://, ssh://, …) are named in one INFO line, a
+URL's password never shown.
 
 The decision is made by pure functions of the remote's config and the environment
 (:func:`credentials_problem`, :func:`credential_source`, :func:`bucket_problem`);
