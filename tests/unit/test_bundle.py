@@ -417,3 +417,24 @@ def test_a_model_file_that_is_no_model_of_the_contract_is_named(tmp_path):
     with pytest.raises(ChurnError) as err:  # vouched for by dvc.lock, and still refused
         load_bundle(None, root=tmp_path)
     assert str(err.value) == ("out/model.pkl: holds a dict, not a classifier (no predict_proba)")
+
+
+def test_a_model_is_read_from_a_subfolder_of_its_project(tmp_path):
+    """From src/, a release's dvc.lock was looked for as src/dvc.lock: "its commit has none"."""
+    write_tree(tmp_path, {**tree(), ".dvc/config": b"", "src/x.py": b""})
+    sh_git(tmp_path, "init", "-q")
+    sh_git(tmp_path, "add", "-A")
+    sh_git(tmp_path, "commit", "-q", "-m", RELEASE)
+    sh_git(tmp_path, "tag", "-a", "-m", f"{RELEASE}\n\nmodel-md5: {md5(MODEL)}\n", RELEASE)
+    for ref in (RELEASE, None):
+        bundle = load_bundle(ref, root=tmp_path / "src")
+        assert (bundle.md5, bundle.threshold) == (md5(MODEL), 0.4)
+        assert contract_at(ref, root=tmp_path / "src") == CONTRACT
+    assert load_bundle(RELEASE, root=tmp_path / "src").version == RELEASE
+
+
+def test_a_ref_outside_any_git_repository_says_so(tmp_path):
+    write_tree(tmp_path, tree())
+    with pytest.raises(ChurnError) as err:
+        load_bundle(RELEASE, root=tmp_path)
+    assert str(err.value) == f"{tmp_path}: not inside a git repository, which {RELEASE} names"

@@ -27,8 +27,10 @@ from churn.core.integrity import (
     LOCK_FILE,
     commit_of,
     git,
+    git_or_none,
     md5_of,
     parse_model_ref,
+    project_root,
     read_lock,
     read_tracked_bytes,
     release_at,
@@ -130,6 +132,8 @@ def params_at(rev: str | None, root: str | Path = ".", params_file: str = PARAMS
 
 
 def _source(ref: str | None, root: Path, params_file: str) -> tuple[_Source, str | None]:
+    if ref and git_or_none("rev-parse", "--is-inside-work-tree", cwd=root) is None:
+        raise ChurnError(f"{root.absolute()}: not inside a git repository, which {ref} names")
     rev, tag_md5 = resolve_model_ref(ref, root) if ref else (None, None)
     source = _Source(rev, root, read_lock(rev, root), params_at(rev, root, params_file))
     return source, tag_md5
@@ -147,7 +151,7 @@ def contract_at(
     ref: str | None, root: str | Path = ".", params_file: str = PARAMS_FILE
 ) -> Contract:
     """The checked data contract of model version ``ref`` (None: the workspace's)."""
-    source, _ = _source(ref, Path(root), params_file)
+    source, _ = _source(ref, project_root(root), params_file)
     path = source.params.paths.contract
     return parse_contract(source.read(path), _origin(source, path))
 
@@ -169,7 +173,8 @@ def load_bundle(ref: str | None, root: str | Path = ".", params_file: str = PARA
         ChurnError: One line naming the ref or file: an unknown ref, a file the lock
             records no md5 for, or bytes that differ from it (nothing is unpickled).
     """
-    source, tag_md5 = _source(ref, Path(root), params_file)
+    root = project_root(root)  # from a subfolder, the project's files, as DVC finds them
+    source, tag_md5 = _source(ref, root, params_file)
     paths = source.params.paths
     model_bytes = source.read(paths.model, tag_md5, "unpickle it")
     metrics_path = f"{paths.reports}/metrics.json"
@@ -184,7 +189,7 @@ def load_bundle(ref: str | None, root: str | Path = ".", params_file: str = PARA
     return Bundle(
         model=model,
         md5=md5,
-        version=_version(ref, commit, Path(root)) if ref else f"workspace-{md5[:12]}",
+        version=_version(ref, commit, root) if ref else f"workspace-{md5[:12]}",
         commit=commit,
         threshold=policy["threshold"],
         contract=contract,

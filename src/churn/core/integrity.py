@@ -242,6 +242,18 @@ def git_or_none(*args: str, cwd: str | Path | None = None) -> str | None:
         return None
 
 
+def project_root(start: str | Path = ".") -> Path:
+    """The DVC project around ``start``: the nearest folder holding ``.dvc``, as DVC finds it.
+
+    ``start`` itself when it is one, or when none is found (its errors then name it). Run
+    from ``src/``, a model ref's ``dvc.lock`` was looked for at ``src/dvc.lock`` of the
+    commit, and the commit was said to have none.
+    """
+    here = Path(start)
+    found = (folder for folder in (here, *here.absolute().parents) if (folder / ".dvc").is_dir())
+    return next(found, here)
+
+
 def is_revision(rev: str, cwd: str | Path | None = None) -> bool:
     """Whether ``rev`` names a commit; never read as an option, whatever it starts with."""
     return (
