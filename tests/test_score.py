@@ -1162,3 +1162,28 @@ def test_the_output_never_replaces_what_the_repository_keeps(tmp_path, monkeypat
     )
     score._not_the_input("in.csv", "scores.csv")
     assert (tmp_path / "data/raw/wa_churn.csv").read_text() == "raw"
+
+
+def test_an_interrupt_as_the_engine_closes_leaves_the_old_output(
+    trained, customers, tmp_path, monkeypatch
+):
+    """The output is published after the engine closes, not before.
+
+    A local Dask cluster takes seconds to close: a Ctrl-C then exited 130 (interrupted)
+    though the output was already replaced.
+    """
+    out = tmp_path / "scores.csv"
+    out.write_text("old\n")
+    real = score._progress
+
+    @contextlib.contextmanager
+    def interrupted_as_it_closes(*args):
+        with real(*args) as bar:
+            yield bar
+        raise KeyboardInterrupt  # as the engine's stack closes, every row scored
+
+    monkeypatch.setattr(score, "_progress", interrupted_as_it_closes)
+    with pytest.raises(KeyboardInterrupt):
+        score.run(customers["csv"], out, root=trained)
+    assert out.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"]  # no temp file left

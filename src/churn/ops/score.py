@@ -1045,14 +1045,17 @@ def run(
     source = open_input(str(input_path), bundle.contract)
     rows = block_rows(bundle.model)
     scorer = Scorer(bundle.model, bundle.contract, bundle.threshold, source.path, rows)
-    with contextlib.ExitStack() as stack:
-        if engine == "dask":
-            client = stack.enter_context(dask_client(scheduler))
-            parts: Iterator[pd.DataFrame] = dask_parts(source, scorer, chunk_rows, client)
-        else:
-            parts = local_parts(source, scorer, chunk_rows)
-        bar = stack.enter_context(_progress(source, sys.stderr.isatty()))
-        with sink(str(output), bundle, source, on_error) as out:
+    # The output is published as the sink closes, after the engine's: a local cluster
+    # takes seconds to shut down, and a Ctrl-C then said "interrupted" (exit 130) of an
+    # output already replaced. Now it leaves the old one, as at any other moment.
+    with sink(str(output), bundle, source, on_error) as out:
+        with contextlib.ExitStack() as stack:
+            if engine == "dask":
+                client = stack.enter_context(dask_client(scheduler))
+                parts: Iterator[pd.DataFrame] = dask_parts(source, scorer, chunk_rows, client)
+            else:
+                parts = local_parts(source, scorer, chunk_rows)
+            bar = stack.enter_context(_progress(source, sys.stderr.isatty()))
             for part in parts:
                 out.add(part)
                 bar.update(len(part))
