@@ -78,6 +78,22 @@ def test_gate_refuses_below_the_floor_and_significantly_worse(params):
     assert first.endswith("; first release")
 
 
+def test_gate_refuses_a_metric_its_predictions_contradict(params):
+    """A metric edited by hand (0.99) passed the floor.
+
+    The comparison beside it, from the predictions, showed the model unchanged.
+    """
+    head, previous = side("this branch", HEAD_P), side("churn-model@v1.0.0", BASE_P)
+    edited = dataclasses.replace(head, metrics={**head.metrics, "roc_auc": 0.99})
+    with pytest.raises(ChurnError) as err:
+        release.gate(edited, previous, gate_params(params, 0.95, minimum=0.95))
+    assert str(err.value) == (
+        f"metrics.json: roc_auc 0.9900, but the predictions beside it give "
+        f"{head.metrics['roc_auc']:.4f}: edited by hand, or not from this run (dvc repro)"
+    )
+    release.gate(head, previous, gate_params(params, 0.95))  # as evaluate wrote it: passes
+
+
 def test_gate_says_a_value_just_under_the_floor_on_its_side_of_it(params):
     """0.79996 below a floor of 0.8 read "roc_auc 0.8000 is below the release floor 0.8"."""
     head = side("this branch", HEAD_P)

@@ -15,6 +15,7 @@ release workflow runs both). The artifact's name comes from ``artifacts:`` in dv
 
 import json
 import logging
+import math
 import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -206,6 +207,13 @@ def gate(head: Side, previous: Side | None, params: Params) -> str:
     interval = (
         f"{signed(result.diff, '+.4f')}, {params.report.confidence * 100:g} % CI [{low}, {high}]"
     )
+    if not math.isclose(result.head, value, rel_tol=1e-9, abs_tol=1e-12):
+        # The floor read metrics.json and the comparison the predictions: a value edited
+        # by hand passed the floor while the verdict beside it showed the model unchanged.
+        raise ChurnError(
+            f"metrics.json: {rule.metric} {value:.4f}, but the predictions beside it give "
+            f"{result.head:.4f}: edited by hand, or not from this run (dvc repro)"
+        )
     if result.verdict == "worse":
         raise ChurnError(f"{rule.metric} is significantly worse than {previous.label} ({interval})")
     floor = f"{rule.metric} {said} (floor {rule.minimum})"
