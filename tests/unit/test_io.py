@@ -659,3 +659,25 @@ def test_the_utf16_message_names_a_long_path_to_300_characters():
         assert str(err.value) == (
             f"{shown}: not UTF-8 text (it looks like UTF-16 or UTF-32): save it as UTF-8"
         )
+
+
+def test_a_failed_write_takes_away_the_folders_it_made(tmp_path):
+    """A failed churn score --output new/dir/s.parquet left new/dir behind, empty."""
+    target = tmp_path / "new" / "dir" / "s.csv"
+
+    def failed_write(theirs: str | None = None) -> None:
+        with io.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            if theirs:  # something else put into the folder meanwhile
+                (target.parent / theirs).write_text("kept")
+            raise RuntimeError("the work failed")
+
+    with pytest.raises(RuntimeError):
+        failed_write()
+    assert sorted(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError):
+        failed_write("theirs.txt")
+    assert sorted(p.name for p in target.parent.iterdir()) == ["theirs.txt"]  # it stays
+    with io.atomic_path(tmp_path / "made" / "s.csv") as tmp:  # on success they stay
+        tmp.write_text("done")
+    assert (tmp_path / "made" / "s.csv").read_text() == "done"

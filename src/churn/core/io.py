@@ -94,6 +94,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     refuse_directory(target)  # said before any work, not by the rename after it
     through = writes_through(target)
     parent = Path(tempfile.gettempdir()) if through else target.parent
+    # The folders made for it, deepest first: a failed write takes them away again.
+    made = list(itertools.takewhile(lambda d: not d.exists(), (parent, *parent.parents)))
     try:
         parent.mkdir(parents=True, exist_ok=True)
         # A short name of its own: the target's name plus a suffix could pass NAME_MAX.
@@ -101,10 +103,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except FileExistsError:  # a file where a parent directory should be
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(target)) from None
     except OSError as err:
+        _remove_empty(made)
         raise _naming(err, target) from None
     os.close(fd)
     os.chmod(tmp, _mode_for(target))  # mkstemp's is always 0600
     tmp_path = Path(tmp)
+    done = False
     try:
         yield tmp_path
         if through:  # a pipe or a terminal gets the finished bytes; it is not replaced
@@ -112,12 +116,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
                 shutil.copyfileobj(src, dst)
         else:
             os.replace(tmp_path, target)
+        done = True
     except OSError as err:
         if err.filename not in (None, tmp, str(target)):
             raise  # about another file (an output written inside this one's block)
         raise _naming(err, target) from None
     finally:
         tmp_path.unlink(missing_ok=True)
+        if not done:
+            _remove_empty(made)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) while each is empty: what a failed write made."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # something else was put there meanwhile: it stays, and its parents
+            return
 
 
 def _naming(err: OSError, target: Path) -> OSError:
