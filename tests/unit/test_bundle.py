@@ -7,6 +7,7 @@ directory. Nothing here may come from the repository the tests live in.
 import hashlib
 import json
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +23,7 @@ from churn.core.bundle import (
     recorded_decision,
 )
 from churn.core.contract import Column, Contract
-from churn.core.errors import ChurnError
+from churn.core.errors import ChurnError, clip
 from unit.test_integrity import sh_git, write_tree
 
 PATHS = {
@@ -390,33 +391,55 @@ def test_a_model_file_that_is_no_model_of_the_contract_is_named(tmp_path):
     from sklearn.preprocessing import StandardScaler
 
     frame = pd.DataFrame({"n": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "m": [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]})
+    frame["k"] = frame["m"]
+    y = [0, 0, 0, 1, 1, 1]
     three = LogisticRegression().fit(frame[["n"]], [0, 1, 2, 0, 1, 2])
-    wide = make_pipeline(StandardScaler(), LogisticRegression()).fit(frame, [0, 0, 0, 1, 1, 1])
-    other = LogisticRegression().fit(frame[["m"]], [0, 0, 0, 1, 1, 1])
+    wide = make_pipeline(StandardScaler(), LogisticRegression()).fit(frame[["n", "m"]], y)
+    other = LogisticRegression().fit(frame[["m", "k"]], y)
+    contract = replace(CONTRACT, columns={**CONTRACT.columns, "j": CONTRACT.columns["n"]})
+    mismatch = "fitted on other columns than its revision's contract"
     said = {
         "a dict": ({"weights": [1, 2]}, "holds a dict, not a classifier (no predict_proba)"),
-        "a scaler": (StandardScaler().fit(frame), "holds a StandardScaler, not a classifier"),
+        "a scaler": (
+            StandardScaler().fit(frame),
+            "holds a StandardScaler, not a classifier (no predict_proba)",
+        ),
         "unfitted": (LogisticRegression(), "a classifier never fitted (no classes_)"),
         "three classes": (three, "a classifier of 3 classes, not of two"),
-        "a column more": (
-            wide,
-            "fitted on other columns than its revision's contract; the contract lacks 'm'",
-        ),
-        "another column": (
+        "a column more": (wide, f"{mismatch}; the contract lacks 'm'"),
+        "other columns": (
             other,
-            "fitted on other columns than its revision's contract; the "
-            "contract lacks 'm'; the model does not read 'n'",
+            f"{mismatch}; the contract lacks 'm', 'k'; the model does not read 'n', 'j'",
         ),
     }
     for what, (model, message) in said.items():
         with pytest.raises(ChurnError) as err:
-            check_model(model, CONTRACT, "v1:out/model.pkl")
-        assert str(err.value).startswith(f"v1:out/model.pkl: {message}"), what
-    check_model(pickle.loads(MODEL), CONTRACT, "v1:out/model.pkl")  # the real thing passes
+            check_model(model, contract if what == "other columns" else CONTRACT, "v1:m.pkl")
+        assert str(err.value) == f"v1:m.pkl: {message}", what
+    long = [f"column_{i:03d}_with_a_long_name" for i in range(12)]
+    wide = pd.DataFrame({name: [0.0, 1.0, 2.0, 3.0] for name in long})
+    many = LogisticRegression().fit(wide, [0, 0, 1, 1])
+    unread = {name: CONTRACT.columns["n"] for name in long}
+    with pytest.raises(ChurnError) as err:
+        check_model(many, replace(CONTRACT, columns=unread | CONTRACT.columns), "v1:m.pkl")
+    assert str(err.value) == f"v1:m.pkl: {mismatch}; the model does not read 'n'"
+    with pytest.raises(ChurnError) as err:
+        check_model(many, CONTRACT, "v1:m.pkl")
+    listed = ", ".join(map(repr, long))
+    assert len(listed) > 120
+    assert str(err.value) == (
+        f"v1:m.pkl: {mismatch}; the contract lacks {clip(listed, 120)}; the model does not read 'n'"
+    )
+    with pytest.raises(ChurnError) as err:  # a contract of more columns than the model read
+        check_model(pickle.loads(MODEL), replace(CONTRACT, columns=CONTRACT.columns | unread), "x")
+    assert str(err.value) == f"x: {mismatch}; the model does not read {clip(listed, 120)}"
+    check_model(pickle.loads(MODEL), CONTRACT, "v1:m.pkl")  # the real thing passes
+    # Fitted on an array, a model knows no column names: nothing to compare.
+    check_model(LogisticRegression().fit(frame[["n"]].to_numpy(), y), CONTRACT, "v1:m.pkl")
     write_tree(tmp_path, tree(vouched={PATHS["model"]: pickle.dumps({"weights": [1, 2]})}))
     with pytest.raises(ChurnError) as err:  # vouched for by dvc.lock, and still refused
         load_bundle(None, root=tmp_path)
-    assert str(err.value) == ("out/model.pkl: holds a dict, not a classifier (no predict_proba)")
+    assert str(err.value) == "out/model.pkl: holds a dict, not a classifier (no predict_proba)"
 
 
 def test_a_model_is_read_from_a_subfolder_of_its_project(tmp_path):

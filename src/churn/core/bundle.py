@@ -132,7 +132,7 @@ def params_at(rev: str | None, root: str | Path = ".", params_file: str = PARAMS
 
 
 def _source(ref: str | None, root: Path, params_file: str) -> tuple[_Source, str | None]:
-    if ref and git_or_none("rev-parse", "--is-inside-work-tree", cwd=root) is None:
+    if ref and git_or_none("rev-parse", cwd=root) is None:  # fails outside a repository
         raise ChurnError(f"{root.absolute()}: not inside a git repository, which {ref} names")
     rev, tag_md5 = resolve_model_ref(ref, root) if ref else (None, None)
     source = _Source(rev, root, read_lock(rev, root), params_at(rev, root, params_file))

@@ -242,7 +242,7 @@ def git_or_none(*args: str, cwd: str | Path | None = None) -> str | None:
         return None
 
 
-def project_root(start: str | Path = ".") -> Path:
+def project_root(start: str | Path) -> Path:
     """The DVC project around ``start``: the nearest folder holding ``.dvc``, as DVC finds it.
 
     ``start`` itself when it is one, or when none is found (its errors then name it). Run
