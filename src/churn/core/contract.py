@@ -47,6 +47,7 @@ EXAMPLES = 5  # offending rows shown per failed check
 # them all. Spelled out, not \d and \s: Python's re reads those as any script's digits and
 # spaces (prepare took "٣٤" for 34 where score and the service refused it), RE2 (pyarrow)
 # as ASCII, and its \s lacks \v.
+ASCII_BLANKS = " \t\n\r\f\v"
 _BLANK = r"[ \t\n\r\f\v]*"
 NUMBER_TEXT = rf"{_BLANK}[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?{_BLANK}"
 # A number written for people, as the pipeline does not read one: digits in groups of
@@ -335,8 +336,12 @@ def stray_text_like(values: pd.Series) -> str | None:
 
 
 def _plain_numbers(texts: pd.Series) -> pd.Series:
-    """Which of ``texts`` (stripped) a number reader reads as a number."""
-    stripped = texts.astype(str).str.strip()
+    """Which of ``texts`` a number reader reads as a number: ASCII blanks around, as it does.
+
+    Not ``str.strip()``, which takes any script's spaces: a no-break space before 34 was a
+    plain number here, no stray, and the column of numbers was inferred a category.
+    """
+    stripped = texts.astype(str).str.strip(ASCII_BLANKS)
     return pd.to_numeric(stripped, errors="coerce").notna().to_numpy()
 
 
