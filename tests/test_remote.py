@@ -352,6 +352,13 @@ def test_a_profile_the_aws_files_do_not_define_stops_boto_whatever_keys_are_set(
     ghost = {"core": {"remote": "s3"}, "remote": {"s3": {**S3, "profile": "ghost"}}}
     with pytest.raises(ChurnError, match="its DVC config's profile names AWS profile 'ghost'"):
         check_remote(None, ghost, {**KEYS, **files, "AWS_PROFILE": "team"}, home=tmp_path)
+    # Both set: botocore reads AWS_DEFAULT_PROFILE, and AWS_PROFILE not at all.
+    check_remote(
+        None, config, {**files, "AWS_PROFILE": "ghost", "AWS_DEFAULT_PROFILE": "team"}, tmp_path
+    )
+    both = {**files, "AWS_PROFILE": "team", "AWS_DEFAULT_PROFILE": "ghost"}
+    with pytest.raises(ChurnError, match=r"^DVC remote 's3': AWS_DEFAULT_PROFILE names AWS "):
+        check_remote(None, config, {**KEYS, **both}, home=tmp_path)
     for profile in ("team", "bare", "default"):  # defined (keys or not), or boto's default
         check_remote(None, config, {**KEYS, **files, "AWS_PROFILE": profile}, home=tmp_path)
     assert missing_profile("s3", S3, {}, set()) is None

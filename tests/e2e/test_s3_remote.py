@@ -1,5 +1,6 @@
 """End to end: the `s3` remote against a local S3 server (moto): push, empty, pull, identical."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -234,20 +235,27 @@ def test_a_credential_service_that_fails_is_not_blamed_on_the_bucket(repo, no_aw
     assert "does not exist" not in error
 
 
-@pytest.fixture
-def silent_endpoint():
-    """A server on 127.0.0.1 that accepts connections and never answers; yields (url, count)."""
+@contextlib.contextmanager
+def tcp_server(answer=None):
+    """A server on 127.0.0.1 that accepts connections and hands each to ``answer``, if any.
+
+    Yields its URL and the connections accepted; everything stops with the test (at most
+    five connections are answered).
+    """
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.2)
     accepted: list[socket.socket] = []
     stop = threading.Event()
 
     def serve():
-        while not stop.is_set():  # ends with the test
+        while not stop.is_set() and len(accepted) < 5:  # ends with the test
             try:
-                accepted.append(server.accept()[0])
+                conn = server.accept()[0]
             except TimeoutError:
                 continue
+            accepted.append(conn)
+            if answer is not None:
+                answer(conn, stop)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -259,6 +267,13 @@ def silent_endpoint():
         for conn in accepted:
             conn.close()
         server.close()
+
+
+@pytest.fixture
+def silent_endpoint():
+    """A server on 127.0.0.1 that accepts connections and never answers; yields (url, count)."""
+    with tcp_server() as served:
+        yield served
 
 
 def test_check_asks_an_endpoint_once_and_names_its_silence(repo, with_keys, silent_endpoint):
@@ -280,41 +295,24 @@ def test_check_of_the_default_local_remote_passes_in_one_line(repo, no_aws):
     assert result.stderr.count("\n") == 1
 
 
+def trickle(conn: socket.socket, stop: threading.Event) -> None:
+    """Answer headers, then a byte of the body every 0.3 s, for at most a minute."""
+    conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+    for _ in range(200):
+        if stop.wait(0.3):
+            return
+        try:
+            conn.sendall(b"<")
+        except OSError:
+            return
+
+
 @pytest.fixture
 def trickling_endpoint():
     """A server on 127.0.0.1 that answers headers, then a byte of its body every 0.3 s."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
-    accepted: list[socket.socket] = []
-
-    def serve():
-        while not stop.is_set() and len(accepted) < 5:  # ends with the test
-            try:
-                conn = server.accept()[0]
-            except TimeoutError:
-                continue
-            accepted.append(conn)
-            conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
-            for _ in range(200):  # at most a minute
-                if stop.wait(0.3):
-                    return
-                try:
-                    conn.sendall(b"<")
-                except OSError:
-                    break
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}", accepted
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        for conn in accepted:
-            conn.close()
-        server.close()
+    with tcp_server(trickle) as served:
+        yield served
 
 
 def test_a_server_trickling_its_answer_meets_the_deadline(repo, with_keys, trickling_endpoint):
@@ -326,3 +324,38 @@ def test_a_server_trickling_its_answer_meets_the_deadline(repo, with_keys, trick
         f"error: DVC remote 'trickle': could not reach {url}: no answer within 2 s"
     )
     assert len(accepted) == 1
+
+
+@pytest.mark.parametrize(
+    ("process", "said"),
+    [
+        (
+            "sleep 20",  # waits, as one asking for an MFA code does
+            "no S3 client within 2 s: finding its credentials took that long (a "
+            "credential_process or a sign-in that waits?)",
+        ),
+        (
+            "false",  # fails
+            "no S3 client could be made (its settings, or finding its credentials): "
+            "CredentialRetrievalError: ",
+        ),
+    ],
+)
+def test_finding_credentials_meets_the_deadline_and_is_named(
+    repo, no_aws, endpoint, tmp_path, process, said
+):
+    """Connecting finds credentials, now under the probe's deadline.
+
+    A credential_process that waited held the check for good; one that failed was blamed
+    on the S3 settings.
+    """
+    config = tmp_path / "aws-config"
+    config.write_text(f"[profile waits]\ncredential_process = {process}\n")
+    options = {"endpointurl": endpoint, "read_timeout": "1", "connect_timeout": "1"}
+    add_remote(repo, "creds", f"s3://{BUCKET}/churn", **options)
+    env = {**no_aws, "AWS_CONFIG_FILE": str(config), "AWS_PROFILE": "waits"}
+    result = check(repo, env, "creds")
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    found, error = result.stderr.splitlines()
+    assert "credentials from the environment (AWS_PROFILE)" in found
+    assert error.startswith(f"error: DVC remote 'creds': {said}")

@@ -45,14 +45,15 @@ FILE_POINTERS = (
 # Environment variables (all of a group set) that give boto credentials on their own:
 # a named profile, a web identity (e.g. GitHub OIDC), a container role.
 ENV_SOURCES = (
-    ("AWS_PROFILE",),
     ("AWS_DEFAULT_PROFILE",),
+    ("AWS_PROFILE",),
     ("AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"),
     ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",),
     ("AWS_CONTAINER_CREDENTIALS_FULL_URI",),
 )
 # What names a profile of the AWS shared files (boto fails on one they lack).
-PROFILE_VARIABLES = (("AWS_PROFILE",), ("AWS_DEFAULT_PROFILE",))
+# In the order botocore reads them: AWS_DEFAULT_PROFILE first, where both are set.
+PROFILE_VARIABLES = (("AWS_DEFAULT_PROFILE",), ("AWS_PROFILE",))
 # Keys of a profile in ~/.aws/config that make boto find credentials for it.
 PROFILE_CREDENTIAL_KEYS = frozenset(
     {"aws_access_key_id", "credential_process", "role_arn", "sso_session", "sso_start_url"}
@@ -208,8 +209,8 @@ def missing_profile(
 
     boto stops on it (ProfileNotFound) whatever keys are set beside it: the check said
     "credentials from the environment". The remote's ``profile`` is the one named first
-    (dvc-s3 hands it to the session), then ``AWS_PROFILE``, then ``AWS_DEFAULT_PROFILE``;
-    ``default`` may be missing.
+    (dvc-s3 hands it to the session), then ``AWS_DEFAULT_PROFILE``, then ``AWS_PROFILE``,
+    as botocore reads them; ``default`` may be missing.
     """
     named = [("its DVC config's profile", remote.get("profile"))]
     named += [(group[0], env.get(group[0])) for group in PROFILE_VARIABLES]
@@ -503,12 +504,18 @@ def boto_quiet() -> Iterator[None]:
 
 
 def _s3_client(name: str, cls: Any, conf: dict[str, Any]) -> Any:
-    """The s3fs filesystem dvc-s3 builds from ``conf``, asking once; its config errors named."""
+    """The s3fs filesystem dvc-s3 builds from ``conf``, not yet connected; its settings named.
+
+    dvc-s3 connects as it builds (``s3fs.connect()``), and connecting finds credentials:
+    a ``credential_process`` that waits (an MFA prompt) held the check with no deadline.
+    """
+    from s3fs import S3FileSystem
+
     try:
         fs = cls(**conf)
         fs.fs_args.setdefault("config_kwargs", {})["retries"] = {"total_max_attempts": 1}
-        client = fs.fs
-    except Exception as err:  # a setting dvc-s3 or botocore refuses, before any request
+        client = S3FileSystem(**fs.fs_args)  # what dvc-s3's ``fs`` makes, before connect()
+    except Exception as err:  # a setting dvc-s3 or s3fs refuses, before any request
         said = clip(" ".join(redacted(str(err)).split()), 200)
         hint = " (sse_customer_key is not base64)" if "base64" in said else ""
         raise ChurnError(
@@ -516,6 +523,20 @@ def _s3_client(name: str, cls: Any, conf: dict[str, Any]) -> Any:
         ) from err
     client.retries = 1  # s3fs's own retry loop, around botocore's
     return client
+
+
+async def _first_key(client: Any, bucket: str, folder: str) -> Any:
+    """Connect (credentials found) and list one key: the whole probe, under one deadline."""
+    await client.set_session()
+    return await client._call_s3("list_objects_v2", Bucket=bucket, Prefix=folder, MaxKeys=1)
+
+
+def _endpoint(client: Any, conf: Mapping[str, Any]) -> str | None:
+    """The endpoint asked: the remote's endpointurl, AWS_ENDPOINT_URL_S3, or AWS's own."""
+    connected = getattr(client, "_s3", None)  # its ``s3`` property would connect, unbounded
+    return getattr(getattr(connected, "meta", None), "endpoint_url", None) or conf.get(
+        "endpointurl"
+    )
 
 
 def probe_bucket(name: str, config: Mapping[str, Any], env: Mapping[str, str]) -> None:
@@ -533,21 +554,15 @@ def probe_bucket(name: str, config: Mapping[str, Any], env: Mapping[str, str]) -
     bucket, folder = bucket_and_folder(fs_path)
     with boto_quiet():
         client = _s3_client(shown, cls, conf)
-        # The endpoint asked: the remote's endpointurl, AWS_ENDPOINT_URL_S3, or AWS's.
-        endpoint = getattr(getattr(client.s3, "meta", None), "endpoint_url", None)
-        endpoint = endpoint or conf.get("endpointurl")
         try:
             answer = sync(
-                client.loop,
-                client._call_s3,  # its call_s3 takes no deadline
-                "list_objects_v2",
-                Bucket=bucket,
-                Prefix=folder,
-                MaxKeys=1,
-                timeout=timeouts["deadline"],
+                client.loop, _first_key, client, bucket, folder, timeout=timeouts["deadline"]
             )
         except Exception as err:  # any failure of the probe is its answer, in one line
-            raise ChurnError(bucket_problem(shown, bucket, endpoint, err, timeouts)) from err
+            connected = getattr(client, "_s3", None) is not None
+            problem = bucket_problem(shown, bucket, _endpoint(client, conf), err, timeouts)
+            raise ChurnError(problem if connected else unconnected(shown, err, timeouts)) from err
+    endpoint = _endpoint(client, conf)
     where = shown_url(endpoint) if endpoint else "S3"
     if not isinstance(answer, Mapping) or answer.get("Name") != bucket:
         # A web page answers 200 as well: dvc push then said "Everything is up to date".
@@ -556,6 +571,27 @@ def probe_bucket(name: str, config: Mapping[str, Any], env: Mapping[str, str]) -
             "bucket): is endpointurl the S3 API's address?"
         )
     log.info("DVC remote '%s': bucket %s answered at %s", shown, clip(repr(bucket), 80), where)
+
+
+def unconnected(name: str, err: BaseException, timeouts: Mapping[str, Any]) -> str:
+    """Why no S3 client was made: its settings, or finding its credentials, failed or waited.
+
+    Nothing was asked of S3 yet: a credential_process that failed was "its S3 settings
+    are refused", one that waited held the check for good.
+    """
+    from fsspec.exceptions import FSTimeoutError
+
+    if isinstance(err, FSTimeoutError):
+        return (
+            f"DVC remote '{name}': no S3 client within {timeouts['deadline']:g} s: finding its "
+            "credentials took that long (a credential_process or a sign-in that waits?)"
+        )
+    said = clip(" ".join(redacted(str(err)).split()), 200)
+    detail = f": {said}" if said else ""
+    return (
+        f"DVC remote '{name}': no S3 client could be made (its settings, or finding its "
+        f"credentials): {type(err).__name__}{detail}"
+    )
 
 
 def check(name: str | None, offline: bool = False) -> None:
