@@ -461,3 +461,14 @@ def test_a_ref_outside_any_git_repository_says_so(tmp_path):
     with pytest.raises(ChurnError) as err:
         load_bundle(RELEASE, root=tmp_path)
     assert str(err.value) == f"{tmp_path}: not inside a git repository, which {RELEASE} names"
+
+
+def test_gits_other_refusals_are_passed_on_in_its_words(tmp_path):
+    """A repository git refuses (another owner's, a newer format) is not "no repository"."""
+    write_tree(tmp_path, tree())
+    sh_git(tmp_path, "init", "-q")
+    sh_git(tmp_path, "config", "core.repositoryformatversion", "99")
+    with pytest.raises(ChurnError) as err:
+        load_bundle(RELEASE, root=tmp_path)
+    assert "Expected git repo version <= 1, found 99" in str(err.value)
+    assert "not inside a git repository" not in str(err.value)

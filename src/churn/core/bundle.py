@@ -27,7 +27,6 @@ from churn.core.integrity import (
     LOCK_FILE,
     commit_of,
     git,
-    git_or_none,
     md5_of,
     parse_model_ref,
     project_root,
@@ -131,9 +130,25 @@ def params_at(rev: str | None, root: str | Path = ".", params_file: str = PARAMS
         raise ChurnError(f"{origin}: {describe(err)}") from None
 
 
+def _require_repository(ref: str, root: Path) -> None:
+    """``root`` is in a git repository (a ref names a commit of one); else one line.
+
+    Only "not a git repository" is said so: git's other refusals (a repository of another
+    owner, "dubious ownership") are passed on, in git's words, which say what to do.
+    """
+    try:
+        git("rev-parse", cwd=root)
+    except ChurnError as err:
+        if "not a git repository" not in str(err):
+            raise
+        raise ChurnError(
+            f"{root.absolute()}: not inside a git repository, which {ref} names"
+        ) from None
+
+
 def _source(ref: str | None, root: Path, params_file: str) -> tuple[_Source, str | None]:
-    if ref and git_or_none("rev-parse", cwd=root) is None:  # fails outside a repository
-        raise ChurnError(f"{root.absolute()}: not inside a git repository, which {ref} names")
+    if ref:
+        _require_repository(ref, root)
     rev, tag_md5 = resolve_model_ref(ref, root) if ref else (None, None)
     source = _Source(rev, root, read_lock(rev, root), params_at(rev, root, params_file))
     return source, tag_md5
