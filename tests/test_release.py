@@ -5,11 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from churn.core import integrity
 from churn.core.errors import ChurnError
 from churn.ops import release
+from churn.ops.results import compare
 from test_report import BASE_P, HEAD_P, decided_side, side
 
 
@@ -96,13 +98,24 @@ def test_gate_refuses_a_metric_its_predictions_contradict(params):
 
 def test_gate_says_a_value_just_under_the_floor_on_its_side_of_it(params):
     """0.79996 below a floor of 0.8 read "roc_auc 0.8000 is below the release floor 0.8"."""
-    head = side("this branch", HEAD_P)
-    near = dataclasses.replace(head, metrics={**head.metrics, "roc_auc": 0.79996})
-    with pytest.raises(ChurnError, match=r"^roc_auc 0\.79996 is below the release floor 0\.8 "):
-        release.gate(near, None, gate_params(params, 0.95, minimum=0.8))
-    over = dataclasses.replace(head, metrics={**head.metrics, "roc_auc": 0.80004})
-    assert release.gate(over, None, gate_params(params, 0.95, minimum=0.8)) == (
-        "roc_auc 0.8000 (floor 0.8); first release"
+    # Models between the two fixtures' until one's roc_auc rounds up to its 4-decimal text.
+    blends = (side("blend", (1 - w) * BASE_P + w * HEAD_P) for w in np.linspace(0, 1, 101))
+    near = next(b for b in blends if round(b.metrics["roc_auc"], 4) > b.metrics["roc_auc"])
+    value = near.metrics["roc_auc"]
+    floor = round(value, 4)
+    with pytest.raises(ChurnError) as err:
+        release.gate(near, None, gate_params(params, 0.95, minimum=floor))
+    said = str(err.value).split()[1]
+    assert f"{float(said):.4f}" == f"{floor:.4f}"
+    assert said != f"{floor:.4f}"  # more digits, on its side of the floor
+    assert float(said) < floor
+    assert (
+        str(err.value)
+        == f"roc_auc {said} is below the release floor {floor} (release.minimum in params.yaml)"
+    )
+    over = side("this branch", HEAD_P)  # roc_auc 0.99760...: over a floor of 0.9976
+    assert release.gate(over, None, gate_params(params, 0.95, minimum=0.9976)) == (
+        "roc_auc 0.9976 (floor 0.9976); first release"
     )
 
 
@@ -259,3 +272,26 @@ def test_releases_and_promotions_wait_for_the_clone_lock(tagged, monkeypatch):
     monkeypatch.chdir(worktree)
     with release.one_at_a_time():
         assert try_lock(lock).returncode == 1
+
+
+def test_a_gate_on_lift_reads_the_head_in_its_own_row_order(params):
+    """Paired, compare's head values follow the previous release's row order.
+
+    Where scores tie at the top share, lift_at_k and capture_at_k then took other rows
+    than evaluate did, and a release was refused as "edited by hand".
+    """
+    head = decided_side("this branch", np.round(BASE_P, 1), 0.4, params)  # ties at the top
+    previous = decided_side("churn-model@v1.0.0", BASE_P, 0.5, params)
+    previous.predictions = previous.predictions.iloc[::-1].reset_index(drop=True)
+    compared = {c.metric: c.head for c in compare(previous, head, params.report, params.decision)}
+    assert compared["lift_at_k"] != head.metrics["lift_at_k"]  # the case: ties, other order
+    for metric in ("lift_at_k", "capture_at_k"):
+        gate = gate_params(params, 0.95, metric=metric, minimum=0.01)
+        assert release.gate(head, previous, gate).startswith(f"{metric} ")
+
+
+def test_a_first_release_with_a_metric_edited_by_hand_is_refused(params):
+    head = side("this branch", HEAD_P)
+    edited = dataclasses.replace(head, metrics={**head.metrics, "roc_auc": 0.9999})
+    with pytest.raises(ChurnError, match=r"^metrics.json: roc_auc 0.9999, but the predictions "):
+        release.gate(edited, None, gate_params(params, 0.95, minimum=0.5))

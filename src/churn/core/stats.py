@@ -418,7 +418,8 @@ def _decision_resampled(
     )
 
 
-def _decision_points(y: np.ndarray, gain: np.ndarray, top: np.ndarray) -> dict[str, float]:
+def decision_points(y: np.ndarray, gain: np.ndarray, top: np.ndarray) -> dict[str, float]:
+    """The decision metrics of one policy's rows (``gain``, ``top``: see ``policy_rows``)."""
     ones = np.ones((1, len(y)))
     values = decision_scores(ones, y.astype(float), gain, top.astype(float))
     return {name: float(v[0]) for name, v in values.items()}
@@ -450,7 +451,7 @@ def paired_decision_bootstrap(
     """Head minus base on the decision metrics, same rows, same draws; sides are ``(gain, top)``."""
     old = _decision_resampled(y, *base, resamples, seed)
     new = _decision_resampled(y, *head, resamples, seed)
-    points = (_decision_points(y, *base), _decision_points(y, *head))
+    points = (decision_points(y, *base), decision_points(y, *head))
     return _comparisons(DECISION, points, old, new, confidence, True, enough_rows(y))
 
 
@@ -465,7 +466,7 @@ def unpaired_decision_bootstrap(
     """Head minus base on different rows; sides are ``(labels, gain, top)``, resampled alone."""
     old = _decision_resampled(*base, resamples, seed)
     new = _decision_resampled(*head, resamples, seed + 1)
-    points = (_decision_points(*base), _decision_points(*head))
+    points = (decision_points(*base), decision_points(*head))
     return _comparisons(
         DECISION, points, old, new, confidence, False, enough_rows(base[0], head[0])
     )

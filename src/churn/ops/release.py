@@ -45,6 +45,7 @@ from churn.ops.results import (
     finite_number,
     load_base,
     load_head,
+    own_points,
     paths_of,
     read_through_dvc,
     yaml_at,
@@ -184,6 +185,7 @@ def gate(head: Side, previous: Side | None, params: Params) -> str:
     # NaN is below no floor and True is 1: only a real, finite number can pass the gate.
     if not finite_number(value):
         raise ChurnError(f"metrics.json: {rule.metric} is {clip(repr(value))}, not a finite number")
+    check_against_predictions(head, rule.metric, value, params)
     said = shown(value, rule.minimum, ".4f")  # 0.79996 said as "0.8000": not below 0.8
     if value < rule.minimum:
         raise ChurnError(
@@ -207,17 +209,24 @@ def gate(head: Side, previous: Side | None, params: Params) -> str:
     interval = (
         f"{signed(result.diff, '+.4f')}, {params.report.confidence * 100:g} % CI [{low}, {high}]"
     )
-    if not math.isclose(result.head, value, rel_tol=1e-9, abs_tol=1e-12):
-        # The floor read metrics.json and the comparison the predictions: a value edited
-        # by hand passed the floor while the verdict beside it showed the model unchanged.
-        raise ChurnError(
-            f"metrics.json: {rule.metric} {value:.4f}, but the predictions beside it give "
-            f"{result.head:.4f}: edited by hand, or not from this run (dvc repro)"
-        )
     if result.verdict == "worse":
         raise ChurnError(f"{rule.metric} is significantly worse than {previous.label} ({interval})")
     floor = f"{rule.metric} {said} (floor {rule.minimum})"
     return f"{floor}; vs {previous.label}: {interval}, {result.verdict}"
+
+
+def check_against_predictions(head: Side, metric: str, value: float, params: Params) -> None:
+    """The gated metric is what the predictions beside it give; else one line.
+
+    The floor read metrics.json and the comparison the predictions: a value edited by
+    hand passed the floor, the verdict beside it showing the model unchanged.
+    """
+    computed = own_points(head, params.decision).get(metric)
+    if computed is not None and not math.isclose(computed, value, rel_tol=1e-9, abs_tol=1e-12):
+        raise ChurnError(
+            f"metrics.json: {metric} {value:.4f}, but the predictions beside it give "
+            f"{computed:.4f}: edited by hand, or not from this run (dvc repro)"
+        )
 
 
 def tag_message(artifact: str, version: str, metrics: dict, verdict: str, md5: str) -> str:

@@ -37,8 +37,10 @@ from churn.core.stats import (
     DIRECTIONS,
     HIGHER_IS_BETTER,
     Comparison,
+    decision_points,
     paired_bootstrap,
     paired_decision_bootstrap,
+    score,
     unpaired_bootstrap,
     unpaired_decision_bootstrap,
 )
@@ -381,6 +383,22 @@ def threshold_of(side: Side) -> float | None:
     if recorded is None:
         recorded = (side.params.get("evaluate") or {}).get("threshold")
     return None if recorded is None else float(recorded)
+
+
+def own_points(side: Side, policy: DecisionParams | None = None) -> dict[str, float]:
+    """``side``'s metrics on its own rows, in their own order: what evaluate computed.
+
+    Not :func:`compare`'s head values, which, paired, follow the base's row order: where
+    scores tie at the top share, lift_at_k and capture_at_k then took other rows.
+    """
+    frame = side.predictions
+    y, p = frame["label"].to_numpy(), frame["probability"].to_numpy()
+    threshold = threshold_of(side)
+    points = score(y, p, threshold if threshold is not None else 0.5)
+    if policy is not None and threshold is not None and "value" in frame:
+        value = frame["value"].to_numpy(dtype=float)
+        points |= decision_points(y, *decision.policy_rows(y, p, value, threshold, policy))
+    return points
 
 
 def compare(
