@@ -238,6 +238,9 @@ def test_float_as_written_reads_a_float32_by_its_shortest_text():
     assert np.isnan(got[3])
     plain = pa.chunked_array([pa.array([0.1, 2.5])])
     assert score.float_as_written(plain) is plain  # float64 as it is
+    half = pa.chunked_array([pa.array(np.array([29.85, 1.5], dtype=np.float16))])
+    widened = score.float_as_written(half)  # its exact value: pyarrow's text of it is that
+    assert (widened.type, widened.to_pylist()) == (pa.float64(), [29.84375, 1.5])
 
 
 @pytest.mark.parametrize(
