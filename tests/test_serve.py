@@ -119,6 +119,24 @@ def test_missing_field_and_empty_batch_are_422(client, rows):
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        b'{"customers":[{"\xff":1}]}',
+        b'{"customers":[{"tenure":1,"\xc3(":1}]}',
+        b'{"customers":[{"tenure":1},{"\xff":NaN}]}',
+    ],
+    ids=["a name not UTF-8", "later in a customer", "in a later customer, beside NaN"],
+)
+def test_a_field_name_that_is_no_utf8_is_the_bodys_json_error(client, body):
+    """The body's pass keeps names raw; decoding one to look for nested values was a 500."""
+    response = client.post("/v1/predict", content=body, headers=JSON)
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert (error["loc"], error["type"]) == (["body"], "json_invalid")
+    assert error["msg"].startswith("Invalid JSON: invalid unicode code point at line 1 column ")
+
+
+@pytest.mark.parametrize(
     "content_type",
     [
         None,

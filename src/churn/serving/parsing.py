@@ -310,9 +310,15 @@ def _nested(i: int, customer: msgspec.Raw) -> list[tuple[tuple[Any, ...], str]]:
         return [((i,), "Input should be a valid dictionary, not an array")]
     if first != b"{":
         return []  # a number, text or null: small, pydantic words it
+    try:
+        fields = _TOP.decode(customer).items()
+    except (msgspec.MsgspecError, ValueError, RecursionError):
+        # Its names are decoded here first (the body's pass kept them raw): a name that is
+        # no UTF-8 raised a 500. pydantic words the whole body's JSON error instead.
+        return []
     return [
         ((i, name), "Input should be a single value, not an array or object")
-        for name, value in _TOP.decode(customer).items()  # read already, as part of the body
+        for name, value in fields
         if _first_byte(value) in (b"[", b"{")
     ]
 
