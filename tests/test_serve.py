@@ -1,5 +1,6 @@
 """The prediction service in-process (TestClient): every status code, schema, loading safety."""
 
+import errno
 import gzip
 import json
 import os
@@ -17,6 +18,7 @@ from churn.core.contract import read_contract
 from churn.core.errors import ChurnError
 from churn.serving.app import create_app
 from churn.serving.settings import Settings
+from conftest import REPO
 
 JSON = {"content-type": "application/json"}
 
@@ -610,3 +612,38 @@ def test_the_container_command_refuses_arguments_it_would_ignore():
         "error: python -m churn.serving takes no arguments (got --port 9000); settings come "
         "from the environment: PORT=9000 python -m churn.serving\n"
     )
+
+
+def test_a_prediction_log_replaced_by_a_fifo_costs_no_answer(workdir, monkeypatch, rows, tmp_path):
+    """Opening a FIFO waits for a reader: every prediction hung, then 503 for good."""
+    monkeypatch.chdir(workdir)
+    log_file = tmp_path / "log.jsonl"
+    settings = Settings(prediction_log=str(log_file), log_sample_rate=1.0)
+    with TestClient(create_app(settings)) as c:
+        log_file.unlink(missing_ok=True)
+        os.mkfifo(log_file)  # after start-up, which refuses one
+        answers = [c.post("/v1/predict", json={"customers": rows[:1]}) for _ in range(3)]
+        metrics = c.get("/metrics").text
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert 'churn_errors_total{kind="prediction_log"} 3.0' in metrics
+
+
+def test_a_log_write_cut_short_is_taken_back_whole(tmp_path):
+    """A full disk left half a line, and churn monitor refused the whole log after it."""
+    log_file = tmp_path / "log.jsonl"
+    script = (
+        "import resource, sys\n"
+        "from churn.serving.app import append_whole\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (100, resource.RLIM_INFINITY))\n"
+        f"append_whole({str(log_file)!r}, b'x' * 59 + b'\\n')\n"
+        "try:\n"
+        f"    append_whole({str(log_file)!r}, b'y' * 59 + b'\\n')\n"
+        "except OSError as err:\n"
+        "    sys.exit(f'refused: {err.errno}')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.stderr.strip() == f"refused: {errno.EFBIG}"
+    assert log_file.read_bytes() == b"x" * 59 + b"\n"  # the first line whole, nothing after

@@ -8,14 +8,17 @@ categories as prepare. Settings come from the environment (see
 :class:`churn.serving.settings.Settings`).
 """
 
+import errno
+import fcntl
 import gc
 import logging
+import os
 import random
 import socket
+import stat
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -295,11 +298,37 @@ class Service:
         # pandas' to_json kept 10 digits, and 1.7976931348623157e308 read back as inf.
         lines = b"".join(msgspec.json.encode(row) + b"\n" for row in sampled.to_dict("records"))
         try:
-            with self.log_lock, Path(path).open("ab") as fh:
-                fh.write(lines)
+            with self.log_lock:
+                append_whole(path, lines)
         except OSError as err:  # the log is for monitoring: the answer still goes out
             self.metrics.errors.labels("prediction_log").inc()
             log.warning("PREDICTION_LOG %s: %d rows not logged (%s)", path, len(keep), err)
+
+
+def append_whole(path: str, data: bytes) -> None:
+    """Append ``data`` to the regular file ``path`` whole, or not at all; never wait for it.
+
+    Opened without blocking: a FIFO put in the log's place after start-up held the writer,
+    and with it every prediction, until a reader came (and SIGTERM could not stop the
+    server). A write cut short (a full disk, a size limit) is taken back: a half line made
+    the whole log unreadable to churn monitor. The file is locked meanwhile, so the bytes
+    taken back are this write's, whichever process appends beside it.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)  # and with it the lock
 
 
 def _wide_error(i: int, unknown: list[str], repeated: int) -> dict[str, Any]:
