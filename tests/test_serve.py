@@ -264,6 +264,30 @@ def test_cors_lets_a_browser_send_and_read_the_request_id(workdir, monkeypatch, 
         assert {"x-request-id", "retry-after"} <= {h.strip() for h in exposed.split(",")}
 
 
+def test_a_refused_cors_preflight_is_a_json_error_and_counted(workdir, monkeypatch):
+    """Starlette's was a plain-text 400 ("Disallowed CORS origin"), with no request id."""
+    monkeypatch.chdir(workdir)
+    with TestClient(create_app(Settings(cors_origins=["https://app.example"]))) as c:
+        refused = [
+            c.options(
+                "/v1/predict", headers={"origin": origin, "access-control-request-method": method}
+            )
+            for origin, method in (("https://evil.example", "POST"), ("https://app.example", "PUT"))
+        ]
+        counted = c.get("/metrics").text
+    said = ("Disallowed CORS origin", "Disallowed CORS method")
+    for answer, detail in zip(refused, said, strict=True):
+        assert answer.status_code == 400
+        assert answer.json() == {"detail": detail, "request_id": answer.headers["x-request-id"]}
+    assert 'churn_errors_total{kind="http_400"} 2.0' in counted
+
+
+def test_the_openapi_document_lists_every_error_status(client):
+    """400 and 431, which the HTTP layer writes itself, were missing from it."""
+    responses = client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]["responses"]
+    assert sorted(responses) == ["200", "400", "408", "413", "415", "422", "431", "500", "503"]
+
+
 def test_a_body_over_the_limit_is_413_before_it_is_read(workdir, monkeypatch, rows):
     monkeypatch.chdir(workdir)
     body = json.dumps({"customers": rows[:3]}).encode()

@@ -33,6 +33,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from churn.core.contract import DECISION, SCORE, Contract
@@ -462,13 +463,49 @@ class ErrorBody(BaseModel):
 
 
 ERRORS = {
+    400: "a malformed request, named (a bad Content-Length, no Host header, a refused CORS "
+    "preflight)",
     408: "the body did not arrive within BODY_TIMEOUT (the connection is closed)",
     413: "batch over MAX_BATCH, or body over MAX_BODY_BYTES",
     415: "content-type is not application/json (or missing), or the body is compressed",
     422: "a field's type, range or category, unknown or missing fields, bad JSON",
+    431: "request line and headers over MAX_HEADER_BYTES (the connection is closed)",
     500: "unexpected error; the details are only in the server's log",
     503: "model not loaded, or MAX_CONCURRENT predictions in flight (see Retry-After)",
 }
+
+
+class JsonCors(CORSMiddleware):
+    """Starlette's CORS, whose refused preflight is an error answer like every other.
+
+    Starlette's is a plain-text 400 ("Disallowed CORS origin"): no request id, not counted.
+    """
+
+    def __init__(self, app: Any, metrics: Metrics, **options: Any) -> None:
+        super().__init__(app, **options)
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """A preflight answered here (refused: in JSON, counted); anything else as Starlette's."""
+        headers = Headers(scope=scope) if scope["type"] == "http" else None
+        preflight = (
+            headers is not None
+            and scope["method"] == "OPTIONS"
+            and "origin" in headers
+            and "access-control-request-method" in headers
+        )
+        if not preflight:
+            await super().__call__(scope, receive, send)
+            return
+        answer = self.preflight_response(request_headers=headers)
+        if answer.status_code != 200:
+            self.metrics.errors.labels(f"http_{answer.status_code}").inc()
+            body = {
+                "detail": bytes(answer.body).decode(),
+                "request_id": scope["state"]["request_id"],
+            }
+            answer = JSONResponse(body, status_code=answer.status_code)
+        await answer(scope, receive, send)
 
 
 def _predict_route(app: FastAPI, service: Service) -> None:
@@ -570,7 +607,8 @@ def create_app(settings: Settings | None = None, loaded: Loaded | None = None) -
     app.state.service = service
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            JsonCors,
+            metrics=service.metrics,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "HEAD", "POST"],
             allow_headers=["content-type", "x-request-id"],
