@@ -385,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         _serve,
         "Serve the model over HTTP (settings from the environment)",
         "exit codes: 1 the model or its settings are bad (one line says why); "
-        "otherwise runs until stopped",
+        "otherwise runs until stopped: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP",
     )
     monitor = _add(
         commands,

@@ -109,3 +109,29 @@ def test_a_release_is_served_with_its_own_contract_threshold_and_metrics(moved_o
     assert info["decision"]["policy"] == "fixed"
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["body", "customers", 0, "tenure"]
+
+
+@pytest.mark.parametrize(
+    ("stop", "status", "last"),
+    [
+        ("SIGINT", 130, "error: interrupted"),  # was exit 0, silently
+        ("SIGTERM", 143, "INFO:     Finished server process"),
+        ("SIGHUP", 129, "INFO:     Finished server process"),  # was a traceback, no shutdown
+    ],
+)
+def test_a_stop_signal_shuts_down_gracefully_with_its_status(
+    reproduced, tmp_path, stop, status, last
+):
+    """As every command stops (README: Ctrl-C 130 with one line, SIGTERM 143, SIGHUP 129)."""
+    import signal
+
+    port = free_port()
+    variables = dvc_env(PYTHONPATH="src", HOST="127.0.0.1", PORT=str(port))
+    log = tmp_path / "server.log"
+    with serving(reproduced, port, variables, log) as proc:
+        proc.send_signal(getattr(signal, stop))
+        assert proc.wait(timeout=30) == status
+    said = log.read_text()
+    assert "Traceback" not in said
+    assert "INFO:     Shutting down" in said
+    assert said.splitlines()[-1].startswith(last)

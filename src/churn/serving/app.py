@@ -14,6 +14,7 @@ import gc
 import logging
 import os
 import random
+import signal
 import socket
 import stat
 import threading
@@ -36,6 +37,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from churn.core import entry
 from churn.core.contract import DECISION, SCORE, Contract
 from churn.core.errors import ChurnError, clip
 from churn.serving.metrics import Metrics, Observe
@@ -656,8 +658,12 @@ def check_listen(host: str, port: int) -> None:
             ) from None
 
 
-def main() -> None:
-    """Load and check the model, then run uvicorn; a bad model is one line and exit 1."""
+def main() -> int:
+    """Load and check the model, then run uvicorn; a bad model is one line and exit 1.
+
+    Stopped as every command is: Ctrl-C 130 (one line), SIGTERM 143, SIGHUP 129, each
+    after uvicorn's graceful shutdown (:func:`serve_until_stopped`).
+    """
     import uvicorn
 
     settings = load_settings()
@@ -674,7 +680,7 @@ def main() -> None:
     # collector from walking them again after every few thousand allocations.
     gc.collect()
     gc.freeze()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -688,3 +694,32 @@ def main() -> None:
         h11_max_incomplete_event_size=settings.max_header_bytes,
         timeout_keep_alive=settings.keepalive_timeout,
     )
+    return serve_until_stopped(uvicorn.Server(config))
+
+
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def serve_until_stopped(server: Any) -> int:
+    """Run ``server`` until a stop signal, shut it down gracefully; the command's status.
+
+    uvicorn handles SIGINT and SIGTERM itself, then raises them again: a Ctrl-C so raised
+    was lost in its event loop (exit 0, silently), and SIGHUP, which it does not handle,
+    raised through the loop (a traceback, no shutdown). Each one now asks uvicorn to
+    stop, and the status is the signal's: 130 with one line, 143, 129.
+    """
+    caught: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        caught.append(signum)
+        server.handle_exit(signum, None)  # graceful; a second Ctrl-C forces it
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOPS}
+    try:
+        server.run()  # uvicorn's own handlers stand in for ours meanwhile, then call them
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not caught:
+        return 0
+    return entry.interrupted() if caught[0] == signal.SIGINT else 128 + caught[0]
