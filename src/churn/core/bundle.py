@@ -142,12 +142,13 @@ def _require_repository(ref: str, root: Path) -> None:
         if "not a git repository" not in str(err):
             raise
         raise ChurnError(
-            f"{root.absolute()}: not inside a git repository, which {ref} names"
+            f"{root.absolute()}: not inside a git repository, which {clip(ref)} names"
         ) from None
 
 
 def _source(ref: str | None, root: Path, params_file: str) -> tuple[_Source, str | None]:
     if ref:
+        parse_model_ref(ref)  # its form first: an option-looking ref is named as one
         _require_repository(ref, root)
     rev, tag_md5 = resolve_model_ref(ref, root) if ref else (None, None)
     source = _Source(rev, root, read_lock(rev, root), params_at(rev, root, params_file))
