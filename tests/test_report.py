@@ -258,6 +258,17 @@ def test_outputs_that_are_not_the_locked_ones_are_refused(tmp_path):
     outs[1]["md5"] = hashlib.md5((tmp_path / "p.csv").read_bytes()).hexdigest()  # noqa: S324
     (tmp_path / "dvc.lock").write_text(yaml.safe_dump({"stages": {"evaluate": {"outs": outs}}}))
     assert load_head(tmp_path).metrics["roc_auc"] == 0.8
+    # A clone that pulled nothing: dvc.lock records the metrics, the file is not there.
+    # The report said "this branch has no metrics: dvc repro did not evaluate a model", exit 0.
+    (tmp_path / "reports/metrics.json").unlink()
+    with pytest.raises(ChurnError) as err:
+        load_head(tmp_path)
+    assert str(err.value) == (
+        "reports/metrics.json: recorded in dvc.lock but missing: dvc pull, dvc checkout or "
+        "dvc repro first"
+    )
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")  # not evaluated yet
+    assert load_head(tmp_path).metrics is None
 
 
 TELCO_FEATURES = {f"f{i}": {"type": "numeric"} for i in range(19)}

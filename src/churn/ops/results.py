@@ -140,6 +140,13 @@ def load_head(root: Path) -> Side:
         side.lock = mapping(io.read_yaml(lock_path), LOCK_FILE)
     reports = paths.get("reports", "reports")
     metrics = root / reports / "metrics.json"
+    if not metrics.exists() and recorded_md5(side.lock or {}, f"{reports}/metrics.json"):
+        # The report said "this branch has no metrics: dvc repro did not evaluate a model",
+        # exit 0, of a clone where dvc.lock says it did and nothing was pulled.
+        raise ChurnError(
+            f"{reports}/metrics.json: recorded in {LOCK_FILE} but missing: dvc pull, "
+            "dvc checkout or dvc repro first"
+        )
     if metrics.exists():
         if not side.lock:  # nothing to check the files against: they may be any commit's
             raise ChurnError(
