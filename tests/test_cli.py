@@ -93,6 +93,13 @@ def test_usage_errors_exit_2(tmp_path):
     assert churn("no-such-command", cwd=tmp_path).returncode == 2
     assert churn("release", cwd=tmp_path).returncode == 2
     assert churn("monitor", cwd=tmp_path).returncode == 2  # --input is required
+    # A count out of range is a usage error as a count that is no number is (it was exit 1).
+    for rows in ("0", "-5", "x"):
+        refused = churn("monitor", "--input", "x.csv", "--chunk-rows", rows, cwd=tmp_path)
+        assert refused.returncode == 2
+        assert refused.stderr.splitlines()[-1].startswith(
+            "churn monitor: error: argument --chunk-rows: "
+        )
 
 
 def test_summary_shows_only_the_metrics_dvc_lock_records(trained):

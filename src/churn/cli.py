@@ -201,6 +201,17 @@ def _env_model_ref() -> str | None:
     return value
 
 
+def _rows(text: str) -> int:
+    """A count of rows of at least 1: ``--chunk-rows 0`` is a usage error (exit 2), as ``x`` is."""
+    try:
+        rows = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {clip(repr(text))}") from None
+    if rows < 1:
+        raise argparse.ArgumentTypeError(f"{rows}: must be at least 1")
+    return rows
+
+
 def _remote_name(text: str) -> str:
     """A git or DVC remote's name: one line, and never read as an option of dvc or git."""
     text = _line_or_default(text)
@@ -275,7 +286,7 @@ def _score_parser(commands: argparse._SubParsersAction) -> None:
     )
     score.add_argument(
         "--chunk-rows",
-        type=int,
+        type=_rows,
         default=131_072,
         help="rows read and checked at a time (best a multiple of 65,536: the model's block)",
     )
@@ -405,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     monitor.add_argument(
         "--chunk-rows",
-        type=int,
+        type=_rows,
         default=131_072,
         help="rows read, checked and counted at a time (memory follows it, not the batch)",
     )
