@@ -595,7 +595,7 @@ def unconnected(name: str, err: BaseException, timeouts: Mapping[str, Any]) -> s
 
 
 def check(name: str | None, offline: bool = False) -> None:
-    """``churn remote check [REMOTE]``: a one-line error if it has no credentials.
+    """``churn remote check [REMOTE]``: a one-line error naming what keeps it from use.
 
     An S3 remote's bucket is then listed (:func:`probe_bucket`), unless ``offline``.
     """
