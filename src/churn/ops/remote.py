@@ -380,6 +380,16 @@ def redacted(text: str) -> str:
     return URL_PASSWORD.sub(r"\g<user>:***@", text)
 
 
+def _said(err: BaseException) -> str:
+    """An error's own words on one line, clipped, no URL password in them ("" if none)."""
+    return clip(" ".join(redacted(str(err)).split()), 200)
+
+
+def _shown_endpoint(endpoint: str | None) -> str:
+    """The endpoint to name in a message: its URL, no password, or "S3" (AWS's own)."""
+    return shown_url(endpoint) if endpoint else "S3"
+
+
 def bucket_and_folder(fs_path: str) -> tuple[str, str]:
     """``bucket/some/folder`` -> ``("bucket", "some/folder/")``: the prefix dvc push lists under."""
     bucket, _, folder = fs_path.strip("/").partition("/")
@@ -471,12 +481,12 @@ def bucket_problem(
     (a web-identity token file that is not there is a FileNotFoundError too). botocore's
     connection errors mean the S3 endpoint did not answer, unless another one failed.
     """
-    where = shown_url(endpoint) if endpoint else "S3"
+    where = _shown_endpoint(endpoint)
     head = f"DVC remote '{name}': bucket {clip(repr(bucket), 80)}"
     reason = _connection_reason(err, timeouts) if _reached(err, endpoint) else None
     if reason:
         return f"DVC remote '{name}': could not reach {where}: {reason}"
-    said = clip(" ".join(redacted(str(err)).split()), 200)
+    said = _said(err)
     detail = f": {said}" if said else ""
     code = _client_error_code(err)
     if code == "NoSuchBucket":
@@ -516,7 +526,7 @@ def _s3_client(name: str, cls: Any, conf: dict[str, Any]) -> Any:
         fs.fs_args.setdefault("config_kwargs", {})["retries"] = {"total_max_attempts": 1}
         client = S3FileSystem(**fs.fs_args)  # what dvc-s3's ``fs`` makes, before connect()
     except Exception as err:  # a setting dvc-s3 or s3fs refuses, before any request
-        said = clip(" ".join(redacted(str(err)).split()), 200)
+        said = _said(err)
         hint = " (sse_customer_key is not base64)" if "base64" in said else ""
         raise ChurnError(
             f"DVC remote '{name}': its S3 settings are refused{hint}: {type(err).__name__}: {said}"
@@ -559,11 +569,12 @@ def probe_bucket(name: str, config: Mapping[str, Any], env: Mapping[str, str]) -
                 client.loop, _first_key, client, bucket, folder, timeout=timeouts["deadline"]
             )
         except Exception as err:  # any failure of the probe is its answer, in one line
-            connected = getattr(client, "_s3", None) is not None
-            problem = bucket_problem(shown, bucket, _endpoint(client, conf), err, timeouts)
-            raise ChurnError(problem if connected else unconnected(shown, err, timeouts)) from err
+            if getattr(client, "_s3", None) is None:  # not connected: nothing asked of S3
+                raise ChurnError(unconnected(shown, err, timeouts)) from err
+            endpoint = _endpoint(client, conf)
+            raise ChurnError(bucket_problem(shown, bucket, endpoint, err, timeouts)) from err
     endpoint = _endpoint(client, conf)
-    where = shown_url(endpoint) if endpoint else "S3"
+    where = _shown_endpoint(endpoint)
     if not isinstance(answer, Mapping) or answer.get("Name") != bucket:
         # A web page answers 200 as well: dvc push then said "Everything is up to date".
         raise ChurnError(
@@ -586,7 +597,7 @@ def unconnected(name: str, err: BaseException, timeouts: Mapping[str, Any]) -> s
             f"DVC remote '{name}': no S3 client within {timeouts['deadline']:g} s: finding its "
             "credentials took that long (a credential_process or a sign-in that waits?)"
         )
-    said = clip(" ".join(redacted(str(err)).split()), 200)
+    said = _said(err)
     detail = f": {said}" if said else ""
     return (
         f"DVC remote '{name}': no S3 client could be made (its settings, or finding its "

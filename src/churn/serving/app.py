@@ -17,7 +17,6 @@ import random
 import signal
 import socket
 import stat
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -95,7 +94,6 @@ class Service:
         self.fast = fast_decoder(contract, settings.max_batch)
         self.nullable = [i for i, col in enumerate(contract.columns.values()) if col.nullable]
         self.metrics = Metrics()
-        self.log_lock = threading.Lock()
         self.sampler = random.Random()  # noqa: S311 (sampling for monitoring, not security)
         self.in_flight = 0  # predictions admitted and not yet answered (event loop only)
         self.reading = BodyBudget(settings.max_concurrent * settings.body_limit)
@@ -301,8 +299,7 @@ class Service:
         # pandas' to_json kept 10 digits, and 1.7976931348623157e308 read back as inf.
         lines = b"".join(msgspec.json.encode(row) + b"\n" for row in sampled.to_dict("records"))
         try:
-            with self.log_lock:
-                append_whole(path, lines)
+            append_whole(path, lines)  # locked: one batch at a time, from any thread or process
         except OSError as err:  # the log is for monitoring: the answer still goes out
             self.metrics.errors.labels("prediction_log").inc()
             log.warning("PREDICTION_LOG %s: %d rows not logged (%s)", path, len(keep), err)
@@ -697,9 +694,6 @@ def main() -> int:
     return serve_until_stopped(uvicorn.Server(config))
 
 
-STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
 def serve_until_stopped(server: Any) -> int:
     """Run ``server`` until a stop signal, shut it down gracefully; the command's status.
 
@@ -714,7 +708,7 @@ def serve_until_stopped(server: Any) -> int:
         caught.append(signum)
         server.handle_exit(signum, None)  # graceful; a second Ctrl-C forces it
 
-    previous = {sig: signal.signal(sig, stop) for sig in STOPS}
+    previous = {sig: signal.signal(sig, stop) for sig in entry.STOP_SIGNALS}
     try:
         server.run()  # uvicorn's own handlers stand in for ours meanwhile, then call them
     finally:

@@ -21,6 +21,9 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 from churn.core.contract import NUMBER_TEXT as NUMBER_PATTERN
 from churn.core.contract import Column, Contract
 
+# What msgspec raises on bytes it cannot read as asked (bad JSON, not UTF-8, too deep).
+UNREADABLE = (msgspec.MsgspecError, ValueError, RecursionError)
+
 
 def _category(column: Column) -> Any:
     """One of the contract's categories, or any string if it lists none."""
@@ -214,7 +217,7 @@ def count_customers(body: bytes) -> int | None:
     """
     try:
         return len(_COUNTER.decode(body).customers)
-    except (msgspec.MsgspecError, ValueError, RecursionError):  # pydantic words it
+    except UNREADABLE:  # pydantic words it
         return None
 
 
@@ -245,7 +248,7 @@ def read_shape(body: bytes) -> Shape | None:
         return None
     try:
         customers = _RAWS.decode(top["customers"]) if "customers" in top else []
-    except (msgspec.MsgspecError, ValueError, RecursionError):  # not a list: pydantic words it
+    except UNREADABLE:  # not a list: pydantic words it
         customers = []
     return Shape(list(top), [found for i, c in enumerate(customers) for found in _nested(i, c)])
 
@@ -260,7 +263,7 @@ def customer_slices(body: bytes, size: int) -> Iterator[tuple[int, bytes]] | Non
     try:
         top = _TOP.decode(body)
         customers = _RAWS.decode(top["customers"]) if list(top) == ["customers"] else []
-    except (msgspec.MsgspecError, ValueError, RecursionError):
+    except UNREADABLE:
         return None
     if not customers:
         return None
@@ -279,11 +282,11 @@ def _decoded(decoder: msgspec.json.Decoder, body: bytes) -> Any:
     """
     try:
         return decoder.decode(body)
-    except (msgspec.MsgspecError, ValueError, RecursionError):
+    except UNREADABLE:
         pass  # the literals read as numbers: made only now, most bodies never need it
     try:
         return decoder.decode(NON_FINITE.sub(_as_number, body))
-    except (msgspec.MsgspecError, ValueError, RecursionError):  # pydantic words it
+    except UNREADABLE:  # pydantic words it
         return None
 
 
@@ -312,7 +315,7 @@ def _nested(i: int, customer: msgspec.Raw) -> list[tuple[tuple[Any, ...], str]]:
         return []  # a number, text or null: small, pydantic words it
     try:
         fields = _TOP.decode(customer).items()
-    except (msgspec.MsgspecError, ValueError, RecursionError):
+    except UNREADABLE:
         # Its names are decoded here first (the body's pass kept them raw): a name that is
         # no UTF-8 raised a 500. pydantic words the whole body's JSON error instead.
         return []
